@@ -1,0 +1,48 @@
+"""`tokenwise` command line. One module per command group; each has `register(subparsers)`.
+
+Errors from the library (TokenwiseError) print as one line on stderr and exit 2, no traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from ..errors import TokenwiseError
+from . import core, ilf_cmds, io_cmds, jobs_cmds, train_cmds
+
+GROUPS = (core, io_cmds, train_cmds, ilf_cmds, jobs_cmds)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="tokenwise",
+        description="Tokenwise: rank and critique model outputs, learn token-level rewards, build ILF data.",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress at INFO level")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for group in GROUPS:
+        group.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        return int(args.func(args) or 0)
+    except TokenwiseError as e:
+        print(f"tokenwise: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("tokenwise: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

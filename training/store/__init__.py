@@ -1,0 +1,31 @@
+"""The only owner of SQL in Tokenwise.
+
+    from training.store import Store
+    with Store("tokenwise.db") as s:
+        s.create_project("news", kind="summarize", k=4, overlap=2)
+
+One mixin per concept (annotation, people, jobs, registry, refinements); `Store` joins them.
+"""
+
+from .annotation import AnnotationMixin, NewDocument, Progress, ranking_groups
+from .base import StoreBase, now
+from .jobs import JobsMixin
+from .migrations import SCHEMA_VERSION
+from .people import ROLES, PeopleMixin
+from .records import (
+    Annotator, Candidate, Critique, Document, Job, ModelRecord, Project, Ranking, Refinement,
+    TokenRewards,
+)
+from .refinements import RefinementsMixin
+from .registry import RegistryMixin
+
+
+class Store(AnnotationMixin, PeopleMixin, JobsMixin, RegistryMixin, RefinementsMixin, StoreBase):
+    """A Tokenwise database. Open one per thread or process; use as a context manager."""
+
+
+__all__ = [
+    "SCHEMA_VERSION", "ROLES", "Store", "StoreBase", "NewDocument", "Progress", "ranking_groups", "now",
+    "Annotator", "Candidate", "Critique", "Document", "Job", "ModelRecord", "Project", "Ranking",
+    "Refinement", "TokenRewards",
+]

@@ -1,0 +1,441 @@
+"""Projects, documents with their candidates, and what annotators do with them.
+
+Annotator-facing methods take the signed-in `Annotator` and only ever read or change that
+annotator's own rankings and critiques: there is no parameter to name somebody else.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import statistics
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from ..errors import Forbidden, NotFound, ValidationError
+from .base import StoreBase, now
+from .records import Annotator, Candidate, Critique, Document, Project, Ranking
+
+KINDS = ("summarize", "prompt")
+
+
+@dataclass(frozen=True)
+class NewDocument:
+    """A document to add, with its candidates' texts (and optional per-candidate source/params)."""
+
+    ext_id: str
+    text: str
+    candidates: list[str]
+    title: str = ""
+    meta: dict | None = None
+    reference: str | None = None
+    sources: list[str] | None = None
+    gen_params: list[dict] | None = None
+
+
+@dataclass(frozen=True)
+class Progress:
+    documents: int
+    complete: int  # documents that reached the overlap
+    rankings: int
+    critiques: int
+    per_annotator: list[dict]  # name, rankings, critiques, median_seconds
+
+
+class AnnotationMixin(StoreBase):
+    # -- projects -----------------------------------------------------------------------
+    def create_project(
+        self,
+        name: str,
+        kind: str = "summarize",
+        k: int = 4,
+        overlap: int = 1,
+        instructions: str = "",
+        allow_ties: bool = False,
+        require_critique_lowest: bool = False,
+        show_rewards: bool = False,
+    ) -> Project:
+        name = (name or "").strip()
+        if not name:
+            raise ValidationError("project name: must not be empty")
+        if kind not in KINDS:
+            raise ValidationError(f"kind: {kind!r} is not one of {', '.join(KINDS)}")
+        if int(k) < 2:
+            raise ValidationError(f"k: a project needs at least 2 candidates per document, got {k}")
+        if int(overlap) < 1:
+            raise ValidationError(f"overlap: must be at least 1, got {overlap}")
+        with self.tx() as c:
+            if c.execute("SELECT 1 FROM projects WHERE name = ?", (name,)).fetchone():
+                raise ValidationError(f"project {name!r} already exists")
+            cur = c.execute(
+                "INSERT INTO projects (name, kind, instructions, k, overlap, allow_ties,"
+                " require_critique_lowest, show_rewards, created) VALUES (?,?,?,?,?,?,?,?,?)",
+                (name, kind, instructions, int(k), int(overlap), int(allow_ties),
+                 int(require_critique_lowest), int(show_rewards), now()),
+            )
+        return self.get_project(cur.lastrowid)
+
+    def get_project(self, name_or_id: str | int) -> Project:
+        col = "id" if isinstance(name_or_id, int) else "name"
+        row = self.one(f"SELECT * FROM projects WHERE {col} = ?", (name_or_id,))
+        if row is None:
+            raise NotFound(
+                f"project {name_or_id!r} does not exist; create it with: "
+                f"tokenwise project create {name_or_id} --kind summarize --k 4"
+            )
+        return Project.from_row(row)
+
+    def list_projects(self) -> list[Project]:
+        return [Project.from_row(r) for r in self.all("SELECT * FROM projects ORDER BY id")]
+
+    _PROJECT_SETTINGS = {
+        "instructions", "overlap", "allow_ties", "require_critique_lowest", "show_rewards",
+        "active_reward_model", "active_policy_model", "templates",
+    }
+
+    def update_project(self, project: str | int, **changes) -> Project:
+        """Change settings of a project (not its name, kind or K, which the data depends on)."""
+        p = self.get_project(project)
+        bad = set(changes) - self._PROJECT_SETTINGS
+        if bad:
+            raise ValidationError(f"project setting(s) {', '.join(sorted(bad))} cannot be changed")
+        if "overlap" in changes and int(changes["overlap"]) < 1:
+            raise ValidationError("overlap: must be at least 1")
+        values = {
+            k: json.dumps(v) if k == "templates" and v is not None
+            else int(v) if isinstance(v, bool) else v
+            for k, v in changes.items()
+        }
+        if values:
+            sets = ", ".join(f"{k} = :{k}" for k in values)
+            with self.tx() as c:
+                c.execute(f"UPDATE projects SET {sets} WHERE id = :id", {**values, "id": p.id})
+        return self.get_project(p.id)
+
+    # -- documents and candidates -------------------------------------------------------
+    def add_documents(self, project: str | int, docs: Iterable[NewDocument]) -> int:
+        """Add documents with their candidates in ONE transaction; return how many were added.
+
+        Callers validate first (training.io does); this still refuses duplicates and a wrong K,
+        and any error rolls the whole batch back.
+        """
+        p = self.get_project(project)
+        ts = now()
+        n = 0
+        with self.tx() as c:
+            for d in docs:
+                self._insert_document(c, p, d, ts)
+                n += 1
+        return n
+
+    def _insert_document(self, c: sqlite3.Connection, p: Project, d: NewDocument, ts: str) -> int:
+        if len(d.candidates) < 2:
+            raise ValidationError(f"document {d.ext_id!r}: needs at least 2 candidates")
+        try:
+            cur = c.execute(
+                "INSERT INTO documents (project_id, ext_id, title, text, meta, reference, created)"
+                " VALUES (?,?,?,?,?,?,?)",
+                (p.id, str(d.ext_id), d.title or "", d.text, json.dumps(d.meta or {}), d.reference, ts),
+            )
+        except sqlite3.IntegrityError:
+            raise ValidationError(
+                f"document id {d.ext_id!r} already exists in project {p.name!r}"
+            ) from None
+        doc_id = cur.lastrowid
+        c.executemany(
+            "INSERT INTO candidates (document_id, position, text, source, gen_params, created)"
+            " VALUES (?,?,?,?,?,?)",
+            [
+                (doc_id, i, text,
+                 (d.sources[i] if d.sources else "import"),
+                 json.dumps(d.gen_params[i] if d.gen_params else {}), ts)
+                for i, text in enumerate(d.candidates)
+            ],
+        )
+        return doc_id
+
+    def add_candidates(
+        self, document_id: int, texts: list[str], source: str, gen_params: dict | None = None
+    ) -> list[Candidate]:
+        """Append generated candidates to an existing document (closing the loop)."""
+        self.get_document(document_id)
+        with self.tx() as c:
+            start = c.execute(
+                "SELECT COALESCE(MAX(position), -1) + 1 FROM candidates WHERE document_id = ?",
+                (document_id,),
+            ).fetchone()[0]
+            ids = []
+            for i, t in enumerate(texts):
+                cur = c.execute(
+                    "INSERT INTO candidates (document_id, position, text, source, gen_params, created)"
+                    " VALUES (?,?,?,?,?,?)",
+                    (document_id, start + i, t, source, json.dumps(gen_params or {}), now()),
+                )
+                ids.append(cur.lastrowid)
+        return [self.get_candidate(i) for i in ids]
+
+    def get_document(self, document_id: int) -> Document:
+        row = self.one("SELECT * FROM documents WHERE id = ?", (document_id,))
+        if row is None:
+            raise NotFound(f"document {document_id} does not exist")
+        return Document.from_row(row, candidates=tuple(self.candidates(document_id)))
+
+    def candidates(self, document_id: int) -> list[Candidate]:
+        rows = self.all("SELECT * FROM candidates WHERE document_id = ? ORDER BY position, id", (document_id,))
+        return [Candidate.from_row(r) for r in rows]
+
+    def get_candidate(self, candidate_id: int) -> Candidate:
+        row = self.one("SELECT * FROM candidates WHERE id = ?", (candidate_id,))
+        if row is None:
+            raise NotFound(f"candidate {candidate_id} does not exist")
+        return Candidate.from_row(row)
+
+    def documents(self, project: str | int, *, with_candidates: bool = True,
+                  limit: int | None = None, offset: int = 0) -> list[Document]:
+        p = self.get_project(project)
+        rows = self.all(
+            "SELECT * FROM documents WHERE project_id = ? ORDER BY id LIMIT ? OFFSET ?",
+            (p.id, -1 if limit is None else limit, offset),
+        )
+        if not with_candidates:
+            return [Document.from_row(r) for r in rows]
+        by_doc: dict[int, list[Candidate]] = {}
+        for r in self.all(
+            "SELECT c.* FROM candidates c JOIN documents d ON d.id = c.document_id"
+            " WHERE d.project_id = ? ORDER BY c.document_id, c.position, c.id", (p.id,)
+        ):
+            by_doc.setdefault(r["document_id"], []).append(Candidate.from_row(r))
+        return [Document.from_row(r, candidates=tuple(by_doc.get(r["id"], ()))) for r in rows]
+
+    def count_documents(self, project: str | int) -> int:
+        return self.scalar("SELECT COUNT(*) FROM documents WHERE project_id = ?", (self.get_project(project).id,))
+
+    # -- the queue ----------------------------------------------------------------------
+    def next_document(self, annotator: Annotator, project: str | int) -> Document | None:
+        """The next document for this annotator, or None when their queue is done.
+
+        Documents closest to the project's overlap come first (so each reaches N annotators
+        before new ones start), then by id; documents this annotator has done never come
+        back; skipped ones come back after everything else.
+        """
+        p = self.get_project(project)
+        params = {"p": p.id, "a": annotator.id, "overlap": p.overlap}
+        row = self.one(
+            "SELECT d.id FROM documents d WHERE d.project_id = :p AND d.n_rankings < :overlap"
+            " AND NOT EXISTS (SELECT 1 FROM rankings r WHERE r.document_id = d.id"
+            "                 AND r.annotator_id = :a AND r.current = 1)"
+            " AND NOT EXISTS (SELECT 1 FROM skips s WHERE s.document_id = d.id AND s.annotator_id = :a)"
+            " ORDER BY d.n_rankings DESC, d.id LIMIT 1",
+            params,
+        ) or self.one(
+            "SELECT d.id FROM skips s JOIN documents d ON d.id = s.document_id"
+            " WHERE s.annotator_id = :a AND d.project_id = :p AND d.n_rankings < :overlap"
+            " AND NOT EXISTS (SELECT 1 FROM rankings r WHERE r.document_id = d.id"
+            "                 AND r.annotator_id = :a AND r.current = 1)"
+            " ORDER BY s.created, d.id LIMIT 1",
+            params,
+        )
+        return None if row is None else self.get_document(row["id"])
+
+    def skip(self, annotator: Annotator, document_id: int) -> None:
+        """Put a document at the end of this annotator's queue."""
+        self.get_document(document_id)
+        with self.tx() as c:
+            c.execute(
+                "INSERT INTO skips (annotator_id, document_id, created) VALUES (?,?,?)"
+                " ON CONFLICT (annotator_id, document_id) DO UPDATE SET created = excluded.created",
+                (annotator.id, document_id, now()),
+            )
+
+    def queue_counts(self, annotator: Annotator, project: str | int) -> dict[str, int]:
+        """done: this annotator's rankings; assigned: done + what is left in their queue."""
+        p = self.get_project(project)
+        done = self.scalar(
+            "SELECT COUNT(*) FROM rankings r JOIN documents d ON d.id = r.document_id"
+            " WHERE r.annotator_id = ? AND r.current = 1 AND d.project_id = ?", (annotator.id, p.id))
+        left = self.scalar(
+            "SELECT COUNT(*) FROM documents d WHERE d.project_id = ? AND d.n_rankings < ?"
+            " AND NOT EXISTS (SELECT 1 FROM rankings r WHERE r.document_id = d.id"
+            "                 AND r.annotator_id = ? AND r.current = 1)", (p.id, p.overlap, annotator.id))
+        return {"done": done, "assigned": done + left, "left": left}
+
+    # -- rankings -----------------------------------------------------------------------
+    def save_ranking(
+        self, annotator: Annotator, document_id: int, ranks: dict[int, int], seconds: float | None = None
+    ) -> Ranking:
+        """Save (or revise) this annotator's ranking of a document. `ranks`: candidate id -> 1..K.
+
+        A revision keeps the old version (current = 0) for audit. One transaction.
+        """
+        doc = self.get_document(document_id)
+        p = self.get_project(doc.project_id)
+        order = ranking_groups(doc, ranks, allow_ties=p.allow_ties)
+        with self.tx() as c:
+            prev = c.execute(
+                "SELECT id, version FROM rankings WHERE document_id = ? AND annotator_id = ? AND current = 1",
+                (document_id, annotator.id),
+            ).fetchone()
+            if prev:
+                c.execute("UPDATE rankings SET current = 0 WHERE id = ?", (prev["id"],))
+            else:
+                c.execute("UPDATE documents SET n_rankings = n_rankings + 1 WHERE id = ?", (document_id,))
+            cur = c.execute(
+                "INSERT INTO rankings (document_id, annotator_id, order_json, seconds, version, current, created)"
+                " VALUES (?,?,?,?,?,1,?)",
+                (document_id, annotator.id, json.dumps(order), seconds,
+                 (prev["version"] + 1) if prev else 1, now()),
+            )
+            c.execute("DELETE FROM skips WHERE annotator_id = ? AND document_id = ?", (annotator.id, document_id))
+        return self._ranking(cur.lastrowid)
+
+    def _ranking(self, ranking_id: int) -> Ranking:
+        row = self.one("SELECT * FROM rankings WHERE id = ?", (ranking_id,))
+        if row is None:
+            raise NotFound(f"ranking {ranking_id} does not exist")
+        return Ranking.from_row(row)
+
+    def my_ranking(self, annotator: Annotator, document_id: int) -> Ranking | None:
+        row = self.one(
+            "SELECT * FROM rankings WHERE document_id = ? AND annotator_id = ? AND current = 1",
+            (document_id, annotator.id),
+        )
+        return None if row is None else Ranking.from_row(row)
+
+    def get_my_ranking(self, annotator: Annotator, ranking_id: int) -> Ranking:
+        r = self._ranking(ranking_id)
+        if r.annotator_id != annotator.id:
+            raise Forbidden(f"ranking {ranking_id} belongs to another annotator")
+        return r
+
+    def my_rankings(self, annotator: Annotator, project: str | int) -> list[Ranking]:
+        p = self.get_project(project)
+        rows = self.all(
+            "SELECT r.* FROM rankings r JOIN documents d ON d.id = r.document_id"
+            " WHERE r.annotator_id = ? AND r.current = 1 AND d.project_id = ? ORDER BY r.created DESC",
+            (annotator.id, p.id),
+        )
+        return [Ranking.from_row(r) for r in rows]
+
+    def ranking_history(self, annotator: Annotator, document_id: int) -> list[Ranking]:
+        rows = self.all(
+            "SELECT * FROM rankings WHERE document_id = ? AND annotator_id = ? ORDER BY version",
+            (document_id, annotator.id),
+        )
+        return [Ranking.from_row(r) for r in rows]
+
+    def rankings(self, project: str | int, *, current_only: bool = True) -> list[Ranking]:
+        """Every annotator's rankings in a project (for training and admin pages)."""
+        p = self.get_project(project)
+        rows = self.all(
+            "SELECT r.* FROM rankings r JOIN documents d ON d.id = r.document_id WHERE d.project_id = ?"
+            + (" AND r.current = 1" if current_only else "") + " ORDER BY r.id",
+            (p.id,),
+        )
+        return [Ranking.from_row(r) for r in rows]
+
+    # -- critiques ----------------------------------------------------------------------
+    def save_critique(
+        self, annotator: Annotator, candidate_id: int, text: str, span: tuple[int, int] | None = None
+    ) -> Critique:
+        """Save (or revise) this annotator's critique of a candidate. Empty text is refused."""
+        cand = self.get_candidate(candidate_id)
+        text = (text or "").strip()
+        if not text:
+            raise ValidationError("critique: must not be empty (say what is wrong and how to fix it)")
+        if span is not None:
+            start, end = int(span[0]), int(span[1])
+            if not (0 <= start < end <= len(cand.text)):
+                raise ValidationError(
+                    f"critique span: {start}..{end} is not inside the candidate (0..{len(cand.text)})"
+                )
+        else:
+            start = end = None
+        with self.tx() as c:
+            prev = c.execute(
+                "SELECT id, version FROM critiques WHERE candidate_id = ? AND annotator_id = ? AND current = 1",
+                (candidate_id, annotator.id),
+            ).fetchone()
+            if prev:
+                c.execute("UPDATE critiques SET current = 0 WHERE id = ?", (prev["id"],))
+            cur = c.execute(
+                "INSERT INTO critiques (candidate_id, annotator_id, text, span_start, span_end, version,"
+                " current, created) VALUES (?,?,?,?,?,?,1,?)",
+                (candidate_id, annotator.id, text, start, end,
+                 (prev["version"] + 1) if prev else 1, now()),
+            )
+        return self.get_critique(cur.lastrowid)
+
+    def get_critique(self, critique_id: int) -> Critique:
+        row = self.one("SELECT * FROM critiques WHERE id = ?", (critique_id,))
+        if row is None:
+            raise NotFound(f"critique {critique_id} does not exist")
+        return Critique.from_row(row)
+
+    def my_critiques(self, annotator: Annotator, document_id: int) -> dict[int, Critique]:
+        """candidate id -> this annotator's current critique, for one document."""
+        rows = self.all(
+            "SELECT k.* FROM critiques k JOIN candidates c ON c.id = k.candidate_id"
+            " WHERE c.document_id = ? AND k.annotator_id = ? AND k.current = 1",
+            (document_id, annotator.id),
+        )
+        return {r["candidate_id"]: Critique.from_row(r) for r in rows}
+
+    def critiques(self, project: str | int, *, current_only: bool = True) -> list[Critique]:
+        p = self.get_project(project)
+        rows = self.all(
+            "SELECT k.* FROM critiques k JOIN candidates c ON c.id = k.candidate_id"
+            " JOIN documents d ON d.id = c.document_id WHERE d.project_id = ?"
+            + (" AND k.current = 1" if current_only else "") + " ORDER BY k.id",
+            (p.id,),
+        )
+        return [Critique.from_row(r) for r in rows]
+
+    # -- progress -----------------------------------------------------------------------
+    def progress(self, project: str | int) -> Progress:
+        p = self.get_project(project)
+        docs = self.scalar("SELECT COUNT(*) FROM documents WHERE project_id = ?", (p.id,))
+        complete = self.scalar(
+            "SELECT COUNT(*) FROM documents WHERE project_id = ? AND n_rankings >= ?", (p.id, p.overlap))
+        per = []
+        for a in self.list_annotators():
+            secs = [r[0] for r in self.all(
+                "SELECT r.seconds FROM rankings r JOIN documents d ON d.id = r.document_id"
+                " WHERE r.annotator_id = ? AND r.current = 1 AND d.project_id = ? AND r.seconds IS NOT NULL",
+                (a.id, p.id))]
+            n_rank = self.scalar(
+                "SELECT COUNT(*) FROM rankings r JOIN documents d ON d.id = r.document_id"
+                " WHERE r.annotator_id = ? AND r.current = 1 AND d.project_id = ?", (a.id, p.id))
+            n_crit = self.scalar(
+                "SELECT COUNT(*) FROM critiques k JOIN candidates c ON c.id = k.candidate_id"
+                " JOIN documents d ON d.id = c.document_id"
+                " WHERE k.annotator_id = ? AND k.current = 1 AND d.project_id = ?", (a.id, p.id))
+            if n_rank or n_crit:
+                per.append({"annotator": a.name, "rankings": n_rank, "critiques": n_crit,
+                            "median_seconds": statistics.median(secs) if secs else None})
+        return Progress(
+            documents=docs, complete=complete,
+            rankings=sum(x["rankings"] for x in per), critiques=sum(x["critiques"] for x in per),
+            per_annotator=per,
+        )
+
+
+def ranking_groups(doc: Document, ranks: dict[int, int], *, allow_ties: bool) -> list[list[int]]:
+    """Validate `ranks` (candidate id -> rank 1..K) for `doc`; return groups of ids, best first."""
+    ids = {c.id for c in doc.candidates}
+    ranks = {int(k): v for k, v in ranks.items()}
+    missing = ids - set(ranks)
+    if missing:
+        raise ValidationError(f"ranking: candidate(s) {sorted(missing)} have no rank; rank every candidate")
+    extra = set(ranks) - ids
+    if extra:
+        raise ValidationError(f"ranking: candidate(s) {sorted(extra)} are not in document {doc.id}")
+    k = len(ids)
+    for cid, r in ranks.items():
+        if not isinstance(r, int) or isinstance(r, bool) or not 1 <= r <= k:
+            raise ValidationError(f"ranking: candidate {cid} has rank {r!r}; ranks are whole numbers 1..{k}")
+    if not allow_ties and len(set(ranks.values())) != k:
+        raise ValidationError("ranking: two candidates share a rank, and this project does not allow ties")
+    groups: dict[int, list[int]] = {}
+    for cid, r in sorted(ranks.items(), key=lambda kv: (kv[1], kv[0])):
+        groups.setdefault(r, []).append(cid)
+    return [groups[r] for r in sorted(groups)]

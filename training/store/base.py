@@ -1,0 +1,99 @@
+"""Connection handling: WAL, foreign keys, a busy timeout, and one write transaction helper.
+
+A `Store` holds one sqlite3 connection. Connections are not shared between threads: open one
+per request/process (they are cheap), as Streamlit pages and the worker do.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import sqlite3
+from collections.abc import Iterator
+from datetime import datetime, timezone
+from pathlib import Path
+
+from sqlite_utils import Database
+
+from .migrations import SCHEMA_VERSION, migrations
+
+log = logging.getLogger(__name__)
+
+BUSY_TIMEOUT_MS = 30_000
+
+
+def now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+
+
+class StoreBase:
+    def __init__(self, path: str | Path, *, migrate: bool = True):
+        self.path = str(path)
+        # isolation_level=None: we issue BEGIN/COMMIT ourselves, so a write transaction
+        # can take the write lock up front (BEGIN IMMEDIATE) and wait on it instead of failing.
+        self.conn = sqlite3.connect(
+            self.path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=False
+        )
+        self.conn.row_factory = sqlite3.Row
+        self.conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        self.conn.execute("PRAGMA foreign_keys = ON")
+        if self.path != ":memory:":
+            self.conn.execute("PRAGMA journal_mode = WAL")
+            self.conn.execute("PRAGMA synchronous = NORMAL")
+        self.db = Database(self.conn, execute_plugins=False)
+        if migrate:
+            self.migrate()
+
+    # -- schema -------------------------------------------------------------------------
+    def migrate(self) -> int:
+        """Apply pending migrations and return the schema version.
+
+        All of them run in one BEGIN IMMEDIATE transaction, so two processes opening a new
+        database at once do not race: the second waits, then finds nothing left to do.
+        """
+        if self.schema_version() < SCHEMA_VERSION:
+            with self.tx():
+                pending = migrations.pending(self.db)
+                if pending:
+                    log.info("migrating %s: %s", self.path, ", ".join(m.name for m in pending))
+                migrations.apply(self.db)
+                self.conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        return self.schema_version()
+
+    def schema_version(self) -> int:
+        return self.conn.execute("PRAGMA user_version").fetchone()[0]
+
+    # -- transactions -------------------------------------------------------------------
+    @contextlib.contextmanager
+    def tx(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction: all of it lands, or none of it. Nested calls join the outer one."""
+        if self.conn.in_transaction:
+            yield self.conn
+            return
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.conn
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        else:
+            self.conn.execute("COMMIT")
+
+    def one(self, sql: str, params: tuple | dict = ()) -> sqlite3.Row | None:
+        return self.conn.execute(sql, params).fetchone()
+
+    def all(self, sql: str, params: tuple | dict = ()) -> list[sqlite3.Row]:
+        return self.conn.execute(sql, params).fetchall()
+
+    def scalar(self, sql: str, params: tuple | dict = ()):
+        row = self.conn.execute(sql, params).fetchone()
+        return None if row is None else row[0]
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

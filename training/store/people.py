@@ -1,0 +1,80 @@
+"""Annotators, roles and access tokens.
+
+A token looks like `tw_<prefix>_<secret>`. The prefix is stored in clear to find the row; the
+secret is stored only as a salted scrypt hash, so a leaked database does not leak tokens.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+
+from ..errors import AuthError, NotFound, ValidationError
+from .base import StoreBase, now
+from .records import Annotator
+
+ROLES = ("annotator", "admin")
+_SCRYPT = dict(n=2**14, r=8, p=1, dklen=32)
+
+
+def _hash(secret: str, salt: bytes) -> str:
+    return hashlib.scrypt(secret.encode(), salt=salt, **_SCRYPT).hex()
+
+
+class PeopleMixin(StoreBase):
+    def add_annotator(self, name: str, role: str = "annotator") -> tuple[Annotator, str]:
+        """Create an annotator; return it and its access token (shown once, never stored)."""
+        name = (name or "").strip()
+        if not name:
+            raise ValidationError("annotator name: must not be empty")
+        if role not in ROLES:
+            raise ValidationError(f"role: {role!r} is not one of {', '.join(ROLES)}")
+        prefix, secret = secrets.token_hex(6), secrets.token_urlsafe(24)
+        salt = secrets.token_bytes(16)
+        with self.tx() as c:
+            if c.execute("SELECT 1 FROM annotators WHERE name = ?", (name,)).fetchone():
+                raise ValidationError(f"annotator {name!r} already exists")
+            cur = c.execute(
+                "INSERT INTO annotators (name, role, token_prefix, token_hash, token_salt, created)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (name, role, prefix, _hash(secret, salt), salt.hex(), now()),
+            )
+        return self.get_annotator(cur.lastrowid), f"tw_{prefix}_{secret}"
+
+    def authenticate(self, token: str) -> Annotator:
+        """Return the active annotator whose token this is, or raise AuthError."""
+        parts = (token or "").strip().split("_", 2)
+        if len(parts) != 3 or parts[0] != "tw":
+            raise AuthError("access token: not a Tokenwise token (it starts with tw_)")
+        row = self.one("SELECT * FROM annotators WHERE token_prefix = ?", (parts[1],))
+        if row is None or not hmac.compare_digest(
+            _hash(parts[2], bytes.fromhex(row["token_salt"])), row["token_hash"]
+        ):
+            raise AuthError("access token: unknown or wrong token")
+        if not row["active"]:
+            raise AuthError(f"access token: annotator {row['name']!r} has been revoked")
+        return Annotator.from_row(row)
+
+    def get_annotator(self, id_or_name: int | str) -> Annotator:
+        col = "id" if isinstance(id_or_name, int) else "name"
+        row = self.one(f"SELECT * FROM annotators WHERE {col} = ?", (id_or_name,))
+        if row is None:
+            raise NotFound(f"annotator {id_or_name!r} does not exist (see: tokenwise annotator list)")
+        return Annotator.from_row(row)
+
+    def active_annotator(self, annotator_id: int) -> Annotator:
+        """Re-check a signed-in session: the annotator still exists and is not revoked."""
+        a = self.get_annotator(annotator_id)
+        if not a.active:
+            raise AuthError(f"annotator {a.name!r} has been revoked")
+        return a
+
+    def list_annotators(self) -> list[Annotator]:
+        return [Annotator.from_row(r) for r in self.all("SELECT * FROM annotators ORDER BY id")]
+
+    def revoke_annotator(self, name: str) -> Annotator:
+        a = self.get_annotator(name)
+        with self.tx() as c:
+            c.execute("UPDATE annotators SET active = 0, revoked = ? WHERE id = ?", (now(), a.id))
+        return self.get_annotator(a.id)
