@@ -1,0 +1,1 @@
+"""Tokenwise's Streamlit app: thin pages over the `training` library."""

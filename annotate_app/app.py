@@ -1,0 +1,68 @@
+"""Tokenwise app entry point: sign-in, then the pages this annotator's role may see.
+
+    TOKENWISE_DB=tokenwise.db streamlit run annotate_app/app.py   (or: tokenwise serve)
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import streamlit as st
+
+ROOT = Path(__file__).resolve().parent
+if str(ROOT.parent) not in sys.path:  # `streamlit run annotate_app/app.py` from a checkout
+    sys.path.insert(0, str(ROOT.parent))
+
+from annotate_app import ui  # noqa: E402
+from training.errors import AuthError  # noqa: E402
+
+# (file in app_pages/, title, icon, admin only). A page whose file is missing is left out.
+PAGES = [
+    ("annotate.py", "Annotate", ":material/edit_note:", False),
+    ("mine.py", "My entries", ":material/history:", False),
+    ("review.py", "Review refinements", ":material/rate_review:", False),
+    ("rewards.py", "Rewards", ":material/local_fire_department:", False),
+    ("overview.py", "Overview", ":material/dashboard:", True),
+    ("projects.py", "Projects", ":material/folder:", True),
+    ("people.py", "People", ":material/group:", True),
+    ("progress.py", "Progress", ":material/monitoring:", True),
+    ("jobs.py", "Training", ":material/model_training:", True),
+    ("models.py", "Models", ":material/deployed_code:", True),
+]
+
+
+def sign_in_page() -> None:
+    st.title("Tokenwise")
+    st.caption("Rank model outputs and say how to make them better.")
+    with st.form("sign_in"):
+        token = st.text_input("Access token", type="password", help="Your admin gives you this token.")
+        if st.form_submit_button("Sign in", type="primary"):
+            try:
+                ui.sign_in(token)
+            except AuthError as e:
+                st.error(str(e))
+            else:
+                st.rerun()
+
+
+def main() -> None:
+    st.set_page_config(page_title="Tokenwise", page_icon=":material/thumbs_up_down:", layout="wide")
+    user = ui.current_user()
+    if user is None:
+        st.navigation([st.Page(sign_in_page, title="Sign in", icon=":material/login:")]).run()
+        return
+    pages = [
+        st.Page(str(ROOT / "app_pages" / f), title=title, icon=icon)
+        for f, title, icon, admin_only in PAGES
+        if (ROOT / "app_pages" / f).exists() and (user.is_admin or not admin_only)
+    ]
+    with st.sidebar:
+        st.markdown(f"Signed in as **{user.name}** ({user.role})")
+        if st.button("Sign out", icon=":material/logout:"):
+            ui.sign_out()
+            st.rerun()
+    st.navigation(pages).run()
+
+
+main()
