@@ -65,4 +65,5 @@ def main() -> None:
     st.navigation(pages).run()
 
 
-main()
+if __name__ == "__main__":  # streamlit runs this file as __main__; tests may import PAGES
+    main()

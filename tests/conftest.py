@@ -48,3 +48,69 @@ def project(store):
         for i in range(3)
     ])
     return p
+
+
+# ---- tiny models (issue 4: training/tiny.py) -------------------------------------------------
+# Session-scoped paths to a tiny GPT-2 and a tiny T5 with a BPE tokenizer trained on local text.
+# Load them with AutoTokenizer / AutoModelForCausalLM / AutoModelForSeq2SeqLM. Do not write into them.
+
+
+@pytest.fixture(scope="session")
+def tiny_causal(tmp_path_factory):
+    from training.tiny import make_tiny_model
+
+    return make_tiny_model("causal", tmp_path_factory.mktemp("tiny") / "causal")
+
+
+@pytest.fixture(scope="session")
+def tiny_seq2seq(tmp_path_factory):
+    from training.tiny import make_tiny_model
+
+    return make_tiny_model("seq2seq", tmp_path_factory.mktemp("tiny") / "seq2seq")
+
+
+# ---- app tests (issue 3: annotator side of the Streamlit app) -------------------------------
+# `app_db`: TOKENWISE_DB points at a fresh database with project "p" (K=3, overlap 2, three
+# documents, instructions), annotators "ann" and "other" and an admin "boss". `app_test(page)`
+# opens an AppTest of annotate_app/app.py or of a page file under annotate_app/app_pages/.
+
+
+@pytest.fixture
+def app_db(db_path, monkeypatch):
+    from types import SimpleNamespace
+
+    from training.store import NewDocument, Store
+
+    monkeypatch.setenv("TOKENWISE_DB", db_path)
+    with Store(db_path) as s:
+        project = s.create_project("p", kind="summarize", k=3, overlap=2,
+                                   instructions="Rank by faithfulness to the document.")
+        s.add_documents("p", [
+            NewDocument(f"d{i}", f"Document {i} says the river rose {i} metres.",
+                        [f"The river rose {i} metres.", f"Rain fell on day {i}.", f"A cat named {i}."],
+                        title=f"River report {i}")
+            for i in range(3)
+        ])
+        ann, ann_token = s.add_annotator("ann")
+        other, other_token = s.add_annotator("other")
+        boss, boss_token = s.add_annotator("boss", role="admin")
+    return SimpleNamespace(path=db_path, project=project, ann=ann, other=other, boss=boss,
+                           tokens={"ann": ann_token, "other": other_token, "boss": boss_token})
+
+
+@pytest.fixture
+def app_test():
+    from pathlib import Path
+
+    from streamlit.testing.v1 import AppTest
+
+    root = Path(__file__).resolve().parents[1] / "annotate_app"
+
+    def make(page: str = "app.py", annotator_id: int | None = None) -> "AppTest":
+        path = root / page if page == "app.py" else root / "app_pages" / page
+        at = AppTest.from_file(str(path), default_timeout=30)
+        if annotator_id is not None:
+            at.session_state["annotator_id"] = annotator_id
+        return at
+
+    return make

@@ -1,7 +1,161 @@
-"""Commands of this group (filled in by the issue that owns them)."""
+"""ilf refine | select | build | list, and `train sft` (added to the train group by add_sft_parser).
+
+Flags of refine, select and sft are generated from their config dataclasses (training/ilf_config.py,
+training/finetune_config.py), so the CLI and the dashboard share one set of settings and help.
+"""
 
 from __future__ import annotations
 
+import argparse
 
+from ..forms import build_config, describe, to_dict
+from .common import add_db, print_json
+
+
+# -- flags from a config dataclass ---------------------------------------------------------
+def add_config_flags(p: argparse.ArgumentParser, cls, skip: tuple[str, ...] = ()) -> None:
+    """One --flag per field (--no-flag for booleans), values checked later by build_config."""
+    for spec in describe(cls):
+        if spec.name in skip or spec.hidden:
+            continue
+        flag = "--" + spec.name.replace("_", "-")
+        help_ = f"{spec.help} (default: {spec.default})"
+        if spec.type == "bool":
+            p.add_argument(flag, dest=spec.name, action=argparse.BooleanOptionalAction, default=None, help=help_)
+        else:
+            p.add_argument(flag, dest=spec.name, default=None, metavar=spec.type.upper(),
+                           choices=spec.choices, help=help_)
+
+
+def config_from_args(cls, args: argparse.Namespace):
+    values = {s.name: getattr(args, s.name) for s in describe(cls) if getattr(args, s.name, None) is not None}
+    return build_config(cls, values, where="--")
+
+
+# -- ilf ---------------------------------------------------------------------------------------
 def register(sub) -> None:
-    pass
+    from ..ilf_config import DatasetConfig, RefineConfig, SelectConfig
+
+    p = sub.add_parser("ilf", help="ILF from critiques: refine, select, build a dataset")
+    isub = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+
+    r = isub.add_parser("refine", help="sample refinements of each critiqued output from a refinement LM")
+    add_db(r)
+    r.add_argument("--project", required=True, metavar="NAME")
+    r.add_argument("--critique", type=int, action="append", metavar="ID",
+                   help="only this critique (repeat for several); default: every current critique")
+    add_config_flags(r, RefineConfig)
+    r.set_defaults(func=cmd_refine)
+
+    s = isub.add_parser("select", help="score refinements and mark the best one per critique")
+    add_db(s)
+    s.add_argument("--project", required=True, metavar="NAME")
+    s.add_argument("--critique", type=int, action="append", metavar="ID", help="only this critique (repeatable)")
+    add_config_flags(s, SelectConfig)
+    s.set_defaults(func=cmd_select)
+
+    b = isub.add_parser("build", help="write the ILF finetuning dataset (JSONL or Parquet)")
+    add_db(b)
+    b.add_argument("--project", required=True, metavar="NAME")
+    add_config_flags(b, DatasetConfig)
+    b.add_argument("--out", required=True, metavar="FILE", help="output file")
+    b.add_argument("--format", choices=["jsonl", "parquet"], default=None,
+                   help="default: parquet when FILE ends in .parquet, else jsonl")
+    b.set_defaults(func=cmd_build)
+
+    ls = isub.add_parser("list", help="list critiques with their refinements and scores")
+    add_db(ls)
+    ls.add_argument("--project", required=True, metavar="NAME")
+    ls.set_defaults(func=cmd_list)
+
+
+def _progress(desc: str):
+    from ..progress import TqdmProgress
+
+    return TqdmProgress(desc)
+
+
+def cmd_refine(args) -> int:
+    from ..ilf import refine
+    from ..ilf_config import RefineConfig
+    from ..store import Store
+
+    cfg = config_from_args(RefineConfig, args)
+    with Store(args.db) as s:
+        out = refine(s, args.project, cfg, critique_ids=args.critique, progress=_progress("refine"))
+    print_json(out)
+    return 0
+
+
+def cmd_select(args) -> int:
+    from ..ilf import select
+    from ..ilf_config import SelectConfig
+    from ..store import Store
+
+    cfg = config_from_args(SelectConfig, args)
+    with Store(args.db) as s:
+        out = select(s, args.project, cfg, critique_ids=args.critique, progress=_progress("select"))
+    print_json({**out, "selected": {str(k): v for k, v in out["selected"].items()}})
+    return 0
+
+
+def cmd_build(args) -> int:
+    from ..ilf import build_dataset
+    from ..ilf_config import DatasetConfig
+    from ..io import write_export
+    from ..store import Store
+
+    cfg = config_from_args(DatasetConfig, args)
+    fmt = args.format or ("parquet" if str(args.out).endswith(".parquet") else "jsonl")
+    with Store(args.db) as s:
+        rows = build_dataset(s, args.project, variant=cfg.variant, include=cfg.include)
+    n = write_export(rows, args.out, fmt)
+    print(f"wrote {n} ilf-{cfg.variant} rows from project {args.project!r} to {args.out} ({fmt})")
+    return 0
+
+
+def cmd_list(args) -> int:
+    from ..store import Store
+
+    with Store(args.db) as s:
+        for it in s.critique_items(args.project):
+            print_json({
+                "critique_id": it.critique.id, "annotator": it.annotator, "critique": it.critique.text,
+                "output": it.candidate.text,
+                "refinements": [{"id": r.id, "variant": r.variant, "selected": r.selected, "accepted": r.accepted,
+                                 "ensemble_score": r.ensemble_score, "rm_score": r.rm_score, "scores": r.scores,
+                                 "text": r.text} for r in it.refinements],
+            })
+    return 0
+
+
+# -- train sft -----------------------------------------------------------------------------------
+def add_sft_parser(train_sub) -> argparse.ArgumentParser:
+    """`tokenwise train sft --file DATASET --base MODEL --out DIR`: called by the train group."""
+    from ..finetune_config import FinetuneConfig
+
+    p = train_sub.add_parser("sft", help="finetune an LM on an ILF dataset (loss on the completions)")
+    add_config_flags(p, FinetuneConfig)
+    p.add_argument("--db", default=None, metavar="PATH",
+                   help="register the checkpoint in this database's models table (with --project)")
+    p.add_argument("--project", default=None, metavar="NAME", help="project the checkpoint belongs to")
+    p.set_defaults(func=cmd_sft)
+    return p
+
+
+def cmd_sft(args) -> int:
+    from ..finetune import finetune
+    from ..finetune_config import FinetuneConfig
+    from ..store import Store
+
+    cfg = config_from_args(FinetuneConfig, args)
+    progress = _progress("sft")
+    if args.db:
+        with Store(args.db) as s:
+            out = finetune(cfg, progress=progress, store=s, project=args.project)
+    else:
+        out = finetune(cfg, progress=progress)
+    progress.close()
+    print_json({"out": out["out"], "model_id": out["model_id"], "metrics": out["metrics"],
+                "config": to_dict(cfg)})
+    return 0

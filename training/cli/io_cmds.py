@@ -1,7 +1,101 @@
-"""Commands of this group (filled in by the issue that owns them)."""
+"""import, export: files in and out of a project (training.io does the work)."""
 
 from __future__ import annotations
 
+import argparse
+import sys
+from pathlib import Path
+
+from ..errors import ImportFileError, ValidationError
+from ..io import EXPORT_FORMATS, EXPORT_KINDS, IMPORT_FORMATS, MAX_PROBLEMS
+from ..store import Store
+from .common import add_db
+
+IMPORT_HELP = f"""\
+Import a file into an existing project. The whole file is checked first; if any line is wrong,
+every problem is printed as `line N: field: message` and nothing is written (exit status 2).
+Otherwise everything lands in one transaction.
+
+formats (--format auto guesses from the suffix and the first row):
+  documents  JSONL: {{"id", "title", "text", "candidates": [...], "reference"?, "meta"?}}
+             CSV:   header id,title,text,candidate_1,...,candidate_K[,reference][,meta]
+             every document needs the project's K candidates
+  pairs      TRL JSONL: {{"prompt", "chosen", "rejected"}} (+ optional "id"); each line becomes a
+             document with 2 candidates ranked chosen > rejected by --source-annotator
+             (the project needs K=2)
+  slf5k      JSONL: {{"title", "post", "generated_summary_for_feedback", "feedback",
+             "ideal_human_summary"}} (+ optional "id"); the summary is the candidate, the feedback
+             a critique by --source-annotator, the ideal summary the document's reference
+
+JSON Schemas of every format are in data/schemas/. At most {MAX_PROBLEMS} problems are listed.
+"""
+
+EXPORT_HELP = """\
+Export what a project holds, one row per line (JSONL) or as Parquet.
+
+what:
+  documents  the import shape {"id", "title", "text", "candidates", "reference"?, "meta"?}
+  rankings   one row per current ranking: candidate ids and texts, best first, ties kept
+  pairs      TRL {"prompt", "chosen", "rejected"} + annotator and ids: every ranking expanded
+             to all ordered pairs, ties dropped
+  critiques  candidate, critique, quoted span, annotator, document
+"""
+
 
 def register(sub) -> None:
-    pass
+    p = sub.add_parser(
+        "import", help="import documents, TRL pairs or SLF5K rows into a project (all or nothing)",
+        description=IMPORT_HELP, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_db(p)
+    p.add_argument("file", metavar="FILE", help="a .jsonl or .csv file (UTF-8)")
+    p.add_argument("--project", required=True, metavar="NAME",
+                   help="project to import into (create it first: tokenwise project create NAME --k 4)")
+    p.add_argument("--format", default="auto", choices=IMPORT_FORMATS, help="file format (default: auto)")
+    p.add_argument("--source-annotator", default="import", metavar="NAME",
+                   help="annotator credited with the rankings (pairs) and critiques (slf5k) in the file;"
+                        " created (role annotator) when missing (default: import)")
+    p.set_defaults(func=cmd_import)
+
+    p = sub.add_parser(
+        "export", help="export documents, rankings, pairs or critiques as JSONL or Parquet",
+        description=EXPORT_HELP, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_db(p)
+    p.add_argument("what", metavar="WHAT", help=f"what to export: one of {', '.join(EXPORT_KINDS)}")
+    p.add_argument("--project", required=True, metavar="NAME", help="project to export from")
+    p.add_argument("--out", metavar="FILE", help="output file (default: JSONL on stdout)")
+    p.add_argument("--format", choices=EXPORT_FORMATS, default=None,
+                   help="jsonl or parquet (default: parquet for a .parquet --out, jsonl otherwise);"
+                        " parquet needs --out")
+    p.set_defaults(func=cmd_export)
+
+
+def cmd_import(args) -> int:
+    from ..io import import_file
+
+    with Store(args.db) as s:
+        try:
+            report = import_file(s, args.file, args.project, fmt=args.format,
+                                 source_annotator=args.source_annotator)
+        except ImportFileError as e:
+            print(f"tokenwise: error: {e.path}: nothing imported, {len(e.problems)} problem(s):", file=sys.stderr)
+            for line, field, msg in e.problems:
+                print(f"line {line}: {field}: {msg}", file=sys.stderr)
+            return 2
+    print(report)
+    return 0
+
+
+def cmd_export(args) -> int:
+    from ..io import export_rows, write_export
+
+    fmt = args.format or ("parquet" if args.out and Path(args.out).suffix.lower() == ".parquet" else "jsonl")
+    if fmt == "parquet" and not args.out:
+        raise ValidationError("--format parquet: needs --out FILE.parquet (Parquet is not written to stdout)")
+    with Store(args.db) as s:
+        rows = export_rows(s, args.project, args.what)
+        n = write_export(rows, args.out, fmt, kind=args.what)
+    if args.out:
+        print(f"exported {n} {args.what} rows from project {args.project!r} to {args.out} ({fmt})")
+    return 0

@@ -1,7 +1,176 @@
-"""Commands of this group (filled in by the issue that owns them)."""
+"""train reward | train policy | (train sft, added by ilf_cmds) | eval reward | score.
+
+Every field of a config dataclass is also a flag, generated from the dataclass (name, type,
+default, help), so the CLI and the dashboard form never drift apart:
+
+    tokenwise train reward --db t.db --project demo --base DIR --agg avg --out models/rm --epochs 5
+"""
 
 from __future__ import annotations
 
+import argparse
+import dataclasses
+from pathlib import Path
+
+from ..errors import ValidationError
+from ..forms import build_config, describe
+from .common import add_db, print_json
+
+# flag names that differ from the field name (extra spellings of the same flag)
+ALIASES = {"base_model": ["--base"], "aggregation": ["--agg"]}
+
+
+def add_config_flags(p: argparse.ArgumentParser, cls, skip: tuple[str, ...] = ()) -> None:
+    """One flag per dataclass field (dest = field name, default None = keep the dataclass default)."""
+    for spec in describe(cls):
+        if spec.name in skip or spec.hidden:
+            continue
+        flags = [f"--{spec.name.replace('_', '-')}", *ALIASES.get(spec.name, [])]
+        help_ = f"{spec.help} (default: {spec.default})"
+        if spec.type == "bool":
+            p.add_argument(*flags, dest=spec.name, action=argparse.BooleanOptionalAction, default=None, help=help_)
+        else:
+            kind = {"int": int, "float": float}.get(spec.type, str)
+            p.add_argument(*flags, dest=spec.name, type=kind, default=None, choices=spec.choices,
+                           metavar=None if spec.choices else spec.type.upper(), help=help_)
+
+
+def config_from_args(cls, args, **extra):
+    values = {f.name: getattr(args, f.name) for f in dataclasses.fields(cls)
+              if getattr(args, f.name, None) is not None}
+    values.update({k: v for k, v in extra.items() if v is not None})
+    return build_config(cls, values, where="")
+
 
 def register(sub) -> None:
-    pass
+    from ..policy_config import PolicyConfig
+    from ..reward_config import RewardConfig
+
+    train = sub.add_parser("train", help="train a reward model, a policy, or an SFT model")
+    tsub = train.add_subparsers(dest="what", required=True, metavar="WHAT")
+
+    p = tsub.add_parser("reward", help="learn a token-level reward model from a project's rankings")
+    add_db(p)
+    p.add_argument("--project", required=True, help="project whose current rankings to train on")
+    p.add_argument("--out", required=True, metavar="DIR", help="folder to save the reward model into")
+    p.add_argument("--activate", action="store_true", help="make it the project's active reward model")
+    add_config_flags(p, RewardConfig)
+    p.set_defaults(func=cmd_train_reward)
+
+    p = tsub.add_parser("policy", help="train a policy with the token-level reward (reward-weighted MLE or REINFORCE)")
+    add_db(p)
+    p.add_argument("--project", required=True, help="project whose documents are the prompts")
+    p.add_argument("--out", required=True, metavar="DIR", help="folder to save the policy into")
+    p.add_argument("--reward", dest="reward_model", metavar="DIR", default=None, help="reward model folder")
+    add_config_flags(p, PolicyConfig, skip=("reward_model",))
+    p.set_defaults(func=cmd_train_policy)
+
+    try:  # the ILF helper's `train sft`
+        from . import ilf_cmds
+
+        add_sft = getattr(ilf_cmds, "add_sft_parser", None)
+        if add_sft is not None:
+            add_sft(tsub)
+    except ImportError:  # pragma: no cover
+        pass
+
+    ev = sub.add_parser("eval", help="evaluate a model on a file")
+    esub = ev.add_subparsers(dest="what", required=True, metavar="WHAT")
+    p = esub.add_parser("reward", help="pairwise accuracy and Kendall tau on TRL pairs or ranking lists (one JSON line)")
+    p.add_argument("--model", required=True, metavar="DIR", help="reward model folder")
+    p.add_argument("--file", required=True, help="JSONL of {prompt, chosen, rejected} or ranking rows")
+    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--device", default="auto")
+    p.set_defaults(func=cmd_eval_reward)
+
+    p = sub.add_parser("score", help="cache per-token rewards of every candidate of a project (for heatmaps)")
+    add_db(p)
+    p.add_argument("--project", required=True)
+    p.add_argument("--model", required=True, metavar="DIR|ID", help="reward model folder or registry id")
+    p.add_argument("--batch-size", type=int, default=8, help="candidates per forward pass")
+    p.add_argument("--device", default="auto")
+    p.set_defaults(func=cmd_score)
+
+
+def _progress(desc: str):
+    from ..progress import TqdmProgress
+
+    return TqdmProgress(desc)
+
+
+def cmd_train_reward(args) -> int:
+    from ..reward_config import RewardConfig
+    from ..reward_trainer import train_reward
+    from ..store import Store
+
+    config = config_from_args(RewardConfig, args)
+    with Store(args.db) as s:
+        bar = _progress("reward model")
+        try:
+            rec = train_reward(s, args.project, config, args.out, progress=bar)
+        finally:
+            bar.close()
+        if args.activate:
+            s.update_project(args.project, active_reward_model=rec.id)
+    m = rec.metrics
+    print(f"reward model {rec.id} saved to {rec.path}: held-out pairwise accuracy "
+          f"{m['val_pairwise_accuracy']:.3f}, Kendall tau {m['val_kendall_tau']:.3f} "
+          f"({m['train_lists']} training lists, {m['val_lists']} held out, {m['train_seconds']}s)")
+    return 0
+
+
+def cmd_eval_reward(args) -> int:
+    from ..reward_trainer import evaluate_reward
+
+    print_json(evaluate_reward(args.model, args.file, batch_size=args.batch_size, device=args.device))
+    return 0
+
+
+def cmd_score(args) -> int:
+    from ..reward_trainer import score_project
+    from ..store import Store
+
+    with Store(args.db) as s:
+        model_id = _model_id(s, args.model, args.project)
+        bar = _progress("scoring")
+        try:
+            n = score_project(s, model_id, args.project, args.batch_size, bar, device=args.device)
+        finally:
+            bar.close()
+    print(f"scored {n} candidates of {args.project!r} with reward model {model_id}")
+    return 0
+
+
+def _model_id(s, model: str, project: str) -> int:
+    """A registry id, or a folder (registered now if it is not yet)."""
+    if model.isdigit():
+        return s.get_model(int(model)).id
+    path = Path(model).resolve()
+    rec = s.find_model_by_path(str(path))
+    if rec is not None:
+        return rec.id
+    from ..reward_model import TokenRewardModel
+
+    if not path.is_dir():
+        raise ValidationError(f"--model: {model!r} is neither a registry id nor a folder")
+    card = TokenRewardModel.read_card(path) if (path / "reward_card.json").is_file() else None
+    if card is None:
+        raise ValidationError(f"--model: {model!r} has no reward_card.json; is it a reward model folder?")
+    return s.add_model("reward", str(path), base_model=card.get("base_model"), project=project,
+                       metrics=card.get("metrics", {}), card=card).id
+
+
+def cmd_train_policy(args) -> int:
+    from ..policy import train_policy
+    from ..policy_config import PolicyConfig
+    from ..store import Store
+
+    config = config_from_args(PolicyConfig, args, reward_model=args.reward_model)
+    with Store(args.db) as s:
+        bar = _progress("policy")
+        try:
+            rec = train_policy(s, args.project, config, args.out, progress=bar)
+        finally:
+            bar.close()
+    print(f"policy {rec.id} saved to {rec.path}: {rec.metrics.get('summary', '')}")
+    return 0

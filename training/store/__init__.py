@@ -16,7 +16,7 @@ from .records import (
     Annotator, Candidate, Critique, Document, Job, ModelRecord, Project, Ranking, Refinement,
     TokenRewards,
 )
-from .refinements import RefinementsMixin
+from .refinements import CritiqueItem, RefinementsMixin
 from .registry import RegistryMixin
 
 
@@ -27,5 +27,5 @@ class Store(AnnotationMixin, PeopleMixin, JobsMixin, RegistryMixin, RefinementsM
 __all__ = [
     "SCHEMA_VERSION", "ROLES", "Store", "StoreBase", "NewDocument", "Progress", "ranking_groups", "now",
     "Annotator", "Candidate", "Critique", "Document", "Job", "ModelRecord", "Project", "Ranking",
-    "Refinement", "TokenRewards",
+    "Refinement", "TokenRewards", "CritiqueItem",
 ]

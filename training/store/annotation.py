@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import statistics
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from ..errors import Forbidden, NotFound, ValidationError
@@ -113,24 +113,30 @@ class AnnotationMixin(StoreBase):
         return self.get_project(p.id)
 
     # -- documents and candidates -------------------------------------------------------
-    def add_documents(self, project: str | int, docs: Iterable[NewDocument]) -> int:
+    def add_documents(
+        self, project: str | int, docs: Iterable[NewDocument], *, min_candidates: int = 2
+    ) -> int:
         """Add documents with their candidates in ONE transaction; return how many were added.
 
         Callers validate first (training.io does); this still refuses duplicates and a wrong K,
-        and any error rolls the whole batch back.
+        and any error rolls the whole batch back. `docs` may be a generator: it is consumed
+        one document at a time (imports stream). `min_candidates=1` is for formats whose
+        documents arrive with one output to critique (SLF5K).
         """
         p = self.get_project(project)
         ts = now()
         n = 0
         with self.tx() as c:
             for d in docs:
-                self._insert_document(c, p, d, ts)
+                self._insert_document(c, p, d, ts, min_candidates=min_candidates)
                 n += 1
         return n
 
-    def _insert_document(self, c: sqlite3.Connection, p: Project, d: NewDocument, ts: str) -> int:
-        if len(d.candidates) < 2:
-            raise ValidationError(f"document {d.ext_id!r}: needs at least 2 candidates")
+    def _insert_document(
+        self, c: sqlite3.Connection, p: Project, d: NewDocument, ts: str, *, min_candidates: int = 2
+    ) -> int:
+        if len(d.candidates) < min_candidates:
+            raise ValidationError(f"document {d.ext_id!r}: needs at least {min_candidates} candidate(s)")
         try:
             cur = c.execute(
                 "INSERT INTO documents (project_id, ext_id, title, text, meta, reference, created)"
@@ -206,6 +212,77 @@ class AnnotationMixin(StoreBase):
         ):
             by_doc.setdefault(r["document_id"], []).append(Candidate.from_row(r))
         return [Document.from_row(r, candidates=tuple(by_doc.get(r["id"], ()))) for r in rows]
+
+    def get_document_by_ext_id(self, project: str | int, ext_id: str) -> Document:
+        """A document by the id it was imported with (unique within its project)."""
+        p = self.get_project(project)
+        row = self.one("SELECT id FROM documents WHERE project_id = ? AND ext_id = ?", (p.id, str(ext_id)))
+        if row is None:
+            raise NotFound(f"document {ext_id!r} does not exist in project {p.name!r}")
+        return self.get_document(row["id"])
+
+    def existing_ext_ids(self, project: str | int, ext_ids: Iterable[str]) -> set[str]:
+        """Which of `ext_ids` are already taken in the project (imports check this before writing)."""
+        p = self.get_project(project)
+        ids = [str(e) for e in ext_ids]
+        found: set[str] = set()
+        for i in range(0, len(ids), 500):
+            chunk = ids[i:i + 500]
+            marks = ",".join("?" * len(chunk))
+            found.update(r[0] for r in self.all(
+                f"SELECT ext_id FROM documents WHERE project_id = ? AND ext_id IN ({marks})", (p.id, *chunk)))
+        return found
+
+    def iter_documents(self, project: str | int, *, batch_size: int = 500) -> Iterator[Document]:
+        """Every document of a project with its candidates, in id order, read in batches.
+
+        Memory stays flat however large the project is (exports use this)."""
+        p = self.get_project(project)
+        last = 0
+        while True:
+            rows = self.all(
+                "SELECT * FROM documents WHERE project_id = ? AND id > ? ORDER BY id LIMIT ?",
+                (p.id, last, batch_size),
+            )
+            if not rows:
+                return
+            ids = [r["id"] for r in rows]
+            by_doc: dict[int, list[Candidate]] = {}
+            marks = ",".join("?" * len(ids))
+            for r in self.all(
+                f"SELECT * FROM candidates WHERE document_id IN ({marks}) ORDER BY document_id, position, id", ids
+            ):
+                by_doc.setdefault(r["document_id"], []).append(Candidate.from_row(r))
+            for r in rows:
+                yield Document.from_row(r, candidates=tuple(by_doc.get(r["id"], ())))
+            last = ids[-1]
+
+    def rankings_of(self, document_ids: list[int], *, current_only: bool = True) -> dict[int, list[Ranking]]:
+        """document id -> its rankings (every annotator's), for a batch of documents."""
+        out: dict[int, list[Ranking]] = {}
+        if not document_ids:
+            return out
+        marks = ",".join("?" * len(document_ids))
+        for r in self.all(
+            f"SELECT * FROM rankings WHERE document_id IN ({marks})"
+            + (" AND current = 1" if current_only else "") + " ORDER BY document_id, id", list(document_ids)
+        ):
+            out.setdefault(r["document_id"], []).append(Ranking.from_row(r))
+        return out
+
+    def critiques_of(self, document_ids: list[int], *, current_only: bool = True) -> dict[int, list[Critique]]:
+        """document id -> critiques of its candidates (every annotator's), for a batch of documents."""
+        out: dict[int, list[Critique]] = {}
+        if not document_ids:
+            return out
+        marks = ",".join("?" * len(document_ids))
+        for r in self.all(
+            f"SELECT k.*, c.document_id AS _doc FROM critiques k JOIN candidates c ON c.id = k.candidate_id"
+            f" WHERE c.document_id IN ({marks})"
+            + (" AND k.current = 1" if current_only else "") + " ORDER BY c.document_id, k.id", list(document_ids)
+        ):
+            out.setdefault(r["_doc"], []).append(Critique.from_row(r))
+        return out
 
     def count_documents(self, project: str | int) -> int:
         return self.scalar("SELECT COUNT(*) FROM documents WHERE project_id = ?", (self.get_project(project).id,))
@@ -387,6 +464,53 @@ class AnnotationMixin(StoreBase):
             " JOIN documents d ON d.id = c.document_id WHERE d.project_id = ?"
             + (" AND k.current = 1" if current_only else "") + " ORDER BY k.id",
             (p.id,),
+        )
+        return [Critique.from_row(r) for r in rows]
+
+    # -- one save from the Annotate page (owner: annotator app; see training/annotate.py) --
+    def save_annotation(
+        self,
+        annotator: Annotator,
+        document_id: int,
+        ranks: dict[int, int],
+        critiques: dict[int, str | tuple[str, tuple[int, int] | None]] | None = None,
+        seconds: float | None = None,
+    ) -> tuple[Ranking, list[Critique]]:
+        """Save a ranking and the critiques written beside it in ONE transaction.
+
+        `critiques`: candidate id -> text or (text, span). Every candidate must belong to the
+        document. A ranking or critique equal to this annotator's current one is kept as is (no
+        new version); a changed one becomes a new version and the old one stays (audit).
+        """
+        doc = self.get_document(document_id)
+        ids = {c.id for c in doc.candidates}
+        items = {}
+        for cid, value in (critiques or {}).items():
+            text, span = (value, None) if isinstance(value, str) else value
+            if int(cid) not in ids:
+                raise ValidationError(f"critique: candidate {cid} is not in document {document_id}")
+            items[int(cid)] = (text, None if span is None else (int(span[0]), int(span[1])))
+        with self.tx():
+            ranking = self.my_ranking(annotator, document_id)
+            p = self.get_project(doc.project_id)
+            if ranking is None or ranking.order != ranking_groups(doc, ranks, allow_ties=p.allow_ties):
+                ranking = self.save_ranking(annotator, document_id, ranks, seconds=seconds)
+            current = self.my_critiques(annotator, document_id)
+            saved = []
+            for cid, (text, span) in items.items():
+                old = current.get(cid)
+                if (old is not None and old.text == (text or "").strip()
+                        and (old.span_start, old.span_end) == (span or (None, None))):
+                    saved.append(old)
+                else:
+                    saved.append(self.save_critique(annotator, cid, text, span))
+        return ranking, saved
+
+    def critique_history(self, annotator: Annotator, candidate_id: int) -> list[Critique]:
+        """Every version of this annotator's critique of a candidate, oldest first."""
+        rows = self.all(
+            "SELECT * FROM critiques WHERE candidate_id = ? AND annotator_id = ? ORDER BY version",
+            (candidate_id, annotator.id),
         )
         return [Critique.from_row(r) for r in rows]
 

@@ -1,0 +1,99 @@
+"""My entries: this annotator's own rankings and critiques; open one, revise it, see its history.
+
+Every store call passes the signed-in annotator, and the store only returns that annotator's rows.
+"""
+
+import streamlit as st
+
+from annotate_app import ui, widgets
+from training import annotate as A
+from training.errors import TokenwiseError
+
+user = ui.require_user()
+st.title("My entries")
+project = ui.pick_project()
+if project is None:
+    st.stop()
+
+with ui.store() as s:
+    mine = s.my_rankings(user, project.id)
+    docs = {r.document_id: s.get_document(r.document_id) for r in mine}
+    n_crit = {r.document_id: len(s.my_critiques(user, r.document_id)) for r in mine}
+
+flash = st.session_state.pop("mine_flash", None)
+if flash:
+    st.success(flash)
+if not mine:
+    st.info("You have not saved anything in this project yet. Rank a document on the Annotate page.")
+    st.stop()
+
+
+def title(doc) -> str:
+    return " ".join((doc.title or doc.ext_id or f"document {doc.id}").split())
+
+
+# 1. the list (newest first)
+st.caption(f"{len(mine)} ranking{'s' if len(mine) != 1 else ''} saved by you in {project.name}.")
+st.dataframe(
+    [{"document": title(docs[r.document_id]), "version": r.version, "critiques": n_crit[r.document_id],
+      "seconds": r.seconds, "saved": r.created[:19].replace("T", " ")} for r in mine],
+    hide_index=True, width="stretch",
+)
+ids = [r.document_id for r in mine]
+doc_id = st.selectbox("Open an entry", ids, format_func=lambda d: f"{title(docs[d])} (v{mine[ids.index(d)].version})",
+                      key="mine_open")
+doc = docs[doc_id]
+
+with ui.store() as s:
+    ranking = s.my_ranking(user, doc.id)
+    critiques = s.my_critiques(user, doc.id)
+    history = s.ranking_history(user, doc.id)
+    crit_history = {c.id: s.critique_history(user, c.id) for c in doc.candidates}
+
+# 2. revise: the same order as when it was annotated; a draft that survives reruns
+widgets.show_document(doc, expanded=False)
+order = A.display_order(user.id, doc.id, [c.id for c in doc.candidates])
+key = f"revise:{user.id}:{doc.id}:{ranking.version}"
+if key not in st.session_state:
+    st.session_state[key] = A.Draft.from_saved(doc, ranking, critiques)
+draft: A.Draft = st.session_state[key]
+nonce = st.session_state.setdefault(f"revise_nonce:{doc.id}", 0)  # bumped by Discard: fresh widgets
+names = widgets.draft_editor(project, doc, draft, order, prefix=f"revise{ranking.version}.{nonce}")
+saved = A.Draft.from_saved(doc, ranking, critiques)
+changed = A.is_changed(draft, saved)
+found = A.problems(project, doc, draft, names) or ([] if changed else ["you change the ranking or a critique."])
+col1, col2 = st.columns(2)
+with col1:
+    save = st.button("Save revision", type="primary", disabled=bool(found), icon=":material/save:", width="stretch")
+with col2:
+    if st.button("Discard changes", disabled=not changed, width="stretch"):
+        del st.session_state[key]
+        st.session_state[f"revise_nonce:{doc.id}"] = nonce + 1
+        st.rerun()
+widgets.show_problems(found)
+if save:
+    try:
+        with ui.store() as s:
+            new, crits = A.save(s, user, project, doc, draft, names)
+    except TokenwiseError as e:
+        st.error(str(e))
+    else:
+        st.session_state.pop(key, None)
+        st.session_state["mine_flash"] = (f"Saved: ranking version {new.version}; "
+                                          "earlier versions are kept in the history below.")
+        st.rerun()
+
+# 3. history: every version, oldest first
+with st.expander(f"History ({len(history)} ranking version{'s' if len(history) != 1 else ''})"):
+    for r in history:
+        order_text = " > ".join(" = ".join(names.get(cid, "?") for cid in group) for group in r.order)
+        st.text(f"Ranking v{r.version}{' (current)' if r.current else ''}, {r.created[:19].replace('T', ' ')}: "
+                f"{order_text}" + (f"  ({r.seconds:.0f} s)" if r.seconds is not None else ""), width="stretch")
+    for cid in order:
+        for k in crit_history[cid]:
+            quote = ""
+            if k.span_start is not None:
+                text = next(c.text for c in doc.candidates if c.id == cid)
+                quote = f'  [quote: "{text[k.span_start:k.span_end]}"]'
+            st.text(f"Critique of {names[cid]} v{k.version}{' (current)' if k.current else ''}, "
+                    f"{k.created[:19].replace('T', ' ')}: {k.text}{quote}", width="stretch")

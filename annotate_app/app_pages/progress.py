@@ -1,0 +1,76 @@
+"""Progress (admin): counts per project and per annotator, time per ranking, agreement."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import plotly.express as px
+import streamlit as st
+
+from annotate_app import ui
+from training.agreement import project_agreement
+
+user = ui.require_admin()
+st.title("Progress")
+
+# 1. every project at a glance
+with ui.store() as s:
+    overview = []
+    for p in s.list_projects():
+        pr = s.progress(p.id)
+        overview.append({"project": p.name, "documents": pr.documents, "complete": pr.complete,
+                         "overlap": p.overlap, "rankings": pr.rankings, "critiques": pr.critiques})
+if overview:
+    st.dataframe(pd.DataFrame(overview), hide_index=True, width="stretch")
+
+project = ui.pick_project(key="progress_project")
+if project is None:
+    st.stop()
+
+# 2. the chosen project: documents complete vs overlap, and who did what
+with ui.store() as s:
+    pr = s.progress(project.id)
+    agreement = project_agreement(s, project.id)
+c = st.columns(4)
+c[0].metric("Documents", pr.documents)
+c[1].metric(f"Complete (ranked by {project.overlap})", pr.complete,
+            help="Documents that reached the project's overlap.")
+c[2].metric("Rankings", pr.rankings)
+c[3].metric("Critiques", pr.critiques)
+if pr.documents:
+    st.progress(pr.complete / pr.documents, text=f"{pr.complete} of {pr.documents} documents complete")
+
+per = pd.DataFrame(pr.per_annotator, columns=["annotator", "rankings", "critiques", "median_seconds"])
+if per.empty:
+    st.info("Nobody has ranked or critiqued anything in this project yet.")
+    st.stop()
+st.subheader("Per annotator")
+st.dataframe(per.rename(columns={"median_seconds": "median seconds per ranking"}),
+             hide_index=True, width="stretch")
+st.plotly_chart(px.bar(per, x="annotator", y="rankings", title="Rankings per annotator"), width="stretch")
+
+# 3. agreement on the documents that two or more annotators ranked
+st.subheader("Agreement")
+alpha = "n/a" if math.isnan(agreement.alpha) else f"{agreement.alpha:.3f}"
+c = st.columns(2)
+c[0].metric("Krippendorff's alpha (ordinal)", alpha,
+            help="Over all rankings: a unit is a (document, candidate) pair, its values the ranks given. "
+                 "1 = perfect agreement, 0 = chance, below 0 = systematic disagreement.")
+c[1].metric("Documents ranked by 2+ annotators", agreement.n_shared_documents)
+if not agreement.pairs:
+    st.caption("No two annotators have ranked the same document yet.")
+    st.stop()
+pairs = pd.DataFrame(agreement.pairs).rename(columns={"mean_tau": "mean Kendall tau", "n_docs": "documents"})
+st.dataframe(pairs, hide_index=True, width="stretch")
+names = agreement.annotators
+tau = pd.DataFrame(float("nan"), index=names, columns=names)
+for row in agreement.pairs:
+    tau.loc[row["annotator_a"], row["annotator_b"]] = tau.loc[row["annotator_b"], row["annotator_a"]] = row["mean_tau"]
+for n in names:
+    tau.loc[n, n] = 1.0
+st.plotly_chart(
+    px.imshow(tau, zmin=-1, zmax=1, color_continuous_scale="RdBu", text_auto=".2f",
+              title="Mean Kendall tau between annotators (shared documents)"),
+    width="stretch",
+)

@@ -1,0 +1,92 @@
+"""UI pieces the Annotate and My entries pages share: safe text, a document, the ranking editor.
+
+User text (documents, candidates, critiques) is always shown with `st.text`, which parses
+neither Markdown nor HTML, so `<script>` in a critique is shown as the characters it is.
+The logic (order, checks, saving) lives in training/annotate.py; this only draws widgets.
+"""
+
+from __future__ import annotations
+
+import re
+
+import streamlit as st
+
+from training import annotate as A
+from training.store import Document, Project
+
+LONG_DOCUMENT = 1200  # characters; longer documents go in an expander
+
+
+def plain(text: str) -> None:
+    """Show user text exactly as written (no Markdown, no HTML)."""
+    st.text(text or "", width="stretch")
+
+
+_MARKDOWN = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:&])")
+
+
+def escape_markdown(text: str) -> str:
+    """Backslash-escape Markdown (and Streamlit's :color[]/:emoji: and $math$) in one line of text."""
+    return _MARKDOWN.sub(r"\\\1", " ".join((text or "").split()))
+
+
+def show_document(doc: Document, *, expanded: bool = True) -> None:
+    if doc.title:
+        st.subheader(escape_markdown(doc.title), anchor=False)
+    if len(doc.text) > LONG_DOCUMENT:
+        with st.expander(f"Document ({len(doc.text):,} characters)", expanded=expanded):
+            plain(doc.text)
+    else:
+        with st.container(border=True):
+            plain(doc.text)
+
+
+def rank_label(r: int, k: int) -> str:
+    return f"{r} best" if r == 1 else f"{r} worst" if r == k else str(r)
+
+
+def draft_editor(project: Project, doc: Document, draft: A.Draft, order: list[int], prefix: str) -> dict[int, str]:
+    """Draw one card per candidate (in `order`) with its rank and critique; update `draft`.
+
+    Widget keys carry `prefix` and the ids, so a rerun keeps what was typed; the draft itself
+    lives in the session too, so leaving the page and coming back keeps it as well.
+    Returns candidate id -> label.
+    """
+    names = A.labels(order)
+    by_id = {c.id: c for c in doc.candidates}
+    k = len(order)
+    for cid in order:
+        c, name = by_id[cid], names[cid]
+        with st.container(border=True):
+            st.markdown(f"**Candidate {name}**")
+            plain(c.text)
+            current = draft.ranks.get(cid)
+            rank = st.radio(
+                f"Rank of candidate {name}", list(range(1, k + 1)), horizontal=True,
+                index=None if current is None else int(current) - 1,
+                format_func=lambda r: rank_label(r, k), key=f"{prefix}:rank:{doc.id}:{cid}",
+                help="1 is the best candidate." + (" Two candidates may share a rank." if project.allow_ties
+                                                   else " Use each rank once."),
+            )
+            draft.ranks[cid] = rank
+            has = bool((draft.critiques.get(cid) or "").strip() or draft.quotes.get(cid))
+            with st.expander(f"Critique of candidate {name}" + (" (written)" if has else ""), expanded=has):
+                draft.critiques[cid] = st.text_area(
+                    f"Critique of candidate {name}", value=draft.critiques.get(cid, ""),
+                    key=f"{prefix}:crit:{doc.id}:{cid}", height=90,
+                    placeholder="What is wrong, and how would you fix it?",
+                )
+                draft.quotes[cid] = st.text_input(
+                    f"Quote from candidate {name} (optional)", value=draft.quotes.get(cid, ""),
+                    key=f"{prefix}:quote:{doc.id}:{cid}",
+                    help="Copy the words your critique is about, exactly as they appear in the candidate.",
+                )
+    return names
+
+
+def show_problems(found: list[str]) -> None:
+    """Say why Save is disabled (below the button)."""
+    if found:
+        st.caption("Save is disabled until:")
+        for msg in found:
+            st.text(f"• {msg}", width="stretch")

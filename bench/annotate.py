@@ -1,0 +1,130 @@
+"""Server-side cost of one Annotate click: save a ranking, then load the next document.
+
+The Annotate page makes three store calls per save: `save_ranking`, `next_document` (with its
+candidates) and `queue_counts`. This times them over `--saves` saves on a database of `--docs`
+documents (K candidates each), against a bare sqlite3 INSERT of the same ranking row plus a
+SELECT of the same next document and its candidates, interleaved in the same run on the same
+file, and prints median and p95 of both and their ratio.
+
+    python bench/annotate.py                      # 100k documents, 1000 saves, K=4
+    python bench/annotate.py --docs 10000 --saves 200
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sqlite3
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from training.store import NewDocument, Store, now  # noqa: E402
+
+
+def percentile(xs: list[float], q: float) -> float:
+    xs = sorted(xs)
+    i = min(len(xs) - 1, max(0, round(q / 100 * (len(xs) - 1))))
+    return xs[i]
+
+
+def build(path: str, n_docs: int, k: int, overlap: int) -> tuple[Store, float]:
+    """A fresh database: one project, n_docs documents of k candidates, added in ONE transaction."""
+    t0 = time.perf_counter()
+    s = Store(path)
+    s.create_project("bench", kind="summarize", k=k, overlap=overlap)
+    words = "the council voted on the new budget after a long debate about schools and roads".split()
+    body = " ".join(words * 8)  # ~100 words, a short news item
+    s.add_documents("bench", (
+        NewDocument(f"d{i}", f"{i}: {body}", [f"summary {j} of document {i}: {' '.join(words[j:j + 9])}"
+                                               for j in range(k)], title=f"Document {i}")
+        for i in range(n_docs)
+    ))
+    return s, time.perf_counter() - t0
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--docs", type=int, default=100_000, help="documents in the database")
+    ap.add_argument("--saves", type=int, default=1000, help="rankings saved (and timed)")
+    ap.add_argument("--k", type=int, default=4, help="candidates per document")
+    ap.add_argument("--overlap", type=int, default=2, help="annotators per document (project setting)")
+    ap.add_argument("--db", default=None, help="database file (default: a temporary one, removed after)")
+    args = ap.parse_args(argv)
+    if args.saves > args.docs:
+        ap.error(f"--saves ({args.saves}) must not exceed --docs ({args.docs})")
+
+    tmp = None
+    if args.db is None:
+        tmp = tempfile.TemporaryDirectory(prefix="tokenwise-bench-")
+        args.db = os.path.join(tmp.name, "bench.db")
+    # 1. build the database
+    store, build_s = build(args.db, args.docs, args.k, args.overlap)
+    size_mb = os.path.getsize(args.db) / 1e6
+    print(f"built {args.docs} documents x {args.k} candidates in {build_s:.1f}s ({size_mb:.0f} MB, {args.db})")
+
+    ann, _ = store.add_annotator("bench-store")
+    bare_ann, _ = store.add_annotator("bench-bare")
+    project = store.get_project("bench")
+    bare = sqlite3.connect(args.db, isolation_level=None)  # a plain connection, same pragmas as the store
+    bare.execute("PRAGMA journal_mode = WAL")
+    bare.execute("PRAGMA synchronous = NORMAL")
+    bare.execute("PRAGMA foreign_keys = ON")
+
+    # 2. interleave: one Annotate click through the store, then the same rows with bare SQL
+    doc = store.next_document(ann, project.id)
+    t_store: list[float] = []
+    t_bare: list[float] = []
+    parts: dict[str, list[float]] = {"save_ranking": [], "next_document": [], "queue_counts": []}
+    for i in range(args.saves):
+        ranks = {c.id: r + 1 for r, c in enumerate(reversed(doc.candidates))}
+        t0 = time.perf_counter()
+        store.save_ranking(ann, doc.id, ranks, seconds=12.5)
+        t1 = time.perf_counter()
+        nxt = store.next_document(ann, project.id)
+        t2 = time.perf_counter()
+        store.queue_counts(ann, project.id)
+        t3 = time.perf_counter()
+        t_store.append(t3 - t0)
+        for name, dt in zip(parts, (t1 - t0, t2 - t1, t3 - t2)):
+            parts[name].append(dt)
+
+        order = json.dumps([[cid] for cid, _ in sorted(ranks.items(), key=lambda kv: kv[1])])
+        t0 = time.perf_counter()
+        bare.execute("BEGIN IMMEDIATE")
+        bare.execute(
+            "INSERT INTO rankings (document_id, annotator_id, order_json, seconds, version, current, created)"
+            " VALUES (?,?,?,?,1,1,?)", (doc.id, bare_ann.id, order, 12.5, now()))
+        bare.execute("COMMIT")
+        bare.execute("SELECT * FROM documents WHERE id = ?", (nxt.id,)).fetchone()
+        bare.execute("SELECT * FROM candidates WHERE document_id = ? ORDER BY position", (nxt.id,)).fetchall()
+        t_bare.append(time.perf_counter() - t0)
+        doc = nxt
+
+    # 3. the table
+    rows = [("store: save_ranking + next_document + queue_counts", t_store),
+            *((f"  of which {name}", ts) for name, ts in parts.items()),
+            ("bare sqlite3: INSERT ranking + SELECT document, candidates", t_bare)]
+    med_ratio = statistics.median(t_store) / statistics.median(t_bare)
+    p95_ratio = percentile(t_store, 95) / percentile(t_bare, 95)
+    print(f"\n{args.saves} saves on {args.docs} documents (K={args.k}, overlap={args.overlap}); "
+          f"python {platform.python_version()}, sqlite {sqlite3.sqlite_version}, {os.cpu_count()} CPUs")
+    print(f"{'':62s} {'median ms':>10s} {'p95 ms':>10s} {'mean ms':>10s}")
+    for name, ts in rows:
+        print(f"{name:62s} {statistics.median(ts) * 1e3:10.3f} {percentile(ts, 95) * 1e3:10.3f} "
+              f"{statistics.fmean(ts) * 1e3:10.3f}")
+    print(f"{'ratio store / bare':62s} {med_ratio:10.1f} {p95_ratio:10.1f}")
+    bare.close()
+    store.close()
+    if tmp is not None:
+        tmp.cleanup()
+
+
+if __name__ == "__main__":
+    main()

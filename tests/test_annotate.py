@@ -1,0 +1,184 @@
+"""training.annotate: stable order, quotes, draft checks, and the one-transaction save."""
+
+from __future__ import annotations
+
+import pytest
+
+from training import annotate as A
+from training.errors import Forbidden, ValidationError
+from training.store import NewDocument
+
+
+def _setup(store, **project_kw):
+    p = store.create_project("q", kind="summarize", k=3, overlap=2, **project_kw)
+    store.add_documents("q", [NewDocument(f"d{i}", f"Text {i}.", [f"alpha {i}", f"The Beta {i}", f"gamma {i}"])
+                              for i in range(4)])
+    ann, _ = store.add_annotator("ann")
+    return p, ann, store.documents("q")
+
+
+def _ranked(doc, order):
+    """A draft where `order` (candidate ids best first) gets ranks 1..K."""
+    d = A.Draft.new(doc, started=0.0)
+    d.ranks.update({cid: i + 1 for i, cid in enumerate(order)})
+    return d
+
+
+def test_display_order_is_a_stable_permutation_that_varies():
+    ids = [11, 12, 13, 14, 15]
+    first = A.display_order(1, 7, ids)
+    assert sorted(first) == ids
+    assert A.display_order(1, 7, list(reversed(ids))) == first  # input order does not matter
+    assert A.display_order(1, 7, ids) == first
+    orders = {tuple(A.display_order(a, d, ids)) for a in range(1, 6) for d in range(1, 6)}
+    assert len(orders) > 5  # 25 (annotator, document) pairs do not all share one order
+    # no position bias: each candidate comes first about equally often over many documents
+    firsts = [A.display_order(1, d, ids)[0] for d in range(2000)]
+    assert all(300 < firsts.count(c) < 500 for c in ids)
+
+
+def test_labels_and_letters():
+    assert [A.letter(i) for i in (0, 1, 25, 26, 27)] == ["A", "B", "Z", "AA", "AB"]
+    assert A.labels([9, 4]) == {9: "A", 4: "B"}
+
+
+def test_find_span_exact_case_insensitive_and_refused():
+    text = "The cat sat on the mat."
+    assert A.find_span(text, "") is None and A.find_span(text, "   ") is None
+    assert A.find_span(text, "sat on") == (8, 14)
+    assert A.find_span(text, " the mat ") == (15, 22)  # stripped, then found
+    assert A.find_span(text, "THE CAT") == (0, 7)
+    with pytest.raises(ValidationError, match="'dog' is not in candidate B"):
+        A.find_span(text, "dog", "B")
+
+
+def test_ranking_problems_explain_what_is_missing():
+    names = {1: "A", 2: "B", 3: "C"}
+    assert A.ranking_problems({1: 1, 2: None, 3: None}, names, allow_ties=False) == [
+        "Give a rank to candidates B and C."]
+    msgs = A.ranking_problems({1: 1, 2: 1, 3: 2}, names, allow_ties=False)
+    assert len(msgs) == 1 and "A and B share rank 1" in msgs[0] and "ties" in msgs[0]
+    assert A.ranking_problems({1: 1, 2: 1, 3: 2}, names, allow_ties=True) == []
+    assert "Ranks go from 1 to 3" in A.ranking_problems({1: 1, 2: 2, 3: 4}, names, allow_ties=True)[0]
+    assert A.ranking_problems({1: 3, 2: 1, 3: 2}, names, allow_ties=False) == []
+
+
+def test_critique_problems_blank_quote_and_lowest(store):
+    p, ann, docs = _setup(store, require_critique_lowest=True)
+    doc = docs[0]
+    a, b, c = (x.id for x in doc.candidates)
+    names = {a: "A", b: "B", c: "C"}
+    d = _ranked(doc, [a, b, c])
+    assert A.problems(p, doc, d, names) == [
+        "This project needs a critique of the lowest-ranked candidate: write one for C."]
+    d.critiques[c] = "   "
+    assert any("critique of candidate C is blank" in m for m in A.problems(p, doc, d, names))
+    d.critiques[c] = "Too vague; name the animal."
+    d.quotes[c] = "delta"
+    assert any("'delta' is not in candidate C" in m for m in A.problems(p, doc, d, names))
+    d.quotes[c] = "gamma"
+    d.quotes[b] = "Beta"
+    assert A.problems(p, doc, d, names) == ["Candidate B has a quote but no critique: write the critique too."]
+    del d.quotes[b]
+    assert A.problems(p, doc, d, names) == []
+
+
+def test_save_writes_ranking_and_critiques_together(store):
+    p, ann, docs = _setup(store)
+    doc = docs[0]
+    a, b, c = (x.id for x in doc.candidates)
+    d = _ranked(doc, [b, c, a])
+    d.critiques[a] = " Wrong subject; say beta. "
+    d.quotes[a] = "alpha"
+    ranking, crits = A.save(store, ann, p, doc, d, now=12.5)
+    assert ranking.order == [[b], [c], [a]] and ranking.seconds == 12.5 and ranking.version == 1
+    assert len(crits) == 1 and crits[0].text == "Wrong subject; say beta." and (crits[0].span_start,
+                                                                                   crits[0].span_end) == (0, 5)
+    assert store.get_document(doc.id).n_rankings == 1
+    assert store.next_document(ann, "q").id != doc.id  # done: never shown twice
+
+
+def test_save_refuses_incomplete_and_saves_nothing(store):
+    p, ann, docs = _setup(store)
+    doc = docs[0]
+    d = A.Draft.new(doc)
+    d.ranks[doc.candidates[0].id] = 1
+    d.critiques[doc.candidates[0].id] = "fine"
+    with pytest.raises(ValidationError, match="Give a rank"):
+        A.save(store, ann, p, doc, d)
+    assert store.scalar("SELECT COUNT(*) FROM rankings") == 0
+    assert store.scalar("SELECT COUNT(*) FROM critiques") == 0
+
+
+def test_save_annotation_is_one_transaction(store):
+    """A critique that fails inside the save rolls the ranking back too."""
+    p, ann, docs = _setup(store)
+    doc = docs[0]
+    ranks = {c.id: i + 1 for i, c in enumerate(doc.candidates)}
+    bad_span = {doc.candidates[0].id: ("ok text", (0, 999))}
+    with pytest.raises(ValidationError, match="span"):
+        store.save_annotation(ann, doc.id, ranks, bad_span)
+    assert store.scalar("SELECT COUNT(*) FROM rankings") == 0
+    assert store.get_document(doc.id).n_rankings == 0
+    with pytest.raises(ValidationError, match="not in document"):
+        store.save_annotation(ann, doc.id, ranks, {docs[1].candidates[0].id: "other doc"})
+    assert store.scalar("SELECT COUNT(*) FROM critiques") == 0
+
+
+def test_revision_keeps_old_versions_and_skips_unchanged(store):
+    p, ann, docs = _setup(store)
+    doc = docs[0]
+    a, b, c = (x.id for x in doc.candidates)
+    d = _ranked(doc, [a, b, c])
+    d.critiques[c] = "Off topic."
+    A.save(store, ann, p, doc, d)
+    # reopen from what was saved: same ranking, critique edited
+    d2 = A.Draft.from_saved(doc, store.my_ranking(ann, doc.id), store.my_critiques(ann, doc.id))
+    assert d2.ranks == {a: 1, b: 2, c: 3} and d2.critiques == {c: "Off topic."}
+    d2.critiques[c] = "Off topic: it talks about gamma."
+    r2, k2 = A.save(store, ann, p, doc, d2)
+    assert r2.version == 1  # ranking unchanged: no new version
+    assert [k.version for k in store.critique_history(ann, c)] == [1, 2]
+    # now change the ranking
+    d2.ranks.update({a: 3, c: 1})
+    r3, _ = A.save(store, ann, p, doc, d2)
+    hist = store.ranking_history(ann, doc.id)
+    assert [(h.version, h.current) for h in hist] == [(1, False), (2, True)]
+    assert hist[0].order == [[a], [b], [c]] and r3.order == [[c], [b], [a]]
+    assert store.get_document(doc.id).n_rankings == 1  # a revision is not a second ranking
+    # a saved critique cannot be emptied
+    d2.critiques[c] = ""
+    with pytest.raises(ValidationError, match="cannot be emptied"):
+        A.save(store, ann, p, doc, d2)
+
+
+def test_annotators_only_touch_their_own(store):
+    p, ann, docs = _setup(store)
+    other, _ = store.add_annotator("other")
+    doc = docs[0]
+    r, _ = A.save(store, ann, p, doc, _ranked(doc, [c.id for c in doc.candidates]))
+    with pytest.raises(Forbidden):
+        store.get_my_ranking(other, r.id)
+    assert store.my_rankings(other, "q") == []
+    assert store.ranking_history(other, doc.id) == []
+    assert store.critique_history(other, doc.candidates[0].id) == []
+
+
+def test_draft_seconds():
+    d = A.Draft(document_id=1, started=100.0)
+    assert d.seconds(now=142.26) == 42.3
+    assert d.seconds(now=50.0) == 0.0
+
+
+def test_is_changed(store):
+    p, ann, docs = _setup(store)
+    doc = docs[0]
+    a, b, c = (x.id for x in doc.candidates)
+    saved = _ranked(doc, [a, b, c])
+    saved.critiques[a] = "Too long."
+    d = _ranked(doc, [a, b, c])
+    d.critiques.update({a: " Too long. ", b: "  "})  # whitespace only differs
+    assert not A.is_changed(d, saved)
+    d.quotes[a] = "alpha"
+    assert A.is_changed(d, saved)
+    assert A.is_changed(_ranked(doc, [b, a, c]), _ranked(doc, [a, b, c]))

@@ -1,0 +1,266 @@
+"""Admin pages (Projects, People, Progress) driven through Streamlit's AppTest on a temp database."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from annotate_app import admin
+from training.agreement import project_agreement
+from training.errors import ImportFileError
+from training.store import NewDocument, Store
+
+PAGES = Path(__file__).resolve().parents[1] / "annotate_app" / "app_pages"
+
+
+@pytest.fixture
+def app_db(db_path, monkeypatch):
+    monkeypatch.setenv("TOKENWISE_DB", db_path)
+    with Store(db_path) as s:
+        admin_user, _ = s.add_annotator("root", role="admin")
+        worker, _ = s.add_annotator("ann")
+    return db_path, admin_user, worker
+
+
+def page(name: str, annotator_id: int) -> AppTest:
+    at = AppTest.from_file(str(PAGES / f"{name}.py"), default_timeout=60)
+    at.session_state["annotator_id"] = annotator_id
+    return at.run()
+
+
+def texts(at: AppTest, kind: str) -> list[str]:
+    return [e.value for e in getattr(at, kind)]
+
+
+def docs_jsonl(n: int, k: int = 3, start: int = 0) -> bytes:
+    rows = [{"id": f"x{i}", "title": f"T{i}", "text": f"Document {i}.", "candidates": [f"c{j} of {i}" for j in range(k)]}
+            for i in range(start, start + n)]
+    return "\n".join(json.dumps(r) for r in rows).encode() + b"\n"
+
+
+# -- every admin page refuses a plain annotator ------------------------------------------
+@pytest.mark.parametrize("name", ["projects", "people", "progress"])
+def test_admin_pages_refuse_annotators(app_db, name):
+    db_path, _, worker = app_db
+    with Store(db_path) as s:
+        s.create_project("secret-project", kind="summarize", k=3)
+    at = page(name, worker.id)
+    assert not at.exception
+    assert any("admins only" in e for e in texts(at, "error"))
+    # nothing but the refusal: no tables, no widgets, no metrics, no project names
+    assert len(at.dataframe) == 0 and len(at.metric) == 0
+    assert len(at.text_input) == 0 and len(at.selectbox) == 0 and len(at.button) == 0
+    assert all("secret-project" not in m for m in texts(at, "markdown") + texts(at, "caption"))
+
+
+def test_admin_pages_ask_to_sign_in(app_db):
+    at = AppTest.from_file(str(PAGES / "people.py"), default_timeout=60).run()
+    assert any("sign in" in w for w in texts(at, "warning"))
+    assert len(at.dataframe) == 0
+
+
+# -- Projects ---------------------------------------------------------------------------
+def fill_create_form(at: AppTest, name: str, k: int, overlap: int = 2):
+    at.text_input[0].set_value(name)
+    at.number_input[0].set_value(k)
+    at.number_input[1].set_value(overlap)
+    at.text_area[0].set_value("Rank by faithfulness.")
+    at.checkbox[0].check()  # allow ties
+    return at.button(key="FormSubmitter:create_project-Create project").click().run()
+
+
+def test_create_project_through_the_form(app_db):
+    db_path, root, _ = app_db
+    at = page("projects", root.id)
+    assert not at.exception
+    at = fill_create_form(at, "news", k=3)
+    assert not at.exception, at.exception
+    assert any("'news' created" in m for m in texts(at, "success"))
+    with Store(db_path) as s:
+        p = s.get_project("news")
+    assert (p.kind, p.k, p.overlap, p.instructions, p.allow_ties) == ("summarize", 3, 2, "Rank by faithfulness.", True)
+    assert p.require_critique_lowest is False
+    assert "news" in at.dataframe[0].value["project"].tolist()
+
+
+def test_create_project_with_invalid_k_shows_the_error(app_db):
+    db_path, root, _ = app_db
+    at = fill_create_form(page("projects", root.id), "bad", k=1)
+    assert not at.exception
+    assert any("at least 2 candidates" in e for e in texts(at, "error"))
+    with Store(db_path) as s:
+        assert s.list_projects() == []
+
+
+def test_edit_project_settings(app_db):
+    db_path, root, _ = app_db
+    with Store(db_path) as s:
+        pid = s.create_project("news", k=3, overlap=1).id
+    at = page("projects", root.id)
+    at.text_area[1].set_value("New instructions")  # 0 is the create form's
+    at.number_input[2].set_value(3)
+    at.checkbox[5].check()  # show rewards (0-2: create form; 3-5: settings)
+    at = at.button(key=f"FormSubmitter:settings_{pid}-Save settings").click().run()
+    assert not at.exception
+    with Store(db_path) as s:
+        p = s.get_project("news")
+    assert (p.instructions, p.overlap, p.show_rewards, p.allow_ties) == ("New instructions", 3, True, False)
+    assert any("saved" in m for m in texts(at, "success"))
+
+
+def test_import_valid_file_through_the_uploader(app_db):
+    db_path, root, _ = app_db
+    with Store(db_path) as s:
+        s.create_project("news", k=3)
+    at = page("projects", root.id)
+    at.file_uploader[0].set_value(("docs.jsonl", docs_jsonl(4), "application/jsonl"))
+    at = at.run()
+    [imp] = [b for b in at.button if b.label == "Import"]
+    at = imp.click().run()
+    assert not at.exception, at.exception
+    assert any("imported 4 documents" in m for m in texts(at, "success"))
+    with Store(db_path) as s:
+        assert s.count_documents("news") == 4
+        assert [c.text for c in s.documents("news")[0].candidates] == ["c0 of 0", "c1 of 0", "c2 of 0"]
+
+
+def test_import_refused_file_shows_errors_line_by_line_and_changes_nothing(app_db):
+    db_path, root, _ = app_db
+    with Store(db_path) as s:
+        s.create_project("news", k=3)
+    bad = b"\n".join([
+        json.dumps({"id": "a", "text": "ok", "candidates": ["1", "2", "3"]}).encode(),
+        b"{not json",
+        json.dumps({"id": "c", "text": "two only", "candidates": ["1", "2"]}).encode(),
+    ]) + b"\n"
+    at = page("projects", root.id)
+    at.file_uploader[0].set_value(("bad.jsonl", bad, "application/jsonl"))
+    at = at.run()
+    [imp] = [b for b in at.button if b.label == "Import"]
+    at = imp.click().run()
+    assert not at.exception
+    assert any("nothing was imported" in e for e in texts(at, "error"))
+    problems = at.dataframe[-1].value
+    assert list(problems.columns) == ["line", "field", "message"]
+    assert sorted(problems["line"].tolist()) == [2, 3]
+    with Store(db_path) as s:
+        assert s.count_documents("news") == 0
+
+
+def test_import_handler_directly(app_db, tmp_path):
+    """The function the page calls with the uploaded bytes: a good file lands, a bad one names its lines."""
+    db_path, _, _ = app_db
+    with Store(db_path) as s:
+        s.create_project("news", k=3)
+        report = admin.import_upload(s, "news", "docs.jsonl", docs_jsonl(3))
+        assert (report.documents, report.candidates) == (3, 9)
+        assert "imported 3 documents, 9 candidates" in admin.import_summary(report)
+        with pytest.raises(ImportFileError) as e:  # the same ids again: refused as duplicates
+            admin.import_upload(s, "news", "again.jsonl", docs_jsonl(2))
+        assert [p[0] for p in e.value.problems] == [1, 2]
+        assert s.count_documents("news") == 3
+
+
+def test_export_buttons_for_every_kind_and_format(app_db):
+    db_path, root, _ = app_db
+    with Store(db_path) as s:
+        s.create_project("news", k=3)
+        admin.import_upload(s, "news", "docs.jsonl", docs_jsonl(2))
+    at = page("projects", root.id)
+    buttons = at.get("download_button")
+    assert {"documents", "rankings", "pairs", "critiques"} <= set(admin.export_kinds())
+    assert len(buttons) == 2 * len(admin.export_kinds())  # every kind x jsonl / parquet
+    assert sorted(b.label for b in buttons) == sorted(admin.EXPORT_FORMATS * len(admin.export_kinds()))
+    # what a button hands out: the documents export gives the imported rows back
+    rows = [json.loads(x) for x in admin.export_bytes(db_path, "news", "documents", "jsonl").decode().splitlines()]
+    assert [r["id"] for r in rows] == ["x0", "x1"]
+    assert admin.export_bytes(db_path, "news", "pairs", "parquet")[:4] == b"PAR1"
+
+
+# -- People -----------------------------------------------------------------------------
+def test_add_annotator_shows_token_once(app_db):
+    db_path, root, _ = app_db
+    at = page("people", root.id)
+    at.text_input[0].set_value("bea")
+    at = at.button(key="FormSubmitter:add_annotator-Add").click().run()
+    assert not at.exception
+    [token] = [c.value for c in at.code]
+    assert token.startswith("tw_")
+    assert any("will not be shown again" in w for w in texts(at, "warning"))
+    with Store(db_path) as s:
+        assert s.authenticate(token).name == "bea"
+    at = at.run()  # any rerun: the token is gone
+    assert len(at.code) == 0
+    assert token not in repr(at.session_state)  # and nothing kept it
+
+
+def test_add_annotator_duplicate_name_is_refused(app_db):
+    _, root, _ = app_db
+    at = page("people", root.id)
+    at.text_input[0].set_value("ann")
+    at = at.button(key="FormSubmitter:add_annotator-Add").click().run()
+    assert any("already exists" in e for e in texts(at, "error"))
+    assert len(at.code) == 0
+
+
+def test_revoke_needs_confirmation_and_works(app_db):
+    db_path, root, worker = app_db
+    at = page("people", root.id)
+    assert at.selectbox(key="revoke_who").options == ["ann"]  # never yourself
+    revoke = at.button[-1]
+    assert revoke.label == "Revoke" and revoke.disabled
+    at.checkbox(key="revoke_sure").check()
+    at = at.run()
+    at = at.button[-1].click().run()
+    assert not at.exception
+    assert any("ann has been revoked" in m for m in texts(at, "success"))
+    with Store(db_path) as s:
+        assert s.get_annotator("ann").active is False
+    # a revoked annotator's open session ends: pages ask to sign in again
+    again = AppTest.from_file(str(PAGES / "progress.py"), default_timeout=60)
+    again.session_state["annotator_id"] = worker.id
+    again.run()
+    assert any("sign in" in w for w in texts(again, "warning"))
+
+
+# -- Progress ---------------------------------------------------------------------------
+def test_progress_shows_counts_and_agreement(app_db):
+    db_path, root, ann = app_db
+    with Store(db_path) as s:
+        s.create_project("news", k=3, overlap=2)
+        s.add_documents("news", [NewDocument(f"d{i}", f"text {i}", ["a", "b", "c"]) for i in range(4)])
+        bob, _ = s.add_annotator("bob")
+        docs = s.documents("news")
+        for i, d in enumerate(docs[:3]):
+            ids = [c.id for c in d.candidates]
+            s.save_ranking(ann, d.id, {ids[0]: 1, ids[1]: 2, ids[2]: 3}, seconds=10 + i)
+            flip = {ids[0]: 1, ids[1]: 3, ids[2]: 2} if i == 0 else {ids[0]: 1, ids[1]: 2, ids[2]: 3}
+            s.save_ranking(bob, d.id, flip, seconds=20)
+        expected = project_agreement(s, "news")
+    at = page("progress", root.id)
+    assert not at.exception, at.exception
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Documents"] == "4"
+    assert metrics["Complete (ranked by 2)"] == "3"
+    assert metrics["Rankings"] == "6"
+    assert not math.isnan(expected.alpha) and 0 < expected.alpha < 1
+    assert metrics["Krippendorff's alpha (ordinal)"] == f"{expected.alpha:.3f}"
+    per = at.dataframe[1].value
+    assert per.set_index("annotator")["rankings"].to_dict() == {"ann": 3, "bob": 3}
+    assert per.set_index("annotator")["median seconds per ranking"].to_dict() == {"ann": 11, "bob": 20}
+    pairs = at.dataframe[2].value
+    assert pairs["mean Kendall tau"].iloc[0] == pytest.approx((1 / 3 + 1 + 1) / 3)
+    assert len(at.get("plotly_chart")) == 2  # rankings per annotator, tau heatmap
+
+
+def test_progress_with_no_rankings(app_db):
+    db_path, root, _ = app_db
+    with Store(db_path) as s:
+        s.create_project("news", k=3)
+    at = page("progress", root.id)
+    assert not at.exception
+    assert any("Nobody has ranked" in m for m in texts(at, "info"))

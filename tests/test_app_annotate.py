@@ -1,0 +1,199 @@
+"""AppTest of the Annotate and My entries pages over a fresh database (fixtures: tests/conftest.py)."""
+
+from __future__ import annotations
+
+from training import annotate as A
+from training.store import Store
+
+
+def _texts(at) -> list[str]:
+    return [t.value for t in at.text]
+
+
+def _shown(app_db, annotator):
+    """The document the page shows next, and its candidate ids in display order (A, B, C)."""
+    with Store(app_db.path) as s:
+        doc = s.next_document(annotator, "p")
+    return doc, A.display_order(annotator.id, doc.id, [c.id for c in doc.candidates])
+
+
+def _radio(at, label):
+    return next(r for r in at.radio if r.label == f"Rank of candidate {label}")
+
+
+def test_no_project_shows_empty_state(db_path, monkeypatch, app_test):
+    monkeypatch.setenv("TOKENWISE_DB", db_path)
+    with Store(db_path) as s:
+        a, _ = s.add_annotator("solo")
+    for page in ("annotate.py", "mine.py"):
+        at = app_test(page, a.id).run()
+        assert not at.exception
+        assert any("no project yet" in i.value for i in at.info)
+        assert not at.radio
+
+
+def test_annotate_shows_document_progress_and_instructions(app_db, app_test):
+    at = app_test("annotate.py", app_db.ann.id).run()
+    assert not at.exception
+    doc, order = _shown(app_db, app_db.ann)
+    texts = _texts(at)
+    assert "Rank by faithfulness to the document." in texts
+    assert doc.text in texts
+    by_id = {c.id: c.text for c in doc.candidates}
+    shown = [t for t in texts if t in by_id.values()]
+    assert shown == [by_id[cid] for cid in order]  # the stable shuffled order
+    assert at.progress[0].proto.text == "You: 0 of 3 documents done"
+    assert [r.label for r in at.radio] == ["Rank of candidate A", "Rank of candidate B", "Rank of candidate C"]
+    assert all(r.value is None for r in at.radio)
+
+
+def test_incomplete_ranking_disables_save_complete_saves(app_db, app_test):
+    at = app_test("annotate.py", app_db.ann.id).run()
+    doc, order = _shown(app_db, app_db.ann)
+    save = next(b for b in at.button if b.label == "Save")
+    assert save.disabled
+    assert "• Give a rank to candidates A, B and C." in _texts(at)
+
+    _radio(at, "A").set_value(2)
+    _radio(at, "B").set_value(2)
+    at.run()
+    assert next(b for b in at.button if b.label == "Save").disabled
+    assert any("A and B share rank 2" in t for t in _texts(at))
+
+    _radio(at, "B").set_value(1)
+    _radio(at, "C").set_value(3)
+    at.text_area(key=f"annotate:crit:{doc.id}:{order[2]}").input("Not about the river; describe the flood.")
+    at.text_input(key=f"annotate:quote:{doc.id}:{order[2]}").input("A cat")
+    at.run()
+    save = next(b for b in at.button if b.label == "Save")
+    assert not save.disabled
+    save.click().run()
+    assert not at.exception
+    assert any("Saved your ranking" in s.value and "1 critique" in s.value for s in at.success)
+    with Store(app_db.path) as s:
+        r = s.my_ranking(app_db.ann, doc.id)
+        assert r.order == [[order[1]], [order[0]], [order[2]]] and r.version == 1
+        assert r.seconds is not None and r.seconds >= 0
+        crit = s.my_critiques(app_db.ann, doc.id)[order[2]]
+        assert crit.text == "Not about the river; describe the flood."
+        assert (crit.span_start, crit.span_end) == (0, 5)
+        assert s.get_document(doc.id).n_rankings == 1
+    # the next document is shown, and progress moved
+    assert at.progress[0].proto.text == "You: 1 of 3 documents done"
+    assert doc.text not in _texts(at)
+
+
+def test_blank_critique_and_bad_quote_are_refused(app_db, app_test):
+    at = app_test("annotate.py", app_db.ann.id).run()
+    doc, order = _shown(app_db, app_db.ann)
+    for i, label in enumerate("ABC"):
+        _radio(at, label).set_value(i + 1)
+    at.text_area(key=f"annotate:crit:{doc.id}:{order[0]}").input("   ")
+    at.run()
+    assert next(b for b in at.button if b.label == "Save").disabled
+    assert any("critique of candidate A is blank" in t for t in _texts(at))
+    at.text_area(key=f"annotate:crit:{doc.id}:{order[0]}").input("Say which river.")
+    at.text_input(key=f"annotate:quote:{doc.id}:{order[0]}").input("no such words")
+    at.run()
+    assert next(b for b in at.button if b.label == "Save").disabled
+    assert any("'no such words' is not in candidate A" in t for t in _texts(at))
+    with Store(app_db.path) as s:
+        assert s.scalar("SELECT COUNT(*) FROM rankings") == 0
+        assert s.scalar("SELECT COUNT(*) FROM critiques") == 0
+
+
+def test_draft_survives_reruns_and_leaving_the_page(app_db, app_test):
+    at = app_test("app.py", app_db.ann.id).run()  # the whole app, to go to another page and back
+    doc, order = _shown(app_db, app_db.ann)
+    _radio(at, "A").set_value(3)
+    at.text_area(key=f"annotate:crit:{doc.id}:{order[1]}").input("Half written")
+    at.run()
+    at.run()
+    assert _radio(at, "A").value == 3
+    assert at.text_area(key=f"annotate:crit:{doc.id}:{order[1]}").value == "Half written"
+    # leaving the page drops its widget state; the draft in the session brings it back
+    at.switch_page("app_pages/mine.py").run()
+    assert [t.value for t in at.title] == ["My entries"] and not at.radio
+    at.switch_page("app_pages/annotate.py").run()
+    assert _radio(at, "A").value == 3
+    assert at.text_area(key=f"annotate:crit:{doc.id}:{order[1]}").value == "Half written"
+    with Store(app_db.path) as s:
+        assert s.scalar("SELECT COUNT(*) FROM rankings") == 0  # nothing saved until Save
+
+
+def test_ties_and_required_lowest_critique(app_db, app_test):
+    with Store(app_db.path) as s:
+        s.update_project("p", allow_ties=True, require_critique_lowest=True)
+    at = app_test("annotate.py", app_db.ann.id).run()
+    doc, order = _shown(app_db, app_db.ann)
+    _radio(at, "A").set_value(1)
+    _radio(at, "B").set_value(1)
+    _radio(at, "C").set_value(2)
+    at.run()
+    assert next(b for b in at.button if b.label == "Save").disabled
+    assert any("needs a critique of the lowest-ranked candidate" in t and "for C" in t for t in _texts(at))
+    at.text_area(key=f"annotate:crit:{doc.id}:{order[2]}").input("Wrong animal.")
+    at.run()
+    next(b for b in at.button if b.label == "Save").click().run()
+    with Store(app_db.path) as s:
+        assert s.my_ranking(app_db.ann, doc.id).order == [sorted(order[:2]), [order[2]]]
+
+
+def test_skip_then_all_done(app_db, app_test):
+    at = app_test("annotate.py", app_db.ann.id).run()
+    first, _ = _shown(app_db, app_db.ann)
+    next(b for b in at.button if b.label == "Skip for now").click().run()
+    assert any("Skipped" in s.value for s in at.success)
+    second, _ = _shown(app_db, app_db.ann)
+    assert second.id != first.id and second.text in _texts(at)
+    with Store(app_db.path) as s:
+        assert s.scalar("SELECT COUNT(*) FROM skips WHERE document_id = ?", (first.id,)) == 1
+        for d in s.documents("p"):
+            s.save_ranking(app_db.ann, d.id, {c.id: i + 1 for i, c in enumerate(d.candidates)})
+    at.run()
+    assert any("All done — thank you" in s.value for s in at.success)
+    assert not at.radio
+    assert at.progress[0].proto.text == "You: 3 of 3 documents done"
+
+
+def test_my_entries_revision_creates_version_2_and_keeps_1(app_db, app_test):
+    with Store(app_db.path) as s:
+        doc = s.documents("p")[1]
+        a, b, c = (x.id for x in doc.candidates)
+        s.save_annotation(app_db.ann, doc.id, {a: 1, b: 2, c: 3}, {c: "Off topic."}, seconds=9)
+    order = A.display_order(app_db.ann.id, doc.id, [a, b, c])
+    names = A.labels(order)
+    at = app_test("mine.py", app_db.ann.id).run()
+    assert not at.exception
+    assert at.dataframe[0].value["document"].tolist() == ["River report 1"]
+    # the saved ranking and critique are filled in
+    assert {names[cid]: _radio(at, names[cid]).value for cid in order} == {names[a]: 1, names[b]: 2, names[c]: 3}
+    assert at.text_area(key=f"revise1.0:crit:{doc.id}:{c}").value == "Off topic."
+    assert next(b_ for b_ in at.button if b_.label == "Save revision").disabled  # nothing changed yet
+
+    _radio(at, names[a]).set_value(2)
+    _radio(at, names[b]).set_value(1)
+    at.text_area(key=f"revise1.0:crit:{doc.id}:{c}").input("Off topic: a cat, not the river.")
+    at.run()
+    next(b_ for b_ in at.button if b_.label == "Save revision").click().run()
+    assert not at.exception
+    assert any("ranking version 2" in s_.value for s_ in at.success)
+    with Store(app_db.path) as s:
+        hist = s.ranking_history(app_db.ann, doc.id)
+        assert [(h.version, h.current) for h in hist] == [(1, False), (2, True)]
+        assert hist[0].order == [[a], [b], [c]] and hist[1].order == [[b], [a], [c]]
+        assert [k.text for k in s.critique_history(app_db.ann, c)] == [
+            "Off topic.", "Off topic: a cat, not the river."]
+        assert s.get_document(doc.id).n_rankings == 1
+    history = _texts(at)
+    assert any(t.startswith("Ranking v1,") for t in history)
+    assert any(t.startswith("Ranking v2 (current)") for t in history)
+    assert any("Critique of " + names[c] + " v1" in t and "Off topic." in t for t in history)
+    # the page now edits version 2
+    assert _radio(at, names[b]).value == 1
+
+
+def test_my_entries_empty_state(app_db, app_test):
+    at = app_test("mine.py", app_db.ann.id).run()
+    assert any("not saved anything" in i.value for i in at.info)
+    assert not at.dataframe

@@ -1,0 +1,159 @@
+"""The `tokenwise` command line, through training.cli.main (and once as a real process)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from training.cli import build_parser, main
+from training.errors import AuthError
+from training.store import Store
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run(capsys, *argv) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def one_error_line(err: str) -> str:
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert "Traceback" not in err
+    assert lines[0].startswith("tokenwise: error: ")
+    return lines[0]
+
+
+@pytest.fixture
+def db(tmp_path, capsys):
+    path = str(tmp_path / "cli.db")
+    assert run(capsys, "init", "--db", path)[0] == 0
+    return path
+
+
+def test_init_project_and_annotators(db, capsys):
+    code, out, _ = run(capsys, "init", "--db", db)
+    assert code == 0 and "schema version 2 (existing)" in out
+    code, out, _ = run(capsys, "project", "create", "news", "--k", "3", "--overlap", "2", "--db", db)
+    assert code == 0 and "'news' created" in out and "K=3" in out
+    run(capsys, "project", "create", "prompts", "--kind", "prompt", "--k", "2", "--db", db)
+    code, out, _ = run(capsys, "project", "list", "--db", db)
+    assert [line.split("\t")[:3] for line in out.splitlines()] == [
+        ["news", "summarize", "K=3"], ["prompts", "prompt", "K=2"]]
+
+    code, out, _ = run(capsys, "annotator", "add", "alice", "--db", db)
+    token = out.strip().splitlines()[-1]
+    assert code == 0 and token.startswith("tw_")
+    run(capsys, "annotator", "add", "root", "--role", "admin", "--db", db)
+    code, out, _ = run(capsys, "annotator", "list", "--db", db)
+    assert [line.split("\t")[:3] for line in out.splitlines()] == [
+        ["alice", "annotator", "active"], ["root", "admin", "active"]]
+    with Store(db) as s:
+        assert s.authenticate(token).name == "alice"
+    code, out, _ = run(capsys, "annotator", "revoke", "alice", "--db", db)
+    assert code == 0 and "revoked" in out
+    assert run(capsys, "annotator", "list", "--db", db)[1].splitlines()[0].split("\t")[2] == "revoked"
+    with Store(db) as s, pytest.raises(AuthError, match="revoked"):
+        s.authenticate(token)
+
+
+@pytest.mark.parametrize("argv,needle", [
+    (["project", "create", "dup", "--k", "1"], "k: a project needs at least 2"),
+    (["annotator", "revoke", "nobody"], "annotator 'nobody' does not exist"),
+    (["export", "pairs", "--project", "ghost"], "project 'ghost' does not exist"),
+    (["export", "everything", "--project", "news"], "is not one of documents, rankings, pairs, critiques"),
+    (["export", "pairs", "--project", "news", "--format", "parquet"], "needs --out"),
+])
+def test_errors_exit_2_with_one_line(db, capsys, argv, needle):
+    run(capsys, "project", "create", "news", "--k", "3", "--db", db)
+    code, out, err = run(capsys, *argv, "--db", db)
+    assert code == 2 and out == ""
+    assert needle in one_error_line(err)
+
+
+def test_import_into_missing_project(db, capsys, tmp_path):
+    path = tmp_path / "d.jsonl"
+    path.write_text(json.dumps({"id": "a", "text": "t", "candidates": ["x", "y"]}) + "\n")
+    code, _, err = run(capsys, "import", str(path), "--project", "ghost", "--db", db)
+    assert code == 2 and "tokenwise project create ghost" in one_error_line(err)
+
+
+def test_import_export_round_trip(db, capsys, tmp_path):
+    run(capsys, "project", "create", "news", "--k", "2", "--db", db)
+    docs = [{"id": f"d{i}", "title": f"T{i}", "text": f"Text {i}.", "candidates": [f"a{i}", f"b{i}"]}
+            for i in range(4)]
+    src = tmp_path / "docs.jsonl"
+    src.write_text("".join(json.dumps(d) + "\n" for d in docs))
+    code, out, _ = run(capsys, "import", str(src), "--project", "news", "--db", db)
+    assert code == 0 and "4 documents, 8 candidates" in out
+    code, out, _ = run(capsys, "export", "documents", "--project", "news", "--db", db)
+    assert code == 0 and [json.loads(x) for x in out.splitlines()] == docs
+
+    pairs = tmp_path / "pairs.jsonl"
+    pairs.write_text("".join(json.dumps({"prompt": f"p{i}", "chosen": f"c{i}", "rejected": f"r{i}"}) + "\n"
+                             for i in range(3)))
+    code, out, _ = run(capsys, "import", str(pairs), "--project", "news", "--source-annotator", "labels",
+                       "--db", db)
+    assert code == 0 and "3 rankings" in out and "'labels'" in out
+    out_file = tmp_path / "pairs.parquet"
+    code, out, _ = run(capsys, "export", "pairs", "--project", "news", "--out", str(out_file), "--db", db)
+    assert code == 0 and "exported 3 pairs rows" in out and "(parquet)" in out
+    table = pq.read_table(out_file).to_pylist()
+    assert [(r["prompt"], r["chosen"], r["rejected"], r["annotator"]) for r in table] == [
+        (f"p{i}", f"c{i}", f"r{i}", "labels") for i in range(3)]
+    code, out, _ = run(capsys, "export", "rankings", "--project", "news", "--out", str(tmp_path / "r.jsonl"),
+                       "--db", db)
+    assert code == 0 and len((tmp_path / "r.jsonl").read_text().splitlines()) == 3
+
+
+def test_refused_import_prints_every_problem(db, capsys, tmp_path):
+    run(capsys, "project", "create", "news", "--k", "2", "--db", db)
+    bad = tmp_path / "bad.jsonl"
+    bad.write_bytes(b'{"id": "a", "text": "t", "candidates": ["x", "y"]}\n'
+                    b'{"id": "a", "text": "t", "candidates": ["x", "y"]}\n'
+                    b'{"id": "b", "text": " ", "candidates": ["x"]}\n'
+                    b'{broken\n')
+    code, out, err = run(capsys, "import", str(bad), "--project", "news", "--db", db)
+    assert code == 2 and out == "" and "Traceback" not in err
+    lines = err.strip().splitlines()
+    assert "nothing imported, 4 problem(s)" in lines[0]
+    assert [x.split(":")[:2] for x in lines[1:]] == [
+        ["line 2", " id"], ["line 3", " text"], ["line 3", " candidates"], ["line 4", " json"]]
+    with Store(db) as s:
+        assert s.count_documents("news") == 0
+
+
+def test_error_from_a_real_process(db, tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-m", "training.cli", "export", "pairs", "--project", "ghost", "--db", db],
+        capture_output=True, text=True, cwd=ROOT, timeout=120,
+    )
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert "project 'ghost' does not exist" in one_error_line(proc.stderr)
+
+
+def _subcommands(parser: argparse.ArgumentParser, prefix=()):
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                yield prefix + (name,)
+                yield from _subcommands(sub, prefix + (name,))
+
+
+def test_help_of_every_subcommand(capsys):
+    commands = list(_subcommands(build_parser()))
+    assert {("init",), ("project", "create"), ("annotator", "revoke"), ("import",), ("export",)} <= set(commands)
+    for cmd in [()] + commands:
+        with pytest.raises(SystemExit) as e:
+            main([*cmd, "--help"])
+        assert e.value.code == 0, cmd
+        out = capsys.readouterr().out
+        assert out.startswith("usage: tokenwise") and "--help" in out, cmd

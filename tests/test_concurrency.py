@@ -1,0 +1,108 @@
+"""20 annotators in 20 processes save rankings, critiques and revisions into one database at once.
+
+Afterwards nothing is lost (every reported save is a row), no process saw an exception, and the
+per-document n_rankings counters match the rankings table.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import queue
+import time
+import traceback
+
+from training.store import NewDocument, Store
+
+N_PROCS = 20
+SECONDS = 3.0
+
+
+def annotate_for_a_while(db_path: str, annotator_id: int, ready, start, results, seconds: float) -> None:
+    """One annotator's session: take the next document, rank it, critique the worst, sometimes revise."""
+    saved = revised = critiques = 0
+    try:
+        s = Store(db_path)
+        me = s.get_annotator(annotator_id)
+        ready.put(annotator_id)
+        start.wait(timeout=120)
+        deadline = time.monotonic() + seconds
+        done: list[int] = []
+        while time.monotonic() < deadline:
+            doc = s.next_document(me, "busy")
+            if doc is None:
+                break
+            ids = [c.id for c in doc.candidates]
+            ids = ids[annotator_id % len(ids):] + ids[:annotator_id % len(ids)]  # each annotator differs
+            ranks = {cid: i + 1 for i, cid in enumerate(ids)}
+            s.save_annotation(me, doc.id, ranks, {ids[-1]: f"annotator {annotator_id}: worst of {doc.ext_id}"},
+                              seconds=1.0)
+            saved += 1
+            critiques += 1
+            done.append(doc.id)
+            if len(done) % 3 == 0:  # revise an earlier entry: a new version, the old kept
+                old = done[len(done) // 2]
+                r = s.my_ranking(me, old)
+                flipped = {cid: len(r.ranks) + 1 - rank for cid, rank in r.ranks.items()}
+                s.save_ranking(me, old, flipped, seconds=2.0)
+                revised += 1
+        s.close()
+        results.put(("ok", annotator_id, saved, revised, critiques))
+    except BaseException:
+        results.put(("error", annotator_id, traceback.format_exc()))
+
+
+def test_twenty_processes_lose_nothing(db_path):
+    with Store(db_path) as s:
+        s.create_project("busy", kind="summarize", k=3, overlap=N_PROCS)
+        s.add_documents("busy", [NewDocument(f"d{i}", f"text {i}", [f"a{i}", f"b{i}", f"c{i}"])
+                                 for i in range(100)])
+        ids = [s.add_annotator(f"a{i}")[0].id for i in range(N_PROCS)]
+
+    ctx = mp.get_context("spawn")
+    ready, start, results = ctx.Queue(), ctx.Event(), ctx.Queue()
+    procs = [ctx.Process(target=annotate_for_a_while, args=(db_path, a, ready, start, results, SECONDS))
+             for a in ids]
+    for p in procs:
+        p.start()
+    try:
+        for _ in procs:  # every process has imported and opened the database ...
+            ready.get(timeout=120)
+    except queue.Empty:  # pragma: no cover  (a process died early: its error is in `results`)
+        pass
+    start.set()  # ... then all write at the same time
+    reports = []
+    try:
+        for _ in procs:
+            reports.append(results.get(timeout=180))
+    except queue.Empty:  # pragma: no cover
+        pass
+    for p in procs:
+        p.join(timeout=30)
+        if p.is_alive():  # pragma: no cover
+            p.kill()
+
+    errors = [r for r in reports if r[0] == "error"]
+    assert not errors, "\n".join(r[2] for r in errors)
+    assert len(reports) == N_PROCS and all(p.exitcode == 0 for p in procs)
+    saved = sum(r[2] for r in reports)
+    revised = sum(r[3] for r in reports)
+    critiques = sum(r[4] for r in reports)
+    assert saved >= N_PROCS  # every process got at least one save in
+
+    with Store(db_path) as s:
+        assert s.scalar("SELECT COUNT(*) FROM rankings") == saved + revised
+        assert s.scalar("SELECT COUNT(*) FROM rankings WHERE current = 1") == saved
+        assert s.scalar("SELECT COUNT(*) FROM rankings WHERE version = 2") == revised
+        assert s.scalar("SELECT COUNT(*) FROM critiques") == critiques
+        for aid, n_saved in ((r[1], r[2]) for r in reports):
+            assert s.scalar("SELECT COUNT(*) FROM rankings WHERE annotator_id = ? AND current = 1", (aid,)) == n_saved
+        # the counters the queue relies on agree with the table
+        mismatched = s.all(
+            "SELECT d.id, d.n_rankings, (SELECT COUNT(*) FROM rankings r WHERE r.document_id = d.id"
+            " AND r.current = 1) AS n FROM documents d WHERE d.n_rankings != n")
+        assert [tuple(r) for r in mismatched] == []
+        # never two current rankings by one annotator of one document
+        assert s.scalar("SELECT COUNT(*) FROM (SELECT 1 FROM rankings WHERE current = 1"
+                        " GROUP BY document_id, annotator_id HAVING COUNT(*) > 1)") == 0
+        assert s.conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    print(f"\n{N_PROCS} processes, {SECONDS:.0f} s: {saved} rankings, {revised} revisions, {critiques} critiques")

@@ -1,0 +1,268 @@
+"""ILF from critiques: templates, post-processing, InstructRM scores, selection, review, datasets."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import jsonschema
+import pytest
+import torch
+
+from training import ilf
+from training.errors import Forbidden, NotFound, TokenwiseError, ValidationError
+from training.ilf_config import RefineConfig, SelectConfig
+from training.lm import load_lm
+from training.store import NewDocument
+
+SCHEMAS = Path(__file__).resolve().parents[1] / "data" / "schemas"
+
+
+@pytest.fixture
+def crit(store):
+    """Project "p" (2 documents x 3 candidates), annotators ann/other/boss, two critiques by ann."""
+    store.create_project("p", kind="summarize", k=3)
+    store.add_documents("p", [
+        NewDocument(f"d{i}", f"The river rose {i + 2} metres after rain, and the town closed the bridge.",
+                    [f"The river rose.", f"Rain fell on day {i}.", "A cat."], title=f"River {i}")
+        for i in range(2)
+    ])
+    ann, _ = store.add_annotator("ann")
+    other, _ = store.add_annotator("other")
+    boss, _ = store.add_annotator("boss", role="admin")
+    docs = store.documents("p")
+    k1 = store.save_critique(ann, docs[0].candidates[0].id, "Say how far it rose and that the bridge closed.")
+    k2 = store.save_critique(ann, docs[1].candidates[0].id, "Give the height.", span=(0, 9))
+    return {"ann": ann, "other": other, "boss": boss, "k": [k1, k2], "docs": docs}
+
+
+@pytest.fixture(scope="module")
+def tiny_lm(tiny_causal):
+    return load_lm(tiny_causal)
+
+
+def add_three(store, critique_id):
+    return store.add_refinements(critique_id, ["The river rose 2 metres.", "The bridge closed.", "A cat sat."],
+                                 generator="test")
+
+
+# -- templates and prompts --------------------------------------------------------------------
+def test_refinement_prompt_fills_every_field(store, crit):
+    t = ilf.load_templates(store.get_project("p"))
+    item = store.critique_items("p")[1]
+    f = ilf.item_fields(item, t, "summarize")
+    prompt = ilf.fill(t["refinement"]["feedback"], f)
+    assert "{" not in prompt
+    for value in (f["instruction"], "River 1", item.document.text, "The river rose.", "Give the height."):
+        assert value in prompt
+    assert 'About "The river"' in prompt  # the quoted span is part of the feedback
+    assert prompt.rstrip().endswith("Improved output:")
+    base = ilf.fill(t["refinement"]["no_feedback"], ilf.item_fields(item, t, "summarize", baseline=True))
+    assert "Give the height." not in base and "feedback" not in base.lower()
+
+
+def test_template_without_needed_field_is_refused(store, crit):
+    store.update_project("p", templates={"refinement": {
+        "feedback": "Text: {text}\nOutput: {output}\nImproved output:", "no_feedback": "{output}"}})
+    with pytest.raises(ValidationError, match=r"refinement.feedback: the field \{feedback\} is missing"):
+        ilf.refine(store, "p", RefineConfig(model="/nonexistent/never-loaded"))
+    store.update_project("p", templates={"instructrm": [{"name": "x", "prompt": "{feedback} {refinment}",
+                                                          "yes": "Yes", "no": "No"}]})
+    with pytest.raises(ValidationError, match=r"instructrm x: the field \{refinement\} is missing"):
+        ilf.load_templates(store.get_project("p"))
+    store.update_project("p", templates={"instructrm": [{"name": "x", "prompt": "{feedback} {refinement} {colour}",
+                                                          "yes": "Yes", "no": "No"}]})
+    with pytest.raises(ValidationError, match=r"unknown field \{colour\}"):
+        ilf.load_templates(store.get_project("p"))
+
+
+def test_default_templates_have_five_instructrm_prompts_with_own_answer_words():
+    t = ilf.load_templates()
+    assert len(t["instructrm"]) == 5
+    assert {(x["yes"], x["no"]) for x in t["instructrm"]} == {("Yes", "No"), ("True", "False")}
+    assert len({x["name"] for x in t["instructrm"]}) == 5
+
+
+# -- post-processing ------------------------------------------------------------------------
+@pytest.mark.parametrize("raw, want", [
+    ("  The river rose. The bridge closed", "The river rose."),
+    ("The river rose.\n\nTitle: something else", "The river rose."),
+    ("It rose 2 m! Then the\n\nnext", "It rose 2 m!"),
+    ("no full stop at all", "no full stop at all"),
+    ('He said "stop." And then', 'He said "stop."'),
+    ("Line one\nline two.", "Line one line two."),
+    ("", ""),
+])
+def test_postprocess(raw, want):
+    assert ilf.postprocess(raw) == want
+
+
+# -- the InstructRM score ------------------------------------------------------------------------
+def test_yes_probability_hand_computed():
+    logits = torch.tensor([[math.log(3.0), math.log(1.0), 0.0, 5.0],
+                           [math.log(1.0), math.log(1.0), math.log(2.0), -1.0]])
+    # row 0: p(yes)=3/Z, p(no)=1/Z -> 0.75; row 1: yes = ids {0, 2} -> (1+2)/(1+2+1) = 0.75
+    got = ilf.yes_probability(logits, [0], [1])
+    assert got[0].item() == pytest.approx(0.75)
+    got = ilf.yes_probability(logits, [0, 2], [1])
+    assert got[1].item() == pytest.approx(0.75)
+
+
+def test_answer_token_ids_drop_shared_first_tokens(tiny_lm):
+    tok = tiny_lm.tokenizer
+    yes, no = ilf.answer_token_ids(tok, "Yes", "No")
+    assert yes and no and not set(yes) & set(no)
+    assert tok.encode("Yes", add_special_tokens=False)[0] in yes
+    with pytest.raises(ValidationError, match="same first token"):
+        ilf.answer_token_ids(tok, "Yes", "Yesterday")
+
+
+def _bias_lm_head(lm, token_ids, value):
+    """Give the LM head a bias that pushes `token_ids` up by `value` (GPT-2's head has no bias)."""
+    old = lm.model.lm_head
+    head = torch.nn.Linear(old.in_features, old.out_features, bias=True)
+    head.weight = old.weight
+    with torch.no_grad():
+        head.bias.zero_()
+        head.bias[token_ids] = value
+    lm.model.lm_head = head
+    return old
+
+
+def test_instructrm_score_follows_the_biased_answer(store, crit, tiny_causal):
+    lm = load_lm(tiny_causal)
+    for k in crit["k"]:
+        add_three(store, k.id)
+    items = store.critique_items("p")
+    t = ilf.load_templates()
+    yes_all, no_all = set(), set()
+    for rm in t["instructrm"]:
+        y, n = ilf.answer_token_ids(lm.tokenizer, rm["yes"], rm["no"])
+        yes_all |= set(y)
+        no_all |= set(n)
+    _bias_lm_head(lm, sorted(yes_all), 30.0)
+    high = ilf.instructrm_scores(lm, items, t, "summarize", SelectConfig())
+    assert all(s["ensemble_score"] > 0.99 for s in high.values())
+    _bias_lm_head(lm, sorted(no_all), 30.0)  # bias now on the no words only
+    low = ilf.instructrm_scores(lm, items, t, "summarize", SelectConfig())
+    assert all(s["ensemble_score"] < 0.01 for s in low.values())
+    assert all(len(s["scores"]) == 5 for s in low.values())
+
+
+def test_select_instructrm_marks_argmax_and_stores_every_template_score(store, crit, tiny_lm):
+    for k in crit["k"]:
+        add_three(store, k.id)
+    out = ilf.select(store, "p", SelectConfig(selector="instructrm"), lm=tiny_lm)
+    assert out["critiques"] == 2
+    names = {x["name"] for x in ilf.load_templates()["instructrm"]}
+    for it in store.critique_items("p"):
+        assert sum(r.selected for r in it.refinements) == 1
+        for r in it.refinements:
+            assert set(r.scores) == names and r.selector == "instructrm"
+            assert r.ensemble_score == pytest.approx(sum(r.scores.values()) / 5, abs=1e-5)
+            assert 0 < r.ensemble_score < 1
+        best = max(it.refinements, key=lambda r: r.ensemble_score)
+        assert it.selected.id == best.id == out["selected"][it.critique.id]
+
+
+def test_random_selector_is_seeded_and_scores_merge(store, crit):
+    for k in crit["k"]:
+        add_three(store, k.id)
+    a = ilf.select(store, "p", SelectConfig(selector="random", seed=3))
+    b = ilf.select(store, "p", SelectConfig(selector="random", seed=3))
+    assert a["selected"] == b["selected"]
+    r = store.critique_items("p")[0].refinements[0]
+    store.save_refinement_scores({r.id: {"scores": {"embedding": 0.5}}}, selector="embedding")
+    assert set(store.get_refinement(r.id).scores) == {"random", "embedding"}  # merged, not replaced
+
+
+def test_embedding_selector_prefers_the_refinement_that_matches_the_feedback(store, crit):
+    store.add_refinements(crit["k"][0].id, ["A cat sat on a mat in the sun.",
+                                           "The river rose 2 metres and the town closed the bridge."], "test")
+    out = ilf.select(store, "p", SelectConfig(selector="embedding", embedding_target="feedback"),
+                     critique_ids=[crit["k"][0].id])
+    it = store.critique_items("p", critique_ids=[crit["k"][0].id])[0]
+    assert it.selected.text.startswith("The river rose 2 metres")
+    assert out["selected"][it.critique.id] == it.selected.id
+    assert all(-1 <= r.scores["embedding"] <= 1 for r in it.refinements)
+
+
+def test_reward_selector_without_a_model_says_so(store, crit):
+    add_three(store, crit["k"][0].id)
+    with pytest.raises(TokenwiseError, match="reward selector needs a trained reward model"):
+        ilf.select(store, "p", SelectConfig(selector="reward"))
+
+
+# -- refine ------------------------------------------------------------------------------------
+def test_refine_with_tiny_model_stores_samples_and_baseline(store, crit, tiny_lm):
+    out = ilf.refine(store, "p", RefineConfig(n=2, baseline_n=1, max_new_tokens=8, batch_size=2), lm=tiny_lm)
+    assert out == {"critiques": 2, "refinements": 6}
+    for it in store.critique_items("p"):
+        variants = sorted(r.variant for r in it.refinements)
+        assert variants == ["feedback", "feedback", "no_feedback"]
+        assert all(r.generator == tiny_lm.name and r.text for r in it.refinements)
+    # a second run skips critiques that already have refinements
+    assert ilf.refine(store, "p", RefineConfig(n=2), lm=tiny_lm)["refinements"] == 0
+
+
+def test_bad_input_errors(store, crit, tmp_path):
+    store.create_project("empty", k=2)
+    with pytest.raises(ValidationError, match="has no critiques yet"):
+        ilf.refine(store, "empty", RefineConfig())
+    with pytest.raises(NotFound, match="does not exist"):
+        ilf.refine(store, "p", RefineConfig(model=str(tmp_path / "no-such-model")))
+    with pytest.raises(NotFound, match="not current critiques"):
+        ilf.refine(store, "p", critique_ids=[999])
+    with pytest.raises(ValidationError, match="run refine first"):
+        ilf.select(store, "p", SelectConfig(selector="random"))
+    with pytest.raises(ValidationError, match="no accepted refinements"):
+        ilf.build_dataset(store, "p")
+
+
+# -- review ------------------------------------------------------------------------------------
+def test_review_accept_pick_edit_and_permissions(store, crit):
+    k1, k2 = crit["k"]
+    r1 = add_three(store, k1.id)
+    store.mark_selected(k1.id, r1[0].id)
+    with pytest.raises(Forbidden):
+        store.accept_refinement(crit["other"], r1[0].id)
+    # accept another than the selected one: it becomes the selected, accepted one
+    got = store.accept_refinement(crit["ann"], r1[1].id)
+    assert got.selected and got.accepted and got.reviewed_by == crit["ann"].id
+    others = [r for r in store.refinements(k1.id) if r.id != r1[1].id]
+    assert all(not r.selected and r.accepted is False for r in others)
+    # edit: a new accepted refinement by the reviewer; an admin may review anyone's critique
+    r2 = add_three(store, k2.id)
+    store.mark_selected(k2.id, r2[2].id)
+    e = store.edit_refinement(crit["boss"], k2.id, "The river rose 3 metres.")
+    assert e.variant == "edit" and e.generator == "human:boss" and e.accepted and e.selected
+    assert store.critique_items("p")[1].accepted.id == e.id
+    with pytest.raises(ValidationError):
+        store.edit_refinement(crit["ann"], k2.id, "  ")
+    # only the author's critiques when listing for an annotator
+    assert [i.critique.id for i in store.critique_items("p", annotator=crit["other"])] == []
+
+
+# -- datasets ------------------------------------------------------------------------------------
+def test_datasets_follow_review_and_match_schemas(store, crit):
+    k1, k2 = crit["k"]
+    r1, r2 = add_three(store, k1.id), add_three(store, k2.id)
+    store.mark_selected(k1.id, r1[0].id)
+    store.mark_selected(k2.id, r2[1].id)
+    store.accept_refinement(crit["ann"], r1[2].id)
+    accepted = ilf.build_dataset(store, "p", "sft", include="accepted")
+    assert [(r["critique_id"], r["refinement_id"]) for r in accepted] == [(k1.id, r1[2].id)]
+    rows = ilf.build_dataset(store, "p", "sft", include="selected")
+    assert [(r["critique_id"], r["refinement_id"]) for r in rows] == [(k1.id, r1[2].id), (k2.id, r2[1].id)]
+    assert rows[0]["completion"] == " " + r1[2].text and "River 0" in rows[0]["prompt"]
+    assert rows[0]["document_id"] == crit["docs"][0].id
+    fb = ilf.build_dataset(store, "p", "feedback", include="selected")
+    assert "The river rose." in fb[0]["prompt"] and k1.text in fb[0]["completion"]
+    assert fb[0]["completion"].endswith(r1[2].text)
+    for variant, data in (("sft", rows), ("feedback", fb)):
+        schema = json.loads((SCHEMAS / f"ilf-{variant}.schema.json").read_text())
+        for row in data:
+            jsonschema.validate(row, schema)
+    with pytest.raises(ValidationError, match="variant"):
+        ilf.build_dataset(store, "p", "dpo")

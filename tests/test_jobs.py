@@ -1,0 +1,155 @@
+"""The jobs queue in the store, job kinds/validation, and `tokenwise jobs ...`."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+
+import pytest
+
+from training.cli import main
+from training.errors import NotFound, ValidationError
+from training.jobs import KINDS, submit_job
+from training.store import Store
+
+
+def test_submit_claim_report_finish(store):
+    job = store.submit("selftest", {"steps": 3}, created_by=None)
+    assert (job.status, job.step, job.total, job.metrics, job.config) == ("queued", 0, 0, [], {"steps": 3})
+    claimed = store.claim_next("w1", 123)
+    assert (claimed.id, claimed.status, claimed.worker, claimed.pid) == (job.id, "running", "w1", 123)
+    assert claimed.started and claimed.heartbeat
+    assert store.claim_next("w2", 456) is None  # nothing else queued
+    assert store.report(job.id, 1, 3, [{"step": 1, "loss": 0.9}], ["first"]) is False
+    assert store.report(job.id, 2, 3, [{"step": 2, "loss": 0.5}, {"step": 2, "acc": 0.75}], ["second"]) is False
+    j = store.get_job(job.id)
+    assert (j.step, j.total) == (2, 3)
+    assert j.metrics == [{"step": 1, "loss": 0.9}, {"step": 2, "loss": 0.5}, {"step": 2, "acc": 0.75}]
+    assert j.log == "first\nsecond\n"
+    assert store.finish(job.id, "done", result={"model_id": 7})
+    j = store.get_job(job.id)
+    assert (j.status, j.result, j.error) == ("done", {"model_id": 7}, None) and j.finished
+    assert not store.finish(job.id, "failed", error="late")  # only a running job can be finished
+    assert store.get_job(job.id).status == "done"
+    with pytest.raises(ValidationError, match="status: 'weird'"):
+        store.finish(job.id, "weird")
+
+
+def test_claim_order_list_and_not_found(store, project):
+    ids = [store.submit("selftest", {}, project="p").id for _ in range(3)]
+    assert store.claim_next("w", 1).id == ids[0]  # oldest first
+    assert [j.id for j in store.list_jobs()] == ids[::-1]  # newest first
+    assert [j.id for j in store.list_jobs(status="running")] == [ids[0]]
+    assert len(store.list_jobs(project="p")) == 3 and store.list_jobs(kind="reward") == []
+    with pytest.raises(NotFound, match="job 999 does not exist"):
+        store.get_job(999)
+    with pytest.raises(NotFound, match="project 'nope'"):
+        store.submit("selftest", {}, project="nope")
+
+
+def test_cancel_queued_running_and_finished(store):
+    a = store.submit("selftest", {})
+    b = store.submit("selftest", {})
+    assert store.request_cancel(b.id).status == "cancelled"  # queued: cancelled at once, never claimed
+    assert store.claim_next("w", 1).id == a.id
+    assert store.claim_next("w", 1) is None
+    j = store.request_cancel(a.id)  # running: flagged, the worker stops it
+    assert j.status == "running" and j.cancel_requested
+    assert store.report(a.id, 1, 2) is True
+    store.finish(a.id, "cancelled")
+    with pytest.raises(ValidationError, match="already cancelled"):
+        store.request_cancel(a.id)
+
+
+def test_fail_stale_marks_only_old_heartbeats(store):
+    old = store.submit("selftest", {})
+    fresh = store.submit("selftest", {})
+    store.claim_next("dead", 11)
+    store.claim_next("alive", 12)
+    store.conn.execute("UPDATE jobs SET heartbeat = '2000-01-01T00:00:00.000+00:00' WHERE id = ?", (old.id,))
+    assert store.fail_stale(60) == [old.id]
+    j = store.get_job(old.id)
+    assert j.status == "failed" and "worker dead (pid 11) stopped sending heartbeats" in j.error
+    assert store.get_job(fresh.id).status == "running"
+    assert store.report(old.id, 5, 10) is False  # a late report from the dead worker changes nothing
+    assert store.get_job(old.id).step == 0
+
+
+CLAIMER = """
+import sys, time
+from training.store import Store
+s = Store(sys.argv[1])
+got = []
+while True:
+    j = s.claim_next(sys.argv[2], 0)
+    if j is None:
+        break
+    got.append(j.id)
+    s.finish(j.id, "done")
+print(",".join(map(str, got)))
+"""
+
+
+def test_claim_race_two_processes_each_job_once(db_path):
+    with Store(db_path) as s:
+        ids = [s.submit("selftest", {"n": i}).id for i in range(60)]
+    procs = [subprocess.Popen([sys.executable, "-c", CLAIMER, db_path, f"w{i}"], stdout=subprocess.PIPE, text=True)
+             for i in range(2)]
+    outs = [p.communicate(timeout=60)[0].strip() for p in procs]
+    assert all(p.returncode == 0 for p in procs)
+    got = [int(x) for out in outs for x in out.split(",") if x]
+    assert sorted(got) == ids  # every job claimed, none twice
+    with Store(db_path) as s:
+        assert {j.status for j in s.list_jobs(limit=100)} == {"done"}
+        by_worker = {j.id: j.worker for j in s.list_jobs(limit=100)}
+    for i, out in enumerate(outs):
+        assert all(by_worker[int(x)] == f"w{i}" for x in out.split(",") if x)
+
+
+def test_submit_job_validates_before_queueing(store, project):
+    with pytest.raises(ValidationError, match="selftest config: steps: must be at least 1, got 0"):
+        submit_job(store, "selftest", {"steps": 0})
+    with pytest.raises(ValidationError, match="job kind: 'nope' is not one of"):
+        submit_job(store, "nope", {})
+    with pytest.raises(ValidationError, match="project: a generate job needs a project"):
+        submit_job(store, "generate", {"model": "x"})
+    with pytest.raises(ValidationError, match="generate config: num_candidates: must be at most 16"):
+        submit_job(store, "generate", {"num_candidates": 17}, project="p")
+    with pytest.raises(ValidationError, match="do_sample: must be true when num_candidates > 1"):
+        submit_job(store, "generate", {"num_candidates": 2, "do_sample": False}, project="p")
+    assert store.list_jobs() == []
+    job = submit_job(store, "selftest", {"steps": "4"})
+    assert job.config == {"steps": 4, "seconds_per_step": 0.2, "fail_at_step": 0}
+    assert "selftest" in KINDS and "generate" in KINDS and "reward" in KINDS
+
+
+def test_cli_submit_list_show_cancel(db_path, capsys, tmp_path):
+    cfg = tmp_path / "c.json"
+    cfg.write_text(json.dumps({"steps": 2, "seconds_per_step": 0.5}))
+    assert main(["jobs", "submit", "selftest", "--db", db_path, "--config", str(cfg), "--set", "steps=3"]) == 0
+    job_id = int(capsys.readouterr().out.strip())
+    assert main(["jobs", "show", str(job_id), "--db", db_path, "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["config"] == {"steps": 3, "seconds_per_step": 0.5, "fail_at_step": 0}
+    assert shown["status"] == "queued"
+    assert main(["jobs", "list", "--db", db_path]) == 0
+    out = capsys.readouterr().out
+    assert f"{job_id}\tselftest\t-\tqueued\t0/0" in out
+    assert main(["jobs", "list", "--db", db_path, "--json", "--status", "queued"]) == 0
+    assert [j["id"] for j in json.loads(capsys.readouterr().out)] == [job_id]
+    assert main(["jobs", "cancel", str(job_id), "--db", db_path]) == 0
+    assert capsys.readouterr().out.strip() == f"job {job_id} cancelled"
+    assert main(["jobs", "show", str(job_id), "--db", db_path]) == 0
+    assert f"job {job_id}: selftest (cancelled)" in capsys.readouterr().out
+    # refused values exit 2 with one line naming the field; nothing is queued
+    assert main(["jobs", "submit", "selftest", "--db", db_path, "--set", "seconds_per_step=-1"]) == 2
+    err = capsys.readouterr().err
+    assert err.strip() == "tokenwise: error: selftest config: seconds_per_step: must be at least 0.0, got -1.0"
+    assert main(["jobs", "cancel", "99", "--db", db_path]) == 2
+    assert "job 99 does not exist" in capsys.readouterr().err
+    with Store(db_path) as s:
+        assert len(s.list_jobs()) == 1
+    assert main(["jobs", "kinds", "selftest"]) == 0
+    assert "seconds_per_step (float, default 0.2): how long each step sleeps" in capsys.readouterr().out

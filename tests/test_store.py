@@ -1,0 +1,193 @@
+"""training.store: migrations, connection settings, transactions, tokens, rankings, queue, critiques."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+from sqlite_utils import Database
+
+from training.errors import AuthError, NotFound, ValidationError
+from training.store import SCHEMA_VERSION, NewDocument, Store
+from training.store.migrations import migrations
+
+
+def ids(doc):
+    return [c.id for c in doc.candidates]
+
+
+# -- schema and connection ------------------------------------------------------------------
+def test_old_database_is_migrated_and_keeps_its_rows(db_path):
+    db = Database(db_path)
+    migrations.apply(db, stop_before="m002_learning")
+    db.execute("PRAGMA user_version = 1")
+    assert "jobs" not in db.table_names() and "documents" in db.table_names()
+    db["projects"].insert({"name": "old", "kind": "summarize", "k": 2, "overlap": 1, "created": "then"})
+    db["documents"].insert({"project_id": 1, "ext_id": "x", "text": "kept", "created": "then"})
+    db.conn.commit()
+    db.close()
+
+    with Store(db_path) as s:
+        assert s.schema_version() == SCHEMA_VERSION == 2
+        tables = set(s.db.table_names())
+        assert {"refinements", "jobs", "models", "token_rewards"} <= tables
+        assert "active_reward_model" in s.db["projects"].columns_dict
+        p = s.get_project("old")
+        assert p.active_reward_model is None and p.k == 2
+        assert [d.text for d in s.documents("old", with_candidates=False)] == ["kept"]
+    with Store(db_path) as s:  # opening again changes nothing
+        assert s.schema_version() == 2 and s.count_documents("old") == 1
+
+
+def test_wal_and_foreign_keys(store):
+    assert store.scalar("PRAGMA journal_mode") == "wal"
+    assert store.scalar("PRAGMA foreign_keys") == 1
+    with pytest.raises(sqlite3.IntegrityError):
+        with store.tx() as c:
+            c.execute("INSERT INTO candidates (document_id, position, text) VALUES (999, 0, 'orphan')")
+    assert store.db["candidates"].count == 0
+
+
+def test_failed_multi_row_write_rolls_back_whole(store, project):
+    before = {t: store.db[t].count for t in ("documents", "candidates")}
+    batch = [NewDocument("new1", "t", ["a", "b", "c"]), NewDocument("new2", "t", ["a", "b", "c"]),
+             NewDocument("d1", "duplicate id", ["a", "b", "c"])]
+    with pytest.raises(ValidationError, match="'d1' already exists"):
+        store.add_documents("p", batch)
+    assert {t: store.db[t].count for t in before} == before
+    with pytest.raises(ValidationError, match="at least 2"):
+        store.add_documents("p", [NewDocument("new1", "t", ["a", "b", "c"]), NewDocument("one", "t", ["a"])])
+    assert {t: store.db[t].count for t in before} == before
+    # a nested write joins the outer transaction and goes with it
+    with pytest.raises(RuntimeError):
+        with store.tx():
+            store.add_documents("p", [NewDocument("new1", "t", ["a", "b", "c"])])
+            raise RuntimeError("boom")
+    assert {t: store.db[t].count for t in before} == before
+
+
+def test_documents_helpers(store, project):
+    assert store.add_documents("p", [NewDocument("solo", "t", ["only"])], min_candidates=1) == 1
+    assert [c.text for c in store.get_document_by_ext_id("p", "solo").candidates] == ["only"]
+    with pytest.raises(NotFound):
+        store.get_document_by_ext_id("p", "nope")
+    assert store.existing_ext_ids("p", ["d0", "zz", "d2"]) == {"d0", "d2"}
+    streamed = list(store.iter_documents("p", batch_size=2))
+    assert [d.ext_id for d in streamed] == ["d0", "d1", "d2", "solo"]
+    assert [[c.text for c in d.candidates] for d in streamed] == [
+        [c.text for c in d.candidates] for d in store.documents("p")]
+
+
+# -- tokens --------------------------------------------------------------------------------------
+def test_tokens(store, db_path):
+    ann, token = store.add_annotator("ann")
+    assert store.authenticate(token) == ann
+    prefix, secret = token.split("_", 2)[1:]
+    with pytest.raises(AuthError, match="wrong token"):
+        store.authenticate(f"tw_{prefix}_{secret}x")
+    with pytest.raises(AuthError, match="wrong token"):
+        store.authenticate(f"tw_000000000000_{secret}")
+    for bad in ("", "hello", "tw_only", "xx_a_b"):
+        with pytest.raises(AuthError):
+            store.authenticate(bad)
+    row = dict(store.one("SELECT * FROM annotators WHERE id = ?", (ann.id,)))
+    assert secret not in " ".join(str(v) for v in row.values())
+    assert row["token_prefix"] == prefix and len(row["token_hash"]) == 64
+    store.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    assert secret.encode() not in open(db_path, "rb").read()
+    store.revoke_annotator("ann")
+    with pytest.raises(AuthError, match="revoked"):
+        store.authenticate(token)
+    with pytest.raises(AuthError, match="revoked"):
+        store.active_annotator(ann.id)
+    with pytest.raises(ValidationError, match="already exists"):
+        store.add_annotator("ann")
+
+
+# -- rankings ----------------------------------------------------------------------------------
+def test_ranking_validation(store, project):
+    ann, _ = store.add_annotator("ann")
+    doc = store.get_document_by_ext_id("p", "d0")
+    a, b, c = ids(doc)
+    other = ids(store.get_document_by_ext_id("p", "d1"))[0]
+    with pytest.raises(ValidationError, match="have no rank"):
+        store.save_ranking(ann, doc.id, {a: 1, b: 2})
+    with pytest.raises(ValidationError, match="not in document"):
+        store.save_ranking(ann, doc.id, {a: 1, b: 2, c: 3, other: 4})
+    for bad in (0, 4, 1.5, True):
+        with pytest.raises(ValidationError, match="whole numbers 1..3"):
+            store.save_ranking(ann, doc.id, {a: 1, b: 2, c: bad})
+    with pytest.raises(ValidationError, match="does not allow ties"):
+        store.save_ranking(ann, doc.id, {a: 1, b: 1, c: 2})
+    assert store.my_ranking(ann, doc.id) is None
+    store.update_project("p", allow_ties=True)
+    r = store.save_ranking(ann, doc.id, {a: 2, b: 1, c: 1})
+    assert r.order == [[b, c], [a]] and r.ranks == {a: 2, b: 1, c: 1}
+
+
+def test_revision_keeps_old_versions(store, project):
+    ann, _ = store.add_annotator("ann")
+    doc = store.get_document_by_ext_id("p", "d0")
+    a, b, c = ids(doc)
+    first = store.save_ranking(ann, doc.id, {a: 1, b: 2, c: 3}, seconds=3.0)
+    second = store.save_ranking(ann, doc.id, {a: 3, b: 2, c: 1}, seconds=1.0)
+    history = store.ranking_history(ann, doc.id)
+    assert [(r.version, r.current, r.order) for r in history] == [
+        (1, False, [[a], [b], [c]]), (2, True, [[c], [b], [a]])]
+    assert (first.id, second.id) == (history[0].id, history[1].id)
+    assert store.get_document(doc.id).n_rankings == 1  # a revision is not a second annotator
+    assert [r.id for r in store.rankings("p")] == [second.id]
+    assert len(store.rankings("p", current_only=False)) == 2
+    assert [r.id for r in store.rankings_of([doc.id])[doc.id]] == [second.id]
+
+
+# -- the queue ---------------------------------------------------------------------------------
+def test_queue_order(store, project):
+    """Documents closest to the overlap first, done ones never again, skipped ones last."""
+    alice, _ = store.add_annotator("alice")
+    bob, _ = store.add_annotator("bob")
+    d0, d1, d2 = (store.get_document_by_ext_id("p", f"d{i}") for i in range(3))
+
+    def rank(who, doc):
+        x, y, z = ids(doc)
+        store.save_ranking(who, doc.id, {x: 1, y: 2, z: 3})
+
+    assert store.next_document(bob, "p").id == d0.id  # nothing ranked yet: id order
+    rank(alice, d1)
+    assert store.next_document(bob, "p").id == d1.id  # d1 is one ranking from its overlap of 2
+    store.skip(bob, d1.id)
+    assert store.next_document(bob, "p").id == d0.id
+    rank(bob, d0)
+    assert store.next_document(bob, "p").id == d2.id
+    rank(bob, d2)
+    assert store.next_document(bob, "p").id == d1.id  # the skipped one comes back last
+    rank(bob, d1)
+    assert store.next_document(bob, "p") is None  # d1 reached its overlap; bob did d0, d2
+    assert store.queue_counts(bob, "p") == {"done": 3, "assigned": 3, "left": 0}
+    seen = []
+    while (doc := store.next_document(alice, "p")) is not None:
+        seen.append(doc.id)
+        rank(alice, doc)
+    assert seen == [d0.id, d2.id]  # alice's own d1 never comes back
+    assert store.progress("p").complete == 3
+
+
+# -- critiques ---------------------------------------------------------------------------------
+def test_critiques(store, project):
+    ann, _ = store.add_annotator("ann")
+    cand = store.get_document_by_ext_id("p", "d0").candidates[1]
+    for empty in ("", "   \n"):
+        with pytest.raises(ValidationError, match="must not be empty"):
+            store.save_critique(ann, cand.id, empty)
+    for span in ((3, 3), (5, 2), (-1, 2), (0, len(cand.text) + 1)):
+        with pytest.raises(ValidationError, match="span"):
+            store.save_critique(ann, cand.id, "Too long.", span=span)
+    assert store.critiques("p") == []
+    first = store.save_critique(ann, cand.id, "  Too long.  ", span=(0, 4))
+    assert (first.text, first.span_start, first.span_end, first.version) == ("Too long.", 0, 4, 1)
+    second = store.save_critique(ann, cand.id, "Repeats the same words.")
+    assert (second.version, second.current, second.span_start) == (2, True, None)
+    assert [k.id for k in store.critiques("p")] == [second.id]
+    assert [(k.version, k.current) for k in store.critiques("p", current_only=False)] == [(1, False), (2, True)]
+    assert store.my_critiques(ann, cand.document_id) == {cand.id: second}
+    assert [k.id for k in store.critiques_of([cand.document_id])[cand.document_id]] == [second.id]

@@ -1,0 +1,212 @@
+"""What the annotator pages need beyond the store: order, drafts, checks, one save.
+
+The Annotate and My entries pages are thin: they keep a `Draft` per document in the session,
+show the candidates in `display_order`, list `problems(...)` under a disabled Save button,
+and call `save(...)`, which writes the ranking and its critiques in ONE transaction.
+
+    order = display_order(annotator.id, doc.id, [c.id for c in doc.candidates])
+    draft = Draft.new(doc)                    # or Draft.from_saved(doc, ranking, critiques)
+    draft.ranks[cid] = 1; draft.critiques[cid] = "Misses the date; add it."
+    problems(project, doc, draft)             # [] when Save may be pressed
+    save(store, annotator, project, doc, draft)
+
+1. Position bias: every annotator sees a document's candidates in their own shuffled order,
+   stable for (annotator, document) so a rerun or a revision shows the same order.
+2. A draft holds ranks (candidate id -> 1..K or None), critique texts and quotes, and when the
+   document was first shown (seconds spent = now - started).
+3. `problems` explains in words why a draft cannot be saved yet (missing ranks, a tie the
+   project does not allow, a blank critique, a quote that is not in the candidate, a missing
+   critique of the lowest-ranked candidate when the project requires one).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import string
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from .errors import ValidationError
+from .store import Annotator, Critique, Document, Project, Ranking
+
+
+# -- 1. a stable shuffled order --------------------------------------------------------
+def display_order(annotator_id: int, document_id: int, candidate_ids: Sequence[int]) -> list[int]:
+    """Candidate ids in an order that depends only on (annotator, document, the ids)."""
+    seed = int.from_bytes(hashlib.sha256(f"tokenwise:{annotator_id}:{document_id}".encode()).digest()[:8], "big")
+    ids = sorted(int(c) for c in candidate_ids)
+    random.Random(seed).shuffle(ids)
+    return ids
+
+
+def letter(i: int) -> str:
+    """Display label of the i-th shown candidate: A, B, ..., Z, AA, AB, ..."""
+    letters = string.ascii_uppercase
+    return letters[i] if i < 26 else letter(i // 26 - 1) + letters[i % 26]
+
+
+def labels(order: Sequence[int]) -> dict[int, str]:
+    """candidate id -> its label in this display order."""
+    return {cid: letter(i) for i, cid in enumerate(order)}
+
+
+# -- quotes ---------------------------------------------------------------------------
+def find_span(candidate_text: str, quote: str | None, label: str = "") -> tuple[int, int] | None:
+    """Offsets (start, end) of `quote` in the candidate; None for no quote.
+
+    An exact match is tried first, then a case-insensitive one. A quote that is not in the
+    candidate raises ValidationError naming the candidate.
+    """
+    quote = (quote or "").strip()
+    if not quote:
+        return None
+    start = candidate_text.find(quote)
+    if start < 0:
+        low = candidate_text.lower()
+        if len(low) == len(candidate_text):  # lower() kept offsets (not always true in Unicode)
+            start = low.find(quote.lower())
+    if start < 0:
+        who = f"candidate {label}" if label else "the candidate"
+        short = quote if len(quote) <= 60 else quote[:57] + "..."
+        raise ValidationError(
+            f"quote: {short!r} is not in {who}; copy the words exactly from {who}, or leave the quote empty"
+        )
+    return start, start + len(quote)
+
+
+# -- 2. drafts ------------------------------------------------------------------------
+@dataclass
+class Draft:
+    """An unsaved ranking with its critiques, kept in the session until Save."""
+
+    document_id: int
+    ranks: dict[int, int | None] = field(default_factory=dict)
+    critiques: dict[int, str] = field(default_factory=dict)
+    quotes: dict[int, str] = field(default_factory=dict)
+    started: float = field(default_factory=time.time)
+    saved_critiques: frozenset[int] = frozenset()  # candidates whose critique is in the DB already
+
+    @classmethod
+    def new(cls, doc: Document, started: float | None = None) -> Draft:
+        return cls(doc.id, ranks={c.id: None for c in doc.candidates},
+                   started=time.time() if started is None else started)
+
+    @classmethod
+    def from_saved(cls, doc: Document, ranking: Ranking | None, critiques: dict[int, Critique]) -> Draft:
+        """A draft that starts from what this annotator saved (for a revision)."""
+        d = cls.new(doc)
+        if ranking is not None:
+            d.ranks.update({cid: r for cid, r in ranking.ranks.items() if cid in d.ranks})
+        texts = {c.id: c.text for c in doc.candidates}
+        for cid, k in critiques.items():
+            d.critiques[cid] = k.text
+            if k.span_start is not None and k.span_end is not None and cid in texts:
+                d.quotes[cid] = texts[cid][k.span_start:k.span_end]
+        d.saved_critiques = frozenset(critiques)
+        return d
+
+    def seconds(self, now: float | None = None) -> float:
+        return round(max(0.0, (time.time() if now is None else now) - self.started), 1)
+
+
+def is_changed(draft: Draft, saved: Draft) -> bool:
+    """Whether a draft differs from what was saved (ranks, critique texts, quotes)."""
+    def norm(d: dict) -> dict:
+        return {k: (v or "").strip() for k, v in d.items() if (v or "").strip()}
+    return (draft.ranks != saved.ranks or norm(draft.critiques) != norm(saved.critiques)
+            or norm(draft.quotes) != norm(saved.quotes))
+
+
+# -- 3. what stops a save ---------------------------------------------------------------
+def ranking_problems(ranks: dict[int, int | None], names: dict[int, str], *, allow_ties: bool) -> list[str]:
+    """Why this ranking is not complete and valid yet ([] when it is). `names`: id -> label."""
+    k = len(names)
+    out = []
+    missing = [names[c] for c in names if ranks.get(c) is None]
+    if missing:
+        out.append(f"Give a rank to candidate{'s' if len(missing) > 1 else ''} {_join(missing)}.")
+    bad = [names[c] for c in names if ranks.get(c) is not None and not 1 <= int(ranks[c]) <= k]
+    if bad:
+        out.append(f"Ranks go from 1 to {k}: fix candidate{'s' if len(bad) > 1 else ''} {_join(bad)}.")
+    if not allow_ties:
+        by_rank: dict[int, list[str]] = {}
+        for c in names:
+            if ranks.get(c) is not None:
+                by_rank.setdefault(int(ranks[c]), []).append(names[c])
+        for r, who in sorted(by_rank.items()):
+            if len(who) > 1:
+                out.append(f"Candidates {_join(who)} share rank {r}: give each rank to one candidate "
+                           "(this project does not allow ties).")
+    return out
+
+
+def critique_problems(doc: Document, draft: Draft, names: dict[int, str]) -> list[str]:
+    """Blank critiques, quotes without a critique, quotes that are not in their candidate."""
+    out = []
+    for c in sorted(doc.candidates, key=lambda c: names.get(c.id, "")):
+        text = draft.critiques.get(c.id) or ""
+        quote = (draft.quotes.get(c.id) or "").strip()
+        name = names.get(c.id, str(c.id))
+        if text and not text.strip():
+            out.append(f"The critique of candidate {name} is blank: say what is wrong and how to fix it, "
+                       "or clear it.")
+        elif not text.strip() and c.id in draft.saved_critiques:
+            out.append(f"The saved critique of candidate {name} cannot be emptied: edit it instead.")
+        elif quote and not text.strip():
+            out.append(f"Candidate {name} has a quote but no critique: write the critique too.")
+        if quote:
+            try:
+                find_span(c.text, quote, name)
+            except ValidationError as e:
+                out.append(str(e))
+    return out
+
+
+def lowest_problems(project: Project, doc: Document, draft: Draft, names: dict[int, str]) -> list[str]:
+    """When the project requires it: the lowest-ranked candidate(s) need a critique."""
+    if not project.require_critique_lowest:
+        return []
+    ranks = {c.id: draft.ranks.get(c.id) for c in doc.candidates}
+    if any(r is None for r in ranks.values()):
+        return []  # the ranking message comes first
+    worst = max(ranks.values())
+    need = [names[cid] for cid, r in ranks.items() if r == worst and not (draft.critiques.get(cid) or "").strip()]
+    if not need:
+        return []
+    return [f"This project needs a critique of the lowest-ranked candidate: write one for {_join(need)}."]
+
+
+def problems(project: Project, doc: Document, draft: Draft, names: dict[int, str]) -> list[str]:
+    """Every reason Save is not allowed yet, as sentences; [] when the draft can be saved."""
+    return (ranking_problems(draft.ranks, names, allow_ties=project.allow_ties)
+            + critique_problems(doc, draft, names)
+            + lowest_problems(project, doc, draft, names))
+
+
+# -- saving -------------------------------------------------------------------------------
+def save(store, annotator: Annotator, project: Project, doc: Document, draft: Draft,
+         names: dict[int, str] | None = None, now: float | None = None) -> tuple[Ranking, list[Critique]]:
+    """Check the draft and save the ranking and its critiques in one transaction.
+
+    Raises ValidationError (all problems in one message) when the draft is not ready.
+    """
+    if names is None:
+        names = labels(display_order(annotator.id, doc.id, [c.id for c in doc.candidates]))
+    found = problems(project, doc, draft, names)
+    if found:
+        raise ValidationError(" ".join(found))
+    texts = {c.id: c.text for c in doc.candidates}
+    critiques = {
+        cid: (text.strip(), find_span(texts[cid], draft.quotes.get(cid), names.get(cid, "")))
+        for cid, text in draft.critiques.items()
+        if cid in texts and (text or "").strip()
+    }
+    ranks = {cid: int(r) for cid, r in draft.ranks.items() if r is not None}
+    return store.save_annotation(annotator, doc.id, ranks, critiques, seconds=draft.seconds(now))
+
+
+def _join(items: Sequence[str]) -> str:
+    items = list(items)
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]

@@ -1,0 +1,147 @@
+"""Closing the loop: run a model on a project's documents and add its outputs as new candidates.
+
+    from training.generate import GenerateConfig, generate_candidates
+    generate_candidates(store, "demo", GenerateConfig(model="path/to/policy", num_candidates=2))
+
+The model is the project's active policy (from the registry) or any folder/name that
+`from_pretrained` loads. Each output is stored with `store.add_candidates`, its source set to
+the model's name and its generation settings recorded in `gen_params`, so annotators rank the
+new outputs next to the old ones and the next reward model learns from them.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import asdict, dataclass, field
+
+from .errors import ValidationError
+from .progress import ensure
+
+log = logging.getLogger(__name__)
+
+DEFAULT_PROMPTS = {
+    "summarize": "{instructions}Write a short summary of the text.\nTitle: {title}\nText: {text}\nTL;DR:",
+    "prompt": "{instructions}Write an instruction (a prompt) for this task.\nTask: {title}\n{text}\nPrompt:",
+}
+
+
+@dataclass
+class GenerateConfig:
+    """Sampling settings for new candidates (recorded with every candidate it adds)."""
+
+    model: str = field(default="", metadata={
+        "help": "model folder or name (e.g. smollm2); empty = the project's active policy model"})
+    num_candidates: int = field(default=2, metadata={
+        "help": "new candidates per document", "min": 1, "max": 16})
+    limit: int = field(default=0, metadata={"help": "at most this many documents (0 = all)", "min": 0})
+    only_open: bool = field(default=True, metadata={
+        "help": "only documents that have not reached the project's overlap yet (they are still "
+                "in annotators' queues, so the new candidates get ranked)"})
+    max_new_tokens: int = field(default=48, metadata={"help": "tokens to generate per candidate", "min": 1, "max": 2048})
+    do_sample: bool = field(default=True, metadata={"help": "sample (true) or greedy/beam decode (false)"})
+    temperature: float = field(default=0.9, metadata={"help": "sampling temperature", "min": 0.01, "max": 5.0})
+    top_p: float = field(default=0.95, metadata={"help": "nucleus sampling mass", "min": 0.01, "max": 1.0})
+    seed: int = field(default=0, metadata={"help": "random seed", "min": 0})
+    batch_size: int = field(default=4, metadata={"help": "documents per generate() call", "min": 1, "max": 256})
+    max_input_tokens: int = field(default=384, metadata={
+        "help": "the document is cut to this many tokens (its start is kept)", "min": 16, "max": 32768})
+    prompt: str = field(default="", metadata={
+        "help": "prompt template with {title}, {text}, {instructions}; empty = a default for the project's kind"})
+    device: str = field(default="auto", metadata={"help": "auto (GPU when there is one), cpu or cuda"})
+
+    def __post_init__(self):
+        if not self.do_sample and self.num_candidates > 1:
+            # greedy decoding gives the same output K times: refuse rather than store duplicates
+            raise ValidationError("do_sample: must be true when num_candidates > 1 (greedy decoding repeats itself)")
+        if self.prompt:
+            try:
+                self.prompt.format(title="", text="", instructions="")
+            except (KeyError, IndexError, ValueError) as e:
+                raise ValidationError(
+                    f"prompt: {e!r} is not a usable placeholder; use {{title}}, {{text}}, {{instructions}}") from None
+
+
+def resolve_model(store, project, model: str) -> tuple[str, str, int | None]:
+    """(path to load, source name for the candidates, registry id or None)."""
+    if model:
+        return model, model, None
+    if project.active_policy_model is None:
+        raise ValidationError(
+            f"model: project {project.name!r} has no active policy model; pass a model path "
+            "(e.g. model=smollm2) or mark a policy active on the Models page")
+    rec = store.get_model(project.active_policy_model)
+    return rec.path, rec.name or f"model-{rec.id}", rec.id
+
+
+def _truncate(tok, text: str, max_tokens: int) -> str:
+    ids = tok(text, add_special_tokens=False)["input_ids"]
+    return text if len(ids) <= max_tokens else tok.decode(ids[:max_tokens], skip_special_tokens=True)
+
+
+def build_prompt(lm, template: str, project, doc, max_input_tokens: int) -> str:
+    text = _truncate(lm.tokenizer, doc.text, max_input_tokens)
+    instructions = (project.instructions.strip() + "\n") if project.instructions else ""
+    body = template.format(title=doc.title or "", text=text, instructions=instructions)
+    if not lm.seq2seq and lm.has_chat_template():
+        return lm.tokenizer.apply_chat_template(
+            [{"role": "user", "content": body}], tokenize=False, add_generation_prompt=True)
+    return body
+
+
+def generate_candidates(store, project: str | int, config: GenerateConfig, progress=None) -> dict:
+    """Add `config.num_candidates` generated candidates to each chosen document; return a summary."""
+    import torch
+
+    from .device import autocast, pick_device
+    from .lm import load_lm
+
+    progress = ensure(progress)
+    p = store.get_project(project)
+    path, source, model_id = resolve_model(store, p, config.model)
+    docs = store.documents(p.id, with_candidates=False)
+    if config.only_open:
+        docs = [d for d in docs if d.n_rankings < p.overlap]
+    if config.limit:
+        docs = docs[: config.limit]
+    if not docs:
+        raise ValidationError(
+            f"project {p.name!r}: no documents to generate for"
+            + (" (every document reached its overlap; set only_open=false)" if config.only_open else ""))
+    device = pick_device(config.device)
+    torch.manual_seed(config.seed)
+    lm = load_lm(path, device=device)
+    template = config.prompt or DEFAULT_PROMPTS.get(p.kind, DEFAULT_PROMPTS["summarize"])
+    gen_kwargs = dict(max_new_tokens=config.max_new_tokens, do_sample=config.do_sample,
+                      num_return_sequences=config.num_candidates,
+                      pad_token_id=lm.tokenizer.pad_token_id)
+    if config.do_sample:
+        gen_kwargs.update(temperature=config.temperature, top_p=config.top_p)
+    params = {**asdict(config), "model_path": str(path), "model_id": model_id}
+    progress.log(f"generating {config.num_candidates} candidate(s) for {len(docs)} document(s) with {source}")
+    added, empty, t0 = 0, 0, time.monotonic()
+    total = (len(docs) + config.batch_size - 1) // config.batch_size
+    for b in range(total):
+        batch = docs[b * config.batch_size:(b + 1) * config.batch_size]
+        prompts = [build_prompt(lm, template, p, d, config.max_input_tokens) for d in batch]
+        enc = lm.tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=lm.seq2seq)
+        enc = {k: v.to(device) for k, v in enc.items()}
+        with torch.no_grad(), autocast(device):
+            out = lm.model.generate(**enc, **gen_kwargs)
+        if not lm.seq2seq:  # causal: drop the (left-padded) prompt
+            out = out[:, enc["input_ids"].shape[1]:]
+        texts = lm.tokenizer.batch_decode(out, skip_special_tokens=True)
+        for i, d in enumerate(batch):
+            mine = [t.strip() for t in texts[i * config.num_candidates:(i + 1) * config.num_candidates]]
+            keep = [t for t in mine if t]
+            empty += len(mine) - len(keep)
+            if keep:
+                store.add_candidates(d.id, keep, source=source, gen_params=params)
+                added += len(keep)
+        progress.step(b + 1, total, candidates=float(added))
+    secs = time.monotonic() - t0
+    if empty:
+        progress.log(f"{empty} empty output(s) were not stored")
+    progress.log(f"added {added} candidate(s) to {len(docs)} document(s) in {secs:.1f}s")
+    return {"documents": len(docs), "candidates": added, "empty": empty, "source": source,
+            "model_path": str(path), "model_id": model_id, "seconds": round(secs, 2)}

@@ -1,0 +1,66 @@
+"""Settings of ILF from critiques (DESIGN.md, Algorithm 2): refine, select, build a dataset.
+
+Every field carries help text, so one parser serves the CLI flags and the dashboard's forms.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+SELECTORS = ("instructrm", "reward", "embedding", "random")
+
+
+@dataclass
+class RefineConfig:
+    """Sample refinements of each critiqued output from a refinement LM (step 3)."""
+
+    model: str = field(default="smollm2", metadata={
+        "help": "refinement LM: a name or folder loadable by from_pretrained (causal or seq2seq); "
+                "'smollm2' = the offline SmolLM2-135M-Instruct"})
+    n: int = field(default=5, metadata={"min": 1, "help": "refinements sampled per critique with the feedback template"})
+    baseline_n: int = field(default=1, metadata={"min": 0, 
+        "help": "refinements sampled per critique with the no-feedback template (the baseline; 0 = none)"})
+    temperature: float = field(default=0.7, metadata={"min": 0.01, "help": "sampling temperature"})
+    top_p: float = field(default=0.95, metadata={"help": "nucleus sampling: keep the top tokens up to this mass", "min": 0.01, "max": 1.0})
+    max_new_tokens: int = field(default=64, metadata={"min": 1, "help": "tokens generated per refinement at most"})
+    batch_size: int = field(default=4, metadata={"min": 1, "help": "prompts per generate() call"})
+    max_text_chars: int = field(default=3000, metadata={"min": 100, 
+        "help": "characters of the document kept in a prompt (its start; longer texts are cut)"})
+    skip_done: bool = field(default=True, metadata={
+        "help": "skip critiques that already have model refinements (rerun with --no-skip-done to add more)"})
+    seed: int = field(default=0, metadata={"help": "random seed for sampling"})
+    device: str = field(default="auto", metadata={"help": "auto (cuda when there), cpu or cuda"})
+
+
+@dataclass
+class SelectConfig:
+    """Score every refinement of each critique and mark the best one selected (step 4)."""
+
+    selector: str = field(default="instructrm", metadata={
+        "help": "instructrm (an instruction LM asked if the feedback is incorporated), reward (the learned "
+                "token-level reward model), embedding (MiniLM cosine similarity), random (seeded)",
+        "choices": SELECTORS})
+    model: str = field(default="", metadata={
+        "help": "scoring model: instructrm -> an instruction LM (default smollm2); reward -> a reward model "
+                "folder (default: the project's active reward model); embedding -> an encoder (default MiniLM)"})
+    embedding_target: str = field(default="output+feedback", metadata={
+        "help": "embedding selector: compare the refinement with 'output+feedback' or with 'feedback' only",
+        "choices": ("output+feedback", "feedback")})
+    batch_size: int = field(default=4, metadata={"min": 1, "help": "prompts per forward pass"})
+    max_text_chars: int = field(default=2000, metadata={"help": "characters of the document kept in a prompt"})
+    reselect_reviewed: bool = field(default=False, metadata={
+        "help": "also change the selection of critiques a person already reviewed"})
+    seed: int = field(default=0, metadata={"help": "seed of the random selector"})
+    device: str = field(default="auto", metadata={"help": "auto (cuda when there), cpu or cuda"})
+
+
+@dataclass
+class DatasetConfig:
+    """Turn reviewed or selected refinements into a finetuning dataset (step 5)."""
+
+    variant: str = field(default="sft", metadata={
+        "help": "sft: context -> refinement; feedback: context + output -> feedback + refinement",
+        "choices": ("sft", "feedback")})
+    include: str = field(default="accepted", metadata={
+        "help": "accepted: only refinements a person accepted (or wrote); selected: also the unreviewed "
+                "selected ones", "choices": ("accepted", "selected")})

@@ -1,0 +1,659 @@
+"""Import files into a project and export what annotators made, as JSONL or Parquet.
+
+    from training.io import import_file, export_rows, write_export
+    report = import_file(store, "docs.jsonl", "news")            # all of it, or nothing
+    write_export(export_rows(store, "news", "pairs"), "pairs.parquet", fmt="parquet")
+
+Import formats (JSON Schemas in data/schemas/):
+  documents  JSONL `{"id", "title", "text", "candidates": [...], "reference"?, "meta"?}`, or CSV
+             with a header `id,title,text,candidate_1,...,candidate_K[,reference][,meta]`
+             (`title`, `reference`, `meta` optional; `meta` is a JSON object in its cell; K = the
+             number of candidate_N columns, and every cell of them must be filled).
+  pairs      TRL preference JSONL `{"prompt", "chosen", "rejected"}` (+ optional "id"): one document
+             per line (text = prompt) with two candidates, ranked chosen > rejected by the source
+             annotator. The project must have K=2.
+  slf5k      SLF5K-style JSONL `{"title", "post", "generated_summary_for_feedback", "feedback",
+             "ideal_human_summary"}` (+ optional "id"): a document (title, post) with the generated
+             summary as its one candidate, the feedback as the source annotator's critique of it,
+             and the ideal summary as the document's reference.
+Extra keys of pairs and slf5k rows are kept in the document's `meta`; documents rows refuse
+unknown keys (put extra data under "meta"). Without an "id", pairs and slf5k rows get a
+content hash as id, so importing the same file twice is refused as duplicates.
+
+How an import runs:
+  1. validate: read the file line by line (never all at once) and collect every problem as
+     (line, field, message): not UTF-8, not JSON, a missing/empty/wrongly typed field, a duplicate
+     id (in the file or already in the project), too few candidates, a K other than the project's.
+     Any problem -> ImportFileError listing them (first MAX_PROBLEMS), and nothing is written.
+  2. write: read the file again and insert everything in ONE transaction (Store.tx), so the
+     import lands whole or not at all. Memory stays flat: rows stream from the file to SQLite.
+
+Export kinds: documents (the import shape: an export of an import gives the same rows back),
+rankings, pairs (TRL; every ranking expanded to all ordered pairs, ties dropped), critiques, and
+the ILF datasets (added by training.ilf).
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import logging
+import sys
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from .errors import ImportFileError, ValidationError
+from .store import NewDocument, Store
+from .store.records import Document, Project
+
+log = logging.getLogger(__name__)
+
+IMPORT_FORMATS = ("auto", "documents", "pairs", "slf5k")
+# Known export kinds. The ILF helper adds "ilf-sft" and "ilf-feedback" (see export_rows).
+EXPORT_KINDS = ("documents", "rankings", "pairs", "critiques")
+EXPORT_FORMATS = ("jsonl", "parquet")
+MAX_PROBLEMS = 50
+BATCH = 500
+
+SLF5K_FIELDS = ("title", "post", "generated_summary_for_feedback", "feedback", "ideal_human_summary")
+
+
+@dataclass
+class ImportReport:
+    path: str
+    project: str
+    format: str
+    documents: int = 0
+    candidates: int = 0
+    rankings: int = 0
+    critiques: int = 0
+    source_annotator: str | None = None
+    seconds: float = 0.0
+
+    def __str__(self) -> str:
+        by = f" by {self.source_annotator!r}" if self.source_annotator and (self.rankings or self.critiques) else ""
+        return (f"imported {self.path} ({self.format}) into project {self.project!r}: "
+                f"{self.documents} documents, {self.candidates} candidates, "
+                f"{self.rankings} rankings, {self.critiques} critiques{by} in {self.seconds:.1f}s")
+
+
+@dataclass
+class _Row:
+    """One parsed, valid input row: the document to add, plus what the source annotator did."""
+
+    line: int
+    doc: NewDocument
+    ranking: bool = False  # pairs: candidate 0 (chosen) ranked above candidate 1 (rejected)
+    critique: str | None = None  # slf5k: feedback on candidate 0
+
+
+@dataclass
+class _Problems:
+    items: list[tuple[int, str, str]] = field(default_factory=list)
+    full: bool = False
+
+    def add(self, line: int, fld: str, msg: str) -> None:
+        if len(self.items) < MAX_PROBLEMS:
+            self.items.append((line, fld, msg))
+        elif not self.full:
+            self.full = True
+            self.items.append((line, "file", f"more than {MAX_PROBLEMS} problems; stopped checking here"))
+
+
+# -- reading --------------------------------------------------------------------------------
+def _lines(path: Path, problems: _Problems | None) -> Iterator[tuple[int, str]]:
+    """(line number, text) of every line, decoded as UTF-8 one line at a time.
+
+    A line that is not UTF-8 is reported (with its number) and yielded with replacement
+    characters so the check can go on and report the rest of the file too."""
+    with open(path, "rb") as f:
+        for n, raw in enumerate(f, start=1):
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError as e:
+                if problems is not None:
+                    problems.add(n, "encoding", f"not UTF-8 (byte 0x{raw[e.start]:02x} at column {e.start + 1});"
+                                 " save the file as UTF-8")
+                text = raw.decode("utf-8", errors="replace")
+            if n == 1:
+                text = text.removeprefix("\ufeff")
+            yield n, text
+
+
+def _records(path: Path, problems: _Problems | None) -> Iterator[tuple[int, Any]]:
+    """(line, parsed object) for every non-blank row of a JSONL or CSV file.
+
+    Unparseable JSON yields (line, None) after reporting it."""
+    if path.suffix.lower() == ".csv":
+        yield from _csv_records(path, problems)
+        return
+    for n, text in _lines(path, problems):
+        if not text.strip():
+            continue
+        try:
+            yield n, json.loads(text)
+        except json.JSONDecodeError as e:
+            if problems is not None and not (problems.items and problems.items[-1][:2] == (n, "encoding")):
+                problems.add(n, "json", f"not valid JSON ({e.msg} at column {e.colno})")
+            yield n, None
+
+
+def _csv_records(path: Path, problems: _Problems | None) -> Iterator[tuple[int, Any]]:
+    csv.field_size_limit(2**31 - 1)
+    lines = _lines(path, problems)
+    state = {"line": 0}
+
+    def text_lines():
+        for n, text in lines:
+            state["line"] = n
+            yield text
+
+    reader = csv.reader(text_lines())
+    header = next(reader, None)
+    if header is None:
+        return
+    header = [h.strip() for h in header]
+    cand_cols = [i for i, h in enumerate(header) if h.startswith("candidate_")]
+    known = {"id", "title", "text", "reference", "meta"}
+    for h in header:
+        if h not in known and not h.startswith("candidate_") and problems is not None:
+            problems.add(1, h or "header", "unknown column; columns are id,title,text,candidate_1..candidate_K"
+                         "[,reference][,meta]")
+    if problems is not None:
+        for req in ("id", "text"):
+            if req not in header:
+                problems.add(1, req, "missing column in the CSV header")
+        if len(cand_cols) < 2:
+            problems.add(1, "candidates", f"the header has {len(cand_cols)} candidate_N column(s); "
+                         "a document needs at least 2")
+    start = state["line"] + 1
+    for cells in reader:
+        line = start
+        start = state["line"] + 1
+        if not any(c.strip() for c in cells):
+            continue
+        if len(cells) != len(header):
+            if problems is not None:
+                problems.add(line, "row", f"has {len(cells)} cells but the header has {len(header)}")
+            yield line, None
+            continue
+        row: dict[str, Any] = {h: c for h, c in zip(header, cells) if not h.startswith("candidate_")}
+        row["candidates"] = [cells[i] for i in cand_cols]
+        if "meta" in row:
+            if row["meta"].strip():
+                try:
+                    row["meta"] = json.loads(row["meta"])
+                except json.JSONDecodeError as e:
+                    if problems is not None:
+                        problems.add(line, "meta", f"not valid JSON ({e.msg})")
+                    yield line, None
+                    continue
+            else:
+                del row["meta"]
+        if "reference" in row and not row["reference"].strip():
+            del row["reference"]
+        yield line, row
+
+
+def detect_format(path: str | Path) -> str:
+    """Guess documents / pairs / slf5k from a file's suffix and its first row's keys."""
+    path = Path(path)
+    if path.suffix.lower() == ".csv":
+        return "documents"
+    for _, obj in _records(path, None):
+        if isinstance(obj, dict):
+            if {"prompt", "chosen", "rejected"} <= obj.keys():
+                return "pairs"
+            if "generated_summary_for_feedback" in obj or "post" in obj:
+                return "slf5k"
+            return "documents"
+        break
+    return "documents"
+
+
+# -- validating one row -----------------------------------------------------------------------
+def _type_name(v: Any) -> str:
+    return {dict: "an object", list: "a list", str: "a string", bool: "a boolean", type(None): "null"}.get(
+        type(v), "a number")
+
+
+def _text(obj: dict, key: str, line: int, problems: _Problems, *, required: bool = True,
+          allow_empty: bool = False) -> str | None:
+    if key not in obj or (obj[key] is None and not required):
+        if required:
+            problems.add(line, key, "missing (required field)")
+        return None
+    v = obj[key]
+    if not isinstance(v, str):
+        problems.add(line, key, f"must be a string, got {_type_name(v)}")
+        return None
+    if not allow_empty and not v.strip():
+        problems.add(line, key, "is empty")
+        return None
+    return v
+
+
+def _ext_id(obj: dict, line: int, problems: _Problems, *, required: bool) -> str | None:
+    if "id" not in obj or obj["id"] is None:
+        if required:
+            problems.add(line, "id", "missing (required field)")
+        return None
+    v = obj["id"]
+    if isinstance(v, bool) or not isinstance(v, (str, int)):
+        problems.add(line, "id", f"must be a string or an integer, got {_type_name(v)}")
+        return None
+    v = str(v).strip()
+    if not v:
+        problems.add(line, "id", "is empty")
+        return None
+    return v
+
+
+def _content_id(*parts: str) -> str:
+    h = hashlib.sha1("\x1f".join(parts).encode("utf-8")).hexdigest()
+    return h[:16]
+
+
+def _parse_documents(obj: dict, line: int, problems: _Problems, k: int) -> _Row | None:
+    before = len(problems.items)
+    unknown = set(obj) - {"id", "title", "text", "candidates", "reference", "meta"}
+    for key in sorted(unknown):
+        problems.add(line, key, "unknown field (put extra data under \"meta\")")
+    ext_id = _ext_id(obj, line, problems, required=True)
+    title = _text(obj, "title", line, problems, required=False, allow_empty=True) or ""
+    text = _text(obj, "text", line, problems)
+    reference = _text(obj, "reference", line, problems, required=False, allow_empty=True)
+    meta = obj.get("meta") or {}
+    if not isinstance(meta, dict):
+        problems.add(line, "meta", f"must be an object, got {_type_name(meta)}")
+    cands = obj.get("candidates")
+    if "candidates" not in obj:
+        problems.add(line, "candidates", "missing (required field)")
+    elif not isinstance(cands, list):
+        problems.add(line, "candidates", f"must be a list of strings, got {_type_name(cands)}")
+    else:
+        for i, c in enumerate(cands):
+            if not isinstance(c, str):
+                problems.add(line, f"candidates[{i}]", f"must be a string, got {_type_name(c)}")
+            elif not c.strip():
+                problems.add(line, f"candidates[{i}]", "is empty")
+        if len(cands) < 2:
+            problems.add(line, "candidates", f"needs at least 2 candidates, got {len(cands)}")
+        elif len(cands) != k:
+            problems.add(line, "candidates", f"has {len(cands)} candidates but the project has K={k}")
+    if len(problems.items) > before:
+        return None
+    return _Row(line, NewDocument(ext_id, text, list(cands), title=title, meta=meta,
+                                  reference=reference or None))
+
+
+def _extras(obj: dict, known: Iterable[str]) -> dict:
+    extra = {k: v for k, v in obj.items() if k not in set(known) and k != "meta"}
+    meta = obj.get("meta") if isinstance(obj.get("meta"), dict) else {}
+    return {**meta, **extra}
+
+
+def _parse_pairs(obj: dict, line: int, problems: _Problems, k: int) -> _Row | None:
+    before = len(problems.items)
+    prompt = _text(obj, "prompt", line, problems)
+    chosen = _text(obj, "chosen", line, problems)
+    rejected = _text(obj, "rejected", line, problems)
+    ext_id = _ext_id(obj, line, problems, required=False)
+    if k != 2:
+        problems.add(line, "candidates", f"a pair has 2 candidates but the project has K={k};"
+                     " import pairs into a project made with --k 2")
+    if len(problems.items) > before:
+        return None
+    ext_id = ext_id or _content_id(prompt, chosen, rejected)
+    meta = _extras(obj, ("id", "prompt", "chosen", "rejected"))
+    return _Row(line, NewDocument(ext_id, prompt, [chosen, rejected], meta=meta), ranking=True)
+
+
+def _parse_slf5k(obj: dict, line: int, problems: _Problems, k: int) -> _Row | None:
+    before = len(problems.items)
+    title = _text(obj, "title", line, problems, allow_empty=True)
+    post = _text(obj, "post", line, problems)
+    summary = _text(obj, "generated_summary_for_feedback", line, problems)
+    feedback = _text(obj, "feedback", line, problems)
+    ideal = _text(obj, "ideal_human_summary", line, problems, allow_empty=True)
+    ext_id = _ext_id(obj, line, problems, required=False)
+    if len(problems.items) > before:
+        return None
+    ext_id = ext_id or _content_id(title, post, summary)
+    meta = _extras(obj, ("id",) + SLF5K_FIELDS)
+    doc = NewDocument(ext_id, post, [summary], title=title, meta=meta, reference=ideal.strip() and ideal or None)
+    return _Row(line, doc, critique=feedback)
+
+
+PARSERS = {"documents": _parse_documents, "pairs": _parse_pairs, "slf5k": _parse_slf5k}
+
+
+def _rows(path: Path, fmt: str, k: int, problems: _Problems | None) -> Iterator[_Row | None]:
+    """Every row of the file, parsed and checked (None for a bad one, with its problems added)."""
+    parse = PARSERS[fmt]
+    sink = problems if problems is not None else _Problems()
+    for line, obj in _records(path, problems):
+        if obj is None:
+            yield None
+        elif not isinstance(obj, dict):
+            sink.add(line, "line", f"must be a JSON object, got {_type_name(obj)}")
+            yield None
+        else:
+            yield parse(obj, line, sink, k)
+
+
+# -- import -----------------------------------------------------------------------------------
+def validate_file(store: Store, path: str | Path, project: str | int, fmt: str = "auto") -> tuple[str, int]:
+    """Check a whole file without writing; raise ImportFileError listing its problems.
+
+    Returns (format, number of rows)."""
+    path = Path(path)
+    p = store.get_project(project)
+    if not path.is_file():
+        raise ValidationError(f"import file {path}: does not exist")
+    fmt = _resolve_format(path, fmt)
+    problems = _Problems()
+    seen: dict[str, int] = {}  # id -> first line (ids only: a few MB for 100k rows)
+    pending: list[tuple[str, int]] = []
+    n = 0
+
+    def check_existing() -> None:
+        taken = store.existing_ext_ids(p.id, [i for i, _ in pending])
+        for ext_id, line in pending:
+            if ext_id in taken:
+                problems.add(line, "id", f"{ext_id!r} is already in project {p.name!r}")
+        pending.clear()
+
+    for row in _rows(path, fmt, p.k, problems):
+        n += 1
+        if problems.full:
+            break
+        if row is None:
+            continue
+        ext_id = row.doc.ext_id
+        if ext_id in seen:
+            problems.add(row.line, "id", f"{ext_id!r} duplicates line {seen[ext_id]}")
+            continue
+        seen[ext_id] = row.line
+        pending.append((ext_id, row.line))
+        if len(pending) >= BATCH:
+            check_existing()
+    if pending and not problems.full:
+        check_existing()
+    if n == 0 and not problems.items:
+        problems.add(0, "file", "is empty: no rows found")
+    if problems.items:
+        raise ImportFileError(str(path), problems.items)
+    return fmt, n
+
+
+def _resolve_format(path: Path, fmt: str) -> str:
+    if fmt not in IMPORT_FORMATS:
+        raise ValidationError(f"format: {fmt!r} is not one of {', '.join(IMPORT_FORMATS)}")
+    if fmt == "auto":
+        return detect_format(path)
+    if path.suffix.lower() == ".csv" and fmt != "documents":
+        raise ValidationError(f"format: CSV files hold documents; {fmt} files are JSONL")
+    return fmt
+
+
+def import_file(store: Store, path: str | Path, project: str | int, fmt: str = "auto",
+                source_annotator: str = "import") -> ImportReport:
+    """Validate `path` whole, then write all of it in one transaction. See the module docstring."""
+    t0 = time.perf_counter()
+    path = Path(path)
+    p = store.get_project(project)
+    fmt, n = validate_file(store, path, p.id, fmt)
+    report = ImportReport(str(path), p.name, fmt)
+    log.info("importing %d %s rows from %s into %s", n, fmt, path, p.name)
+    with store.tx():
+        if fmt == "documents":
+            def docs() -> Iterator[NewDocument]:
+                for row in _rows(path, fmt, p.k, None):
+                    report.documents += 1
+                    report.candidates += len(row.doc.candidates)
+                    yield row.doc
+
+            store.add_documents(p.id, docs())
+        else:
+            annotator = _source_annotator(store, source_annotator)
+            report.source_annotator = annotator.name
+            for row in _rows(path, fmt, p.k, None):
+                store.add_documents(p.id, [row.doc], min_candidates=1)
+                doc = store.get_document_by_ext_id(p.id, row.doc.ext_id)
+                report.documents += 1
+                report.candidates += len(doc.candidates)
+                if row.ranking:
+                    chosen, rejected = doc.candidates
+                    store.save_ranking(annotator, doc.id, {chosen.id: 1, rejected.id: 2})
+                    report.rankings += 1
+                if row.critique is not None:
+                    store.save_critique(annotator, doc.candidates[0].id, row.critique)
+                    report.critiques += 1
+    report.seconds = time.perf_counter() - t0
+    log.info("%s", report)
+    return report
+
+
+def _source_annotator(store: Store, name: str):
+    from .errors import NotFound
+
+    name = (name or "").strip()
+    if not name:
+        raise ValidationError("source annotator: must not be empty (--source-annotator NAME)")
+    try:
+        return store.get_annotator(name)
+    except NotFound:
+        annotator, _token = store.add_annotator(name, role="annotator")  # the token is discarded
+        log.info("created source annotator %r", name)
+        return annotator
+
+
+# -- export -----------------------------------------------------------------------------------
+def export_rows(store: Store, project: str | int, what: str) -> Iterator[dict]:
+    """Rows of one export kind (see EXPORT_KINDS), streamed from the database.
+
+    Checks `what` and the project at once (not on first iteration)."""
+    p = store.get_project(project)
+    if what == "documents":
+        return _export_documents(store, p)
+    if what == "rankings":
+        return _export_rankings(store, p)
+    if what == "pairs":
+        return _export_pairs(store, p)
+    if what == "critiques":
+        return _export_critiques(store, p)
+    # ---- ILF exports: the ILF helper adds branches here for "ilf-sft" and "ilf-feedback" ------
+    # ---- (calling training.ilf) and appends those names to EXPORT_KINDS. ------------------------
+    raise ValidationError(f"export: {what!r} is not one of {', '.join(EXPORT_KINDS)}")
+
+
+def prompt_of(p: Project, doc: Document) -> str:
+    """The prompt a document stands for: title and text for summaries, the text otherwise."""
+    if p.kind == "summarize" and doc.title:
+        return f"{doc.title}\n\n{doc.text}"
+    return doc.text
+
+
+def _batches(store: Store, p: Project) -> Iterator[list[Document]]:
+    batch: list[Document] = []
+    for doc in store.iter_documents(p.id, batch_size=BATCH):
+        batch.append(doc)
+        if len(batch) >= BATCH:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _names(store: Store) -> dict[int, str]:
+    return {a.id: a.name for a in store.list_annotators()}
+
+
+def _export_documents(store: Store, p: Project) -> Iterator[dict]:
+    for doc in store.iter_documents(p.id, batch_size=BATCH):
+        row: dict[str, Any] = {"id": doc.ext_id, "title": doc.title, "text": doc.text,
+                               "candidates": [c.text for c in doc.candidates]}
+        if doc.reference is not None:
+            row["reference"] = doc.reference
+        if doc.meta:
+            row["meta"] = doc.meta
+        yield row
+
+
+def _export_rankings(store: Store, p: Project) -> Iterator[dict]:
+    names = _names(store)
+    for batch in _batches(store, p):
+        by_doc = store.rankings_of([d.id for d in batch])
+        for doc in batch:
+            texts = {c.id: c.text for c in doc.candidates}
+            for r in by_doc.get(doc.id, []):
+                yield {
+                    "document_id": doc.id, "document_ext_id": doc.ext_id, "annotator": names[r.annotator_id],
+                    "ranking_ids": r.order, "ranking_texts": [[texts[c] for c in g] for g in r.order],
+                    "seconds": r.seconds, "version": r.version, "created": r.created,
+                }
+
+
+def ranking_pairs(order: list[list[int]]) -> Iterator[tuple[int, int]]:
+    """All ordered (better, worse) pairs of a ranking given as groups best first; ties give none."""
+    for i, better in enumerate(order):
+        for worse in order[i + 1:]:
+            for a in better:
+                for b in worse:
+                    yield a, b
+
+
+def _export_pairs(store: Store, p: Project) -> Iterator[dict]:
+    names = _names(store)
+    for batch in _batches(store, p):
+        by_doc = store.rankings_of([d.id for d in batch])
+        for doc in batch:
+            texts = {c.id: c.text for c in doc.candidates}
+            prompt = prompt_of(p, doc)
+            for r in by_doc.get(doc.id, []):
+                for a, b in ranking_pairs(r.order):
+                    yield {"prompt": prompt, "chosen": texts[a], "rejected": texts[b],
+                           "annotator": names[r.annotator_id], "document_id": doc.id,
+                           "document_ext_id": doc.ext_id, "chosen_id": a, "rejected_id": b}
+
+
+def _export_critiques(store: Store, p: Project) -> Iterator[dict]:
+    names = _names(store)
+    for batch in _batches(store, p):
+        by_doc = store.critiques_of([d.id for d in batch])
+        for doc in batch:
+            texts = {c.id: c.text for c in doc.candidates}
+            for k in by_doc.get(doc.id, []):
+                cand = texts[k.candidate_id]
+                span = None if k.span_start is None else cand[k.span_start:k.span_end]
+                yield {"document_id": doc.id, "document_ext_id": doc.ext_id, "title": doc.title,
+                       "text": doc.text, "candidate_id": k.candidate_id, "candidate": cand,
+                       "critique": k.text, "span_start": k.span_start, "span_end": k.span_end,
+                       "span_text": span, "annotator": names[k.annotator_id], "version": k.version,
+                       "created": k.created}
+
+
+# -- writing ----------------------------------------------------------------------------------
+def _parquet_schemas():
+    import pyarrow as pa
+
+    ids = pa.list_(pa.list_(pa.int64()))
+    return {
+        "documents": pa.schema([("id", pa.string()), ("title", pa.string()), ("text", pa.string()),
+                                ("candidates", pa.list_(pa.string())), ("reference", pa.string()),
+                                ("meta", pa.string())]),
+        "rankings": pa.schema([("document_id", pa.int64()), ("document_ext_id", pa.string()),
+                               ("annotator", pa.string()), ("ranking_ids", ids),
+                               ("ranking_texts", pa.list_(pa.list_(pa.string()))),
+                               ("seconds", pa.float64()), ("version", pa.int64()), ("created", pa.string())]),
+        "pairs": pa.schema([("prompt", pa.string()), ("chosen", pa.string()), ("rejected", pa.string()),
+                            ("annotator", pa.string()), ("document_id", pa.int64()),
+                            ("document_ext_id", pa.string()), ("chosen_id", pa.int64()),
+                            ("rejected_id", pa.int64())]),
+        "critiques": pa.schema([("document_id", pa.int64()), ("document_ext_id", pa.string()),
+                                ("title", pa.string()), ("text", pa.string()), ("candidate_id", pa.int64()),
+                                ("candidate", pa.string()), ("critique", pa.string()),
+                                ("span_start", pa.int64()), ("span_end", pa.int64()),
+                                ("span_text", pa.string()), ("annotator", pa.string()),
+                                ("version", pa.int64()), ("created", pa.string())]),
+    }
+
+
+def write_export(rows: Iterable[dict], out: str | Path | IO[str] | None = None, fmt: str = "jsonl",
+                 *, kind: str | None = None) -> int:
+    """Write rows as JSONL (to a path, an open text file, or stdout when `out` is None) or as
+    Parquet (to a path, in batches). Returns the number of rows written.
+
+    Parquet: `kind` (an export kind) picks a fixed column schema; otherwise the schema is
+    inferred from the first batch (columns that are all null there become strings). Object
+    values (a document's meta) are stored as JSON text."""
+    if fmt not in EXPORT_FORMATS:
+        raise ValidationError(f"format: {fmt!r} is not one of {', '.join(EXPORT_FORMATS)}")
+    if fmt == "parquet":
+        if out is None or not isinstance(out, (str, Path)):
+            raise ValidationError("parquet export: needs an output file (--out FILE.parquet)")
+        return _write_parquet(rows, Path(out), kind)
+    if out is None:
+        return _write_jsonl(rows, sys.stdout)
+    if isinstance(out, (str, Path)):
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+        with open(out, "w", encoding="utf-8") as f:
+            return _write_jsonl(rows, f)
+    return _write_jsonl(rows, out)
+
+
+def _write_jsonl(rows: Iterable[dict], f: IO[str]) -> int:
+    n = 0
+    for row in rows:
+        f.write(json.dumps(row, ensure_ascii=False))
+        f.write("\n")
+        n += 1
+    return n
+
+
+def _write_parquet(rows: Iterable[dict], path: Path, kind: str | None) -> int:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    schema = _parquet_schemas().get(kind) if kind else None
+    path.parent.mkdir(parents=True, exist_ok=True)
+    writer = None
+    n = 0
+
+    def flush(batch: list[dict]) -> None:
+        nonlocal writer, schema
+        batch = [{k: json.dumps(v, ensure_ascii=False) if isinstance(v, dict) else v for k, v in r.items()}
+                 for r in batch]
+        if schema is None:
+            inferred = pa.Table.from_pylist(batch).schema
+            schema = pa.schema([pa.field(f.name, pa.string()) if pa.types.is_null(f.type) else f
+                                for f in inferred])
+        table = pa.Table.from_pylist(batch, schema=schema)
+        if writer is None:
+            writer = pq.ParquetWriter(str(path), schema)
+        writer.write_table(table)
+
+    try:
+        batch: list[dict] = []
+        for row in rows:
+            batch.append(row)
+            n += 1
+            if len(batch) >= 2000:
+                flush(batch)
+                batch = []
+        if batch or writer is None:
+            if batch:
+                flush(batch)
+            elif schema is not None:
+                writer = pq.ParquetWriter(str(path), schema)  # an empty file with the right columns
+            else:
+                pq.write_table(pa.table({}), str(path))
+    finally:
+        if writer is not None:
+            writer.close()
+    return n

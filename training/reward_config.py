@@ -1,0 +1,89 @@
+"""Settings of the token-level reward model trainer (DESIGN.md, Algorithm 1).
+
+Every field carries help text in its metadata, so one parser serves the CLI flags
+(`tokenwise train reward --lr 1e-4 ...`) and the dashboard's training form.
+"""
+
+from __future__ import annotations
+
+from dataclasses import MISSING, asdict, dataclass, field, fields
+from typing import Any
+
+from .errors import ValidationError
+
+AGGREGATIONS = ("sum", "avg", "max", "min")  # training.losses.aggregate; no torch import here
+
+
+@dataclass
+class RewardConfig:
+    base_model: str = field(default="", metadata={
+        "help": "backbone: a local folder or hub name (causal LM, encoder-decoder, or encoder such as MiniLM)"})
+    aggregation: str = field(default="avg", metadata={
+        "help": "how per-token rewards become a sequence score", "choices": AGGREGATIONS})
+    tau: float = field(default=2.0, metadata={"help": "temperature of the soft max/min aggregations"})
+    baseline: bool = field(default=False, metadata={
+        "help": "train the sequence-level baseline (one scalar from the last token) instead"})
+    epochs: int = field(default=3, metadata={"help": "passes over the training lists"})
+    max_steps: int = field(default=0, metadata={"help": "stop after this many optimiser steps (0: no limit)"})
+    lr: float = field(default=5e-5, metadata={"help": "AdamW learning rate"})
+    weight_decay: float = field(default=0.0, metadata={"help": "AdamW weight decay"})
+    batch_size: int = field(default=4, metadata={"help": "ranked lists per optimiser step"})
+    max_length: int = field(default=512, metadata={
+        "help": "tokens per input (document + candidate); capped at the backbone's window"})
+    max_candidate_length: int = field(default=128, metadata={
+        "help": "tokens of the candidate kept (the document is truncated first)"})
+    document_truncation: str = field(default="start", metadata={
+        "help": "which part of a long document to keep: its start, or its end (dialogues)",
+        "choices": ("start", "end")})
+    head_hidden: int = field(default=0, metadata={"help": "hidden size of the reward head (0: the backbone's)"})
+    seed: int = field(default=0, metadata={"help": "random seed (split, shuffling, tie order, head init)"})
+    val_fraction: float = field(default=0.2, metadata={
+        "help": "fraction of documents held out for early stopping and metrics"})
+    patience: int = field(default=2, metadata={
+        "help": "epochs without a better held-out loss before stopping early (0: never stop early)"})
+    device: str = field(default="auto", metadata={"help": "auto (cuda when available), cpu, cuda, cuda:1"})
+    bf16: bool = field(default=True, metadata={"help": "bf16 autocast on the GPU (ignored on the CPU)"})
+    grad_clip: float = field(default=5.0, metadata={"help": "clip the gradient norm to this (0: off)"})
+    threads: int = field(default=0, metadata={"help": "CPU threads for torch (0: TOKENWISE_THREADS or 1)"})
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        if self.aggregation not in AGGREGATIONS:
+            raise ValidationError(f"aggregation: {self.aggregation!r} is not one of {', '.join(AGGREGATIONS)}")
+        if self.document_truncation not in ("start", "end"):
+            raise ValidationError(f"document_truncation: {self.document_truncation!r} is not start or end")
+        for name in ("epochs", "batch_size", "max_length", "max_candidate_length"):
+            if int(getattr(self, name)) < 1:
+                raise ValidationError(f"{name}: must be at least 1, got {getattr(self, name)}")
+        if not 0 <= self.val_fraction < 1:
+            raise ValidationError(f"val_fraction: must be in [0, 1), got {self.val_fraction}")
+        if self.lr <= 0:
+            raise ValidationError(f"lr: must be positive, got {self.lr}")
+        if self.tau <= 0:
+            raise ValidationError(f"tau: must be positive, got {self.tau}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "RewardConfig":
+        """Build from a dict (a job's config), refusing unknown keys with their names."""
+        names = {f.name for f in fields(cls)}
+        bad = set(d) - names
+        if bad:
+            raise ValidationError(f"unknown reward config field(s): {', '.join(sorted(bad))}")
+        return cls(**d)
+
+
+def config_fields(cls) -> list[dict[str, Any]]:
+    """name, type, default, help, choices of each field: for CLI flags and dashboard forms."""
+    out = []
+    for f in fields(cls):
+        default = f.default if f.default is not MISSING else None
+        typ = f.type if isinstance(f.type, type) else {"str": str, "int": int, "float": float, "bool": bool}.get(
+            str(f.type).replace("'", ""), str)
+        out.append({"name": f.name, "type": typ, "default": default,
+                    "help": f.metadata.get("help", ""), "choices": f.metadata.get("choices")})
+    return out

@@ -1,0 +1,380 @@
+"""Train, evaluate and apply the token-level reward model (DESIGN.md, Algorithm 1).
+
+    rec = train_reward(store, "demo", RewardConfig(base_model=path), "models/rm")  # -> ModelRecord
+    evaluate_reward("models/rm", "pairs.jsonl")          # {"pairwise_accuracy", "kendall_tau", "n"}
+    score_project(store, rec.id, "demo")                 # fills the token_rewards cache
+
+Training, top to bottom:
+  1. one list per current (document, annotator) ranking; lists with no untied pair are dropped;
+  2. documents split into train / held-out (seeded), so no document is on both sides;
+  3. each step: a batch of lists -> per-token rewards -> aggregated scores e(y) (Lbar = mean
+     candidate length of each list) -> ListMLE of the human order (ties shuffled);
+  4. AdamW, gradient clipping, bf16 autocast on CUDA; after each epoch the held-out ListMLE,
+     pairwise accuracy and Kendall tau; the best epoch is kept, training stops after `patience`
+     epochs without improvement;
+  5. the checkpoint is saved with a card and registered in the `models` table.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import logging
+import math
+import random
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from .device import autocast, pick_device, set_threads
+from .errors import NotFound, ValidationError
+from .losses import kendall_tau, list_mle, pairwise_accuracy
+from .progress import Progress, ensure
+from .reward_config import RewardConfig
+from .reward_model import Encoded, TokenRewardModel
+from .store import ModelRecord, Store
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RankedList:
+    """One annotator's ranking of one document: candidates and their ranks (1 = best, ties equal)."""
+
+    document: str
+    candidates: tuple[str, ...]
+    ranks: tuple[int, ...]
+    group: str = ""  # what the split is by (document id / prompt)
+    ranking_id: int | None = None
+    annotator_id: int | None = None
+    candidate_ids: tuple[int, ...] = ()
+
+
+# -- 1. data ------------------------------------------------------------------------------
+def document_context(project_kind: str, title: str, text: str) -> str:
+    """What the reward model reads as context: title and text for summaries, the text otherwise."""
+    return f"{title}\n\n{text}" if project_kind == "summarize" and title else text
+
+
+def lists_from_store(store: Store, project: str | int) -> list[RankedList]:
+    p = store.get_project(project)
+    docs = {d.id: d for d in store.documents(p.id)}
+    out = []
+    for r in store.rankings(p.id):
+        doc = docs[r.document_id]
+        texts = {c.id: c.text for c in doc.candidates}
+        ids = [c for group in r.order for c in group if c in texts]
+        ranks = r.ranks
+        if len({ranks[c] for c in ids}) < 2:
+            continue
+        out.append(RankedList(document_context(p.kind, doc.title, doc.text), tuple(texts[c] for c in ids),
+                              tuple(ranks[c] for c in ids), group=str(doc.id), ranking_id=r.id,
+                              annotator_id=r.annotator_id, candidate_ids=tuple(ids)))
+    return out
+
+
+def lists_from_file(path: str | Path) -> list[RankedList]:
+    """Read TRL pairs {"prompt","chosen","rejected"} or ranking lists from a JSONL/JSON file.
+
+    A ranking row: {"prompt"|"text"|"document": ..., "ranking_texts": [[best...], [...]]} (the
+    `tokenwise export rankings` form, with the document's text under "text" or "prompt"), or
+    {"prompt", "candidates": [...], "ranks": [1, 2, ...]}.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise NotFound(f"evaluation file {str(path)!r} does not exist")
+    raw = path.read_text(encoding="utf-8")
+    try:
+        rows = json.loads(raw) if path.suffix == ".json" else [json.loads(x) for x in raw.splitlines() if x.strip()]
+    except json.JSONDecodeError as e:
+        raise ValidationError(f"{path}: not JSON lines ({e})") from None
+    out = []
+    for i, row in enumerate(rows, 1):
+        prompt = next((row[k] for k in ("prompt", "text", "document", "post") if isinstance(row.get(k), str)), "")
+        if "chosen" in row and "rejected" in row:
+            out.append(RankedList(prompt, (row["chosen"], row["rejected"]), (1, 2), group=prompt))
+        elif "ranking_texts" in row:
+            cands, ranks = [], []
+            for r, group in enumerate(row["ranking_texts"], 1):
+                cands += list(group)
+                ranks += [r] * len(group)
+            out.append(RankedList(prompt, tuple(cands), tuple(ranks), group=prompt))
+        elif "candidates" in row and "ranks" in row:
+            out.append(RankedList(prompt, tuple(row["candidates"]), tuple(int(x) for x in row["ranks"]), group=prompt))
+        else:
+            raise ValidationError(f"{path}: line {i}: expected chosen/rejected, ranking_texts, or candidates+ranks")
+    return out
+
+
+def split_lists(lists: list[RankedList], val_fraction: float, seed: int) -> tuple[list[RankedList], list[RankedList]]:
+    """Held-out split by group (document): every list of a document lands on the same side."""
+    groups = sorted({x.group for x in lists})
+    random.Random(seed).shuffle(groups)
+    n_val = round(len(groups) * val_fraction)
+    if val_fraction > 0 and len(groups) >= 2:
+        n_val = min(max(n_val, 1), len(groups) - 1)
+    val = set(groups[:n_val])
+    return [x for x in lists if x.group not in val], [x for x in lists if x.group in val]
+
+
+def data_sha256(lists: list[RankedList]) -> str:
+    h = hashlib.sha256()
+    for x in sorted(lists, key=lambda x: (x.ranking_id or 0, x.group, x.candidates)):
+        h.update(json.dumps([x.ranking_id, x.annotator_id, x.document, x.candidates, x.ranks],
+                            ensure_ascii=False).encode())
+    return h.hexdigest()
+
+
+# -- 2. batches -------------------------------------------------------------------------------
+class Encoder:
+    """Caches rm.encode per (document, candidate) and counts truncations."""
+
+    def __init__(self, rm: TokenRewardModel):
+        self.rm, self.cache = rm, {}
+        self.doc_truncated = self.cand_truncated = 0
+
+    def __call__(self, document: str, candidate: str) -> Encoded:
+        key = (document, candidate)
+        if key not in self.cache:
+            e = self.rm.encode(document, candidate)
+            self.doc_truncated += e.doc_truncated
+            self.cand_truncated += e.cand_truncated
+            self.cache[key] = e
+        return self.cache[key]
+
+
+def list_batch(rm: TokenRewardModel, enc: Encoder, lists: list[RankedList]):
+    """(model batch, Lbar per row [B], ranks [N, K], mask [N, K], row index [N, K])."""
+    items, lbar, index = [], [], []
+    k = max(len(x.candidates) for x in lists)
+    for x in lists:
+        es = [enc(x.document, c) for c in x.candidates]
+        mean_len = sum(len(e.positions) for e in es) / len(es)
+        index.append(list(range(len(items), len(items) + len(es))) + [0] * (k - len(es)))
+        items += es
+        lbar += [mean_len] * len(es)
+    batch = rm.collate(items)
+    device = batch["input_ids"].device
+    ranks = torch.tensor([list(x.ranks) + [10**6] * (k - len(x.ranks)) for x in lists], device=device)
+    mask = torch.tensor([[True] * len(x.ranks) + [False] * (k - len(x.ranks)) for x in lists], device=device)
+    return batch, torch.tensor(lbar, dtype=torch.float32, device=device), ranks, mask, torch.tensor(index, device=device)
+
+
+def list_scores(rm: TokenRewardModel, batch, lbar, index, device) -> torch.Tensor:
+    with autocast(device, enabled=getattr(rm, "_bf16", True)):
+        flat = rm.scores(batch, lbar)
+    return flat.float()[index]
+
+
+# -- 3. evaluation ----------------------------------------------------------------------------
+@torch.no_grad()
+def evaluate_lists(rm: TokenRewardModel, enc: Encoder, lists: list[RankedList], batch_size: int = 8,
+                   seed: int = 0) -> dict:
+    """Held-out ListMLE (fixed tie order), pairwise accuracy over untied pairs, mean Kendall tau."""
+    if not lists:
+        return {"loss": float("nan"), "pairwise_accuracy": float("nan"), "kendall_tau": float("nan"), "n": 0}
+    was_training = rm.training
+    rm.eval()
+    device = rm.head.out.weight.device
+    gen = torch.Generator().manual_seed(seed)
+    loss_sum, correct, total, tau_sum = 0.0, 0, 0, 0.0
+    for i in range(0, len(lists), batch_size):
+        chunk = lists[i:i + batch_size]
+        batch, lbar, ranks, mask, index = list_batch(rm, enc, chunk)
+        s = list_scores(rm, batch, lbar, index, device)
+        loss_sum += list_mle(s, ranks, mask, generator=gen).item() * len(chunk)
+        c, t = pairwise_accuracy(s, ranks, mask)
+        correct, total = correct + c, total + t
+        tau_sum += kendall_tau(s.cpu(), ranks.cpu(), mask.cpu()) * len(chunk)
+    rm.train(was_training)
+    return {"loss": loss_sum / len(lists), "pairwise_accuracy": correct / total if total else float("nan"),
+            "kendall_tau": tau_sum / len(lists), "n": len(lists), "pairs": total}
+
+
+# -- 4. training ------------------------------------------------------------------------------
+def fit(rm: TokenRewardModel, train: list[RankedList], val: list[RankedList], config: RewardConfig,
+        progress: Progress | None = None) -> dict:
+    """The training loop over ranked lists (no database): returns metrics; rm holds the best weights."""
+    progress = ensure(progress)
+    device = pick_device(config.device)
+    rm.to(device).train()
+    rm._bf16 = config.bf16
+    torch.manual_seed(config.seed)
+    rng = random.Random(config.seed)
+    gen = torch.Generator().manual_seed(config.seed)
+    enc = Encoder(rm)
+    opt = torch.optim.AdamW([p for p in rm.parameters() if p.requires_grad], lr=config.lr,
+                            weight_decay=config.weight_decay)
+    steps_per_epoch = math.ceil(len(train) / config.batch_size)
+    total = steps_per_epoch * config.epochs
+    if config.max_steps:
+        total = min(total, config.max_steps)
+    history, best, best_state, bad_epochs, step, tokens = [], math.inf, None, 0, 0, 0
+    t0 = time.monotonic()
+    for epoch in range(1, config.epochs + 1):
+        order = train[:]
+        rng.shuffle(order)
+        losses = []
+        for i in range(0, len(order), config.batch_size):
+            batch, lbar, ranks, mask, index = list_batch(rm, enc, order[i:i + config.batch_size])
+            s = list_scores(rm, batch, lbar, index, device)
+            loss = list_mle(s, ranks, mask, generator=gen)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            if config.grad_clip:
+                torch.nn.utils.clip_grad_norm_(rm.parameters(), config.grad_clip)
+            opt.step()
+            step += 1
+            tokens += int(batch["attention_mask"].sum()) + int(batch.get("decoder_attention_mask", torch.zeros(1)).sum())
+            losses.append(loss.item())
+            progress.step(step, total, loss=losses[-1], epoch=epoch)
+            if config.max_steps and step >= config.max_steps:
+                break
+        held = evaluate_lists(rm, enc, val or train, seed=config.seed)
+        row = {"epoch": epoch, "step": step, "loss": sum(losses) / max(len(losses), 1),
+               "val_loss": held["loss"], "val_pairwise_accuracy": held["pairwise_accuracy"],
+               "val_kendall_tau": held["kendall_tau"], "seconds": round(time.monotonic() - t0, 2)}
+        history.append(row)
+        progress.log(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()))
+        if held["loss"] < best - 1e-6:
+            best, bad_epochs = held["loss"], 0
+            best_state = copy.deepcopy({k: v.detach().cpu() for k, v in rm.state_dict().items()})
+        else:
+            bad_epochs += 1
+            if config.patience and bad_epochs >= config.patience:
+                progress.log(f"early stop after epoch {epoch}: no better held-out loss for {bad_epochs} epochs")
+                break
+        if config.max_steps and step >= config.max_steps:
+            break
+    if best_state is not None:
+        rm.load_state_dict(best_state)
+    rm.eval()
+    final = evaluate_lists(rm, enc, val or train, seed=config.seed)
+    seconds = time.monotonic() - t0
+    return {
+        "history": history, "steps": step, "epochs_run": len(history), "train_seconds": round(seconds, 2),
+        "train_tokens_per_s": round(tokens / seconds, 1) if seconds else None,
+        "val_loss": final["loss"], "val_pairwise_accuracy": final["pairwise_accuracy"],
+        "val_kendall_tau": final["kendall_tau"], "val_lists": len(val), "train_lists": len(train),
+        "val_on_train": not val, "doc_truncated": enc.doc_truncated, "cand_truncated": enc.cand_truncated,
+        "device": str(device),
+    }
+
+
+def train_reward(store: Store, project: str | int, config: RewardConfig, out_dir: str | Path,
+                 progress: Progress | None = None, job_id: int | None = None) -> ModelRecord:
+    """Train on a project's current rankings, save to out_dir, register in `models`."""
+    progress = ensure(progress)
+    if config.threads:
+        set_threads(config.threads)
+    p = store.get_project(project)
+    lists = lists_from_store(store, p.id)
+    if len(lists) < 2:
+        raise ValidationError(
+            f"project {p.name!r}: {len(lists)} usable ranking(s); training needs at least 2 rankings "
+            "with an untied pair (rank more documents on the Annotate page)")
+    train, val = split_lists(lists, config.val_fraction, config.seed)
+    progress.log(f"reward model on {config.base_model}: {len(train)} training lists, {len(val)} held out")
+    rm = TokenRewardModel.from_base(config.base_model, config)
+    metrics = fit(rm, train, val, config, progress)
+    try:
+        from .agreement import project_agreement
+
+        ag = project_agreement(store, p.id)
+        metrics["agreement_alpha"] = None if ag.alpha != ag.alpha else ag.alpha
+        metrics["agreement_shared_documents"] = ag.n_shared_documents
+    except Exception as e:  # agreement is a report beside the model, never a reason to fail
+        log.warning("agreement statistics not computed: %s", e)
+    names = {a.id: a.name for a in store.list_annotators()}
+    snapshot = {
+        "ranking_ids": [x.ranking_id for x in lists],
+        "val_document_ids": sorted({int(x.group) for x in val}),
+        "annotators": sorted({names.get(x.annotator_id, str(x.annotator_id)) for x in lists}),
+        "n_lists": len(lists), "sha256": data_sha256(lists),
+    }
+    card = {"kind": "reward", "project": p.name, "config": config.to_dict(), "metrics": metrics,
+            "data": snapshot, "trained": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    out = rm.save_pretrained(out_dir, card=card)
+    rec = store.add_model("reward", str(Path(out).resolve()), base_model=config.base_model, project=p.id,
+                          job_id=job_id, name=f"{p.name}-reward-{config.aggregation}"
+                          + ("-baseline" if config.baseline else ""),
+                          data_snapshot=snapshot, metrics=metrics, card=card)
+    progress.log(f"saved reward model {rec.id} to {out}: held-out pairwise accuracy "
+                 f"{metrics['val_pairwise_accuracy']:.3f}")
+    return rec
+
+
+# -- 5. evaluation from a file and scoring ---------------------------------------------------
+def evaluate_reward(model_dir: str | Path, file: str | Path, batch_size: int = 8, device: str = "auto") -> dict:
+    """Pairwise accuracy and Kendall tau of a saved reward model on TRL pairs or ranking lists."""
+    rm = TokenRewardModel.load(model_dir, device=pick_device(device))
+    lists = [x for x in lists_from_file(file) if len(set(x.ranks)) >= 2]
+    m = evaluate_lists(rm, Encoder(rm), lists, batch_size=batch_size)
+    return {"pairwise_accuracy": m["pairwise_accuracy"], "kendall_tau": m["kendall_tau"], "n": m["n"],
+            "pairs": m.get("pairs", 0), "loss": m["loss"]}
+
+
+@torch.no_grad()
+def score_texts(rm: TokenRewardModel, document: str, candidates: list[str]) -> list[tuple[list[str], list[float], float]]:
+    """(tokens, rewards, score) for each candidate of one document (scores with Lbar of this list)."""
+    device = rm.head.out.weight.device
+    es = [rm.encode(document, c) for c in candidates]
+    batch = rm.collate(es)
+    with autocast(device):
+        raw = rm.raw(batch).float()
+    lbar = sum(len(e.positions) for e in es) / len(es)
+    scores = rm.scores(batch, lbar, raw=raw)
+    rewards = torch.sigmoid(raw)
+    return [(e.tokens, rewards[i, :len(e.positions)].tolist(), float(scores[i])) for i, e in enumerate(es)]
+
+
+def score_project(store: Store, model_id: int, project: str | int, batch_size: int = 8,
+                  progress: Progress | None = None, device: str = "auto") -> int:
+    """Per-token rewards + aggregated score of every candidate, cached in token_rewards.
+
+    Documents are scored whole (Lbar = the mean length of the document's candidates), several
+    documents per forward pass up to `batch_size` candidates. Returns the number of candidates.
+    """
+    progress = ensure(progress)
+    rec = store.get_model(model_id)
+    if rec.kind != "reward":
+        raise ValidationError(f"model {model_id} is a {rec.kind} model, not a reward model")
+    rm = TokenRewardModel.load(rec.path, device=pick_device(device))
+    p = store.get_project(project)
+    docs = store.documents(p.id)
+    total, done = sum(len(d.candidates) for d in docs), 0
+    pending: list = []
+
+    def flush():
+        nonlocal done, pending
+        if not pending:
+            return
+        es = [e for _, _, e in pending]
+        batch = rm.collate(es)
+        dev = batch["input_ids"].device
+        with autocast(dev):
+            raw = rm.raw(batch).float()
+        lbar = torch.tensor([lb for _, lb, _ in pending], device=dev)
+        scores = rm.scores(batch, lbar, raw=raw)
+        rewards = torch.sigmoid(raw)
+        store.put_token_rewards(rec.id, [
+            (cid, e.tokens, rewards[i, :len(e.positions)].tolist(), float(scores[i]))
+            for i, (cid, _, e) in enumerate(pending)])
+        done += len(pending)
+        pending = []
+        progress.step(done, total)
+
+    with torch.no_grad():
+        for d in docs:
+            context = document_context(p.kind, d.title, d.text)
+            es = [(c.id, rm.encode(context, c.text)) for c in d.candidates]
+            lbar = sum(len(e.positions) for _, e in es) / max(len(es), 1)
+            pending += [(cid, lbar, e) for cid, e in es]
+            if len(pending) >= batch_size:
+                flush()
+        flush()
+    progress.log(f"scored {done} candidates of {p.name!r} with model {rec.id}")
+    return done
