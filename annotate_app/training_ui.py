@@ -72,7 +72,7 @@ def metric_charts(metrics: list[dict], key: str) -> None:
     for i, name in enumerate(names):
         part = df[df["metric"] == name]
         fig = px.line(part, x="step", y="value", title=name, markers=len(part) < 30)
-        fig.update_layout(height=260, margin=dict(l=10, r=10, t=40, b=10), yaxis_title=None)
+        fig.update_layout(height=260, margin={"l": 10, "r": 10, "t": 40, "b": 10}, yaxis_title=None)
         with cols[i % len(cols)]:
             st.plotly_chart(fig, width="stretch", key=f"{key}-{name}")
 

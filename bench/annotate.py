@@ -25,7 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from training.store import NewDocument, Store, now  # noqa: E402
+from training.store import NewDocument, Store, now
 
 
 def percentile(xs: list[float], q: float) -> float:
@@ -39,7 +39,8 @@ def build(path: str, n_docs: int, k: int, overlap: int) -> tuple[Store, float]:
     t0 = time.perf_counter()
     s = Store(path)
     s.create_project("bench", kind="summarize", k=k, overlap=overlap)
-    words = "the council voted on the new budget after a long debate about schools and roads".split()
+    sentence = "the council voted on the new budget after a long debate about schools and roads"
+    words = sentence.split(" ")
     body = " ".join(words * 8)  # ~100 words, a short news item
     s.add_documents("bench", (
         NewDocument(f"d{i}", f"{i}: {body}", [f"summary {j} of document {i}: {' '.join(words[j:j + 9])}"

@@ -64,7 +64,7 @@ def test_ranking_problems_explain_what_is_missing():
 
 
 def test_critique_problems_blank_quote_and_lowest(store):
-    p, ann, docs = _setup(store, require_critique_lowest=True)
+    p, _, docs = _setup(store, require_critique_lowest=True)
     doc = docs[0]
     a, b, c = (x.id for x in doc.candidates)
     names = {a: "A", b: "B", c: "C"}
@@ -112,7 +112,7 @@ def test_save_refuses_incomplete_and_saves_nothing(store):
 
 def test_save_annotation_is_one_transaction(store):
     """A critique that fails inside the save rolls the ranking back too."""
-    p, ann, docs = _setup(store)
+    _, ann, docs = _setup(store)
     doc = docs[0]
     ranks = {c.id: i + 1 for i, c in enumerate(doc.candidates)}
     bad_span = {doc.candidates[0].id: ("ok text", (0, 999))}
@@ -136,7 +136,7 @@ def test_revision_keeps_old_versions_and_skips_unchanged(store):
     d2 = A.Draft.from_saved(doc, store.my_ranking(ann, doc.id), store.my_critiques(ann, doc.id))
     assert d2.ranks == {a: 1, b: 2, c: 3} and d2.critiques == {c: "Off topic."}
     d2.critiques[c] = "Off topic: it talks about gamma."
-    r2, k2 = A.save(store, ann, p, doc, d2)
+    r2, _ = A.save(store, ann, p, doc, d2)
     assert r2.version == 1  # ranking unchanged: no new version
     assert [k.version for k in store.critique_history(ann, c)] == [1, 2]
     # now change the ranking
@@ -171,7 +171,7 @@ def test_draft_seconds():
 
 
 def test_is_changed(store):
-    p, ann, docs = _setup(store)
+    docs = _setup(store)[2]
     doc = docs[0]
     a, b, c = (x.id for x in doc.candidates)
     saved = _ranked(doc, [a, b, c])

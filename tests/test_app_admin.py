@@ -85,6 +85,9 @@ def test_create_project_through_the_form(app_db):
     assert (p.kind, p.k, p.overlap, p.instructions, p.allow_ties) == ("summarize", 3, 2, "Rank by faithfulness.", True)
     assert p.require_critique_lowest is False
     assert "news" in at.dataframe[0].value["project"].tolist()
+    # a second one: the picker moves to it
+    at = fill_create_form(at, "blogs", k=2)
+    assert at.selectbox(key="projects_project").value == "blogs"
 
 
 def test_create_project_with_invalid_k_shows_the_error(app_db):
@@ -193,6 +196,8 @@ def test_add_annotator_shows_token_once(app_db):
     assert any("will not be shown again" in w for w in texts(at, "warning"))
     with Store(db_path) as s:
         assert s.authenticate(token).name == "bea"
+    assert "bea" in at.dataframe[0].value["name"].tolist()  # the list already shows the new one
+    assert "bea" in at.selectbox(key="revoke_who").options
     at = at.run()  # any rerun: the token is gone
     assert len(at.code) == 0
     assert token not in repr(at.session_state)  # and nothing kept it
@@ -253,7 +258,8 @@ def test_progress_shows_counts_and_agreement(app_db):
     assert per.set_index("annotator")["rankings"].to_dict() == {"ann": 3, "bob": 3}
     assert per.set_index("annotator")["median seconds per ranking"].to_dict() == {"ann": 11, "bob": 20}
     pairs = at.dataframe[2].value
-    assert pairs["mean Kendall tau"].iloc[0] == pytest.approx((1 / 3 + 1 + 1) / 3)
+    assert pairs[["annotator A", "annotator B"]].values.tolist() == [["ann", "bob"]]
+    assert pairs["mean Kendall tau"].iloc[0] == pytest.approx((1 / 3 + 1 + 1) / 3, abs=1e-3)
     assert len(at.get("plotly_chart")) == 2  # rankings per annotator, tau heatmap
 
 
@@ -264,3 +270,18 @@ def test_progress_with_no_rankings(app_db):
     at = page("progress", root.id)
     assert not at.exception
     assert any("Nobody has ranked" in m for m in texts(at, "info"))
+
+
+def test_admin_pages_through_the_app_navigation(app_db):
+    """The pages as the app runs them (app.py's st.navigation), one after the other in one session."""
+    db_path, root, _ = app_db
+    with Store(db_path) as s:
+        s.create_project("news", k=3)
+    at = AppTest.from_file(str(PAGES.parent / "app.py"), default_timeout=60)
+    at.session_state["annotator_id"] = root.id
+    at.run()
+    for name, title in [("projects", "Projects"), ("people", "People"), ("progress", "Progress")]:
+        at.switch_page(f"app_pages/{name}.py").run()
+        assert not at.exception, (name, at.exception)
+        assert [t.value for t in at.title] == [title]
+        assert len(at.dataframe) >= 1

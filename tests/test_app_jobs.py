@@ -100,7 +100,7 @@ def test_training_page_follows_a_running_job_and_cancels_it(app_db):
         s.report(job.id, 4, 10, [{"step": i, "loss": 1.0 / i} for i in range(1, 5)], ["step four"])
     at = page("jobs", root.id)
     assert not at.exception
-    assert any("step 4 of 10" in str(p.proto.progress.text) for p in at.get("progress"))
+    assert any("step 4 of 10" in p.proto.text for p in at.get("progress"))
     assert any("step four" in c for c in texts(at, "code"))
     assert len(at.get("plotly_chart")) >= 1
     at = at.button(key=f"cancel-live-{job.id}").click().run()
@@ -188,3 +188,26 @@ def test_usable_pairs_and_summary(store, project):
     s = project_summary(store, "p")
     assert (s.documents, s.rankings, s.pairs, s.critiques, s.reward_models) == (3, 0, 0, 0, [])
     assert next_steps(s)[0].startswith("0 usable ranking(s)")
+
+
+def test_training_page_reward_form_from_the_config_dataclass(app_db):
+    db_path, root, _ = app_db
+    at = page("jobs", root.id)
+    at = at.selectbox(key="job_kind").set_value("reward").run()
+    assert not at.exception
+    agg = at.selectbox(key="job.reward.aggregation")
+    assert agg.options == ["sum", "avg", "max", "min"] and agg.value == "avg"
+    assert at.text_input(key="job.reward.lr").value == "5e-05"
+    assert "learning rate" in at.text_input(key="job.reward.lr").help
+    at.text_input(key="job.reward.lr").set_value("-1")
+    at = at.button(key="FormSubmitter:job_form_reward-Start").click().run()
+    assert any(e.startswith("reward config: lr: must be positive") for e in texts(at, "error"))
+    at.text_input(key="job.reward.lr").set_value("1e-4")
+    at.text_input(key="job.reward.base_model").set_value("/models/tiny")
+    at.selectbox(key="job.reward.aggregation").set_value("max")
+    at = at.button(key="FormSubmitter:job_form_reward-Start").click().run()
+    assert not at.exception
+    with Store(db_path) as s:
+        (job,) = s.list_jobs()
+        assert (job.kind, job.project_id) == ("reward", s.get_project("news").id)
+        assert (job.config["lr"], job.config["aggregation"], job.config["base_model"]) == (1e-4, "max", "/models/tiny")

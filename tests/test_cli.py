@@ -71,6 +71,7 @@ def test_init_project_and_annotators(db, capsys):
     (["export", "pairs", "--project", "ghost"], "project 'ghost' does not exist"),
     (["export", "everything", "--project", "news"], "is not one of documents, rankings, pairs, critiques"),
     (["export", "pairs", "--project", "news", "--format", "parquet"], "needs --out"),
+    (["export", "pairs", "--project", "news", "--format", "hf"], "needs --out"),
 ])
 def test_errors_exit_2_with_one_line(db, capsys, argv, needle):
     run(capsys, "project", "create", "news", "--k", "3", "--db", db)
@@ -134,7 +135,7 @@ def test_refused_import_prints_every_problem(db, capsys, tmp_path):
 def test_error_from_a_real_process(db, tmp_path):
     proc = subprocess.run(
         [sys.executable, "-m", "training.cli", "export", "pairs", "--project", "ghost", "--db", db],
-        capture_output=True, text=True, cwd=ROOT, timeout=120,
+        check=False, capture_output=True, text=True, cwd=ROOT, timeout=120,
     )
     assert proc.returncode == 2 and proc.stdout == ""
     assert "project 'ghost' does not exist" in one_error_line(proc.stderr)

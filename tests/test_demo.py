@@ -11,9 +11,7 @@ import jsonschema
 import pytest
 
 from training.cli import main
-from training.demo import (
-    DEMO_DIR, PROMPT_QUALITIES, SUMMARY_QUALITIES, load_demo, quote_span, read_demo,
-)
+from training.demo import DEMO_DIR, PROMPT_QUALITIES, SUMMARY_QUALITIES, load_demo, quote_span, read_demo
 from training.errors import ValidationError
 from training.store import Store
 
@@ -91,6 +89,7 @@ def test_annotations_refer_to_existing_documents_labels_and_quotes():
     assert quoted
     for c in quoted:
         text = data.candidate_text(c["project"], c["document"], c["candidate"])
+        assert text.count(c["quote"]) == 1, "a quote must be unambiguous"
         s, e = quote_span(text, c["quote"])
         assert text[s:e] == c["quote"]
 

@@ -12,7 +12,13 @@ import pytest
 
 from training.errors import ImportFileError, NotFound, ValidationError
 from training.io import (
-    EXPORT_KINDS, MAX_PROBLEMS, detect_format, export_rows, import_file, ranking_pairs, write_export,
+    EXPORT_KINDS,
+    MAX_PROBLEMS,
+    detect_format,
+    export_rows,
+    import_file,
+    ranking_pairs,
+    write_export,
 )
 from training.store import NewDocument
 
@@ -344,9 +350,8 @@ def test_import_streams_with_modest_memory(store, tmp_path):
     n = 20_000
     path = tmp_path / "big.jsonl"
     with open(path, "w", encoding="utf-8") as f:
-        for i in range(n):
-            f.write(json.dumps({"id": f"doc-{i}", "title": f"Title {i}", "text": f"Body of document {i}. " * 8,
-                                "candidates": [f"cand {j} of {i}" for j in range(3)]}) + "\n")
+        f.writelines(json.dumps({"id": f"doc-{i}", "title": f"Title {i}", "text": f"Body of document {i}. " * 8,
+                                "candidates": [f"cand {j} of {i}" for j in range(3)]}) + "\n" for i in range(n))
     size_mb = path.stat().st_size / 2**20
     store.create_project("big", k=3)
     tracemalloc.start()
@@ -358,3 +363,31 @@ def test_import_streams_with_modest_memory(store, tmp_path):
     assert report.documents == n and store.count_documents("big") == n
     # reading the file whole would need at least its size; streaming keeps ~2 MB (ids seen so far).
     assert peak < size_mb * 2**20, (peak / 2**20, size_mb)  # less than the file itself (~6 MB)
+
+
+def test_bad_meta_type_is_named(store, project, tmp_path):
+    with pytest.raises(ImportFileError) as e:
+        import_file(store, write_jsonl(tmp_path / "f.jsonl", [{**GOOD, "meta": []}]), "p")
+    assert [(ln, f) for ln, f, _ in e.value.problems] == [(1, "meta")]
+
+
+def test_schema_readme_lists_every_format():
+    readme = (SCHEMAS / "README.md").read_text()
+    for name in ("documents", "pairs", "slf5k", "rankings", "critiques"):
+        assert f"`{name}.schema.json`" in readme
+        jsonschema.Draft202012Validator.check_schema(schema(name))
+    for kind in EXPORT_KINDS:
+        assert f"export {kind}" in readme
+
+
+def test_hf_layout_export(store, tmp_path):
+    _annotated(store, tmp_path)
+    out = tmp_path / "hf_pairs"
+    n = write_export(export_rows(store, "news", "pairs"), out, "hf", kind="pairs")
+    table = pq.read_table(out / "data" / "train-00000-of-00001.parquet").to_pylist()
+    assert len(table) == n == 7
+    assert table == list(export_rows(store, "news", "pairs"))
+    card = (out / "README.md").read_text()
+    assert card.startswith("---\nconfigs:") and "path: data/train-*.parquet" in card
+    with pytest.raises(ValidationError, match="needs an output folder"):
+        write_export(export_rows(store, "news", "pairs"), None, "hf")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 
 import pytest
 
@@ -153,3 +152,81 @@ def test_cli_submit_list_show_cancel(db_path, capsys, tmp_path):
         assert len(s.list_jobs()) == 1
     assert main(["jobs", "kinds", "selftest"]) == 0
     assert "seconds_per_step (float, default 0.2): how long each step sleeps" in capsys.readouterr().out
+
+
+# -- real training kinds through the worker (tiny model) ---------------------------------------
+def demo_like_project(s: Store, n_docs: int = 6):
+    """A small summarize project ranked by one annotator: 'faithful' above 'long' above 'off'."""
+    from training.store import NewDocument
+
+    s.create_project("mini", kind="summarize", k=3, overlap=1)
+    s.add_documents("mini", [
+        NewDocument(f"d{i}", f"The council met on day {i} and agreed to repair the bridge.",
+                    [f"The council agreed to repair the bridge on day {i}.",
+                     f"The council met on day {i}. " * 3,
+                     "Scientists measured the lake temperature."], title=f"Day {i}")
+        for i in range(n_docs)])
+    ann, _ = s.add_annotator("alice")
+    for d in s.documents("mini"):
+        c = d.candidates
+        s.save_ranking(ann, d.id, {c[0].id: 1, c[1].id: 2, c[2].id: 3}, seconds=4)
+    return ann
+
+
+def test_reward_job_trains_registers_and_scores(db_path, tiny_causal, monkeypatch, tmp_path):
+    monkeypatch.setenv("TOKENWISE_MODELS", str(tmp_path / "models"))
+    from training.worker import run_worker
+
+    with Store(db_path) as s:
+        demo_like_project(s)
+        job = submit_job(s, "reward", {"base_model": str(tiny_causal), "epochs": 1, "batch_size": 2,
+                                       "max_length": 64, "max_candidate_length": 32}, project="mini")
+    assert run_worker(db_path, once=True) == 1
+    with Store(db_path) as s:
+        j = s.get_job(job.id)
+        assert j.status == "done", j.error or j.log
+        assert j.step == j.total > 0 and any("loss" in " ".join(m) for m in j.metrics)
+        m = s.get_model(j.result["model_id"])
+        assert (m.kind, m.job_id, m.project_id) == ("reward", job.id, s.get_project("mini").id)
+        assert str(tmp_path / "models" / f"reward-job{job.id}") in m.path
+        assert 0.0 <= m.metrics["val_pairwise_accuracy"] <= 1.0
+        s.update_project("mini", active_reward_model=m.id)
+        score = submit_job(s, "score", {"batch_size": 6}, project="mini")  # the active model
+    assert run_worker(db_path, once=True) == 1
+    with Store(db_path) as s:
+        j = s.get_job(score.id)
+        assert j.status == "done", j.error
+        assert j.result == {"model_id": m.id, "scored": 18}
+        assert s.count_token_rewards(m.id) == 18
+
+
+def test_generate_job_adds_candidates_that_reach_the_queue(db_path, tiny_causal):
+    from training.store import NewDocument
+    from training.worker import run_worker
+
+    with Store(db_path) as s:
+        s.create_project("gen", kind="summarize", k=2, overlap=1)
+        s.add_documents("gen", [NewDocument(f"d{i}", f"The river rose on day {i}.", ["a", "b"], title="T")
+                                for i in range(3)])
+        bob, _ = s.add_annotator("bob")
+        first = s.documents("gen")[0]
+        s.save_ranking(bob, first.id, {first.candidates[0].id: 1, first.candidates[1].id: 2})  # complete now
+        with pytest.raises(ValidationError, match="model: project 'gen' has no active policy model"):
+            from training.generate import GenerateConfig, generate_candidates
+            generate_candidates(s, "gen", GenerateConfig())
+        job = submit_job(s, "generate", {"model": str(tiny_causal), "num_candidates": 2, "max_new_tokens": 6,
+                                         "seed": 1}, project="gen")
+    assert run_worker(db_path, once=True) == 1
+    with Store(db_path) as s:
+        j = s.get_job(job.id)
+        assert j.status == "done", j.error or j.log
+        assert (j.result["documents"], j.result["candidates"] + j.result["empty"]) == (2, 4)
+        docs = s.documents("gen")
+        assert len(docs[0].candidates) == 2  # complete document left alone (only_open)
+        new = [c for d in docs[1:] for c in d.candidates if c.source != "import"]
+        assert len(new) == j.result["candidates"] > 0
+        assert all(c.source == str(tiny_causal) and c.gen_params["temperature"] == 0.9
+                   and c.gen_params["max_new_tokens"] == 6 for c in new)
+        carol, _ = s.add_annotator("carol")
+        queued = s.next_document(carol, "gen")
+        assert queued.id == docs[1].id and any(c.source != "import" for c in queued.candidates)

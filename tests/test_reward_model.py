@@ -81,19 +81,25 @@ def test_marker_rule_is_learned_and_localised(store, tiny_causal, tmp_path):
         wins += MARK in best.text
     assert wins >= 36
 
-    # localisation: in a marker candidate the reward jumps at the marker (r_t scores the prefix up
-    # to t), and the tokens before the marker are rewarded like the other candidates' tokens
-    d = store.documents("syn")[0]
-    good = next(c for c in d.candidates if MARK in c.text)
-    tr = store.token_rewards(rec.id, [good.id])[good.id]
-    start = good.text.index(MARK)
-    ends = [sum(len(t) for t in tr.tokens[:i + 1]) for i in range(len(tr.tokens))]
-    jumps = [tr.rewards[0]] + [b - a for a, b in zip(tr.rewards, tr.rewards[1:])]
-    top = max(range(len(jumps)), key=jumps.__getitem__)
-    assert start - 1 <= ends[top] - 1 < start + len(MARK), (tr.tokens, tr.rewards)
-    marker_r = max(r for r, e in zip(tr.rewards, ends) if e > start)
-    other = [r for c in d.candidates if c.id != good.id for r in store.token_rewards(rec.id, [c.id])[c.id].rewards]
-    assert marker_r > max(other) + 0.2
+    # localisation: the highest per-token rewards sit on the marker's tokens (r_t scores the prefix
+    # up to t, so tokens after it may stay high); tokens before it and other candidates' stay low
+    for d in store.documents("syn")[:5]:
+        cached = store.token_rewards(rec.id, [c.id for c in d.candidates])
+        good = next(c for c in d.candidates if MARK in c.text)
+        tr = cached[good.id]
+        start = good.text.index(MARK) - 1  # with the space before it
+        spans, pos = [], 0
+        for t in tr.tokens:
+            spans.append((pos, pos + len(t)))
+            pos += len(t)
+        on = [r for r, (a, b) in zip(tr.rewards, spans) if a < start + len(MARK) + 1 and b > max(start, 0)]
+        before = [r for r, (a, b) in zip(tr.rewards, spans) if b <= max(start, 0)]
+        others = [r for c in d.candidates if c.id != good.id for r in cached[c.id].rewards]
+        mean = lambda xs: sum(xs) / len(xs)  # noqa: E731
+        assert max(tr.rewards) - max(on) < 0.02, (tr.tokens, tr.rewards)
+        assert mean(on) > mean(others) + 0.1
+        if before:
+            assert mean(on) > mean(before) + 0.1, (tr.tokens, tr.rewards)
 
 
 def test_sequence_baseline_same_path(store, tiny_causal, tmp_path):
@@ -141,7 +147,7 @@ def test_encoder_backbone_sentence_pair():
     rm = TokenRewardModel.from_base(str(path), RewardConfig(base_model=str(path), max_length=24,
                                                             max_candidate_length=8))
     assert rm.arch == "encoder"
-    e = rm.encode("the document " * 30, "Hello  world, again and again and again")
+    e = rm.encode("the document " * 30, "Hello  world, again and again and again and again")
     assert len(e.input_ids) <= 24 and e.doc_truncated and e.cand_truncated and len(e.positions) == 8
     assert e.input_ids[0] == rm.tokenizer.cls_token_id and e.token_type_ids[e.positions[0]] == 1
     assert "".join(e.tokens).startswith("Hello  world,")  # whitespace kept

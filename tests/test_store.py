@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from pathlib import Path
 
 import pytest
 from sqlite_utils import Database
@@ -42,9 +43,8 @@ def test_old_database_is_migrated_and_keeps_its_rows(db_path):
 def test_wal_and_foreign_keys(store):
     assert store.scalar("PRAGMA journal_mode") == "wal"
     assert store.scalar("PRAGMA foreign_keys") == 1
-    with pytest.raises(sqlite3.IntegrityError):
-        with store.tx() as c:
-            c.execute("INSERT INTO candidates (document_id, position, text) VALUES (999, 0, 'orphan')")
+    with pytest.raises(sqlite3.IntegrityError), store.tx() as c:
+        c.execute("INSERT INTO candidates (document_id, position, text) VALUES (999, 0, 'orphan')")
     assert store.db["candidates"].count == 0
 
 
@@ -59,10 +59,9 @@ def test_failed_multi_row_write_rolls_back_whole(store, project):
         store.add_documents("p", [NewDocument("new1", "t", ["a", "b", "c"]), NewDocument("one", "t", ["a"])])
     assert {t: store.db[t].count for t in before} == before
     # a nested write joins the outer transaction and goes with it
-    with pytest.raises(RuntimeError):
-        with store.tx():
-            store.add_documents("p", [NewDocument("new1", "t", ["a", "b", "c"])])
-            raise RuntimeError("boom")
+    with pytest.raises(RuntimeError), store.tx():
+        store.add_documents("p", [NewDocument("new1", "t", ["a", "b", "c"])])
+        raise RuntimeError("boom")
     assert {t: store.db[t].count for t in before} == before
 
 
@@ -94,7 +93,7 @@ def test_tokens(store, db_path):
     assert secret not in " ".join(str(v) for v in row.values())
     assert row["token_prefix"] == prefix and len(row["token_hash"]) == 64
     store.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    assert secret.encode() not in open(db_path, "rb").read()
+    assert secret.encode() not in Path(db_path).read_bytes()
     store.revoke_annotator("ann")
     with pytest.raises(AuthError, match="revoked"):
         store.authenticate(token)

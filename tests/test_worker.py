@@ -127,3 +127,11 @@ def test_two_worker_processes_run_each_job_once(db_path):
         assert sorted(j.id for j in jobs) == ids
         assert all(j.status == "done" for j in jobs)
         assert all(j.log.count("started by") == 1 for j in jobs)  # run exactly once
+
+
+def test_a_library_error_is_recorded_as_its_message(store, project):
+    job = submit_job(store, "score", {}, project="p")  # the project has no reward model
+    assert run_worker(store.path, once=True) == 1
+    j = store.get_job(job.id)
+    assert j.status == "failed"
+    assert j.error == "model_id: project p has no active reward model; pass model_id or mark one active on the Models page"

@@ -132,9 +132,9 @@ def ranking_problems(ranks: dict[int, int | None], names: dict[int, str], *, all
         out.append(f"Ranks go from 1 to {k}: fix candidate{'s' if len(bad) > 1 else ''} {_join(bad)}.")
     if not allow_ties:
         by_rank: dict[int, list[str]] = {}
-        for c in names:
+        for c, name in names.items():
             if ranks.get(c) is not None:
-                by_rank.setdefault(int(ranks[c]), []).append(names[c])
+                by_rank.setdefault(int(ranks[c]), []).append(name)
         for r, who in sorted(by_rank.items()):
             if len(who) > 1:
                 out.append(f"Candidates {_join(who)} share rank {r}: give each rank to one candidate "

@@ -227,7 +227,7 @@ def finetune(cfg: FinetuneConfig, *, progress: Progress | None = None, store=Non
                 with autocast(device, cfg.bf16):
                     s, _ = batch_loss(model, batch, seq2seq)
                 (s / max(weight, 1e-9)).backward()
-                loss_sum += float(s)
+                loss_sum += float(s.detach())
             if cfg.grad_clip:
                 torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
             opt.step()

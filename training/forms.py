@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import types
 import typing
 from dataclasses import dataclass
@@ -127,7 +128,7 @@ def coerce(spec: FieldSpec, value: Any, where: str = "") -> Any:
     elif t == "int":
         try:
             if isinstance(value, bool):
-                raise ValueError
+                raise ValueError  # noqa: TRY004 - reported as a bad value below
             if isinstance(value, float):
                 if not value.is_integer():
                     raise ValueError
@@ -139,11 +140,11 @@ def coerce(spec: FieldSpec, value: Any, where: str = "") -> Any:
     elif t == "float":
         try:
             if isinstance(value, bool):
-                raise ValueError
+                raise ValueError  # noqa: TRY004 - reported as a bad value below
             out = float(value if not isinstance(value, str) else value.strip())
         except ValueError:
             _fail(where, name, f"must be a number, got {value!r}")
-        if out != out or out in (float("inf"), float("-inf")):
+        if not math.isfinite(out):
             _fail(where, name, f"must be a finite number, got {value!r}")
     elif t == "list":
         out = value

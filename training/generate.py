@@ -112,9 +112,9 @@ def generate_candidates(store, project: str | int, config: GenerateConfig, progr
     torch.manual_seed(config.seed)
     lm = load_lm(path, device=device)
     template = config.prompt or DEFAULT_PROMPTS.get(p.kind, DEFAULT_PROMPTS["summarize"])
-    gen_kwargs = dict(max_new_tokens=config.max_new_tokens, do_sample=config.do_sample,
-                      num_return_sequences=config.num_candidates,
-                      pad_token_id=lm.tokenizer.pad_token_id)
+    gen_kwargs = {"max_new_tokens": config.max_new_tokens, "do_sample": config.do_sample,
+                      "num_return_sequences": config.num_candidates,
+                      "pad_token_id": lm.tokenizer.pad_token_id}
     if config.do_sample:
         gen_kwargs.update(temperature=config.temperature, top_p=config.top_p)
     params = {**asdict(config), "model_path": str(path), "model_id": model_id}

@@ -505,3 +505,25 @@ def build_dataset(store, project, variant: str = "sft", include: str = "accepted
 def export_rows(store, project, what: str, include: str = "accepted") -> list[dict]:
     """For training.io's export: what is 'ilf-sft' or 'ilf-feedback'."""
     return build_dataset(store, project, variant=what.removeprefix("ilf-"), include=include)
+
+
+# -- review (what the Review page shows) ------------------------------------------------------
+def review_queue(store, project, user, *, everyone: bool = False, unreviewed_only: bool = True) -> list:
+    """Critiques with model refinements that `user` may review: their own; every annotator's for
+    an admin who asks for `everyone`. Unreviewed ones first, then by id."""
+    items = store.critique_items(project, annotator=None if (everyone and user.is_admin) else user)
+    items = [it for it in items if it.refinements and not (unreviewed_only and it.reviewed)]
+    return sorted(items, key=lambda it: (it.reviewed, it.critique.id))
+
+
+def refinement_rows(item) -> list[dict]:
+    """One display row per refinement: its text, variant, scores; the selected/accepted marks."""
+    rows = []
+    for i, r in enumerate(item.refinements, 1):
+        row = {"#": i, "text": r.text, "variant": r.variant, "selected": r.selected,
+               "accepted": {None: "", True: "yes", False: "no"}[r.accepted],
+               "InstructRM": None if r.ensemble_score is None else round(r.ensemble_score, 3),
+               "reward": None if r.rm_score is None else round(r.rm_score, 3)}
+        row.update({k: round(v, 3) for k, v in r.scores.items() if isinstance(v, (int, float))})
+        rows.append(row)
+    return rows

@@ -55,7 +55,8 @@ log = logging.getLogger(__name__)
 IMPORT_FORMATS = ("auto", "documents", "pairs", "slf5k")
 # Known export kinds. The ILF helper adds "ilf-sft" and "ilf-feedback" (see export_rows).
 EXPORT_KINDS = ("documents", "rankings", "pairs", "critiques")
-EXPORT_FORMATS = ("jsonl", "parquet")
+EXPORT_FORMATS = ("jsonl", "parquet")  # one file each
+FOLDER_FORMATS = ("hf",)  # a folder: the Hugging Face `datasets` layout
 MAX_PROBLEMS = 50
 BATCH = 500
 
@@ -267,7 +268,7 @@ def _parse_documents(obj: dict, line: int, problems: _Problems, k: int) -> _Row 
     title = _text(obj, "title", line, problems, required=False, allow_empty=True) or ""
     text = _text(obj, "text", line, problems)
     reference = _text(obj, "reference", line, problems, required=False, allow_empty=True)
-    meta = obj.get("meta") or {}
+    meta = {} if obj.get("meta") is None else obj["meta"]
     if not isinstance(meta, dict):
         problems.add(line, "meta", f"must be an object, got {_type_name(meta)}")
     cands = obj.get("candidates")
@@ -586,18 +587,24 @@ def _parquet_schemas():
 
 def write_export(rows: Iterable[dict], out: str | Path | IO[str] | None = None, fmt: str = "jsonl",
                  *, kind: str | None = None) -> int:
-    """Write rows as JSONL (to a path, an open text file, or stdout when `out` is None) or as
-    Parquet (to a path, in batches). Returns the number of rows written.
+    """Write rows as JSONL (to a path, an open text file, or stdout when `out` is None), as
+    Parquet (to a path, in batches), or in the Hugging Face `datasets` layout ("hf": `out` is a
+    folder that gets data/train-00000-of-00001.parquet and a README.md dataset card, so
+    `datasets.load_dataset(out)` or a hub upload reads it). Returns the number of rows written.
 
     Parquet: `kind` (an export kind) picks a fixed column schema; otherwise the schema is
     inferred from the first batch (columns that are all null there become strings). Object
     values (a document's meta) are stored as JSON text."""
-    if fmt not in EXPORT_FORMATS:
-        raise ValidationError(f"format: {fmt!r} is not one of {', '.join(EXPORT_FORMATS)}")
+    if fmt not in EXPORT_FORMATS + FOLDER_FORMATS:
+        raise ValidationError(f"format: {fmt!r} is not one of {', '.join(EXPORT_FORMATS + FOLDER_FORMATS)}")
     if fmt == "parquet":
         if out is None or not isinstance(out, (str, Path)):
             raise ValidationError("parquet export: needs an output file (--out FILE.parquet)")
         return _write_parquet(rows, Path(out), kind)
+    if fmt == "hf":
+        if out is None or not isinstance(out, (str, Path)):
+            raise ValidationError("hf export: needs an output folder (--out DIR)")
+        return _write_hf(rows, Path(out), kind)
     if out is None:
         return _write_jsonl(rows, sys.stdout)
     if isinstance(out, (str, Path)):
@@ -656,4 +663,27 @@ def _write_parquet(rows: Iterable[dict], path: Path, kind: str | None) -> int:
     finally:
         if writer is not None:
             writer.close()
+    return n
+
+
+def _write_hf(rows: Iterable[dict], folder: Path, kind: str | None) -> int:
+    if folder.exists() and not folder.is_dir():
+        raise ValidationError(f"hf export: {folder} is a file; give a folder (--out DIR)")
+    n = _write_parquet(rows, folder / "data" / "train-00000-of-00001.parquet", kind)
+    name = kind or "rows"
+    (folder / "README.md").write_text(
+        "---\n"
+        "configs:\n"
+        "- config_name: default\n"
+        "  data_files:\n"
+        "  - split: train\n"
+        "    path: data/train-*.parquet\n"
+        "---\n\n"
+        f"# Tokenwise export: {name}\n\n"
+        f"{n} rows exported by `tokenwise export {name} --format hf`. Columns are described by\n"
+        f"data/schemas/{name}.schema.json in the Tokenwise repository.\n\n"
+        "```python\nfrom datasets import load_dataset\n"
+        f"ds = load_dataset(\"{folder.name}\")  # the folder's path\n```\n",
+        encoding="utf-8",
+    )
     return n

@@ -24,7 +24,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -87,7 +87,7 @@ class JobProgress:
         self._check()
 
     def log(self, message: str) -> None:
-        stamp = datetime.now(timezone.utc).strftime("%H:%M:%S")
+        stamp = datetime.now(UTC).strftime("%H:%M:%S")
         with self._lock:
             self._lines.append(f"{stamp} {message}")
 
@@ -142,7 +142,7 @@ class JobLogHandler(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         try:
             self.progress.log(self.format(record))
-        except Exception:  # pragma: no cover - logging must never raise
+        except Exception:  # noqa: BLE001 - logging must never raise
             self.handleError(record)
 
 
@@ -200,6 +200,7 @@ class ScoreConfig:
     model_id: int | None = field(default=None, metadata={
         "help": "reward model id from the registry (empty = the project's active reward model)", "min": 1})
     batch_size: int = field(default=8, metadata={"help": "candidates per forward pass", "min": 1, "max": 1024})
+    device: str = field(default="auto", metadata={"help": "auto (cuda when available), cpu, cuda"})
 
 
 def _project_model(ctx: JobContext, model_id: int | None, kind: str) -> int:
@@ -219,7 +220,8 @@ def run_score(ctx: JobContext) -> dict:
     from .reward_trainer import score_project
 
     model_id = _project_model(ctx, ctx.config.model_id, "reward")
-    out = score_project(ctx.store, model_id, ctx.project.name, ctx.config.batch_size, ctx.progress)
+    out = _call(score_project, ctx.store, model_id, ctx.project.name, ctx.config.batch_size, ctx.progress,
+                device=ctx.config.device)
     return {"model_id": model_id, "scored": out if isinstance(out, (int, float)) else _jsonable(out)}
 
 
@@ -237,6 +239,72 @@ def run_generate(ctx: JobContext) -> dict:
     from .generate import generate_candidates
 
     return generate_candidates(ctx.store, ctx.project.name, ctx.config, progress=ctx.progress)
+
+
+def run_policy(ctx: JobContext) -> dict:
+    _torch_threads()
+    from . import policy
+
+    out = _call(policy.train_policy, ctx.store, ctx.project.name, ctx.config, ctx.out_dir,
+                progress=ctx.progress, job_id=ctx.job.id)
+    if hasattr(out, "id") and hasattr(out, "path"):  # a ModelRecord
+        return {"model_id": out.id, "path": out.path, "metrics": out.metrics}
+    return _jsonable(out)
+
+
+def run_ilf_refine(ctx: JobContext) -> dict:
+    _torch_threads()
+    from .ilf import refine
+
+    return refine(ctx.store, ctx.project.name, ctx.config, progress=ctx.progress)
+
+
+def run_ilf_select(ctx: JobContext) -> dict:
+    _torch_threads()
+    from .ilf import select
+
+    return select(ctx.store, ctx.project.name, ctx.config, progress=ctx.progress)
+
+
+def run_ilf_build(ctx: JobContext) -> dict:
+    """Write the project's ILF dataset to a JSONL file in the job's folder (for an SFT job)."""
+    import json
+
+    from .ilf import build_dataset
+
+    rows = build_dataset(ctx.store, ctx.project.name, variant=ctx.config.variant, include=ctx.config.include)
+    ctx.out_dir.mkdir(parents=True, exist_ok=True)
+    path = ctx.out_dir / f"ilf-{ctx.config.variant}.jsonl"
+    with path.open("w", encoding="utf-8") as f:
+        for r in rows:
+            f.write(json.dumps(r, ensure_ascii=False) + "\n")
+    ctx.progress.step(1, 1, rows=float(len(rows)))
+    ctx.progress.log(f"wrote {len(rows)} rows to {path}; finetune on it with an SFT job (file={path})")
+    return {"file": str(path), "rows": len(rows), "variant": ctx.config.variant, "include": ctx.config.include}
+
+
+def run_sft(ctx: JobContext) -> dict:
+    """SFT on `file`; with no file, on the project's accepted ILF refinements (sft variant)."""
+    _torch_threads()
+    from .finetune import finetune
+
+    cfg = ctx.config
+    changes = {}
+    if not cfg.file:
+        built = run_ilf_build(dataclasses.replace(ctx, config=_dataset_defaults()))
+        changes["file"] = built["file"]
+    if not cfg.out:
+        changes["out"] = str(ctx.out_dir / "model")
+    if changes:
+        cfg = dataclasses.replace(cfg, **changes)
+    out = _call(finetune, cfg, progress=ctx.progress, store=ctx.store, project=ctx.project.name, job_id=ctx.job.id)
+    return {"model_id": out.get("model_id"), "path": out.get("out"), "metrics": out.get("metrics", {})}
+
+
+def _dataset_defaults():
+    from .ilf_config import DatasetConfig
+
+    return DatasetConfig()
 
 
 def _call(fn: Callable, *args, **kwargs):
@@ -293,6 +361,22 @@ KINDS: dict[str, JobKind] = {k.name: k for k in [
     JobKind("score", "Score candidates",
             "Compute per-token rewards of every candidate with a reward model (for heatmaps and selection).",
             "training.jobs:ScoreConfig", run_score, requires=("training.reward_trainer",)),
+    JobKind("policy", "Train policy",
+            "Train the LM with the token-level reward: reward-weighted MLE on references, or REINFORCE.",
+            "training.policy_config:PolicyConfig", run_policy, requires=("training.policy",)),
+    JobKind("ilf_refine", "ILF: refine",
+            "Sample refinements of each critiqued output from a refinement LM given the critique.",
+            "training.ilf_config:RefineConfig", run_ilf_refine, requires=("training.ilf",)),
+    JobKind("ilf_select", "ILF: select",
+            "Score the refinements (InstructRM, reward model, embeddings or random) and select the best per critique.",
+            "training.ilf_config:SelectConfig", run_ilf_select, requires=("training.ilf",)),
+    JobKind("ilf_build", "ILF: build dataset",
+            "Write the accepted (or selected) refinements as a prompt/completion file for SFT.",
+            "training.ilf_config:DatasetConfig", run_ilf_build, requires=("training.ilf",)),
+    JobKind("sft", "SFT (finetune)",
+            "Finetune an LM on prompt/completion rows (an ILF dataset; empty file = the project's accepted "
+            "refinements); the checkpoint is registered as an ilf model.",
+            "training.finetune_config:FinetuneConfig", run_sft, requires=("training.finetune",)),
     JobKind("generate", "Generate candidates",
             "Run a model (the active policy or any model path) on the project's documents and add new "
             "candidates for annotators to rank.",

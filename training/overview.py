@@ -103,8 +103,8 @@ def next_steps(s: Summary) -> list[str]:
     """What to do next, most important first (plain sentences naming the page to go to)."""
     out: list[str] = []
     if s.documents == 0:
-        return ["no documents yet: import a file on the Projects page (or: tokenwise import FILE --project "
-                f"{s.project})"]
+        return [("no documents yet: import a file on the Projects page (or: tokenwise import FILE --project "
+                f"{s.project})")]
     if s.running_jobs or s.queued_jobs:
         out.append(f"{s.running_jobs} job(s) running and {s.queued_jobs} queued: follow them on the Training page")
     left = s.documents - s.complete

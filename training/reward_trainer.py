@@ -278,6 +278,7 @@ def train_reward(store: Store, project: str | int, config: RewardConfig, out_dir
             "with an untied pair (rank more documents on the Annotate page)")
     train, val = split_lists(lists, config.val_fraction, config.seed)
     progress.log(f"reward model on {config.base_model}: {len(train)} training lists, {len(val)} held out")
+    torch.manual_seed(config.seed)  # the head's initialisation
     rm = TokenRewardModel.from_base(config.base_model, config)
     metrics = fit(rm, train, val, config, progress)
     try:
@@ -297,6 +298,7 @@ def train_reward(store: Store, project: str | int, config: RewardConfig, out_dir
     }
     card = {"kind": "reward", "project": p.name, "config": config.to_dict(), "metrics": metrics,
             "data": snapshot, "trained": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    card.update(rm.card())
     out = rm.save_pretrained(out_dir, card=card)
     rec = store.add_model("reward", str(Path(out).resolve()), base_model=config.base_model, project=p.id,
                           job_id=job_id, name=f"{p.name}-reward-{config.aggregation}"

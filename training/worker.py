@@ -2,7 +2,8 @@
 
     tokenwise worker --db tokenwise.db        (or `tokenwise serve`, which starts one)
 
-One worker process runs one job at a time; run one worker per GPU. The loop:
+One worker process runs one job at a time; run one worker per GPU, each seeing its own device
+(`CUDA_VISIBLE_DEVICES=1 tokenwise worker --db ...`). The loop:
 1. on start, mark running jobs whose heartbeat is stale failed (their worker died);
 2. claim the oldest queued job (a conditional UPDATE: two workers never get the same job);
 3. run its kind's runner with a JobProgress (step/total/metrics/log + a heartbeat thread);
@@ -22,6 +23,7 @@ import threading
 import time
 import traceback
 
+from .errors import TokenwiseError
 from .jobs import JobLogHandler, JobProgress, WorkerStopping, run_job
 from .progress import Cancelled
 from .store import Job, Store
@@ -70,6 +72,9 @@ def run_one(store: Store, job: Job, *, stop: threading.Event | None = None,
         step, total = progress.last_step
         status, error = "cancelled", None
         progress.log(f"cancelled at step {step}/{total}")
+    except TokenwiseError as e:  # a message written for people: keep it as it is
+        status, error = "failed", str(e)
+        progress.log(traceback.format_exc())
     except Exception as e:  # noqa: BLE001 - any error of the job is the job's, not the worker's
         status, error = "failed", f"{type(e).__name__}: {e}"
         progress.log(traceback.format_exc())

@@ -112,12 +112,15 @@ c[2].metric("Started", (job.started or "-")[11:19] or "-")
 c[3].metric("Finished", (job.finished or "-")[11:19] or "-")
 if job.error:
     st.error(f"Job #{job.id} failed: {job.error}" if job.status == "failed" else job.error)
-if job.status in ("queued", "running") and not job.cancel_requested:
-    if st.button("Cancel this job", key=f"cancel-{job.id}", icon=":material/stop:"):
-        with ui.store() as s:
-            s.request_cancel(job.id)
-        st.rerun()
-tui.metric_charts(job.metrics, key=f"detail-{job.id}")
+cancellable = job.status in ("queued", "running") and not job.cancel_requested
+if cancellable and st.button("Cancel this job", key=f"cancel-{job.id}", icon=":material/stop:"):
+    with ui.store() as s:
+        s.request_cancel(job.id)
+    st.rerun()
+if job.status == "running":
+    st.caption("This job is running: the live view above follows it.")
+else:
+    tui.metric_charts(job.metrics, key=f"detail-{job.id}")
 with st.expander("Settings and result", expanded=False):
     st.code(json.dumps({"config": job.config, "result": job.result}, indent=2, default=str), language="json")
 with st.expander("Log", expanded=job.status == "failed"):

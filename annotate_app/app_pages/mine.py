@@ -39,9 +39,10 @@ st.dataframe(
       "seconds": r.seconds, "saved": r.created[:19].replace("T", " ")} for r in mine],
     hide_index=True, width="stretch",
 )
-ids = [r.document_id for r in mine]
-doc_id = st.selectbox("Open an entry", ids, format_func=lambda d: f"{title(docs[d])} (v{mine[ids.index(d)].version})",
-                      key="mine_open")
+choices = {r.document_id: f"{title(docs[r.document_id])} (v{r.version})" for r in mine}
+doc_id = st.selectbox("Open an entry", list(choices), format_func=lambda d: choices.get(d, "?"), key="mine_open")
+if doc_id not in docs:  # only this annotator's own entries can be opened
+    st.stop()
 doc = docs[doc_id]
 
 with ui.store() as s:

@@ -41,7 +41,7 @@ if summary.activity:
     act["created"] = pd.to_datetime(act["created"], utc=True, format="ISO8601")
     act = act.sort_values("created")
     act["total"] = act.groupby("what").cumcount() + 1
-    fig = px.line(act, x="created", y="total", color="what", markers=len(act) < 60,
+    fig = px.line(act, x="created", y="total", color="what", markers=len(act) < 30, line_shape="hv",
                   title="Annotations over time (cumulative)", labels={"created": "", "total": "count"})
     st.plotly_chart(fig, width="stretch")
 else:

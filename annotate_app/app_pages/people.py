@@ -14,14 +14,8 @@ st.title("People")
 if msg := st.session_state.pop("people_flash", None):
     st.success(msg)
 
-# 1. everyone, revoked ones included
-with ui.store() as s:
-    people = s.list_annotators()
-st.dataframe(
-    pd.DataFrame([{"name": a.name, "role": a.role, "active": a.active,
-                   "created": a.created[:16].replace("T", " ")} for a in people]),
-    hide_index=True, width="stretch",
-)
+# 1. everyone, revoked ones included (drawn here, filled after the add form so a new one shows)
+table_slot = st.empty()
 
 # 2. add one. The token exists only in this run's memory: it is drawn once and never stored,
 #    so the next rerun (any click, or leaving the page) makes it disappear for good.
@@ -41,6 +35,14 @@ if added:
         st.code(token, language=None)
         st.warning("Copy this token now and give it to them: it will not be shown again "
                    "(only a hash is stored). If it is lost, revoke them and add them again.")
+
+with ui.store() as s:
+    people = s.list_annotators()
+table_slot.dataframe(
+    pd.DataFrame([{"name": a.name, "role": a.role, "active": a.active,
+                   "created": a.created[:16].replace("T", " ")} for a in people]),
+    hide_index=True, width="stretch",
+)
 
 # 3. revoke one (not yourself: that would lock you out mid-session)
 st.subheader("Revoke access")

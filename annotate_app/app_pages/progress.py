@@ -41,7 +41,7 @@ c[3].metric("Critiques", pr.critiques)
 if pr.documents:
     st.progress(pr.complete / pr.documents, text=f"{pr.complete} of {pr.documents} documents complete")
 
-per = pd.DataFrame(pr.per_annotator, columns=["annotator", "rankings", "critiques", "median_seconds"])
+per = pd.DataFrame(pr.per_annotator, columns=["annotator", "rankings", "critiques", "median_seconds"]).round(1)
 if per.empty:
     st.info("Nobody has ranked or critiqued anything in this project yet.")
     st.stop()
@@ -61,7 +61,8 @@ c[1].metric("Documents ranked by 2+ annotators", agreement.n_shared_documents)
 if not agreement.pairs:
     st.caption("No two annotators have ranked the same document yet.")
     st.stop()
-pairs = pd.DataFrame(agreement.pairs).rename(columns={"mean_tau": "mean Kendall tau", "n_docs": "documents"})
+pairs = pd.DataFrame(agreement.pairs).round(3).rename(columns={
+    "annotator_a": "annotator A", "annotator_b": "annotator B", "mean_tau": "mean Kendall tau", "n_docs": "documents"})
 st.dataframe(pairs, hide_index=True, width="stretch")
 names = agreement.annotators
 tau = pd.DataFrame(float("nan"), index=names, columns=names)

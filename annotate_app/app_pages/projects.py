@@ -59,6 +59,7 @@ with create_tab, st.form("create_project"):
         else:
             st.session_state["projects_flash"] = f"Project {created.name!r} created."
             st.session_state["current_project"] = created.name
+            st.session_state.pop("projects_project", None)  # so the picker moves to the new project
             st.rerun()
 
 if project is None:

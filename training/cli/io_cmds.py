@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
 from ..errors import ImportFileError, ValidationError
-from ..io import EXPORT_FORMATS, EXPORT_KINDS, IMPORT_FORMATS, MAX_PROBLEMS
+from ..io import EXPORT_FORMATS, EXPORT_KINDS, FOLDER_FORMATS, IMPORT_FORMATS, MAX_PROBLEMS
 from ..store import Store
 from .common import add_db
 
@@ -31,7 +32,8 @@ JSON Schemas of every format are in data/schemas/. At most {MAX_PROBLEMS} proble
 """
 
 EXPORT_HELP = """\
-Export what a project holds, one row per line (JSONL) or as Parquet.
+Export what a project holds, one row per line (JSONL), as Parquet, or as a Hugging Face
+`datasets` folder (--format hf).
 
 what:
   documents  the import shape {"id", "title", "text", "candidates", "reference"?, "meta"?}
@@ -65,9 +67,10 @@ def register(sub) -> None:
     p.add_argument("what", metavar="WHAT", help=f"what to export: one of {', '.join(EXPORT_KINDS)}")
     p.add_argument("--project", required=True, metavar="NAME", help="project to export from")
     p.add_argument("--out", metavar="FILE", help="output file (default: JSONL on stdout)")
-    p.add_argument("--format", choices=EXPORT_FORMATS, default=None,
-                   help="jsonl or parquet (default: parquet for a .parquet --out, jsonl otherwise);"
-                        " parquet needs --out")
+    p.add_argument("--format", choices=EXPORT_FORMATS + FOLDER_FORMATS, default=None,
+                   help="jsonl, parquet, or hf (the Hugging Face `datasets` layout: a folder with"
+                        " data/train-*.parquet and a README.md); default: parquet for a .parquet --out,"
+                        " jsonl otherwise; parquet and hf need --out")
     p.set_defaults(func=cmd_export)
 
 
@@ -91,11 +94,16 @@ def cmd_export(args) -> int:
     from ..io import export_rows, write_export
 
     fmt = args.format or ("parquet" if args.out and Path(args.out).suffix.lower() == ".parquet" else "jsonl")
-    if fmt == "parquet" and not args.out:
-        raise ValidationError("--format parquet: needs --out FILE.parquet (Parquet is not written to stdout)")
+    if fmt in ("parquet", "hf") and not args.out:
+        raise ValidationError(f"--format {fmt}: needs --out ({'FILE.parquet' if fmt == 'parquet' else 'DIR'});"
+                              " only JSONL is written to stdout")
     with Store(args.db) as s:
         rows = export_rows(s, args.project, args.what)
-        n = write_export(rows, args.out, fmt, kind=args.what)
+        try:
+            n = write_export(rows, args.out, fmt, kind=args.what)
+        except BrokenPipeError:  # `tokenwise export ... | head`: the reader has gone, that is fine
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
+            return 0
     if args.out:
         print(f"exported {n} {args.what} rows from project {args.project!r} to {args.out} ({fmt})")
     return 0

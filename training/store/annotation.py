@@ -251,8 +251,11 @@ class AnnotationMixin(StoreBase):
             marks = ",".join("?" * len(ids))
             for r in self.all(
                 f"SELECT * FROM candidates WHERE document_id IN ({marks}) ORDER BY document_id, position, id", ids
-            ):
-                by_doc.setdefault(r["document_id"], []).append(Candidate.from_row(r))
+            ):  # built directly, not with from_row: this loop runs once per candidate of a whole project
+                gp = r["gen_params"]
+                by_doc.setdefault(r["document_id"], []).append(Candidate(
+                    r["id"], r["document_id"], r["position"], r["text"], r["source"],
+                    {} if gp in (None, "", "{}") else json.loads(gp)))
             for r in rows:
                 yield Document.from_row(r, candidates=tuple(by_doc.get(r["id"], ())))
             last = ids[-1]

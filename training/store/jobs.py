@@ -9,7 +9,7 @@ than the timeout belonged to a dead worker and `fail_stale` marks it failed.
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from ..errors import NotFound, ValidationError
 from .base import StoreBase, now
@@ -118,7 +118,7 @@ class JobsMixin(StoreBase):
 
     def fail_stale(self, heartbeat_timeout_s: float) -> list[int]:
         """Mark running jobs whose heartbeat is older than the timeout failed (their worker died)."""
-        cutoff = (datetime.now(timezone.utc) - timedelta(seconds=heartbeat_timeout_s)).isoformat(
+        cutoff = (datetime.now(UTC) - timedelta(seconds=heartbeat_timeout_s)).isoformat(
             timespec="milliseconds")
         ts = now()
         with self.tx() as c:

@@ -42,6 +42,11 @@ class CritiqueItem:
         return any(r.reviewed_by is not None for r in self.refinements)
 
 
+def _refinement(row) -> Refinement:
+    # accepted is three-valued: None (unreviewed), True, False
+    return Refinement.from_row(row, accepted=None if row["accepted"] is None else bool(row["accepted"]))
+
+
 class RefinementsMixin(StoreBase):
     # -- adding -------------------------------------------------------------------------
     def add_refinements(self, critique_id: int, texts: Sequence[str], generator: str,
@@ -64,11 +69,11 @@ class RefinementsMixin(StoreBase):
         row = self.one("SELECT * FROM refinements WHERE id = ?", (refinement_id,))
         if row is None:
             raise NotFound(f"refinement {refinement_id} does not exist")
-        return Refinement.from_row(row)
+        return _refinement(row)
 
     def refinements(self, critique_id: int) -> list[Refinement]:
         rows = self.all("SELECT * FROM refinements WHERE critique_id = ? ORDER BY id", (critique_id,))
-        return [Refinement.from_row(r) for r in rows]
+        return [_refinement(r) for r in rows]
 
     # -- scoring and selection ------------------------------------------------------------
     def save_refinement_scores(self, scores: dict[int, dict], selector: str) -> None:
@@ -171,7 +176,7 @@ class RefinementsMixin(StoreBase):
             " JOIN candidates c ON c.id = k.candidate_id JOIN documents d ON d.id = c.document_id"
             " WHERE d.project_id = ? AND k.current = 1 ORDER BY f.id", (p.id,)
         ):
-            refs.setdefault(r["critique_id"], []).append(Refinement.from_row(r))
+            refs.setdefault(r["critique_id"], []).append(_refinement(r))
         docs: dict[int, Document] = {}
         items = []
         for r in rows:

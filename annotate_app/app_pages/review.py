@@ -1,0 +1,77 @@
+"""Review refinements: accept the selected refinement of a critique, pick another, or edit one.
+
+Annotators review the critiques they wrote; admins may switch to everyone's. The logic lives in
+training.ilf (review_queue, refinement_rows) and the store (accept_refinement, edit_refinement).
+"""
+
+import streamlit as st
+
+from annotate_app import ui
+from training import ilf
+from training.errors import TokenwiseError
+
+user = ui.require_user()
+st.title("Review refinements")
+project = ui.pick_project()
+if project is None:
+    st.stop()
+
+c1, c2 = st.columns(2)
+everyone = user.is_admin and c1.toggle("Every annotator's critiques", value=False, key="review_everyone")
+unreviewed = c2.toggle("Only unreviewed", value=True, key="review_unreviewed")
+with ui.store() as s:
+    items = ilf.review_queue(s, project.id, user, everyone=everyone, unreviewed_only=unreviewed)
+
+flash = st.session_state.pop("review_flash", None)
+if flash:
+    st.success(flash)
+if not items:
+    st.info("Nothing to review here. Refinements appear after an admin runs "
+            "`tokenwise ilf refine` and `tokenwise ilf select` on critiques you wrote.")
+    st.stop()
+
+labels = {it.critique.id: f"#{it.critique.id} · {it.document.title or it.document.ext_id} · "
+                          f"{it.critique.text[:50]}" + (" (reviewed)" if it.reviewed else "")
+          for it in items}
+cid = st.selectbox(f"Critique ({len(items)} to show)", list(labels), format_func=labels.get, key="review_pick")
+item = next(it for it in items if it.critique.id == cid)
+
+with st.expander(f"Document: {item.document.title or item.document.ext_id}", expanded=False):
+    st.write(item.document.text)
+st.markdown("**Original output**")
+st.info(item.candidate.text)
+st.markdown(f"**Critique** by {item.annotator}")
+st.warning(item.critique.text)
+
+st.markdown("**Refinements** (scores: InstructRM ensemble and per template, reward, embedding, random)")
+rows = ilf.refinement_rows(item)
+st.dataframe(rows, hide_index=True, width="stretch")
+ids = [r.id for r in item.refinements]
+default = next((i for i, r in enumerate(item.refinements) if r.selected), 0)
+chosen = st.radio("Choose the best refinement", ids, index=default, key=f"review_choice:{cid}",
+                  format_func=lambda rid: f"#{ids.index(rid) + 1}"
+                  + (" (selected)" if item.refinements[ids.index(rid)].selected else "")
+                  + f": {item.refinements[ids.index(rid)].text}")
+
+if st.button("Accept this refinement", type="primary", key="review_accept"):
+    try:
+        with ui.store() as s:
+            s.accept_refinement(user, chosen)
+    except TokenwiseError as e:
+        st.error(str(e))
+    else:
+        st.session_state["review_flash"] = f"Accepted refinement #{ids.index(chosen) + 1} of critique #{cid}."
+        st.rerun()
+
+with st.form(f"review_edit:{cid}"):
+    text = st.text_area("Or edit it and save your own version",
+                        value=item.refinements[ids.index(chosen)].text, key=f"review_text:{cid}:{chosen}")
+    if st.form_submit_button("Save my edit"):
+        try:
+            with ui.store() as s:
+                s.edit_refinement(user, cid, text)
+        except TokenwiseError as e:
+            st.error(str(e))
+        else:
+            st.session_state["review_flash"] = f"Saved your edit of critique #{cid}."
+            st.rerun()

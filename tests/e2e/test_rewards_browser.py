@@ -1,0 +1,35 @@
+"""The Rewards page in a real browser: a tiny reward model trained and scored on the demo data."""
+
+from __future__ import annotations
+
+from training.reward_config import RewardConfig
+from training.reward_trainer import score_project, train_reward
+from training.store import Store
+from training.tiny import make_tiny_model
+
+
+def test_rewards_page_shows_heatmaps(live_server, page, e2e, tmp_path):
+    srv = live_server()
+    base = make_tiny_model("causal", tmp_path / "tiny")
+    with Store(srv.db_path) as s:
+        project = s.list_projects()[0]
+        rec = train_reward(s, project.id, RewardConfig(base_model=str(base), epochs=2, lr=1e-3, patience=0),
+                           tmp_path / "rm")
+        n = score_project(s, rec.id, project.id)
+        s.update_project(project.id, active_reward_model=rec.id)
+        first_doc = s.documents(project.id)[0]
+    assert n > 0
+
+    e2e.sign_in(page, srv.url, srv.tokens["admin"])
+    page.get_by_role("link", name="Rewards").click()
+    e2e.wait_text(page, "Reward model")
+    page.locator(".tw-heatmap").first.wait_for(state="visible")
+    e2e.wait_idle(page)
+    spans = page.locator(".tw-heatmap .tw-tok")
+    assert spans.count() > 0
+    title = spans.first.get_attribute("title")
+    assert 0 < float(title) < 1
+    assert page.locator(".tw-heatmap").count() == len(first_doc.candidates)
+    page.locator(".js-plotly-plot").first.wait_for(state="visible")
+    path = e2e.shot(page, "rewards")
+    assert path.stat().st_size > 10_000

@@ -1,0 +1,81 @@
+"""The Review refinements page (AppTest): accept the selected one, pick another, edit, permissions."""
+
+from __future__ import annotations
+
+import pytest
+
+from training.store import Store
+
+
+@pytest.fixture
+def review_db(app_db):
+    """Critiques by ann on documents 0 and 1, three refinements each, the second one selected."""
+    with Store(app_db.path) as s:
+        docs = s.documents("p")
+        refs = {}
+        for d in docs[:2]:
+            k = s.save_critique(app_db.ann, d.candidates[1].id, "Say how far the river rose.")
+            rs = s.add_refinements(k.id, [f"Rain fell, the river rose {d.id} m.", f"The river rose {d.id} metres.",
+                                          "A cat."], generator="test")
+            s.save_refinement_scores({r.id: {"scores": {"incorporates": 0.1 * i}, "ensemble_score": 0.1 * i}
+                                      for i, r in enumerate(rs)}, selector="instructrm")
+            s.mark_selected(k.id, rs[1].id)
+            refs[k.id] = rs
+    app_db.refs = refs
+    return app_db
+
+
+def run(at):
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_accept_selected_then_pick_another(review_db, app_test):
+    at = run(app_test("review.py", review_db.ann.id))
+    assert len(at.dataframe) == 1
+    (k1, rs1), (k2, rs2) = review_db.refs.items()
+    assert at.radio[0].value == rs1[1].id  # the selected one is preselected
+    at.button(key="review_accept").click()
+    run(at)
+    assert "Accepted refinement #2" in at.success[0].value
+    with Store(review_db.path) as s:
+        assert s.get_refinement(rs1[1].id).accepted is True
+        assert s.get_refinement(rs1[0].id).accepted is False
+    # the reviewed critique left the queue; pick the third refinement of the next one
+    assert at.selectbox(key="review_pick").value == k2
+    at.radio[0].set_value(rs2[2].id)
+    at.button(key="review_accept").click()
+    run(at)
+    with Store(review_db.path) as s:
+        r = s.get_refinement(rs2[2].id)
+        assert r.accepted and r.selected and r.reviewed_by == review_db.ann.id
+        assert not s.get_refinement(rs2[1].id).selected
+
+
+def test_edit_is_stored_as_an_accepted_human_refinement(review_db, app_test):
+    at = run(app_test("review.py", review_db.ann.id))
+    k1 = next(iter(review_db.refs))
+    at.text_area[0].set_value("The river rose two metres after the rain.")
+    form_button = [b for b in at.button if b.label == "Save my edit"][0]
+    form_button.click()
+    run(at)
+    with Store(review_db.path) as s:
+        item = s.critique_items("p", critique_ids=[k1])[0]
+        assert item.accepted.text == "The river rose two metres after the rain."
+        assert item.accepted.variant == "edit" and item.accepted.generator == "human:ann"
+
+
+def test_other_annotators_see_only_their_own_admins_may_see_all(review_db, app_test):
+    at = run(app_test("review.py", review_db.other.id))
+    assert not at.dataframe and "Nothing to review" in at.info[0].value
+    at = run(app_test("review.py", review_db.boss.id))
+    assert not at.dataframe
+    at.toggle(key="review_everyone").set_value(True)
+    run(at)
+    assert len(at.dataframe) == 1 and any("by ann" in m.value for m in at.markdown)
+
+
+def test_page_needs_a_signed_in_user(review_db, app_test):
+    at = run(app_test("review.py"))
+    assert "sign in" in at.warning[0].value.lower()

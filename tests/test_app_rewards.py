@@ -1,0 +1,95 @@
+"""The Rewards page through Streamlit's AppTest, over cached token rewards in a temp database."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from training.store import NewDocument, Store
+
+PAGE = Path(__file__).resolve().parents[1] / "annotate_app" / "app_pages" / "rewards.py"
+
+
+@pytest.fixture
+def app_db(db_path, monkeypatch):
+    monkeypatch.setenv("TOKENWISE_DB", db_path)
+    with Store(db_path) as s:
+        admin, _ = s.add_annotator("root", role="admin")
+        ann, _ = s.add_annotator("ann")
+        s.create_project("news", kind="summarize", k=2)
+        s.add_documents("news", [NewDocument("d1", "The river rose.", ["a <script>x</script> b", "plain & simple"],
+                                             title="River")])
+        doc = s.documents("news")[0]
+        s.save_ranking(ann, doc.id, {doc.candidates[0].id: 2, doc.candidates[1].id: 1})
+    return db_path, admin, ann
+
+
+def run(annotator_id: int) -> AppTest:
+    at = AppTest.from_file(str(PAGE), default_timeout=60)
+    at.session_state["annotator_id"] = annotator_id
+    return at.run()
+
+
+def htmls(at: AppTest) -> list[str]:
+    return [e.proto.body for e in at.get("html")]
+
+
+def score(db_path) -> int:
+    with Store(db_path) as s:
+        m = s.add_model("reward", "/models/rm", base_model="tiny", project="news", card={"aggregation": "avg"})
+        c0, c1 = s.documents("news")[0].candidates
+        s.put_token_rewards(m.id, [
+            (c0.id, ["a", " <script>x</script>", " b"], [0.2, 0.9, 0.4], 1.5),
+            (c1.id, ["plain", " &", " simple"], [0.6, 0.55, 0.7], 1.85),
+        ])
+        s.update_project("news", active_reward_model=m.id)
+    return m.id
+
+
+def test_empty_state_before_scoring(app_db):
+    db_path, admin, _ = app_db
+    at = run(admin.id)
+    assert not at.exception
+    assert any("No reward model has scored this project yet" in i.value and "tokenwise score" in i.value
+               for i in at.info)
+
+
+def test_admin_sees_escaped_heatmaps_scores_and_ranks(app_db):
+    db_path, admin, _ = app_db
+    score(db_path)
+    at = run(admin.id)
+    assert not at.exception
+    bodies = htmls(at)
+    spans = [b for b in bodies if "tw-heatmap" in b]
+    assert len(spans) == 2
+    # highest score first; tokens escaped, hover values exact
+    assert "plain" in spans[0] and "&lt;script&gt;x&lt;/script&gt;" in spans[1]
+    assert "<script>" not in "".join(bodies)
+    assert 'title="0.9000"' in spans[1]
+    assert any("tw-legend" in b for b in bodies)
+    df = at.dataframe[0].value
+    assert list(df["score"]) == [1.85, 1.5] and list(df["rank by ann"]) == [1, 2]
+    assert len(at.get("plotly_chart")) == 1
+
+
+def test_annotators_see_it_only_when_the_project_shows_rewards(app_db):
+    db_path, _, ann = app_db
+    score(db_path)
+    at = run(ann.id)
+    assert not at.exception
+    assert any("No project shows rewards" in i.value for i in at.info)
+    assert not [b for b in htmls(at) if "tw-heatmap" in b]
+    with Store(db_path) as s:
+        s.update_project("news", show_rewards=True)
+    at = run(ann.id)
+    assert not at.exception
+    assert len([b for b in htmls(at) if "tw-heatmap" in b]) == 2
+    assert list(at.dataframe[0].value["rank by you"]) == [1, 2]
+
+
+def test_page_needs_sign_in(app_db):
+    at = AppTest.from_file(str(PAGE), default_timeout=60).run()
+    assert any("sign in" in w.value for w in at.warning)
+    assert not at.get("html")

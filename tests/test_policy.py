@@ -1,0 +1,124 @@
+"""training/policy.py: the guidance losses by hand, reward alignment, and short tiny-model runs."""
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from training.cli import main
+from training.errors import ValidationError
+from training.policy import (
+    align_rewards, reinforce_loss, reward_weighted_mle_loss, rewards_to_go, rwmle_weights, token_entropy,
+    train_policy, unigram_f1,
+)
+from training.policy_config import PolicyConfig
+from training.reward_config import RewardConfig
+from training.reward_model import TokenRewardModel
+from training.store import NewDocument
+
+
+def test_rwmle_weights_normalise_over_real_tokens():
+    w = rwmle_weights(torch.tensor([[0.2, 0.6, 0.9]]), torch.tensor([[1, 1, 0]]))
+    assert w.tolist()[0] == pytest.approx([0.25, 0.75, 0.0])
+
+
+def test_reward_weighted_mle_by_hand():
+    V = 4
+    logits = torch.zeros(1, 2, V)  # uniform: CE = ln 4 everywhere
+    labels = torch.tensor([[1, 2]])
+    mask = torch.tensor([[1, 1]])
+    assert reward_weighted_mle_loss(logits, labels, torch.tensor([[0.3, 0.9]]), mask).item() == pytest.approx(math.log(4))
+    logits = torch.tensor([[[2.0, 0.0, 0.0, 0.0], [0.0, 0.0, 1.0, 0.0]], [[0.0] * 4, [0.0] * 4]])
+    labels = torch.tensor([[0, 2], [3, 0]])
+    rewards = torch.tensor([[0.2, 0.6], [0.5, 0.7]])
+    mask = torch.tensor([[1, 1], [1, 0]])
+    ce00 = -math.log(math.exp(2) / (math.exp(2) + 3))
+    ce01 = -math.log(math.e / (math.e + 3))
+    want = ((0.25 * ce00 + 0.75 * ce01) + (1.0 * math.log(4))) / 2
+    assert reward_weighted_mle_loss(logits, labels, rewards, mask).item() == pytest.approx(want, rel=1e-6)
+
+
+def test_reinforce_loss_by_hand():
+    logits = torch.zeros(1, 2, 4, requires_grad=True)
+    actions = torch.tensor([[1, 3]])
+    rewards = torch.tensor([[1.0, 0.5]])
+    mask = torch.tensor([[1, 1]])
+    ln4 = math.log(4)
+    loss = reinforce_loss(logits, actions, rewards, mask, alpha=0.125)
+    assert loss.item() == pytest.approx(0.75 * ln4 - 0.125 * ln4, rel=1e-6)
+    # reward-to-go: G = [1.5, 0.5], mean 1.0
+    assert reinforce_loss(logits, actions, rewards, mask, alpha=0.0, reward_to_go=True).item() == pytest.approx(ln4)
+    # a step on the loss raises the probability of the rewarded actions
+    loss.backward()
+    assert logits.grad[0, 0, 1] < 0 and logits.grad[0, 1, 3] < 0
+    # rewards are detached
+    r = rewards.clone().requires_grad_(True)
+    lg = torch.zeros(1, 2, 4, requires_grad=True)
+    reinforce_loss(lg, actions, r, mask).backward()
+    assert r.grad is None and lg.grad is not None
+    assert token_entropy(torch.zeros(1, 1, 4)).item() == pytest.approx(ln4)
+
+
+def test_rewards_to_go_skips_pads():
+    g = rewards_to_go(torch.tensor([[0.1, 0.2, 0.3, 9.0]]), torch.tensor([[1, 1, 1, 0]]))
+    assert g.tolist()[0] == pytest.approx([0.6, 0.5, 0.3, 0.0])
+
+
+def test_align_rewards_by_character_offsets():
+    assert align_rewards(["ab", "c", " de"], [0.1, 0.2, 0.3], [1, 3, 6]) == [0.1, 0.2, 0.3]
+    assert align_rewards(["ab", "c", " de"], [0.1, 0.2, 0.3], [2, 4, 9]) == [0.1, 0.3, 0.3]
+    assert align_rewards([], [], [1, 2]) == [0.5, 0.5]
+    assert unigram_f1("the cat sat", "the cat") == pytest.approx(0.8)
+
+
+@pytest.fixture
+def policy_project(store, tiny_causal, tmp_path):
+    store.create_project("pol", kind="summarize", k=2, overlap=1)
+    store.add_documents("pol", [
+        NewDocument(f"d{i}", f"The river rose for {i} days and the bridge closed.",
+                    [f"river rose {i}", f"cats {i}"], title=f"T{i}", reference=f"the river rose for {i} days")
+        for i in range(6)])
+    a, _ = store.add_annotator("a")
+    for d in store.documents("pol"):
+        store.save_ranking(a, d.id, {d.candidates[0].id: 1, d.candidates[1].id: 2})
+    rm = TokenRewardModel.from_base(str(tiny_causal), RewardConfig(base_model=str(tiny_causal)))
+    rm.save_pretrained(tmp_path / "rm")
+    return tmp_path / "rm"
+
+
+def test_rwmle_policy_loss_decreases(store, policy_project, tiny_causal, tmp_path):
+    cfg = PolicyConfig(base_model=str(tiny_causal), reward_model=str(policy_project), steps=12, batch_size=3,
+                       lr=3e-3, retrain_every=4, retrain_samples=2, max_new_tokens=8)
+    rec = train_policy(store, "pol", cfg, tmp_path / "policy")
+    m = rec.metrics
+    assert m["method"] == "rwmle" and m["last_loss"] < m["first_loss"] - 0.3, m["history"]
+    assert m["reward_retrained"] >= 1 and (tmp_path / "policy" / "reward_model" / "reward_card.json").exists()
+    assert rec.kind == "policy" and store.list_models("pol", "policy")[0].id == rec.id
+    from transformers import AutoModelForCausalLM
+
+    AutoModelForCausalLM.from_pretrained(tmp_path / "policy")
+
+
+def test_reinforce_runs_end_to_end_with_seq2seq(store, policy_project, tiny_seq2seq, tmp_path):
+    cfg = PolicyConfig(base_model=str(tiny_seq2seq), reward_model=str(policy_project), method="reinforce",
+                       steps=3, batch_size=2, lr=1e-3, max_new_tokens=6, reward_to_go=True)
+    rec = train_policy(store, "pol", cfg, tmp_path / "p2")
+    assert rec.metrics["method"] == "reinforce"
+    assert all(math.isfinite(h["loss"]) and 0 < h["mean_reward"] < 1 for h in rec.metrics["history"])
+
+
+def test_policy_errors_and_cli(store, db_path, policy_project, tiny_causal, tmp_path, capsys):
+    with pytest.raises(ValidationError, match="method"):
+        PolicyConfig(method="ppo")
+    store.create_project("noref", kind="prompt", k=2)
+    store.add_documents("noref", [NewDocument("x", "classify", ["a", "b"])])
+    with pytest.raises(ValidationError, match="rwmle needs reference"):
+        train_policy(store, "noref", PolicyConfig(base_model=str(tiny_causal), reward_model=str(policy_project),
+                                                  method="rwmle"), tmp_path / "x")
+    with pytest.raises(ValidationError, match="no active reward model"):
+        train_policy(store, "noref", PolicyConfig(base_model=str(tiny_causal)), tmp_path / "x")
+    assert main(["train", "policy", "--db", db_path, "--project", "pol", "--base-model", str(tiny_causal),
+                 "--reward", str(policy_project), "--out", str(tmp_path / "cli"), "--steps", "2",
+                 "--batch-size", "2"]) == 0
+    assert "rwmle: loss" in capsys.readouterr().out

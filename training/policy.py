@@ -1,0 +1,326 @@
+"""Guide a language model with the token-level reward (DESIGN.md, "Using the guidance on the LM").
+
+    rec = train_policy(store, "demo", PolicyConfig(base_model=LM, reward_model=RM_DIR), "models/policy")
+
+Two ways to use the dense reward r_t of the reward model r_phi:
+  * rwmle (summaries with references): reward-weighted MLE on the reference,
+        w_t = r_t / sum_t r_t per sequence,  loss = mean over the batch of sum_t w_t * CE(y_t);
+  * reinforce (no supervised data, e.g. prompt generation): sample y ~ pi, then
+        loss = mean_t r_t * (-log pi(y_t | s_t)) - alpha * mean_t H(pi(. | s_t)),
+    rewards detached; `reward_to_go` uses sum_{t' >= t} r_t' instead of r_t.
+    (Rewards lie in (0, 1), so every sampled token is pushed up in proportion to its reward.)
+Alternating: every M steps during the first part of training, fresh policy samples are ranked
+(by unigram F1 to the reference when there is one) and r_phi is retrained on them plus the human
+lists, as in Yang et al. (2023).
+
+The reward model and the policy may use different tokenizers: rewards are carried across by
+character offsets (`align_rewards`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import time
+from collections import Counter
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from .device import autocast, pick_device, set_threads
+from .errors import NotFound, ValidationError
+from .policy_config import PolicyConfig
+from .progress import Progress, ensure
+from .store import ModelRecord, Store
+
+log = logging.getLogger(__name__)
+
+CARD = "policy_card.json"
+
+
+# -- 1. pure loss functions ---------------------------------------------------------------
+def rwmle_weights(rewards: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """w_t = r_t / sum_t r_t over each sequence's real tokens [B, T] (0 at pads)."""
+    r = rewards * mask
+    return r / r.sum(-1, keepdim=True).clamp(min=1e-8)
+
+
+def token_ce(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """-log p(label) per position [B, T] from logits [B, T, V]."""
+    return F.cross_entropy(logits.float().transpose(1, 2), labels, reduction="none")
+
+
+def reward_weighted_mle_loss(logits: torch.Tensor, labels: torch.Tensor, rewards: torch.Tensor,
+                             mask: torch.Tensor) -> torch.Tensor:
+    """mean over the batch of sum_t w_t * CE(y_t), with w from `rwmle_weights` (rewards detached)."""
+    w = rwmle_weights(rewards.detach().float(), mask.float())
+    return (w * token_ce(logits, labels.masked_fill(~mask.bool(), 0))).sum(-1).mean()
+
+
+def token_entropy(logits: torch.Tensor) -> torch.Tensor:
+    """H(pi(.|s_t)) per position [B, T]."""
+    logp = torch.log_softmax(logits.float(), dim=-1)
+    return -(logp.exp() * logp).sum(-1)
+
+
+def rewards_to_go(rewards: torch.Tensor, mask: torch.Tensor, gamma: float = 1.0) -> torch.Tensor:
+    """G_t = sum_{t' >= t} gamma^(t'-t) r_t' over real tokens [B, T]."""
+    r = (rewards * mask).float()
+    out = torch.zeros_like(r)
+    acc = torch.zeros_like(r[:, 0])
+    for t in range(r.size(1) - 1, -1, -1):
+        acc = r[:, t] + gamma * acc
+        out[:, t] = acc
+    return out * mask
+
+
+def reinforce_loss(logits: torch.Tensor, actions: torch.Tensor, rewards: torch.Tensor, mask: torch.Tensor,
+                   alpha: float = 0.125, reward_to_go: bool = False) -> torch.Tensor:
+    """mean_t r_t * (-log pi(a_t|s_t)) - alpha * mean_t H(pi(.|s_t)) over the real tokens."""
+    m = mask.float()
+    r = rewards.detach().float()
+    if reward_to_go:
+        r = rewards_to_go(r, m)
+    nll = token_ce(logits, actions.masked_fill(~mask.bool(), 0))
+    n = m.sum().clamp(min=1)
+    return (r * nll * m).sum() / n - alpha * (token_entropy(logits) * m).sum() / n
+
+
+def align_rewards(rm_tokens: list[str], rm_rewards: list[float], ends: list[int]) -> list[float]:
+    """Carry rewards from the reward model's tokens to another tokenisation of the same text.
+
+    `rm_tokens` join to a prefix of the text (as `Encoded.tokens` do); `ends` are the character
+    ends of the other tokens. A token gets the reward of the first reward-model token that ends
+    at or after it (r_t scores the prefix up to t); past the scored text, the last reward."""
+    if not rm_rewards:
+        return [0.5] * len(ends)
+    rm_ends, pos = [], 0
+    for t in rm_tokens:
+        pos += len(t)
+        rm_ends.append(pos)
+    out, j = [], 0
+    for e in ends:
+        while j < len(rm_ends) - 1 and rm_ends[j] < e:
+            j += 1
+        out.append(float(rm_rewards[j]))
+    return out
+
+
+def unigram_f1(candidate: str, reference: str) -> float:
+    """A cheap automatic ranking signal for fresh samples (ROUGE-1 F1 on lowercase words)."""
+    c, r = Counter(candidate.lower().split()), Counter(reference.lower().split())
+    overlap = sum((c & r).values())
+    if not overlap:
+        return 0.0
+    p, rec = overlap / sum(c.values()), overlap / sum(r.values())
+    return 2 * p * rec / (p + rec)
+
+
+# -- 2. the policy model ------------------------------------------------------------------
+class Policy:
+    """A causal or encoder-decoder LM with its tokenizer; builds inputs and samples."""
+
+    def __init__(self, name_or_path: str, config: PolicyConfig, device: torch.device):
+        from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer
+
+        try:
+            hf = AutoConfig.from_pretrained(str(name_or_path))
+        except (OSError, ValueError):
+            raise NotFound(f"base_model {str(name_or_path)!r}: not a local folder with config.json and not "
+                           "loadable offline (make one with `tokenwise make-tiny-model --out DIR`)") from None
+        self.seq2seq = bool(getattr(hf, "is_encoder_decoder", False))
+        cls = AutoModelForSeq2SeqLM if self.seq2seq else AutoModelForCausalLM
+        self.tok = AutoTokenizer.from_pretrained(str(name_or_path))
+        self.model = cls.from_pretrained(str(name_or_path)).to(device)
+        self.pad = self.tok.pad_token_id if self.tok.pad_token_id is not None else self.tok.eos_token_id
+        self.eos = self.tok.eos_token_id
+        self.config, self.device = config, device
+
+    def prompt_ids(self, prompt: str) -> list[int]:
+        ids = self.tok(prompt, add_special_tokens=self.seq2seq)["input_ids"][: self.config.max_prompt_length]
+        return ids if self.seq2seq or not ids or ids[-1] == self.eos else ids + [self.eos]
+
+    def logits(self, prompts: list[list[int]], targets: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Teacher-forced logits for targets: (logits [B, T, V], labels [B, T], mask [B, T])."""
+        T = max(len(t) for t in targets)
+        labels = torch.tensor([t + [self.pad] * (T - len(t)) for t in targets], device=self.device)
+        mask = torch.tensor([[1] * len(t) + [0] * (T - len(t)) for t in targets], device=self.device).bool()
+        if self.seq2seq:
+            P = max(len(p) for p in prompts)
+            enc = torch.tensor([p + [self.pad] * (P - len(p)) for p in prompts], device=self.device)
+            att = torch.tensor([[1] * len(p) + [0] * (P - len(p)) for p in prompts], device=self.device)
+            out = self.model(input_ids=enc, attention_mask=att, labels=labels.masked_fill(~mask, -100))
+            return out.logits, labels, mask
+        # causal: [prompt, target] right-padded; logits at position i predict token i + 1
+        seqs = [p + t for p, t in zip(prompts, targets)]
+        L = max(len(s) for s in seqs)
+        ids = torch.tensor([s + [self.pad] * (L - len(s)) for s in seqs], device=self.device)
+        att = torch.tensor([[1] * len(s) + [0] * (L - len(s)) for s in seqs], device=self.device)
+        all_logits = self.model(input_ids=ids, attention_mask=att).logits
+        idx = torch.tensor([[len(p) - 1 + j for j in range(T)] for p in prompts], device=self.device)
+        idx = idx.clamp(max=L - 1)
+        logits = all_logits.gather(1, idx.unsqueeze(-1).expand(-1, -1, all_logits.size(-1)))
+        return logits, labels, mask
+
+    @torch.no_grad()
+    def sample(self, prompts: list[list[int]], n: int = 1) -> list[list[int]]:
+        """n sampled continuations per prompt (token ids, cut at the first eos, eos kept)."""
+        out = []
+        for p in prompts:
+            ids = torch.tensor([p], device=self.device)
+            gen = self.model.generate(
+                input_ids=ids, attention_mask=torch.ones_like(ids), do_sample=True,
+                temperature=self.config.temperature, top_k=0, max_new_tokens=self.config.max_new_tokens,
+                num_return_sequences=n, pad_token_id=self.pad, eos_token_id=self.eos)
+            for row in gen.tolist():
+                cont = row[1:] if self.seq2seq else row[len(p):]
+                if self.eos in cont:
+                    cont = cont[: cont.index(self.eos) + 1]
+                cont = [t for t in cont if t != self.pad or t == self.eos] or [self.eos]
+                out.append(cont)
+        return out
+
+    def pieces(self, ids: list[int]) -> tuple[str, list[int]]:
+        """The decoded text and the character end of each token in it."""
+        ends, text = [], ""
+        for i in range(len(ids)):
+            text = self.tok.decode(ids[: i + 1], skip_special_tokens=True)
+            ends.append(len(text))
+        return text, ends
+
+
+# -- 3. training ----------------------------------------------------------------------------
+def _reward_model_path(store: Store, project, config: PolicyConfig) -> str:
+    if config.reward_model:
+        return config.reward_model
+    if project.active_reward_model is None:
+        raise ValidationError(f"reward_model: project {project.name!r} has no active reward model; "
+                              "pass --reward DIR or train one with `tokenwise train reward --activate`")
+    return store.get_model(project.active_reward_model).path
+
+
+def _dense_rewards(rm, context: str, texts: list[str], ends: list[list[int]]) -> list[list[float]]:
+    from .reward_trainer import score_texts
+
+    scored = score_texts(rm, context, texts)
+    return [align_rewards(toks, rs, e) for (toks, rs, _), e in zip(scored, ends)]
+
+
+def train_policy(store: Store, project: str | int, config: PolicyConfig, out_dir: str | Path,
+                 progress: Progress | None = None, job_id: int | None = None) -> ModelRecord:
+    """Train the policy on a project's documents with the token-level reward; register it."""
+    from .reward_model import TokenRewardModel
+    from .reward_trainer import RankedList, document_context, fit, lists_from_store
+    from .reward_config import RewardConfig
+
+    progress = ensure(progress)
+    if config.threads:
+        set_threads(config.threads)
+    if not config.base_model:
+        raise ValidationError("base_model: give the policy LM to start from (--base-model DIR)")
+    p = store.get_project(project)
+    docs = store.documents(p.id)
+    if not docs:
+        raise ValidationError(f"project {p.name!r} has no documents to train a policy on")
+    method = config.method
+    with_ref = [d for d in docs if d.reference]
+    if method == "auto":
+        method = "rwmle" if with_ref and len(with_ref) == len(docs) else "reinforce"
+    if method == "rwmle" and not with_ref:
+        raise ValidationError(f"method: rwmle needs reference summaries; project {p.name!r} has none "
+                              "(use --method reinforce)")
+    data = with_ref if method == "rwmle" else docs
+    device = pick_device(config.device)
+    torch.manual_seed(config.seed)
+    rng = random.Random(config.seed)
+    rm_path = _reward_model_path(store, p, config)
+    rm = TokenRewardModel.load(rm_path, device=device)
+    pol = Policy(config.base_model, config, device)
+    opt = torch.optim.AdamW(pol.model.parameters(), lr=config.lr)
+    contexts = {d.id: document_context(p.kind, d.title, d.text) for d in docs}
+    human_lists = lists_from_store(store, p.id)
+    history, retrained, t0 = [], 0, time.monotonic()
+    progress.log(f"policy {method} on {config.base_model} with reward model {rm_path}: {len(data)} documents")
+
+    for step in range(1, config.steps + 1):
+        batch = rng.sample(data, min(config.batch_size, len(data)))
+        prompts = [pol.prompt_ids(contexts[d.id]) for d in batch]
+        # 1. targets and their dense rewards (references, or fresh samples)
+        pol.model.eval()
+        if method == "rwmle":
+            targets = [pol.tok(d.reference, add_special_tokens=False)["input_ids"][: config.max_new_tokens]
+                       + [pol.eos] for d in batch]
+        else:
+            targets = pol.sample(prompts)
+        rewards = []
+        for d, t in zip(batch, targets):
+            text, ends = pol.pieces(t)
+            rewards.append(_dense_rewards(rm, contexts[d.id], [text], [ends])[0])
+        # 2. the loss on the policy
+        pol.model.train()
+        with autocast(device, enabled=config.bf16):
+            logits, labels, mask = pol.logits(prompts, targets)
+        T = labels.size(1)
+        r = torch.tensor([x + [0.0] * (T - len(x)) for x in rewards], device=device)
+        if method == "rwmle":
+            loss = reward_weighted_mle_loss(logits, labels, r, mask)
+        else:
+            loss = reinforce_loss(logits, labels, r, mask, alpha=config.entropy_coef,
+                                  reward_to_go=config.reward_to_go)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if config.grad_clip:
+            torch.nn.utils.clip_grad_norm_(pol.model.parameters(), config.grad_clip)
+        opt.step()
+        mean_r = float((r * mask).sum() / mask.sum().clamp(min=1))
+        history.append({"step": step, "loss": loss.item(), "mean_reward": mean_r})
+        progress.step(step, config.steps, loss=loss.item(), mean_reward=mean_r)
+
+        # 3. alternating: retrain r_phi on fresh samples every M steps in the first part
+        if (config.retrain_every and step % config.retrain_every == 0
+                and step <= config.retrain_fraction * config.steps):
+            fresh = []
+            pol.model.eval()
+            for d in batch:
+                if not d.reference:
+                    continue
+                texts = [pol.pieces(s)[0] for s in pol.sample([pol.prompt_ids(contexts[d.id])], config.retrain_samples)]
+                texts = list(dict.fromkeys(texts + [d.reference]))
+                f1 = [unigram_f1(t, d.reference) for t in texts]
+                order = sorted(set(f1), reverse=True)
+                ranks = tuple(order.index(x) + 1 for x in f1)
+                if len(set(ranks)) > 1:
+                    fresh.append(RankedList(contexts[d.id], tuple(texts), ranks, group=str(d.id)))
+            if fresh:
+                lists = fresh + rng.sample(human_lists, min(len(human_lists), len(fresh)))
+                fit(rm, lists, [], RewardConfig(base_model=rm.base_model, epochs=1, lr=config.reward_lr,
+                                                batch_size=max(1, len(lists)), aggregation=rm.aggregation,
+                                                baseline=rm.sequence_level, val_fraction=0, patience=0,
+                                                device=str(device), seed=config.seed + step))
+                retrained += 1
+                progress.log(f"step {step}: reward model retrained on {len(fresh)} fresh lists")
+            else:
+                progress.log(f"step {step}: no fresh lists to retrain the reward model on (needs references)")
+
+    # 4. save and register
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    pol.model.save_pretrained(out)
+    pol.tok.save_pretrained(out)
+    if retrained:
+        rm.save_pretrained(out / "reward_model", card={"retrained_from": rm_path})
+    first = sum(h["loss"] for h in history[:5]) / len(history[:5])
+    last = sum(h["loss"] for h in history[-5:]) / len(history[-5:])
+    metrics = {"method": method, "steps": config.steps, "first_loss": first, "last_loss": last,
+               "first_mean_reward": history[0]["mean_reward"], "last_mean_reward": history[-1]["mean_reward"],
+               "reward_retrained": retrained, "train_seconds": round(time.monotonic() - t0, 2),
+               "device": str(device), "history": history,
+               "summary": f"{method}: loss {first:.3f} -> {last:.3f} over {config.steps} steps"}
+    card = {"kind": "policy", "project": p.name, "config": config.to_dict(), "reward_model": rm_path,
+            "metrics": {k: v for k, v in metrics.items() if k != "history"}}
+    (out / CARD).write_text(json.dumps(card, indent=2, default=str))
+    return store.add_model("policy", str(out.resolve()), base_model=config.base_model, project=p.id, job_id=job_id,
+                           name=f"{p.name}-policy-{method}", data_snapshot={"document_ids": [d.id for d in data]},
+                           metrics=metrics, card=card)
