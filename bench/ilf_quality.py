@@ -1,6 +1,6 @@
 """How well does each ILF selector prefer a human-corrected output over the original one?
 
-    python bench/ilf_quality.py --qa-n 40 --shepherd-n 30 --threads 1
+    python bench/ilf_quality.py --instructrm-n 12 --shepherd-n 6 --threads 1
 
 QA-Feedback (FineGrainedRLHF dev_feedback.json): the original output is `prediction 1`; the
 critique is written from the annotators' error spans (type, quoted span, explanation) and their
@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import random
 import sys
 import tempfile
@@ -30,10 +31,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 DATA = ROOT.parent / "shared" / "datasets"
 
-from training import ilf  # noqa: E402
-from training.device import pick_device, set_threads  # noqa: E402
-from training.ilf_config import SelectConfig  # noqa: E402
-from training.store import NewDocument, Store  # noqa: E402
+from training import ilf
+from training.device import pick_device, set_threads
+from training.ilf_config import SelectConfig
+from training.store import NewDocument, Store
 
 PHRASES = {
     "Irrelevant": "Remove this irrelevant part",
@@ -98,32 +99,46 @@ def build_db(path: str, qa: list[dict], shep: list[dict]) -> dict:
     return {"qa": pairs, "shepherd": originals}
 
 
-def win_rate(score: dict[int, float], pairs: dict) -> float:
+def win_rate(score: dict[int, float], pairs: dict) -> tuple[float, float]:
+    """(share of pairs where the corrected output scores higher, ties half; its standard error)."""
     wins = [1.0 if score[c] > score[o] else 0.5 if score[c] == score[o] else 0.0 for o, c in pairs.values()]
-    return sum(wins) / len(wins)
+    p = sum(wins) / len(wins)
+    return p, math.sqrt(max(p * (1 - p), 1e-12) / len(wins))
+
+
+def scores_of(s: Store, project: str, selector: str, critique_ids=None) -> dict[int, float]:
+    refs = [r for it in s.critique_items(project, critique_ids=critique_ids) for r in it.refinements]
+    return {r.id: ilf.score_of({"ensemble_score": r.ensemble_score, "rm_score": r.rm_score, "scores": r.scores},
+                               selector) for r in refs}
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--qa-n", type=int, default=40, help="QA-Feedback examples (pairs)")
-    ap.add_argument("--shepherd-n", type=int, default=30, help="Shepherd critiques (negatives only)")
+    ap.add_argument("--qa-n", type=int, default=481, help="QA-Feedback pairs for the cheap selectors (481 = all)")
+    ap.add_argument("--instructrm-n", type=int, default=12,
+                    help="QA-Feedback pairs scored by InstructRM (a subset of the above: ~1 min each on 1 CPU thread)")
+    ap.add_argument("--shepherd-n", type=int, default=6, help="Shepherd critiques (negatives only, InstructRM)")
     ap.add_argument("--selectors", default="instructrm,embedding,random")
     ap.add_argument("--instructrm-model", default="smollm2")
-    ap.add_argument("--max-text-chars", type=int, default=1500, help="characters of passages in a prompt")
+    ap.add_argument("--max-text-chars", type=int, default=400, help="characters of the passages in a prompt")
     ap.add_argument("--batch-size", type=int, default=4)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
     threads = set_threads(args.threads)
-    qa, shep = load_qa(args.qa_n, args.seed), load_shepherd(args.shepherd_n, args.seed)
-    db = tempfile.mktemp(suffix=".db", prefix="ilf_quality_")
+    selectors = args.selectors.split(",")
+    qa = load_qa(args.qa_n, args.seed)
+    shep = load_shepherd(args.shepherd_n if "instructrm" in selectors else 0, args.seed)
+    tmp = tempfile.TemporaryDirectory(prefix="ilf_quality_")
+    db = str(Path(tmp.name) / "bench.db")
     ids = build_db(db, qa, shep)
-    print(f"QA-Feedback pairs: {len(qa)}; Shepherd critiques: {len(shep)}; threads={threads}; "
-          f"device={pick_device('auto')}")
+    sub_ids = list(ids["qa"])[: args.instructrm_n]
+    sub = {k: ids["qa"][k] for k in sub_ids}
+    print(f"QA-Feedback pairs: {len(qa)} (InstructRM on the first {len(sub)}); Shepherd critiques: {len(shep)}; "
+          f"threads={threads}; device={pick_device('auto')}; passages cut to {args.max_text_chars} chars")
     s = Store(db)
-    table = []
-    lm = None
-    for sel in args.selectors.split(","):
+    table, shep_row, lm = [], None, None
+    for sel in selectors:
         variants = [("embedding (output+feedback)", "output+feedback"), ("embedding (feedback)", "feedback")] \
             if sel == "embedding" else [(sel, "output+feedback")]
         for label, target in variants:
@@ -134,37 +149,42 @@ def main() -> None:
                 from training.lm import load_lm
 
                 lm = load_lm(args.instructrm_model, device=pick_device("auto"))
+            crit = sub_ids if sel == "instructrm" else None
             t0 = time.time()
-            ilf.select(s, "qa", cfg, lm=lm)
+            ilf.select(s, "qa", cfg, lm=lm, critique_ids=crit)
             secs = time.time() - t0
-            refs = {r.id: r for it in s.critique_items("qa") for r in it.refinements}
-            score = {i: ilf.score_of({"ensemble_score": r.ensemble_score, "rm_score": r.rm_score,
-                                      "scores": r.scores}, sel) for i, r in refs.items()}
-            row = {"selector": label, "corrected > original": win_rate(score, ids["qa"]), "seconds": secs}
-            table.append(row)
+            score = scores_of(s, "qa", sel, crit)
+            full = win_rate(score, ids["qa"]) if crit is None else None
+            table.append({"selector": label, "all": full, "subset": win_rate(score, sub), "seconds": secs})
             if sel == "instructrm":
-                names = [t["name"] for t in ilf.load_templates()["instructrm"]]
-                for name in names:
-                    per = {i: r.scores[name] for i, r in refs.items()}
-                    table.append({"selector": f"  instructrm/{name}", "corrected > original": win_rate(per, ids["qa"]),
+                for name in [t["name"] for t in ilf.load_templates()["instructrm"]]:
+                    per = {i: r.scores[name] for it in s.critique_items("qa", critique_ids=crit) for r in it.refinements
+                           for i in [r.id]}
+                    table.append({"selector": f"  instructrm/{name}", "all": None, "subset": win_rate(per, sub),
                                   "seconds": None})
-                t0 = time.time()
-                ilf.select(s, "shepherd", cfg, lm=lm)
-                sh = [r.ensemble_score for it in s.critique_items("shepherd") for r in it.refinements]
-                shep_row = {"n": len(sh), "mean p(yes)": sum(sh) / len(sh),
-                            "share scored < 0.5": sum(x < 0.5 for x in sh) / len(sh), "seconds": time.time() - t0}
+                if shep:
+                    t0 = time.time()
+                    ilf.select(s, "shepherd", cfg, lm=lm)
+                    sh = [r.ensemble_score for it in s.critique_items("shepherd") for r in it.refinements]
+                    shep_row = {"n": len(sh), "mean": sum(sh) / len(sh),
+                                "below": sum(x < 0.5 for x in sh) / len(sh), "seconds": time.time() - t0}
     s.close()
-    print("\nQA-Feedback: how often the human-corrected answer scores above the original (prediction 1)")
-    print(f"{'selector':34s} {'corrected > original':>22s} {'seconds':>9s}")
+    tmp.cleanup()
+
+    def fmt(x):
+        return f"{x[0]:.3f} ± {x[1]:.3f}" if x else "-"
+
+    print("\nQA-Feedback: share of pairs where the human-corrected answer scores above the original "
+          "(prediction 1); ± one standard error")
+    print(f"{'selector':32s} {f'all ({len(qa)})':>16s} {f'subset ({len(sub)})':>16s} {'seconds':>9s}")
     for row in table:
         secs = "" if row["seconds"] is None else f"{row['seconds']:.1f}"
-        print(f"{row['selector']:34s} {row['corrected > original']:>22.3f} {secs:>9s}")
-    if "instructrm" in args.selectors:
-        print("\nShepherd (no corrected outputs): InstructRM on the criticised original "
-              "(\"does it incorporate the feedback?\" should be no)")
-        print(f"n={shep_row['n']}  mean p(yes)={shep_row['mean p(yes)']:.3f}  "
-              f"share scored < 0.5={shep_row['share scored < 0.5']:.3f}  ({shep_row['seconds']:.1f} s)")
-    Path(db).unlink(missing_ok=True)
+        print(f"{row['selector']:32s} {fmt(row['all']):>16s} {fmt(row['subset']):>16s} {secs:>9s}")
+    if shep_row:
+        print("\nShepherd (no corrected outputs): InstructRM asked whether the criticised original "
+              "incorporates its feedback (it should say no)")
+        print(f"n={shep_row['n']}  mean p(yes)={shep_row['mean']:.3f}  share scored < 0.5={shep_row['below']:.3f}"
+              f"  ({shep_row['seconds']:.1f} s)")
 
 
 if __name__ == "__main__":

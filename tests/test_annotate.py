@@ -182,3 +182,21 @@ def test_is_changed(store):
     d.quotes[a] = "alpha"
     assert A.is_changed(d, saved)
     assert A.is_changed(_ranked(doc, [b, a, c]), _ranked(doc, [a, b, c]))
+
+
+def test_current_document_stays_put_while_others_save(store):
+    p = store.create_project("busy", k=2, overlap=3)
+    store.add_documents("busy", [NewDocument(f"d{i}", f"t{i}", ["x", "y"]) for i in range(3)])
+    me, _ = store.add_annotator("me")
+    other, _ = store.add_annotator("other")
+    d0, d1, _ = store.documents("busy")
+    shown = A.current_document(store, me, p, None)
+    assert shown.id == d0.id
+    store.save_ranking(other, d1.id, {d1.candidates[0].id: 1, d1.candidates[1].id: 2})
+    assert store.next_document(me, "busy").id == d1.id  # the queue moved on ...
+    assert A.current_document(store, me, p, shown.id).id == d0.id  # ... the screen did not
+    store.save_ranking(me, d0.id, {d0.candidates[0].id: 1, d0.candidates[1].id: 2})
+    assert A.current_document(store, me, p, shown.id).id == d1.id  # saved: the next one
+    assert A.current_document(store, me, p, 999).id == d1.id  # a stale pin is ignored
+    q = store.create_project("other", k=2)
+    assert A.current_document(store, me, q, d1.id) is None  # a pin from another project too

@@ -197,3 +197,35 @@ def test_my_entries_empty_state(app_db, app_test):
     at = app_test("mine.py", app_db.ann.id).run()
     assert any("not saved anything" in i.value for i in at.info)
     assert not at.dataframe
+
+
+def test_document_stays_on_screen_while_another_annotator_saves(app_db, app_test):
+    at = app_test("annotate.py", app_db.ann.id).run()
+    doc, order = _shown(app_db, app_db.ann)
+    _radio(at, "A").set_value(1)
+    at.run()
+    with Store(app_db.path) as s:
+        d1 = s.documents("p")[1]
+        s.save_ranking(app_db.other, d1.id, {c.id: i + 1 for i, c in enumerate(d1.candidates)})
+        assert s.next_document(app_db.ann, "p").id == d1.id  # the queue now prefers d1
+    at.run()
+    assert doc.text in _texts(at) and d1.text not in _texts(at)
+    assert _radio(at, "A").value == 1
+
+
+def test_my_entries_discard_changes_restores_the_saved_entry(app_db, app_test):
+    with Store(app_db.path) as s:
+        doc = s.documents("p")[0]
+        a, b, c = (x.id for x in doc.candidates)
+        s.save_annotation(app_db.ann, doc.id, {a: 1, b: 2, c: 3}, {}, seconds=4)
+    names = A.labels(A.display_order(app_db.ann.id, doc.id, [a, b, c]))
+    at = app_test("mine.py", app_db.ann.id).run()
+    _radio(at, names[a]).set_value(3)
+    _radio(at, names[c]).set_value(1)
+    at.run()
+    assert not next(x for x in at.button if x.label == "Save revision").disabled
+    next(x for x in at.button if x.label == "Discard changes").click().run()
+    assert _radio(at, names[a]).value == 1 and _radio(at, names[c]).value == 3
+    assert next(x for x in at.button if x.label == "Save revision").disabled
+    with Store(app_db.path) as s:
+        assert [r.version for r in s.ranking_history(app_db.ann, doc.id)] == [1]

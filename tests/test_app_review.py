@@ -34,7 +34,7 @@ def run(at):
 def test_accept_selected_then_pick_another(review_db, app_test):
     at = run(app_test("review.py", review_db.ann.id))
     assert len(at.dataframe) == 1
-    (k1, rs1), (k2, rs2) = review_db.refs.items()
+    (_, rs1), (k2, rs2) = review_db.refs.items()
     assert at.radio[0].value == rs1[1].id  # the selected one is preselected
     at.button(key="review_accept").click()
     run(at)
@@ -57,7 +57,7 @@ def test_edit_is_stored_as_an_accepted_human_refinement(review_db, app_test):
     at = run(app_test("review.py", review_db.ann.id))
     k1 = next(iter(review_db.refs))
     at.text_area[0].set_value("The river rose two metres after the rain.")
-    form_button = [b for b in at.button if b.label == "Save my edit"][0]
+    form_button = next(b for b in at.button if b.label == "Save my edit")
     form_button.click()
     run(at)
     with Store(review_db.path) as s:

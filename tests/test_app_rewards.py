@@ -49,7 +49,7 @@ def score(db_path) -> int:
 
 
 def test_empty_state_before_scoring(app_db):
-    db_path, admin, _ = app_db
+    _, admin, _ = app_db
     at = run(admin.id)
     assert not at.exception
     assert any("No reward model has scored this project yet" in i.value and "tokenwise score" in i.value
@@ -93,3 +93,23 @@ def test_page_needs_sign_in(app_db):
     at = AppTest.from_file(str(PAGE), default_timeout=60).run()
     assert any("sign in" in w.value for w in at.warning)
     assert not at.get("html")
+
+
+def test_page_does_not_import_torch(app_db):
+    import subprocess
+    import sys
+
+    db_path, admin, _ = app_db
+    score(db_path)
+    code = (
+        "import sys\nfrom streamlit.testing.v1 import AppTest\n"
+        f"at = AppTest.from_file({str(PAGE)!r}, default_timeout=60)\n"
+        f"at.session_state['annotator_id'] = {admin.id}\nat.run()\n"
+        "assert not at.exception, at.exception\n"
+        "assert len(at.get('html')) >= 2\n"
+        "print('torch' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False,
+                         env={**__import__("os").environ, "TOKENWISE_DB": db_path})
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().splitlines()[-1] == "False"

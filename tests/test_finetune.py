@@ -126,7 +126,7 @@ def test_ilf_end_to_end_with_tiny_model(store, tiny_causal, tmp_path, capsys):
     assert len(sel["selected"]) == 6
     items = store.critique_items("demo", annotator=ann)
     store.accept_refinement(ann, items[0].selected.id)
-    store.accept_refinement(ann, [r for r in items[1].refinements if not r.selected][0].id)
+    store.accept_refinement(ann, next(r for r in items[1].refinements if not r.selected).id)
     store.edit_refinement(ann, items[2].critique.id, "The red river rose 2 metres after rain.")
     assert len(ilf.build_dataset(store, "demo", include="accepted")) == 3
     # the rest of the way through the CLI, on the same database file
@@ -135,17 +135,19 @@ def test_ilf_end_to_end_with_tiny_model(store, tiny_causal, tmp_path, capsys):
                  "--out", str(out)]) == 0
     rows = read_rows(out)
     assert len(rows) == 6 and rows[2]["completion"] == " The red river rose 2 metres after rain."
-    import argparse
-
-    from training.cli.ilf_cmds import add_sft_parser
-
-    parser = argparse.ArgumentParser()
-    add_sft_parser(parser.add_subparsers())
-    args = parser.parse_args(["sft", "--file", str(out), "--base", str(tiny_causal), "--out",
-                              str(tmp_path / "ilf-ckpt"), "--lr", "1e-3", "--batch-size", "2",
-                              "--eval-fraction", "0.2", "--db", store.path, "--project", "demo"])
-    assert args.func(args) == 0
+    assert main(["train", "sft", "--file", str(out), "--base", str(tiny_causal), "--out", str(tmp_path / "ilf-ckpt"),
+                 "--lr", "1e-3", "--batch-size", "2", "--eval-fraction", "0.2", "--db", store.path,
+                 "--project", "demo"]) == 0
     res = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert res["metrics"]["steps"] == 3 and res["model_id"] is not None
     card = json.loads((tmp_path / "ilf-ckpt" / CARD).read_text())
     assert card["critique_ids"] == sorted(i.critique.id for i in store.critique_items("demo"))
+
+
+def test_finetune_through_accelerate_single_process(tiny_causal, tmp_path):
+    data = _write(tmp_path / "d.jsonl", _rows(12))
+    cfg = FinetuneConfig(file=str(data), base=str(tiny_causal), out=str(tmp_path / "acc"), epochs=2, lr=3e-3,
+                         batch_size=4, eval_fraction=0.25, max_length=64, accelerate=True, device="cpu")
+    out = finetune(cfg)
+    assert out["metrics"]["processes"] == 1 and out["metrics"]["eval_loss"] < out["metrics"]["eval_loss_start"]
+    assert (tmp_path / "acc" / "config.json").exists() and (tmp_path / "acc" / CARD).exists()

@@ -103,3 +103,21 @@ def test_parse_set_and_config_file(tmp_path):
         load_config_file(f)
     with pytest.raises(ValidationError, match="no such file"):
         load_config_file(tmp_path / "missing.json")
+
+
+def test_every_job_kind_config_round_trips_through_its_form():
+    from training.jobs import KINDS
+
+    for name, kind in KINDS.items():
+        if not kind.available():
+            continue
+        cls = kind.config_class()
+        specs = describe(cls)
+        assert specs and all(s.help for s in specs), f"{name}: every setting needs help text"
+        cfg = build_config(cls, {})
+        stored = to_dict(cfg)
+        assert build_config(cls, stored) == cfg
+        # what a form sends: every value as text
+        as_text = {s.name: (json.dumps(stored[s.name]) if s.type in ("list", "dict") else
+                            "" if stored[s.name] is None else str(stored[s.name])) for s in specs}
+        assert build_config(cls, as_text) == cfg, name

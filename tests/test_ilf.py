@@ -25,7 +25,7 @@ def crit(store):
     store.create_project("p", kind="summarize", k=3)
     store.add_documents("p", [
         NewDocument(f"d{i}", f"The river rose {i + 2} metres after rain, and the town closed the bridge.",
-                    [f"The river rose.", f"Rain fell on day {i}.", "A cat."], title=f"River {i}")
+                    ["The river rose.", f"Rain fell on day {i}.", "A cat."], title=f"River {i}")
         for i in range(2)
     ])
     ann, _ = store.add_annotator("ann")
@@ -266,3 +266,52 @@ def test_datasets_follow_review_and_match_schemas(store, crit):
             jsonschema.validate(row, schema)
     with pytest.raises(ValidationError, match="variant"):
         ilf.build_dataset(store, "p", "dpo")
+
+
+# -- models, seq2seq, CLI and export ---------------------------------------------------------------
+def test_lm_loading(tiny_seq2seq, tmp_path):
+    from training.lm import minilm_path, resolve
+
+    assert load_lm(tiny_seq2seq).seq2seq is True
+    assert (minilm_path() / "config.json").exists()
+    with pytest.raises(NotFound, match="model path .* does not exist"):
+        resolve(str(tmp_path / "missing"))
+    assert resolve("org/name") == "org/name"  # a hub name is passed on, not checked on disk
+
+
+def test_seq2seq_refine_and_instructrm(store, crit, tiny_seq2seq):
+    lm = load_lm(tiny_seq2seq)
+    out = ilf.refine(store, "p", RefineConfig(n=2, baseline_n=0, max_new_tokens=6), lm=lm,
+                     critique_ids=[crit["k"][0].id])
+    assert out == {"critiques": 1, "refinements": 2}
+    scores = ilf.instructrm_scores(lm, store.critique_items("p", critique_ids=[crit["k"][0].id]),
+                                   ilf.load_templates(), "summarize", SelectConfig())
+    assert len(scores) == 2 and all(0 < s["ensemble_score"] < 1 for s in scores.values())
+
+
+def test_cli_refine_select_build_and_export(store, crit, tiny_causal, tmp_path, capsys):
+    from training.cli import main
+
+    db = ["--db", store.path, "--project", "p"]
+    assert main(["ilf", "refine", *db, "--model", str(tiny_causal), "--n", "2", "--max-new-tokens", "6",
+                 "--critique", str(crit["k"][0].id)]) == 0
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1]) == {"critiques": 1, "refinements": 3}
+    assert main(["ilf", "select", *db, "--selector", "random", "--seed", "1"]) == 0
+    sel = json.loads(capsys.readouterr().out.strip().splitlines()[-1])["selected"]
+    assert list(sel) == [str(crit["k"][0].id)]
+    assert main(["ilf", "build", *db, "--out", str(tmp_path / "x.jsonl")]) == 2  # nothing accepted yet
+    assert "no accepted refinements" in capsys.readouterr().err
+    store.accept_refinement(crit["ann"], sel[str(crit["k"][0].id)])
+    assert main(["ilf", "build", *db, "--variant", "feedback", "--out", str(tmp_path / "f.parquet")]) == 0
+    import pyarrow.parquet as pq
+
+    rows = pq.read_table(tmp_path / "f.parquet").to_pylist()
+    assert len(rows) == 1 and rows[0]["refinement_id"] == sel[str(crit["k"][0].id)]
+    assert main(["export", "ilf-sft", *db, "--out", str(tmp_path / "e.jsonl")]) == 0
+    exported = [json.loads(x) for x in (tmp_path / "e.jsonl").read_text().splitlines()]
+    assert exported == ilf.build_dataset(store, "p", "sft")
+    assert main(["ilf", "refine", *db, "--n", "0"]) == 2
+    assert "n: must be at least 1" in capsys.readouterr().err
+    assert main(["ilf", "list", *db]) == 0
+    listed = [json.loads(x) for x in capsys.readouterr().out.strip().splitlines()]
+    assert [x["critique_id"] for x in listed] == [k.id for k in crit["k"]] and len(listed[0]["refinements"]) == 3

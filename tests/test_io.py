@@ -23,6 +23,7 @@ from training.io import (
 from training.store import NewDocument
 
 SCHEMAS = Path(__file__).resolve().parents[1] / "data" / "schemas"
+CORE_KINDS = ("documents", "rankings", "pairs", "critiques")  # the ILF kinds are tested in test_ilf.py
 
 
 def schema(name: str) -> dict:
@@ -213,6 +214,8 @@ BAD_FILES = [
      "documents", [(2, "row")]),
     ("csv two candidate columns", "f.csv", b"id,text,candidate_1,candidate_2\nx,body,a,b\n",
      "documents", [(2, "candidates")]),
+    ("csv bad quoting", "f.csv", b'id,text,candidate_1,candidate_2,candidate_3\nx,"b"junk,a,b,c\ny,t,a,b,c\n',
+     "documents", [(2, "row")]),
     ("csv not utf-8", "f.csv", b"id,text,candidate_1,candidate_2,candidate_3\nx,b\xff,a,b,c\n", "documents",
      [(2, "encoding")]),
 ]
@@ -299,7 +302,8 @@ def _annotated(store, tmp_path):
 
 def test_parquet_export_readable(store, tmp_path):
     _annotated(store, tmp_path)
-    for kind in EXPORT_KINDS:
+    assert set(CORE_KINDS) <= set(EXPORT_KINDS)
+    for kind in CORE_KINDS:
         rows = list(export_rows(store, "news", kind))
         assert rows, kind
         out = tmp_path / f"{kind}.parquet"
@@ -376,7 +380,7 @@ def test_schema_readme_lists_every_format():
     for name in ("documents", "pairs", "slf5k", "rankings", "critiques"):
         assert f"`{name}.schema.json`" in readme
         jsonschema.Draft202012Validator.check_schema(schema(name))
-    for kind in EXPORT_KINDS:
+    for kind in EXPORT_KINDS:  # the ILF kinds included
         assert f"export {kind}" in readme
 
 
@@ -391,3 +395,16 @@ def test_hf_layout_export(store, tmp_path):
     assert card.startswith("---\nconfigs:") and "path: data/train-*.parquet" in card
     with pytest.raises(ValidationError, match="needs an output folder"):
         write_export(export_rows(store, "news", "pairs"), None, "hf")
+
+
+def test_ids_extras_bom_and_crlf(store, tmp_path):
+    store.create_project("prefs", k=2)
+    path = tmp_path / "p.jsonl"
+    rows = [{"id": 7, "prompt": "P", "chosen": "C", "rejected": "R", "score_chosen": 9.5},
+            {"prompt": "P2", "chosen": "C2", "rejected": "R2"}]
+    path.write_bytes("\ufeff".encode() + b"".join(json.dumps(r).encode() + b"\r\n" for r in rows))
+    assert import_file(store, path, "prefs").documents == 2
+    doc = store.get_document_by_ext_id("prefs", "7")
+    assert (doc.text, doc.meta) == ("P", {"score_chosen": 9.5})
+    second = store.iter_documents("prefs")
+    assert [len(d.ext_id) for d in second] == [1, 16]  # no id: a 16-hex-digit content hash

@@ -72,7 +72,7 @@ def test_fail_stale_marks_only_old_heartbeats(store):
     j = store.get_job(old.id)
     assert j.status == "failed" and "worker dead (pid 11) stopped sending heartbeats" in j.error
     assert store.get_job(fresh.id).status == "running"
-    assert store.report(old.id, 5, 10) is False  # a late report from the dead worker changes nothing
+    assert store.report(old.id, 5, 10) is True  # a late report changes nothing and tells it to stop
     assert store.get_job(old.id).step == 0
 
 
@@ -230,3 +230,14 @@ def test_generate_job_adds_candidates_that_reach_the_queue(db_path, tiny_causal)
         carol, _ = s.add_annotator("carol")
         queued = s.next_document(carol, "gen")
         assert queued.id == docs[1].id and any(c.source != "import" for c in queued.candidates)
+
+
+def test_cli_kinds_json_lists_every_kind_with_its_settings(capsys):
+    assert main(["jobs", "kinds", "--json"]) == 0
+    kinds = {k["kind"]: k for k in json.loads(capsys.readouterr().out)}
+    assert set(kinds) == set(KINDS)
+    self_test = {f["name"]: f for f in kinds["selftest"]["settings"]}
+    assert self_test["steps"] == {"name": "steps", "type": "int", "default": 5, "help": "number of steps",
+                                  "choices": None, "min": 1, "max": 100_000, "optional": False,
+                                  "required": False, "hidden": False}
+    assert all(k["available"] == KINDS[name].available() for name, k in kinds.items())

@@ -4,13 +4,18 @@ import math
 
 import pytest
 import torch
-import torch.nn.functional as F
 
 from training.cli import main
 from training.errors import ValidationError
 from training.policy import (
-    align_rewards, reinforce_loss, reward_weighted_mle_loss, rewards_to_go, rwmle_weights, token_entropy,
-    train_policy, unigram_f1,
+    align_rewards,
+    reinforce_loss,
+    reward_weighted_mle_loss,
+    rewards_to_go,
+    rwmle_weights,
+    token_entropy,
+    train_policy,
+    unigram_f1,
 )
 from training.policy_config import PolicyConfig
 from training.reward_config import RewardConfig

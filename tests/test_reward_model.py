@@ -11,10 +11,15 @@ from training.cli import main
 from training.errors import NotFound, ValidationError
 from training.reward_config import RewardConfig
 from training.reward_model import TokenRewardModel
-from training.reward_trainer import evaluate_reward, lists_from_store, score_project, split_lists, train_reward
+from training.reward_trainer import (
+    lists_from_store,
+    score_project,
+    split_lists,
+    train_reward,
+)
 from training.store import NewDocument
 
-WORDS = "the river rose after three days of rain and town closed bridge until engineers could inspect it".split()
+WORDS = ["the", "river", "rose", "after", "three", "days", "of", "rain", "and", "town", "closed", "bridge", "until", "engineers", "could", "inspect", "it"]
 MARK = "excellent"
 
 
@@ -95,7 +100,7 @@ def test_marker_rule_is_learned_and_localised(store, tiny_causal, tmp_path):
         on = [r for r, (a, b) in zip(tr.rewards, spans) if a < start + len(MARK) + 1 and b > max(start, 0)]
         before = [r for r, (a, b) in zip(tr.rewards, spans) if b <= max(start, 0)]
         others = [r for c in d.candidates if c.id != good.id for r in cached[c.id].rewards]
-        mean = lambda xs: sum(xs) / len(xs)  # noqa: E731
+        mean = lambda xs: sum(xs) / len(xs)
         assert max(tr.rewards) - max(on) < 0.02, (tr.tokens, tr.rewards)
         assert mean(on) > mean(others) + 0.1
         if before:
@@ -151,7 +156,7 @@ def test_encoder_backbone_sentence_pair():
     assert len(e.input_ids) <= 24 and e.doc_truncated and e.cand_truncated and len(e.positions) == 8
     assert e.input_ids[0] == rm.tokenizer.cls_token_id and e.token_type_ids[e.positions[0]] == 1
     assert "".join(e.tokens).startswith("Hello  world,")  # whitespace kept
-    r, mask = rm(rm.collate([e]))
+    r, _ = rm(rm.collate([e]))
     assert r.shape == (1, 8) and torch.allclose(r, torch.full_like(r, 0.5), atol=0.05)  # near-zero head
 
 
@@ -208,3 +213,27 @@ def test_cli_train_eval_score(db_path, tiny_causal, tmp_path, capsys):
         assert rid is not None and s.count_token_rewards(rid) == 60
     assert main(["score", "--db", db_path, "--project", "syn", "--model", str(tmp_path / "nope")]) == 2
     assert "neither a registry id nor a folder" in capsys.readouterr().err
+
+
+def test_registry_and_token_rewards_cache(store, project):
+    with pytest.raises(ValidationError, match="model kind"):
+        store.add_model("critic", "/x")
+    m = store.add_model("reward", "/models/a", base_model="b", project="p", metrics={"acc": 0.9},
+                        data_snapshot={"sha256": "0" * 64}, card={"aggregation": "avg"})
+    other = store.add_model("policy", "/models/b", project="p")
+    assert store.get_model(m.id).metrics == {"acc": 0.9}
+    assert [x.id for x in store.list_models("p")] == [other.id, m.id]
+    assert [x.id for x in store.list_models("p", "reward")] == [m.id]
+    assert store.find_model_by_path("/models/a").id == m.id and store.find_model_by_path("/nope") is None
+    with pytest.raises(NotFound, match="model 999"):
+        store.get_model(999)
+    cands = store.documents("p")[0].candidates
+    with pytest.raises(ValidationError, match="2 tokens but 1 rewards"):
+        store.put_token_rewards(m.id, [(cands[0].id, ["a", "b"], [0.1], 0.1)])
+    assert store.count_token_rewards(m.id) == 0  # the failed batch left nothing
+    store.put_token_rewards(m.id, [(cands[0].id, ["a", " b"], [0.1, 0.2], 0.3)])
+    store.put_token_rewards(m.id, [(cands[0].id, ["a", " c"], [0.4, 0.5], 0.9)])  # replaces
+    got = store.token_rewards(m.id, [c.id for c in cands])
+    assert list(got) == [cands[0].id] and got[cands[0].id].tokens == ["a", " c"] and got[cands[0].id].score == 0.9
+    assert [x.id for x in store.scored_models("p")] == [m.id]
+    assert store.update_model_metrics(m.id, {"eval": 0.7}).metrics == {"acc": 0.9, "eval": 0.7}

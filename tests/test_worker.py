@@ -16,13 +16,16 @@ from training.worker import run_worker
 WORKER = """
 import sys
 from training.worker import run_worker
-n = run_worker(sys.argv[1], poll=0.05, heartbeat_timeout=float(sys.argv[2]), idle_exit=float(sys.argv[3]))
+n = run_worker(sys.argv[1], poll=0.05, heartbeat_timeout=float(sys.argv[2]), idle_exit=float(sys.argv[3]),
+               worker_id=sys.argv[4] if len(sys.argv) > 4 else None)
 print(n)
 """
 
 
-def start_worker(db: str, heartbeat_timeout: float = 2.0, idle_exit: float = 1.0) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-c", WORKER, db, str(heartbeat_timeout), str(idle_exit)],
+def start_worker(db: str, heartbeat_timeout: float = 2.0, idle_exit: float = 1.0,
+                 worker_id: str | None = None) -> subprocess.Popen:
+    extra = [worker_id] if worker_id else []
+    return subprocess.Popen([sys.executable, "-c", WORKER, db, str(heartbeat_timeout), str(idle_exit), *extra],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
@@ -80,7 +83,8 @@ def test_heartbeat_thread_beats_during_a_long_step(store):
 def test_sigkill_recovery_stale_job_failed_queued_job_runs(db_path):
     with Store(db_path) as s:
         slow = submit_job(s, "selftest", {"steps": 500, "seconds_per_step": 0.05})
-    proc = start_worker(db_path, heartbeat_timeout=1.0, idle_exit=30)
+    # a worker on "another machine": only its heartbeat can tell that it died
+    proc = start_worker(db_path, heartbeat_timeout=1.0, idle_exit=30, worker_id="gpu-box:4242")
     with Store(db_path) as s:
         wait_for(lambda: s.get_job(slow.id).step >= 2, what="the worker to start the slow job")
         queued = submit_job(s, "selftest", {"steps": 2, "seconds_per_step": 0})
@@ -135,3 +139,38 @@ def test_a_library_error_is_recorded_as_its_message(store, project):
     j = store.get_job(job.id)
     assert j.status == "failed"
     assert j.error == "model_id: project p has no active reward model; pass model_id or mark one active on the Models page"
+
+
+def test_job_progress_thins_long_metric_series_and_keeps_eval_rows(store):
+    from training.jobs import JobProgress
+
+    job = store.submit("selftest", {})
+    store.claim_next("w", os.getpid())
+    progress = JobProgress(store.path, job.id, interval=60)
+    total = 10_000
+    for step in range(1, total + 1):
+        metrics = {"loss": 1.0 / step}
+        if step in (2500, 7777):
+            metrics["eval_loss"] = 0.5
+        progress.step(step, total, **metrics)
+    progress.log("end")
+    progress.close()
+    j = store.get_job(job.id)
+    steps = [m["step"] for m in j.metrics]
+    assert (j.step, j.total) == (total, total) and j.log.endswith("end\n")
+    assert 2000 <= len(steps) <= 2010 and steps == sorted(steps) and steps[-1] == total
+    assert [m["step"] for m in j.metrics if "eval_loss" in m] == [2500, 7777]
+
+
+def test_a_killed_local_worker_is_noticed_without_waiting_for_the_timeout(db_path):
+    with Store(db_path) as s:
+        slow = submit_job(s, "selftest", {"steps": 500, "seconds_per_step": 0.05})
+    proc = start_worker(db_path, heartbeat_timeout=120, idle_exit=30)
+    with Store(db_path) as s:
+        wait_for(lambda: s.get_job(slow.id).step >= 1, what="the worker to start the slow job")
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+        assert run_worker(db_path, once=True, heartbeat_timeout=120) == 0  # heartbeat still fresh
+        j = s.get_job(slow.id)
+        assert j.status == "failed" and f"(pid {proc.pid}) is gone" in j.error
+        assert j.log.rstrip().endswith("submit the job again")

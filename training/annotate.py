@@ -28,7 +28,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from .errors import ValidationError
+from .errors import NotFound, ValidationError
 from .store import Annotator, Critique, Document, Project, Ranking
 
 
@@ -74,6 +74,23 @@ def find_span(candidate_text: str, quote: str | None, label: str = "") -> tuple[
             f"quote: {short!r} is not in {who}; copy the words exactly from {who}, or leave the quote empty"
         )
     return start, start + len(quote)
+
+
+# -- the document on screen ------------------------------------------------------------
+def current_document(store, annotator: Annotator, project: Project, pinned: int | None) -> Document | None:
+    """The document to show: the one already on screen (`pinned`) until this annotator saves it.
+
+    The queue order moves as other annotators save (documents closest to the overlap come
+    first), so asking the queue on every rerun could swap the document under someone's cursor.
+    """
+    if pinned is not None:
+        try:
+            doc = store.get_document(int(pinned))
+        except NotFound:
+            doc = None
+        if doc is not None and doc.project_id == project.id and store.my_ranking(annotator, doc.id) is None:
+            return doc
+    return store.next_document(annotator, project.id)
 
 
 # -- 2. drafts ------------------------------------------------------------------------

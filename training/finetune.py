@@ -7,8 +7,13 @@ Causal LMs read prompt + completion + eos and learn the completion (the prompt's
 `prompt_loss_weight`, 0 by default); seq2seq LMs read the prompt and learn the completion.
 A held-out split gives loss and perplexity (per completion token). The checkpoint is written
 with save_pretrained plus `ilf_card.json` (base, data sha256, critique ids, config, metrics).
-One process, one device (CUDA with bf16 autocast when there). For several GPUs wrap this in
-Hugging Face accelerate (`accelerate launch -m training.cli train sft ...`) — not done here.
+One process uses one device (CUDA with bf16 autocast when there, else the CPU). Several GPUs go
+through Hugging Face accelerate, not a home-made launcher:
+
+    accelerate launch --num_processes 4 -m training.cli train sft --file ilf.jsonl --base M --out DIR
+
+(WORLD_SIZE > 1 switches the loop to an `Accelerator`: DDP model, one shard of rows per process,
+the main process saves.) Multi-GPU has not been run here: no GPU machine was available.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import inspect
 import json
 import logging
 import math
+import os
 import random
 import time
 from pathlib import Path
@@ -178,7 +184,16 @@ def finetune(cfg: FinetuneConfig, *, progress: Progress | None = None, store=Non
     progress = ensure(progress)
     threads = set_threads(cfg.threads or None)
     rows = read_rows(cfg.file)
-    device = pick_device(cfg.device)
+    # Under `accelerate launch` (WORLD_SIZE > 1) or with cfg.accelerate, Hugging Face accelerate
+    # places the model (DDP across GPUs) and each process trains on its shard of the rows.
+    acc = None
+    if cfg.accelerate or int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        from accelerate import Accelerator
+
+        acc = Accelerator(cpu=pick_device(cfg.device).type == "cpu")
+        device = acc.device
+    else:
+        device = pick_device(cfg.device)
     torch.manual_seed(cfg.seed)
     lm = load_lm(cfg.base, device=device)
     model, tok, seq2seq = lm.model, lm.tokenizer, lm.seq2seq
@@ -191,11 +206,14 @@ def finetune(cfg: FinetuneConfig, *, progress: Progress | None = None, store=Non
     # 1. encode and split
     train_rows, eval_rows = split_rows(rows, cfg.eval_fraction, cfg.seed)
     enc = lambda rs: [encode_row(tok, r["prompt"], r["completion"], max_len, seq2seq, cfg.prompt_loss_weight)
-                      for r in rs]  # noqa: E731
+                      for r in rs]
     train_enc, eval_enc = enc(train_rows), enc(eval_rows)
     if not train_enc:
         raise ValidationError(f"{cfg.file}: no rows left for training after the held-out split")
     truncated = sum(e["truncated"] for e in train_enc + eval_enc)
+    if acc is not None and acc.num_processes > 1:  # equal shards, so every process takes the same steps
+        n = math.ceil(len(train_enc) / acc.num_processes) * acc.num_processes
+        train_enc = [train_enc[i % len(train_enc)] for i in range(n)][acc.process_index::acc.num_processes]
     steps_per_epoch = math.ceil(math.ceil(len(train_enc) / cfg.batch_size) / cfg.grad_accum)
     total = steps_per_epoch * cfg.epochs
     if cfg.max_steps:
@@ -206,6 +224,8 @@ def finetune(cfg: FinetuneConfig, *, progress: Progress | None = None, store=Non
                             weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: min(1.0, (s + 1) / cfg.warmup_steps) if cfg.warmup_steps else 1.0)
+    if acc is not None:
+        model, opt = acc.prepare(model, opt)
     eval_start = evaluate(model, eval_enc, cfg, pad_id, seq2seq, device)
     progress.log(f"sft: {len(train_enc)} train / {len(eval_enc)} held-out rows, {total} steps on {device}; "
                  f"held-out loss {eval_start:.4f}")
@@ -226,10 +246,12 @@ def finetune(cfg: FinetuneConfig, *, progress: Progress | None = None, store=Non
             for batch in parts:
                 with autocast(device, cfg.bf16):
                     s, _ = batch_loss(model, batch, seq2seq)
-                (s / max(weight, 1e-9)).backward()
+                loss = s / max(weight, 1e-9)
+                acc.backward(loss) if acc is not None else loss.backward()
                 loss_sum += float(s.detach())
             if cfg.grad_clip:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+                clip = acc.clip_grad_norm_ if acc is not None else torch.nn.utils.clip_grad_norm_
+                clip(model.parameters(), cfg.grad_clip)
             opt.step()
             sched.step()
             opt.zero_grad(set_to_none=True)
@@ -246,6 +268,11 @@ def finetune(cfg: FinetuneConfig, *, progress: Progress | None = None, store=Non
 
     # 4. save the checkpoint and its card
     out = Path(cfg.out)
+    if acc is not None:
+        acc.wait_for_everyone()
+        model = acc.unwrap_model(model)
+        if not acc.is_main_process:  # only the main process writes and registers
+            return {"out": str(out), "metrics": {}, "card": {}, "model_id": None}
     out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out)
     tok.save_pretrained(out)
@@ -255,6 +282,7 @@ def finetune(cfg: FinetuneConfig, *, progress: Progress | None = None, store=Non
         "eval_ppl": math.exp(min(eval_loss, 50)) if eval_enc else None,
         "steps": step, "rows_train": len(train_enc), "rows_eval": len(eval_enc), "truncated_rows": truncated,
         "seconds": round(time.time() - t0, 2), "device": str(device), "threads": threads,
+        "processes": acc.num_processes if acc is not None else 1,
     }
     card = {
         "kind": "ilf", "base_model": str(cfg.base), "data_file": str(cfg.file), "data_sha256": file_sha256(cfg.file),

@@ -30,4 +30,6 @@ class FinetuneConfig:
     seed: int = field(default=0, metadata={"help": "seed of the split, the shuffling and the init"})
     device: str = field(default="auto", metadata={"help": "auto (cuda when there), cpu or cuda"})
     bf16: bool = field(default=True, metadata={"help": "bf16 autocast on a GPU that supports it"})
+    accelerate: bool = field(default=False, metadata={
+        "help": "use Hugging Face accelerate (automatic under `accelerate launch` with several processes)"})
     threads: int = field(default=0, metadata={"min": 0, "help": "CPU threads for torch (0 = TOKENWISE_THREADS or 1)"})

@@ -20,9 +20,12 @@ from .progress import ensure
 
 log = logging.getLogger(__name__)
 
+# The project's instructions are written for annotators, so the defaults leave them out
+# (a custom template may use {instructions}).
 DEFAULT_PROMPTS = {
-    "summarize": "{instructions}Write a short summary of the text.\nTitle: {title}\nText: {text}\nTL;DR:",
-    "prompt": "{instructions}Write an instruction (a prompt) for this task.\nTask: {title}\n{text}\nPrompt:",
+    "summarize": "Summarize the following text in one or two sentences.\n\nTitle: {title}\n\n{text}\n\nTL;DR:",
+    "prompt": "Write an instruction (a prompt) that makes a language model solve this task.\n\n"
+              "Task: {title}\n\n{text}\n\nPrompt:",
 }
 
 

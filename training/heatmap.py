@@ -11,6 +11,7 @@ at the centre, blue above. Whitespace inside tokens is kept (white-space: pre-wr
 from __future__ import annotations
 
 import html
+import math
 
 LOW = (215, 48, 39)  # red
 MID = (255, 255, 255)
@@ -20,7 +21,7 @@ CENTRE = 0.5
 
 def colour(value: float, vmin: float = 0.0, vmax: float = 1.0, centre: float = CENTRE) -> str:
     """rgb() of a value on the diverging scale; vmin maps to LOW, centre to white, vmax to HIGH."""
-    if value != value:  # NaN
+    if math.isnan(value):
         return "rgb(230,230,230)"
     if value >= centre:
         span = max(vmax - centre, 1e-12)
@@ -77,7 +78,7 @@ def heatmap_figure(candidates_tokens: list[list[str]], rewards: list[list[float]
     labels = labels or [f"candidate {i + 1}" for i in range(len(rewards))]
     fig = go.Figure(go.Heatmap(
         z=z, text=text, y=labels, x=list(range(width)), zmin=vmin, zmax=vmax, zmid=CENTRE,
-        colorscale=[[0.0, "rgb(%d,%d,%d)" % LOW], [0.5, "rgb(255,255,255)"], [1.0, "rgb(%d,%d,%d)" % HIGH]],
+        colorscale=[[0.0, colour(0.0)], [0.5, colour(CENTRE)], [1.0, colour(1.0)]],
         hovertemplate="%{y}, position %{x}<br>token %{text}<br>reward %{z:.4f}<extra></extra>",
         colorbar={"title": {"text": "reward"}},
     ))

@@ -184,8 +184,7 @@ def _encode(lm, prompts: Sequence[str], room: int = 0):
     return enc, torch
 
 
-def generate(lm, prompts: Sequence[str], n: int, cfg: RefineConfig, progress: Progress | None = None,
-             done: int = 0, total: int = 0) -> list[list[str]]:
+def generate(lm, prompts: Sequence[str], n: int, cfg: RefineConfig) -> list[list[str]]:
     """n post-processed samples per prompt, `cfg.batch_size` prompts per generate() call."""
     out: list[list[str]] = []
     chat = _as_chat(lm, prompts)

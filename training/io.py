@@ -54,7 +54,7 @@ log = logging.getLogger(__name__)
 
 IMPORT_FORMATS = ("auto", "documents", "pairs", "slf5k")
 # Known export kinds. The ILF helper adds "ilf-sft" and "ilf-feedback" (see export_rows).
-EXPORT_KINDS = ("documents", "rankings", "pairs", "critiques")
+EXPORT_KINDS = ("documents", "rankings", "pairs", "critiques", "ilf-sft", "ilf-feedback")
 EXPORT_FORMATS = ("jsonl", "parquet")  # one file each
 FOLDER_FORMATS = ("hf",)  # a folder: the Hugging Face `datasets` layout
 MAX_PROBLEMS = 50
@@ -153,7 +153,7 @@ def _csv_records(path: Path, problems: _Problems | None) -> Iterator[tuple[int, 
             state["line"] = n
             yield text
 
-    reader = csv.reader(text_lines())
+    reader = csv.reader(text_lines(), strict=True)
     header = next(reader, None)
     if header is None:
         return
@@ -172,8 +172,18 @@ def _csv_records(path: Path, problems: _Problems | None) -> Iterator[tuple[int, 
             problems.add(1, "candidates", f"the header has {len(cand_cols)} candidate_N column(s); "
                          "a document needs at least 2")
     start = state["line"] + 1
-    for cells in reader:
+    while True:
         line = start
+        try:
+            cells = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as e:  # e.g. text after a closing quote
+            start = state["line"] + 1
+            if problems is not None:
+                problems.add(line, "row", f"not valid CSV ({e})")
+            yield line, None
+            continue
         start = state["line"] + 1
         if not any(c.strip() for c in cells):
             continue
@@ -470,6 +480,10 @@ def export_rows(store: Store, project: str | int, what: str) -> Iterator[dict]:
         return _export_critiques(store, p)
     # ---- ILF exports: the ILF helper adds branches here for "ilf-sft" and "ilf-feedback" ------
     # ---- (calling training.ilf) and appends those names to EXPORT_KINDS. ------------------------
+    if what in ("ilf-sft", "ilf-feedback"):  # accepted refinements (see training.ilf.build_dataset)
+        from .ilf import export_rows as ilf_rows
+
+        return iter(ilf_rows(store, p.id, what))
     raise ValidationError(f"export: {what!r} is not one of {', '.join(EXPORT_KINDS)}")
 
 

@@ -46,9 +46,13 @@ class JobProgress:
 
     It opens its OWN connection (the runner uses the worker's store at the same time) and is
     shared by the runner's thread and a heartbeat thread under a lock. Writes are throttled to
-    one per `interval` seconds; every metrics row is kept (buffered between writes). `step()`
-    raises Cancelled once the dashboard asked to cancel, WorkerStopping when the worker stops.
+    one per `interval` seconds; metrics rows are buffered between writes, and thinned to about
+    MAX_ROWS per job (every stride-th step, the last step, and any row with new metric names such
+    as an evaluation). `step()` raises Cancelled once the dashboard asked to cancel (or the job
+    is no longer running), WorkerStopping when the worker stops.
     """
+
+    MAX_ROWS = 2000
 
     def __init__(self, db: str, job_id: int, *, interval: float = 1.0,
                  stop_event: threading.Event | None = None):
@@ -57,7 +61,7 @@ class JobProgress:
         self.stop_event = stop_event or threading.Event()
         self.cancelled = threading.Event()
         self._store = Store(db, migrate=False)
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
         self._metrics: list[dict] = []
         self._lines: list[str] = []
         self._step: int | None = None
@@ -66,6 +70,7 @@ class JobProgress:
         self._beat_stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.last_step = (0, 0)
+        self._last_keys: frozenset = frozenset()
 
     # Progress protocol
     def step(self, step: int, total: int, **metrics: float) -> None:
@@ -73,7 +78,11 @@ class JobProgress:
         with self._lock:
             self._step, self._total = int(step), int(total)
             self.last_step = (int(step), int(total))
-            if metrics:
+            stride = max(1, -(-int(total) // self.MAX_ROWS))
+            keys = frozenset(metrics)
+            keep = step % stride == 0 or step >= total or keys != self._last_keys
+            if metrics and keep:
+                self._last_keys = keys
                 row = {"step": int(step)}
                 for k, v in metrics.items():
                     try:
@@ -100,17 +109,20 @@ class JobProgress:
 
     def flush(self) -> None:
         """Write what is buffered and a heartbeat; learn whether a cancel was requested."""
+        failed = None
         with self._lock:
             metrics, self._metrics = self._metrics, []
             lines, self._lines = self._lines, []
             try:
                 cancel = self._store.report(self.job_id, self._step, self._total, metrics, lines)
-            except Exception:  # a locked/busy database must not kill the job; retry next time
-                log.exception("job %s: could not write progress", self.job_id)
+            except Exception as e:  # noqa: BLE001 - a busy database must not kill the job; retry next time
                 self._metrics = metrics + self._metrics
                 self._lines = lines + self._lines
-                return
-            self._last_flush = time.monotonic()
+                failed, cancel = e, False
+            else:
+                self._last_flush = time.monotonic()
+        if failed is not None:  # logged outside the lock: our own log handler takes it too
+            log.warning("job %s: could not write progress (%s); retrying", self.job_id, failed)
         if cancel:
             self.cancelled.set()
 

@@ -10,6 +10,8 @@ Shapes: B = candidates in a batch, T = positions, N = lists (rankings), K = cand
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 
@@ -127,6 +129,6 @@ def kendall_tau(scores: torch.Tensor, ranks: torch.Tensor, mask: torch.Tensor | 
         if len(set(r)) < 2:
             continue
         t = kendalltau(s, r).statistic
-        if t == t:  # not NaN (all predicted scores equal)
+        if not math.isnan(t):  # NaN when all predicted scores are equal
             taus.append(float(t))
     return sum(taus) / len(taus) if taus else 0.0

@@ -211,9 +211,9 @@ def _dense_rewards(rm, context: str, texts: list[str], ends: list[list[int]]) ->
 def train_policy(store: Store, project: str | int, config: PolicyConfig, out_dir: str | Path,
                  progress: Progress | None = None, job_id: int | None = None) -> ModelRecord:
     """Train the policy on a project's documents with the token-level reward; register it."""
+    from .reward_config import RewardConfig
     from .reward_model import TokenRewardModel
     from .reward_trainer import RankedList, document_context, fit, lists_from_store
-    from .reward_config import RewardConfig
 
     progress = ensure(progress)
     if config.threads:

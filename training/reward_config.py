@@ -68,7 +68,7 @@ class RewardConfig:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "RewardConfig":
+    def from_dict(cls, d: dict[str, Any]) -> RewardConfig:
         """Build from a dict (a job's config), refusing unknown keys with their names."""
         names = {f.name for f in fields(cls)}
         bad = set(d) - names

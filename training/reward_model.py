@@ -133,7 +133,7 @@ class TokenRewardModel(nn.Module):
 
     # -- building ---------------------------------------------------------------------------
     @classmethod
-    def from_base(cls, base_model: str, config=None, *, arch: str = "auto", **overrides) -> "TokenRewardModel":
+    def from_base(cls, base_model: str, config=None, *, arch: str = "auto", **overrides) -> TokenRewardModel:
         """A fresh reward model on a backbone (name or path). `config`: a RewardConfig (or None)."""
         from transformers import AutoModel, AutoTokenizer
 
@@ -145,10 +145,10 @@ class TokenRewardModel(nn.Module):
         backbone = AutoModel.from_pretrained(str(base_model))
         kw = {}
         if config is not None:
-            kw = dict(aggregation=config.aggregation, tau=config.tau, sequence_level=config.baseline,
-                      head_hidden=config.head_hidden, max_length=config.max_length,
-                      max_candidate_length=config.max_candidate_length,
-                      document_truncation=config.document_truncation)
+            kw = {"aggregation": config.aggregation, "tau": config.tau, "sequence_level": config.baseline,
+                  "head_hidden": config.head_hidden, "max_length": config.max_length,
+                  "max_candidate_length": config.max_candidate_length,
+                  "document_truncation": config.document_truncation}
         kw.update(overrides)
         return cls(backbone, tok, arch=arch, base_model=str(base_model), **kw)
 
@@ -169,7 +169,7 @@ class TokenRewardModel(nn.Module):
         return out
 
     @classmethod
-    def load(cls, path: str | Path, device: str | torch.device = "cpu") -> "TokenRewardModel":
+    def load(cls, path: str | Path, device: str | torch.device = "cpu") -> TokenRewardModel:
         path = Path(path)
         if not (path / CARD).is_file():
             raise NotFound(f"reward model {str(path)!r}: no {CARD} there; train one with `tokenwise train reward`")

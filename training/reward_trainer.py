@@ -199,6 +199,8 @@ def fit(rm: TokenRewardModel, train: list[RankedList], val: list[RankedList], co
         progress: Progress | None = None) -> dict:
     """The training loop over ranked lists (no database): returns metrics; rm holds the best weights."""
     progress = ensure(progress)
+    if not train:
+        raise ValidationError("fit: no training lists")
     device = pick_device(config.device)
     rm.to(device).train()
     rm._bf16 = config.bf16
@@ -212,7 +214,8 @@ def fit(rm: TokenRewardModel, train: list[RankedList], val: list[RankedList], co
     total = steps_per_epoch * config.epochs
     if config.max_steps:
         total = min(total, config.max_steps)
-    history, best, best_state, bad_epochs, step, tokens = [], math.inf, None, 0, 0, 0
+    history, best, best_state, bad_epochs, step, tokens, final = [], math.inf, None, 0, 0, 0, {}
+    eval_seconds = 0.0
     t0 = time.monotonic()
     for epoch in range(1, config.epochs + 1):
         order = train[:]
@@ -233,14 +236,17 @@ def fit(rm: TokenRewardModel, train: list[RankedList], val: list[RankedList], co
             progress.step(step, total, loss=losses[-1], epoch=epoch)
             if config.max_steps and step >= config.max_steps:
                 break
+        t_eval = time.monotonic()
         held = evaluate_lists(rm, enc, val or train, seed=config.seed)
+        eval_seconds += time.monotonic() - t_eval
         row = {"epoch": epoch, "step": step, "loss": sum(losses) / max(len(losses), 1),
                "val_loss": held["loss"], "val_pairwise_accuracy": held["pairwise_accuracy"],
                "val_kendall_tau": held["kendall_tau"], "seconds": round(time.monotonic() - t0, 2)}
         history.append(row)
+        progress.step(step, total, **{k: v for k, v in row.items() if k.startswith("val_") or k == "epoch"})
         progress.log(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()))
-        if held["loss"] < best - 1e-6:
-            best, bad_epochs = held["loss"], 0
+        if held["loss"] < best - 1e-6 or best_state is None:
+            best, bad_epochs, final = held["loss"], 0, held
             best_state = copy.deepcopy({k: v.detach().cpu() for k, v in rm.state_dict().items()})
         else:
             bad_epochs += 1
@@ -249,14 +255,14 @@ def fit(rm: TokenRewardModel, train: list[RankedList], val: list[RankedList], co
                 break
         if config.max_steps and step >= config.max_steps:
             break
-    if best_state is not None:
-        rm.load_state_dict(best_state)
+    rm.load_state_dict(best_state)  # the best epoch's weights; `final` holds its held-out metrics
     rm.eval()
-    final = evaluate_lists(rm, enc, val or train, seed=config.seed)
     seconds = time.monotonic() - t0
+    train_seconds = seconds - eval_seconds
     return {
-        "history": history, "steps": step, "epochs_run": len(history), "train_seconds": round(seconds, 2),
-        "train_tokens_per_s": round(tokens / seconds, 1) if seconds else None,
+        "history": history, "steps": step, "epochs_run": len(history), "train_seconds": round(train_seconds, 2),
+        "eval_seconds": round(eval_seconds, 2), "train_tokens": tokens,
+        "train_tokens_per_s": round(tokens / train_seconds, 1) if train_seconds > 0 else None,
         "val_loss": final["loss"], "val_pairwise_accuracy": final["pairwise_accuracy"],
         "val_kendall_tau": final["kendall_tau"], "val_lists": len(val), "train_lists": len(train),
         "val_on_train": not val, "doc_truncated": enc.doc_truncated, "cand_truncated": enc.cand_truncated,
@@ -287,7 +293,7 @@ def train_reward(store: Store, project: str | int, config: RewardConfig, out_dir
         ag = project_agreement(store, p.id)
         metrics["agreement_alpha"] = None if ag.alpha != ag.alpha else ag.alpha
         metrics["agreement_shared_documents"] = ag.n_shared_documents
-    except Exception as e:  # agreement is a report beside the model, never a reason to fail
+    except Exception as e:  # noqa: BLE001 -- agreement is a report beside the model, never a reason to fail
         log.warning("agreement statistics not computed: %s", e)
     names = {a.id: a.name for a in store.list_annotators()}
     snapshot = {

@@ -4,7 +4,8 @@
 
 One worker process runs one job at a time; run one worker per GPU, each seeing its own device
 (`CUDA_VISIBLE_DEVICES=1 tokenwise worker --db ...`). The loop:
-1. on start, mark running jobs whose heartbeat is stale failed (their worker died);
+1. on start, mark failed the running jobs whose worker died: a worker process on this host
+   that no longer exists, or any job whose heartbeat is older than the timeout;
 2. claim the oldest queued job (a conditional UPDATE: two workers never get the same job);
 3. run its kind's runner with a JobProgress (step/total/metrics/log + a heartbeat thread);
 4. record the outcome: done (with its result), failed (message; traceback in the log), or
@@ -46,6 +47,30 @@ def _install_signals(stop: threading.Event) -> list:
     for sig in (signal.SIGTERM, signal.SIGINT):
         old.append((sig, signal.signal(sig, handler)))
     return old
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True
+
+
+def fail_dead_local(store: Store, host: str) -> list[int]:
+    """Mark failed the running jobs of workers on this host whose process is gone (no need to
+    wait for their heartbeat to go stale: a restarted `tokenwise serve` recovers at once)."""
+    failed = []
+    for j in store.list_jobs(status="running", limit=10_000):
+        if j.worker and j.pid and j.worker.rsplit(":", 1)[0] == host and not _alive(j.pid):
+            msg = (f"worker {j.worker} (pid {j.pid}) is gone: it stopped while running this job "
+                   f"(at step {j.step}/{j.total}); submit the job again")
+            if store.finish(j.id, "failed", error=msg):
+                store.append_log(j.id, msg)
+                failed.append(j.id)
+    return failed
 
 
 def run_one(store: Store, job: Job, *, stop: threading.Event | None = None,
@@ -101,13 +126,14 @@ def run_worker(db: str, once: bool = False, poll: float = 1.0,
     """
     stop = stop or threading.Event()
     restore = _install_signals(stop)
-    worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}"
+    host = socket.gethostname()
+    worker_id = worker_id or f"{host}:{os.getpid()}"
     if heartbeat_interval is None:
         heartbeat_interval = max(0.2, min(5.0, heartbeat_timeout / 4))
     ran = 0
     store = Store(db)
     try:
-        stale = store.fail_stale(heartbeat_timeout)
+        stale = fail_dead_local(store, host) + store.fail_stale(heartbeat_timeout)
         if stale:
             log.warning("worker %s: marked stale job(s) %s failed (their worker stopped)", worker_id, stale)
         last_stale_check = time.monotonic()

@@ -12,10 +12,12 @@ project = ui.pick_project()
 if project is None:
     st.stop()
 
+pin = f"on_screen:{user.id}:{project.id}"  # the document stays put while others save theirs
 with ui.store() as s:
     counts = s.queue_counts(user, project.id)
     totals = s.progress(project.id)
-    doc = s.next_document(user, project.id)
+    doc = A.current_document(s, user, project, st.session_state.get(pin))
+st.session_state[pin] = None if doc is None else doc.id
 
 # 1. progress, always visible
 done, assigned = counts["done"], counts["assigned"]
@@ -77,5 +79,6 @@ if skip:
     with ui.store() as s:
         s.skip(user, doc.id)
     st.session_state.pop(key, None)
+    st.session_state.pop(pin, None)
     st.session_state["annotate_flash"] = "Skipped: that document comes back at the end of your queue."
     st.rerun()

@@ -41,6 +41,9 @@ what:
   pairs      TRL {"prompt", "chosen", "rejected"} + annotator and ids: every ranking expanded
              to all ordered pairs, ties dropped
   critiques  candidate, critique, quoted span, annotator, document
+  ilf-sft, ilf-feedback
+             ILF datasets {"prompt", "completion"} from accepted refinements (training.ilf):
+             context -> refinement, and context + output -> feedback + refinement
 """
 
 
@@ -60,7 +63,7 @@ def register(sub) -> None:
     p.set_defaults(func=cmd_import)
 
     p = sub.add_parser(
-        "export", help="export documents, rankings, pairs or critiques as JSONL or Parquet",
+        "export", help="export documents, rankings, pairs, critiques or ILF datasets as JSONL or Parquet",
         description=EXPORT_HELP, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_db(p)

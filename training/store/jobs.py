@@ -54,7 +54,8 @@ class JobsMixin(StoreBase):
 
     def report(self, job_id: int, step: int | None = None, total: int | None = None,
                metrics: list[dict] | None = None, log_lines: list[str] | None = None) -> bool:
-        """Write progress and a heartbeat for a running job; return True when a cancel was requested.
+        """Write progress and a heartbeat for a running job; return True when it should stop: a
+        cancel was requested, or it is not running any more (e.g. marked failed after a heartbeat gap).
 
         `metrics` rows ({"step": 3, "loss": 0.7, ...}) are appended to the job's metrics list;
         `log_lines` to its log.
@@ -67,24 +68,20 @@ class JobsMixin(StoreBase):
         if total is not None:
             sets.append("total = :total")
             params["total"] = int(total)
-        if metrics:
-            # json_insert '$[#]' appends; one call per row keeps the SQL simple.
-            expr = "metrics"
-            for i, m in enumerate(metrics):
-                expr = f"json_insert({expr}, '$[#]', json(:m{i}))"
-                params[f"m{i}"] = json.dumps(m, default=float)
-            sets.append(f"metrics = {expr}")
         if log_lines:
             sets.append("log = substr(log || :log, -:logmax)")
             params["log"] = "".join(line.rstrip("\n") + "\n" for line in log_lines)
             params["logmax"] = LOG_MAX_CHARS
         with self.tx() as c:
-            cur = c.execute(
-                f"UPDATE jobs SET {', '.join(sets)} WHERE id = :id AND status = 'running'"
-                " RETURNING cancel_requested", params)
-            row = cur.fetchone()
-            cur.fetchall()
-        return bool(row and row[0])
+            row = c.execute("SELECT cancel_requested, metrics FROM jobs WHERE id = ? AND status = 'running'",
+                            (job_id,)).fetchone()
+            if row is None:
+                return True
+            if metrics:  # append inside the write transaction: no other writer in between
+                sets.append("metrics = :metrics")
+                params["metrics"] = json.dumps(json.loads(row["metrics"] or "[]") + list(metrics), default=float)
+            c.execute(f"UPDATE jobs SET {', '.join(sets)} WHERE id = :id", params)
+        return bool(row["cancel_requested"])
 
     def append_log(self, job_id: int, message: str) -> None:
         """Add a line to a job's log (any status: the worker logs the outcome after finishing)."""

@@ -5,11 +5,19 @@ from __future__ import annotations
 import json
 import sqlite3
 from dataclasses import dataclass, field, fields
+from functools import cache
 from typing import Any, ClassVar
 
 
 def _loads(value: str | None, default: Any) -> Any:
-    return default if value in (None, "") else json.loads(value)
+    if value in (None, "", "{}", "[]"):
+        return type(default)() if isinstance(default, (dict, list)) else default
+    return json.loads(value)
+
+
+@cache
+def _field_names(cls: type) -> tuple[str, ...]:
+    return tuple(f.name for f in fields(cls))
 
 
 class _Row:
@@ -20,16 +28,16 @@ class _Row:
     def from_row(cls, row: sqlite3.Row, **extra: Any):
         keys = row.keys()
         values: dict[str, Any] = {}
-        for f in fields(cls):  # type: ignore[arg-type]
-            if f.name in extra:
-                values[f.name] = extra[f.name]
-            elif f.name in keys:
-                value = row[f.name]
-                if f.name in cls.json_fields:
-                    value = _loads(value, cls.json_fields[f.name])
-                elif f.name in cls.bool_fields:
+        for name in _field_names(cls):
+            if name in extra:
+                values[name] = extra[name]
+            elif name in keys:
+                value = row[name]
+                if name in cls.json_fields:
+                    value = _loads(value, cls.json_fields[name])
+                elif name in cls.bool_fields:
                     value = bool(value)
-                values[f.name] = value
+                values[name] = value
         return cls(**values)
 
 
