@@ -15,6 +15,7 @@ from training.store import NewDocument, Store
 
 N_PROCS = 20
 SECONDS = 3.0
+MIN_SAVES = 4  # each process saves at least this many, however slow a loaded machine makes it
 
 
 def annotate_for_a_while(db_path: str, annotator_id: int, ready, start, results, seconds: float) -> None:
@@ -24,10 +25,10 @@ def annotate_for_a_while(db_path: str, annotator_id: int, ready, start, results,
         s = Store(db_path)
         me = s.get_annotator(annotator_id)
         ready.put(annotator_id)
-        start.wait(timeout=120)
+        start.wait(timeout=600)
         deadline = time.monotonic() + seconds
         done: list[int] = []
-        while time.monotonic() < deadline:
+        while time.monotonic() < deadline or saved < MIN_SAVES:
             doc = s.next_document(me, "busy")
             if doc is None:
                 break
@@ -66,14 +67,14 @@ def test_twenty_processes_lose_nothing(db_path):
         p.start()
     try:
         for _ in procs:  # every process has imported and opened the database ...
-            ready.get(timeout=120)
+            ready.get(timeout=600)
     except queue.Empty:  # pragma: no cover  (a process died early: its error is in `results`)
         pass
     start.set()  # ... then all write at the same time
     reports = []
     try:
         for _ in procs:
-            reports.append(results.get(timeout=180))
+            reports.append(results.get(timeout=600))
     except queue.Empty:  # pragma: no cover
         pass
     for p in procs:
@@ -83,11 +84,12 @@ def test_twenty_processes_lose_nothing(db_path):
 
     errors = [r for r in reports if r[0] == "error"]
     assert not errors, "\n".join(r[2] for r in errors)
-    assert len(reports) == N_PROCS and all(p.exitcode == 0 for p in procs)
+    assert len(reports) == N_PROCS, f"only {len(reports)} of {N_PROCS} processes reported"
+    assert [p.exitcode for p in procs] == [0] * N_PROCS
     saved = sum(r[2] for r in reports)
     revised = sum(r[3] for r in reports)
     critiques = sum(r[4] for r in reports)
-    assert saved >= N_PROCS  # every process got at least one save in
+    assert all(r[2] >= MIN_SAVES for r in reports)
 
     with Store(db_path) as s:
         assert s.scalar("SELECT COUNT(*) FROM rankings") == saved + revised

@@ -73,6 +73,8 @@ def register(sub) -> None:
     add_db(p)
     p.add_argument("--once", action="store_true", help="run at most one job, then exit")
     p.add_argument("--poll", type=float, default=1.0, help="seconds between polls of the queue")
+    p.add_argument("--heartbeat-timeout", type=float, default=120.0,
+                   help="seconds without a heartbeat after which a running job counts as dead (failed)")
     p.set_defaults(func=cmd_worker)
 
 
@@ -154,7 +156,7 @@ def cmd_make_tiny_model(args) -> int:
 def cmd_worker(args) -> int:
     from ..worker import run_worker
 
-    run_worker(args.db, once=args.once, poll=args.poll)
+    run_worker(args.db, once=args.once, poll=args.poll, heartbeat_timeout=args.heartbeat_timeout)
     return 0
 
 

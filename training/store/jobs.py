@@ -38,6 +38,8 @@ class JobsMixin(StoreBase):
 
     def claim_next(self, worker_id: str, pid: int) -> Job | None:
         """Take the oldest queued job for this worker, or None. Never gives one job to two workers."""
+        if self.scalar("SELECT 1 FROM jobs WHERE status = 'queued' LIMIT 1") is None:
+            return None  # idle polls stay read-only: no write lock taken while annotators save
         ts = now()
         with self.tx() as c:
             cur = c.execute(

@@ -10,8 +10,10 @@ from typing import Any, ClassVar
 
 
 def _loads(value: str | None, default: Any) -> Any:
-    if value in (None, "", "{}", "[]"):
+    if value is None or value == "":
         return type(default)() if isinstance(default, (dict, list)) else default
+    if value == "{}":  # the common case, without the parser
+        return {}
     return json.loads(value)
 
 
