@@ -83,7 +83,8 @@ def main() -> None:
                         group=str(i)) for i in range(args.batch_size * (args.steps + 1))]
     max_length = args.doc_tokens + args.cand_tokens + 8
     peak = peak_flops(device)
-    print(f"backbone {Path(base).name} ({n_params / 1e6:.1f}M non-embedding parameters), device {device}"
+    name = "all-MiniLM-L6-v2" if "minilm" in base.lower() else Path(base).name
+    print(f"backbone {name} ({n_params / 1e6:.1f}M non-embedding parameters), device {device}"
           + (f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else "")
           + f", torch threads {args.threads}, candidates {args.cand_tokens} tokens, document {args.doc_tokens} tokens, "
           f"batch {args.batch_size} lists x 2", flush=True)

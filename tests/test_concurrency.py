@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import queue
+import sys
 import time
 import traceback
+import types
 
 from training.store import NewDocument, Store
 
@@ -25,7 +27,7 @@ def annotate_for_a_while(db_path: str, annotator_id: int, ready, start, results,
         s = Store(db_path)
         me = s.get_annotator(annotator_id)
         ready.put(annotator_id)
-        start.wait(timeout=600)
+        start.wait(timeout=500)
         deadline = time.monotonic() + seconds
         done: list[int] = []
         while time.monotonic() < deadline or saved < MIN_SAVES:
@@ -52,7 +54,22 @@ def annotate_for_a_while(db_path: str, annotator_id: int, ready, start, results,
         results.put(("error", annotator_id, traceback.format_exc()))
 
 
-def test_twenty_processes_lose_nothing(db_path):
+def _collect(q, procs, n: int, limit: float = 500) -> list:
+    """Up to n items from q; stops early when every process has exited (a crash must not hang)."""
+    out, deadline = [], time.monotonic() + limit
+    while len(out) < n and time.monotonic() < deadline:
+        try:
+            out.append(q.get(timeout=2))
+        except queue.Empty:
+            if not any(p.is_alive() for p in procs) and q.empty():
+                break
+    return out
+
+
+def test_twenty_processes_lose_nothing(db_path, monkeypatch):
+    # AppTest (run earlier in this pytest process) installs its page script as __main__; spawn
+    # would re-run that script in every child. Give the children a plain __main__ instead.
+    monkeypatch.setitem(sys.modules, "__main__", types.ModuleType("__main__"))
     with Store(db_path) as s:
         s.create_project("busy", kind="summarize", k=3, overlap=N_PROCS)
         s.add_documents("busy", [NewDocument(f"d{i}", f"text {i}", [f"a{i}", f"b{i}", f"c{i}"])
@@ -65,18 +82,9 @@ def test_twenty_processes_lose_nothing(db_path):
              for a in ids]
     for p in procs:
         p.start()
-    try:
-        for _ in procs:  # every process has imported and opened the database ...
-            ready.get(timeout=600)
-    except queue.Empty:  # pragma: no cover  (a process died early: its error is in `results`)
-        pass
+    _collect(ready, procs, N_PROCS)  # every process has imported and opened the database ...
     start.set()  # ... then all write at the same time
-    reports = []
-    try:
-        for _ in procs:
-            reports.append(results.get(timeout=600))
-    except queue.Empty:  # pragma: no cover
-        pass
+    reports = _collect(results, procs, N_PROCS)
     for p in procs:
         p.join(timeout=30)
         if p.is_alive():  # pragma: no cover

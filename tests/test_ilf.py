@@ -194,6 +194,19 @@ def test_reward_selector_without_a_model_says_so(store, crit):
         ilf.select(store, "p", SelectConfig(selector="reward"))
 
 
+def test_reward_selector_scores_with_a_saved_reward_model(store, crit, tiny_causal, tmp_path):
+    from training.reward_model import TokenRewardModel
+
+    rm = TokenRewardModel.from_base(str(tiny_causal))  # untrained: any scores will do for the plumbing
+    rm.save_pretrained(tmp_path / "rm")
+    for k in crit["k"]:
+        add_three(store, k.id)
+    out = ilf.select(store, "p", SelectConfig(selector="reward", model=str(tmp_path / "rm")))
+    for it in store.critique_items("p"):
+        assert all(r.rm_score is not None and r.selector == "reward" for r in it.refinements)
+        assert out["selected"][it.critique.id] == max(it.refinements, key=lambda r: r.rm_score).id
+
+
 # -- refine ------------------------------------------------------------------------------------
 def test_refine_with_tiny_model_stores_samples_and_baseline(store, crit, tiny_lm):
     out = ilf.refine(store, "p", RefineConfig(n=2, baseline_n=1, max_new_tokens=8, batch_size=2), lm=tiny_lm)

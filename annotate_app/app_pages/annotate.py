@@ -23,7 +23,7 @@ st.session_state[pin] = None if doc is None else doc.id
 done, assigned = counts["done"], counts["assigned"]
 st.progress(done / assigned if assigned else 1.0,
             text=f"You: {done} of {assigned} documents done")
-st.caption(f"Project {project.name}: {totals.complete} of {totals.documents} documents have "
+st.caption(f"Project {widgets.escape_markdown(project.name)}: {totals.complete} of {totals.documents} documents have "
            f"{project.overlap} ranking{'s' if project.overlap > 1 else ''}; "
            f"{totals.rankings} rankings and {totals.critiques} critiques in all.")
 if project.instructions:

@@ -33,7 +33,7 @@ def title(doc) -> str:
 
 
 # 1. the list (newest first)
-st.caption(f"{len(mine)} ranking{'s' if len(mine) != 1 else ''} saved by you in {project.name}.")
+st.caption(f"{len(mine)} ranking{'s' if len(mine) != 1 else ''} saved by you in {widgets.escape_markdown(project.name)}.")
 st.dataframe(
     [{"document": title(docs[r.document_id]), "version": r.version, "critiques": n_crit[r.document_id],
       "seconds": r.seconds, "saved": r.created[:19].replace("T", " ")} for r in mine],
