@@ -201,7 +201,7 @@ def test_my_entries_empty_state(app_db, app_test):
 
 def test_document_stays_on_screen_while_another_annotator_saves(app_db, app_test):
     at = app_test("annotate.py", app_db.ann.id).run()
-    doc, order = _shown(app_db, app_db.ann)
+    doc, _ = _shown(app_db, app_db.ann)
     _radio(at, "A").set_value(1)
     at.run()
     with Store(app_db.path) as s:

@@ -47,7 +47,7 @@ A good summary is faithful (it says nothing the document does not), concise (one
 sentences) and gives the main point. Rank a summary with a wrong number, name or outcome below
 an accurate one, and one about something else last.
 Then critique the weaker summaries in plain words: say what is wrong and how to fix it, e.g.
-"the cost is £1.4 million, not £4.1 million". Select the words you mean to quote them.
+"the cost is £1.4 million, not £4.1 million". To point at a passage, copy its words into the Quote box.
 Skip a document you cannot judge; it comes back at the end of your queue."""
 
 PROMPT_INSTRUCTIONS = """\

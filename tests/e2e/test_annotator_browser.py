@@ -5,6 +5,7 @@ Run: python -m pytest tests/e2e/test_annotator_browser.py -q   (screenshots: tes
 
 from __future__ import annotations
 
+from training.annotate import display_order
 from training.store import Store
 
 CRITIQUE = 'Wrong: <script>alert("xss")</script><b id="injected">bold</b> says too little; name the cost.'
@@ -40,8 +41,15 @@ def test_annotator_ranks_critiques_saves_and_finds_it_again(live_server, page, b
     title = page.locator('[data-testid="stHeading"]').nth(1).inner_text().strip()
     shot(page, "annotate_start")
 
-    # rank candidate A first, B second, ...: one click each (rank i+1 is option i)
-    for i in range(k):
+    # keyboard: the rank buttons are reachable and work without a mouse (A gets rank 1)
+    groups.nth(0).locator('input[type="radio"]').first.focus()
+    page.keyboard.press("Space")
+    page.wait_for_function(
+        "() => document.querySelector('[data-testid=\"stRadioGroup\"][aria-label=\"Rank of candidate A\"]"
+        " input[type=\"radio\"]').checked", timeout=e2e.timeout_ms)
+    wait_idle(page)
+    # the rest with the mouse: B second, C third, ... (rank i+1 is option i)
+    for i in range(1, k):
         groups.nth(i).locator('[data-testid="stRadioOption"]').nth(i).click()
         wait_idle(page)
     worst = chr(ord("A") + k - 1)
@@ -72,6 +80,8 @@ def test_annotator_ranks_critiques_saves_and_finds_it_again(live_server, page, b
         worst_id = mine[0].order[-1][0]
         assert worst_id in crits  # the critique is on the candidate ranked last
         doc = s.get_document(mine[0].document_id)
+        # A got rank 1, B rank 2, ...: the order on screen is the annotator's stable shuffle
+        assert [g[0] for g in mine[0].order] == display_order(carol.id, doc.id, [c.id for c in doc.candidates])
     assert " ".join(doc.title.split()) == " ".join(title.split())
 
     # later: a new browser context (no session), sign in again, My entries shows the entry
