@@ -14,8 +14,8 @@ ROOT = Path(__file__).resolve().parent
 if str(ROOT.parent) not in sys.path:  # `streamlit run annotate_app/app.py` from a checkout
     sys.path.insert(0, str(ROOT.parent))
 
-from annotate_app import ui  # noqa: E402
-from training.errors import AuthError  # noqa: E402
+from annotate_app import ui
+from training.errors import AuthError
 
 # (file in app_pages/, title, icon, admin only). A page whose file is missing is left out.
 PAGES = [

@@ -106,7 +106,7 @@ def app_test():
 
     root = Path(__file__).resolve().parents[1] / "annotate_app"
 
-    def make(page: str = "app.py", annotator_id: int | None = None) -> "AppTest":
+    def make(page: str = "app.py", annotator_id: int | None = None) -> AppTest:
         path = root / page if page == "app.py" else root / "app_pages" / page
         at = AppTest.from_file(str(path), default_timeout=30)
         if annotator_id is not None:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from ..errors import ValidationError
 from ..store import ROLES, Store
-from .common import add_db, print_json
+from .common import add_db
 
 APP = Path(__file__).resolve().parents[2] / "annotate_app" / "app.py"
 

@@ -13,7 +13,15 @@ from .jobs import JobsMixin
 from .migrations import SCHEMA_VERSION
 from .people import ROLES, PeopleMixin
 from .records import (
-    Annotator, Candidate, Critique, Document, Job, ModelRecord, Project, Ranking, Refinement,
+    Annotator,
+    Candidate,
+    Critique,
+    Document,
+    Job,
+    ModelRecord,
+    Project,
+    Ranking,
+    Refinement,
     TokenRewards,
 )
 from .refinements import CritiqueItem, RefinementsMixin
@@ -25,7 +33,23 @@ class Store(AnnotationMixin, PeopleMixin, JobsMixin, RegistryMixin, RefinementsM
 
 
 __all__ = [
-    "SCHEMA_VERSION", "ROLES", "Store", "StoreBase", "NewDocument", "Progress", "ranking_groups", "now",
-    "Annotator", "Candidate", "Critique", "Document", "Job", "ModelRecord", "Project", "Ranking",
-    "Refinement", "TokenRewards", "CritiqueItem",
+    "ROLES",
+    "SCHEMA_VERSION",
+    "Annotator",
+    "Candidate",
+    "Critique",
+    "CritiqueItem",
+    "Document",
+    "Job",
+    "ModelRecord",
+    "NewDocument",
+    "Progress",
+    "Project",
+    "Ranking",
+    "Refinement",
+    "Store",
+    "StoreBase",
+    "TokenRewards",
+    "now",
+    "ranking_groups",
 ]

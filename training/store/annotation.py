@@ -11,6 +11,7 @@ import sqlite3
 import statistics
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from typing import ClassVar
 
 from ..errors import Forbidden, NotFound, ValidationError
 from .base import StoreBase, now
@@ -88,10 +89,10 @@ class AnnotationMixin(StoreBase):
     def list_projects(self) -> list[Project]:
         return [Project.from_row(r) for r in self.all("SELECT * FROM projects ORDER BY id")]
 
-    _PROJECT_SETTINGS = {
+    _PROJECT_SETTINGS: ClassVar[frozenset[str]] = frozenset({
         "instructions", "overlap", "allow_ties", "require_critique_lowest", "show_rewards",
         "active_reward_model", "active_policy_model", "templates",
-    }
+    })
 
     def update_project(self, project: str | int, **changes) -> Project:
         """Change settings of a project (not its name, kind or K, which the data depends on)."""

@@ -15,7 +15,7 @@ from .base import StoreBase, now
 from .records import Annotator
 
 ROLES = ("annotator", "admin")
-_SCRYPT = dict(n=2**14, r=8, p=1, dklen=32)
+_SCRYPT = {"n": 2**14, "r": 8, "p": 1, "dklen": 32}
 
 
 def _hash(secret: str, salt: bytes) -> str:
