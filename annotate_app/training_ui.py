@@ -77,6 +77,8 @@ def metric_charts(metrics: list[dict], key: str) -> None:
             st.plotly_chart(fig, width="stretch", key=f"{key}-{name}")
 
 
-def job_label(job, projects: dict[int, str]) -> str:
+def job_label(job, projects: dict[int, str], status: bool = True) -> str:
+    """'#3 reward · demo (running)'. Without the status for select boxes: Streamlit keeps an
+    option's first label, so a status in it would go stale while the job runs."""
     where = f" · {projects.get(job.project_id, job.project_id)}" if job.project_id else ""
-    return f"#{job.id} {job.kind}{where} ({job.status})"
+    return f"#{job.id} {job.kind}{where}" + (f" ({job.status})" if status else "")

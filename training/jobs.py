@@ -243,7 +243,18 @@ def run_reward(ctx: JobContext) -> dict:
 
     rec = _call(train_reward, ctx.store, ctx.project.name, ctx.config, ctx.out_dir,
                 progress=ctx.progress, job_id=ctx.job.id)
-    return {"model_id": rec.id, "path": rec.path, "metrics": rec.metrics}
+    out = {"model_id": rec.id, "path": rec.path, "metrics": rec.metrics}
+    if ctx.store.get_project(ctx.project.id).active_reward_model is None:
+        # the project's first reward model becomes its active one (heatmaps, selection)
+        ctx.store.update_project(ctx.project.id, active_reward_model=rec.id)
+        out["activated"] = True
+    if ctx.config.score_after:
+        from .reward_trainer import score_project
+
+        ctx.progress.log(f"scoring the candidates of {ctx.project.name} with reward model {rec.id}")
+        out["scored"] = score_project(ctx.store, rec.id, ctx.project.name, ctx.config.batch_size,
+                                      ctx.progress, device=ctx.config.device)
+    return out
 
 
 def run_generate(ctx: JobContext) -> dict:

@@ -16,8 +16,9 @@ AGGREGATIONS = ("sum", "avg", "max", "min")  # training.losses.aggregate; no tor
 
 @dataclass
 class RewardConfig:
-    base_model: str = field(default="", metadata={
-        "help": "backbone: a local folder or hub name (causal LM, encoder-decoder, or encoder such as MiniLM)"})
+    base_model: str = field(default="minilm", metadata={
+        "help": "backbone: a local folder or hub name (causal LM, encoder-decoder, or encoder); "
+                "'minilm' = the offline all-MiniLM-L6-v2 encoder"})
     aggregation: str = field(default="avg", metadata={
         "help": "how per-token rewards become a sequence score", "choices": AGGREGATIONS})
     tau: float = field(default=2.0, metadata={"help": "temperature of the soft max/min aggregations"})
@@ -45,6 +46,8 @@ class RewardConfig:
     bf16: bool = field(default=True, metadata={"help": "bf16 autocast on the GPU (ignored on the CPU)"})
     grad_clip: float = field(default=5.0, metadata={"help": "clip the gradient norm to this (0: off)"})
     threads: int = field(default=0, metadata={"help": "CPU threads for torch (0: TOKENWISE_THREADS or 1)"})
+    score_after: bool = field(default=True, metadata={
+        "help": "after training, cache per-token rewards of every candidate of the project (the heatmaps)"})
 
     def __post_init__(self) -> None:
         self.validate()

@@ -137,6 +137,9 @@ class TokenRewardModel(nn.Module):
         """A fresh reward model on a backbone (name or path). `config`: a RewardConfig (or None)."""
         from transformers import AutoModel, AutoTokenizer
 
+        from .lm import resolve
+
+        base_model = resolve(base_model)  # "minilm" / "smollm2" -> their offline folders
         hf_config = _load_backbone_config(base_model)
         arch = detect_arch(hf_config) if arch == "auto" else arch
         tok = AutoTokenizer.from_pretrained(str(base_model))

@@ -103,7 +103,8 @@ st.dataframe(table, hide_index=True, width="stretch")
 
 ids = [j.id for j in jobs]
 by_id = {j.id: j for j in jobs}
-chosen = st.selectbox("Show job", ids, format_func=lambda i: tui.job_label(by_id[i], projects), key="job_detail")
+chosen = st.selectbox("Show job", ids, format_func=lambda i: tui.job_label(by_id[i], projects, status=False),
+                      key="job_detail")
 job = by_id[chosen]
 c = st.columns(4)
 c[0].metric("Status", job.status)

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from typing import Any
+
+from ..forms import build_config, describe
 
 DEFAULT_DB = "tokenwise.db"
 
@@ -17,3 +20,40 @@ def add_db(p: argparse.ArgumentParser) -> None:
 def print_json(obj: Any) -> None:
     json.dump(obj, sys.stdout, ensure_ascii=False, default=str)
     sys.stdout.write("\n")
+
+
+# Short spellings the issues use for some config fields.
+ALIASES = {"base_model": ["--base"], "aggregation": ["--agg"]}
+
+
+def add_config_flags(p: argparse.ArgumentParser, cls, skip: tuple[str, ...] = ()) -> None:
+    """One flag per field of a config dataclass, with its help text (--no-X for booleans).
+
+    Defaults are None so that an absent flag keeps the dataclass default; `config_from_args`
+    then checks every value through training.forms, which names the bad flag.
+    """
+    for spec in describe(cls):
+        if spec.name in skip or spec.hidden:
+            continue
+        flags = [f"--{spec.name.replace('_', '-')}", *ALIASES.get(spec.name, [])]
+        help_ = f"{spec.help} (default: {spec.default})"
+        if spec.type == "bool":
+            p.add_argument(*flags, dest=spec.name, action=argparse.BooleanOptionalAction, default=None, help=help_)
+        else:
+            kind = {"int": int, "float": float}.get(spec.type, str)
+            p.add_argument(*flags, dest=spec.name, type=kind, default=None, choices=spec.choices,
+                           metavar=None if spec.choices else spec.type.upper(), help=help_)
+
+
+def config_from_args(cls, args: argparse.Namespace, **extra):
+    """Build and validate a config dataclass from parsed flags (plus `extra` values)."""
+    values = {f.name: getattr(args, f.name) for f in dataclasses.fields(cls)
+              if getattr(args, f.name, None) is not None}
+    values.update({k: v for k, v in extra.items() if v is not None})
+    return build_config(cls, values, where="--")
+
+
+def tqdm_progress(desc: str):
+    from ..progress import TqdmProgress
+
+    return TqdmProgress(desc)

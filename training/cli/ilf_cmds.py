@@ -8,28 +8,8 @@ from __future__ import annotations
 
 import argparse
 
-from ..forms import build_config, describe, to_dict
-from .common import add_db, print_json
-
-
-# -- flags from a config dataclass ---------------------------------------------------------
-def add_config_flags(p: argparse.ArgumentParser, cls, skip: tuple[str, ...] = ()) -> None:
-    """One --flag per field (--no-flag for booleans), values checked later by build_config."""
-    for spec in describe(cls):
-        if spec.name in skip or spec.hidden:
-            continue
-        flag = "--" + spec.name.replace("_", "-")
-        help_ = f"{spec.help} (default: {spec.default})"
-        if spec.type == "bool":
-            p.add_argument(flag, dest=spec.name, action=argparse.BooleanOptionalAction, default=None, help=help_)
-        else:
-            p.add_argument(flag, dest=spec.name, default=None, metavar=spec.type.upper(),
-                           choices=spec.choices, help=help_)
-
-
-def config_from_args(cls, args: argparse.Namespace):
-    values = {s.name: getattr(args, s.name) for s in describe(cls) if getattr(args, s.name, None) is not None}
-    return build_config(cls, values, where="--")
+from ..forms import to_dict
+from .common import add_config_flags, add_db, config_from_args, print_json, tqdm_progress
 
 
 # -- ilf ---------------------------------------------------------------------------------------
@@ -69,11 +49,6 @@ def register(sub) -> None:
     ls.set_defaults(func=cmd_list)
 
 
-def _progress(desc: str):
-    from ..progress import TqdmProgress
-
-    return TqdmProgress(desc)
-
 
 def cmd_refine(args) -> int:
     from ..ilf import refine
@@ -82,7 +57,7 @@ def cmd_refine(args) -> int:
 
     cfg = config_from_args(RefineConfig, args)
     with Store(args.db) as s:
-        out = refine(s, args.project, cfg, critique_ids=args.critique, progress=_progress("refine"))
+        out = refine(s, args.project, cfg, critique_ids=args.critique, progress=tqdm_progress("refine"))
     print_json(out)
     return 0
 
@@ -94,7 +69,7 @@ def cmd_select(args) -> int:
 
     cfg = config_from_args(SelectConfig, args)
     with Store(args.db) as s:
-        out = select(s, args.project, cfg, critique_ids=args.critique, progress=_progress("select"))
+        out = select(s, args.project, cfg, critique_ids=args.critique, progress=tqdm_progress("select"))
     print_json({**out, "selected": {str(k): v for k, v in out["selected"].items()}})
     return 0
 
@@ -149,7 +124,7 @@ def cmd_sft(args) -> int:
     from ..store import Store
 
     cfg = config_from_args(FinetuneConfig, args)
-    progress = _progress("sft")
+    progress = tqdm_progress("sft")
     if args.db:
         with Store(args.db) as s:
             out = finetune(cfg, progress=progress, store=s, project=args.project)

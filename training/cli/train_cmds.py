@@ -8,38 +8,14 @@ default, help), so the CLI and the dashboard form never drift apart:
 
 from __future__ import annotations
 
-import argparse
-import dataclasses
 from pathlib import Path
 
 from ..errors import ValidationError
-from ..forms import build_config, describe
-from .common import add_db, print_json
+from .common import add_config_flags, add_db, config_from_args, print_json, tqdm_progress
 
 # flag names that differ from the field name (extra spellings of the same flag)
-ALIASES = {"base_model": ["--base"], "aggregation": ["--agg"]}
 
 
-def add_config_flags(p: argparse.ArgumentParser, cls, skip: tuple[str, ...] = ()) -> None:
-    """One flag per dataclass field (dest = field name, default None = keep the dataclass default)."""
-    for spec in describe(cls):
-        if spec.name in skip or spec.hidden:
-            continue
-        flags = [f"--{spec.name.replace('_', '-')}", *ALIASES.get(spec.name, [])]
-        help_ = f"{spec.help} (default: {spec.default})"
-        if spec.type == "bool":
-            p.add_argument(*flags, dest=spec.name, action=argparse.BooleanOptionalAction, default=None, help=help_)
-        else:
-            kind = {"int": int, "float": float}.get(spec.type, str)
-            p.add_argument(*flags, dest=spec.name, type=kind, default=None, choices=spec.choices,
-                           metavar=None if spec.choices else spec.type.upper(), help=help_)
-
-
-def config_from_args(cls, args, **extra):
-    values = {f.name: getattr(args, f.name) for f in dataclasses.fields(cls)
-              if getattr(args, f.name, None) is not None}
-    values.update({k: v for k, v in extra.items() if v is not None})
-    return build_config(cls, values, where="")
 
 
 def register(sub) -> None:
@@ -92,26 +68,27 @@ def register(sub) -> None:
     p.set_defaults(func=cmd_score)
 
 
-def _progress(desc: str):
-    from ..progress import TqdmProgress
-
-    return TqdmProgress(desc)
-
 
 def cmd_train_reward(args) -> int:
     from ..reward_config import RewardConfig
-    from ..reward_trainer import train_reward
+    from ..reward_trainer import score_project, train_reward
     from ..store import Store
 
     config = config_from_args(RewardConfig, args)
     with Store(args.db) as s:
-        bar = _progress("reward model")
+        bar = tqdm_progress("reward model")
         try:
             rec = train_reward(s, args.project, config, args.out, progress=bar)
         finally:
             bar.close()
         if args.activate:
             s.update_project(args.project, active_reward_model=rec.id)
+        if config.score_after:
+            bar = tqdm_progress("scoring")
+            try:
+                score_project(s, rec.id, args.project, config.batch_size, bar, device=config.device)
+            finally:
+                bar.close()
     m = rec.metrics
     print(f"reward model {rec.id} saved to {rec.path}: held-out pairwise accuracy "
           f"{m['val_pairwise_accuracy']:.3f}, Kendall tau {m['val_kendall_tau']:.3f} "
@@ -132,7 +109,7 @@ def cmd_score(args) -> int:
 
     with Store(args.db) as s:
         model_id = _model_id(s, args.model, args.project)
-        bar = _progress("scoring")
+        bar = tqdm_progress("scoring")
         try:
             n = score_project(s, model_id, args.project, args.batch_size, bar, device=args.device)
         finally:
@@ -167,7 +144,7 @@ def cmd_train_policy(args) -> int:
 
     config = config_from_args(PolicyConfig, args, reward_model=args.reward_model)
     with Store(args.db) as s:
-        bar = _progress("policy")
+        bar = tqdm_progress("policy")
         try:
             rec = train_policy(s, args.project, config, args.out, progress=bar)
         finally:
