@@ -139,7 +139,8 @@ class TokenRewardModel(nn.Module):
 
         from .lm import resolve
 
-        base_model = resolve(base_model)  # "minilm" / "smollm2" -> their offline folders
+        if base_model:  # "minilm" / "smollm2" -> their offline folders; "" is refused below
+            base_model = resolve(base_model)
         hf_config = _load_backbone_config(base_model)
         arch = detect_arch(hf_config) if arch == "auto" else arch
         tok = AutoTokenizer.from_pretrained(str(base_model))
