@@ -16,17 +16,17 @@ README = (ROOT / "README.md").read_text()
 
 
 def readme_commands() -> list[str]:
-    blocks = re.findall(r"```bash\n(.*?)```", README, flags=re.S)
+    blocks = re.findall(r"```bash\n(.*?)```", README, flags=re.DOTALL)
     lines = [ln.split("#", 1)[0].strip() for block in blocks for ln in block.splitlines()]
     return [ln for ln in lines if ln.startswith("tokenwise ")]
 
 
 def test_readme_opens_with_the_two_setup_commands():
-    first_block = re.search(r"```bash\n(.*?)```", README, flags=re.S).group(1)
+    first_block = re.search(r"```bash\n(.*?)```", README, flags=re.DOTALL).group(1)
     commands = [ln.split("#", 1)[0].strip() for ln in first_block.splitlines() if ln.strip()]
     assert commands == ["make run", "make test"]
     makefile = (ROOT / "Makefile").read_text()
-    assert re.search(r"^run:", makefile, flags=re.M) and re.search(r"^test:", makefile, flags=re.M)
+    assert re.search(r"^run:", makefile, flags=re.MULTILINE) and re.search(r"^test:", makefile, flags=re.MULTILINE)
 
 
 def test_readme_lists_many_commands():

@@ -34,7 +34,7 @@ CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 SCREENSHOTS = Path(__file__).resolve().parent / "screenshots"
-TIMEOUT_MS = int(os.environ.get("TOKENWISE_E2E_TIMEOUT_MS", 60_000))  # slow, loaded 2-core CI machines
+TIMEOUT_MS = int(os.environ.get("TOKENWISE_E2E_TIMEOUT_MS", "60000"))  # slow, loaded 2-core CI machines
 
 
 def pytest_collection_modifyitems(config, items):
