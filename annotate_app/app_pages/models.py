@@ -74,28 +74,19 @@ with st.expander("Card"):
     st.code(json.dumps(m.card, indent=2, default=str), language="json")
 
 b = st.columns(2)
-if m.kind == "reward":
-    if m.id == project.active_reward_model:
-        b[0].success("This is the project's active reward model.")
-    elif b[0].button("Make it the active reward model", key="make-reward", type="primary"):
-        try:
-            with ui.store() as s:
-                s.update_project(project.id, active_reward_model=m.id)
-        except TokenwiseError as e:
-            st.error(str(e))
-        else:
-            st.rerun()
-else:
-    if m.id == project.active_policy_model:
-        b[0].success("This is the project's active policy.")
-    elif b[0].button("Make it the active policy", key="make-policy", type="primary"):
-        try:
-            with ui.store() as s:
-                s.update_project(project.id, active_policy_model=m.id)
-        except TokenwiseError as e:
-            st.error(str(e))
-        else:
-            st.rerun()
+role, attr = (("reward model", "active_reward_model") if m.kind == "reward"
+              else ("policy", "active_policy_model"))
+if m.id == getattr(project, attr):
+    b[0].success(f"This is the project's active {role}.")
+elif b[0].button(f"Make it the active {role}", key=f"make-{m.kind if m.kind == 'reward' else 'policy'}",
+                 type="primary"):
+    try:
+        with ui.store() as s:
+            s.update_project(project.id, **{attr: m.id})
+    except TokenwiseError as e:
+        st.error(str(e))
+    else:
+        st.rerun()
 
 # 3. two reward models side by side ------------------------------------------------------------
 rewards = [x for x in models if x.kind == "reward"]
