@@ -100,17 +100,6 @@ def app_db(db_path, monkeypatch):
 
 @pytest.fixture
 def app_test():
-    from pathlib import Path
+    from apptest import page_test
 
-    from streamlit.testing.v1 import AppTest
-
-    root = Path(__file__).resolve().parents[1] / "annotate_app"
-
-    def make(page: str = "app.py", annotator_id: int | None = None) -> AppTest:
-        path = root / page if page == "app.py" else root / "app_pages" / page
-        at = AppTest.from_file(str(path), default_timeout=30)
-        if annotator_id is not None:
-            at.session_state["annotator_id"] = annotator_id
-        return at
-
-    return make
+    return page_test

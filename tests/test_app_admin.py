@@ -7,6 +7,7 @@ import math
 from pathlib import Path
 
 import pytest
+from apptest import open_page as page
 from streamlit.testing.v1 import AppTest
 
 from annotate_app import admin
@@ -18,7 +19,7 @@ PAGES = Path(__file__).resolve().parents[1] / "annotate_app" / "app_pages"
 
 
 @pytest.fixture
-def app_db(db_path, monkeypatch):
+def admin_db(db_path, monkeypatch):
     monkeypatch.setenv("TOKENWISE_DB", db_path)
     with Store(db_path) as s:
         admin_user, _ = s.add_annotator("root", role="admin")
@@ -26,10 +27,6 @@ def app_db(db_path, monkeypatch):
     return db_path, admin_user, worker
 
 
-def page(name: str, annotator_id: int) -> AppTest:
-    at = AppTest.from_file(str(PAGES / f"{name}.py"), default_timeout=60)
-    at.session_state["annotator_id"] = annotator_id
-    return at.run()
 
 
 def texts(at: AppTest, kind: str) -> list[str]:
@@ -44,8 +41,8 @@ def docs_jsonl(n: int, k: int = 3, start: int = 0) -> bytes:
 
 # -- every admin page refuses a plain annotator ------------------------------------------
 @pytest.mark.parametrize("name", ["projects", "people", "progress"])
-def test_admin_pages_refuse_annotators(app_db, name):
-    db_path, _, worker = app_db
+def test_admin_pages_refuse_annotators(admin_db, name):
+    db_path, _, worker = admin_db
     with Store(db_path) as s:
         s.create_project("secret-project", kind="summarize", k=3)
     at = page(name, worker.id)
@@ -57,7 +54,7 @@ def test_admin_pages_refuse_annotators(app_db, name):
     assert all("secret-project" not in m for m in texts(at, "markdown") + texts(at, "caption"))
 
 
-def test_admin_pages_ask_to_sign_in(app_db):
+def test_admin_pages_ask_to_sign_in(admin_db):
     at = AppTest.from_file(str(PAGES / "people.py"), default_timeout=60).run()
     assert any("sign in" in w for w in texts(at, "warning"))
     assert len(at.dataframe) == 0
@@ -73,8 +70,8 @@ def fill_create_form(at: AppTest, name: str, k: int, overlap: int = 2):
     return at.button(key="FormSubmitter:create_project-Create project").click().run()
 
 
-def test_create_project_through_the_form(app_db):
-    db_path, root, _ = app_db
+def test_create_project_through_the_form(admin_db):
+    db_path, root, _ = admin_db
     at = page("projects", root.id)
     assert not at.exception
     at = fill_create_form(at, "news", k=3)
@@ -90,8 +87,8 @@ def test_create_project_through_the_form(app_db):
     assert at.selectbox(key="projects_project").value == "blogs"
 
 
-def test_create_project_with_invalid_k_shows_the_error(app_db):
-    db_path, root, _ = app_db
+def test_create_project_with_invalid_k_shows_the_error(admin_db):
+    db_path, root, _ = admin_db
     at = fill_create_form(page("projects", root.id), "bad", k=1)
     assert not at.exception
     assert any("at least 2 candidates" in e for e in texts(at, "error"))
@@ -99,8 +96,8 @@ def test_create_project_with_invalid_k_shows_the_error(app_db):
         assert s.list_projects() == []
 
 
-def test_edit_project_settings(app_db):
-    db_path, root, _ = app_db
+def test_edit_project_settings(admin_db):
+    db_path, root, _ = admin_db
     with Store(db_path) as s:
         pid = s.create_project("news", k=3, overlap=1).id
     at = page("projects", root.id)
@@ -115,8 +112,8 @@ def test_edit_project_settings(app_db):
     assert any("saved" in m for m in texts(at, "success"))
 
 
-def test_import_valid_file_through_the_uploader(app_db):
-    db_path, root, _ = app_db
+def test_import_valid_file_through_the_uploader(admin_db):
+    db_path, root, _ = admin_db
     with Store(db_path) as s:
         s.create_project("news", k=3)
     at = page("projects", root.id)
@@ -131,8 +128,8 @@ def test_import_valid_file_through_the_uploader(app_db):
         assert [c.text for c in s.documents("news")[0].candidates] == ["c0 of 0", "c1 of 0", "c2 of 0"]
 
 
-def test_import_refused_file_shows_errors_line_by_line_and_changes_nothing(app_db):
-    db_path, root, _ = app_db
+def test_import_refused_file_shows_errors_line_by_line_and_changes_nothing(admin_db):
+    db_path, root, _ = admin_db
     with Store(db_path) as s:
         s.create_project("news", k=3)
     bad = b"\n".join([
@@ -154,9 +151,9 @@ def test_import_refused_file_shows_errors_line_by_line_and_changes_nothing(app_d
         assert s.count_documents("news") == 0
 
 
-def test_import_handler_directly(app_db, tmp_path):
+def test_import_handler_directly(admin_db, tmp_path):
     """The function the page calls with the uploaded bytes: a good file lands, a bad one names its lines."""
-    db_path, _, _ = app_db
+    db_path, _, _ = admin_db
     with Store(db_path) as s:
         s.create_project("news", k=3)
         report = admin.import_upload(s, "news", "docs.jsonl", docs_jsonl(3))
@@ -168,8 +165,8 @@ def test_import_handler_directly(app_db, tmp_path):
         assert s.count_documents("news") == 3
 
 
-def test_export_buttons_for_every_kind_and_format(app_db):
-    db_path, root, _ = app_db
+def test_export_buttons_for_every_kind_and_format(admin_db):
+    db_path, root, _ = admin_db
     with Store(db_path) as s:
         s.create_project("news", k=3)
         admin.import_upload(s, "news", "docs.jsonl", docs_jsonl(2))
@@ -185,8 +182,8 @@ def test_export_buttons_for_every_kind_and_format(app_db):
 
 
 # -- People -----------------------------------------------------------------------------
-def test_add_annotator_shows_token_once(app_db):
-    db_path, root, _ = app_db
+def test_add_annotator_shows_token_once(admin_db):
+    db_path, root, _ = admin_db
     at = page("people", root.id)
     at.text_input[0].set_value("bea")
     at = at.button(key="FormSubmitter:add_annotator-Add").click().run()
@@ -203,8 +200,8 @@ def test_add_annotator_shows_token_once(app_db):
     assert token not in repr(at.session_state)  # and nothing kept it
 
 
-def test_add_annotator_duplicate_name_is_refused(app_db):
-    _, root, _ = app_db
+def test_add_annotator_duplicate_name_is_refused(admin_db):
+    _, root, _ = admin_db
     at = page("people", root.id)
     at.text_input[0].set_value("ann")
     at = at.button(key="FormSubmitter:add_annotator-Add").click().run()
@@ -212,8 +209,8 @@ def test_add_annotator_duplicate_name_is_refused(app_db):
     assert len(at.code) == 0
 
 
-def test_revoke_needs_confirmation_and_works(app_db):
-    db_path, root, worker = app_db
+def test_revoke_needs_confirmation_and_works(admin_db):
+    db_path, root, worker = admin_db
     at = page("people", root.id)
     assert at.selectbox(key="revoke_who").options == ["ann"]  # never yourself
     revoke = at.button[-1]
@@ -233,8 +230,8 @@ def test_revoke_needs_confirmation_and_works(app_db):
 
 
 # -- Progress ---------------------------------------------------------------------------
-def test_progress_shows_counts_and_agreement(app_db):
-    db_path, root, ann = app_db
+def test_progress_shows_counts_and_agreement(admin_db):
+    db_path, root, ann = admin_db
     with Store(db_path) as s:
         s.create_project("news", k=3, overlap=2)
         s.add_documents("news", [NewDocument(f"d{i}", f"text {i}", ["a", "b", "c"]) for i in range(4)])
@@ -263,8 +260,8 @@ def test_progress_shows_counts_and_agreement(app_db):
     assert len(at.get("plotly_chart")) == 2  # rankings per annotator, tau heatmap
 
 
-def test_progress_with_no_rankings(app_db):
-    db_path, root, _ = app_db
+def test_progress_with_no_rankings(admin_db):
+    db_path, root, _ = admin_db
     with Store(db_path) as s:
         s.create_project("news", k=3)
     at = page("progress", root.id)
@@ -272,9 +269,9 @@ def test_progress_with_no_rankings(app_db):
     assert any("Nobody has ranked" in m for m in texts(at, "info"))
 
 
-def test_admin_pages_through_the_app_navigation(app_db):
+def test_admin_pages_through_the_app_navigation(admin_db):
     """The pages as the app runs them (app.py's st.navigation), one after the other in one session."""
-    db_path, root, _ = app_db
+    db_path, root, _ = admin_db
     with Store(db_path) as s:
         s.create_project("news", k=3)
     at = AppTest.from_file(str(PAGES.parent / "app.py"), default_timeout=60)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from apptest import open_page as page
 from streamlit.testing.v1 import AppTest
 
 from training.jobs import submit_job
@@ -16,7 +17,7 @@ PAGES = Path(__file__).resolve().parents[1] / "annotate_app" / "app_pages"
 
 
 @pytest.fixture
-def app_db(db_path, monkeypatch):
+def jobs_db(db_path, monkeypatch):
     monkeypatch.setenv("TOKENWISE_DB", db_path)
     monkeypatch.setenv("TOKENWISE_MODELS", str(Path(db_path).parent / "models"))
     with Store(db_path) as s:
@@ -29,10 +30,6 @@ def app_db(db_path, monkeypatch):
     return db_path, root, ann
 
 
-def page(name: str, annotator_id: int) -> AppTest:
-    at = AppTest.from_file(str(PAGES / f"{name}.py"), default_timeout=60)
-    at.session_state["annotator_id"] = annotator_id
-    return at.run()
 
 
 def texts(at: AppTest, kind: str) -> list[str]:
@@ -46,8 +43,8 @@ def rank_all(s: Store, annotator, n: int) -> None:
 
 
 @pytest.mark.parametrize("name", ["jobs", "models", "overview"])
-def test_pages_refuse_annotators(app_db, name):
-    db_path, _, ann = app_db
+def test_pages_refuse_annotators(jobs_db, name):
+    db_path, _, ann = jobs_db
     with Store(db_path) as s:
         submit_job(s, "selftest", {"steps": 1})
     at = page(name, ann.id)
@@ -61,8 +58,8 @@ def start(at: AppTest) -> AppTest:
     return at.button(key="FormSubmitter:job_form_selftest-Start").click().run()
 
 
-def test_training_page_refuses_a_bad_value_then_queues_and_shows_the_job(app_db):
-    db_path, root, _ = app_db
+def test_training_page_refuses_a_bad_value_then_queues_and_shows_the_job(jobs_db):
+    db_path, root, _ = jobs_db
     at = page("jobs", root.id)
     assert not at.exception
     assert any("No job yet" in i for i in texts(at, "info"))
@@ -92,8 +89,8 @@ def test_training_page_refuses_a_bad_value_then_queues_and_shows_the_job(app_db)
     assert len(at.get("plotly_chart")) >= 1  # the elapsed_s curve
 
 
-def test_training_page_follows_a_running_job_and_cancels_it(app_db):
-    db_path, root, _ = app_db
+def test_training_page_follows_a_running_job_and_cancels_it(jobs_db):
+    db_path, root, _ = jobs_db
     with Store(db_path) as s:
         job = submit_job(s, "selftest", {"steps": 10})
         s.claim_next("test-worker", 1)
@@ -110,8 +107,8 @@ def test_training_page_follows_a_running_job_and_cancels_it(app_db):
         assert s.report(job.id, 5, 10) is True  # what the worker sees at its next step
 
 
-def test_training_page_shows_a_failed_job_with_its_error_and_log(app_db):
-    db_path, root, _ = app_db
+def test_training_page_shows_a_failed_job_with_its_error_and_log(jobs_db):
+    db_path, root, _ = jobs_db
     with Store(db_path) as s:
         submit_job(s, "selftest", {"steps": 3, "seconds_per_step": 0, "fail_at_step": 2})
     run_worker(db_path, once=True)
@@ -121,8 +118,8 @@ def test_training_page_shows_a_failed_job_with_its_error_and_log(app_db):
     assert any("Traceback" in c for c in texts(at, "code"))
 
 
-def test_models_page_card_compare_and_make_active(app_db):
-    db_path, root, _ = app_db
+def test_models_page_card_compare_and_make_active(jobs_db):
+    db_path, root, _ = jobs_db
     with Store(db_path) as s:
         a = s.add_model("reward", "/m/a", base_model="tiny", project="news", name="news-reward-avg",
                         data_snapshot={"n_lists": 4, "annotators": ["ann"], "sha256": "ab" * 32},
@@ -152,15 +149,15 @@ def test_models_page_card_compare_and_make_active(app_db):
         assert (p.active_reward_model, p.active_policy_model) == (a.id, pol.id)
 
 
-def test_models_page_without_models(app_db):
-    _, root, _ = app_db
+def test_models_page_without_models(jobs_db):
+    _, root, _ = jobs_db
     at = page("models", root.id)
     assert not at.exception
     assert any("No model is registered for news" in i for i in texts(at, "info"))
 
 
-def test_overview_counts_and_next_steps(app_db):
-    db_path, root, ann = app_db
+def test_overview_counts_and_next_steps(jobs_db):
+    db_path, root, ann = jobs_db
     at = page("overview", root.id)
     assert not at.exception
     assert any("0 usable ranking(s)" in m for m in texts(at, "markdown"))
@@ -190,8 +187,8 @@ def test_usable_pairs_and_summary(store, project):
     assert next_steps(s)[0].startswith("0 usable ranking(s)")
 
 
-def test_training_page_reward_form_from_the_config_dataclass(app_db):
-    db_path, root, _ = app_db
+def test_training_page_reward_form_from_the_config_dataclass(jobs_db):
+    db_path, root, _ = jobs_db
     at = page("jobs", root.id)
     at = at.selectbox(key="job_kind").set_value("reward").run()
     assert not at.exception

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from apptest import open_page
 from streamlit.testing.v1 import AppTest
 
 from training.store import NewDocument, Store
@@ -13,7 +14,7 @@ PAGE = Path(__file__).resolve().parents[1] / "annotate_app" / "app_pages" / "rew
 
 
 @pytest.fixture
-def app_db(db_path, monkeypatch):
+def rewards_db(db_path, monkeypatch):
     monkeypatch.setenv("TOKENWISE_DB", db_path)
     with Store(db_path) as s:
         admin, _ = s.add_annotator("root", role="admin")
@@ -27,9 +28,7 @@ def app_db(db_path, monkeypatch):
 
 
 def run(annotator_id: int) -> AppTest:
-    at = AppTest.from_file(str(PAGE), default_timeout=60)
-    at.session_state["annotator_id"] = annotator_id
-    return at.run()
+    return open_page("rewards", annotator_id)
 
 
 def htmls(at: AppTest) -> list[str]:
@@ -48,16 +47,16 @@ def score(db_path) -> int:
     return m.id
 
 
-def test_empty_state_before_scoring(app_db):
-    _, admin, _ = app_db
+def test_empty_state_before_scoring(rewards_db):
+    _, admin, _ = rewards_db
     at = run(admin.id)
     assert not at.exception
     assert any("No reward model has scored this project yet" in i.value and "tokenwise score" in i.value
                for i in at.info)
 
 
-def test_admin_sees_escaped_heatmaps_scores_and_ranks(app_db):
-    db_path, admin, _ = app_db
+def test_admin_sees_escaped_heatmaps_scores_and_ranks(rewards_db):
+    db_path, admin, _ = rewards_db
     score(db_path)
     at = run(admin.id)
     assert not at.exception
@@ -74,8 +73,8 @@ def test_admin_sees_escaped_heatmaps_scores_and_ranks(app_db):
     assert len(at.get("plotly_chart")) == 1
 
 
-def test_annotators_see_it_only_when_the_project_shows_rewards(app_db):
-    db_path, _, ann = app_db
+def test_annotators_see_it_only_when_the_project_shows_rewards(rewards_db):
+    db_path, _, ann = rewards_db
     score(db_path)
     at = run(ann.id)
     assert not at.exception
@@ -89,17 +88,17 @@ def test_annotators_see_it_only_when_the_project_shows_rewards(app_db):
     assert list(at.dataframe[0].value["rank by you"]) == [1, 2]
 
 
-def test_page_needs_sign_in(app_db):
+def test_page_needs_sign_in(rewards_db):
     at = AppTest.from_file(str(PAGE), default_timeout=60).run()
     assert any("sign in" in w.value for w in at.warning)
     assert not at.get("html")
 
 
-def test_page_does_not_import_torch(app_db):
+def test_page_does_not_import_torch(rewards_db):
     import subprocess
     import sys
 
-    db_path, admin, _ = app_db
+    db_path, admin, _ = rewards_db
     score(db_path)
     code = (
         "import sys\nfrom streamlit.testing.v1 import AppTest\n"

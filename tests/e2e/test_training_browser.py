@@ -37,6 +37,12 @@ def test_start_reward_job_watch_it_finish_open_heatmap(live_server, page, e2e, t
         assert demo.active_reward_model == job.result["model_id"]
         assert job.result["scored"] == sum(len(d.candidates) for d in s.documents("demo"))
 
+    # the Models page shows the new model as the demo's active reward model
+    page.get_by_role("link", name="Models").click()
+    e2e.wait_text(page, "This is the project's active reward model.")
+    e2e.wait_idle(page)
+    e2e.shot(page, "models")
+
     page.get_by_role("link", name="Rewards").click()
     page.locator(".tw-heatmap").first.wait_for(state="visible")
     e2e.wait_idle(page)

@@ -1,0 +1,25 @@
+"""Opening the app's pages in Streamlit's AppTest, signed in as an annotator (shared by page tests)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from streamlit.testing.v1 import AppTest
+
+APP = Path(__file__).resolve().parents[1] / "annotate_app"
+TIMEOUT_S = 60  # one page run on a loaded 2-core machine can take seconds
+
+
+def page_test(page: str = "app.py", annotator_id: int | None = None) -> AppTest:
+    """An AppTest (not yet run) of app.py or app_pages/<page>; signed in when annotator_id is given."""
+    name = page if page.endswith(".py") else f"{page}.py"
+    path = APP / name if name == "app.py" else APP / "app_pages" / name
+    at = AppTest.from_file(str(path), default_timeout=TIMEOUT_S)
+    if annotator_id is not None:
+        at.session_state["annotator_id"] = annotator_id
+    return at
+
+
+def open_page(page: str, annotator_id: int | None = None) -> AppTest:
+    """The page run once."""
+    return page_test(page, annotator_id).run()
