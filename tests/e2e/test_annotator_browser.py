@@ -5,6 +5,8 @@ Run: python -m pytest tests/e2e/test_annotator_browser.py -q   (screenshots: tes
 
 from __future__ import annotations
 
+from playwright.sync_api import expect
+
 from training.annotate import display_order
 from training.store import Store
 
@@ -95,7 +97,9 @@ def test_annotator_ranks_critiques_saves_and_finds_it_again(live_server, page, b
         wait_text(again, "Open an entry")
         wait_text(again, "1 ranking saved by you")
         wait_idle(again)
-        assert again.get_by_label(f"Critique of candidate {worst}", exact=True).input_value() == CRITIQUE
+        # Streamlit fills the text area after the page settles: wait for the value, not just the box
+        expect(again.get_by_label(f"Critique of candidate {worst}", exact=True)).to_have_value(
+            CRITIQUE, timeout=e2e.timeout_ms)
         again.get_by_text("History (1 ranking version)").click()
         wait_text(again, "Ranking v1 (current)")
         _no_injection(again)
