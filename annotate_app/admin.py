@@ -1,7 +1,7 @@
 """What the admin pages do with files, kept out of the page scripts so tests can call it directly.
 
 `import_upload` writes an uploaded file's bytes to a temporary file (keeping its suffix, so the
-format can be told from the name) and hands it to `training.io.import_file`; `export_bytes` runs
+format can be told from the name) and hands it to `training.data.io.import_file`; `export_bytes` runs
 one export into a temporary file and returns its bytes for `st.download_button`.
 No SQL and no torch here: everything goes through `training`.
 """
@@ -11,7 +11,7 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from training import io
+from training.data import io
 from training.store import Store
 
 IMPORT_FORMATS = io.IMPORT_FORMATS
@@ -20,7 +20,7 @@ MIME = {"jsonl": "application/jsonl", "parquet": "application/vnd.apache.parquet
 
 
 def export_kinds() -> tuple[str, ...]:
-    """What can be exported now (the ILF exports join io.EXPORT_KINDS once training.ilf adds them)."""
+    """What can be exported now (the ILF exports join io.EXPORT_KINDS once training.ilf.pipeline adds them)."""
     return tuple(io.EXPORT_KINDS)
 
 

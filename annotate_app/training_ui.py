@@ -1,7 +1,7 @@
 """Widgets shared by the Training, Models and Overview pages: config forms and metric charts.
 
 `config_widgets` draws one widget per field of a job kind's config (from training.forms specs,
-help text included) and returns the raw values; training.jobs.submit_job validates them, so a
+help text included) and returns the raw values; training.jobs.kinds.submit_job validates them, so a
 bad value is refused with a message naming the field before anything is queued.
 No SQL and no torch here.
 """

@@ -11,7 +11,7 @@ import re
 
 import streamlit as st
 
-from training import annotate as A
+from training.annotation import drafts as A
 from training.store import Document, Project
 
 LONG_DOCUMENT = 1200  # characters; longer documents go in an expander

@@ -6,7 +6,7 @@ QA-Feedback (FineGrainedRLHF dev_feedback.json): the original output is `predict
 critique is written from the annotators' error spans (type, quoted span, explanation) and their
 missing-info sentences; the human-corrected output is `corrected-prediction`. Both texts are stored
 as refinements of the critique in a temporary database, every selector scores them through
-training.ilf.select, and we count how often the corrected one scores higher (ties count half).
+training.ilf.pipeline.select, and we count how often the corrected one scores higher (ties count half).
 
 Shepherd (human_data_for_model.jsonl) has critiques but no corrected outputs, so it gives no
 pairs: we only report what InstructRM says about the criticised original ("does it incorporate
@@ -31,9 +31,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 DATA = ROOT.parent / "shared" / "datasets"
 
-from training import ilf
 from training.device import pick_device, set_threads
-from training.ilf_config import SelectConfig
+from training.ilf import pipeline as ilf
+from training.ilf.config import SelectConfig
 from training.store import NewDocument, Store
 
 PHRASES = {

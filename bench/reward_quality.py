@@ -35,7 +35,7 @@ def minilm() -> str:
 
 
 def load_lists(n_questions: int, seed: int):
-    from training.reward_trainer import RankedList
+    from training.rewards.trainer import RankedList
 
     rows = json.loads(DATA.read_text())
     random.Random(seed).shuffle(rows)
@@ -74,9 +74,9 @@ def main() -> None:
     import torch
 
     from training.device import pick_device
-    from training.reward_config import RewardConfig
-    from training.reward_model import TokenRewardModel
-    from training.reward_trainer import fit, split_lists
+    from training.rewards.config import RewardConfig
+    from training.rewards.model import TokenRewardModel
+    from training.rewards.trainer import fit, split_lists
 
     torch.set_num_threads(args.threads)
     base = args.base or minilm()

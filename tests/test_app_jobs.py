@@ -8,10 +8,10 @@ import pytest
 from apptest import open_page as page
 from streamlit.testing.v1 import AppTest
 
-from training.jobs import submit_job
-from training.overview import next_steps, project_summary, usable_pairs
+from training.annotation.overview import next_steps, project_summary, usable_pairs
+from training.jobs.kinds import submit_job
+from training.jobs.worker import run_worker
 from training.store import NewDocument, Store
-from training.worker import run_worker
 
 PAGES = Path(__file__).resolve().parents[1] / "annotate_app" / "app_pages"
 

@@ -11,7 +11,7 @@ import jsonschema
 import pytest
 
 from training.cli import main
-from training.demo import DEMO_DIR, PROMPT_QUALITIES, SUMMARY_QUALITIES, load_demo, quote_span, read_demo
+from training.data.demo import DEMO_DIR, PROMPT_QUALITIES, SUMMARY_QUALITIES, load_demo, quote_span, read_demo
 from training.errors import ValidationError
 from training.store import Store
 

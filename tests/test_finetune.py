@@ -9,12 +9,12 @@ import math
 import pytest
 import torch
 
-from training import ilf
 from training.cli import main
 from training.errors import NotFound, ValidationError
-from training.finetune import CARD, encode_row, finetune, read_rows, weighted_token_loss
-from training.finetune_config import FinetuneConfig
-from training.ilf_config import RefineConfig, SelectConfig
+from training.ilf import pipeline as ilf
+from training.ilf.config import RefineConfig, SelectConfig
+from training.ilf.finetune import CARD, encode_row, finetune, read_rows, weighted_token_loss
+from training.ilf.finetune_config import FinetuneConfig
 from training.lm import load_lm, load_tokenizer
 from training.store import NewDocument
 

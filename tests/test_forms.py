@@ -106,7 +106,7 @@ def test_parse_set_and_config_file(tmp_path):
 
 
 def test_every_job_kind_config_round_trips_through_its_form():
-    from training.jobs import KINDS
+    from training.jobs.kinds import KINDS
 
     for name, kind in KINDS.items():
         if not kind.available():

@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-from training.heatmap import colour, heatmap_figure, legend_html, token_spans_html
+from training.rewards.heatmap import colour, heatmap_figure, legend_html, token_spans_html
 
 
 def test_tokens_are_escaped_and_keep_whitespace():

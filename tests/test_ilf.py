@@ -10,9 +10,9 @@ import jsonschema
 import pytest
 import torch
 
-from training import ilf
 from training.errors import Forbidden, NotFound, TokenwiseError, ValidationError
-from training.ilf_config import RefineConfig, SelectConfig
+from training.ilf import pipeline as ilf
+from training.ilf.config import RefineConfig, SelectConfig
 from training.lm import load_lm
 from training.store import NewDocument
 
@@ -195,7 +195,7 @@ def test_reward_selector_without_a_model_says_so(store, crit):
 
 
 def test_reward_selector_scores_with_a_saved_reward_model(store, crit, tiny_causal, tmp_path):
-    from training.reward_model import TokenRewardModel
+    from training.rewards.model import TokenRewardModel
 
     rm = TokenRewardModel.from_base(str(tiny_causal))  # untrained: any scores will do for the plumbing
     rm.save_pretrained(tmp_path / "rm")

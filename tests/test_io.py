@@ -1,4 +1,4 @@
-"""training.io: import formats, refused files (nothing written), exports, Parquet, schemas, streaming."""
+"""training.data.io: import formats, refused files (nothing written), exports, Parquet, schemas, streaming."""
 
 from __future__ import annotations
 
@@ -10,8 +10,7 @@ import jsonschema
 import pyarrow.parquet as pq
 import pytest
 
-from training.errors import ImportFileError, NotFound, ValidationError
-from training.io import (
+from training.data.io import (
     EXPORT_KINDS,
     MAX_PROBLEMS,
     detect_format,
@@ -20,6 +19,7 @@ from training.io import (
     ranking_pairs,
     write_export,
 )
+from training.errors import ImportFileError, NotFound, ValidationError
 from training.store import NewDocument
 
 SCHEMAS = Path(__file__).resolve().parents[1] / "data" / "schemas"

@@ -10,7 +10,7 @@ import pytest
 
 from training.cli import main
 from training.errors import NotFound, ValidationError
-from training.jobs import KINDS, submit_job
+from training.jobs.kinds import KINDS, submit_job
 from training.store import Store
 
 
@@ -175,7 +175,7 @@ def demo_like_project(s: Store, n_docs: int = 6):
 
 def test_reward_job_trains_registers_and_scores(db_path, tiny_causal, monkeypatch, tmp_path):
     monkeypatch.setenv("TOKENWISE_MODELS", str(tmp_path / "models"))
-    from training.worker import run_worker
+    from training.jobs.worker import run_worker
 
     with Store(db_path) as s:
         demo_like_project(s)
@@ -201,8 +201,8 @@ def test_reward_job_trains_registers_and_scores(db_path, tiny_causal, monkeypatc
 
 
 def test_generate_job_adds_candidates_that_reach_the_queue(db_path, tiny_causal):
+    from training.jobs.worker import run_worker
     from training.store import NewDocument
-    from training.worker import run_worker
 
     with Store(db_path) as s:
         s.create_project("gen", kind="summarize", k=2, overlap=1)
@@ -212,7 +212,7 @@ def test_generate_job_adds_candidates_that_reach_the_queue(db_path, tiny_causal)
         first = s.documents("gen")[0]
         s.save_ranking(bob, first.id, {first.candidates[0].id: 1, first.candidates[1].id: 2})  # complete now
         with pytest.raises(ValidationError, match="model: project 'gen' has no active policy model"):
-            from training.generate import GenerateConfig, generate_candidates
+            from training.ilf.generate import GenerateConfig, generate_candidates
             generate_candidates(s, "gen", GenerateConfig())
         job = submit_job(s, "generate", {"model": str(tiny_causal), "num_candidates": 2, "max_new_tokens": 6,
                                          "seed": 1}, project="gen")

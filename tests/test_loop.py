@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import json
 
-from training.io import import_file
-from training.jobs import submit_job
+from training.data.io import import_file
+from training.jobs.kinds import submit_job
+from training.jobs.worker import run_worker
 from training.store import Store
-from training.worker import run_worker
 
 
 def run(db_path: str, kind: str, config: dict, project: str = "loop"):

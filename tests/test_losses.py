@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from training.losses import (
+from training.rewards.losses import (
     aggregate,
     bound_rewards,
     bradley_terry,

@@ -7,7 +7,8 @@ import torch
 
 from training.cli import main
 from training.errors import ValidationError
-from training.policy import (
+from training.policy.config import PolicyConfig
+from training.policy.trainer import (
     align_rewards,
     reinforce_loss,
     reward_weighted_mle_loss,
@@ -17,9 +18,8 @@ from training.policy import (
     train_policy,
     unigram_f1,
 )
-from training.policy_config import PolicyConfig
-from training.reward_config import RewardConfig
-from training.reward_model import TokenRewardModel
+from training.rewards.config import RewardConfig
+from training.rewards.model import TokenRewardModel
 from training.store import NewDocument
 
 

@@ -9,9 +9,9 @@ import torch
 
 from training.cli import main
 from training.errors import NotFound, ValidationError
-from training.reward_config import RewardConfig
-from training.reward_model import TokenRewardModel
-from training.reward_trainer import (
+from training.rewards.config import RewardConfig
+from training.rewards.model import TokenRewardModel
+from training.rewards.trainer import (
     lists_from_store,
     score_project,
     split_lists,

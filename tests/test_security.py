@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from annotate_app.app import PAGES
-from training import annotate as A
+from training.annotation import drafts as A
 from training.errors import Forbidden
 from training.store import NewDocument, Store
 
@@ -159,7 +159,7 @@ def test_my_pages_never_allow_raw_html():
 
 
 def test_saving_as_someone_else_is_not_possible_from_the_core(app_db):
-    """training.annotate.save writes as the annotator it is given; a draft carries no owner."""
+    """training.annotation.drafts.save writes as the annotator it is given; a draft carries no owner."""
     with Store(app_db.path) as s:
         p, doc = s.get_project("p"), s.documents("p")[0]
         d = A.Draft.new(doc)

@@ -9,13 +9,13 @@ import sys
 import threading
 import time
 
-from training.jobs import submit_job
+from training.jobs.kinds import submit_job
+from training.jobs.worker import run_worker
 from training.store import Store
-from training.worker import run_worker
 
 WORKER = """
 import sys
-from training.worker import run_worker
+from training.jobs.worker import run_worker
 n = run_worker(sys.argv[1], poll=0.05, heartbeat_timeout=float(sys.argv[2]), idle_exit=float(sys.argv[3]),
                worker_id=sys.argv[4] if len(sys.argv) > 4 else None)
 print(n)
@@ -142,7 +142,7 @@ def test_a_library_error_is_recorded_as_its_message(store, project):
 
 
 def test_job_progress_thins_long_metric_series_and_keeps_eval_rows(store):
-    from training.jobs import JobProgress
+    from training.jobs.kinds import JobProgress
 
     job = store.submit("selftest", {})
     store.claim_next("w", os.getpid())

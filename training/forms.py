@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import ValidationError
+from training.errors import ValidationError
 
 TYPES = ("bool", "int", "float", "str", "list", "dict")
 

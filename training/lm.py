@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import NotFound, TokenwiseError
+from training.errors import NotFound, TokenwiseError
 
 log = logging.getLogger(__name__)
 

@@ -3,7 +3,7 @@
 import streamlit as st
 
 from annotate_app import ui, widgets
-from training import annotate as A
+from training.annotation import drafts as A
 from training.errors import TokenwiseError
 
 user = ui.require_user()

@@ -15,7 +15,7 @@ import streamlit as st
 from annotate_app import training_ui as tui
 from annotate_app import ui
 from training.errors import TokenwiseError
-from training.jobs import KINDS, kind_fields, submit_job
+from training.jobs.kinds import KINDS, kind_fields, submit_job
 
 user = ui.require_admin()
 st.title("Training")

@@ -6,7 +6,7 @@ Every store call passes the signed-in annotator, and the store only returns that
 import streamlit as st
 
 from annotate_app import ui, widgets
-from training import annotate as A
+from training.annotation import drafts as A
 from training.errors import TokenwiseError
 
 user = ui.require_user()

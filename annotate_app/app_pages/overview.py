@@ -9,7 +9,7 @@ import plotly.express as px
 import streamlit as st
 
 from annotate_app import ui
-from training.overview import next_steps, project_summary
+from training.annotation.overview import next_steps, project_summary
 
 user = ui.require_admin()
 st.title("Overview")

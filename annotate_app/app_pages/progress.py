@@ -9,7 +9,7 @@ import plotly.express as px
 import streamlit as st
 
 from annotate_app import ui
-from training.agreement import project_agreement
+from training.annotation.agreement import project_agreement
 
 user = ui.require_admin()
 st.title("Progress")

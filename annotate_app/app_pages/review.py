@@ -1,14 +1,14 @@
 """Review refinements: accept the selected refinement of a critique, pick another, or edit one.
 
 Annotators review the critiques they wrote; admins may switch to everyone's. The logic lives in
-training.ilf (review_queue, refinement_rows) and the store (accept_refinement, edit_refinement).
+training.ilf.pipeline (review_queue, refinement_rows) and the store (accept_refinement, edit_refinement).
 """
 
 import streamlit as st
 
 from annotate_app import ui
-from training import ilf
 from training.errors import TokenwiseError
+from training.ilf import pipeline as ilf
 
 user = ui.require_user()
 st.title("Review refinements")

@@ -8,7 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from annotate_app import ui, widgets
-from training.heatmap import heatmap_figure, legend_html, token_spans_html
+from training.rewards.heatmap import heatmap_figure, legend_html, token_spans_html
 
 user = ui.require_user()
 st.title("Rewards")

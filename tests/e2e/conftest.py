@@ -10,7 +10,7 @@ Fixtures others reuse:
         wait_text(page, "Projects")
         shot(page, "projects")              # tests/e2e/screenshots/projects.png
 
-`live_server()` loads the demo (training.demo.load_demo) into a fresh database, or a small project
+`live_server()` loads the demo (training.data.demo.load_demo) into a fresh database, or a small project
 when the demo is not there, starts the server on a free port, waits for HTTP 200 on /, and stops
 it after the test. All tests here carry the `e2e` marker and skip when /usr/bin/chromium is missing.
 """
@@ -64,12 +64,12 @@ def free_port() -> int:
 
 
 def make_database(db_path: str) -> dict[str, str]:
-    """The demo when training.demo is there, else one small project; returns access tokens."""
+    """The demo when training.data.demo is there, else one small project; returns access tokens."""
     from training.store import NewDocument, Store
 
     with Store(db_path) as s:
         try:
-            from training.demo import load_demo
+            from training.data.demo import load_demo
         except ImportError:
             s.create_project("demo", kind="summarize", k=3, overlap=2,
                              instructions="Rank the summaries from most to least faithful.")

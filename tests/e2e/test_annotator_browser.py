@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from playwright.sync_api import expect
 
-from training.annotate import display_order
+from training.annotation.drafts import display_order
 from training.store import Store
 
 CRITIQUE = 'Wrong: <script>alert("xss")</script><b id="injected">bold</b> says too little; name the cost.'

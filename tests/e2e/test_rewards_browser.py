@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from training.reward_config import RewardConfig
-from training.reward_trainer import score_project, train_reward
+from training.data.tiny import make_tiny_model
+from training.rewards.config import RewardConfig
+from training.rewards.trainer import score_project, train_reward
 from training.store import Store
-from training.tiny import make_tiny_model
 
 
 def test_rewards_page_shows_heatmaps(live_server, page, e2e, tmp_path):

@@ -3,8 +3,8 @@ tiny model, watch the worker finish it, then open its heatmap on the Rewards pag
 
 from __future__ import annotations
 
+from training.data.tiny import make_tiny_model
 from training.store import Store
-from training.tiny import make_tiny_model
 
 JOB_TIMEOUT_MS = 240_000  # the worker imports torch, trains and scores on a loaded 2-core machine
 

@@ -9,7 +9,8 @@ import argparse
 import logging
 import sys
 
-from ..errors import TokenwiseError
+from training.errors import TokenwiseError
+
 from . import core, ilf_cmds, io_cmds, jobs_cmds, train_cmds
 
 GROUPS = (core, io_cmds, train_cmds, ilf_cmds, jobs_cmds)

@@ -8,7 +8,7 @@ import json
 import sys
 from typing import Any
 
-from ..forms import build_config, describe
+from training.forms import build_config, describe
 
 DEFAULT_DB = "tokenwise.db"
 
@@ -54,6 +54,6 @@ def config_from_args(cls, args: argparse.Namespace, **extra):
 
 
 def tqdm_progress(desc: str):
-    from ..progress import TqdmProgress
+    from training.progress import TqdmProgress
 
     return TqdmProgress(desc)

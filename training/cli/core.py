@@ -10,9 +10,9 @@ import sys
 import time
 from pathlib import Path
 
-from ..errors import ValidationError
-from ..store import ROLES, Store
-from .common import add_db
+from training.cli.common import add_db
+from training.errors import ValidationError
+from training.store import ROLES, Store
 
 APP = Path(__file__).resolve().parents[2] / "annotate_app" / "app.py"
 
@@ -88,7 +88,7 @@ def cmd_init(args) -> int:
     with Store(args.db) as s:
         print(f"database {args.db}: schema version {s.schema_version()}" + (" (existing)" if existed else ""))
         if args.demo:
-            from ..demo import load_demo
+            from training.data.demo import load_demo
 
             tokens = load_demo(s)
             path = tokens_file(args.db)
@@ -146,7 +146,7 @@ def cmd_annotator_revoke(args) -> int:
 
 
 def cmd_make_tiny_model(args) -> int:
-    from ..tiny import make_tiny_model
+    from training.data.tiny import make_tiny_model
 
     out = make_tiny_model(args.kind, args.out, vocab_size=args.vocab_size, seed=args.seed)
     print(f"tiny {args.kind} model saved to {out}")
@@ -154,7 +154,7 @@ def cmd_make_tiny_model(args) -> int:
 
 
 def cmd_worker(args) -> int:
-    from ..worker import run_worker
+    from training.jobs.worker import run_worker
 
     run_worker(args.db, once=args.once, poll=args.poll, heartbeat_timeout=args.heartbeat_timeout)
     return 0

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import argparse
 
-from ..forms import to_dict
-from .common import add_config_flags, add_db, config_from_args, print_json, tqdm_progress
+from training.cli.common import add_config_flags, add_db, config_from_args, print_json, tqdm_progress
+from training.forms import to_dict
 
 
 # -- ilf ---------------------------------------------------------------------------------------
 def register(sub) -> None:
-    from ..ilf_config import DatasetConfig, RefineConfig, SelectConfig
+    from training.ilf.config import DatasetConfig, RefineConfig, SelectConfig
 
     p = sub.add_parser("ilf", help="ILF from critiques: refine, select, build a dataset")
     isub = p.add_subparsers(dest="action", required=True, metavar="ACTION")
@@ -51,9 +51,9 @@ def register(sub) -> None:
 
 
 def cmd_refine(args) -> int:
-    from ..ilf import refine
-    from ..ilf_config import RefineConfig
-    from ..store import Store
+    from training.ilf.config import RefineConfig
+    from training.ilf.pipeline import refine
+    from training.store import Store
 
     cfg = config_from_args(RefineConfig, args)
     with Store(args.db) as s:
@@ -63,9 +63,9 @@ def cmd_refine(args) -> int:
 
 
 def cmd_select(args) -> int:
-    from ..ilf import select
-    from ..ilf_config import SelectConfig
-    from ..store import Store
+    from training.ilf.config import SelectConfig
+    from training.ilf.pipeline import select
+    from training.store import Store
 
     cfg = config_from_args(SelectConfig, args)
     with Store(args.db) as s:
@@ -75,10 +75,10 @@ def cmd_select(args) -> int:
 
 
 def cmd_build(args) -> int:
-    from ..ilf import build_dataset
-    from ..ilf_config import DatasetConfig
-    from ..io import write_export
-    from ..store import Store
+    from training.data.io import write_export
+    from training.ilf.config import DatasetConfig
+    from training.ilf.pipeline import build_dataset
+    from training.store import Store
 
     cfg = config_from_args(DatasetConfig, args)
     fmt = args.format or ("parquet" if str(args.out).endswith(".parquet") else "jsonl")
@@ -90,7 +90,7 @@ def cmd_build(args) -> int:
 
 
 def cmd_list(args) -> int:
-    from ..store import Store
+    from training.store import Store
 
     with Store(args.db) as s:
         for it in s.critique_items(args.project):
@@ -107,7 +107,7 @@ def cmd_list(args) -> int:
 # -- train sft -----------------------------------------------------------------------------------
 def add_sft_parser(train_sub) -> argparse.ArgumentParser:
     """`tokenwise train sft --file DATASET --base MODEL --out DIR`: called by the train group."""
-    from ..finetune_config import FinetuneConfig
+    from training.ilf.finetune_config import FinetuneConfig
 
     p = train_sub.add_parser("sft", help="finetune an LM on an ILF dataset (loss on the completions)")
     add_config_flags(p, FinetuneConfig)
@@ -119,9 +119,9 @@ def add_sft_parser(train_sub) -> argparse.ArgumentParser:
 
 
 def cmd_sft(args) -> int:
-    from ..finetune import finetune
-    from ..finetune_config import FinetuneConfig
-    from ..store import Store
+    from training.ilf.finetune import finetune
+    from training.ilf.finetune_config import FinetuneConfig
+    from training.store import Store
 
     cfg = config_from_args(FinetuneConfig, args)
     progress = tqdm_progress("sft")

@@ -1,4 +1,4 @@
-"""import, export: files in and out of a project (training.io does the work)."""
+"""import, export: files in and out of a project (training.data.io does the work)."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ import os
 import sys
 from pathlib import Path
 
-from ..errors import ImportFileError, ValidationError
-from ..io import EXPORT_FORMATS, EXPORT_KINDS, FOLDER_FORMATS, IMPORT_FORMATS, MAX_PROBLEMS
-from ..store import Store
-from .common import add_db
+from training.cli.common import add_db
+from training.data.io import EXPORT_FORMATS, EXPORT_KINDS, FOLDER_FORMATS, IMPORT_FORMATS, MAX_PROBLEMS
+from training.errors import ImportFileError, ValidationError
+from training.store import Store
 
 IMPORT_HELP = f"""\
 Import a file into an existing project. The whole file is checked first; if any line is wrong,
@@ -42,7 +42,7 @@ what:
              to all ordered pairs, ties dropped
   critiques  candidate, critique, quoted span, annotator, document
   ilf-sft, ilf-feedback
-             ILF datasets {"prompt", "completion"} from accepted refinements (training.ilf):
+             ILF datasets {"prompt", "completion"} from accepted refinements (training.ilf.pipeline):
              context -> refinement, and context + output -> feedback + refinement
 """
 
@@ -78,7 +78,7 @@ def register(sub) -> None:
 
 
 def cmd_import(args) -> int:
-    from ..io import import_file
+    from training.data.io import import_file
 
     with Store(args.db) as s:
         try:
@@ -94,7 +94,7 @@ def cmd_import(args) -> int:
 
 
 def cmd_export(args) -> int:
-    from ..io import export_rows, write_export
+    from training.data.io import export_rows, write_export
 
     fmt = args.format or ("parquet" if args.out and Path(args.out).suffix.lower() == ".parquet" else "jsonl")
     if fmt in ("parquet", "hf") and not args.out:

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import dataclasses
 
-from ..store import Store
-from ..store.jobs import STATUSES
-from .common import add_db, print_json
+from training.cli.common import add_db, print_json
+from training.store import Store
+from training.store.jobs import STATUSES
 
 
 def register(sub) -> None:
@@ -63,8 +63,8 @@ def _job_dict(job) -> dict:
 
 
 def cmd_submit(args) -> int:
-    from ..forms import load_config_file, parse_set
-    from ..jobs import submit_job
+    from training.forms import load_config_file, parse_set
+    from training.jobs.kinds import submit_job
 
     values = load_config_file(args.config) if args.config else {}
     values.update(parse_set(args.set))
@@ -129,7 +129,7 @@ def cmd_cancel(args) -> int:
 
 
 def cmd_kinds(args) -> int:
-    from ..jobs import KINDS, get_kind, kind_fields
+    from training.jobs.kinds import KINDS, get_kind, kind_fields
 
     kinds = [get_kind(args.kind)] if args.kind else list(KINDS.values())
     out = []

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..errors import ValidationError
-from .common import add_config_flags, add_db, config_from_args, print_json, tqdm_progress
+from training.cli.common import add_config_flags, add_db, config_from_args, print_json, tqdm_progress
+from training.errors import ValidationError
 
 # flag names that differ from the field name (extra spellings of the same flag)
 
@@ -19,8 +19,8 @@ from .common import add_config_flags, add_db, config_from_args, print_json, tqdm
 
 
 def register(sub) -> None:
-    from ..policy_config import PolicyConfig
-    from ..reward_config import RewardConfig
+    from training.policy.config import PolicyConfig
+    from training.rewards.config import RewardConfig
 
     train = sub.add_parser("train", help="train a reward model, a policy, or an SFT model")
     tsub = train.add_subparsers(dest="what", required=True, metavar="WHAT")
@@ -70,9 +70,9 @@ def register(sub) -> None:
 
 
 def cmd_train_reward(args) -> int:
-    from ..reward_config import RewardConfig
-    from ..reward_trainer import score_project, train_reward
-    from ..store import Store
+    from training.rewards.config import RewardConfig
+    from training.rewards.trainer import score_project, train_reward
+    from training.store import Store
 
     config = config_from_args(RewardConfig, args)
     with Store(args.db) as s:
@@ -97,15 +97,15 @@ def cmd_train_reward(args) -> int:
 
 
 def cmd_eval_reward(args) -> int:
-    from ..reward_trainer import evaluate_reward
+    from training.rewards.trainer import evaluate_reward
 
     print_json(evaluate_reward(args.model, args.file, batch_size=args.batch_size, device=args.device))
     return 0
 
 
 def cmd_score(args) -> int:
-    from ..reward_trainer import score_project
-    from ..store import Store
+    from training.rewards.trainer import score_project
+    from training.store import Store
 
     with Store(args.db) as s:
         model_id = _model_id(s, args.model, args.project)
@@ -126,7 +126,7 @@ def _model_id(s, model: str, project: str) -> int:
     rec = s.find_model_by_path(str(path))
     if rec is not None:
         return rec.id
-    from ..reward_model import TokenRewardModel
+    from training.rewards.model import TokenRewardModel
 
     if not path.is_dir():
         raise ValidationError(f"--model: {model!r} is neither a registry id nor a folder")
@@ -138,9 +138,9 @@ def _model_id(s, model: str, project: str) -> int:
 
 
 def cmd_train_policy(args) -> int:
-    from ..policy import train_policy
-    from ..policy_config import PolicyConfig
-    from ..store import Store
+    from training.policy.config import PolicyConfig
+    from training.policy.trainer import train_policy
+    from training.store import Store
 
     config = config_from_args(PolicyConfig, args, reward_model=args.reward_model)
     with Store(args.db) as s:

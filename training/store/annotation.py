@@ -119,7 +119,7 @@ class AnnotationMixin(StoreBase):
     ) -> int:
         """Add documents with their candidates in ONE transaction; return how many were added.
 
-        Callers validate first (training.io does); this still refuses duplicates and a wrong K,
+        Callers validate first (training.data.io does); this still refuses duplicates and a wrong K,
         and any error rolls the whole batch back. `docs` may be a generator: it is consumed
         one document at a time (imports stream). `min_candidates=1` is for formats whose
         documents arrive with one output to critique (SLF5K).

@@ -23,7 +23,7 @@ LOG_MAX_CHARS = 200_000  # keep the tail of very chatty logs
 class JobsMixin(StoreBase):
     def submit(self, kind: str, config: dict, project: str | int | None = None,
                created_by: int | None = None) -> Job:
-        """Queue a job. `config` must already be validated (training.jobs.submit_job does it)."""
+        """Queue a job. `config` must already be validated (training.jobs.kinds.submit_job does it)."""
         kind = (kind or "").strip()
         if not kind:
             raise ValidationError("job kind: must not be empty")

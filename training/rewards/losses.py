@@ -15,7 +15,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from .reward_config import AGGREGATIONS
+from training.rewards.config import AGGREGATIONS
 
 
 def bound_rewards(x: torch.Tensor) -> torch.Tensor:

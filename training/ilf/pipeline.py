@@ -26,13 +26,13 @@ import string
 from collections.abc import Sequence
 from pathlib import Path
 
-from .errors import TokenwiseError, ValidationError
-from .ilf_config import SELECTORS, RefineConfig, SelectConfig
-from .progress import Progress, ensure
+from training.errors import TokenwiseError, ValidationError
+from training.ilf.config import SELECTORS, RefineConfig, SelectConfig
+from training.progress import Progress, ensure
 
 log = logging.getLogger(__name__)
 
-TEMPLATES_FILE = Path(__file__).resolve().parents[1] / "data" / "ilf_templates.json"
+TEMPLATES_FILE = Path(__file__).resolve().parents[2] / "data" / "ilf_templates.json"
 FIELDS = ("instruction", "title", "text", "output", "feedback", "refinement")
 MODEL_VARIANTS = ("feedback", "no_feedback")
 
@@ -273,8 +273,8 @@ def refine(store, project, cfg: RefineConfig | None = None, *, critique_ids: Seq
     """Sample refinements for the project's current critiques and store them. Returns counts."""
     import torch
 
-    from .device import pick_device
-    from .lm import load_lm
+    from training.device import pick_device
+    from training.lm import load_lm
 
     cfg = cfg or RefineConfig()
     if cfg.n < 1:
@@ -349,8 +349,8 @@ def embedding_scores(items, cfg: SelectConfig, encoder=None) -> dict[int, dict]:
     """Cosine similarity (MiniLM, mean-pooled) of each refinement with output+feedback or the feedback."""
     from transformers import AutoModel, AutoTokenizer
 
-    from .device import pick_device
-    from .lm import minilm_path, resolve
+    from training.device import pick_device
+    from training.lm import minilm_path, resolve
 
     device = pick_device(cfg.device)
     if encoder is None:
@@ -376,7 +376,7 @@ def random_scores(items, cfg: SelectConfig) -> dict[int, dict]:
 def reward_scores(store, project, items, cfg: SelectConfig, rm=None) -> dict[int, dict]:
     """Sequence scores e(y) of the learned token-level reward model (training/reward_model.py),
     each critique's refinements scored as one list over its document."""
-    from .device import pick_device
+    from training.device import pick_device
 
     p = store.get_project(project)
     if rm is None:
@@ -387,10 +387,10 @@ def reward_scores(store, project, items, cfg: SelectConfig, rm=None) -> dict[int
             raise TokenwiseError("reward selector needs a trained reward model: train one "
                                  "(tokenwise train reward ...) and pass its folder with --model, or make it "
                                  "the project's active reward model")
-        from .reward_model import TokenRewardModel
+        from training.rewards.model import TokenRewardModel
 
         rm = TokenRewardModel.load(path, device=pick_device(cfg.device))
-    from .reward_trainer import document_context, score_texts
+    from training.rewards.trainer import document_context, score_texts
 
     out: dict[int, dict] = {}
     for it in items:
@@ -412,8 +412,8 @@ def score_of(entry: dict, selector: str) -> float:
 def score_items(store, project, items, cfg: SelectConfig, *, lm=None, encoder=None, rm=None,
                 progress: Progress | None = None) -> dict[int, dict]:
     """Scores of every refinement of `items` by `cfg.selector` (nothing stored)."""
-    from .device import pick_device
-    from .lm import load_lm
+    from training.device import pick_device
+    from training.lm import load_lm
 
     p = store.get_project(project)
     if cfg.selector == "instructrm":
@@ -502,7 +502,7 @@ def build_dataset(store, project, variant: str = "sft", include: str = "accepted
 
 
 def export_rows(store, project, what: str, include: str = "accepted") -> list[dict]:
-    """For training.io's export: what is 'ilf-sft' or 'ilf-feedback'."""
+    """For training.data.io's export: what is 'ilf-sft' or 'ilf-feedback'."""
     return build_dataset(store, project, variant=what.removeprefix("ilf-"), include=include)
 
 

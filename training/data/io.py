@@ -1,6 +1,6 @@
 """Import files into a project and export what annotators made, as JSONL or Parquet.
 
-    from training.io import import_file, export_rows, write_export
+    from training.data.io import import_file, export_rows, write_export
     report = import_file(store, "docs.jsonl", "news")            # all of it, or nothing
     write_export(export_rows(store, "news", "pairs"), "pairs.parquet", fmt="parquet")
 
@@ -30,7 +30,7 @@ How an import runs:
 
 Export kinds: documents (the import shape: an export of an import gives the same rows back),
 rankings, pairs (TRL; every ranking expanded to all ordered pairs, ties dropped), critiques, and
-the ILF datasets (added by training.ilf).
+the ILF datasets (added by training.ilf.pipeline).
 """
 
 from __future__ import annotations
@@ -46,9 +46,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from .errors import ImportFileError, ValidationError
-from .store import NewDocument, Store
-from .store.records import Document, Project
+from training.errors import ImportFileError, ValidationError
+from training.store import NewDocument, Store
+from training.store.records import Document, Project
 
 log = logging.getLogger(__name__)
 
@@ -451,7 +451,7 @@ def import_file(store: Store, path: str | Path, project: str | int, fmt: str = "
 
 
 def _source_annotator(store: Store, name: str):
-    from .errors import NotFound
+    from training.errors import NotFound
 
     name = (name or "").strip()
     if not name:
@@ -479,9 +479,9 @@ def export_rows(store: Store, project: str | int, what: str) -> Iterator[dict]:
     if what == "critiques":
         return _export_critiques(store, p)
     # ---- ILF exports: the ILF helper adds branches here for "ilf-sft" and "ilf-feedback" ------
-    # ---- (calling training.ilf) and appends those names to EXPORT_KINDS. ------------------------
-    if what in ("ilf-sft", "ilf-feedback"):  # accepted refinements (see training.ilf.build_dataset)
-        from .ilf import export_rows as ilf_rows
+    # ---- (calling training.ilf.pipeline) and appends those names to EXPORT_KINDS. ------------------------
+    if what in ("ilf-sft", "ilf-feedback"):  # accepted refinements (see training.ilf.pipeline.build_dataset)
+        from training.ilf.pipeline import export_rows as ilf_rows
 
         return iter(ilf_rows(store, p.id, what))
     raise ValidationError(f"export: {what!r} is not one of {', '.join(EXPORT_KINDS)}")

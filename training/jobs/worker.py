@@ -24,10 +24,10 @@ import threading
 import time
 import traceback
 
-from .errors import TokenwiseError
-from .jobs import JobLogHandler, JobProgress, WorkerStopping, run_job
-from .progress import Cancelled
-from .store import Job, Store
+from training.errors import TokenwiseError
+from training.jobs.kinds import JobLogHandler, JobProgress, WorkerStopping, run_job
+from training.progress import Cancelled
+from training.store import Job, Store
 
 log = logging.getLogger(__name__)
 

@@ -4,7 +4,7 @@ Each kind is a config dataclass (the same one the CLI uses, fields with help tex
 `run(ctx) -> result dict`. `submit_job` validates the settings with training.forms BEFORE the
 job is queued, so a bad value is refused with a message naming the field.
 
-    from training.jobs import submit_job
+    from training.jobs.kinds import submit_job
     job = submit_job(store, "reward", {"epochs": 2}, project="demo")
 
 Kinds whose module is not installed yet (or fails to import) are listed as unavailable rather
@@ -28,10 +28,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from .errors import NotFound, ValidationError
-from .forms import FieldSpec, build_config, describe, to_dict
-from .progress import Cancelled
-from .store import Job, Project, Store
+from training.errors import NotFound, ValidationError
+from training.forms import FieldSpec, build_config, describe, to_dict
+from training.progress import Cancelled
+from training.store import Job, Project, Store
 
 log = logging.getLogger(__name__)
 
@@ -176,7 +176,7 @@ def models_root(db: str) -> Path:
 
 
 def _torch_threads() -> None:
-    from .device import set_threads
+    from training.device import set_threads
 
     set_threads()
 
@@ -229,7 +229,7 @@ def _project_model(ctx: JobContext, model_id: int | None, kind: str) -> int:
 
 def run_score(ctx: JobContext) -> dict:
     _torch_threads()
-    from .reward_trainer import score_project
+    from training.rewards.trainer import score_project
 
     model_id = _project_model(ctx, ctx.config.model_id, "reward")
     out = _call(score_project, ctx.store, model_id, ctx.project.name, ctx.config.batch_size, ctx.progress,
@@ -239,7 +239,7 @@ def run_score(ctx: JobContext) -> dict:
 
 def run_reward(ctx: JobContext) -> dict:
     _torch_threads()
-    from .reward_trainer import train_reward
+    from training.rewards.trainer import train_reward
 
     rec = _call(train_reward, ctx.store, ctx.project.name, ctx.config, ctx.out_dir,
                 progress=ctx.progress, job_id=ctx.job.id)
@@ -249,7 +249,7 @@ def run_reward(ctx: JobContext) -> dict:
         ctx.store.update_project(ctx.project.id, active_reward_model=rec.id)
         out["activated"] = True
     if ctx.config.score_after:
-        from .reward_trainer import score_project
+        from training.rewards.trainer import score_project
 
         ctx.progress.log(f"scoring the candidates of {ctx.project.name} with reward model {rec.id}")
         out["scored"] = score_project(ctx.store, rec.id, ctx.project.name, ctx.config.batch_size,
@@ -259,14 +259,14 @@ def run_reward(ctx: JobContext) -> dict:
 
 def run_generate(ctx: JobContext) -> dict:
     _torch_threads()
-    from .generate import generate_candidates
+    from training.ilf.generate import generate_candidates
 
     return generate_candidates(ctx.store, ctx.project.name, ctx.config, progress=ctx.progress)
 
 
 def run_policy(ctx: JobContext) -> dict:
     _torch_threads()
-    from . import policy
+    from training.policy import trainer as policy
 
     out = _call(policy.train_policy, ctx.store, ctx.project.name, ctx.config, ctx.out_dir,
                 progress=ctx.progress, job_id=ctx.job.id)
@@ -277,14 +277,14 @@ def run_policy(ctx: JobContext) -> dict:
 
 def run_ilf_refine(ctx: JobContext) -> dict:
     _torch_threads()
-    from .ilf import refine
+    from training.ilf.pipeline import refine
 
     return refine(ctx.store, ctx.project.name, ctx.config, progress=ctx.progress)
 
 
 def run_ilf_select(ctx: JobContext) -> dict:
     _torch_threads()
-    from .ilf import select
+    from training.ilf.pipeline import select
 
     return select(ctx.store, ctx.project.name, ctx.config, progress=ctx.progress)
 
@@ -293,7 +293,7 @@ def run_ilf_build(ctx: JobContext) -> dict:
     """Write the project's ILF dataset to a JSONL file in the job's folder (for an SFT job)."""
     import json
 
-    from .ilf import build_dataset
+    from training.ilf.pipeline import build_dataset
 
     rows = build_dataset(ctx.store, ctx.project.name, variant=ctx.config.variant, include=ctx.config.include)
     ctx.out_dir.mkdir(parents=True, exist_ok=True)
@@ -309,7 +309,7 @@ def run_ilf_build(ctx: JobContext) -> dict:
 def run_sft(ctx: JobContext) -> dict:
     """SFT on `file`; with no file, on the project's accepted ILF refinements (sft variant)."""
     _torch_threads()
-    from .finetune import finetune
+    from training.ilf.finetune import finetune
 
     cfg = ctx.config
     changes = {}
@@ -325,7 +325,7 @@ def run_sft(ctx: JobContext) -> dict:
 
 
 def _dataset_defaults():
-    from .ilf_config import DatasetConfig
+    from training.ilf.config import DatasetConfig
 
     return DatasetConfig()
 
@@ -380,33 +380,33 @@ class JobKind:
 KINDS: dict[str, JobKind] = {k.name: k for k in [
     JobKind("reward", "Train reward model",
             "Learn a token-level reward model from the project's rankings (ListMLE over aggregated token rewards).",
-            "training.reward_config:RewardConfig", run_reward, requires=("training.reward_trainer",)),
+            "training.rewards.config:RewardConfig", run_reward, requires=("training.rewards.trainer",)),
     JobKind("score", "Score candidates",
             "Compute per-token rewards of every candidate with a reward model (for heatmaps and selection).",
-            "training.jobs:ScoreConfig", run_score, requires=("training.reward_trainer",)),
+            "training.jobs.kinds:ScoreConfig", run_score, requires=("training.rewards.trainer",)),
     JobKind("policy", "Train policy",
             "Train the LM with the token-level reward: reward-weighted MLE on references, or REINFORCE.",
-            "training.policy_config:PolicyConfig", run_policy, requires=("training.policy",)),
+            "training.policy.config:PolicyConfig", run_policy, requires=("training.policy.trainer",)),
     JobKind("ilf_refine", "ILF: refine",
             "Sample refinements of each critiqued output from a refinement LM given the critique.",
-            "training.ilf_config:RefineConfig", run_ilf_refine, requires=("training.ilf",)),
+            "training.ilf.config:RefineConfig", run_ilf_refine, requires=("training.ilf.pipeline",)),
     JobKind("ilf_select", "ILF: select",
             "Score the refinements (InstructRM, reward model, embeddings or random) and select the best per critique.",
-            "training.ilf_config:SelectConfig", run_ilf_select, requires=("training.ilf",)),
+            "training.ilf.config:SelectConfig", run_ilf_select, requires=("training.ilf.pipeline",)),
     JobKind("ilf_build", "ILF: build dataset",
             "Write the accepted (or selected) refinements as a prompt/completion file for SFT.",
-            "training.ilf_config:DatasetConfig", run_ilf_build, requires=("training.ilf",)),
+            "training.ilf.config:DatasetConfig", run_ilf_build, requires=("training.ilf.pipeline",)),
     JobKind("sft", "SFT (finetune)",
             "Finetune an LM on prompt/completion rows (an ILF dataset; empty file = the project's accepted "
             "refinements); the checkpoint is registered as an ilf model.",
-            "training.finetune_config:FinetuneConfig", run_sft, requires=("training.finetune",)),
+            "training.ilf.finetune_config:FinetuneConfig", run_sft, requires=("training.ilf.finetune",)),
     JobKind("generate", "Generate candidates",
             "Run a model (the active policy or any model path) on the project's documents and add new "
             "candidates for annotators to rank.",
-            "training.generate:GenerateConfig", run_generate),
+            "training.ilf.generate:GenerateConfig", run_generate),
     JobKind("selftest", "Self-test (no model)",
             "Sleeps through a few steps: checks that a worker is running and the dashboard follows it.",
-            "training.jobs:SelftestConfig", run_selftest, needs_project=False),
+            "training.jobs.kinds:SelftestConfig", run_selftest, needs_project=False),
 ]}
 
 

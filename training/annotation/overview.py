@@ -1,6 +1,6 @@
 """What the Overview page shows for a project: counts, activity over time, models, next steps.
 
-    from training.overview import project_summary, next_steps
+    from training.annotation.overview import project_summary, next_steps
     summary = project_summary(store, "demo")
     for line in next_steps(summary): print(line)
 
@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from .store import ModelRecord, Store
+from training.store import ModelRecord, Store
 
 
 def usable_pairs(order: list[list[int]]) -> int:
@@ -83,7 +83,7 @@ def project_summary(store: Store, project: str | int) -> Summary:
         s.unreviewed = sum(1 for it in items if it.selected is not None and not it.reviewed)
         s.accepted = sum(1 for it in items if it.accepted is not None)
     try:
-        from .agreement import project_agreement
+        from training.annotation.agreement import project_agreement
 
         ag = project_agreement(store, p.id)
         s.alpha, s.shared_documents = ag.alpha, ag.n_shared_documents

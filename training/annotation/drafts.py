@@ -28,8 +28,8 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from .errors import NotFound, ValidationError
-from .store import Annotator, Critique, Document, Project, Ranking
+from training.errors import NotFound, ValidationError
+from training.store import Annotator, Critique, Document, Project, Ranking
 
 
 # -- 1. a stable shuffled order --------------------------------------------------------

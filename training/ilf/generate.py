@@ -1,6 +1,6 @@
 """Closing the loop: run a model on a project's documents and add its outputs as new candidates.
 
-    from training.generate import GenerateConfig, generate_candidates
+    from training.ilf.generate import GenerateConfig, generate_candidates
     generate_candidates(store, "demo", GenerateConfig(model="path/to/policy", num_candidates=2))
 
 The model is the project's active policy (from the registry) or any folder/name that
@@ -15,8 +15,8 @@ import logging
 import time
 from dataclasses import asdict, dataclass, field
 
-from .errors import ValidationError
-from .progress import ensure
+from training.errors import ValidationError
+from training.progress import ensure
 
 log = logging.getLogger(__name__)
 
@@ -96,8 +96,8 @@ def generate_candidates(store, project: str | int, config: GenerateConfig, progr
     """Add `config.num_candidates` generated candidates to each chosen document; return a summary."""
     import torch
 
-    from .device import autocast, pick_device
-    from .lm import load_lm
+    from training.device import autocast, pick_device
+    from training.lm import load_lm
 
     progress = ensure(progress)
     p = store.get_project(project)

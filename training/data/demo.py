@@ -1,6 +1,6 @@
 """The demo projects: written-for-the-project documents, candidates and example annotations.
 
-    from training.demo import load_demo
+    from training.data.demo import load_demo
     with Store("demo.db") as s:
         tokens = load_demo(s)   # {"admin": "tw_...", "annotator (carol)": "tw_..."}
 
@@ -27,12 +27,12 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import ValidationError
-from .store import NewDocument, Store
+from training.errors import ValidationError
+from training.store import NewDocument, Store
 
 log = logging.getLogger(__name__)
 
-DEMO_DIR = Path(__file__).resolve().parents[1] / "data" / "demo"
+DEMO_DIR = Path(__file__).resolve().parents[2] / "data" / "demo"
 
 # Quality labels, best first: the order an attentive annotator is expected to give.
 SUMMARY_QUALITIES = ("faithful", "too_long", "factual_error", "off_topic")

@@ -1,7 +1,7 @@
 """Tiny offline models for tests and the demo: a byte-level BPE tokenizer trained on local text
 plus a small randomly initialised GPT-2 (causal) or T5 (seq2seq).
 
-    from training.tiny import make_tiny_model
+    from training.data.tiny import make_tiny_model
     path = make_tiny_model("causal", "/tmp/tiny-gpt2")
     AutoModelForCausalLM.from_pretrained(path); AutoTokenizer.from_pretrained(path)
 
@@ -18,7 +18,7 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 
 KINDS = ("causal", "seq2seq")
-DEMO_DIR = Path(__file__).resolve().parents[1] / "data" / "demo"
+DEMO_DIR = Path(__file__).resolve().parents[2] / "data" / "demo"
 
 # Written for this project: enough varied English to give a small BPE vocabulary real merges.
 FALLBACK_TEXT = """\

@@ -9,9 +9,9 @@ from __future__ import annotations
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from typing import Any
 
-from .errors import ValidationError
+from training.errors import ValidationError
 
-AGGREGATIONS = ("sum", "avg", "max", "min")  # training.losses.aggregate; no torch import here
+AGGREGATIONS = ("sum", "avg", "max", "min")  # training.rewards.losses.aggregate; no torch import here
 
 
 @dataclass

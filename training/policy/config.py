@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-from .errors import ValidationError
+from training.errors import ValidationError
 
 METHODS = ("auto", "rwmle", "reinforce")
 

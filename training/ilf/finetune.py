@@ -31,10 +31,10 @@ from pathlib import Path
 
 import torch
 
-from .device import autocast, pick_device, set_threads
-from .errors import NotFound, ValidationError
-from .finetune_config import FinetuneConfig
-from .progress import Progress, ensure
+from training.device import autocast, pick_device, set_threads
+from training.errors import NotFound, ValidationError
+from training.ilf.finetune_config import FinetuneConfig
+from training.progress import Progress, ensure
 
 log = logging.getLogger(__name__)
 
@@ -170,7 +170,7 @@ def finetune(cfg: FinetuneConfig, *, progress: Progress | None = None, store=Non
 
     Returns {"out", "metrics", "card", "model_id"}.
     """
-    from .lm import load_lm
+    from training.lm import load_lm
 
     if not cfg.file:
         raise ValidationError("file: a dataset file is required (tokenwise ilf build ... --out FILE)")

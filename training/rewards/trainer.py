@@ -29,13 +29,13 @@ from pathlib import Path
 
 import torch
 
-from .device import autocast, pick_device, set_threads
-from .errors import NotFound, ValidationError
-from .losses import kendall_tau, list_mle, pairwise_accuracy
-from .progress import Progress, ensure
-from .reward_config import RewardConfig
-from .reward_model import Encoded, TokenRewardModel
-from .store import ModelRecord, Store
+from training.device import autocast, pick_device, set_threads
+from training.errors import NotFound, ValidationError
+from training.progress import Progress, ensure
+from training.rewards.config import RewardConfig
+from training.rewards.losses import kendall_tau, list_mle, pairwise_accuracy
+from training.rewards.model import Encoded, TokenRewardModel
+from training.store import ModelRecord, Store
 
 log = logging.getLogger(__name__)
 
@@ -288,7 +288,7 @@ def train_reward(store: Store, project: str | int, config: RewardConfig, out_dir
     rm = TokenRewardModel.from_base(config.base_model, config)
     metrics = fit(rm, train, val, config, progress)
     try:
-        from .agreement import project_agreement
+        from training.annotation.agreement import project_agreement
 
         ag = project_agreement(store, p.id)
         metrics["agreement_alpha"] = None if ag.alpha != ag.alpha else ag.alpha

@@ -30,8 +30,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .errors import NotFound, ValidationError
-from .losses import aggregate, bound_rewards
+from training.errors import NotFound, ValidationError
+from training.rewards.losses import aggregate, bound_rewards
 
 log = logging.getLogger(__name__)
 
@@ -137,7 +137,7 @@ class TokenRewardModel(nn.Module):
         """A fresh reward model on a backbone (name or path). `config`: a RewardConfig (or None)."""
         from transformers import AutoModel, AutoTokenizer
 
-        from .lm import resolve
+        from training.lm import resolve
 
         if base_model:  # "minilm" / "smollm2" -> their offline folders; "" is refused below
             base_model = resolve(base_model)
