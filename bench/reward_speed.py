@@ -60,7 +60,8 @@ def main() -> None:
     from training.device import pick_device
     from training.rewards.config import RewardConfig
     from training.rewards.model import TokenRewardModel
-    from training.rewards.trainer import RankedList, fit, score_texts
+    from training.rewards.scoring import score_texts
+    from training.rewards.trainer import RankedList, fit
 
     torch.set_num_threads(args.threads)
     device = pick_device(args.device)

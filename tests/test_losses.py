@@ -9,8 +9,8 @@ from training.rewards.losses import (
     aggregate,
     bound_rewards,
     bradley_terry,
-    kendall_tau,
     list_mle,
+    mean_kendall_tau,
     pairwise_accuracy,
     tie_broken_order,
 )
@@ -106,12 +106,12 @@ def test_list_mle_ties_are_shuffled_with_the_generator():
     assert order[0, 2].item() == 2  # the tie is never broken across ranks
 
 
-def test_pairwise_accuracy_and_kendall_tau():
+def test_pairwise_accuracy_and_mean_kendall_tau():
     scores = torch.tensor([[3.0, 1.0, 2.0]])
     ranks = torch.tensor([[1, 2, 3]])
     assert pairwise_accuracy(scores, ranks) == (2, 3)
     # tau = (concordant - discordant) / pairs = (2 - 1) / 3
-    assert kendall_tau(scores, ranks) == pytest.approx(1 / 3)
-    assert kendall_tau(torch.tensor([[3.0, 2.0, 1.0]]), ranks) == pytest.approx(1.0)
+    assert mean_kendall_tau(scores, ranks) == pytest.approx(1 / 3)
+    assert mean_kendall_tau(torch.tensor([[3.0, 2.0, 1.0]]), ranks) == pytest.approx(1.0)
     # ties in the human order are not pairs
     assert pairwise_accuracy(scores, torch.tensor([[1, 1, 2]])) == (1, 2)

@@ -11,12 +11,8 @@ from training.cli import main
 from training.errors import NotFound, ValidationError
 from training.rewards.config import RewardConfig
 from training.rewards.model import TokenRewardModel
-from training.rewards.trainer import (
-    lists_from_store,
-    score_project,
-    split_lists,
-    train_reward,
-)
+from training.rewards.scoring import score_project
+from training.rewards.trainer import lists_from_store, split_lists, train_reward
 from training.store import NewDocument
 
 WORDS = ["the", "river", "rose", "after", "three", "days", "of", "rain", "and", "town", "closed", "bridge", "until", "engineers", "could", "inspect", "it"]

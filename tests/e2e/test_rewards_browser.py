@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from training.data.tiny import make_tiny_model
 from training.rewards.config import RewardConfig
-from training.rewards.trainer import score_project, train_reward
+from training.rewards.scoring import score_project
+from training.rewards.trainer import train_reward
 from training.store import Store
 
 

@@ -71,7 +71,8 @@ def register(sub) -> None:
 
 def cmd_train_reward(args) -> int:
     from training.rewards.config import RewardConfig
-    from training.rewards.trainer import score_project, train_reward
+    from training.rewards.scoring import score_project
+    from training.rewards.trainer import train_reward
     from training.store import Store
 
     config = config_from_args(RewardConfig, args)
@@ -104,7 +105,7 @@ def cmd_eval_reward(args) -> int:
 
 
 def cmd_score(args) -> int:
-    from training.rewards.trainer import score_project
+    from training.rewards.scoring import score_project
     from training.store import Store
 
     with Store(args.db) as s:

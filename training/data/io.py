@@ -46,6 +46,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from training.data.context import document_context
 from training.errors import ImportFileError, ValidationError
 from training.store import NewDocument, Store
 from training.store.records import Document, Project
@@ -53,7 +54,6 @@ from training.store.records import Document, Project
 log = logging.getLogger(__name__)
 
 IMPORT_FORMATS = ("auto", "documents", "pairs", "slf5k")
-# Known export kinds. The ILF helper adds "ilf-sft" and "ilf-feedback" (see export_rows).
 EXPORT_KINDS = ("documents", "rankings", "pairs", "critiques", "ilf-sft", "ilf-feedback")
 EXPORT_FORMATS = ("jsonl", "parquet")  # one file each
 FOLDER_FORMATS = ("hf",)  # a folder: the Hugging Face `datasets` layout
@@ -478,20 +478,12 @@ def export_rows(store: Store, project: str | int, what: str) -> Iterator[dict]:
         return _export_pairs(store, p)
     if what == "critiques":
         return _export_critiques(store, p)
-    # ---- ILF exports: the ILF helper adds branches here for "ilf-sft" and "ilf-feedback" ------
-    # ---- (calling training.ilf.pipeline) and appends those names to EXPORT_KINDS. ------------------------
     if what in ("ilf-sft", "ilf-feedback"):  # accepted refinements (see training.ilf.pipeline.build_dataset)
-        from training.ilf.pipeline import export_rows as ilf_rows
+        from training.ilf.pipeline import build_dataset
 
-        return iter(ilf_rows(store, p.id, what))
+        return iter(build_dataset(store, p.id, variant=what.removeprefix("ilf-")))
     raise ValidationError(f"export: {what!r} is not one of {', '.join(EXPORT_KINDS)}")
 
-
-def prompt_of(p: Project, doc: Document) -> str:
-    """The prompt a document stands for: title and text for summaries, the text otherwise."""
-    if p.kind == "summarize" and doc.title:
-        return f"{doc.title}\n\n{doc.text}"
-    return doc.text
 
 
 def _batches(store: Store, p: Project) -> Iterator[list[Document]]:
@@ -549,7 +541,7 @@ def _export_pairs(store: Store, p: Project) -> Iterator[dict]:
         by_doc = store.rankings_of([d.id for d in batch])
         for doc in batch:
             texts = {c.id: c.text for c in doc.candidates}
-            prompt = prompt_of(p, doc)
+            prompt = document_context(p.kind, doc.title, doc.text)
             for r in by_doc.get(doc.id, []):
                 for a, b in ranking_pairs(r.order):
                     yield {"prompt": prompt, "chosen": texts[a], "rejected": texts[b],

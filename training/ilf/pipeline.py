@@ -390,7 +390,8 @@ def reward_scores(store, project, items, cfg: SelectConfig, rm=None) -> dict[int
         from training.rewards.model import TokenRewardModel
 
         rm = TokenRewardModel.load(path, device=pick_device(cfg.device))
-    from training.rewards.trainer import document_context, score_texts
+    from training.data.context import document_context
+    from training.rewards.scoring import score_texts
 
     out: dict[int, dict] = {}
     for it in items:
@@ -500,10 +501,6 @@ def build_dataset(store, project, variant: str = "sft", include: str = "accepted
                               "review them on the Review page (or build with include='selected')")
     return rows
 
-
-def export_rows(store, project, what: str, include: str = "accepted") -> list[dict]:
-    """For training.data.io's export: what is 'ilf-sft' or 'ilf-feedback'."""
-    return build_dataset(store, project, variant=what.removeprefix("ilf-"), include=include)
 
 
 # -- review (what the Review page shows) ------------------------------------------------------

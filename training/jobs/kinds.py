@@ -229,7 +229,7 @@ def _project_model(ctx: JobContext, model_id: int | None, kind: str) -> int:
 
 def run_score(ctx: JobContext) -> dict:
     _torch_threads()
-    from training.rewards.trainer import score_project
+    from training.rewards.scoring import score_project
 
     model_id = _project_model(ctx, ctx.config.model_id, "reward")
     out = _call(score_project, ctx.store, model_id, ctx.project.name, ctx.config.batch_size, ctx.progress,
@@ -249,7 +249,7 @@ def run_reward(ctx: JobContext) -> dict:
         ctx.store.update_project(ctx.project.id, active_reward_model=rec.id)
         out["activated"] = True
     if ctx.config.score_after:
-        from training.rewards.trainer import score_project
+        from training.rewards.scoring import score_project
 
         ctx.progress.log(f"scoring the candidates of {ctx.project.name} with reward model {rec.id}")
         out["scored"] = score_project(ctx.store, rec.id, ctx.project.name, ctx.config.batch_size,

@@ -202,7 +202,7 @@ def _reward_model_path(store: Store, project, config: PolicyConfig) -> str:
 
 
 def _dense_rewards(rm, context: str, texts: list[str], ends: list[list[int]]) -> list[list[float]]:
-    from training.rewards.trainer import score_texts
+    from training.rewards.scoring import score_texts
 
     scored = score_texts(rm, context, texts)
     return [align_rewards(toks, rs, e) for (toks, rs, _), e in zip(scored, ends)]
@@ -211,9 +211,10 @@ def _dense_rewards(rm, context: str, texts: list[str], ends: list[list[int]]) ->
 def train_policy(store: Store, project: str | int, config: PolicyConfig, out_dir: str | Path,
                  progress: Progress | None = None, job_id: int | None = None) -> ModelRecord:
     """Train the policy on a project's documents with the token-level reward; register it."""
+    from training.data.context import document_context
     from training.rewards.config import RewardConfig
     from training.rewards.model import TokenRewardModel
-    from training.rewards.trainer import RankedList, document_context, fit, lists_from_store
+    from training.rewards.trainer import RankedList, fit, lists_from_store
 
     progress = ensure(progress)
     if config.threads:

@@ -115,20 +115,19 @@ def pairwise_accuracy(scores: torch.Tensor, ranks: torch.Tensor, mask: torch.Ten
     return int((better & higher).sum()), int(better.sum())
 
 
-def kendall_tau(scores: torch.Tensor, ranks: torch.Tensor, mask: torch.Tensor | None = None) -> float:
+def mean_kendall_tau(scores: torch.Tensor, ranks: torch.Tensor, mask: torch.Tensor | None = None) -> float:
     """Mean over lists of Kendall's tau-b between predicted scores and the human order
-    (NaN-free: a list with no untied pair is skipped; 0.0 when none is left)."""
-    from scipy.stats import kendalltau
+    (`annotation.agreement.kendall_tau` per list; a list where it is undefined, with no untied
+    pair or all scores equal, is skipped; 0.0 when none is left)."""
+    from training.annotation.agreement import kendall_tau
 
     if mask is None:
         mask = torch.ones_like(scores, dtype=torch.bool)
     taus = []
     for s, r, m in zip(scores.tolist(), ranks.tolist(), mask.tolist()):
-        s = [x for x, keep in zip(s, m) if keep]
-        r = [-x for x, keep in zip(r, m) if keep]  # rank 1 = best: negate so higher = better
-        if len(set(r)) < 2:
-            continue
-        t = kendalltau(s, r).statistic
-        if not math.isnan(t):  # NaN when all predicted scores are equal
-            taus.append(float(t))
+        # both sides as ranks (lower = better): a higher score is a better rank
+        t = kendall_tau({i: -x for i, (x, keep) in enumerate(zip(s, m)) if keep},
+                        {i: x for i, (x, keep) in enumerate(zip(r, m)) if keep})
+        if not math.isnan(t):
+            taus.append(t)
     return sum(taus) / len(taus) if taus else 0.0

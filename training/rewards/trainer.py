@@ -29,11 +29,12 @@ from pathlib import Path
 
 import torch
 
+from training.data.context import document_context
 from training.device import autocast, pick_device, set_threads
 from training.errors import NotFound, ValidationError
 from training.progress import Progress, ensure
 from training.rewards.config import RewardConfig
-from training.rewards.losses import kendall_tau, list_mle, pairwise_accuracy
+from training.rewards.losses import list_mle, mean_kendall_tau, pairwise_accuracy
 from training.rewards.model import Encoded, TokenRewardModel
 from training.store import ModelRecord, Store
 
@@ -54,11 +55,6 @@ class RankedList:
 
 
 # -- 1. data ------------------------------------------------------------------------------
-def document_context(project_kind: str, title: str, text: str) -> str:
-    """What the reward model reads as context: title and text for summaries, the text otherwise."""
-    return f"{title}\n\n{text}" if project_kind == "summarize" and title else text
-
-
 def lists_from_store(store: Store, project: str | int) -> list[RankedList]:
     p = store.get_project(project)
     docs = {d.id: d for d in store.documents(p.id)}
@@ -188,7 +184,7 @@ def evaluate_lists(rm: TokenRewardModel, enc: Encoder, lists: list[RankedList], 
         loss_sum += list_mle(s, ranks, mask, generator=gen).item() * len(chunk)
         c, t = pairwise_accuracy(s, ranks, mask)
         correct, total = correct + c, total + t
-        tau_sum += kendall_tau(s.cpu(), ranks.cpu(), mask.cpu()) * len(chunk)
+        tau_sum += mean_kendall_tau(s.cpu(), ranks.cpu(), mask.cpu()) * len(chunk)
     rm.train(was_training)
     return {"loss": loss_sum / len(lists), "pairwise_accuracy": correct / total if total else float("nan"),
             "kendall_tau": tau_sum / len(lists), "n": len(lists), "pairs": total}
@@ -323,66 +319,3 @@ def evaluate_reward(model_dir: str | Path, file: str | Path, batch_size: int = 8
     m = evaluate_lists(rm, Encoder(rm), lists, batch_size=batch_size)
     return {"pairwise_accuracy": m["pairwise_accuracy"], "kendall_tau": m["kendall_tau"], "n": m["n"],
             "pairs": m.get("pairs", 0), "loss": m["loss"]}
-
-
-@torch.no_grad()
-def score_texts(rm: TokenRewardModel, document: str, candidates: list[str]) -> list[tuple[list[str], list[float], float]]:
-    """(tokens, rewards, score) for each candidate of one document (scores with Lbar of this list)."""
-    device = rm.head.out.weight.device
-    es = [rm.encode(document, c) for c in candidates]
-    batch = rm.collate(es)
-    with autocast(device):
-        raw = rm.raw(batch).float()
-    lbar = sum(len(e.positions) for e in es) / len(es)
-    scores = rm.scores(batch, lbar, raw=raw)
-    rewards = torch.sigmoid(raw)
-    return [(e.tokens, rewards[i, :len(e.positions)].tolist(), float(scores[i])) for i, e in enumerate(es)]
-
-
-def score_project(store: Store, model_id: int, project: str | int, batch_size: int = 8,
-                  progress: Progress | None = None, device: str = "auto") -> int:
-    """Per-token rewards + aggregated score of every candidate, cached in token_rewards.
-
-    Documents are scored whole (Lbar = the mean length of the document's candidates), several
-    documents per forward pass up to `batch_size` candidates. Returns the number of candidates.
-    """
-    progress = ensure(progress)
-    rec = store.get_model(model_id)
-    if rec.kind != "reward":
-        raise ValidationError(f"model {model_id} is a {rec.kind} model, not a reward model")
-    rm = TokenRewardModel.load(rec.path, device=pick_device(device))
-    p = store.get_project(project)
-    docs = store.documents(p.id)
-    total, done = sum(len(d.candidates) for d in docs), 0
-    pending: list = []
-
-    def flush():
-        nonlocal done, pending
-        if not pending:
-            return
-        es = [e for _, _, e in pending]
-        batch = rm.collate(es)
-        dev = batch["input_ids"].device
-        with autocast(dev):
-            raw = rm.raw(batch).float()
-        lbar = torch.tensor([lb for _, lb, _ in pending], device=dev)
-        scores = rm.scores(batch, lbar, raw=raw)
-        rewards = torch.sigmoid(raw)
-        store.put_token_rewards(rec.id, [
-            (cid, e.tokens, rewards[i, :len(e.positions)].tolist(), float(scores[i]))
-            for i, (cid, _, e) in enumerate(pending)])
-        done += len(pending)
-        pending = []
-        progress.step(done, total)
-
-    with torch.no_grad():
-        for d in docs:
-            context = document_context(p.kind, d.title, d.text)
-            es = [(c.id, rm.encode(context, c.text)) for c in d.candidates]
-            lbar = sum(len(e.positions) for _, e in es) / max(len(es), 1)
-            pending += [(cid, lbar, e) for cid, e in es]
-            if len(pending) >= batch_size:
-                flush()
-        flush()
-    progress.log(f"scored {done} candidates of {p.name!r} with model {rec.id}")
-    return done
