@@ -198,3 +198,40 @@ def test_unknown_extension_and_unknown_dataset_name(tmp_path, monkeypatch):
     monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
     with pytest.raises(ValidationError, match="not a file or folder"):
         list(records("no-such-owner/no-such-dataset", split="train"))
+
+
+def test_every_format_example_matches_its_json_schema():
+    from pathlib import Path
+
+    import jsonschema
+
+    schemas = Path(__file__).resolve().parents[1] / "data" / "schemas"
+    for name, fmt in F.FORMATS.items():
+        schema = json.loads((schemas / f"{name}.schema.json").read_text())
+        jsonschema.Draft202012Validator.check_schema(schema)
+        jsonschema.validate(fmt.example, schema)
+
+
+def test_read_items_detects_groups_several_raters_and_reports_bad_rows(tmp_path):
+    rows = []
+    for i in range(10):
+        for rater in ("ann", "bob", "cy"):
+            good, bad = (f"good {i}", f"bad {i}") if rater != "cy" else (f"bad {i}", f"good {i}")
+            rows.append({"prompt": f"Question {i}", "chosen": good, "rejected": bad, "worker": rater})
+    rows.append({"prompt": "Q", "chosen": "", "rejected": "x"})
+    path = tmp_path / "multi.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    sink = Sink()
+    fmt, items = F.read_items(path, problems=sink)
+    docs = F.grouped(items)
+    assert fmt == "pairs" and len(docs) == 10 and sink.items == [(31, "chosen", "is empty")]
+    d = docs[0]
+    assert d.candidates == ["good 0", "bad 0"]
+    assert [(j.rater, j.ranks) for j in d.judgments] == [("ann", [1, 2]), ("bob", [1, 2]), ("cy", [2, 1])]
+
+
+def test_read_items_refuses_an_unknown_shape_by_line(tmp_path):
+    path = tmp_path / "odd.jsonl"
+    path.write_text('{"q": 1, "a": 2}\n')
+    with pytest.raises(ValidationError, match="line 1: unknown shape \\(keys: a, q\\)"):
+        F.read_items(path)

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -530,3 +530,62 @@ def parse(fmt: str, obj: dict, line: int, problems: Problems, opts: Options) -> 
     if f.parse is None:
         raise ValueError(f"{fmt} rows are read by the importer itself")
     return f.parse(apply_mapping(obj, opts.mapping), line, problems, opts)
+
+
+def merge(into: Item, other: Item) -> None:
+    """Add `other`'s judgments to `into` (same key): ranks follow `into`'s candidate order."""
+    where = {_norm(c): i for i, c in enumerate(into.candidates)}
+    order = [where[_norm(c)] for c in other.candidates]
+    for j in other.judgments:
+        ranks = [0] * len(into.candidates)
+        for k, r in zip(order, j.ranks):
+            ranks[k] = r
+        into.judgments.append(Judgment(ranks, j.rater, {order[k]: t for k, t in j.critiques.items()}))
+
+
+def read_items(source, fmt: str = "auto", opts: Options | None = None, *, split: str | None = None,
+               problems: Problems | None = None) -> tuple[str, Iterator[Item]]:
+    """(format, items) of a preference source; items stream in file order, one per row.
+
+    `fmt="auto"` detects the format from the first row (ValidationError naming the line and its
+    keys when no known shape fits). Bad rows are reported to `problems` (when given) and skipped.
+    """
+    from training.data.sources import records
+    from training.errors import ValidationError
+
+    opts = opts or Options()
+    if fmt == "auto":
+        fmt, why = detect(records(source, None, split=split), opts.mapping)
+        if fmt is None:
+            raise ValidationError(f"import {source}: {why}")
+    if fmt not in FORMATS or FORMATS[fmt].parse is None:
+        names = ", ".join(n for n, f in FORMATS.items() if f.parse is not None)
+        raise ValidationError(f"format: {fmt!r} is not a preference format ({names})")
+
+    class _Quiet:
+        def add(self, line: int, fld: str, msg: str) -> None:
+            pass
+
+    sink = problems if problems is not None else _Quiet()
+
+    def items() -> Iterator[Item]:
+        for line, obj in records(source, problems, split=split):
+            if isinstance(obj, dict):
+                item = parse(fmt, obj, line, sink, opts)
+                if item is not None:
+                    yield item
+            elif obj is not None:
+                sink.add(line, "line", f"must be a JSON object, got {_type_name(obj)}")
+
+    return fmt, items()
+
+
+def grouped(items: Iterable[Item]) -> list[Item]:
+    """Items with the same key merged into one with all their judgments (first-seen order)."""
+    out: dict[str, Item] = {}
+    for it in items:
+        if it.key in out:
+            merge(out[it.key], it)
+        else:
+            out[it.key] = it
+    return list(out.values())
