@@ -75,7 +75,7 @@ def cmd_select(args) -> int:
 
 
 def cmd_build(args) -> int:
-    from training.data.io import write_export
+    from training.data.exports import write_export
     from training.ilf.config import DatasetConfig
     from training.ilf.pipeline import build_dataset
     from training.store import Store

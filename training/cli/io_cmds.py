@@ -1,4 +1,4 @@
-"""import, export: files in and out of a project (training.data.io does the work)."""
+"""import, export: files in and out of a project (training.data.imports and .exports do the work)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ import sys
 from pathlib import Path
 
 from training.cli.common import add_db
-from training.data.io import EXPORT_FORMATS, EXPORT_KINDS, FOLDER_FORMATS, IMPORT_FORMATS, MAX_PROBLEMS
+from training.data.exports import EXPORT_FORMATS, EXPORT_KINDS, FOLDER_FORMATS
+from training.data.imports import IMPORT_FORMATS, MAX_PROBLEMS
 from training.errors import ImportFileError, ValidationError
 from training.store import Store
 
@@ -78,7 +79,7 @@ def register(sub) -> None:
 
 
 def cmd_import(args) -> int:
-    from training.data.io import import_file
+    from training.data.imports import import_file
 
     with Store(args.db) as s:
         try:
@@ -94,7 +95,7 @@ def cmd_import(args) -> int:
 
 
 def cmd_export(args) -> int:
-    from training.data.io import export_rows, write_export
+    from training.data.exports import export_rows, write_export
 
     fmt = args.format or ("parquet" if args.out and Path(args.out).suffix.lower() == ".parquet" else "jsonl")
     if fmt in ("parquet", "hf") and not args.out:

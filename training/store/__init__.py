@@ -7,7 +7,7 @@
 One mixin per concept (annotation, people, jobs, registry, refinements); `Store` joins them.
 """
 
-from .annotation import AnnotationMixin, NewDocument, Progress, ranking_groups
+from .annotation import AnnotationMixin, NewDocument, QueueProgress, ranking_groups
 from .base import StoreBase, now
 from .jobs import JobsMixin
 from .migrations import SCHEMA_VERSION
@@ -43,8 +43,8 @@ __all__ = [
     "Job",
     "ModelRecord",
     "NewDocument",
-    "Progress",
     "Project",
+    "QueueProgress",
     "Ranking",
     "Refinement",
     "Store",

@@ -35,7 +35,9 @@ class NewDocument:
 
 
 @dataclass(frozen=True)
-class Progress:
+class QueueProgress:
+    """Annotation counts of one project (the Progress page); not training.progress.Progress."""
+
     documents: int
     complete: int  # documents that reached the overlap
     rankings: int
@@ -119,7 +121,7 @@ class AnnotationMixin(StoreBase):
     ) -> int:
         """Add documents with their candidates in ONE transaction; return how many were added.
 
-        Callers validate first (training.data.io does); this still refuses duplicates and a wrong K,
+        Callers validate first (training.data.imports does); this still refuses duplicates and a wrong K,
         and any error rolls the whole batch back. `docs` may be a generator: it is consumed
         one document at a time (imports stream). `min_candidates=1` is for formats whose
         documents arrive with one output to critique (SLF5K).
@@ -531,7 +533,7 @@ class AnnotationMixin(StoreBase):
         return [Critique.from_row(r) for r in rows]
 
     # -- progress -----------------------------------------------------------------------
-    def progress(self, project: str | int) -> Progress:
+    def progress(self, project: str | int) -> QueueProgress:
         p = self.get_project(project)
         docs = self.scalar("SELECT COUNT(*) FROM documents WHERE project_id = ?", (p.id,))
         complete = self.scalar(
@@ -552,7 +554,7 @@ class AnnotationMixin(StoreBase):
             if n_rank or n_crit:
                 per.append({"annotator": a.name, "rankings": n_rank, "critiques": n_crit,
                             "median_seconds": statistics.median(secs) if secs else None})
-        return Progress(
+        return QueueProgress(
             documents=docs, complete=complete,
             rankings=sum(x["rankings"] for x in per), critiques=sum(x["critiques"] for x in per),
             per_annotator=per,
