@@ -20,7 +20,7 @@ MIME = {"jsonl": "application/jsonl", "parquet": "application/vnd.apache.parquet
 
 
 def export_kinds() -> tuple[str, ...]:
-    """What can be exported now (the ILF exports join exports.EXPORT_KINDS once training.ilf.pipeline adds them)."""
+    """What can be exported now (the ILF exports join exports.EXPORT_KINDS once training.ilf.dataset adds them)."""
     return tuple(exports.EXPORT_KINDS)
 
 

@@ -43,7 +43,7 @@ what:
              to all ordered pairs, ties dropped
   critiques  candidate, critique, quoted span, annotator, document
   ilf-sft, ilf-feedback
-             ILF datasets {"prompt", "completion"} from accepted refinements (training.ilf.pipeline):
+             ILF datasets {"prompt", "completion"} from accepted refinements (training.ilf.dataset):
              context -> refinement, and context + output -> feedback + refinement
 """
 

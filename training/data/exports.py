@@ -5,7 +5,7 @@
 
 Export kinds: documents (the import shape: an export of an import gives the same rows back),
 rankings, pairs (TRL; every ranking expanded to all ordered pairs, ties dropped), critiques, and
-the ILF datasets (built by training.ilf.pipeline). Rows stream from the database in batches, so
+the ILF datasets (built by training.ilf.dataset). Rows stream from the database in batches, so
 memory stays flat however large the project is.
 """
 
@@ -42,8 +42,8 @@ def export_rows(store: Store, project: str | int, what: str) -> Iterator[dict]:
         return _export_pairs(store, p)
     if what == "critiques":
         return _export_critiques(store, p)
-    if what in ("ilf-sft", "ilf-feedback"):  # accepted refinements (see training.ilf.pipeline.build_dataset)
-        from training.ilf.pipeline import build_dataset
+    if what in ("ilf-sft", "ilf-feedback"):  # accepted refinements (see training.ilf.dataset.build_dataset)
+        from training.ilf.dataset import build_dataset
 
         return iter(build_dataset(store, p.id, variant=what.removeprefix("ilf-")))
     raise ValidationError(f"export: {what!r} is not one of {', '.join(EXPORT_KINDS)}")

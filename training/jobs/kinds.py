@@ -277,14 +277,14 @@ def run_policy(ctx: JobContext) -> dict:
 
 def run_ilf_refine(ctx: JobContext) -> dict:
     _torch_threads()
-    from training.ilf.pipeline import refine
+    from training.ilf.refine import refine
 
     return refine(ctx.store, ctx.project.name, ctx.config, progress=ctx.progress)
 
 
 def run_ilf_select(ctx: JobContext) -> dict:
     _torch_threads()
-    from training.ilf.pipeline import select
+    from training.ilf.select import select
 
     return select(ctx.store, ctx.project.name, ctx.config, progress=ctx.progress)
 
@@ -293,7 +293,7 @@ def run_ilf_build(ctx: JobContext) -> dict:
     """Write the project's ILF dataset to a JSONL file in the job's folder (for an SFT job)."""
     import json
 
-    from training.ilf.pipeline import build_dataset
+    from training.ilf.dataset import build_dataset
 
     rows = build_dataset(ctx.store, ctx.project.name, variant=ctx.config.variant, include=ctx.config.include)
     ctx.out_dir.mkdir(parents=True, exist_ok=True)
@@ -389,13 +389,13 @@ KINDS: dict[str, JobKind] = {k.name: k for k in [
             "training.policy.config:PolicyConfig", run_policy, requires=("training.policy.trainer",)),
     JobKind("ilf_refine", "ILF: refine",
             "Sample refinements of each critiqued output from a refinement LM given the critique.",
-            "training.ilf.config:RefineConfig", run_ilf_refine, requires=("training.ilf.pipeline",)),
+            "training.ilf.config:RefineConfig", run_ilf_refine, requires=("training.ilf.refine",)),
     JobKind("ilf_select", "ILF: select",
             "Score the refinements (InstructRM, reward model, embeddings or random) and select the best per critique.",
-            "training.ilf.config:SelectConfig", run_ilf_select, requires=("training.ilf.pipeline",)),
+            "training.ilf.config:SelectConfig", run_ilf_select, requires=("training.ilf.select",)),
     JobKind("ilf_build", "ILF: build dataset",
             "Write the accepted (or selected) refinements as a prompt/completion file for SFT.",
-            "training.ilf.config:DatasetConfig", run_ilf_build, requires=("training.ilf.pipeline",)),
+            "training.ilf.config:DatasetConfig", run_ilf_build, requires=("training.ilf.dataset",)),
     JobKind("sft", "SFT (finetune)",
             "Finetune an LM on prompt/completion rows (an ILF dataset; empty file = the project's accepted "
             "refinements); the checkpoint is registered as an ilf model.",
