@@ -54,6 +54,7 @@ def config_from_args(cls, args: argparse.Namespace, **extra):
 
 
 def tqdm_progress(desc: str):
+    """A progress bar for a command, used as `with tqdm_progress("scoring") as bar: ...`."""
     from training.progress import TqdmProgress
 
     return TqdmProgress(desc)
