@@ -1,8 +1,13 @@
 """How long-running work reports progress, and how it learns it was cancelled.
 
+    progress = ensure(progress)                 # in a trainer: None becomes a NullProgress
+    progress.step(step, total, loss=0.42)       # may raise Cancelled at a step boundary
+    progress.log("saved models/rm")
+
 Every trainer takes `progress: Progress | None`. The CLI passes a `TqdmProgress` (a bar on the
-terminal); the worker passes one that writes step/total/metrics and a heartbeat to the jobs
-table and raises `Cancelled` when the dashboard asked to stop.
+terminal, a context manager); the worker passes a training.jobs.progress.JobProgress, which writes
+step/total/metrics and a heartbeat to the jobs table and raises `Cancelled` when the dashboard
+asked to stop.
 """
 
 from __future__ import annotations

@@ -1,4 +1,9 @@
-"""Helpers shared by the command modules."""
+"""Helpers shared by the command modules: --db, config flags, JSON output, progress bars.
+
+    add_db(p); add_config_flags(p, RewardConfig)             # in a group's register()
+    config = config_from_args(RewardConfig, args)            # in its command, checked by training.forms
+    with tqdm_progress("reward model") as bar: train_reward(..., progress=bar)
+"""
 
 from __future__ import annotations
 

@@ -4,6 +4,9 @@ Every field of a config dataclass is also a flag, generated from the dataclass (
 default, help), so the CLI and the dashboard form never drift apart:
 
     tokenwise train reward --db t.db --project demo --base DIR --agg avg --out models/rm --epochs 5
+    tokenwise train sft --file ilf.jsonl --base smollm2 --out models/ilf-sft
+
+Each command shows a tqdm bar (`with tqdm_progress("...") as bar:`) that the trainer reports to.
 """
 
 from __future__ import annotations
