@@ -17,7 +17,7 @@ if str(ROOT.parent) not in sys.path:  # `streamlit run annotate_app/app.py` from
 from annotate_app import ui
 from training.errors import AuthError
 
-# (file in app_pages/, title, icon, admin only). A page whose file is missing is left out.
+# (file in app_pages/, title, icon, admin only)
 PAGES = [
     ("annotate.py", "Annotate", ":material/edit_note:", False),
     ("mine.py", "My entries", ":material/history:", False),
@@ -55,7 +55,7 @@ def main() -> None:
     pages = [
         st.Page(str(ROOT / "app_pages" / f), title=title, icon=icon)
         for f, title, icon, admin_only in PAGES
-        if (ROOT / "app_pages" / f).exists() and (user.is_admin or not admin_only)
+        if user.is_admin or not admin_only
     ]
     with st.sidebar:
         st.markdown(f"Signed in as **{user.name}** ({user.role})")

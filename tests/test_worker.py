@@ -142,7 +142,7 @@ def test_a_library_error_is_recorded_as_its_message(store, project):
 
 
 def test_job_progress_thins_long_metric_series_and_keeps_eval_rows(store):
-    from training.jobs.kinds import JobProgress
+    from training.jobs.progress import JobProgress
 
     job = store.submit("selftest", {})
     store.claim_next("w", os.getpid())

@@ -1,4 +1,9 @@
-"""Pick the device and dtype: CUDA with bf16 autocast when a GPU is there, the CPU otherwise."""
+"""Pick the device, dtype and CPU threads: CUDA with bf16 autocast when a GPU is there, the CPU otherwise.
+
+    device = pick_device("auto")            # cuda when available, else cpu
+    with autocast(device, enabled=True): ...
+    set_threads(config.threads)             # explicit n wins; 0 = TOKENWISE_THREADS, else 1
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,8 @@ import contextlib
 import os
 
 import torch
+
+from training.errors import ValidationError
 
 
 def pick_device(requested: str = "auto") -> torch.device:
@@ -22,8 +29,25 @@ def autocast(device: torch.device, enabled: bool = True):
     return contextlib.nullcontext()
 
 
-def set_threads(n: int | None = None) -> int:
-    """Set torch's CPU threads explicitly (TOKENWISE_THREADS, else n, else 1) and return it."""
-    n = int(os.environ.get("TOKENWISE_THREADS", n or 1))
+def resolve_threads(n: int | None = 0) -> int:
+    """The thread count a config's `threads` means: an explicit n > 0 wins; 0 (or None) means the
+    TOKENWISE_THREADS environment variable, else 1."""
+    if n:
+        return int(n)
+    env = os.environ.get("TOKENWISE_THREADS", "").strip()
+    if not env:
+        return 1
+    try:
+        value = int(env)
+    except ValueError:
+        raise ValidationError(f"TOKENWISE_THREADS: must be a whole number, got {env!r}") from None
+    if value < 1:
+        raise ValidationError(f"TOKENWISE_THREADS: must be at least 1, got {value}")
+    return value
+
+
+def set_threads(n: int | None = 0) -> int:
+    """Set torch's CPU threads to `resolve_threads(n)` and return it (every trainer calls it)."""
+    n = resolve_threads(n)
     torch.set_num_threads(n)
     return n

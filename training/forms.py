@@ -8,7 +8,8 @@ Optional metadata keys: "help", "choices" (a list), "min" / "max" (inclusive bou
 "hidden" (not shown in forms). `typing.Literal[...]` annotations also give choices.
 `describe(cls)` turns the dataclass into `FieldSpec`s (what a form draws); `build_config(cls,
 values)` checks every value (type, bounds, choices, unknown keys) and raises ValidationError
-naming the field, so a bad value is refused before a job is queued.
+naming the field, so a bad value is refused before a job is queued. A config's `__post_init__`
+calls `check_values(self)`, so one built in code is checked by the same rules.
 """
 
 from __future__ import annotations
@@ -203,6 +204,15 @@ def build_config(cls, values: dict | None = None, *, where: str = ""):
         raise ValidationError(f"{where}{e}") from None
     except (ValueError, TypeError) as e:
         raise ValidationError(f"{where}{e}") from None
+
+
+def check_values(config) -> None:
+    """Check every field of a config instance against its declaration (type, bounds, choices).
+
+    A config's `__post_init__` calls it, so a config built in code is held to the same rules as
+    one parsed from flags or a form; ValidationError names the field."""
+    for spec in describe(type(config)):
+        coerce(spec, getattr(config, spec.name))
 
 
 def to_dict(config) -> dict:

@@ -1,14 +1,19 @@
 """How long-running work reports progress, and how it learns it was cancelled.
 
+    progress = ensure(progress)                 # in a trainer: None becomes a NullProgress
+    progress.step(step, total, loss=0.42)       # may raise Cancelled at a step boundary
+    progress.log("saved models/rm")
+
 Every trainer takes `progress: Progress | None`. The CLI passes a `TqdmProgress` (a bar on the
-terminal); the worker passes one that writes step/total/metrics and a heartbeat to the jobs
-table and raises `Cancelled` when the dashboard asked to stop.
+terminal, a context manager); the worker passes a training.jobs.progress.JobProgress, which writes
+step/total/metrics and a heartbeat to the jobs table and raises `Cancelled` when the dashboard
+asked to stop.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Protocol
+from typing import Protocol, Self
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +39,12 @@ class NullProgress:
 
 
 class TqdmProgress:
-    """A tqdm bar on stderr; metrics shown as the bar's postfix."""
+    """A tqdm bar on stderr; metrics shown as the bar's postfix. A context manager that closes
+    the bar however the block ends:
+
+        with TqdmProgress("reward model") as bar:
+            train_reward(store, "demo", config, "models/rm", progress=bar)
+    """
 
     def __init__(self, desc: str = "", disable: bool | None = None):
         from tqdm.auto import tqdm
@@ -55,6 +65,12 @@ class TqdmProgress:
 
     def close(self) -> None:
         self._bar.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
 
 def ensure(progress: Progress | None) -> Progress:

@@ -28,23 +28,20 @@ names = list(KINDS)
 kind = st.selectbox("Job kind", names, format_func=lambda n: KINDS[n].title, key="job_kind")
 k = KINDS[kind]
 st.caption(k.description)
-if not k.available():
-    st.warning(f"'{k.title}' is not available in this installation yet.")
-else:
-    project = ui.pick_project(key="job_project") if k.needs_project else None
-    if not k.needs_project or project is not None:
-        with st.form(f"job_form_{kind}"):
-            values = tui.config_widgets(kind_fields(kind), prefix=f"job.{kind}")
-            submitted = st.form_submit_button("Start", type="primary", icon=":material/play_arrow:")
-        if submitted:
-            try:
-                with ui.store() as s:
-                    job = submit_job(s, kind, values, project=project.id if project else None,
-                                     created_by=user.id)
-            except TokenwiseError as e:
-                st.error(str(e))
-            else:
-                st.success(f"Job #{job.id} ({k.title}) queued. A worker picks it up; follow it below.")
+project = ui.pick_project(key="job_project") if k.needs_project else None
+if not k.needs_project or project is not None:
+    with st.form(f"job_form_{kind}"):
+        values = tui.config_widgets(kind_fields(kind), prefix=f"job.{kind}")
+        submitted = st.form_submit_button("Start", type="primary", icon=":material/play_arrow:")
+    if submitted:
+        try:
+            with ui.store() as s:
+                job = submit_job(s, kind, values, project=project.id if project else None,
+                                 created_by=user.id)
+        except TokenwiseError as e:
+            st.error(str(e))
+        else:
+            st.success(f"Job #{job.id} ({k.title}) queued. A worker picks it up; follow it below.")
 
 # 2. what runs now (live) ---------------------------------------------------------------------
 with ui.store() as s:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from training.annotation.agreement import project_agreement
 from training.store import ModelRecord, Store
 
 
@@ -75,20 +76,14 @@ def project_summary(store: Store, project: str | int) -> Summary:
     if s.reward_models:
         newest = s.reward_models[0].created
         s.rankings_since_reward = sum(1 for r in rankings if r.created > newest)
-    if hasattr(store, "critique_items"):
-        items = store.critique_items(p.id)
-        s.refinements = sum(len(it.refinements) for it in items)
-        s.critiques_without_refinements = sum(1 for it in items if not it.refinements)
-        s.unselected = sum(1 for it in items if it.refinements and it.selected is None)
-        s.unreviewed = sum(1 for it in items if it.selected is not None and not it.reviewed)
-        s.accepted = sum(1 for it in items if it.accepted is not None)
-    try:
-        from training.annotation.agreement import project_agreement
-
-        ag = project_agreement(store, p.id)
-        s.alpha, s.shared_documents = ag.alpha, ag.n_shared_documents
-    except ImportError:  # pragma: no cover - agreement lives in its own module
-        pass
+    items = store.critique_items(p.id)
+    s.refinements = sum(len(it.refinements) for it in items)
+    s.critiques_without_refinements = sum(1 for it in items if not it.refinements)
+    s.unselected = sum(1 for it in items if it.refinements and it.selected is None)
+    s.unreviewed = sum(1 for it in items if it.selected is not None and not it.reviewed)
+    s.accepted = sum(1 for it in items if it.accepted is not None)
+    ag = project_agreement(store, p.id)
+    s.alpha, s.shared_documents = ag.alpha, ag.n_shared_documents
     s.running_jobs = len(store.list_jobs(status="running", project=p.id))
     s.queued_jobs = len(store.list_jobs(status="queued", project=p.id))
     return s

@@ -1,4 +1,9 @@
-"""Helpers shared by the command modules."""
+"""Helpers shared by the command modules: --db, config flags, JSON output, progress bars.
+
+    add_db(p); add_config_flags(p, RewardConfig)             # in a group's register()
+    config = config_from_args(RewardConfig, args)            # in its command, checked by training.forms
+    with tqdm_progress("reward model") as bar: train_reward(..., progress=bar)
+"""
 
 from __future__ import annotations
 
@@ -54,6 +59,7 @@ def config_from_args(cls, args: argparse.Namespace, **extra):
 
 
 def tqdm_progress(desc: str):
+    """A progress bar for a command, used as `with tqdm_progress("scoring") as bar: ...`."""
     from training.progress import TqdmProgress
 
     return TqdmProgress(desc)

@@ -1,18 +1,16 @@
-"""ilf refine | select | build | list, and `train sft` (added to the train group by add_sft_parser).
+"""ilf refine | select | build | list: the ILF pipeline from the command line (`train sft` is in train_cmds).
 
-Flags of refine, select and sft are generated from their config dataclasses (training/ilf_config.py,
-training/finetune_config.py), so the CLI and the dashboard share one set of settings and help.
+    tokenwise ilf refine --db t.db --project demo --model smollm2 --n 5
+
+Flags of refine and select are generated from their config dataclasses (training/ilf/config.py),
+so the CLI and the dashboard share one set of settings and help.
 """
 
 from __future__ import annotations
 
-import argparse
-
 from training.cli.common import add_config_flags, add_db, config_from_args, print_json, tqdm_progress
-from training.forms import to_dict
 
 
-# -- ilf ---------------------------------------------------------------------------------------
 def register(sub) -> None:
     from training.ilf.config import DatasetConfig, RefineConfig, SelectConfig
 
@@ -49,15 +47,14 @@ def register(sub) -> None:
     ls.set_defaults(func=cmd_list)
 
 
-
 def cmd_refine(args) -> int:
     from training.ilf.config import RefineConfig
     from training.ilf.refine import refine
     from training.store import Store
 
     cfg = config_from_args(RefineConfig, args)
-    with Store(args.db) as s:
-        out = refine(s, args.project, cfg, critique_ids=args.critique, progress=tqdm_progress("refine"))
+    with Store(args.db) as s, tqdm_progress("refine") as bar:
+        out = refine(s, args.project, cfg, critique_ids=args.critique, progress=bar)
     print_json(out)
     return 0
 
@@ -68,8 +65,8 @@ def cmd_select(args) -> int:
     from training.store import Store
 
     cfg = config_from_args(SelectConfig, args)
-    with Store(args.db) as s:
-        out = select(s, args.project, cfg, critique_ids=args.critique, progress=tqdm_progress("select"))
+    with Store(args.db) as s, tqdm_progress("select") as bar:
+        out = select(s, args.project, cfg, critique_ids=args.critique, progress=bar)
     print_json({**out, "selected": {str(k): v for k, v in out["selected"].items()}})
     return 0
 
@@ -101,36 +98,4 @@ def cmd_list(args) -> int:
                                  "ensemble_score": r.ensemble_score, "rm_score": r.rm_score, "scores": r.scores,
                                  "text": r.text} for r in it.refinements],
             })
-    return 0
-
-
-# -- train sft -----------------------------------------------------------------------------------
-def add_sft_parser(train_sub) -> argparse.ArgumentParser:
-    """`tokenwise train sft --file DATASET --base MODEL --out DIR`: called by the train group."""
-    from training.ilf.finetune_config import FinetuneConfig
-
-    p = train_sub.add_parser("sft", help="finetune an LM on an ILF dataset (loss on the completions)")
-    add_config_flags(p, FinetuneConfig)
-    p.add_argument("--db", default=None, metavar="PATH",
-                   help="register the checkpoint in this database's models table (with --project)")
-    p.add_argument("--project", default=None, metavar="NAME", help="project the checkpoint belongs to")
-    p.set_defaults(func=cmd_sft)
-    return p
-
-
-def cmd_sft(args) -> int:
-    from training.ilf.finetune import finetune
-    from training.ilf.finetune_config import FinetuneConfig
-    from training.store import Store
-
-    cfg = config_from_args(FinetuneConfig, args)
-    progress = tqdm_progress("sft")
-    if args.db:
-        with Store(args.db) as s:
-            out = finetune(cfg, progress=progress, store=s, project=args.project)
-    else:
-        out = finetune(cfg, progress=progress)
-    progress.close()
-    print_json({"out": out["out"], "model_id": out["model_id"], "metrics": out["metrics"],
-                "config": to_dict(cfg)})
     return 0

@@ -134,17 +134,15 @@ def cmd_kinds(args) -> int:
     kinds = [get_kind(args.kind)] if args.kind else list(KINDS.values())
     out = []
     for k in kinds:
-        item = {"kind": k.name, "title": k.title, "description": k.description, "available": k.available()}
-        if item["available"]:
-            item["settings"] = [dataclasses.asdict(f) for f in kind_fields(k.name)]
-        out.append(item)
+        out.append({"kind": k.name, "title": k.title, "description": k.description,
+                    "settings": [dataclasses.asdict(f) for f in kind_fields(k.name)]})
     if args.json:
         print_json(out)
         return 0
     for item in out:
-        print(f"{item['kind']}: {item['title']}" + ("" if item["available"] else " (not available yet)"))
+        print(f"{item['kind']}: {item['title']}")
         print(f"  {item['description']}")
-        for f in item.get("settings", []):
+        for f in item["settings"]:
             extra = []
             if f["choices"]:
                 extra.append("one of " + ", ".join(map(str, f["choices"])))

@@ -1,9 +1,12 @@
-"""train reward | train policy | (train sft, added by ilf_cmds) | eval reward | score.
+"""train reward | train policy | train sft | eval reward | score.
 
 Every field of a config dataclass is also a flag, generated from the dataclass (name, type,
 default, help), so the CLI and the dashboard form never drift apart:
 
     tokenwise train reward --db t.db --project demo --base DIR --agg avg --out models/rm --epochs 5
+    tokenwise train sft --file ilf.jsonl --base smollm2 --out models/ilf-sft
+
+Each command shows a tqdm bar (`with tqdm_progress("...") as bar:`) that the trainer reports to.
 """
 
 from __future__ import annotations
@@ -12,13 +15,11 @@ from pathlib import Path
 
 from training.cli.common import add_config_flags, add_db, config_from_args, print_json, tqdm_progress
 from training.errors import ValidationError
-
-# flag names that differ from the field name (extra spellings of the same flag)
-
-
+from training.forms import to_dict
 
 
 def register(sub) -> None:
+    from training.ilf.finetune_config import FinetuneConfig
     from training.policy.config import PolicyConfig
     from training.rewards.config import RewardConfig
 
@@ -41,14 +42,12 @@ def register(sub) -> None:
     add_config_flags(p, PolicyConfig, skip=("reward_model",))
     p.set_defaults(func=cmd_train_policy)
 
-    try:  # the ILF helper's `train sft`
-        from . import ilf_cmds
-
-        add_sft = getattr(ilf_cmds, "add_sft_parser", None)
-        if add_sft is not None:
-            add_sft(tsub)
-    except ImportError:  # pragma: no cover
-        pass
+    p = tsub.add_parser("sft", help="finetune an LM on an ILF dataset (loss on the completions)")
+    add_config_flags(p, FinetuneConfig)
+    p.add_argument("--db", default=None, metavar="PATH",
+                   help="register the checkpoint in this database's models table (with --project)")
+    p.add_argument("--project", default=None, metavar="NAME", help="project the checkpoint belongs to")
+    p.set_defaults(func=cmd_train_sft)
 
     ev = sub.add_parser("eval", help="evaluate a model on a file")
     esub = ev.add_subparsers(dest="what", required=True, metavar="WHAT")
@@ -68,7 +67,6 @@ def register(sub) -> None:
     p.set_defaults(func=cmd_score)
 
 
-
 def cmd_train_reward(args) -> int:
     from training.rewards.config import RewardConfig
     from training.rewards.scoring import score_project
@@ -77,19 +75,13 @@ def cmd_train_reward(args) -> int:
 
     config = config_from_args(RewardConfig, args)
     with Store(args.db) as s:
-        bar = tqdm_progress("reward model")
-        try:
+        with tqdm_progress("reward model") as bar:
             rec = train_reward(s, args.project, config, args.out, progress=bar)
-        finally:
-            bar.close()
         if args.activate:
             s.update_project(args.project, active_reward_model=rec.id)
         if config.score_after:
-            bar = tqdm_progress("scoring")
-            try:
+            with tqdm_progress("scoring") as bar:
                 score_project(s, rec.id, args.project, config.batch_size, bar, device=config.device)
-            finally:
-                bar.close()
     m = rec.metrics
     print(f"reward model {rec.id} saved to {rec.path}: held-out pairwise accuracy "
           f"{m['val_pairwise_accuracy']:.3f}, Kendall tau {m['val_kendall_tau']:.3f} "
@@ -110,11 +102,8 @@ def cmd_score(args) -> int:
 
     with Store(args.db) as s:
         model_id = _model_id(s, args.model, args.project)
-        bar = tqdm_progress("scoring")
-        try:
+        with tqdm_progress("scoring") as bar:
             n = score_project(s, model_id, args.project, args.batch_size, bar, device=args.device)
-        finally:
-            bar.close()
     print(f"scored {n} candidates of {args.project!r} with reward model {model_id}")
     return 0
 
@@ -144,11 +133,24 @@ def cmd_train_policy(args) -> int:
     from training.store import Store
 
     config = config_from_args(PolicyConfig, args, reward_model=args.reward_model)
-    with Store(args.db) as s:
-        bar = tqdm_progress("policy")
-        try:
-            rec = train_policy(s, args.project, config, args.out, progress=bar)
-        finally:
-            bar.close()
+    with Store(args.db) as s, tqdm_progress("policy") as bar:
+        rec = train_policy(s, args.project, config, args.out, progress=bar)
     print(f"policy {rec.id} saved to {rec.path}: {rec.metrics.get('summary', '')}")
+    return 0
+
+
+def cmd_train_sft(args) -> int:
+    from training.ilf.finetune import finetune
+    from training.ilf.finetune_config import FinetuneConfig
+    from training.store import Store
+
+    cfg = config_from_args(FinetuneConfig, args)
+    with tqdm_progress("sft") as bar:
+        if args.db:
+            with Store(args.db) as s:
+                out = finetune(cfg, progress=bar, store=s, project=args.project)
+        else:
+            out = finetune(cfg, progress=bar)
+    print_json({"out": out["out"], "model_id": out["model_id"], "metrics": out["metrics"],
+                "config": to_dict(cfg)})
     return 0

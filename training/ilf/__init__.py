@@ -1,0 +1,1 @@
+"""ILF from critiques: config and templates, refine + select (pipeline), finetuning, new candidates."""

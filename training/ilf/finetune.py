@@ -1,7 +1,10 @@
 """Supervised finetuning on an ILF dataset (DESIGN.md, Algorithm 2, step 5).
 
-    rows = read_rows("ilf-sft.jsonl")             # {prompt, completion, ...}
-    result = finetune(FinetuneConfig(file=..., base="smollm2", out="ckpt/ilf"))
+    result = finetune(FinetuneConfig(file="ilf-sft.jsonl", base="smollm2", out="ckpt/ilf"))
+    result["metrics"]["eval_loss"], result["model_id"]
+
+`finetune` reads top to bottom: read_rows -> load (model, device) -> prepare_data (split, encode)
+-> train_loop -> save (checkpoint, card, registry).
 
 Causal LMs read prompt + completion + eos and learn the completion (the prompt's tokens weigh
 `prompt_loss_weight`, 0 by default); seq2seq LMs read the prompt and learn the completion.
@@ -20,14 +23,15 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import inspect
 import json
 import logging
 import math
 import os
 import random
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -163,29 +167,63 @@ def evaluate(model, rows: list[dict], cfg: FinetuneConfig, pad_id: int, seq2seq:
     return total / max(weight, 1e-9)
 
 
-# -- 3. the loop ----------------------------------------------------------------------------
+# -- 3. the steps of a run: load, data, loop, save ------------------------------------------
+@dataclass
+class _Run:
+    """The loaded model and where it runs (one process; `acc` under accelerate)."""
+
+    model: Any
+    tok: Any
+    seq2seq: bool
+    pad_id: int
+    max_len: int  # cfg.max_length, capped at a causal model's position embeddings
+    device: torch.device
+    acc: Any = None  # accelerate.Accelerator or None
+
+
+@dataclass
+class _Data:
+    rows: list[dict]  # the file's rows (the card lists their critique ids)
+    train: list[dict]  # encoded rows (this process's shard under accelerate)
+    eval: list[dict]
+    truncated: int
+    total_steps: int
+
+
+@dataclass
+class _Trained:
+    steps: int
+    history: list[dict]
+    last_loss: float
+    eval_start: float
+    eval_loss: float
+    seconds: float
+
+
 def finetune(cfg: FinetuneConfig, *, progress: Progress | None = None, store=None, project=None,
              job_id: int | None = None) -> dict:
     """Finetune cfg.base on cfg.file, save to cfg.out; register it in `store` when given.
 
     Returns {"out", "metrics", "card", "model_id"}.
     """
-    from training.lm import load_lm
-
+    progress = ensure(progress)
+    threads = set_threads(cfg.threads)
     if not cfg.file:
         raise ValidationError("file: a dataset file is required (tokenwise ilf build ... --out FILE)")
     if not cfg.out:
         raise ValidationError("out: a folder for the checkpoint is required")
-    for name in ("epochs", "batch_size", "grad_accum", "max_length"):
-        if getattr(cfg, name) < 1:
-            raise ValidationError(f"{name}: must be at least 1, got {getattr(cfg, name)}")
-    if not 0 <= cfg.eval_fraction < 1:
-        raise ValidationError(f"eval_fraction: must be in [0, 1), got {cfg.eval_fraction}")
-    progress = ensure(progress)
-    threads = set_threads(cfg.threads or None)
     rows = read_rows(cfg.file)
-    # Under `accelerate launch` (WORLD_SIZE > 1) or with cfg.accelerate, Hugging Face accelerate
-    # places the model (DDP across GPUs) and each process trains on its shard of the rows.
+    run = load(cfg)
+    data = prepare_data(run, rows, cfg)
+    trained = train_loop(run, data, cfg, progress)
+    return save(run, data, trained, cfg, threads, progress, store=store, project=project, job_id=job_id)
+
+
+def load(cfg: FinetuneConfig) -> _Run:
+    """The model and tokenizer on their device. Under `accelerate launch` (WORLD_SIZE > 1) or with
+    cfg.accelerate, Hugging Face accelerate places the model (DDP across GPUs)."""
+    from training.lm import load_lm
+
     acc = None
     if cfg.accelerate or int(os.environ.get("WORLD_SIZE", "1")) > 1:
         from accelerate import Accelerator
@@ -196,56 +234,66 @@ def finetune(cfg: FinetuneConfig, *, progress: Progress | None = None, store=Non
         device = pick_device(cfg.device)
     torch.manual_seed(cfg.seed)
     lm = load_lm(cfg.base, device=device)
-    model, tok, seq2seq = lm.model, lm.tokenizer, lm.seq2seq
-    pad_id = tok.pad_token_id if tok.pad_token_id is not None else 0
+    model, tok = lm.model, lm.tokenizer
     max_len = cfg.max_length
     pos = getattr(model.config, "n_positions", None) or getattr(model.config, "max_position_embeddings", None)
-    if pos and not seq2seq:
+    if pos and not lm.seq2seq:
         max_len = min(max_len, int(pos))
+    return _Run(model=model, tok=tok, seq2seq=lm.seq2seq, max_len=max_len, device=device, acc=acc,
+                pad_id=tok.pad_token_id if tok.pad_token_id is not None else 0)
 
-    # 1. encode and split
+
+def prepare_data(run: _Run, rows: list[dict], cfg: FinetuneConfig) -> _Data:
+    """Split, encode, shard (each process its equal share under accelerate) and count the steps."""
     train_rows, eval_rows = split_rows(rows, cfg.eval_fraction, cfg.seed)
-    enc = lambda rs: [encode_row(tok, r["prompt"], r["completion"], max_len, seq2seq, cfg.prompt_loss_weight)
-                      for r in rs]
-    train_enc, eval_enc = enc(train_rows), enc(eval_rows)
-    if not train_enc:
+
+    def encode(rs):
+        return [encode_row(run.tok, r["prompt"], r["completion"], run.max_len, run.seq2seq, cfg.prompt_loss_weight)
+                for r in rs]
+
+    train, held_out = encode(train_rows), encode(eval_rows)
+    if not train:
         raise ValidationError(f"{cfg.file}: no rows left for training after the held-out split")
-    truncated = sum(e["truncated"] for e in train_enc + eval_enc)
+    truncated = sum(e["truncated"] for e in train + held_out)
+    acc = run.acc
     if acc is not None and acc.num_processes > 1:  # equal shards, so every process takes the same steps
-        n = math.ceil(len(train_enc) / acc.num_processes) * acc.num_processes
-        train_enc = [train_enc[i % len(train_enc)] for i in range(n)][acc.process_index::acc.num_processes]
-    steps_per_epoch = math.ceil(math.ceil(len(train_enc) / cfg.batch_size) / cfg.grad_accum)
+        n = math.ceil(len(train) / acc.num_processes) * acc.num_processes
+        train = [train[i % len(train)] for i in range(n)][acc.process_index::acc.num_processes]
+    steps_per_epoch = math.ceil(math.ceil(len(train) / cfg.batch_size) / cfg.grad_accum)
     total = steps_per_epoch * cfg.epochs
     if cfg.max_steps:
         total = min(total, cfg.max_steps)
+    return _Data(rows=rows, train=train, eval=held_out, truncated=truncated, total_steps=total)
 
-    # 2. optimizer and schedule
-    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=cfg.lr,
+
+def train_loop(run: _Run, data: _Data, cfg: FinetuneConfig, progress: Progress) -> _Trained:
+    """AdamW with linear warm-up; each optimizer step sums grad_accum batches, weighted per token."""
+    opt = torch.optim.AdamW([p for p in run.model.parameters() if p.requires_grad], lr=cfg.lr,
                             weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: min(1.0, (s + 1) / cfg.warmup_steps) if cfg.warmup_steps else 1.0)
+    acc = run.acc
     if acc is not None:
-        model, opt = acc.prepare(model, opt)
-    eval_start = evaluate(model, eval_enc, cfg, pad_id, seq2seq, device)
-    progress.log(f"sft: {len(train_enc)} train / {len(eval_enc)} held-out rows, {total} steps on {device}; "
-                 f"held-out loss {eval_start:.4f}")
-
-    # 3. train
+        run.model, opt = acc.prepare(run.model, opt)
+    model, total = run.model, data.total_steps
+    eval_start = evaluate(model, data.eval, cfg, run.pad_id, run.seq2seq, run.device)
+    progress.log(f"sft: {len(data.train)} train / {len(data.eval)} held-out rows, {total} steps on "
+                 f"{run.device}; held-out loss {eval_start:.4f}")
     model.train()
     rng = random.Random(cfg.seed)
     step, t0, history, last_loss, eval_loss = 0, time.time(), [], float("nan"), eval_start
     while step < total:
-        order = list(range(len(train_enc)))
+        order = list(range(len(data.train)))
         rng.shuffle(order)
         batches = [order[i:i + cfg.batch_size] for i in range(0, len(order), cfg.batch_size)]
         for g in range(0, len(batches), cfg.grad_accum):
-            group = batches[g:g + cfg.grad_accum]
-            parts = [collate([train_enc[i] for i in b], pad_id, seq2seq, device) for b in group]
+            parts = [collate([data.train[i] for i in b], run.pad_id, run.seq2seq, run.device)
+                     for b in batches[g:g + cfg.grad_accum]]
             weight = sum(float(p["weights"].sum()) for p in parts)
             loss_sum = 0.0
             for batch in parts:
-                with autocast(device, cfg.bf16):
-                    s, _ = batch_loss(model, batch, seq2seq)
+                with autocast(run.device, cfg.bf16):
+                    s, _ = batch_loss(model, batch, run.seq2seq)
                 loss = s / max(weight, 1e-9)
                 acc.backward(loss) if acc is not None else loss.backward()
                 loss_sum += float(s.detach())
@@ -258,16 +306,22 @@ def finetune(cfg: FinetuneConfig, *, progress: Progress | None = None, store=Non
             step += 1
             last_loss = loss_sum / max(weight, 1e-9)
             metrics = {"loss": last_loss, "ppl": math.exp(min(last_loss, 50)), "lr": sched.get_last_lr()[0]}
-            if eval_enc and ((cfg.eval_every and step % cfg.eval_every == 0) or step == total):
-                eval_loss = evaluate(model, eval_enc, cfg, pad_id, seq2seq, device)
+            if data.eval and ((cfg.eval_every and step % cfg.eval_every == 0) or step == total):
+                eval_loss = evaluate(model, data.eval, cfg, run.pad_id, run.seq2seq, run.device)
                 metrics.update(eval_loss=eval_loss, eval_ppl=math.exp(min(eval_loss, 50)))
             history.append({"step": step, **metrics})
             progress.step(step, total, **metrics)
             if step >= total:
                 break
+    return _Trained(steps=step, history=history, last_loss=last_loss, eval_start=eval_start,
+                    eval_loss=eval_loss, seconds=round(time.time() - t0, 2))
 
-    # 4. save the checkpoint and its card
+
+def save(run: _Run, data: _Data, trained: _Trained, cfg: FinetuneConfig, threads: int, progress: Progress,
+         *, store=None, project=None, job_id: int | None = None) -> dict:
+    """save_pretrained + ilf_card.json into cfg.out (main process only), registered when a store is given."""
     out = Path(cfg.out)
+    model, acc = run.model, run.acc
     if acc is not None:
         acc.wait_for_everyone()
         model = acc.unwrap_model(model)
@@ -275,32 +329,26 @@ def finetune(cfg: FinetuneConfig, *, progress: Progress | None = None, store=Non
             return {"out": str(out), "metrics": {}, "card": {}, "model_id": None}
     out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out)
-    tok.save_pretrained(out)
-    critique_ids = sorted({int(r["critique_id"]) for r in rows if r.get("critique_id") is not None})
+    run.tok.save_pretrained(out)
+    critique_ids = sorted({int(r["critique_id"]) for r in data.rows if r.get("critique_id") is not None})
     metrics = {
-        "train_loss": last_loss, "eval_loss_start": eval_start, "eval_loss": eval_loss,
-        "eval_ppl": math.exp(min(eval_loss, 50)) if eval_enc else None,
-        "steps": step, "rows_train": len(train_enc), "rows_eval": len(eval_enc), "truncated_rows": truncated,
-        "seconds": round(time.time() - t0, 2), "device": str(device), "threads": threads,
-        "processes": acc.num_processes if acc is not None else 1,
+        "train_loss": trained.last_loss, "eval_loss_start": trained.eval_start, "eval_loss": trained.eval_loss,
+        "eval_ppl": math.exp(min(trained.eval_loss, 50)) if data.eval else None,
+        "steps": trained.steps, "rows_train": len(data.train), "rows_eval": len(data.eval),
+        "truncated_rows": data.truncated, "seconds": trained.seconds, "device": str(run.device),
+        "threads": threads, "processes": acc.num_processes if acc is not None else 1,
     }
     card = {
         "kind": "ilf", "base_model": str(cfg.base), "data_file": str(cfg.file), "data_sha256": file_sha256(cfg.file),
-        "critique_ids": critique_ids, "config": dataclasses.asdict(cfg), "metrics": metrics, "history": history,
-        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "critique_ids": critique_ids, "config": dataclasses.asdict(cfg), "metrics": metrics,
+        "history": trained.history, "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     (out / CARD).write_text(json.dumps(card, indent=2, default=str))
     model_id = None
-    if store is not None and hasattr(store, "add_model"):
-        model_id = _register(store, out, cfg, project, job_id, card, metrics)
-    progress.log(f"sft: saved {out} (held-out loss {eval_start:.4f} -> {eval_loss:.4f})")
+    if store is not None:
+        snapshot = {"file": str(cfg.file), "sha256": card["data_sha256"], "critique_ids": critique_ids}
+        model_id = store.add_model("ilf", str(out), base_model=str(cfg.base), project=project, job_id=job_id,
+                                   data_snapshot=snapshot, metrics=metrics,
+                                   card={k: v for k, v in card.items() if k != "history"}).id
+    progress.log(f"sft: saved {out} (held-out loss {trained.eval_start:.4f} -> {trained.eval_loss:.4f})")
     return {"out": str(out), "metrics": metrics, "card": card, "model_id": model_id}
-
-
-def _register(store, out: Path, cfg: FinetuneConfig, project, job_id, card: dict, metrics: dict) -> int:
-    snapshot = {"file": str(cfg.file), "sha256": card["data_sha256"], "critique_ids": card["critique_ids"]}
-    kwargs = {"base_model": str(cfg.base), "project": project, "job_id": job_id, "data_snapshot": snapshot,
-              "metrics": metrics, "card": {k: v for k, v in card.items() if k != "history"}}
-    accepted = inspect.signature(store.add_model).parameters
-    rec = store.add_model("ilf", str(out), **{k: v for k, v in kwargs.items() if k in accepted})
-    return rec.id

@@ -1,8 +1,17 @@
-"""Settings of supervised finetuning on an ILF dataset (DESIGN.md, Algorithm 2, step 5)."""
+"""Settings of supervised finetuning on an ILF dataset (DESIGN.md, Algorithm 2, step 5).
+
+    cfg = FinetuneConfig(file="ilf.jsonl", base="smollm2", out="models/ilf-sft", epochs=1)
+
+`__post_init__` is the one place a FinetuneConfig is checked (types, bounds, choices declared in
+the field metadata), whether it comes from flags, a dashboard form or code. `file` and `out` may
+stay empty here: an SFT job fills them in (the project's accepted refinements, the job's folder).
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+
+from training.forms import check_values
 
 
 @dataclass
@@ -21,9 +30,9 @@ class FinetuneConfig:
     batch_size: int = field(default=4, metadata={"min": 1, "help": "rows per batch"})
     grad_accum: int = field(default=1, metadata={"min": 1, "help": "batches per optimizer step"})
     grad_clip: float = field(default=1.0, metadata={"min": 0.0, "help": "clip the gradient norm to this (0 = off)"})
-    max_length: int = field(default=512, metadata={"min": 8, 
+    max_length: int = field(default=512, metadata={"min": 8,
         "help": "tokens per row at most; a long prompt loses its start, the completion is kept up to half"})
-    prompt_loss_weight: float = field(default=0.0, metadata={"min": 0.0, 
+    prompt_loss_weight: float = field(default=0.0, metadata={"min": 0.0,
         "help": "weight of the prompt tokens in the loss (0 = completion only; causal models only)"})
     eval_fraction: float = field(default=0.1, metadata={"help": "share of rows held out for evaluation", "min": 0.0, "max": 0.9})
     eval_every: int = field(default=0, metadata={"min": 0, "help": "evaluate every N optimizer steps (0 = at the end only)"})
@@ -33,3 +42,6 @@ class FinetuneConfig:
     accelerate: bool = field(default=False, metadata={
         "help": "use Hugging Face accelerate (automatic under `accelerate launch` with several processes)"})
     threads: int = field(default=0, metadata={"min": 0, "help": "CPU threads for torch (0 = TOKENWISE_THREADS or 1)"})
+
+    def __post_init__(self) -> None:
+        check_values(self)

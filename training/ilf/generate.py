@@ -16,6 +16,7 @@ import time
 from dataclasses import asdict, dataclass, field
 
 from training.errors import ValidationError
+from training.forms import check_values
 from training.progress import ensure
 
 log = logging.getLogger(__name__)
@@ -54,6 +55,7 @@ class GenerateConfig:
     device: str = field(default="auto", metadata={"help": "auto (GPU when there is one), cpu or cuda"})
 
     def __post_init__(self):
+        check_values(self)
         if not self.do_sample and self.num_candidates > 1:
             # greedy decoding gives the same output K times: refuse rather than store duplicates
             raise ValidationError("do_sample: must be true when num_candidates > 1 (greedy decoding repeats itself)")
@@ -116,8 +118,7 @@ def generate_candidates(store, project: str | int, config: GenerateConfig, progr
     lm = load_lm(path, device=device)
     template = config.prompt or DEFAULT_PROMPTS.get(p.kind, DEFAULT_PROMPTS["summarize"])
     gen_kwargs = {"max_new_tokens": config.max_new_tokens, "do_sample": config.do_sample,
-                      "num_return_sequences": config.num_candidates,
-                      "pad_token_id": lm.tokenizer.pad_token_id}
+                  "num_return_sequences": config.num_candidates, "pad_token_id": lm.tokenizer.pad_token_id}
     if config.do_sample:
         gen_kwargs.update(temperature=config.temperature, top_p=config.top_p)
     params = {**asdict(config), "model_path": str(path), "model_id": model_id}

@@ -25,7 +25,8 @@ import time
 import traceback
 
 from training.errors import TokenwiseError
-from training.jobs.kinds import JobLogHandler, JobProgress, WorkerStopping, run_job
+from training.jobs.kinds import run_job
+from training.jobs.progress import JobLogHandler, JobProgress, WorkerStopping
 from training.progress import Cancelled
 from training.store import Job, Store
 

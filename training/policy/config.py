@@ -1,6 +1,9 @@
 """Settings of policy training with the token-level reward (DESIGN.md, "Using the guidance on the LM").
 
-Fields carry help text, so one parser serves `tokenwise train policy` flags and dashboard forms.
+    config = PolicyConfig(base_model="models/tiny-gpt2", method="reinforce", steps=20)
+
+Fields carry help text and bounds, so one parser serves `tokenwise train policy` flags and dashboard
+forms; `__post_init__` is the one place a PolicyConfig is checked (also when built in code).
 """
 
 from __future__ import annotations
@@ -8,6 +11,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 
 from training.errors import ValidationError
+from training.forms import check_values
 
 METHODS = ("auto", "rwmle", "reinforce")
 
@@ -27,31 +31,25 @@ class PolicyConfig:
     entropy_coef: float = field(default=0.125, metadata={"help": "alpha: weight of the entropy bonus (REINFORCE)"})
     reward_to_go: bool = field(default=False, metadata={
         "help": "REINFORCE: weight each token by the sum of the rewards from it to the end, not its own r_t"})
-    max_prompt_length: int = field(default=256, metadata={"help": "tokens of the document the policy reads"})
-    max_new_tokens: int = field(default=32, metadata={"help": "tokens the policy samples (REINFORCE)"})
+    max_prompt_length: int = field(default=256, metadata={"help": "tokens of the document the policy reads", "min": 1})
+    max_new_tokens: int = field(default=32, metadata={"help": "tokens the policy samples (REINFORCE)", "min": 1})
     temperature: float = field(default=1.0, metadata={"help": "sampling temperature for fresh samples"})
     retrain_every: int = field(default=0, metadata={
         "help": "M: retrain the reward model on fresh policy samples every M steps (0: never)"})
     retrain_fraction: float = field(default=0.5, metadata={
-        "help": "retrain only during this first fraction of the steps"})
+        "help": "retrain only during this first fraction of the steps", "min": 0.0, "max": 1.0})
     retrain_samples: int = field(default=3, metadata={"help": "fresh samples per document when retraining"})
     reward_lr: float = field(default=1e-4, metadata={"help": "learning rate of the reward model retraining"})
     seed: int = field(default=0, metadata={"help": "random seed"})
     device: str = field(default="auto", metadata={"help": "auto (cuda when available), cpu, cuda"})
     bf16: bool = field(default=True, metadata={"help": "bf16 autocast on the GPU"})
     grad_clip: float = field(default=5.0, metadata={"help": "clip the gradient norm (0: off)"})
-    threads: int = field(default=0, metadata={"help": "CPU threads for torch (0: TOKENWISE_THREADS or 1)"})
+    threads: int = field(default=0, metadata={"help": "CPU threads for torch (0: TOKENWISE_THREADS or 1)", "min": 0})
 
     def __post_init__(self) -> None:
-        if self.method not in METHODS:
-            raise ValidationError(f"method: {self.method!r} is not one of {', '.join(METHODS)}")
-        for name in ("steps", "batch_size", "max_prompt_length", "max_new_tokens"):
-            if int(getattr(self, name)) < 1:
-                raise ValidationError(f"{name}: must be at least 1, got {getattr(self, name)}")
+        check_values(self)  # types, bounds and choices declared above
         if self.lr <= 0:
             raise ValidationError(f"lr: must be positive, got {self.lr}")
-        if not 0 <= self.retrain_fraction <= 1:
-            raise ValidationError(f"retrain_fraction: must be in [0, 1], got {self.retrain_fraction}")
 
     def to_dict(self) -> dict:
         return asdict(self)

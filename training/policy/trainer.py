@@ -1,6 +1,7 @@
 """Guide a language model with the token-level reward (DESIGN.md, "Using the guidance on the LM").
 
     rec = train_policy(store, "demo", PolicyConfig(base_model=LM, reward_model=RM_DIR), "models/policy")
+    rec.metrics["summary"]      # "rwmle: loss 2.310 -> 1.874 over 50 steps"
 
 Two ways to use the dense reward r_t of the reward model r_phi:
   * rwmle (summaries with references): reward-weighted MLE on the reference,
@@ -24,7 +25,9 @@ import logging
 import random
 import time
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -208,17 +211,55 @@ def _dense_rewards(rm, context: str, texts: list[str], ends: list[list[int]]) ->
     return [align_rewards(toks, rs, e) for (toks, rs, _), e in zip(scored, ends)]
 
 
+@dataclass
+class _Setup:
+    """What the loop needs: the project, the documents it trains on, both models, the optimiser."""
+
+    project: Any
+    method: str  # rwmle | reinforce (auto resolved)
+    data: list  # the documents the policy trains on
+    contexts: dict[int, str]  # document id -> the prompt/context text
+    human_lists: list  # the annotators' rankings (to retrain the reward model on)
+    rm: Any
+    rm_path: str
+    pol: Policy
+    opt: torch.optim.Optimizer
+    device: torch.device
+
+
 def train_policy(store: Store, project: str | int, config: PolicyConfig, out_dir: str | Path,
                  progress: Progress | None = None, job_id: int | None = None) -> ModelRecord:
-    """Train the policy on a project's documents with the token-level reward; register it."""
-    from training.data.context import document_context
-    from training.rewards.config import RewardConfig
-    from training.rewards.model import TokenRewardModel
-    from training.rewards.trainer import RankedList, fit, lists_from_store
+    """Train the policy on a project's documents with the token-level reward; register it.
 
+    Reads top to bottom: load (documents, reward model, policy) -> the loop (policy_step, and
+    every M steps retrain_reward_model) -> save (checkpoint, card, registry)."""
     progress = ensure(progress)
-    if config.threads:
-        set_threads(config.threads)
+    set_threads(config.threads)
+    setup = load(store, project, config)
+    progress.log(f"policy {setup.method} on {config.base_model} with reward model {setup.rm_path}: "
+                 f"{len(setup.data)} documents")
+    rng = random.Random(config.seed)
+    history, retrained, t0 = [], 0, time.monotonic()
+    for step in range(1, config.steps + 1):
+        batch = rng.sample(setup.data, min(config.batch_size, len(setup.data)))
+        loss, mean_r = policy_step(setup, batch, config)
+        history.append({"step": step, "loss": loss, "mean_reward": mean_r})
+        progress.step(step, config.steps, loss=loss, mean_reward=mean_r)
+        if (config.retrain_every and step % config.retrain_every == 0
+                and step <= config.retrain_fraction * config.steps):
+            n = retrain_reward_model(setup, batch, config, rng, seed=config.seed + step)
+            retrained += bool(n)
+            progress.log(f"step {step}: reward model retrained on {n} fresh lists" if n else
+                         f"step {step}: no fresh lists to retrain the reward model on (needs references)")
+    return save(store, setup, config, out_dir, history, retrained, time.monotonic() - t0, job_id)
+
+
+def load(store: Store, project: str | int, config: PolicyConfig) -> _Setup:
+    """The project's documents (and the method they allow), the reward model and the policy."""
+    from training.data.context import document_context
+    from training.rewards.model import TokenRewardModel
+    from training.rewards.trainer import lists_from_store
+
     if not config.base_model:
         raise ValidationError("base_model: give the policy LM to start from (--base-model DIR)")
     p = store.get_project(project)
@@ -232,96 +273,102 @@ def train_policy(store: Store, project: str | int, config: PolicyConfig, out_dir
     if method == "rwmle" and not with_ref:
         raise ValidationError(f"method: rwmle needs reference summaries; project {p.name!r} has none "
                               "(use --method reinforce)")
-    data = with_ref if method == "rwmle" else docs
     device = pick_device(config.device)
     torch.manual_seed(config.seed)
-    rng = random.Random(config.seed)
     rm_path = _reward_model_path(store, p, config)
     rm = TokenRewardModel.load(rm_path, device=device)
     pol = Policy(config.base_model, config, device)
-    opt = torch.optim.AdamW(pol.model.parameters(), lr=config.lr)
-    contexts = {d.id: document_context(p.kind, d.title, d.text) for d in docs}
-    human_lists = lists_from_store(store, p.id)
-    history, retrained, t0 = [], 0, time.monotonic()
-    progress.log(f"policy {method} on {config.base_model} with reward model {rm_path}: {len(data)} documents")
+    return _Setup(project=p, method=method, data=with_ref if method == "rwmle" else docs,
+                  contexts={d.id: document_context(p.kind, d.title, d.text) for d in docs},
+                  human_lists=lists_from_store(store, p.id), rm=rm, rm_path=rm_path, pol=pol,
+                  opt=torch.optim.AdamW(pol.model.parameters(), lr=config.lr), device=device)
 
-    for step in range(1, config.steps + 1):
-        batch = rng.sample(data, min(config.batch_size, len(data)))
-        prompts = [pol.prompt_ids(contexts[d.id]) for d in batch]
-        # 1. targets and their dense rewards (references, or fresh samples)
-        pol.model.eval()
-        if method == "rwmle":
-            targets = [pol.tok(d.reference, add_special_tokens=False)["input_ids"][: config.max_new_tokens]
-                       + [pol.eos] for d in batch]
-        else:
-            targets = pol.sample(prompts)
-        rewards = []
-        for d, t in zip(batch, targets):
-            text, ends = pol.pieces(t)
-            rewards.append(_dense_rewards(rm, contexts[d.id], [text], [ends])[0])
-        # 2. the loss on the policy
-        pol.model.train()
-        with autocast(device, enabled=config.bf16):
-            logits, labels, mask = pol.logits(prompts, targets)
-        T = labels.size(1)
-        r = torch.tensor([x + [0.0] * (T - len(x)) for x in rewards], device=device)
-        if method == "rwmle":
-            loss = reward_weighted_mle_loss(logits, labels, r, mask)
-        else:
-            loss = reinforce_loss(logits, labels, r, mask, alpha=config.entropy_coef,
-                                  reward_to_go=config.reward_to_go)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        if config.grad_clip:
-            torch.nn.utils.clip_grad_norm_(pol.model.parameters(), config.grad_clip)
-        opt.step()
-        mean_r = float((r * mask).sum() / mask.sum().clamp(min=1))
-        history.append({"step": step, "loss": loss.item(), "mean_reward": mean_r})
-        progress.step(step, config.steps, loss=loss.item(), mean_reward=mean_r)
 
-        # 3. alternating: retrain r_phi on fresh samples every M steps in the first part
-        if (config.retrain_every and step % config.retrain_every == 0
-                and step <= config.retrain_fraction * config.steps):
-            fresh = []
-            pol.model.eval()
-            for d in batch:
-                if not d.reference:
-                    continue
-                texts = [pol.pieces(s)[0] for s in pol.sample([pol.prompt_ids(contexts[d.id])], config.retrain_samples)]
-                texts = list(dict.fromkeys(texts + [d.reference]))
-                f1 = [unigram_f1(t, d.reference) for t in texts]
-                order = sorted(set(f1), reverse=True)
-                ranks = tuple(order.index(x) + 1 for x in f1)
-                if len(set(ranks)) > 1:
-                    fresh.append(RankedList(contexts[d.id], tuple(texts), ranks, group=str(d.id)))
-            if fresh:
-                lists = fresh + rng.sample(human_lists, min(len(human_lists), len(fresh)))
-                fit(rm, lists, [], RewardConfig(base_model=rm.base_model, epochs=1, lr=config.reward_lr,
-                                                batch_size=max(1, len(lists)), aggregation=rm.aggregation,
-                                                baseline=rm.sequence_level, val_fraction=0, patience=0,
-                                                device=str(device), seed=config.seed + step))
-                retrained += 1
-                progress.log(f"step {step}: reward model retrained on {len(fresh)} fresh lists")
-            else:
-                progress.log(f"step {step}: no fresh lists to retrain the reward model on (needs references)")
+def policy_step(setup: _Setup, batch: list, config: PolicyConfig) -> tuple[float, float]:
+    """One optimiser step on a batch of documents; returns (loss, mean token reward)."""
+    pol, device = setup.pol, setup.device
+    prompts = [pol.prompt_ids(setup.contexts[d.id]) for d in batch]
+    # targets and their dense rewards (references, or fresh samples)
+    pol.model.eval()
+    if setup.method == "rwmle":
+        targets = [pol.tok(d.reference, add_special_tokens=False)["input_ids"][: config.max_new_tokens]
+                   + [pol.eos] for d in batch]
+    else:
+        targets = pol.sample(prompts)
+    rewards = []
+    for d, t in zip(batch, targets):
+        text, ends = pol.pieces(t)
+        rewards.append(_dense_rewards(setup.rm, setup.contexts[d.id], [text], [ends])[0])
+    # the loss on the policy
+    pol.model.train()
+    with autocast(device, enabled=config.bf16):
+        logits, labels, mask = pol.logits(prompts, targets)
+    T = labels.size(1)
+    r = torch.tensor([x + [0.0] * (T - len(x)) for x in rewards], device=device)
+    if setup.method == "rwmle":
+        loss = reward_weighted_mle_loss(logits, labels, r, mask)
+    else:
+        loss = reinforce_loss(logits, labels, r, mask, alpha=config.entropy_coef, reward_to_go=config.reward_to_go)
+    setup.opt.zero_grad(set_to_none=True)
+    loss.backward()
+    if config.grad_clip:
+        torch.nn.utils.clip_grad_norm_(pol.model.parameters(), config.grad_clip)
+    setup.opt.step()
+    return loss.item(), float((r * mask).sum() / mask.sum().clamp(min=1))
 
-    # 4. save and register
+
+def retrain_reward_model(setup: _Setup, batch: list, config: PolicyConfig, rng: random.Random, seed: int) -> int:
+    """Alternating (Yang et al. 2023): rank fresh policy samples of the batch's documents by unigram
+    F1 to their reference and fit r_phi one epoch on them plus as many human lists. Returns how
+    many fresh lists it trained on (0: nothing to train on, the model is unchanged)."""
+    from training.rewards.config import RewardConfig
+    from training.rewards.trainer import RankedList, fit
+
+    pol, rm = setup.pol, setup.rm
+    fresh = []
+    pol.model.eval()
+    for d in batch:
+        if not d.reference:
+            continue
+        context = setup.contexts[d.id]
+        texts = [pol.pieces(s)[0] for s in pol.sample([pol.prompt_ids(context)], config.retrain_samples)]
+        texts = list(dict.fromkeys(texts + [d.reference]))
+        f1 = [unigram_f1(t, d.reference) for t in texts]
+        order = sorted(set(f1), reverse=True)
+        ranks = tuple(order.index(x) + 1 for x in f1)
+        if len(set(ranks)) > 1:
+            fresh.append(RankedList(context, tuple(texts), ranks, group=str(d.id)))
+    if not fresh:
+        return 0
+    lists = fresh + rng.sample(setup.human_lists, min(len(setup.human_lists), len(fresh)))
+    fit(rm, lists, [], RewardConfig(base_model=rm.base_model, epochs=1, lr=config.reward_lr,
+                                    batch_size=max(1, len(lists)), aggregation=rm.aggregation,
+                                    baseline=rm.sequence_level, val_fraction=0, patience=0,
+                                    device=str(setup.device), seed=seed))
+    return len(fresh)
+
+
+def save(store: Store, setup: _Setup, config: PolicyConfig, out_dir: str | Path, history: list[dict],
+         retrained: int, seconds: float, job_id: int | None) -> ModelRecord:
+    """save_pretrained + policy_card.json (and the retrained reward model, if any); register it."""
+    p, method = setup.project, setup.method
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    pol.model.save_pretrained(out)
-    pol.tok.save_pretrained(out)
+    setup.pol.model.save_pretrained(out)
+    setup.pol.tok.save_pretrained(out)
     if retrained:
-        rm.save_pretrained(out / "reward_model", card={"retrained_from": rm_path})
+        setup.rm.save_pretrained(out / "reward_model", card={"retrained_from": setup.rm_path})
     first = sum(h["loss"] for h in history[:5]) / len(history[:5])
     last = sum(h["loss"] for h in history[-5:]) / len(history[-5:])
     metrics = {"method": method, "steps": config.steps, "first_loss": first, "last_loss": last,
                "first_mean_reward": history[0]["mean_reward"], "last_mean_reward": history[-1]["mean_reward"],
-               "reward_retrained": retrained, "train_seconds": round(time.monotonic() - t0, 2),
-               "device": str(device), "history": history,
+               "reward_retrained": retrained, "train_seconds": round(seconds, 2),
+               "device": str(setup.device), "history": history,
                "summary": f"{method}: loss {first:.3f} -> {last:.3f} over {config.steps} steps"}
-    card = {"kind": "policy", "project": p.name, "config": config.to_dict(), "reward_model": rm_path,
+    card = {"kind": "policy", "project": p.name, "config": config.to_dict(), "reward_model": setup.rm_path,
             "metrics": {k: v for k, v in metrics.items() if k != "history"}}
     (out / CARD).write_text(json.dumps(card, indent=2, default=str))
     return store.add_model("policy", str(out.resolve()), base_model=config.base_model, project=p.id, job_id=job_id,
-                           name=f"{p.name}-policy-{method}", data_snapshot={"document_ids": [d.id for d in data]},
+                           name=f"{p.name}-policy-{method}",
+                           data_snapshot={"document_ids": [d.id for d in setup.data]},
                            metrics=metrics, card=card)

@@ -1,0 +1,1 @@
+"""The token-level reward model: config, model, losses, trainer, scoring and heatmaps."""

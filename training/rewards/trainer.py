@@ -270,8 +270,7 @@ def train_reward(store: Store, project: str | int, config: RewardConfig, out_dir
                  progress: Progress | None = None, job_id: int | None = None) -> ModelRecord:
     """Train on a project's current rankings, save to out_dir, register in `models`."""
     progress = ensure(progress)
-    if config.threads:
-        set_threads(config.threads)
+    set_threads(config.threads)
     p = store.get_project(project)
     lists = lists_from_store(store, p.id)
     if len(lists) < 2:
