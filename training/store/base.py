@@ -58,6 +58,8 @@ class StoreBase:
                     log.info("migrating %s: %s", self.path, ", ".join(m.name for m in pending))
                 migrations.apply(self.db)
                 self.conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            if pending:  # the counters a migration backfilled must equal a recount (store/counters.py)
+                self.check_counters(fix=True)
         return self.schema_version()
 
     def schema_version(self) -> int:
