@@ -227,4 +227,30 @@ def m002_learning(db: Database) -> None:
     db["projects"].add_column("templates", str)  # JSON: ILF prompt templates; NULL = data/ilf_templates.json
 
 
+@migrations()
+def m003_counters_and_imports(db: Database) -> None:
+    """Counters for O(1) queue counts and progress (backfilled here; see store/counters.py), and
+    imports that write in batches into a hidden staging project until their final flip."""
+    from .counters import write_counts
+
+    db["projects"].add_column("staging_for", int)  # NULL, or the project a staging import goes into
+    db.execute(
+        "CREATE TABLE project_counts (project_id INTEGER PRIMARY KEY REFERENCES projects(id),"
+        " documents INTEGER NOT NULL DEFAULT 0, open INTEGER NOT NULL DEFAULT 0,"
+        " rankings INTEGER NOT NULL DEFAULT 0, critiques INTEGER NOT NULL DEFAULT 0)"
+    )
+    db.execute(
+        "CREATE TABLE annotator_counts (project_id INTEGER NOT NULL REFERENCES projects(id),"
+        " annotator_id INTEGER NOT NULL REFERENCES annotators(id), rankings INTEGER NOT NULL DEFAULT 0,"
+        " rankings_open INTEGER NOT NULL DEFAULT 0, critiques INTEGER NOT NULL DEFAULT 0,"
+        " PRIMARY KEY (project_id, annotator_id)) WITHOUT ROWID"
+    )
+    db.execute(
+        "CREATE TABLE imports (id INTEGER PRIMARY KEY, project_id INTEGER NOT NULL REFERENCES projects(id),"
+        " staging_id INTEGER REFERENCES projects(id), path TEXT, pid INTEGER, host TEXT,"
+        " started TEXT, heartbeat TEXT)"
+    )
+    write_counts(db.conn)
+
+
 SCHEMA_VERSION = len(migrations._migrations)
