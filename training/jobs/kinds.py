@@ -23,6 +23,7 @@ from training.forms import FieldSpec, build_config, describe, to_dict
 from training.jobs.runners import (
     JobContext,
     models_root,
+    run_eval_round,
     run_generate,
     run_ilf_build,
     run_ilf_refine,
@@ -77,6 +78,10 @@ KINDS: dict[str, JobKind] = {k.name: k for k in [
             "Run a model (the active policy or any model path) on the project's documents and add new "
             "candidates for annotators to rank.",
             "training.ilf.generate:GenerateConfig", run_generate),
+    JobKind("eval_round", "Evaluation round (blind A/B)",
+            "Two models answer the same held-out documents; a blind K=2 project opens for annotators, "
+            "with the judge reward model's verdict beside theirs.",
+            "training.evaluation.config:RoundConfig", run_eval_round),
     JobKind("selftest", "Self-test (no model)",
             "Sleeps through a few steps: checks that a worker is running and the dashboard follows it.",
             "training.jobs.runners:SelftestConfig", run_selftest, needs_project=False),

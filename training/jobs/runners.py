@@ -139,6 +139,14 @@ def run_generate(ctx: JobContext) -> dict:
     return generate_candidates(ctx.store, ctx.project.name, ctx.config, progress=ctx.progress)
 
 
+def run_eval_round(ctx: JobContext) -> dict:
+    _torch_threads()
+    from training.evaluation.rounds import run_round
+
+    return run_round(ctx.store, ctx.project.name, ctx.config, progress=ctx.progress, job_id=ctx.job.id,
+                     created_by=ctx.job.created_by)
+
+
 # -- ILF: refine, select, build, finetune ---------------------------------------------------
 def run_ilf_refine(ctx: JobContext) -> dict:
     _torch_threads()

@@ -253,4 +253,22 @@ def m003_counters_and_imports(db: Database) -> None:
     write_counts(db.conn)
 
 
+@migrations()
+def m004_eval_rounds(db: Database) -> None:
+    """Blind A/B evaluation rounds: two models' outputs on held-out documents, ranked by people
+    in a K=2 project of their own (training/evaluation/rounds.py)."""
+    db.execute(
+        "CREATE TABLE eval_rounds (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE,"
+        " source_project_id INTEGER NOT NULL REFERENCES projects(id),"
+        " project_id INTEGER REFERENCES projects(id),"  # the blind project, made once outputs exist
+        " model_a TEXT NOT NULL, model_b TEXT NOT NULL,"  # what was loaded: a path or a name
+        " model_a_id INTEGER REFERENCES models(id), model_b_id INTEGER REFERENCES models(id),"
+        " judge_model_id INTEGER REFERENCES models(id), job_id INTEGER REFERENCES jobs(id),"
+        " status TEXT NOT NULL DEFAULT 'generating',"  # generating | open | closed | failed
+        " documents TEXT NOT NULL DEFAULT '[]', config TEXT NOT NULL DEFAULT '{}',"
+        " judge TEXT NOT NULL DEFAULT '{}', result TEXT NOT NULL DEFAULT '{}',"
+        " created_by INTEGER REFERENCES annotators(id), created TEXT NOT NULL, closed TEXT)"
+    )
+
+
 SCHEMA_VERSION = len(migrations._migrations)
