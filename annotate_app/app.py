@@ -15,6 +15,7 @@ if str(ROOT.parent) not in sys.path:  # `streamlit run annotate_app/app.py` from
     sys.path.insert(0, str(ROOT.parent))
 
 from annotate_app import ui
+from annotate_app.widgets import escape_markdown
 from training.errors import AuthError
 
 # (file in app_pages/, title, icon, admin only)
@@ -58,7 +59,7 @@ def main() -> None:
         if user.is_admin or not admin_only
     ]
     with st.sidebar:
-        st.markdown(f"Signed in as **{user.name}** ({user.role})")
+        st.markdown(f"Signed in as **{escape_markdown(user.name)}** ({user.role})")
         if st.button("Sign out", icon=":material/logout:"):
             ui.sign_out()
             st.rerun()

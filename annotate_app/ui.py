@@ -1,22 +1,39 @@
-"""What every page shares: the database, the signed-in annotator, role checks.
+"""What every page shares: the database, the signed-in annotator, and the one access check.
 
-Pages call `require_user()` or `require_admin()` first; both stop the page (st.stop) when the
-session has no valid, active annotator, so no data is read before the check passes.
-A sqlite connection is not thread-safe, so `store()` opens a fresh one per call (cheap).
+    user = ui.require_admin()                       # first line of an admin page
+    @ui.fragment("admin", run_every=2.0)            # never st.fragment: every rerun re-checks
+    def live(): ...
+    st.download_button(..., data=ui.guarded(build, "admin"))   # callbacks and download builders
+
+`check(role)` is the one helper: it re-reads the annotator from the database (revoked or demoted
+people lose access at their next rerun, click or download) and compares the role. Pages call
+`require_user()` / `require_admin()` first, which stop the page (st.stop) when it fails, so no
+data is read before the check passes; `fragment` runs it before every fragment rerun, `guarded`
+before a callback or a download builder runs (those run outside the page script).
+tests/test_security.py enumerates every fragment, callback and download builder in the app and
+fails when one does not go through these.
+
+Sign-in failures are slowed down (training.access.SignInThrottle, per session and for the whole
+server). A sqlite connection is not thread-safe, so `store()` opens a fresh one per call (cheap).
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
-from collections.abc import Iterator
+import uuid
+from collections.abc import Callable, Iterator
 
 import streamlit as st
 
-from training.errors import AuthError, NotFound
+from training.access import SignInThrottle, check_role, data_folder
+from training.errors import AuthError, Forbidden, NotFound
 from training.store import Annotator, Project, Store
 
 SESSION_KEY = "annotator_id"
+THROTTLE = SignInThrottle()  # one per server process: Streamlit runs every session in it
+GUARDED = "__tokenwise_role__"  # set on what `fragment` and `guarded` return (the test reads it)
 
 
 def db_path() -> str:
@@ -32,10 +49,29 @@ def store() -> Iterator[Store]:
         s.close()
 
 
+def data_root():
+    """The folder dashboard jobs may read and write (training.access.data_folder)."""
+    return data_folder(db_path())
+
+
+def _session_key() -> str:
+    return st.session_state.setdefault("_signin_key", uuid.uuid4().hex)
+
+
 def sign_in(token: str) -> Annotator:
-    """Check a token; on success remember the annotator in this session. Raises AuthError."""
-    with store() as s:
-        a = s.authenticate(token)
+    """Check a token; on success remember the annotator in this session. Raises AuthError, also
+    (without looking at the token) while this session or the server is backing off."""
+    key = _session_key()
+    wait = THROTTLE.wait_s(key)
+    if wait > 0:
+        raise AuthError(f"too many failed sign-ins: try again in {wait:.0f} s")
+    try:
+        with store() as s:
+            a = s.authenticate(token)
+    except AuthError:
+        THROTTLE.failed(key)
+        raise
+    THROTTLE.succeeded(key)
     st.session_state[SESSION_KEY] = a.id
     return a
 
@@ -45,33 +81,80 @@ def sign_out() -> None:
         del st.session_state[key]
 
 
-def current_user() -> Annotator | None:
-    """The signed-in annotator, re-checked against the database (a revoked token ends the session)."""
-    annotator_id = st.session_state.get(SESSION_KEY)
+def check(role: str = "annotator", annotator_id: int | None = None) -> Annotator:
+    """THE access check: the annotator (this session's, or `annotator_id`) re-read from the
+    database, active, and allowed `role`. Raises AuthError (not signed in, unknown, revoked) or
+    Forbidden (role)."""
     if annotator_id is None:
-        return None
+        annotator_id = st.session_state.get(SESSION_KEY)
+    if annotator_id is None:
+        raise AuthError("not signed in")
     try:
         with store() as s:
-            return s.active_annotator(int(annotator_id))
-    except (AuthError, NotFound):
+            return check_role(s.get_annotator(int(annotator_id)), role)
+    except NotFound:
+        raise AuthError("not signed in") from None
+
+
+def current_user() -> Annotator | None:
+    """The signed-in annotator, re-checked against the database (a revoked token ends the session)."""
+    try:
+        return check("annotator")
+    except AuthError:
         st.session_state.pop(SESSION_KEY, None)
         return None
 
 
-def require_user() -> Annotator:
-    user = current_user()
-    if user is None:
+def _require(role: str) -> Annotator:
+    try:
+        return check(role)
+    except AuthError:
+        st.session_state.pop(SESSION_KEY, None)
         st.warning("Please sign in with your access token.")
-        st.stop()
-    return user
+    except Forbidden as e:
+        st.error(str(e))
+    st.stop()
+
+
+def require_user() -> Annotator:
+    return _require("annotator")
 
 
 def require_admin() -> Annotator:
-    user = require_user()
-    if not user.is_admin:
-        st.error("This page is for admins only.")
-        st.stop()
-    return user
+    return _require("admin")
+
+
+def fragment(role: str, *, run_every: float | None = None):
+    """st.fragment whose every run (timer or click) first re-checks the user. When the check
+    fails the whole page reruns, and its own require_* check shows the sign-in message."""
+    def wrap(fn: Callable) -> Callable:
+        @functools.wraps(fn)
+        def body(*args, **kwargs):
+            try:
+                check(role)
+            except (AuthError, Forbidden):
+                st.session_state.pop(SESSION_KEY, None)
+                st.rerun(scope="app")
+            return fn(*args, **kwargs)
+
+        guarded_fragment = st.fragment(body, run_every=run_every)
+        setattr(guarded_fragment, GUARDED, role)
+        return guarded_fragment
+    return wrap
+
+
+def guarded(fn: Callable, role: str) -> Callable:
+    """`fn` for a callback or a download builder: the annotator signed in when the button was
+    drawn is re-checked when it is called (a download builder runs outside the page script, where
+    the session is not readable). Raises AuthError/Forbidden instead of calling `fn`."""
+    annotator_id = st.session_state.get(SESSION_KEY)
+
+    def call(*args, **kwargs):
+        check(role, annotator_id=annotator_id if annotator_id is not None else -1)
+        return fn(*args, **kwargs)
+
+    setattr(call, GUARDED, role)
+    return call
 
 
 def pick_project(label: str = "Project", key: str = "project", kind: str | None = None) -> Project | None:

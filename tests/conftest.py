@@ -103,3 +103,16 @@ def app_test():
     from apptest import page_test
 
     return page_test
+
+
+# ---- issue 13: the sign-in back-off is per server process; each test starts with a clean slate
+@pytest.fixture(autouse=True)
+def _fresh_sign_in_throttle():
+    import sys
+
+    ui = sys.modules.get("annotate_app.ui")
+    if ui is not None:
+        from training.access import SignInThrottle
+
+        ui.THROTTLE = SignInThrottle()
+    yield

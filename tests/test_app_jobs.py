@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -30,10 +31,9 @@ def jobs_db(db_path, monkeypatch):
     return db_path, root, ann
 
 
-
-
 def texts(at: AppTest, kind: str) -> list[str]:
-    return [str(e.value) for e in getattr(at, kind)]
+    """What the browser shows: stored text is Markdown-escaped on the page (backslashes dropped here)."""
+    return [re.sub(r"\\(.)", r"\1", str(e.value)) for e in getattr(at, kind)]
 
 
 def rank_all(s: Store, annotator, n: int) -> None:
@@ -200,11 +200,16 @@ def test_training_page_reward_form_from_the_config_dataclass(jobs_db):
     at = at.button(key="FormSubmitter:job_form_reward-Start").click().run()
     assert any(e.startswith("reward config: lr: must be positive") for e in texts(at, "error"))
     at.text_input(key="job.reward.lr").set_value("1e-4")
-    at.text_input(key="job.reward.base_model").set_value("/models/tiny")
+    at.text_input(key="job.reward.base_model").set_value("/models/tiny")  # outside the data folder
+    at = at.button(key="FormSubmitter:job_form_reward-Start").click().run()
+    assert any(e.startswith("base_model: from the dashboard, paths must be inside the data folder")
+               for e in texts(at, "error"))
+    at.text_input(key="job.reward.base_model").set_value("models/tiny")  # taken inside the data folder
     at.selectbox(key="job.reward.aggregation").set_value("max")
     at = at.button(key="FormSubmitter:job_form_reward-Start").click().run()
     assert not at.exception
     with Store(db_path) as s:
         (job,) = s.list_jobs()
         assert (job.kind, job.project_id) == ("reward", s.get_project("news").id)
-        assert (job.config["lr"], job.config["aggregation"], job.config["base_model"]) == (1e-4, "max", "/models/tiny")
+        assert (job.config["lr"], job.config["aggregation"], job.config["base_model"]) == (
+            1e-4, "max", str(Path(db_path).resolve().parent / "models" / "tiny"))

@@ -1,8 +1,9 @@
 """Training (admin): start a job with its form, follow the running one live, read logs, cancel.
 
 Jobs run in the worker process (`tokenwise worker`, started by `tokenwise serve`); this page only
-queues them and reads their rows. The live part refreshes itself with st.fragment(run_every=...)
-only while a job is queued or running.
+queues them and reads their rows. The live part refreshes itself (ui.fragment, which re-checks the
+admin on every refresh) only while a job is queued or running. Paths in a job's settings must lie
+inside the data folder (next to the database, or TOKENWISE_DATA_DIR); the CLI takes any path.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import streamlit as st
 
 from annotate_app import training_ui as tui
 from annotate_app import ui
+from annotate_app.widgets import escape_markdown
 from training.errors import TokenwiseError
 from training.jobs.kinds import KINDS, kind_fields, submit_job
 
@@ -28,6 +30,9 @@ names = list(KINDS)
 kind = st.selectbox("Job kind", names, format_func=lambda n: KINDS[n].title, key="job_kind")
 k = KINDS[kind]
 st.caption(k.description)
+if k.paths:
+    st.caption(f"Paths ({', '.join(name for name, _ in k.paths)}) are taken inside the data folder "
+               f"{ui.data_root()}.")
 project = ui.pick_project(key="job_project") if k.needs_project else None
 if not k.needs_project or project is not None:
     with st.form(f"job_form_{kind}"):
@@ -37,7 +42,7 @@ if not k.needs_project or project is not None:
         try:
             with ui.store() as s:
                 job = submit_job(s, kind, values, project=project.id if project else None,
-                                 created_by=user.id)
+                                 created_by=user.id, data_root=ui.data_root())
         except TokenwiseError as e:
             st.error(str(e))
         else:
@@ -48,7 +53,7 @@ with ui.store() as s:
     active = s.list_jobs(status="running") + s.list_jobs(status="queued")
 
 
-@st.fragment(run_every=REFRESH_S if active else None)
+@ui.fragment("admin", run_every=REFRESH_S if active else None)
 def live() -> None:
     with ui.store() as s:
         running = s.list_jobs(status="running")
@@ -64,7 +69,7 @@ def live() -> None:
                     f"`tokenwise worker --db {ui.db_path()}` (tokenwise serve starts one).")
     for job in running:
         frac = job.step / job.total if job.total else 0.0
-        with st.status(tui.job_label(job, projects), state="running", expanded=True):
+        with st.status(escape_markdown(tui.job_label(job, projects)), state="running", expanded=True):
             st.progress(min(max(frac, 0.0), 1.0), text=f"step {job.step} of {job.total or '?'}")
             st.caption(f"worker {job.worker} · started {job.started} · heartbeat {job.heartbeat}")
             tui.metric_charts(job.metrics, key=f"live-{job.id}")
@@ -78,7 +83,7 @@ def live() -> None:
                     s.request_cancel(job.id)
                 st.rerun()
     if queued:
-        st.caption("Queued: " + ", ".join(tui.job_label(j, projects) for j in reversed(queued)))
+        st.caption("Queued: " + escape_markdown(", ".join(tui.job_label(j, projects) for j in reversed(queued))))
 
 
 live()
@@ -109,7 +114,7 @@ c[1].metric("Step", f"{job.step}/{job.total}")
 c[2].metric("Started", (job.started or "-")[11:19] or "-")
 c[3].metric("Finished", (job.finished or "-")[11:19] or "-")
 if job.error:
-    st.error(f"Job #{job.id} failed: {job.error}" if job.status == "failed" else job.error)
+    st.error(escape_markdown(f"Job #{job.id} failed: {job.error}" if job.status == "failed" else job.error))
 cancellable = job.status in ("queued", "running") and not job.cancel_requested
 if cancellable and st.button("Cancel this job", key=f"cancel-{job.id}", icon=":material/stop:"):
     with ui.store() as s:

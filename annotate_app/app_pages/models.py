@@ -13,6 +13,7 @@ import plotly.express as px
 import streamlit as st
 
 from annotate_app import ui
+from annotate_app.widgets import escape_markdown
 from training.errors import TokenwiseError
 
 user = ui.require_admin()
@@ -25,7 +26,7 @@ if project is None:
 with ui.store() as s:
     models = s.list_models(project=project.id)
 if not models:
-    st.info(f"No model is registered for {project.name} yet: train a reward model on the Training page.")
+    st.info(f"No model is registered for {escape_markdown(project.name)} yet: train a reward model on the Training page.")
     st.stop()
 
 KEY_METRICS = ("val_pairwise_accuracy", "val_kendall_tau", "val_loss", "eval_loss", "train_loss")
@@ -60,11 +61,11 @@ by_id = {m.id: m for m in models}
 chosen = st.selectbox("Model", list(by_id), format_func=lambda i: label(by_id[i]), key="model_detail")
 m = by_id[chosen]
 c = st.columns(3)
-c[0].markdown(f"**Kind** {m.kind}  \n**Base** {m.base_model or '-'}")
-c[1].markdown(f"**Path** `{m.path}`  \n**Job** {m.job_id or '-'} · **created** {m.created}")
+c[0].markdown(f"**Kind** {m.kind}  \n**Base** {escape_markdown(m.base_model or '-')}")
+c[1].markdown(f"**Path** {escape_markdown(m.path)}  \n**Job** {m.job_id or '-'} · **created** {m.created}")
 snap = m.data_snapshot
 c[2].markdown(f"**Data** {snap.get('n_lists', len(snap.get('ranking_ids', [])))} lists · "
-              f"annotators: {', '.join(snap.get('annotators', [])) or '-'}  \n"
+              f"annotators: {escape_markdown(', '.join(snap.get('annotators', [])) or '-')}  \n"
               f"sha256 `{str(snap.get('sha256', '-'))[:16]}`")
 metrics = scalar_metrics(m)
 if metrics:

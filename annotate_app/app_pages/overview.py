@@ -9,6 +9,7 @@ import plotly.express as px
 import streamlit as st
 
 from annotate_app import ui
+from annotate_app.widgets import escape_markdown
 from training.annotation.overview import next_steps, project_summary
 
 user = ui.require_admin()
@@ -24,7 +25,7 @@ with ui.store() as s:
 # 1. what to do next
 st.subheader("Next steps")
 for line in next_steps(summary):
-    st.markdown(f"- {line}")
+    st.markdown(f"- {escape_markdown(line)}")
 
 # 2. data at a glance
 c = st.columns(5)

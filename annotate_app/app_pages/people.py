@@ -6,13 +6,14 @@ import pandas as pd
 import streamlit as st
 
 from annotate_app import ui
+from annotate_app.widgets import escape_markdown
 from training.errors import TokenwiseError, ValidationError
 from training.store import ROLES
 
 user = ui.require_admin()
 st.title("People")
 if msg := st.session_state.pop("people_flash", None):
-    st.success(msg)
+    st.success(escape_markdown(msg))
 
 # 1. everyone, revoked ones included (drawn here, filled after the add form so a new one shows)
 table_slot = st.empty()
@@ -31,7 +32,7 @@ if added:
     except ValidationError as e:
         st.error(str(e))
     else:
-        st.success(f"Added {new.name} ({new.role}). Their access token:")
+        st.success(f"Added {escape_markdown(new.name)} ({new.role}). Their access token:")
         st.code(token, language=None)
         st.warning("Copy this token now and give it to them: it will not be shown again "
                    "(only a hash is stored). If it is lost, revoke them and add them again.")
@@ -51,7 +52,7 @@ if not revocable:
     st.caption("Nobody else to revoke.")
 else:
     who = st.selectbox("Annotator", revocable, key="revoke_who")
-    sure = st.checkbox(f"Yes, revoke {who}: their token stops working at once. Their rankings and "
+    sure = st.checkbox(f"Yes, revoke {escape_markdown(who)}: their token stops working at once. Their rankings and "
                        "critiques are kept.", key="revoke_sure")
     if st.button("Revoke", type="primary", disabled=not sure):
         try:

@@ -8,12 +8,13 @@ import pandas as pd
 import streamlit as st
 
 from annotate_app import admin, ui
+from annotate_app.widgets import escape_markdown
 from training.errors import ImportFileError, TokenwiseError, ValidationError
 
 user = ui.require_admin()
 st.title("Projects")
 if msg := st.session_state.pop("projects_flash", None):
-    st.success(msg)
+    st.success(escape_markdown(msg))
 
 # 1. every project with its counts
 with ui.store() as s:
@@ -67,7 +68,7 @@ if project is None:
 
 # 3. settings of the chosen project (name, task and K stay: the data depends on them)
 with settings_tab, st.form(f"settings_{project.id}"):
-    st.caption(f"{project.name}: task {project.kind}, K = {project.k} (fixed once created)")
+    st.caption(f"{escape_markdown(project.name)}: task {project.kind}, K = {project.k} (fixed once created)")
     new_instructions = st.text_area("Instructions for annotators", value=project.instructions)
     new_overlap = st.number_input("Annotators per document (overlap)", value=project.overlap, step=1)
     new_ties = st.checkbox("Allow ties", value=project.allow_ties)
@@ -88,7 +89,7 @@ with settings_tab, st.form(f"settings_{project.id}"):
 
 # 4. import: a file lands whole or not at all
 with import_tab:
-    st.caption(f"Into project **{project.name}**. JSONL/CSV documents with candidates, TRL pairwise "
+    st.caption(f"Into project **{escape_markdown(project.name)}**. JSONL/CSV documents with candidates, TRL pairwise "
                "preferences, or SLF5K rows (schemas in data/).")
     upload = st.file_uploader("File", type=["jsonl", "json", "csv"], key=f"upload_{project.id}")
     fmt = st.selectbox("Format", admin.IMPORT_FORMATS, help="auto: tell the format from the file.")
@@ -101,7 +102,7 @@ with import_tab:
                 result = admin.import_upload(s, project.id, upload.name, upload.getvalue(), fmt=fmt,
                                              source_annotator=source)
         except ImportFileError as e:
-            st.error(f"{upload.name} was refused: nothing was imported. "
+            st.error(f"{escape_markdown(upload.name)} was refused: nothing was imported. "
                      f"{len(e.problems)} problem(s); fix them and upload again.")
             st.dataframe(pd.DataFrame(e.problems, columns=["line", "field", "message"]),
                          hide_index=True, width="stretch")
@@ -111,14 +112,16 @@ with import_tab:
             st.session_state["projects_flash"] = f"{upload.name}: {admin.import_summary(result)}"
             st.rerun()  # redraw the counts above
 
-# 5. export: every kind in every format; the file is built when its button is clicked
+# 5. export: every kind in every format; the file is built when its button is clicked, after the
+#    admin is checked again (ui.guarded): a revoked admin's click builds nothing
 with export_tab:
-    st.caption(f"From project **{project.name}**: current versions of rankings and critiques.")
+    st.caption(f"From project **{escape_markdown(project.name)}**: current versions of rankings and critiques.")
     for what in admin.export_kinds():
         cols = st.columns([2, 1, 1])
         cols[0].markdown(f"**{what}**")
         for col, out_fmt in zip(cols[1:], admin.EXPORT_FORMATS):
             col.download_button(
-                out_fmt, data=functools.partial(admin.export_bytes, ui.db_path(), project.id, what, out_fmt),
+                out_fmt, data=ui.guarded(functools.partial(admin.export_bytes, ui.db_path(), project.id, what,
+                                                           out_fmt), "admin"),
                 file_name=f"{project.name}-{what}.{out_fmt}", mime=admin.MIME[out_fmt],
                 key=f"export_{what}_{out_fmt}", on_click="ignore", icon=":material/download:")

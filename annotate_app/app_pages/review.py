@@ -2,11 +2,14 @@
 
 Annotators review the critiques they wrote; admins may switch to everyone's. The logic lives in
 training.ilf.dataset (review_queue, refinement_rows) and the store (accept_refinement, edit_refinement).
+Every user-written text here (document, output, critique, refinements, names) is drawn with
+widgets.plain (st.text: no Markdown, no HTML), or escaped inside a label.
 """
 
 import streamlit as st
 
 from annotate_app import ui
+from annotate_app.widgets import escape_markdown, plain
 from training.errors import TokenwiseError
 from training.ilf.dataset import refinement_rows, review_queue
 
@@ -36,22 +39,27 @@ labels = {it.critique.id: f"#{it.critique.id} · {it.document.title or it.docume
 cid = st.selectbox(f"Critique ({len(items)} to show)", list(labels), format_func=labels.get, key="review_pick")
 item = next(it for it in items if it.critique.id == cid)
 
-with st.expander(f"Document: {item.document.title or item.document.ext_id}", expanded=False):
-    st.write(item.document.text)
+with st.expander(f"Document: {escape_markdown(item.document.title or item.document.ext_id)}", expanded=False):
+    plain(item.document.text)
 st.markdown("**Original output**")
-st.info(item.candidate.text)
-st.markdown(f"**Critique** by {item.annotator}")
-st.warning(item.critique.text)
+with st.container(border=True):
+    plain(item.candidate.text)
+st.markdown(f"**Critique** by {escape_markdown(item.annotator)}")
+with st.container(border=True):
+    plain(item.critique.text)
 
 st.markdown("**Refinements** (scores: InstructRM ensemble and per template, reward, embedding, random)")
 rows = refinement_rows(item)
 st.dataframe(rows, hide_index=True, width="stretch")
 ids = [r.id for r in item.refinements]
+for n, r in enumerate(item.refinements, 1):
+    with st.container(border=True):
+        st.caption(f"Refinement #{n}" + (" (selected)" if r.selected else ""))
+        plain(r.text)
 default = next((i for i, r in enumerate(item.refinements) if r.selected), 0)
-chosen = st.radio("Choose the best refinement", ids, index=default, key=f"review_choice:{cid}",
+chosen = st.radio("Choose the best refinement", ids, index=default, key=f"review_choice:{cid}", horizontal=True,
                   format_func=lambda rid: f"#{ids.index(rid) + 1}"
-                  + (" (selected)" if item.refinements[ids.index(rid)].selected else "")
-                  + f": {item.refinements[ids.index(rid)].text}")
+                  + (" (selected)" if item.refinements[ids.index(rid)].selected else ""))
 
 if st.button("Accept this refinement", type="primary", key="review_accept"):
     try:

@@ -32,9 +32,10 @@ with ui.store() as s:
     models = s.scored_models(project.id)
     docs = s.documents(project.id, with_candidates=False)
 if not models:
+    code = project.name.replace("`", "'")  # inside a code span nothing else is Markdown
     st.info("No reward model has scored this project yet: train one on the Training page "
-            f"(or `tokenwise train reward --project {project.name} ...`), then score it there "
-            f"or run `tokenwise score --model DIR --db DB --project {project.name}`.")
+            f"(or `tokenwise train reward --project {code} ...`), then score it there "
+            f"or run `tokenwise score --model DIR --db DB --project {code}`.")
     st.stop()
 
 ids = [m.id for m in models]

@@ -16,8 +16,10 @@ import dataclasses
 import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+from training.access import inside_data_folder
 from training.errors import ValidationError
 from training.forms import FieldSpec, build_config, describe, to_dict
 from training.jobs.runners import (
@@ -34,6 +36,7 @@ from training.jobs.runners import (
     run_selftest,
     run_sft,
 )
+from training.lm import ALIASES
 from training.store import Job, Store
 
 
@@ -45,6 +48,9 @@ class JobKind:
     config_ref: str  # "module:Class", imported when asked for
     run: Callable[[JobContext], dict]
     needs_project: bool = True
+    # settings that name files or folders: "read" / "write" (a path), "model" (an alias such as
+    # smollm2, or a folder). From the dashboard they must lie inside the data folder.
+    paths: tuple[tuple[str, str], ...] = ()
 
     def config_class(self):
         module, _, cls = self.config_ref.partition(":")
@@ -54,34 +60,37 @@ class JobKind:
 KINDS: dict[str, JobKind] = {k.name: k for k in [
     JobKind("reward", "Train reward model",
             "Learn a token-level reward model from the project's rankings (ListMLE over aggregated token rewards).",
-            "training.rewards.config:RewardConfig", run_reward),
+            "training.rewards.config:RewardConfig", run_reward, paths=(("base_model", "model"),)),
     JobKind("score", "Score candidates",
             "Compute per-token rewards of every candidate with a reward model (for heatmaps and selection).",
             "training.jobs.runners:ScoreConfig", run_score),
     JobKind("policy", "Train policy",
             "Train the LM with the token-level reward: reward-weighted MLE on references, or REINFORCE.",
-            "training.policy.config:PolicyConfig", run_policy),
+            "training.policy.config:PolicyConfig", run_policy,
+            paths=(("base_model", "model"), ("reward_model", "model"))),
     JobKind("ilf_refine", "ILF: refine",
             "Sample refinements of each critiqued output from a refinement LM given the critique.",
-            "training.ilf.config:RefineConfig", run_ilf_refine),
+            "training.ilf.config:RefineConfig", run_ilf_refine, paths=(("model", "model"),)),
     JobKind("ilf_select", "ILF: select",
             "Score the refinements (InstructRM, reward model, embeddings or random) and select the best per critique.",
-            "training.ilf.config:SelectConfig", run_ilf_select),
+            "training.ilf.config:SelectConfig", run_ilf_select, paths=(("model", "model"),)),
     JobKind("ilf_build", "ILF: build dataset",
             "Write the accepted (or selected) refinements as a prompt/completion file for SFT.",
             "training.ilf.config:DatasetConfig", run_ilf_build),
     JobKind("sft", "SFT (finetune)",
             "Finetune an LM on prompt/completion rows (an ILF dataset; empty file = the project's accepted "
             "refinements); the checkpoint is registered as an ilf model.",
-            "training.ilf.finetune_config:FinetuneConfig", run_sft),
+            "training.ilf.finetune_config:FinetuneConfig", run_sft,
+            paths=(("file", "read"), ("out", "write"), ("base", "model"))),
     JobKind("generate", "Generate candidates",
             "Run a model (the active policy or any model path) on the project's documents and add new "
             "candidates for annotators to rank.",
-            "training.ilf.generate:GenerateConfig", run_generate),
+            "training.ilf.generate:GenerateConfig", run_generate, paths=(("model", "model"),)),
     JobKind("eval_round", "Evaluation round (blind A/B)",
             "Two models answer the same held-out documents; a blind K=2 project opens for annotators, "
             "with the judge reward model's verdict beside theirs.",
-            "training.evaluation.config:RoundConfig", run_eval_round),
+            "training.evaluation.config:RoundConfig", run_eval_round,
+            paths=(("model_a", "model"), ("model_b", "model"))),
     JobKind("selftest", "Self-test (no model)",
             "Sleeps through a few steps: checks that a worker is running and the dashboard follows it.",
             "training.jobs.runners:SelftestConfig", run_selftest, needs_project=False),
@@ -106,13 +115,31 @@ def validate(kind: str, values: dict | None) -> Any:
 
 
 def submit_job(store: Store, kind: str, values: dict | None = None, project: str | int | None = None,
-               created_by: int | None = None) -> Job:
-    """Validate the settings, then queue the job. Nothing is queued when a value is refused."""
+               created_by: int | None = None, data_root: Path | None = None) -> Job:
+    """Validate the settings, then queue the job. Nothing is queued when a value is refused.
+
+    data_root: the dashboard passes the data folder; every path setting must then lie inside it
+    (or, for a model, inside the models folder or be an alias) and is stored as an absolute path.
+    """
     k = get_kind(kind)
+    if data_root is not None:
+        values = confine_paths(k, values or {}, data_root, models_root(store.path))
     config = validate(kind, values)
     if k.needs_project and project is None:
         raise ValidationError(f"project: a {kind} job needs a project (--project NAME)")
     return store.submit(kind, to_dict(config), project=project, created_by=created_by)
+
+
+def confine_paths(kind: JobKind, values: dict, data_root: Path, models: Path) -> dict:
+    """The values with every path setting made absolute inside the data folder (ValidationError
+    otherwise). Empty values keep their meaning (the kind's default); model aliases stay."""
+    out = dict(values)
+    for name, use in kind.paths:
+        value = str(out.get(name) or "").strip()
+        if not value or (use == "model" and (value in ALIASES or value.isdigit())):  # an alias or a registry id
+            continue
+        out[name] = inside_data_folder(value, data_root, field=name, also=(models,) if use == "model" else ())
+    return out
 
 
 def run_job(store: Store, job: Job, progress) -> dict:
