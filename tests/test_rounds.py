@@ -1,5 +1,6 @@
 """Blind A/B evaluation rounds: creation -> job -> blind project -> rankings -> results -> cards."""
 
+import json
 import math
 
 import pytest
@@ -19,11 +20,21 @@ def test_wilson_interval_by_hand():
     assert all(math.isnan(x) for x in wilson_interval(0, 0))
 
 
-def test_config_refuses_missing_or_equal_models():
-    with pytest.raises(ValidationError, match="name: give the round a name"):
-        RoundConfig(model_a="a", model_b="b")
+def test_config_refuses_equal_models():
     with pytest.raises(ValidationError, match="model_b: must differ"):
         RoundConfig(name="r", model_a="x", model_b=" x ")
+
+
+def test_defaults_compare_the_active_policy_with_its_base(store, tiny_causal):
+    from training.evaluation.rounds import resolve_pair
+
+    store.create_project("news", kind="summarize", k=2)
+    with pytest.raises(ValidationError, match="model_a: project 'news' has no active policy"):
+        resolve_pair(store, store.get_project("news"), RoundConfig())
+    m = store.add_model("policy", "models/p", base_model=str(tiny_causal), name="pol", project="news")
+    store.update_project("news", active_policy_model=m.id)
+    a, b = resolve_pair(store, store.get_project("news"), RoundConfig())
+    assert a == ("models/p", "pol", m.id) and b == (str(tiny_causal), str(tiny_causal), None)
 
 
 @pytest.fixture
@@ -99,9 +110,9 @@ def test_round_with_a_judge_reports_its_verdict_and_disagreements(store, setup):
     rnd = store.get_round(rnd_out["round_id"])
     assert rnd.judge == {} and rnd_out["judge_model"] is None  # no active reward model: no verdict
     # a stored verdict (as a judge reward model writes it) is compared with the people
-    store.conn.execute("UPDATE eval_rounds SET judge = ? WHERE id = ?", (
-        '{"%s": {"A": 0.9, "B": 0.1}, "%s": {"A": 0.1, "B": 0.9}}' % tuple(str(i) for i in rnd.documents[:2]),
-        rnd.id))
+    first, second = (str(i) for i in rnd.documents[:2])
+    verdict = {first: {"A": 0.9, "B": 0.1}, second: {"A": 0.1, "B": 0.9}}
+    store.conn.execute("UPDATE eval_rounds SET judge = ? WHERE id = ?", (json.dumps(verdict), rnd.id))
     rnd = store.get_round(rnd.id)
     ann, _ = store.add_annotator("cy")
     for d in store.documents(rnd.project_id)[:2]:
@@ -110,3 +121,37 @@ def test_round_with_a_judge_reports_its_verdict_and_disagreements(store, setup):
     res = round_results(store, rnd)
     assert res.judge == {"A": 1, "B": 1, "tie": 0} and res.judge_agrees == 0.5
     assert [x["people"] + x["judge"] for x in res.disagreements] == ["AB"]
+
+
+def test_rounds_page_shows_the_live_result_and_closes_the_round(app_db, tiny_causal):
+    """AppTest: an open round's win rate, judge and close button; annotators never reach the page."""
+    from apptest import open_page
+    from training.store import Store
+
+    with Store(app_db.path) as s:
+        s.create_project("news", kind="summarize", k=2)
+        s.add_documents("news", [NewDocument(f"n{i}", f"Text {i}.", [f"a{i}", f"b{i}"]) for i in range(3)])
+        m = s.add_model("policy", str(tiny_causal), name="pol-1", project="news", base_model="base-lm")
+        admin = s.get_annotator(app_db.boss.id)
+        src = s.documents("news")
+        rnd = s.create_round("r", source_project="news", model_a=str(tiny_causal), model_b="base-lm",
+                             documents=[d.id for d in src], model_a_id=m.id,
+                             config={"labels": ["pol-1 <b>x</b>", "base-lm"]})
+        s.open_round(rnd.id, "eval-r", "summarize", "Which is better?",
+                     [NewDocument(str(d.id), d.text, ["answer a", "answer b"], sources=["A:pol-1", "B:base-lm"])
+                      for d in src], judge={})
+        for d in s.documents("eval-r"):
+            a, b = d.candidates
+            s.save_ranking(admin, d.id, {a.id: 1, b.id: 2})
+    at = open_page("rounds", app_db.boss.id)
+    assert not at.exception
+    shown = " ".join(m.value for m in at.metric)
+    assert "100%" in shown and "3" in shown  # A won all 3 judgments
+    assert any("pol\\-1 \\<b\\>x\\</b\\>" in m.value for m in at.markdown)  # a label is text, not markup
+    at.button(key="round_close").click().run()
+    assert not at.exception
+    with Store(app_db.path) as s:
+        assert s.get_round("r").status == "closed"
+        assert s.get_model(m.id).metrics["eval_rounds"][0]["preferred_on"] == 3
+    at = open_page("rounds", app_db.ann.id)
+    assert not at.metric and any("admins only" in e.value for e in at.error)

@@ -12,11 +12,13 @@ from training.forms import check_values
 class RoundConfig:
     """Two models answer the same held-out documents; people rank the pair without knowing which is which."""
 
-    name: str = field(default="", metadata={"help": "a name for the round (shown to admins only)"})
+    name: str = field(default="", metadata={
+        "help": "a name for the round, shown to admins only (empty = round-<job id>)"})
     model_a: str = field(default="", metadata={
-        "help": "first model: a registry id (e.g. 7), a folder, or a name such as smollm2"})
+        "help": "first model: a registry id (e.g. 7), a folder, or a name such as smollm2 "
+                "(empty = the project's active policy)"})
     model_b: str = field(default="", metadata={
-        "help": "second model (often the first one's base): registry id, folder or name"})
+        "help": "second model: registry id, folder or name (empty = the base model the first one was trained from)"})
     documents: int = field(default=20, metadata={
         "help": "how many documents of the project to evaluate on", "min": 1, "max": 100_000})
     exclude_trained: bool = field(default=True, metadata={
@@ -36,11 +38,6 @@ class RoundConfig:
     def __post_init__(self):
         check_values(self)
         self.name = self.name.strip()
-        if not self.name:
-            raise ValidationError("name: give the round a name")
-        for f in ("model_a", "model_b"):
-            setattr(self, f, getattr(self, f).strip())
-            if not getattr(self, f):
-                raise ValidationError(f"{f}: name the model (a registry id, a folder or a name)")
-        if self.model_a == self.model_b:
+        self.model_a, self.model_b = self.model_a.strip(), self.model_b.strip()
+        if self.model_a and self.model_a == self.model_b:
             raise ValidationError("model_b: must differ from model_a (a round compares two models)")

@@ -14,6 +14,7 @@ Reading the results needs no torch: the judge's scores are computed once, in the
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import random
@@ -44,6 +45,28 @@ def resolve_model(store: Store, ref: str) -> tuple[str, str, int | None]:
     return ref, ref, None
 
 
+def resolve_pair(store: Store, project, cfg: RoundConfig) -> list[tuple[str, str, int | None]]:
+    """Both models as (what to load, label, registry id); empty settings take the project's active
+    policy (A) and the base model A was trained from (B)."""
+    ref_a = cfg.model_a
+    if not ref_a:
+        if project.active_policy_model is None:
+            raise ValidationError(f"model_a: project {project.name!r} has no active policy; name a model "
+                                  "(a registry id, a folder or a name such as smollm2)")
+        ref_a = str(project.active_policy_model)
+    a = resolve_model(store, ref_a)
+    ref_b = cfg.model_b
+    if not ref_b:
+        base = store.get_model(a[2]).base_model if a[2] is not None else None
+        if not base:
+            raise ValidationError("model_b: the first model has no recorded base model; name the second model")
+        ref_b = base
+    b = resolve_model(store, ref_b)
+    if a[0] == b[0]:
+        raise ValidationError(f"model_b: both sides would load {a[0]!r}; a round compares two models")
+    return [a, b]
+
+
 def trained_documents(store: Store, model_id: int | None) -> set[int]:
     """Documents a registered model was trained on, as far as its data snapshot says."""
     if model_id is None:
@@ -64,19 +87,24 @@ def pick_documents(store: Store, project, cfg: RoundConfig, exclude: set[int]) -
     return sorted(docs[: cfg.documents], key=lambda d: d.id)
 
 
-def start_round(store: Store, project: str | int, values: dict, created_by: int | None = None):
+def start_round(store: Store, project: str | int, values: dict, created_by: int | None = None,
+                data_root=None):
     """Check the settings (and that the names are free), then queue the round's job."""
     from training.jobs.kinds import submit_job
 
     cfg = RoundConfig(**values)
     p = store.get_project(project)
-    if any(r.name == cfg.name for r in store.list_rounds()):
-        raise ValidationError(f"name: a round called {cfg.name!r} exists already")
-    if any(x.name == blind_project_name(cfg.name) for x in store.list_projects()):
-        raise ValidationError(f"name: the project {blind_project_name(cfg.name)!r} exists already; choose another name")
-    for ref in (cfg.model_a, cfg.model_b):
-        resolve_model(store, ref)  # an unknown registry id is refused now, not in the worker
-    return submit_job(store, "eval_round", values, project=p.name, created_by=created_by)
+    if cfg.name:
+        check_name_free(store, cfg.name)
+    resolve_pair(store, p, cfg)  # an unknown registry id or a missing default is refused now, not in the worker
+    return submit_job(store, "eval_round", values, project=p.name, created_by=created_by, data_root=data_root)
+
+
+def check_name_free(store: Store, name: str) -> None:
+    if any(r.name == name for r in store.list_rounds()):
+        raise ValidationError(f"name: a round called {name!r} exists already")
+    if any(x.name == blind_project_name(name) for x in store.list_projects()):
+        raise ValidationError(f"name: the project {blind_project_name(name)!r} exists already; choose another name")
 
 
 def blind_project_name(round_name: str) -> str:
@@ -95,7 +123,12 @@ def run_round(store: Store, project: str | int, cfg: RoundConfig, progress: Prog
 
     progress = ensure(progress)
     p = store.get_project(project)
-    models = [resolve_model(store, ref) for ref in (cfg.model_a, cfg.model_b)]
+    models = resolve_pair(store, p, cfg)
+    name = cfg.name or f"round-{job_id}" if job_id is not None else cfg.name
+    if not name:
+        raise ValidationError("name: give the round a name")
+    check_name_free(store, name)
+    cfg = dataclasses.replace(cfg, name=name)
     exclude = set()
     if cfg.exclude_trained:
         for _, _, mid in models:
