@@ -126,6 +126,7 @@ def test_round_with_a_judge_reports_its_verdict_and_disagreements(store, setup):
 def test_rounds_page_shows_the_live_result_and_closes_the_round(app_db, tiny_causal):
     """AppTest: an open round's win rate, judge and close button; annotators never reach the page."""
     from apptest import open_page
+
     from training.store import Store
 
     with Store(app_db.path) as s:
