@@ -84,12 +84,14 @@ def _truncate(tok, text: str, max_tokens: int) -> str:
     return text if len(ids) <= max_tokens else tok.decode(ids[:max_tokens], skip_special_tokens=True)
 
 
-def build_prompt(lm, template: str, project, doc, max_input_tokens: int) -> str:
-    text = _truncate(lm.tokenizer, doc.text, max_input_tokens)
+def build_prompt(tokenizer, seq2seq: bool, template: str, project, doc, max_input_tokens: int) -> str:
+    """The prompt a model answers for a document (generation, evaluation rounds, policy training):
+    the template filled with the (cut) document; a chat model gets it as its user turn."""
+    text = _truncate(tokenizer, doc.text, max_input_tokens)
     instructions = (project.instructions.strip() + "\n") if project.instructions else ""
     body = template.format(title=doc.title or "", text=text, instructions=instructions)
-    if not lm.seq2seq and lm.has_chat_template():
-        return lm.tokenizer.apply_chat_template(
+    if not seq2seq and getattr(tokenizer, "chat_template", None):
+        return tokenizer.apply_chat_template(
             [{"role": "user", "content": body}], tokenize=False, add_generation_prompt=True)
     return body
 
@@ -113,7 +115,8 @@ def generate_outputs(lm, project, docs, config: GenerateConfig, on_batch=None) -
     total = (len(docs) + config.batch_size - 1) // config.batch_size
     for b in range(total):
         batch = docs[b * config.batch_size:(b + 1) * config.batch_size]
-        prompts = [build_prompt(lm, template, project, d, config.max_input_tokens) for d in batch]
+        prompts = [build_prompt(lm.tokenizer, lm.seq2seq, template, project, d, config.max_input_tokens)
+                   for d in batch]
         enc = lm.tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=lm.seq2seq)
         enc = {k: v.to(device) for k, v in enc.items()}
         with torch.no_grad(), autocast(device):
