@@ -200,3 +200,15 @@ def test_chat_models_are_prompted_through_their_template(store, policy_project, 
     assert isinstance(setup.pol, Policy) and setup.pol.chat
     ids = setup.pol.prompt_ids(prompt)
     assert ids[-1] != setup.pol.eos  # the chat prompt ends with the assistant's turn, no eos separator
+
+
+def test_uniform_guidance_is_plain_mle_without_a_reward_model(store, policy_project, tiny_causal, tmp_path):
+    with pytest.raises(ValidationError, match="uniform"):
+        PolicyConfig(guidance="uniform", method="reinforce")
+    store.create_project("norm", kind="summarize", k=2)  # no active reward model: not needed
+    store.add_documents("norm", [NewDocument(f"n{i}", f"Rain {i}.", ["a", "b"], reference=f"rain {i}")
+                                 for i in range(3)])
+    rec = train_policy(store, "norm", PolicyConfig(base_model=str(tiny_causal), guidance="uniform", steps=4,
+                                                   batch_size=3, lr=3e-3), tmp_path / "sft")
+    h = rec.metrics["history"]
+    assert h[-1]["loss"] < h[0]["loss"] and all(x["mean_reward"] == 1.0 for x in h)

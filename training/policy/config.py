@@ -14,7 +14,7 @@ from training.errors import ValidationError
 from training.forms import check_values
 
 METHODS = ("auto", "rwmle", "reinforce")
-GUIDANCE = ("token", "sequence")
+GUIDANCE = ("token", "sequence", "uniform")
 
 
 @dataclass
@@ -34,7 +34,8 @@ class PolicyConfig:
         "help": "REINFORCE: weight each token by the sum of the rewards from it to the end, not its own r_t"})
     guidance: str = field(default="token", metadata={
         "help": "token: each token weighted by its own reward r_t (dense, token-level guidance); sequence: "
-                "by the one sequence score e(y) (the sequence-level baseline)", "choices": GUIDANCE})
+                "by the one sequence score e(y) (the sequence-level baseline); uniform: plain MLE on the references "
+                "(the SFT baseline, no reward model)", "choices": GUIDANCE})
     reward_baseline: bool = field(default=True, metadata={
         "help": "REINFORCE: subtract the batch's mean weight, so below-average tokens are pushed down"})
     kl_coef: float = field(default=0.0, metadata={
@@ -61,6 +62,8 @@ class PolicyConfig:
         check_values(self)  # types, bounds and choices declared above
         if self.lr <= 0:
             raise ValidationError(f"lr: must be positive, got {self.lr}")
+        if self.guidance == "uniform" and self.method == "reinforce":
+            raise ValidationError("guidance: uniform (plain MLE) needs references; REINFORCE needs a reward")
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -285,7 +285,8 @@ def train_policy(store: Store, project: str | int, config: PolicyConfig, out_dir
     progress = ensure(progress)
     set_threads(config.threads)
     setup = load(store, project, config)
-    progress.log(f"policy {setup.method} on {config.base_model} with reward model {setup.rm_path}: "
+    progress.log(f"policy {setup.method} ({config.guidance} guidance) on {config.base_model} with reward model "
+                 f"{setup.rm_path or '(none: plain MLE)'}: "
                  f"{len(setup.data)} documents")
     rng = random.Random(config.seed)
     history, retrained, t0 = [], 0, time.monotonic()
@@ -294,7 +295,7 @@ def train_policy(store: Store, project: str | int, config: PolicyConfig, out_dir
         loss, mean_r, kl = policy_step(setup, batch, config)
         history.append({"step": step, "loss": loss, "mean_reward": mean_r, "kl": kl})
         progress.step(step, config.steps, loss=loss, mean_reward=mean_r, kl=kl)
-        if (config.retrain_every and step % config.retrain_every == 0
+        if (config.retrain_every and setup.rm is not None and step % config.retrain_every == 0
                 and step <= config.retrain_fraction * config.steps):
             n = retrain_reward_model(setup, batch, config, rng, seed=config.seed + step)
             retrained += bool(n)
@@ -323,10 +324,14 @@ def load(store: Store, project: str | int, config: PolicyConfig) -> _Setup:
     if method == "rwmle" and not with_ref:
         raise ValidationError(f"method: rwmle needs reference summaries; project {p.name!r} has none "
                               "(use --method reinforce)")
+    if config.guidance == "uniform" and method != "rwmle":
+        raise ValidationError("guidance: uniform (plain MLE) trains on references; this project needs reinforce")
     device = pick_device(config.device)
     torch.manual_seed(config.seed)
-    rm_path = _reward_model_path(store, p, config)
-    rm = TokenRewardModel.load(rm_path, device=device)
+    rm_path, rm = "", None
+    if config.guidance != "uniform":
+        rm_path = _reward_model_path(store, p, config)
+        rm = TokenRewardModel.load(rm_path, device=device)
     pol = Policy(config.base_model, config, device)
     ref = None
     if config.kl_coef > 0:
@@ -354,6 +359,10 @@ def policy_step(setup: _Setup, batch: list, config: PolicyConfig) -> tuple[float
         targets = pol.sample(prompts)
     dense, seq = [], []
     for d, t in zip(batch, targets):
+        if setup.rm is None:  # uniform guidance: plain MLE
+            dense.append([1.0] * len(t))
+            seq.append(1.0)
+            continue
         text, ends = pol.pieces(t)
         (r, score), = _rewards(setup.rm, setup.contexts[d.id], [text], [ends])
         dense.append(r)
@@ -367,7 +376,7 @@ def policy_step(setup: _Setup, batch: list, config: PolicyConfig) -> tuple[float
     if setup.method == "rwmle":
         if config.guidance == "token":
             loss = reward_weighted_mle_loss(logits, labels, r, mask)
-        else:
+        else:  # sequence, or uniform (all scores 1: plain MLE)
             loss = weighted_mle_loss(logits, labels, sequence_mle_weights(torch.tensor(seq, device=device), mask), mask)
     else:
         if config.guidance == "token":
