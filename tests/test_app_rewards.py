@@ -112,3 +112,35 @@ def test_page_does_not_import_torch(rewards_db):
                          env={**__import__("os").environ, "TOKENWISE_DB": db_path})
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip().splitlines()[-1] == "False"
+
+
+TESTED = {"test_pairwise_accuracy": 0.642, "test_ci_low": 0.601, "test_ci_high": 0.681, "test_pairs": 540,
+          "test_lists": 540, "test_longer_wins": 0.55, "test_shorter_wins": 0.45, "above_length_baseline": 0.092,
+          "train_lists": 1500, "val_lists": 500, "small_data": False, "val_pairwise_accuracy": 0.7}
+SMALL = {"train_lists": 16, "val_lists": 4, "test_lists": 0, "small_data": True, "val_pairwise_accuracy": 1.0}
+
+
+def test_models_and_overview_headline_the_test_figure_or_warn(rewards_db):
+    db_path, admin, _ = rewards_db
+    with Store(db_path) as s:
+        big = s.add_model("reward", "/m/big", project="news", name="big", metrics=TESTED)
+    at = open_page("overview", admin.id)
+    assert not at.exception
+    metrics = {m.label: m for m in at.metric}
+    assert metrics[f"Latest reward model #{big.id}"].value == "0.642"
+    assert metrics["95% interval (test)"].value == "0.601-0.681"
+    with Store(db_path) as s:
+        small = s.add_model("reward", "/m/small", project="news", name="small", metrics=SMALL)
+    at = open_page("overview", admin.id)  # the latest is now the small-data one
+    assert {m.label: m.value for m in at.metric}[f"Latest reward model #{small.id}"] == "small data"
+    assert any("SMALL DATA" in w.value for w in at.warning)
+
+    at = open_page("models", admin.id)  # newest (small) first
+    assert not at.exception
+    assert any("SMALL DATA: learned from only 20 ranked lists" in w.value for w in at.warning)
+    table = at.dataframe[0].value.set_index("id")
+    assert bool(table.loc[small.id, "small data"]) and not bool(table.loc[big.id, "small data"])
+    assert table.loc[big.id, "test_pairwise_accuracy"] == 0.642
+    at = at.selectbox(key="model_detail").set_value(big.id).run()
+    assert any("test pairwise accuracy 0.642 (95% CI 0.601-0.681, n=540 pairs" in i.value
+               and "+9.2 points vs the better length baseline" in i.value for i in at.info)
