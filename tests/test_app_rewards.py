@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pytest
 from apptest import open_page
 from streamlit.testing.v1 import AppTest
 
+from training.annotation.drafts import display_order, labels
 from training.store import NewDocument, Store
 
 PAGE = Path(__file__).resolve().parents[1] / "annotate_app" / "app_pages" / "rewards.py"
@@ -37,7 +39,8 @@ def htmls(at: AppTest) -> list[str]:
 
 def score(db_path) -> int:
     with Store(db_path) as s:
-        m = s.add_model("reward", "/models/rm", base_model="tiny", project="news", card={"aggregation": "avg"})
+        m = s.add_model("reward", "/models/rm", base_model="tiny", project="news",
+                        card={"aggregation": "avg", "arch": "causal", "base_model": "tiny"}, metrics=TESTED)
         c0, c1 = s.documents("news")[0].candidates
         s.put_token_rewards(m.id, [
             (c0.id, ["a", " <script>x</script>", " b"], [0.2, 0.9, 0.4], 1.5),
@@ -67,9 +70,21 @@ def test_admin_sees_escaped_heatmaps_scores_and_ranks(rewards_db):
     assert "plain" in spans[0] and "&lt;script&gt;x&lt;/script&gt;" in spans[1]
     assert "<script>" not in "".join(bodies)
     assert 'title="0.9000"' in spans[1]
-    assert any("tw-legend" in b for b in bodies)
+    # the scale is centred on the mean token reward (0.225 + ... ) / 6 = 0.5583, its legend prints it
+    legend = next(b for b in bodies if "tw-legend" in b)
+    assert "white = 0.56" in legend
     df = at.dataframe[0].value
+    with Store(db_path) as s:
+        doc = s.documents("news")[0]
+    names = labels(display_order(admin.id, doc.id, [c.id for c in doc.candidates]))
+    assert list(df["candidate"]) == [names[doc.candidates[1].id], names[doc.candidates[0].id]]
     assert list(df["score"]) == [1.85, 1.5] and list(df["rank by ann"]) == [1, 2]
+    assert list(df["model rank"]) == [1, 2]
+    assert list(df["P(best) by the model"]) == [round(100 / (1 + math.exp(-0.35)), 1),
+                                                 round(100 / (1 + math.exp(0.35)), 1)]
+    assert any("Backbone: causal (prefix reward)" in c.value for c in at.caption)
+    assert any(f"Candidate {names[doc.candidates[1].id]}** · model rank 1 · P(best) 58.7%" in m.value
+               for m in at.markdown)
     assert len(at.get("plotly_chart")) == 1
 
 

@@ -93,6 +93,7 @@ def test_small_data_warns_and_has_no_test_figure(store, tiny_causal, tmp_path):
     m = rec.metrics
     assert m["small_data"] and m["test_lists"] == 0 and "test_pairwise_accuracy" not in m
     assert headline(m).startswith("SMALL DATA: learned from only 12 ranked lists")
+    assert json.loads((tmp_path / "rm" / "reward_card.json").read_text())["quality"] == headline(m)
 
 
 def test_marker_rule_is_learned_and_localised(store, tiny_causal, tmp_path):

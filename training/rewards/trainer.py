@@ -433,6 +433,7 @@ def train_reward(store: Store, project: str | int, config: RewardConfig, out_dir
         "n_lists": len(lists), "sha256": data_sha256(lists),
     }
     card = {"kind": "reward", "project": p.name, "config": dataclasses.asdict(config), "metrics": metrics,
+            "quality": headline(metrics),  # the test figure, or the small-data warning
             "data": snapshot, "trained": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     card.update(rm.card())
     out = rm.save_pretrained(out_dir, card=card)
