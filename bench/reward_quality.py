@@ -52,6 +52,9 @@ def arguments(argv=None) -> argparse.Namespace:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--json-out", default=None, help="also write the final JSON here")
+    ap.add_argument("--parallel", type=int, default=1, help="systems trained at once (one process each)")
+    ap.add_argument("--save-dir", default=None,
+                    help="save each Tokenwise model to DIR/BACKBONE-SYSTEM (bench/reward_localization.py reads them)")
     ap.add_argument("--one", default=None, help=argparse.SUPPRESS)  # run one system, print its row
     args = ap.parse_args(argv)
     if args.quick:
@@ -93,7 +96,10 @@ def run_tokenwise(args, split, system: str) -> dict:
 
     cfg = config(args, system)
     t0 = time.monotonic()
-    _rm, m = fit_and_test(args.backbone, split, cfg)
+    rm, m = fit_and_test(args.backbone, split, cfg)
+    if args.save_dir:
+        rm.save_pretrained(Path(args.save_dir) / f"{Path(args.backbone).name}-{system}",
+                           card={"config": vars(cfg), "metrics": m, "split_seed": args.seed})
     return {"test_accuracy": m["test_pairwise_accuracy"], "n_test": m["test_pairs"], "ci_low": m["test_ci_low"],
             "ci_high": m["test_ci_high"], "val_accuracy": m["val_pairwise_accuracy"], "best_epoch": m["best_epoch"],
             "train_s": m["train_seconds"], "total_s": round(time.monotonic() - t0, 1),
@@ -202,19 +208,27 @@ def main() -> None:
         rows.append({"system": name.replace("_", "-"), "backbone": "-", "test_accuracy": acc, "n_test": pairs,
                      "ci_low": lo, "ci_high": hi, "train_s": 0.0, "peak_mb": 0.0})
     child = [sys.executable, str(Path(__file__).resolve())] + [a for a in sys.argv[1:]]
-    for system in args.systems.split(","):
+    systems = args.systems.split(",")
+    for system in systems:
         if system not in SYSTEMS:
             sys.exit(f"--systems: {system!r} is not one of {', '.join(SYSTEMS)}")
-        t0 = time.monotonic()
-        p = subprocess.run(child + ["--one", system], capture_output=True, text=True, check=False)
-        got = [ln[4:] for ln in p.stdout.splitlines() if ln.startswith("ROW ")]
+    t0 = time.monotonic()
+    running, queue = [], list(systems)
+    while queue or running:
+        while queue and len(running) < max(1, args.parallel):
+            system = queue.pop(0)
+            running.append((system, subprocess.Popen(child + ["--one", system], stdout=subprocess.PIPE,
+                                                     stderr=subprocess.PIPE, text=True)))
+        system, p = running.pop(0)
+        stdout, stderr = p.communicate()
+        got = [ln[4:] for ln in stdout.splitlines() if ln.startswith("ROW ")]
         if p.returncode or not got:
-            print(f"  {system}: FAILED\n{p.stderr[-3000:]}", flush=True)
+            print(f"  {system}: FAILED\n{stderr[-3000:]}", flush=True)
             continue
         row = json.loads(got[-1])
         rows.append(row)
         print(f"  {system}: test {row['test_accuracy']:.3f} (val {row.get('val_accuracy', float('nan')):.3f}) "
-              f"{row['train_s']}s train, {time.monotonic() - t0:.0f}s in all", flush=True)
+              f"{row['train_s']}s train, {time.monotonic() - t0:.0f}s since start", flush=True)
     print()
     print("| system | backbone | test pairwise acc | n | 95% CI | val acc | train s | peak MB |")
     print("|---|---|---|---|---|---|---|---|")

@@ -81,7 +81,7 @@ p_best = dict(zip([c.id for c in scored], win_probabilities([cached[c.id].score 
 
 kind, meaning = backbone_kind(model.card.get("arch"))
 what = "sequence-level baseline: only the last token's score counts; " if model.card.get("sequence_level") else ""
-st.caption(f"Backbone: {kind}, {model.card.get('base_model', '?')}. {what}{meaning.capitalize()}.")
+st.caption(f"Backbone: {kind}, {model.base_model or model.card.get('base_model', '?')}. {what}{meaning.capitalize()}.")
 if is_small_data(model.metrics):
     st.warning(small_data_warning(model.metrics))
 
