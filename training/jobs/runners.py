@@ -113,6 +113,10 @@ def run_reward(ctx: JobContext) -> dict:
         # the project's first reward model becomes its active one (heatmaps, selection)
         ctx.store.update_project(ctx.project.id, active_reward_model=rec.id)
         out["activated"] = True
+        if rec.metrics.get("small_data"):  # made active, but never silently: say why not to trust it
+            out["small_data"] = True
+            ctx.progress.log(f"WARNING: reward model {rec.id} is now the active one, but it learned from "
+                             "too few rankings to be measured; rank more documents and train again")
     if ctx.config.score_after:
         from training.rewards.scoring import score_project
 
