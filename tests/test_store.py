@@ -29,15 +29,15 @@ def test_old_database_is_migrated_and_keeps_its_rows(db_path):
     db.close()
 
     with Store(db_path) as s:
-        assert s.schema_version() == SCHEMA_VERSION == 3
+        assert s.schema_version() == SCHEMA_VERSION == 4
         tables = set(s.db.table_names())
-        assert {"refinements", "jobs", "models", "token_rewards"} <= tables
+        assert {"refinements", "jobs", "models", "token_rewards", "eval_rounds"} <= tables
         assert "active_reward_model" in s.db["projects"].columns_dict
         p = s.get_project("old")
         assert p.active_reward_model is None and p.k == 2
         assert [d.text for d in s.documents("old", with_candidates=False)] == ["kept"]
     with Store(db_path) as s:  # opening again changes nothing
-        assert s.schema_version() == 3 and s.count_documents("old") == 1
+        assert s.schema_version() == 4 and s.count_documents("old") == 1
 
 
 def test_wal_and_foreign_keys(store):
