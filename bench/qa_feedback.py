@@ -36,8 +36,9 @@ def context(row: dict, chars: int = 2000) -> str:
     return f"Question: {row['question']}\nPassages: {passages[:chars]}"
 
 
-def preference_lists(data: list[dict]):
-    """One RankedList per non-zero preference between two different answers."""
+def preference_lists(data: list[dict], chars: int = 2000):
+    """One RankedList per non-zero preference between two different answers (context: `chars`
+    characters of the passages)."""
     from training.rewards.trainer import RankedList
 
     out = []
@@ -46,7 +47,7 @@ def preference_lists(data: list[dict]):
             ca, cb = r[f"prediction {a}"], r[f"prediction {b}"]
             if pref == 0 or ca == cb:
                 continue
-            out.append(RankedList(context(r), (ca, cb), (1, 2) if pref == 1 else (2, 1), group=r["question"]))
+            out.append(RankedList(context(r, chars), (ca, cb), (1, 2) if pref == 1 else (2, 1), group=r["question"]))
     return out
 
 

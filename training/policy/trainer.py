@@ -70,7 +70,8 @@ def reward_weighted_mle_loss(logits: torch.Tensor, labels: torch.Tensor, rewards
 
 def sequence_mle_weights(scores: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """The sequence-level counterpart: w_t = (e_b / mean_b e) / T_b, so each sequence weighs by its
-    score relative to the batch and its tokens equally (plain MLE when all scores are equal)."""
+    score relative to the batch and its tokens equally (plain MLE when all scores are equal).
+    Scores must be positive (the policy trainer passes sequence rewards in (0, 1))."""
     m = mask.float()
     rel = scores.float() / scores.float().mean().clamp(min=1e-8)
     return rel.unsqueeze(-1) * m / m.sum(-1, keepdim=True).clamp(min=1)
@@ -215,20 +216,26 @@ class Policy:
 
     @torch.no_grad()
     def sample(self, prompts: list[list[int]], n: int = 1) -> list[list[int]]:
-        """n sampled continuations per prompt (token ids, cut at the first eos, eos kept)."""
+        """n sampled continuations per prompt (token ids, cut at the first eos, eos kept), all prompts
+        in one generate() call (left-padded for a causal model)."""
+        P = max(len(p) for p in prompts)
+        if self.seq2seq:
+            ids = [p + [self.pad] * (P - len(p)) for p in prompts]
+            att = [[1] * len(p) + [0] * (P - len(p)) for p in prompts]
+        else:
+            ids = [[self.pad] * (P - len(p)) + p for p in prompts]
+            att = [[0] * (P - len(p)) + [1] * len(p) for p in prompts]
+        gen = self.model.generate(
+            input_ids=torch.tensor(ids, device=self.device), attention_mask=torch.tensor(att, device=self.device),
+            do_sample=True, temperature=self.config.temperature, top_k=0, max_new_tokens=self.config.max_new_tokens,
+            num_return_sequences=n, pad_token_id=self.pad, eos_token_id=self.eos)
         out = []
-        for p in prompts:
-            ids = torch.tensor([p], device=self.device)
-            gen = self.model.generate(
-                input_ids=ids, attention_mask=torch.ones_like(ids), do_sample=True,
-                temperature=self.config.temperature, top_k=0, max_new_tokens=self.config.max_new_tokens,
-                num_return_sequences=n, pad_token_id=self.pad, eos_token_id=self.eos)
-            for row in gen.tolist():
-                cont = row[1:] if self.seq2seq else row[len(p):]
-                if self.eos in cont:
-                    cont = cont[: cont.index(self.eos) + 1]
-                cont = [t for t in cont if t != self.pad or t == self.eos] or [self.eos]
-                out.append(cont)
+        for row in gen.tolist():
+            cont = row[1:] if self.seq2seq else row[P:]
+            if self.eos in cont:
+                cont = cont[: cont.index(self.eos) + 1]
+            cont = [t for t in cont if t != self.pad or t == self.eos] or [self.eos]
+            out.append(cont)
         return out
 
     def pieces(self, ids: list[int]) -> tuple[str, list[int]]:
@@ -251,11 +258,17 @@ def _reward_model_path(store: Store, project, config: PolicyConfig) -> str:
 
 
 def _rewards(rm, context: str, texts: list[str], ends: list[list[int]]) -> list[tuple[list[float], float]]:
-    """(per-token rewards on the policy's tokens, sequence score) of each text."""
+    """(per-token rewards on the policy's tokens, the sequence reward) of each text, both in (0, 1).
+
+    The sequence reward is what a sequence-level signal gives: the bounded score at the last token
+    for the sequence-level baseline model, the mean token reward (AVG) for a token-level one."""
     from training.rewards.scoring import score_texts
 
-    scored = score_texts(rm, context, texts)
-    return [(align_rewards(toks, rs, e), score) for (toks, rs, score), e in zip(scored, ends)]
+    out = []
+    for (toks, rs, _), e in zip(score_texts(rm, context, texts), ends):
+        seq = (rs[-1] if rm.sequence_level else sum(rs) / len(rs)) if rs else 0.5
+        out.append((align_rewards(toks, rs, e), float(seq)))
+    return out
 
 
 @dataclass

@@ -1,0 +1,354 @@
+"""One feedback round, end to end: does the model that comes out beat the one that went in?
+
+    python bench/feedback_round.py --quick                  # SmolLM2-135M-Instruct on the CPU
+    python bench/feedback_round.py --device cuda --dtype bf16 --json-out out.json
+
+QA-Feedback (Wu et al. 2023; ../shared/datasets/qa_feedback_finegrained): 500 questions with
+passages, four answers, six pairwise human preferences, the human error spans and missing
+information of answer 1, its human correction, and the ASQA gold answer. Questions are split
+three ways by question (seeded): policy-train, judge, test. Every arm starts from the same
+policy LM (SmolLM2-135M-Instruct, chat template: question and passages in, answer out) and
+trains with the same optimiser, steps, batch, tokens and learning rate in Tokenwise's own
+policy trainer (training/policy/trainer.py):
+
+  base             no training
+  sft_preferred    plain MLE on the best-ranked of the four answers   (guidance=uniform)
+  token_wmle       MLE weighted per token by the token-level RM       (PTG: guidance=token)
+  seq_wmle         the same weighted by the sequence-level RM         (guidance=sequence)
+  token_reinforce  REINFORCE on samples with the dense token reward
+  seq_reinforce    REINFORCE with the one sequence reward at the end (same samples budget)
+  ilf              critiques written from answer 1's error spans and missing information,
+                   refinements by the ILF pipeline, selected, then plain MLE on the selections
+  sft_initial      plain MLE on answer 1 as it was      (the ILF paper's floor)
+  sft_corrected    plain MLE on the human correction    (its ceiling)
+
+Both reward models (token-level AVG and the sequence-level baseline, same backbone) learn from
+the policy-train questions' preferences only. Test answers are greedy. Each arm gets: its win
+rate against `base` judged by a JUDGE reward model trained only on the judge questions'
+preferences (its own accuracy on the test questions' human preferences is printed too), with a
+95% Wilson interval over the decided pairs; ROUGE-L against the ASQA gold answer; the mean answer
+length, and the win rate a length-only judge ("longer wins") would give, so length hacking shows.
+A table, then one JSON line keyed by arm.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import re
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+import qa_feedback
+
+ARMS = ("base", "sft_preferred", "token_wmle", "seq_wmle", "token_reinforce", "seq_reinforce", "ilf",
+        "sft_initial", "sft_corrected")
+PROMPT = ("Answer the question in a few sentences, using the passages.\n\n{text}")
+
+
+def arguments(argv=None) -> argparse.Namespace:
+    a = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    a.add_argument("--policy", default="smollm2", help="policy LM every arm starts from")
+    a.add_argument("--rm-backbone", default="minilm", help="backbone of the reward models and the judge")
+    a.add_argument("--arms", default=",".join(ARMS))
+    a.add_argument("--n-train", type=int, default=300, help="policy-train questions")
+    a.add_argument("--n-judge", type=int, default=120, help="judge questions")
+    a.add_argument("--n-test", type=int, default=80, help="test questions")
+    a.add_argument("--steps", type=int, default=60)
+    a.add_argument("--batch-size", type=int, default=8)
+    a.add_argument("--lr", type=float, default=1e-5)
+    a.add_argument("--kl", type=float, default=0.05, help="KL to the starting model (REINFORCE arms)")
+    a.add_argument("--max-new-tokens", type=int, default=96)
+    a.add_argument("--passage-chars", type=int, default=1200)
+    a.add_argument("--rm-epochs", type=int, default=2)
+    a.add_argument("--ilf-n", type=int, default=3, help="refinements per critique")
+    a.add_argument("--selector", default="", help="ILF selector (empty = the ILF form's default)")
+    a.add_argument("--device", default="auto")
+    a.add_argument("--dtype", default="bf16", choices=("bf16", "fp32"))
+    a.add_argument("--threads", type=int, default=2)
+    a.add_argument("--seed", type=int, default=0)
+    a.add_argument("--json-out", default="")
+    a.add_argument("--quick", action="store_true", help="a run that fits in ~40 minutes on 2 CPU cores")
+    args = a.parse_args(argv)
+    if args.quick:
+        args.n_train, args.n_judge, args.n_test = 40, 120, 30
+        args.steps, args.batch_size, args.max_new_tokens, args.passage_chars = 8, 2, 48, 500
+        args.rm_epochs, args.ilf_n, args.lr = 1, 2, 2e-5
+    return args
+
+
+# -- data -----------------------------------------------------------------------------------------
+def split_questions(rows: list[dict], args) -> tuple[list, list, list]:
+    """policy-train / judge / test, by question, seeded; nothing of a question crosses sides."""
+    order = list(range(len(rows)))
+    random.Random(args.seed).shuffle(order)
+    a, b = args.n_train, args.n_train + args.n_judge
+    pick = [rows[i] for i in order]
+    return pick[:a], pick[a:b], pick[b:b + args.n_test]
+
+
+def best_answer(r: dict) -> str:
+    """The answer that wins most of its human pairwise comparisons (lowest number on ties)."""
+    wins = [0] * 4
+    for (x, y), pref in zip(qa_feedback.PAIRS, r["preference"]):
+        if pref == 1:
+            wins[x - 1] += 1
+        elif pref == 2:
+            wins[y - 1] += 1
+    return r[f"prediction {wins.index(max(wins)) + 1}"]
+
+
+def critique_of(r: dict) -> str:
+    """A plain-language critique from answer 1's human error spans and missing information."""
+    fb = r.get("feedback") or {}
+    p1 = r["prediction 1"]
+    parts = []
+    for e in fb.get("errors") or []:
+        quote = p1[e["start"]:e["end"]].strip()
+        kind = (e.get("error type") or "").lower()
+        what = "is irrelevant" if "irrelevant" in kind else "is wrong" if "wrong" in kind or "fact" in kind \
+            else "is redundant" if "redundant" in kind else "should be fixed"
+        if quote:
+            parts.append(f"The part '{quote[:160]}' {what}.")
+    for m in fb.get("missing-info") or []:
+        parts.append(f"It misses: {str(m).strip()[:200]}")
+    return " ".join(parts)
+
+
+def rouge_l(pred: str, gold: str) -> float:
+    from rouge_score import rouge_scorer
+
+    return rouge_scorer.RougeScorer(["rougeL"], use_stemmer=True).score(gold, pred)["rougeL"].fmeasure
+
+
+# -- models ---------------------------------------------------------------------------------------
+def reward_models(args, train_rows, judge_rows, test_rows, out: Path) -> dict:
+    """The token-level and sequence-level RMs (policy-train preferences) and the judge (judge
+    preferences; measured on the test questions' preferences)."""
+    from training.rewards.config import RewardConfig
+    from training.rewards.recipes import recipe_for
+    from training.rewards.trainer import Split, fit_and_test
+
+    r = recipe_for(args.rm_backbone)
+
+    def cfg(baseline: bool) -> RewardConfig:
+        return RewardConfig(base_model=args.rm_backbone, aggregation="avg", baseline=baseline, epochs=args.rm_epochs,
+                            lr=r["lr"], warmup_fraction=r["warmup_fraction"], grad_clip=r["grad_clip"],
+                            batch_size=r["batch_size"], max_length=256, max_candidate_length=128, patience=0,
+                            seed=args.seed, device=args.device, bf16=args.dtype == "bf16", threads=args.threads,
+                            refit=False)
+
+    def lists(rows):
+        return qa_feedback.preference_lists(rows, chars=args.passage_chars)
+
+    def split(rows, test):
+        ls = lists(rows)  # a tenth of the questions (never their pairs on both sides) picks the epoch
+        groups = sorted({x.group for x in ls})
+        val_groups = set(random.Random(args.seed).sample(groups, max(1, len(groups) // 10)))
+        return Split([x for x in ls if x.group not in val_groups], [x for x in ls if x.group in val_groups], test)
+
+    out_models = {}
+    for name, baseline, rows, test in (("token", False, train_rows, []), ("seq", True, train_rows, []),
+                                        ("judge", False, judge_rows, lists(test_rows))):
+        t0 = time.monotonic()
+        rm, m = fit_and_test(args.rm_backbone, split(rows, test), cfg(baseline))
+        path = out / f"rm-{name}"
+        rm.save_pretrained(path, card={"metrics": m})
+        out_models[name] = {"path": str(path), "seconds": round(time.monotonic() - t0, 1), "metrics": m}
+    return out_models
+
+
+def train_arm(args, arm: str, rows: list[dict], targets: dict[str, str] | None, rm_path: str | None,
+              method: str, guidance: str, db: str, out: Path) -> tuple[str, dict]:
+    """A project of the policy-train questions (references = the arm's targets) and one policy run."""
+    from training.policy.config import PolicyConfig
+    from training.policy.trainer import train_policy
+    from training.store import NewDocument, Store
+
+    with Store(db) as s:
+        s.create_project(arm, kind="prompt", k=2)
+        s.add_documents(arm, [NewDocument(str(i), qa_feedback.context(r, args.passage_chars),
+                                          [r["prediction 1"], r["prediction 2"]],
+                                          reference=(targets or {}).get(r["question"]))
+                              for i, r in enumerate(rows)])
+        cfg = PolicyConfig(base_model=policy_path(args), reward_model=rm_path or "", method=method, guidance=guidance,
+                           steps=args.steps, batch_size=args.batch_size, lr=args.lr,
+                           kl_coef=args.kl if method == "reinforce" else 0.0, max_new_tokens=args.max_new_tokens,
+                           max_prompt_length=768, prompt=PROMPT, device=args.device, bf16=args.dtype == "bf16",
+                           threads=args.threads, seed=args.seed, temperature=0.8)
+        rec = train_policy(s, arm, cfg, out / arm)
+    return rec.path, rec.metrics
+
+
+def ilf_targets(args, rows: list[dict], db: str, rm_path: str) -> tuple[dict[str, str], dict]:
+    """The ILF pipeline on answer 1 of each policy-train question: critique -> refinements -> selection."""
+    from training.ilf.config import RefineConfig, SelectConfig
+    from training.ilf.refine import refine
+    from training.ilf.select import select
+    from training.store import NewDocument, Store
+
+    rows = [r for r in rows if critique_of(r)]
+    with Store(db) as s:
+        s.create_project("ilf-data", kind="prompt", k=2)
+        s.add_documents("ilf-data", [NewDocument(str(i), qa_feedback.context(r, args.passage_chars),
+                                                 [r["prediction 1"], r["prediction 2"]]) for i, r in enumerate(rows)])
+        critic, _ = s.add_annotator("qa-feedback-critic")
+        for d, r in zip(s.documents("ilf-data"), rows):
+            s.save_critique(critic, d.candidates[0].id, critique_of(r))
+        t0 = time.monotonic()
+        refine(s, "ilf-data", RefineConfig(model=policy_path(args), n=args.ilf_n, baseline_n=0,
+                                           max_new_tokens=args.max_new_tokens, device=args.device,
+                                           seed=args.seed))
+        sel = {"selector": args.selector} if args.selector else {}
+        select(s, "ilf-data", SelectConfig(**sel, model=policy_path(args), device=args.device, seed=args.seed))
+        targets = {}
+        for it, r in zip(s.critique_items(s.get_project("ilf-data").id), rows):
+            chosen = it.selected
+            if chosen is not None:
+                targets[r["question"]] = chosen.text
+    return targets, {"critiques": len(rows), "selected": len(targets), "seconds": round(time.monotonic() - t0, 1)}
+
+
+def policy_path(args) -> str:
+    from training.lm import offline_model
+
+    return offline_model(args.policy) if args.policy in ("smollm2",) else args.policy
+
+
+def answers(args, model: str, rows: list[dict]) -> list[str]:
+    """Greedy answers to the test questions, with the prompt the arms were trained on."""
+    from training.device import pick_device
+    from training.ilf.generate import GenerateConfig, generate_outputs
+    from training.lm import load_lm
+    from training.store import Document, Project
+
+    lm = load_lm(model, device=pick_device(args.device))
+    project = Project(id=0, name="test", kind="prompt", k=2, overlap=1)
+    docs = [Document(id=i, project_id=0, ext_id=str(i), title="", text=qa_feedback.context(r, args.passage_chars))
+            for i, r in enumerate(rows)]
+    cfg = GenerateConfig(num_candidates=1, do_sample=False, max_new_tokens=args.max_new_tokens,
+                         max_input_tokens=768, prompt=PROMPT, device=args.device, batch_size=8, only_open=False)
+    return [o[0] for o in generate_outputs(lm, project, docs, cfg)]
+
+
+def judge_against_base(args, judge_path: str, rows, mine: list[str], base: list[str]) -> dict:
+    from training.device import pick_device
+    from training.rewards.model import TokenRewardModel
+    from training.rewards.scoring import score_texts
+    from training.stats import wilson_interval
+
+    judge = TokenRewardModel.load(judge_path, device=pick_device(args.device))
+    win = loss = tie = longer = shorter = 0
+    for r, a, b in zip(rows, mine, base):
+        if _norm(a) == _norm(b):
+            tie += 1
+        else:
+            (_, _, sa), (_, _, sb) = score_texts(judge, qa_feedback.context(r, args.passage_chars), [a or " ", b or " "])
+            win += sa > sb
+            loss += sb > sa
+            tie += sa == sb
+        longer += len(a.split()) > len(b.split())
+        shorter += len(a.split()) < len(b.split())
+    decided = win + loss
+    lo, hi = wilson_interval(win, decided)
+    return {"win_rate": win / decided if decided else float("nan"), "ci_low": lo, "ci_high": hi,
+            "wins": win, "losses": loss, "ties": tie,
+            "length_judge_win_rate": longer / (longer + shorter) if longer + shorter else float("nan")}
+
+
+def _norm(s: str) -> str:
+    return re.sub(r"\s+", " ", s or "").strip().lower()
+
+
+# -- the round -----------------------------------------------------------------------------------
+def main(argv=None) -> None:
+    args = arguments(argv)
+    import torch
+
+    torch.set_num_threads(args.threads)
+    t_all = time.monotonic()
+    rows = qa_feedback.rows()
+    train_rows, judge_rows, test_rows = split_questions(rows, args)
+    arms = [a for a in args.arms.split(",") if a]
+    work = Path(tempfile.mkdtemp(prefix="feedback-round-"))
+    db = str(work / "round.db")
+    print(f"QA-Feedback: {len(train_rows)} policy-train, {len(judge_rows)} judge, {len(test_rows)} test questions; "
+          f"policy {args.policy}, RM/judge backbone {args.rm_backbone}, {args.steps} steps x {args.batch_size}, "
+          f"lr {args.lr}, device {args.device}, {args.threads} threads", flush=True)
+
+    t0 = time.monotonic()
+    rms = reward_models(args, train_rows, judge_rows, test_rows, work)
+    judge_acc = rms["judge"]["metrics"].get("test_pairwise_accuracy")
+    print(f"reward models in {time.monotonic() - t0:.0f}s; judge accuracy on the test questions' human preferences: "
+          f"{judge_acc:.3f} (n={rms['judge']['metrics'].get('test_pairs')})", flush=True)
+
+    preferred = {r["question"]: best_answer(r) for r in train_rows}
+    specs = {
+        "sft_preferred": (preferred, None, "rwmle", "uniform"),
+        "token_wmle": (preferred, rms["token"]["path"], "rwmle", "token"),
+        "seq_wmle": (preferred, rms["seq"]["path"], "rwmle", "sequence"),
+        "token_reinforce": (None, rms["token"]["path"], "reinforce", "token"),
+        "seq_reinforce": (None, rms["seq"]["path"], "reinforce", "sequence"),
+        "sft_initial": ({r["question"]: r["prediction 1"] for r in train_rows}, None, "rwmle", "uniform"),
+        "sft_corrected": ({r["question"]: r["feedback"]["corrected-prediction"] for r in train_rows
+                           if (r.get("feedback") or {}).get("corrected-prediction")}, None, "rwmle", "uniform"),
+    }
+    results, base_answers = {}, None
+    for arm in ["base"] + [a for a in arms if a != "base"]:
+        t0 = time.monotonic()
+        info: dict = {}
+        if arm == "base":
+            model = policy_path(args)
+        else:
+            if arm == "ilf":
+                targets, info = ilf_targets(args, train_rows, db, rms["token"]["path"])
+                spec = (targets, None, "rwmle", "uniform")
+            else:
+                spec = specs[arm]
+            targets, rm_path, method, guidance = spec
+            use = [r for r in train_rows if targets is None or r["question"] in targets]
+            model, m = train_arm(args, arm, use, targets, rm_path, method, guidance, db, work)
+            info.update(first_loss=m["first_loss"], last_loss=m["last_loss"], train_rows=len(use))
+        train_s = time.monotonic() - t0
+        mine = answers(args, model, test_rows)
+        if arm == "base":
+            base_answers = mine
+        row = {"arm": arm, "train_s": round(train_s, 1), "total_s": round(time.monotonic() - t0, 1),
+               "rouge_l": sum(rouge_l(a, r["gold"]) for a, r in zip(mine, test_rows)) / len(test_rows),
+               "mean_words": sum(len(a.split()) for a in mine) / len(mine), **info}
+        row.update(judge_against_base(args, rms["judge"]["path"], test_rows, mine, base_answers))
+        results[arm] = row
+        print(f"  {arm:16s} win {row['win_rate']:.3f} [{row['ci_low']:.2f}, {row['ci_high']:.2f}] "
+              f"(w{row['wins']}/l{row['losses']}/t{row['ties']})  rougeL {row['rouge_l']:.3f}  "
+              f"words {row['mean_words']:.1f}  longer-wins {row['length_judge_win_rate']:.2f}  "
+              f"{row['total_s']:.0f}s", flush=True)
+
+    print("\n| arm | win rate vs base (95% CI) | W/L/T | ROUGE-L | mean words | length-judge win | train s |")
+    print("|---|---|---|---|---|---|---|")
+    for arm, r in results.items():
+        print(f"| {arm} | {r['win_rate']:.3f} ({r['ci_low']:.2f}–{r['ci_high']:.2f}) | {r['wins']}/{r['losses']}/"
+              f"{r['ties']} | {r['rouge_l']:.3f} | {r['mean_words']:.1f} | {r['length_judge_win_rate']:.2f} | "
+              f"{r['train_s']:.0f} |")
+    device = str(torch.cuda.get_device_name(0)) if torch.cuda.is_available() and args.device != "cpu" else "cpu"
+    out = {"bench": "feedback_round", "machine": device, "threads": args.threads, "quick": args.quick,
+           "seconds": round(time.monotonic() - t_all, 1), "judge_test_accuracy": judge_acc,
+           "n": {"train": len(train_rows), "judge": len(judge_rows), "test": len(test_rows)},
+           "settings": {k: getattr(args, k) for k in ("policy", "rm_backbone", "steps", "batch_size", "lr", "kl",
+                                                       "max_new_tokens", "passage_chars", "dtype", "seed")},
+           "arms": {a: {k: v for k, v in r.items() if k != "arm"} for a, r in results.items()}}
+    line = json.dumps(out, default=float)
+    if args.json_out:
+        Path(args.json_out).write_text(line + "\n")
+    print(line)
+
+
+if __name__ == "__main__":
+    main()
