@@ -23,6 +23,7 @@ PAGES = [
     ("annotate.py", "Annotate", ":material/edit_note:", False),
     ("mine.py", "My entries", ":material/history:", False),
     ("review.py", "Review refinements", ":material/rate_review:", False),
+    ("data.py", "Data", ":material/table_view:", False),
     ("rewards.py", "Rewards", ":material/local_fire_department:", False),
     ("overview.py", "Overview", ":material/dashboard:", True),
     ("projects.py", "Projects", ":material/folder:", True),

@@ -4,7 +4,8 @@
     with Store("tokenwise.db") as s:
         s.create_project("news", kind="summarize", k=4, overlap=2)
 
-One mixin per concept (annotation, people, jobs, registry, refinements, evaluation rounds); `Store` joins them.
+One mixin per concept (annotation, people, jobs, registry, refinements, evaluation rounds,
+search); `Store` joins them.
 """
 
 from .annotation import AnnotationMixin, NewDocument, QueueProgress, ranking_groups
@@ -28,9 +29,11 @@ from .records import (
 from .refinements import CritiqueItem, RefinementsMixin
 from .registry import RegistryMixin
 from .rounds import RoundsMixin
+from .search import SearchMixin
 
 
-class Store(AnnotationMixin, PeopleMixin, JobsMixin, RegistryMixin, RefinementsMixin, RoundsMixin, StoreBase):
+class Store(AnnotationMixin, PeopleMixin, JobsMixin, RegistryMixin, RefinementsMixin, RoundsMixin,
+            SearchMixin, StoreBase):
     """A Tokenwise database. Open one per thread or process; use as a context manager."""
 
 

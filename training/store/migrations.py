@@ -271,4 +271,19 @@ def m004_eval_rounds(db: Database) -> None:
     )
 
 
+@migrations()
+def m005_search(db: Database) -> None:
+    """Full-text search over documents (SQLite FTS5), filled incrementally by `sync_search_index`
+    up to `search_state.upto`; a deleted document leaves the index at once and lowers the mark."""
+    db.execute("CREATE VIRTUAL TABLE documents_fts USING fts5(title, text, tokenize = 'unicode61 remove_diacritics 2')")
+    db.execute("CREATE TABLE search_state (upto INTEGER NOT NULL)")
+    db.execute("INSERT INTO search_state (upto) VALUES (0)")
+    db.execute(
+        "CREATE TRIGGER documents_fts_delete AFTER DELETE ON documents BEGIN"
+        " DELETE FROM documents_fts WHERE rowid = OLD.id;"
+        " UPDATE search_state SET upto = MIN(upto, OLD.id - 1);"
+        " END"
+    )
+
+
 SCHEMA_VERSION = len(migrations._migrations)
