@@ -133,8 +133,10 @@ def fragment(role: str, *, run_every: float | None = None):
             try:
                 check(role)
             except (AuthError, Forbidden):
-                st.session_state.pop(SESSION_KEY, None)
-                st.rerun(scope="app")
+                if st.session_state.pop(SESSION_KEY, None) is not None:
+                    st.rerun(scope="app")  # the page's own check then shows the sign-in message
+                st.warning("Please sign in with your access token.")
+                st.stop()
             return fn(*args, **kwargs)
 
         guarded_fragment = st.fragment(body, run_every=run_every)
