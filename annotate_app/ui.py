@@ -20,9 +20,12 @@ server). A sqlite connection is not thread-safe, so `store()` opens a fresh one 
 from __future__ import annotations
 
 import contextlib
+import copy
 import functools
 import os
+import threading
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
 
 import streamlit as st
@@ -157,6 +160,35 @@ def guarded(fn: Callable, role: str) -> Callable:
 
     setattr(call, GUARDED, role)
     return call
+
+
+# -- what survives a page reload ------------------------------------------------------------
+# A reload starts a new browser session, so st.session_state is empty. Half-written work (the
+# annotate page's draft, the document on screen) is also kept here, in the server process, keyed
+# by annotator: after signing in again the annotator finds it as it was. Nothing goes to the
+# browser (no token in a URL or in storage a script can read); it is lost when the server stops.
+_KEPT: OrderedDict[tuple[str, int, str], object] = OrderedDict()
+_KEPT_LOCK = threading.Lock()
+KEEP_MAX = 10_000  # entries; the oldest go first
+
+
+def keep(annotator_id: int, name: str, value) -> None:
+    with _KEPT_LOCK:
+        _KEPT[(db_path(), annotator_id, name)] = copy.deepcopy(value)
+        _KEPT.move_to_end((db_path(), annotator_id, name))
+        while len(_KEPT) > KEEP_MAX:
+            _KEPT.popitem(last=False)
+
+
+def kept(annotator_id: int, name: str, default=None):
+    """A copy of what `keep` stored for this annotator (each session gets its own copy)."""
+    with _KEPT_LOCK:
+        return copy.deepcopy(_KEPT.get((db_path(), annotator_id, name), default))
+
+
+def forget(annotator_id: int, name: str) -> None:
+    with _KEPT_LOCK:
+        _KEPT.pop((db_path(), annotator_id, name), None)
 
 
 def pick_project(label: str = "Project", key: str = "project", kind: str | None = None) -> Project | None:

@@ -16,8 +16,9 @@ pin = f"on_screen:{user.id}:{project.id}"  # the document stays put while others
 with ui.store() as s:
     counts = s.queue_counts(user, project.id)
     totals = s.progress(project.id)
-    doc = A.current_document(s, user, project, st.session_state.get(pin))
+    doc = A.current_document(s, user, project, st.session_state.get(pin, ui.kept(user.id, pin)))
 st.session_state[pin] = None if doc is None else doc.id
+ui.keep(user.id, pin, st.session_state[pin])  # ui.keep: what a page reload must not lose
 
 # 1. progress, always visible
 done, assigned = counts["done"], counts["assigned"]
@@ -41,8 +42,8 @@ if doc is None:
 # 2. the document and a draft that survives reruns (keyed by annotator and document)
 widgets.show_document(doc)
 key = f"draft:{user.id}:{doc.id}"
-if key not in st.session_state:
-    st.session_state[key] = A.Draft.new(doc)  # the clock starts when the document is first shown
+if key not in st.session_state:  # the clock starts when the document is first shown
+    st.session_state[key] = ui.kept(user.id, key) or A.Draft.new(doc)
 draft: A.Draft = st.session_state[key]
 
 rule = "Ties are allowed." if project.allow_ties else "Give each rank to one candidate."
@@ -51,6 +52,7 @@ st.markdown(f"Rank the {len(doc.candidates)} candidates: **1 is the best**. {rul
             + (" The lowest-ranked candidate needs a critique." if project.require_critique_lowest else ""))
 order = A.display_order(user.id, doc.id, [c.id for c in doc.candidates])
 names = widgets.draft_editor(project, doc, draft, order, prefix="annotate")
+ui.keep(user.id, key, draft)
 
 # 3. save (one transaction) or skip
 found = A.problems(project, doc, draft, names)
@@ -71,6 +73,7 @@ if save:
         st.error(str(e))
     else:
         del st.session_state[key]
+        ui.forget(user.id, key)
         st.session_state["annotate_flash"] = (
             f"Saved your ranking of “{widgets.escape_markdown((doc.title or doc.ext_id)[:80])}”"
             + (f" with {len(crits)} critique{'s' if len(crits) != 1 else ''}" if crits else "") + ".")
@@ -80,5 +83,7 @@ if skip:
         s.skip(user, doc.id)
     st.session_state.pop(key, None)
     st.session_state.pop(pin, None)
+    ui.forget(user.id, key)
+    ui.forget(user.id, pin)
     st.session_state["annotate_flash"] = "Skipped: that document comes back at the end of your queue."
     st.rerun()
