@@ -36,7 +36,6 @@ from training.store import Annotator, Project, Store
 
 SESSION_KEY = "annotator_id"
 THROTTLE = SignInThrottle()  # one per server process: Streamlit runs every session in it
-GUARDED = "__tokenwise_role__"  # set on what `fragment` and `guarded` return (the test reads it)
 
 
 def db_path() -> str:
@@ -142,9 +141,7 @@ def fragment(role: str, *, run_every: float | None = None):
                 st.stop()
             return fn(*args, **kwargs)
 
-        guarded_fragment = st.fragment(body, run_every=run_every)
-        setattr(guarded_fragment, GUARDED, role)
-        return guarded_fragment
+        return st.fragment(body, run_every=run_every)
     return wrap
 
 
@@ -158,7 +155,6 @@ def guarded(fn: Callable, role: str) -> Callable:
         check(role, annotator_id=annotator_id if annotator_id is not None else -1)
         return fn(*args, **kwargs)
 
-    setattr(call, GUARDED, role)
     return call
 
 

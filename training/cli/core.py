@@ -215,6 +215,8 @@ class Supervisor:
         self.app: subprocess.Popen | None = None
         self.worker: subprocess.Popen | None = None
         self.restarts = 0
+        self._delay = backoff  # before the next restart
+        self._worker_started = 0.0
 
     def _start_worker(self) -> None:
         self.worker = subprocess.Popen(self.worker_cmd, env=self.env)
@@ -234,7 +236,7 @@ class Supervisor:
         self._delay = self.backoff if up >= self.healthy_s or not self.restarts else min(
             self.max_backoff, self._delay * 2)
         self.restarts += 1
-        log.error("worker (pid %s) %s after %.0f s%s; restarting it in %.0f s", pid, how, up,
+        log.error("worker (pid %s) %s after %.0f s%s; restarting it in %.1f s", pid, how, up,
                   f"; job(s) {failed} marked failed" if failed else "", self._delay)
         return self._delay
 
@@ -242,7 +244,7 @@ class Supervisor:
         self.app = subprocess.Popen(self.app_cmd, env=self.env)
         if self.worker_cmd:
             self._start_worker()
-        restart_at, self._delay = None, self.backoff
+        restart_at = None
         try:
             while not self.stopping:
                 code = self.app.poll()
