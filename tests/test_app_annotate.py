@@ -255,3 +255,37 @@ def test_a_reload_keeps_the_half_written_draft_after_signing_in_again(app_db, ap
     from annotate_app import ui
 
     assert not fresh.exception and ui.kept(app_db.ann.id, f"draft:{app_db.ann.id}:{doc.id}") is None  # saved
+
+
+def test_save_meeting_a_locked_database_keeps_the_draft(app_db, app_test, monkeypatch):
+    """A writer holds the lock through every retry: the page says so and the draft stays; once
+    the lock is gone, the same click saves it."""
+    import sqlite3
+
+    monkeypatch.setenv("TOKENWISE_BUSY_TIMEOUT_MS", "50")
+    at = app_test("annotate.py", app_db.ann.id).run()
+    doc, order = _shown(app_db, app_db.ann)
+    for i, label in enumerate("ABC"):
+        _radio(at, label).set_value(i + 1)
+    at.text_area(key=f"annotate:crit:{doc.id}:{order[0]}").input("Say how far it rose.")
+    at.run()
+    holder = sqlite3.connect(app_db.path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")  # another writer (an import's batch, a job) holds the lock
+    try:
+        next(b for b in at.button if b.label == "Save").click().run()
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert not at.exception
+    assert any("Not saved: the database stayed busy" in e.value and "still on this page" in e.value
+               for e in at.error)
+    assert [_radio(at, label).value for label in "ABC"] == [1, 2, 3]
+    assert at.text_area(key=f"annotate:crit:{doc.id}:{order[0]}").value == "Say how far it rose."
+    assert at.progress[0].proto.text == "You: 0 of 3 documents done"
+    with Store(app_db.path) as s:
+        assert s.scalar("SELECT COUNT(*) FROM rankings") == 0
+    next(b for b in at.button if b.label == "Save").click().run()
+    assert any("Saved your ranking" in s.value for s in at.success)
+    with Store(app_db.path) as s:
+        assert s.my_ranking(app_db.ann, doc.id).order == [[order[0]], [order[1]], [order[2]]]
+        assert s.my_critiques(app_db.ann, doc.id)[order[0]].text == "Say how far it rose."

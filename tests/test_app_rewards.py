@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pytest
 from apptest import open_page
 from streamlit.testing.v1 import AppTest
 
+from training.annotation.drafts import display_order, labels
 from training.store import NewDocument, Store
 
 PAGE = Path(__file__).resolve().parents[1] / "annotate_app" / "app_pages" / "rewards.py"
@@ -37,7 +39,8 @@ def htmls(at: AppTest) -> list[str]:
 
 def score(db_path) -> int:
     with Store(db_path) as s:
-        m = s.add_model("reward", "/models/rm", base_model="tiny", project="news", card={"aggregation": "avg"})
+        m = s.add_model("reward", "/models/rm", base_model="tiny", project="news",
+                        card={"aggregation": "avg", "arch": "causal", "base_model": "tiny"}, metrics=TESTED)
         c0, c1 = s.documents("news")[0].candidates
         s.put_token_rewards(m.id, [
             (c0.id, ["a", " <script>x</script>", " b"], [0.2, 0.9, 0.4], 1.5),
@@ -67,9 +70,21 @@ def test_admin_sees_escaped_heatmaps_scores_and_ranks(rewards_db):
     assert "plain" in spans[0] and "&lt;script&gt;x&lt;/script&gt;" in spans[1]
     assert "<script>" not in "".join(bodies)
     assert 'title="0.9000"' in spans[1]
-    assert any("tw-legend" in b for b in bodies)
+    # the scale is centred on the mean token reward (0.225 + ... ) / 6 = 0.5583, its legend prints it
+    legend = next(b for b in bodies if "tw-legend" in b)
+    assert "white = 0.56" in legend
     df = at.dataframe[0].value
+    with Store(db_path) as s:
+        doc = s.documents("news")[0]
+    names = labels(display_order(admin.id, doc.id, [c.id for c in doc.candidates]))
+    assert list(df["candidate"]) == [names[doc.candidates[1].id], names[doc.candidates[0].id]]
     assert list(df["score"]) == [1.85, 1.5] and list(df["rank by ann"]) == [1, 2]
+    assert list(df["model rank"]) == [1, 2]
+    assert list(df["P(best) by the model"]) == [round(100 / (1 + math.exp(-0.35)), 1),
+                                                 round(100 / (1 + math.exp(0.35)), 1)]
+    assert any("Backbone: causal (prefix reward)" in c.value for c in at.caption)
+    assert any(f"Candidate {names[doc.candidates[1].id]}** · model rank 1 · P(best) 58.7%" in m.value
+               for m in at.markdown)
     assert len(at.get("plotly_chart")) == 1
 
 
@@ -112,3 +127,35 @@ def test_page_does_not_import_torch(rewards_db):
                          env={**__import__("os").environ, "TOKENWISE_DB": db_path})
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip().splitlines()[-1] == "False"
+
+
+TESTED = {"test_pairwise_accuracy": 0.642, "test_ci_low": 0.601, "test_ci_high": 0.681, "test_pairs": 540,
+          "test_lists": 540, "test_longer_wins": 0.55, "test_shorter_wins": 0.45, "above_length_baseline": 0.092,
+          "train_lists": 1500, "val_lists": 500, "small_data": False, "val_pairwise_accuracy": 0.7}
+SMALL = {"train_lists": 16, "val_lists": 4, "test_lists": 0, "small_data": True, "val_pairwise_accuracy": 1.0}
+
+
+def test_models_and_overview_headline_the_test_figure_or_warn(rewards_db):
+    db_path, admin, _ = rewards_db
+    with Store(db_path) as s:
+        big = s.add_model("reward", "/m/big", project="news", name="big", metrics=TESTED)
+    at = open_page("overview", admin.id)
+    assert not at.exception
+    metrics = {m.label: m for m in at.metric}
+    assert metrics[f"Latest reward model #{big.id}"].value == "0.642"
+    assert metrics["95% interval (test)"].value == "0.601-0.681"
+    with Store(db_path) as s:
+        small = s.add_model("reward", "/m/small", project="news", name="small", metrics=SMALL)
+    at = open_page("overview", admin.id)  # the latest is now the small-data one
+    assert {m.label: m.value for m in at.metric}[f"Latest reward model #{small.id}"] == "small data"
+    assert any("SMALL DATA" in w.value for w in at.warning)
+
+    at = open_page("models", admin.id)  # newest (small) first
+    assert not at.exception
+    assert any("SMALL DATA: learned from only 20 ranked lists" in w.value for w in at.warning)
+    table = at.dataframe[0].value.set_index("id")
+    assert bool(table.loc[small.id, "small data"]) and not bool(table.loc[big.id, "small data"])
+    assert table.loc[big.id, "test_pairwise_accuracy"] == 0.642
+    at = at.selectbox(key="model_detail").set_value(big.id).run()
+    assert any("test pairwise accuracy 0.642 (95% CI 0.601-0.681, n=540 pairs" in i.value
+               and "+9.2 points vs the better length baseline" in i.value for i in at.info)

@@ -11,10 +11,12 @@ import torch
 
 from training.cli import main
 from training.errors import NotFound, ValidationError
-from training.ilf import pipeline as ilf
 from training.ilf.config import RefineConfig, SelectConfig
+from training.ilf.dataset import build_dataset
 from training.ilf.finetune import CARD, encode_row, finetune, read_rows, weighted_token_loss
 from training.ilf.finetune_config import FinetuneConfig
+from training.ilf.refine import refine
+from training.ilf.select import select
 from training.lm import load_lm, load_tokenizer
 from training.store import NewDocument
 
@@ -121,14 +123,14 @@ def test_ilf_end_to_end_with_tiny_model(store, tiny_causal, tmp_path, capsys):
     for d in store.documents("demo"):
         store.save_critique(ann, d.candidates[0].id, "Say how many metres and why.")
     lm = load_lm(tiny_causal)
-    assert ilf.refine(store, "demo", RefineConfig(n=3, max_new_tokens=12, batch_size=6), lm=lm)["critiques"] == 6
-    sel = ilf.select(store, "demo", SelectConfig(selector="instructrm", batch_size=8), lm=lm)
+    assert refine(store, "demo", RefineConfig(n=3, max_new_tokens=12, batch_size=6), lm=lm)["critiques"] == 6
+    sel = select(store, "demo", SelectConfig(selector="instructrm", batch_size=8), lm=lm)
     assert len(sel["selected"]) == 6
     items = store.critique_items("demo", annotator=ann)
     store.accept_refinement(ann, items[0].selected.id)
     store.accept_refinement(ann, next(r for r in items[1].refinements if not r.selected).id)
     store.edit_refinement(ann, items[2].critique.id, "The red river rose 2 metres after rain.")
-    assert len(ilf.build_dataset(store, "demo", include="accepted")) == 3
+    assert len(build_dataset(store, "demo", include="accepted")) == 3
     # the rest of the way through the CLI, on the same database file
     out = tmp_path / "ilf.jsonl"
     assert main(["ilf", "build", "--db", store.path, "--project", "demo", "--include", "selected",

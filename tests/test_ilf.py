@@ -11,8 +11,11 @@ import pytest
 import torch
 
 from training.errors import Forbidden, NotFound, TokenwiseError, ValidationError
-from training.ilf import pipeline as ilf
 from training.ilf.config import RefineConfig, SelectConfig
+from training.ilf.dataset import build_dataset
+from training.ilf.refine import refine
+from training.ilf.select import answer_token_ids, instructrm_scores, select, yes_probability
+from training.ilf.templates import fill, item_fields, load_templates, postprocess
 from training.lm import load_lm
 from training.store import NewDocument
 
@@ -49,16 +52,16 @@ def add_three(store, critique_id):
 
 # -- templates and prompts --------------------------------------------------------------------
 def test_refinement_prompt_fills_every_field(store, crit):
-    t = ilf.load_templates(store.get_project("p"))
+    t = load_templates(store.get_project("p"))
     item = store.critique_items("p")[1]
-    f = ilf.item_fields(item, t, "summarize")
-    prompt = ilf.fill(t["refinement"]["feedback"], f)
+    f = item_fields(item, t, "summarize")
+    prompt = fill(t["refinement"]["feedback"], f)
     assert "{" not in prompt
     for value in (f["instruction"], "River 1", item.document.text, "The river rose.", "Give the height."):
         assert value in prompt
     assert 'About "The river"' in prompt  # the quoted span is part of the feedback
     assert prompt.rstrip().endswith("Improved output:")
-    base = ilf.fill(t["refinement"]["no_feedback"], ilf.item_fields(item, t, "summarize", baseline=True))
+    base = fill(t["refinement"]["no_feedback"], item_fields(item, t, "summarize", baseline=True))
     assert "Give the height." not in base and "feedback" not in base.lower()
 
 
@@ -66,19 +69,19 @@ def test_template_without_needed_field_is_refused(store, crit):
     store.update_project("p", templates={"refinement": {
         "feedback": "Text: {text}\nOutput: {output}\nImproved output:", "no_feedback": "{output}"}})
     with pytest.raises(ValidationError, match=r"refinement.feedback: the field \{feedback\} is missing"):
-        ilf.refine(store, "p", RefineConfig(model="/nonexistent/never-loaded"))
+        refine(store, "p", RefineConfig(model="/nonexistent/never-loaded"))
     store.update_project("p", templates={"instructrm": [{"name": "x", "prompt": "{feedback} {refinment}",
                                                           "yes": "Yes", "no": "No"}]})
     with pytest.raises(ValidationError, match=r"instructrm x: the field \{refinement\} is missing"):
-        ilf.load_templates(store.get_project("p"))
+        load_templates(store.get_project("p"))
     store.update_project("p", templates={"instructrm": [{"name": "x", "prompt": "{feedback} {refinement} {colour}",
                                                           "yes": "Yes", "no": "No"}]})
     with pytest.raises(ValidationError, match=r"unknown field \{colour\}"):
-        ilf.load_templates(store.get_project("p"))
+        load_templates(store.get_project("p"))
 
 
 def test_default_templates_have_five_instructrm_prompts_with_own_answer_words():
-    t = ilf.load_templates()
+    t = load_templates()
     assert len(t["instructrm"]) == 5
     assert {(x["yes"], x["no"]) for x in t["instructrm"]} == {("Yes", "No"), ("True", "False")}
     assert len({x["name"] for x in t["instructrm"]}) == 5
@@ -95,7 +98,7 @@ def test_default_templates_have_five_instructrm_prompts_with_own_answer_words():
     ("", ""),
 ])
 def test_postprocess(raw, want):
-    assert ilf.postprocess(raw) == want
+    assert postprocess(raw) == want
 
 
 # -- the InstructRM score ------------------------------------------------------------------------
@@ -103,19 +106,19 @@ def test_yes_probability_hand_computed():
     logits = torch.tensor([[math.log(3.0), math.log(1.0), 0.0, 5.0],
                            [math.log(1.0), math.log(1.0), math.log(2.0), -1.0]])
     # row 0: p(yes)=3/Z, p(no)=1/Z -> 0.75; row 1: yes = ids {0, 2} -> (1+2)/(1+2+1) = 0.75
-    got = ilf.yes_probability(logits, [0], [1])
+    got = yes_probability(logits, [0], [1])
     assert got[0].item() == pytest.approx(0.75)
-    got = ilf.yes_probability(logits, [0, 2], [1])
+    got = yes_probability(logits, [0, 2], [1])
     assert got[1].item() == pytest.approx(0.75)
 
 
 def test_answer_token_ids_drop_shared_first_tokens(tiny_lm):
     tok = tiny_lm.tokenizer
-    yes, no = ilf.answer_token_ids(tok, "Yes", "No")
+    yes, no = answer_token_ids(tok, "Yes", "No")
     assert yes and no and not set(yes) & set(no)
     assert tok.encode("Yes", add_special_tokens=False)[0] in yes
     with pytest.raises(ValidationError, match="same first token"):
-        ilf.answer_token_ids(tok, "Yes", "Yesterday")
+        answer_token_ids(tok, "Yes", "Yesterday")
 
 
 def _bias_lm_head(lm, token_ids, value):
@@ -135,17 +138,17 @@ def test_instructrm_score_follows_the_biased_answer(store, crit, tiny_causal):
     for k in crit["k"]:
         add_three(store, k.id)
     items = store.critique_items("p")
-    t = ilf.load_templates()
+    t = load_templates()
     yes_all, no_all = set(), set()
     for rm in t["instructrm"]:
-        y, n = ilf.answer_token_ids(lm.tokenizer, rm["yes"], rm["no"])
+        y, n = answer_token_ids(lm.tokenizer, rm["yes"], rm["no"])
         yes_all |= set(y)
         no_all |= set(n)
     _bias_lm_head(lm, sorted(yes_all), 30.0)
-    high = ilf.instructrm_scores(lm, items, t, "summarize", SelectConfig())
+    high = instructrm_scores(lm, items, t, "summarize", SelectConfig())
     assert all(s["ensemble_score"] > 0.99 for s in high.values())
     _bias_lm_head(lm, sorted(no_all), 30.0)  # bias now on the no words only
-    low = ilf.instructrm_scores(lm, items, t, "summarize", SelectConfig())
+    low = instructrm_scores(lm, items, t, "summarize", SelectConfig())
     assert all(s["ensemble_score"] < 0.01 for s in low.values())
     assert all(len(s["scores"]) == 5 for s in low.values())
 
@@ -153,9 +156,9 @@ def test_instructrm_score_follows_the_biased_answer(store, crit, tiny_causal):
 def test_select_instructrm_marks_argmax_and_stores_every_template_score(store, crit, tiny_lm):
     for k in crit["k"]:
         add_three(store, k.id)
-    out = ilf.select(store, "p", SelectConfig(selector="instructrm"), lm=tiny_lm)
+    out = select(store, "p", SelectConfig(selector="instructrm"), lm=tiny_lm)
     assert out["critiques"] == 2
-    names = {x["name"] for x in ilf.load_templates()["instructrm"]}
+    names = {x["name"] for x in load_templates()["instructrm"]}
     for it in store.critique_items("p"):
         assert sum(r.selected for r in it.refinements) == 1
         for r in it.refinements:
@@ -169,8 +172,8 @@ def test_select_instructrm_marks_argmax_and_stores_every_template_score(store, c
 def test_random_selector_is_seeded_and_scores_merge(store, crit):
     for k in crit["k"]:
         add_three(store, k.id)
-    a = ilf.select(store, "p", SelectConfig(selector="random", seed=3))
-    b = ilf.select(store, "p", SelectConfig(selector="random", seed=3))
+    a = select(store, "p", SelectConfig(selector="random", seed=3))
+    b = select(store, "p", SelectConfig(selector="random", seed=3))
     assert a["selected"] == b["selected"]
     r = store.critique_items("p")[0].refinements[0]
     store.save_refinement_scores({r.id: {"scores": {"embedding": 0.5}}}, selector="embedding")
@@ -180,7 +183,7 @@ def test_random_selector_is_seeded_and_scores_merge(store, crit):
 def test_embedding_selector_prefers_the_refinement_that_matches_the_feedback(store, crit):
     store.add_refinements(crit["k"][0].id, ["A cat sat on a mat in the sun.",
                                            "The river rose 2 metres and the town closed the bridge."], "test")
-    out = ilf.select(store, "p", SelectConfig(selector="embedding", embedding_target="feedback"),
+    out = select(store, "p", SelectConfig(selector="embedding", embedding_target="feedback"),
                      critique_ids=[crit["k"][0].id])
     it = store.critique_items("p", critique_ids=[crit["k"][0].id])[0]
     assert it.selected.text.startswith("The river rose 2 metres")
@@ -191,7 +194,7 @@ def test_embedding_selector_prefers_the_refinement_that_matches_the_feedback(sto
 def test_reward_selector_without_a_model_says_so(store, crit):
     add_three(store, crit["k"][0].id)
     with pytest.raises(TokenwiseError, match="reward selector needs a trained reward model"):
-        ilf.select(store, "p", SelectConfig(selector="reward"))
+        select(store, "p", SelectConfig(selector="reward"))
 
 
 def test_reward_selector_scores_with_a_saved_reward_model(store, crit, tiny_causal, tmp_path):
@@ -201,7 +204,7 @@ def test_reward_selector_scores_with_a_saved_reward_model(store, crit, tiny_caus
     rm.save_pretrained(tmp_path / "rm")
     for k in crit["k"]:
         add_three(store, k.id)
-    out = ilf.select(store, "p", SelectConfig(selector="reward", model=str(tmp_path / "rm")))
+    out = select(store, "p", SelectConfig(selector="reward", model=str(tmp_path / "rm")))
     for it in store.critique_items("p"):
         assert all(r.rm_score is not None and r.selector == "reward" for r in it.refinements)
         assert out["selected"][it.critique.id] == max(it.refinements, key=lambda r: r.rm_score).id
@@ -209,28 +212,28 @@ def test_reward_selector_scores_with_a_saved_reward_model(store, crit, tiny_caus
 
 # -- refine ------------------------------------------------------------------------------------
 def test_refine_with_tiny_model_stores_samples_and_baseline(store, crit, tiny_lm):
-    out = ilf.refine(store, "p", RefineConfig(n=2, baseline_n=1, max_new_tokens=8, batch_size=2), lm=tiny_lm)
+    out = refine(store, "p", RefineConfig(n=2, baseline_n=1, max_new_tokens=8, batch_size=2), lm=tiny_lm)
     assert out == {"critiques": 2, "refinements": 6}
     for it in store.critique_items("p"):
         variants = sorted(r.variant for r in it.refinements)
         assert variants == ["feedback", "feedback", "no_feedback"]
         assert all(r.generator == tiny_lm.name and r.text for r in it.refinements)
     # a second run skips critiques that already have refinements
-    assert ilf.refine(store, "p", RefineConfig(n=2), lm=tiny_lm)["refinements"] == 0
+    assert refine(store, "p", RefineConfig(n=2), lm=tiny_lm)["refinements"] == 0
 
 
 def test_bad_input_errors(store, crit, tmp_path):
     store.create_project("empty", k=2)
     with pytest.raises(ValidationError, match="has no critiques yet"):
-        ilf.refine(store, "empty", RefineConfig())
+        refine(store, "empty", RefineConfig())
     with pytest.raises(NotFound, match="does not exist"):
-        ilf.refine(store, "p", RefineConfig(model=str(tmp_path / "no-such-model")))
+        refine(store, "p", RefineConfig(model=str(tmp_path / "no-such-model")))
     with pytest.raises(NotFound, match="not current critiques"):
-        ilf.refine(store, "p", critique_ids=[999])
+        refine(store, "p", critique_ids=[999])
     with pytest.raises(ValidationError, match="run refine first"):
-        ilf.select(store, "p", SelectConfig(selector="random"))
+        select(store, "p", SelectConfig(selector="random"))
     with pytest.raises(ValidationError, match="no accepted refinements"):
-        ilf.build_dataset(store, "p")
+        build_dataset(store, "p")
 
 
 # -- review ------------------------------------------------------------------------------------
@@ -264,13 +267,13 @@ def test_datasets_follow_review_and_match_schemas(store, crit):
     store.mark_selected(k1.id, r1[0].id)
     store.mark_selected(k2.id, r2[1].id)
     store.accept_refinement(crit["ann"], r1[2].id)
-    accepted = ilf.build_dataset(store, "p", "sft", include="accepted")
+    accepted = build_dataset(store, "p", "sft", include="accepted")
     assert [(r["critique_id"], r["refinement_id"]) for r in accepted] == [(k1.id, r1[2].id)]
-    rows = ilf.build_dataset(store, "p", "sft", include="selected")
+    rows = build_dataset(store, "p", "sft", include="selected")
     assert [(r["critique_id"], r["refinement_id"]) for r in rows] == [(k1.id, r1[2].id), (k2.id, r2[1].id)]
     assert rows[0]["completion"] == " " + r1[2].text and "River 0" in rows[0]["prompt"]
     assert rows[0]["document_id"] == crit["docs"][0].id
-    fb = ilf.build_dataset(store, "p", "feedback", include="selected")
+    fb = build_dataset(store, "p", "feedback", include="selected")
     assert "The river rose." in fb[0]["prompt"] and k1.text in fb[0]["completion"]
     assert fb[0]["completion"].endswith(r1[2].text)
     for variant, data in (("sft", rows), ("feedback", fb)):
@@ -278,7 +281,7 @@ def test_datasets_follow_review_and_match_schemas(store, crit):
         for row in data:
             jsonschema.validate(row, schema)
     with pytest.raises(ValidationError, match="variant"):
-        ilf.build_dataset(store, "p", "dpo")
+        build_dataset(store, "p", "dpo")
 
 
 # -- models, seq2seq, CLI and export ---------------------------------------------------------------
@@ -294,11 +297,11 @@ def test_lm_loading(tiny_seq2seq, tmp_path):
 
 def test_seq2seq_refine_and_instructrm(store, crit, tiny_seq2seq):
     lm = load_lm(tiny_seq2seq)
-    out = ilf.refine(store, "p", RefineConfig(n=2, baseline_n=0, max_new_tokens=6), lm=lm,
+    out = refine(store, "p", RefineConfig(n=2, baseline_n=0, max_new_tokens=6), lm=lm,
                      critique_ids=[crit["k"][0].id])
     assert out == {"critiques": 1, "refinements": 2}
-    scores = ilf.instructrm_scores(lm, store.critique_items("p", critique_ids=[crit["k"][0].id]),
-                                   ilf.load_templates(), "summarize", SelectConfig())
+    scores = instructrm_scores(lm, store.critique_items("p", critique_ids=[crit["k"][0].id]),
+                                   load_templates(), "summarize", SelectConfig())
     assert len(scores) == 2 and all(0 < s["ensemble_score"] < 1 for s in scores.values())
 
 
@@ -322,9 +325,22 @@ def test_cli_refine_select_build_and_export(store, crit, tiny_causal, tmp_path, 
     assert len(rows) == 1 and rows[0]["refinement_id"] == sel[str(crit["k"][0].id)]
     assert main(["export", "ilf-sft", *db, "--out", str(tmp_path / "e.jsonl")]) == 0
     exported = [json.loads(x) for x in (tmp_path / "e.jsonl").read_text().splitlines()]
-    assert exported == ilf.build_dataset(store, "p", "sft")
+    assert exported == build_dataset(store, "p", "sft")
     assert main(["ilf", "refine", *db, "--n", "0"]) == 2
     assert "n: must be at least 1" in capsys.readouterr().err
     assert main(["ilf", "list", *db]) == 0
     listed = [json.loads(x) for x in capsys.readouterr().out.strip().splitlines()]
     assert [x["critique_id"] for x in listed] == [k.id for k in crit["k"]] and len(listed[0]["refinements"]) == 3
+
+
+def test_configs_are_validated_on_construction():
+    from training.ilf.config import DatasetConfig
+
+    with pytest.raises(ValidationError, match="n: must be at least 1, got 0"):
+        RefineConfig(n=0)
+    with pytest.raises(ValidationError, match="top_p: must be at most 1.0"):
+        RefineConfig(top_p=1.5)
+    with pytest.raises(ValidationError, match="selector: 'best' is not one of instructrm"):
+        SelectConfig(selector="best")
+    with pytest.raises(ValidationError, match="include: 'all' is not one of accepted, selected"):
+        DatasetConfig(include="all")

@@ -1,4 +1,4 @@
-"""training.data.io: import formats, refused files (nothing written), exports, Parquet, schemas, streaming."""
+"""training.data.imports and training.data.exports: import formats, refused files (nothing written), exports, Parquet, schemas, streaming."""
 
 from __future__ import annotations
 
@@ -10,15 +10,8 @@ import jsonschema
 import pyarrow.parquet as pq
 import pytest
 
-from training.data.io import (
-    EXPORT_KINDS,
-    MAX_PROBLEMS,
-    detect_format,
-    export_rows,
-    import_file,
-    ranking_pairs,
-    write_export,
-)
+from training.data.exports import EXPORT_KINDS, export_rows, ranking_pairs, write_export
+from training.data.imports import MAX_PROBLEMS, detect_format, import_file
 from training.errors import ImportFileError, NotFound, ValidationError
 from training.store import NewDocument
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 
-from training.data.io import import_file
+from training.data.imports import import_file
 from training.jobs.kinds import submit_job
 from training.jobs.worker import run_worker
 from training.store import Store

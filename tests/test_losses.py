@@ -13,6 +13,7 @@ from training.rewards.losses import (
     mean_kendall_tau,
     pairwise_accuracy,
     tie_broken_order,
+    wilson_interval,
 )
 
 R = torch.tensor([[0.2, 0.4, 0.6], [0.5, 0.5, 99.0]])  # 99 is a pad: must never count
@@ -35,16 +36,41 @@ def test_aggregate_sum_and_avg():
     assert per_row.tolist() == pytest.approx([0.4, 1.0])
 
 
-def test_aggregate_soft_max_and_min():
+def test_aggregate_soft_max_and_min_are_log_mean_exp():
     tau = 2.0
-    lse = lambda xs: math.log(sum(math.exp(x) for x in xs))
-    want_max = [tau * lse([0.1, 0.2, 0.3]) * LBAR, tau * (0.25 + math.log(2)) * LBAR]
-    want_min = [-tau * lse([-0.1, -0.2, -0.3]) * LBAR, (0.5 - 2 * math.log(2)) * LBAR]
+    lme = lambda xs: math.log(sum(math.exp(x) for x in xs) / len(xs))
+    # row 2 has two equal rewards 0.5: log-mean-exp gives exactly 0.5 (no tau*log(2) term)
+    want_max = [tau * lme([0.1, 0.2, 0.3]) * LBAR, 0.5 * LBAR]
+    want_min = [-tau * lme([-0.1, -0.2, -0.3]) * LBAR, 0.5 * LBAR]
     assert aggregate(R, M, "max", tau=tau).tolist() == pytest.approx(want_max, rel=1e-5)
     assert aggregate(R, M, "min", tau=tau).tolist() == pytest.approx(want_min, rel=1e-5)
-    # a smaller tau approaches the hard max/min
-    hard = aggregate(R, M, "max", lengths_mean=1.0, tau=0.01)
-    assert hard.tolist() == pytest.approx([0.6, 0.5 + 0.01 * math.log(2)], abs=1e-4)
+    # a small tau approaches the hard max/min (off by tau*log(T) for one clear winner among T = 3)
+    gap = 0.01 * math.log(3)
+    assert aggregate(R, M, "max", lengths_mean=1.0, tau=0.01).tolist() == pytest.approx([0.6 - gap, 0.5], abs=1e-4)
+    assert aggregate(R, M, "min", lengths_mean=1.0, tau=0.01).tolist() == pytest.approx([0.2 + gap, 0.5], abs=1e-4)
+
+
+def test_soft_max_min_ignore_length_and_approach_avg():
+    # the same per-token rewards repeated twice: a longer candidate, the same score (same Lbar)
+    r = torch.tensor([[0.3, 0.7, 0.0, 0.0], [0.3, 0.7, 0.3, 0.7]])
+    m = torch.tensor([[1, 1, 0, 0], [1, 1, 1, 1]])
+    for how in ("avg", "max", "min"):
+        short, long = aggregate(r, m, how, lengths_mean=3.0).tolist()
+        assert short == pytest.approx(long, rel=1e-6), how
+    # by hand, tau = 1: max = log((e^0.3 + e^0.7) / 2) * 3
+    assert aggregate(r, m, "max", lengths_mean=3.0, tau=1.0)[0].item() == pytest.approx(
+        math.log((math.exp(0.3) + math.exp(0.7)) / 2) * 3, rel=1e-6)
+    # tau -> inf: both soft aggregations become AVG (mean 0.5 * Lbar 3)
+    for how in ("max", "min"):
+        assert aggregate(r.double(), m, how, lengths_mean=3.0, tau=1e4).tolist() == pytest.approx([1.5, 1.5], abs=1e-4)
+
+
+def test_wilson_interval_by_hand():
+    # 8 of 10: p = 0.8, z = 1.96 -> centre 0.71674, half-width 0.22658
+    lo, hi = wilson_interval(8, 10)
+    assert (lo, hi) == pytest.approx((0.4902, 0.9433), abs=2e-4)
+    assert wilson_interval(0, 5)[0] == 0.0 and wilson_interval(5, 5)[1] == 1.0
+    assert all(math.isnan(x) for x in wilson_interval(0, 0))
 
 
 def test_aggregate_empty_row_scores_zero_and_bad_name():

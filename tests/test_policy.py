@@ -10,13 +10,18 @@ from training.errors import ValidationError
 from training.policy.config import PolicyConfig
 from training.policy.trainer import (
     align_rewards,
+    centred,
     reinforce_loss,
     reward_weighted_mle_loss,
     rewards_to_go,
     rwmle_weights,
+    sequence_mle_weights,
+    sequence_weights,
     token_entropy,
+    token_kl,
     train_policy,
     unigram_f1,
+    weighted_mle_loss,
 )
 from training.rewards.config import RewardConfig
 from training.rewards.model import TokenRewardModel
@@ -127,3 +132,83 @@ def test_policy_errors_and_cli(store, db_path, policy_project, tiny_causal, tmp_
                  "--reward", str(policy_project), "--out", str(tmp_path / "cli"), "--steps", "2",
                  "--batch-size", "2"]) == 0
     assert "rwmle: loss" in capsys.readouterr().out
+
+
+def test_sequence_weights_and_centring_by_hand():
+    mask = torch.tensor([[1, 1, 0], [1, 1, 1]])
+    w = sequence_weights(torch.tensor([0.5, 0.2]), mask)
+    assert torch.allclose(w, torch.tensor([[0.5, 0.5, 0.0], [0.2, 0.2, 0.2]]))
+    # mean over the 5 real tokens = (1.0 + 0.6) / 5 = 0.32
+    assert torch.allclose(centred(w, mask), torch.tensor([[0.18, 0.18, 0.0], [-0.12, -0.12, -0.12]]))
+    # sequence MLE: (e_b / mean e) / T_b; scores 0.6 and 0.2, mean 0.4 -> 1.5 / 2 and 0.5 / 3
+    sw = sequence_mle_weights(torch.tensor([0.6, 0.2]), mask)
+    assert torch.allclose(sw, torch.tensor([[0.75, 0.75, 0.0], [1 / 6, 1 / 6, 1 / 6]]))
+
+
+def test_weighted_mle_equals_plain_mle_for_uniform_weights():
+    logits = torch.tensor([[[2.0, 0.0], [0.0, 1.0]]])
+    labels = torch.tensor([[0, 1]])
+    mask = torch.ones(1, 2, dtype=torch.bool)
+    ce = [math.log(1 + math.exp(-2.0)), math.log(1 + math.exp(-1.0))]
+    loss = weighted_mle_loss(logits, labels, sequence_mle_weights(torch.tensor([0.3]), mask), mask)
+    assert loss.item() == pytest.approx(sum(ce) / 2)
+
+
+def test_token_kl_by_hand_and_zero_against_itself():
+    p_logits = torch.log(torch.tensor([[[0.5, 0.5]]]))
+    q_logits = torch.log(torch.tensor([[[0.9, 0.1]]]))
+    expected = 0.5 * math.log(0.5 / 0.9) + 0.5 * math.log(0.5 / 0.1)
+    assert token_kl(p_logits, q_logits).item() == pytest.approx(expected, rel=1e-5)
+    assert token_kl(q_logits, q_logits).item() == pytest.approx(0.0, abs=1e-7)
+    x = p_logits.clone().requires_grad_(True)
+    token_kl(x, q_logits).sum().backward()
+    assert x.grad is not None and x.grad.abs().sum() > 0
+
+
+def test_dense_and_sequence_reinforce_differ_and_kl_is_reported(store, policy_project, tiny_causal, tmp_path):
+    """REINFORCE with token rewards and with the one sequence score: same samples budget, both
+    train; the KL to the starting model is measured and stays finite."""
+    hist = {}
+    for guidance in ("token", "sequence"):
+        cfg = PolicyConfig(base_model=str(tiny_causal), reward_model=str(policy_project), method="reinforce",
+                           guidance=guidance, steps=3, batch_size=2, lr=1e-3, max_new_tokens=6, kl_coef=0.1)
+        rec = train_policy(store, "pol", cfg, tmp_path / guidance)
+        hist[guidance] = rec.metrics["history"]
+        assert all(math.isfinite(h["kl"]) and h["kl"] >= 0 for h in hist[guidance])
+        assert hist[guidance][-1]["kl"] > 0  # the policy has moved away from where it started
+    assert [h["loss"] for h in hist["token"]] != [h["loss"] for h in hist["sequence"]]
+
+
+def test_chat_models_are_prompted_through_their_template(store, policy_project, tiny_causal, tmp_path):
+    import shutil
+
+    from training.policy.trainer import Policy
+
+    chat = tmp_path / "chat"
+    shutil.copytree(tiny_causal, chat)
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(chat)
+    tok.chat_template = "{% for m in messages %}<{{ m['role'] }}>{{ m['content'] }}{% endfor %}<assistant>"
+    tok.save_pretrained(chat)
+    cfg = PolicyConfig(base_model=str(chat), reward_model=str(policy_project), steps=1, batch_size=2)
+    from training.policy.trainer import load
+
+    setup = load(store, "pol", cfg)
+    prompt = next(iter(setup.prompts.values()))
+    assert prompt.startswith("<user>Summarize the following text") and prompt.endswith("<assistant>")
+    assert isinstance(setup.pol, Policy) and setup.pol.chat
+    ids = setup.pol.prompt_ids(prompt)
+    assert ids[-1] != setup.pol.eos  # the chat prompt ends with the assistant's turn, no eos separator
+
+
+def test_uniform_guidance_is_plain_mle_without_a_reward_model(store, policy_project, tiny_causal, tmp_path):
+    with pytest.raises(ValidationError, match="uniform"):
+        PolicyConfig(guidance="uniform", method="reinforce")
+    store.create_project("norm", kind="summarize", k=2)  # no active reward model: not needed
+    store.add_documents("norm", [NewDocument(f"n{i}", f"Rain {i}.", ["a", "b"], reference=f"rain {i}")
+                                 for i in range(3)])
+    rec = train_policy(store, "norm", PolicyConfig(base_model=str(tiny_causal), guidance="uniform", steps=4,
+                                                   batch_size=3, lr=3e-3), tmp_path / "sft")
+    h = rec.metrics["history"]
+    assert h[-1]["loss"] < h[0]["loss"] and all(x["mean_reward"] == 1.0 for x in h)

@@ -11,8 +11,17 @@ from training.cli import main
 from training.errors import NotFound, ValidationError
 from training.rewards.config import RewardConfig
 from training.rewards.model import TokenRewardModel
+from training.rewards.report import headline
 from training.rewards.scoring import score_project
-from training.rewards.trainer import lists_from_store, split_lists, train_reward
+from training.rewards.trainer import (
+    RankedList,
+    Split,
+    document_key,
+    fit_and_test,
+    lists_from_store,
+    split_lists,
+    train_reward,
+)
 from training.store import NewDocument
 
 WORDS = ["the", "river", "rose", "after", "three", "days", "of", "rain", "and", "town", "closed", "bridge", "until", "engineers", "could", "inspect", "it"]
@@ -44,22 +53,60 @@ def config(base, **kw):
     return RewardConfig(**{"base_model": str(base), "lr": 1e-3, "epochs": 4, "batch_size": 4, "patience": 0, **kw})
 
 
-def test_split_is_by_document(store, tiny_causal):
-    synthetic_project(store, n_docs=10)
+def test_split_is_by_document_text(store, tiny_causal):
+    synthetic_project(store, n_docs=40)
     lists = lists_from_store(store, "syn")
-    train, val = split_lists(lists, 0.3, seed=1)
-    assert len(val) == 3 and len(train) == 7
-    assert not {x.group for x in train} & {x.group for x in val}
+    # a second ranking of a document's text under another group (a re-imported row, another rater)
+    copy = RankedList("  " + lists[0].document.upper() + " ", lists[0].candidates[::-1], lists[0].ranks, group="x")
+    split = split_lists(lists + [copy], 0.2, 0.2, seed=1)
+    assert (len(split.train), len(split.val), len(split.test)) in {(25, 8, 8), (24, 8, 9), (24, 9, 8)}
+    sides = [{document_key(x) for x in side} for side in (split.train, split.val, split.test)]
+    assert not (sides[0] & sides[1] or sides[0] & sides[2] or sides[1] & sides[2])
+    assert sum(copy in side for side in (split.train, split.val, split.test)) == 1
+    assert split_lists(lists, 0.2, 0.2, seed=1) == split_lists(lists, 0.2, 0.2, seed=1)  # seeded
+    # below MIN_TEST_LISTS lists: no test split at all (small data)
+    small = split_lists(lists[:29], 0.2, 0.2, seed=1)
+    assert small.small_data and not small.test and len(small.train) + len(small.val) == 29
+
+
+def test_test_split_never_influences_training(store, tiny_causal):
+    synthetic_project(store, n_docs=36)
+    split = split_lists(lists_from_store(store, "syn"), 0.25, 0.25, seed=0)
+    flipped = Split(split.train, split.val,
+                    [RankedList(x.document, x.candidates, tuple(max(x.ranks) + 1 - r for r in x.ranks), x.group)
+                     for x in split.test])
+    cfg = config(tiny_causal, epochs=3, patience=1)
+    rm_a, a = fit_and_test(str(tiny_causal), split, cfg)
+    rm_b, b = fit_and_test(str(tiny_causal), flipped, cfg)
+    timeless = lambda m: [{k: v for k, v in row.items() if k != "seconds"} for row in m["history"]]
+    assert a["best_epoch"] == b["best_epoch"] and timeless(a) == timeless(b)
+    assert all(torch.equal(x, y) for x, y in zip(rm_a.state_dict().values(), rm_b.state_dict().values()))
+    # the flipped labels only change the test figure: every untied pair swaps sides
+    assert a["test_pairs"] == b["test_pairs"] > 0
+    assert a["test_pairwise_accuracy"] + b["test_pairwise_accuracy"] <= 1.0 + 1e-9
+    assert a["test_ci_low"] <= a["test_pairwise_accuracy"] <= a["test_ci_high"]
+
+
+def test_small_data_warns_and_has_no_test_figure(store, tiny_causal, tmp_path):
+    synthetic_project(store, n_docs=12)
+    rec = train_reward(store, "syn", config(tiny_causal, epochs=1), tmp_path / "rm")
+    m = rec.metrics
+    assert m["small_data"] and m["test_lists"] == 0 and "test_pairwise_accuracy" not in m
+    assert headline(m).startswith("SMALL DATA: learned from only 12 ranked lists")
+    assert json.loads((tmp_path / "rm" / "reward_card.json").read_text())["quality"] == headline(m)
 
 
 def test_marker_rule_is_learned_and_localised(store, tiny_causal, tmp_path):
     synthetic_project(store)
     t0 = time.monotonic()
-    rec = train_reward(store, "syn", config(tiny_causal), tmp_path / "rm")
+    rec = train_reward(store, "syn", config(tiny_causal, epochs=8), tmp_path / "rm")
     assert time.monotonic() - t0 < 60
     m = rec.metrics
-    assert m["val_pairwise_accuracy"] >= 0.9, m["history"]
-    assert m["val_lists"] == 8 and m["train_lists"] == 32
+    assert m["test_pairwise_accuracy"] >= 0.9, m["history"]
+    assert (m["train_lists"], m["val_lists"], m["test_lists"]) == (24, 8, 8) and not m["small_data"]
+    assert m["test_ci_low"] < m["test_pairwise_accuracy"] <= m["test_ci_high"] and m["test_pairs"] == 16
+    assert m["above_length_baseline"] == m["test_pairwise_accuracy"] - max(m["test_longer_wins"],
+                                                                          m["test_shorter_wins"])
     assert m["history"][-1]["loss"] < m["history"][0]["loss"]
     # card and registry
     assert rec.kind == "reward" and rec.base_model == str(tiny_causal)
@@ -195,7 +242,7 @@ def test_cli_train_eval_score(db_path, tiny_causal, tmp_path, capsys):
     assert main(["train", "reward", "--db", db_path, "--project", "syn", "--base", str(tiny_causal),
                  "--agg", "avg", "--out", str(out), "--epochs", "3", "--lr", "1e-3", "--patience", "0",
                  "--activate"]) == 0
-    assert "held-out pairwise accuracy" in capsys.readouterr().out
+    assert "SMALL DATA: learned from only 20 ranked lists" in capsys.readouterr().out
     pairs = tmp_path / "pairs.jsonl"
     pairs.write_text("\n".join(json.dumps({"prompt": "R: the river.", "chosen": f"the {MARK} river {i}",
                                            "rejected": f"the town river {i}"}) for i in range(6)) + "\n")

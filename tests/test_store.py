@@ -29,15 +29,15 @@ def test_old_database_is_migrated_and_keeps_its_rows(db_path):
     db.close()
 
     with Store(db_path) as s:
-        assert s.schema_version() == SCHEMA_VERSION == 2
+        assert s.schema_version() == SCHEMA_VERSION == 4
         tables = set(s.db.table_names())
-        assert {"refinements", "jobs", "models", "token_rewards"} <= tables
+        assert {"refinements", "jobs", "models", "token_rewards", "eval_rounds"} <= tables
         assert "active_reward_model" in s.db["projects"].columns_dict
         p = s.get_project("old")
         assert p.active_reward_model is None and p.k == 2
         assert [d.text for d in s.documents("old", with_candidates=False)] == ["kept"]
     with Store(db_path) as s:  # opening again changes nothing
-        assert s.schema_version() == 2 and s.count_documents("old") == 1
+        assert s.schema_version() == 4 and s.count_documents("old") == 1
 
 
 def test_wal_and_foreign_keys(store):
@@ -190,3 +190,117 @@ def test_critiques(store, project):
     assert [(k.version, k.current) for k in store.critiques("p", current_only=False)] == [(1, False), (2, True)]
     assert store.my_critiques(ann, cand.document_id) == {cand.id: second}
     assert [k.id for k in store.critiques_of([cand.document_id])[cand.document_id]] == [second.id]
+
+
+# -- counters (O(1) queue counts and progress) -------------------------------------------------
+def scanned_queue_counts(store, annotator, project) -> dict[str, int]:
+    """The queue counts computed by scanning (how queue_counts worked before the counters)."""
+    p = store.get_project(project)
+    done = store.scalar("SELECT COUNT(*) FROM rankings r JOIN documents d ON d.id = r.document_id"
+                        " WHERE r.annotator_id = ? AND r.current = 1 AND d.project_id = ?", (annotator.id, p.id))
+    left = sum(1 for d in store.documents(p.id, with_candidates=False)
+               if d.n_rankings < p.overlap and store.my_ranking(annotator, d.id) is None)
+    return {"done": done, "assigned": done + left, "left": left}
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_counters_equal_a_recount_after_random_writes(store, seed):
+    """Property-style: random saves, revisions, critiques, skips, imports and overlap changes;
+    after every step the counters equal a recount from scratch and the scanned queue counts."""
+    import random
+
+    rng = random.Random(seed)
+    store.create_project("a", k=3, overlap=2)
+    store.create_project("b", k=3, overlap=1, allow_ties=True)
+    people = [store.add_annotator(f"ann{i}")[0] for i in range(4)]
+    n_docs = {"a": 0, "b": 0}
+
+    def import_docs(name: str) -> None:
+        start = n_docs[name]
+        n = rng.randint(1, 4)
+        store.add_documents(name, [NewDocument(f"{name}{i}", f"text {i}", [f"x{i}", f"y{i}", f"z{i}"])
+                                   for i in range(start, start + n)])
+        n_docs[name] += n
+
+    import_docs("a")
+    import_docs("b")
+    for _step in range(80):
+        name = rng.choice("ab")
+        docs = store.documents(name)
+        who = rng.choice(people)
+        doc = rng.choice(docs)
+        op = rng.choices(["rank", "annotate", "critique", "skip", "import", "overlap"], [5, 4, 2, 2, 1, 1])[0]
+        ranks = dict(zip(ids(doc), rng.sample([1, 2, 3], 3)))
+        if op == "rank":
+            store.save_ranking(who, doc.id, ranks, seconds=rng.random() * 10)
+        elif op == "annotate":
+            cand = rng.choice(doc.candidates)
+            store.save_annotation(who, doc.id, ranks, {cand.id: rng.choice(["Too long.", "Wrong date."])})
+        elif op == "critique":
+            store.save_critique(who, rng.choice(doc.candidates).id, rng.choice(["Vague.", "Off topic."]))
+        elif op == "skip":
+            store.skip(who, doc.id)
+        elif op == "import":
+            import_docs(name)
+        else:
+            store.update_project(name, overlap=rng.randint(1, 3))
+        assert store.check_counters() == [], (_step, op)
+        for p in ("a", "b"):
+            assert store.queue_counts(who, p) == scanned_queue_counts(store, who, p)
+    totals = store.totals("a")
+    assert totals["rankings"] == len(store.rankings("a")) and totals["critiques"] == len(store.critiques("a"))
+    assert totals["documents"] == len(store.documents("a"))
+
+
+def test_check_counters_reports_and_fixes(store, project):
+    ann, _ = store.add_annotator("ann")
+    doc = store.get_document_by_ext_id("p", "d0")
+    store.save_ranking(ann, doc.id, dict(zip(ids(doc), [1, 2, 3])))
+    assert store.check_counters() == []
+    with store.tx() as c:
+        c.execute("UPDATE project_counts SET rankings = 7")
+        c.execute("UPDATE annotator_counts SET rankings_open = 0")
+        c.execute("UPDATE documents SET n_rankings = 5 WHERE id = ?", (doc.id,))
+    found = store.check_counters()
+    assert f"document {doc.id}: n_rankings is 5, counted 1" in found
+    assert f"project {project.id}: rankings is 7, counted 1" in found
+    assert f"project {project.id}, annotator {ann.id}: rankings_open is 0, counted 1" in found
+    assert store.check_counters(fix=True) == found
+    assert store.check_counters() == []
+    assert store.queue_counts(ann, "p") == scanned_queue_counts(store, ann, "p")
+
+
+def test_migration_backfills_counters(db_path):
+    """A database from before the counters (schema 2) with rankings gets exact counters on open."""
+    db = Database(db_path)
+    migrations.apply(db, stop_before="m003_counters_and_imports")
+    db.execute("PRAGMA user_version = 2")
+    db["projects"].insert({"name": "old", "kind": "summarize", "k": 2, "overlap": 1, "created": "then"})
+    db["annotators"].insert({"name": "ann", "role": "annotator", "token_prefix": "x", "token_hash": "h",
+                             "token_salt": "s", "created": "then"})
+    for i in range(3):
+        db["documents"].insert({"project_id": 1, "ext_id": f"d{i}", "text": "t", "created": "then",
+                                "n_rankings": int(i == 0)})
+        db["candidates"].insert_all([{"document_id": i + 1, "position": j, "text": f"c{j}"} for j in range(2)])
+    db["rankings"].insert({"document_id": 1, "annotator_id": 1, "order_json": "[[1], [2]]", "created": "then"})
+    db["critiques"].insert({"candidate_id": 1, "annotator_id": 1, "text": "Short.", "created": "then"})
+    db.conn.commit()
+    db.close()
+    with Store(db_path) as s:
+        assert s.schema_version() == SCHEMA_VERSION and s.check_counters() == []
+        assert s.totals("old") == {"documents": 3, "complete": 1, "rankings": 1, "critiques": 1}
+        ann = s.get_annotator("ann")
+        assert s.queue_counts(ann, "old") == {"done": 1, "assigned": 3, "left": 2}
+
+
+def test_doctor_command(store, project, db_path, capsys):
+    from training.cli import main
+
+    assert main(["doctor", "--db", db_path]) == 0
+    assert "all equal a recount" in capsys.readouterr().out
+    with store.tx() as c:
+        c.execute("UPDATE project_counts SET documents = 9")
+    assert main(["doctor", "--db", db_path]) == 1
+    assert f"project {project.id}: documents is 9, counted 3" in capsys.readouterr().out
+    assert main(["doctor", "--db", db_path, "--fix"]) == 0
+    assert main(["doctor", "--db", db_path]) == 0

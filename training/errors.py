@@ -21,6 +21,10 @@ class ValidationError(TokenwiseError):
     """Input that breaks a rule: an incomplete ranking, an empty critique, a bad config value."""
 
 
+class StoreBusy(TokenwiseError):
+    """The database stayed locked by another writer (an import, a job) through every retry."""
+
+
 class ImportFileError(ValidationError):
     """A refused import file. `problems` holds (line, field, message) for every bad line found."""
 

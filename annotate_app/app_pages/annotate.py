@@ -1,8 +1,14 @@
-"""Annotate: the next document of this annotator's queue; rank its candidates, critique, save."""
+"""Annotate: the next document of this annotator's queue; rank its candidates, critique, save.
+
+One click of Save runs this script twice: the run that saves (it reads only the document on
+screen) and the rerun that shows the next document (it reads the view once: document, queue
+counts, totals). Both use this session's one Store. A save that finally meets a locked database
+leaves the draft on the page with the reason.
+"""
 
 import streamlit as st
 
-from annotate_app import ui, widgets
+from annotate_app import session, ui, widgets
 from training.annotation import drafts as A
 from training.errors import TokenwiseError
 
@@ -13,23 +19,34 @@ if project is None:
     st.stop()
 
 pin = f"on_screen:{user.id}:{project.id}"  # the document stays put while others save theirs
-with ui.store() as s:
-    counts = s.queue_counts(user, project.id)
-    totals = s.progress(project.id)
-    doc = A.current_document(s, user, project, st.session_state.get(pin, ui.kept(user.id, pin)))
+saving = bool(st.session_state.get("annotate_save"))  # this run is a Save click: save first, then rerun
+pinned = st.session_state.get(pin, ui.kept(user.id, pin))  # ui.kept: what survived a page reload
+with session.store() as s:
+    if saving:
+        view = A.View(A.current_document(s, user, project, pinned), {}, {})
+    else:
+        view = A.annotate_view(s, user, project, pinned)
+doc = view.doc
 st.session_state[pin] = None if doc is None else doc.id
-ui.keep(user.id, pin, st.session_state[pin])  # ui.keep: what a page reload must not lose
+ui.keep(user.id, pin, st.session_state[pin])
 
-# 1. progress, always visible
-done, assigned = counts["done"], counts["assigned"]
-st.progress(done / assigned if assigned else 1.0,
-            text=f"You: {done} of {assigned} documents done")
-st.caption(f"Project {widgets.escape_markdown(project.name)}: {totals.complete} of {totals.documents} documents have "
-           f"{project.overlap} ranking{'s' if project.overlap > 1 else ''}; "
-           f"{totals.rankings} rankings and {totals.critiques} critiques in all.")
-if project.instructions:
-    with st.expander("Instructions", expanded=done == 0):
-        widgets.plain(project.instructions)
+
+def show_progress(view: A.View) -> None:
+    done, assigned, totals = view.counts["done"], view.counts["assigned"], view.totals
+    st.progress(done / assigned if assigned else 1.0, text=f"You: {done} of {assigned} documents done")
+    st.caption(f"Project {widgets.escape_markdown(project.name)}: {totals['complete']} of {totals['documents']} "
+               f"documents have {project.overlap} ranking{'s' if project.overlap > 1 else ''}; "
+               f"{totals['rankings']} rankings and {totals['critiques']} critiques in all.")
+    if project.instructions:
+        with st.expander("Instructions", expanded=done == 0):
+            widgets.plain(project.instructions)
+
+
+# 1. progress, always visible (a Save run draws it below, once it knows the save's outcome)
+progress_slot = st.container()
+if not saving:
+    with progress_slot:
+        show_progress(view)
 
 flash = st.session_state.pop("annotate_flash", None)
 if flash:
@@ -54,12 +71,12 @@ order = A.display_order(user.id, doc.id, [c.id for c in doc.candidates])
 names = widgets.draft_editor(project, doc, draft, order, prefix="annotate")
 ui.keep(user.id, key, draft)
 
-# 3. save (one transaction) or skip
+# 3. save (one transaction, retried while the database is locked) or skip
 found = A.problems(project, doc, draft, names)
 save_col, skip_col = st.columns([1, 1])
 with save_col:
     save = st.button("Save", type="primary", disabled=bool(found), icon=":material/save:",
-                     width="stretch", shortcut="Ctrl+Enter")
+                     width="stretch", shortcut="Ctrl+Enter", key="annotate_save")
 with skip_col:
     skip = st.button("Skip for now", icon=":material/skip_next:", width="stretch",
                      help="Put this document at the end of your queue.")
@@ -67,10 +84,14 @@ widgets.show_problems(found)
 
 if save:
     try:
-        with ui.store() as s:
+        with session.store() as s:
             ranking, crits = A.save(s, user, project, doc, draft, names)
-    except TokenwiseError as e:
+    except TokenwiseError as e:  # the draft stays in the session and on the page
         st.error(str(e))
+        with session.store() as s:
+            view = A.annotate_view(s, user, project, doc.id)
+        with progress_slot:
+            show_progress(view)
     else:
         del st.session_state[key]
         ui.forget(user.id, key)
@@ -78,8 +99,11 @@ if save:
             f"Saved your ranking of “{widgets.escape_markdown((doc.title or doc.ext_id)[:80])}”"
             + (f" with {len(crits)} critique{'s' if len(crits) != 1 else ''}" if crits else "") + ".")
         st.rerun()
+elif saving:  # the click did not save (e.g. the draft changed in the same click): show the counts
+    with session.store() as s, progress_slot:
+        show_progress(A.annotate_view(s, user, project, doc.id))
 if skip:
-    with ui.store() as s:
+    with session.store() as s:
         s.skip(user, doc.id)
     st.session_state.pop(key, None)
     st.session_state.pop(pin, None)

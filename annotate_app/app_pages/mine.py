@@ -1,11 +1,13 @@
 """My entries: this annotator's own rankings and critiques; open one, revise it, see its history.
 
 Every store call passes the signed-in annotator, and the store only returns that annotator's rows.
+Reads go through this session's one Store (annotate_app/session.py); a save that meets a locked
+database is retried, and if it still fails the revision stays on the page with the reason.
 """
 
 import streamlit as st
 
-from annotate_app import ui, widgets
+from annotate_app import session, ui, widgets
 from training.annotation import drafts as A
 from training.errors import TokenwiseError
 
@@ -15,7 +17,7 @@ project = ui.pick_project()
 if project is None:
     st.stop()
 
-with ui.store() as s:
+with session.store() as s:
     mine = s.my_rankings(user, project.id)
     docs = {r.document_id: s.get_document(r.document_id) for r in mine}
     n_crit = {r.document_id: len(s.my_critiques(user, r.document_id)) for r in mine}
@@ -45,7 +47,7 @@ if doc_id not in docs:  # only this annotator's own entries can be opened
     st.stop()
 doc = docs[doc_id]
 
-with ui.store() as s:
+with session.store() as s:
     ranking = s.my_ranking(user, doc.id)
     critiques = s.my_critiques(user, doc.id)
     history = s.ranking_history(user, doc.id)
@@ -74,7 +76,7 @@ with col2:
 widgets.show_problems(found)
 if save:
     try:
-        with ui.store() as s:
+        with session.store() as s:
             new, crits = A.save(s, user, project, doc, draft, names)
     except TokenwiseError as e:
         st.error(str(e))

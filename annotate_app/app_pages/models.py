@@ -15,6 +15,7 @@ import streamlit as st
 from annotate_app import ui
 from annotate_app.widgets import escape_markdown
 from training.errors import TokenwiseError
+from training.rewards.report import headline, is_small_data
 
 user = ui.require_admin()
 st.title("Models")
@@ -29,7 +30,8 @@ if not models:
     st.info(f"No model is registered for {escape_markdown(project.name)} yet: train a reward model on the Training page.")
     st.stop()
 
-KEY_METRICS = ("val_pairwise_accuracy", "val_kendall_tau", "val_loss", "eval_loss", "train_loss")
+KEY_METRICS = ("test_pairwise_accuracy", "test_ci_low", "test_ci_high", "test_pairs", "above_length_baseline",
+               "val_pairwise_accuracy", "val_kendall_tau", "val_loss", "eval_loss", "train_loss")
 
 
 def label(m) -> str:
@@ -52,6 +54,8 @@ for m in models:
            "active": "reward" if m.id == project.active_reward_model
            else "policy" if m.id == project.active_policy_model else "",
            "job": m.job_id, "created": m.created}
+    if m.kind == "reward":
+        row["small data"] = is_small_data(m.metrics)
     row.update({k: m.metrics.get(k) for k in KEY_METRICS if k in m.metrics})
     rows.append(row)
 st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
@@ -67,6 +71,8 @@ snap = m.data_snapshot
 c[2].markdown(f"**Data** {snap.get('n_lists', len(snap.get('ranking_ids', [])))} lists · "
               f"annotators: {escape_markdown(', '.join(snap.get('annotators', [])) or '-')}  \n"
               f"sha256 `{str(snap.get('sha256', '-'))[:16]}`")
+if m.kind == "reward":  # the test split's figure (n, 95% interval, vs length), or the small-data warning
+    (st.warning if is_small_data(m.metrics) else st.info)(headline(m.metrics))
 metrics = scalar_metrics(m)
 if metrics:
     st.dataframe(pd.DataFrame([{"metric": k, "value": v} for k, v in metrics.items()]),
@@ -113,4 +119,4 @@ if shown:
     long = pd.DataFrame([{"metric": n, "model": f"#{i}", "value": src.get(n)}
                          for n in shown for i, src in ((a_id, a), (b_id, bm))])
     st.plotly_chart(px.bar(long, x="metric", y="value", color="model", barmode="group",
-                           title="Held-out metrics"), width="stretch")
+                           title="Test and validation metrics"), width="stretch")

@@ -11,6 +11,7 @@ import streamlit as st
 from annotate_app import ui
 from annotate_app.widgets import escape_markdown
 from training.annotation.overview import next_steps, project_summary
+from training.rewards.report import headline, is_small_data
 
 user = ui.require_admin()
 st.title("Overview")
@@ -55,11 +56,16 @@ latest = summary.reward_models[0] if summary.reward_models else None
 if latest is None:
     c[0].metric("Reward models", 0)
 else:
-    acc = latest.metrics.get("val_pairwise_accuracy")
-    c[0].metric(f"Latest reward model #{latest.id}", "n/a" if acc is None else f"{acc:.3f}",
-                help="held-out pairwise accuracy")
-    tau = latest.metrics.get("val_kendall_tau")
-    c[1].metric("Held-out Kendall tau", "n/a" if tau is None else f"{tau:.3f}")
+    m = latest.metrics
+    if is_small_data(m):
+        c[0].metric(f"Latest reward model #{latest.id}", "small data", help="no test split: too few rankings")
+        c[1].metric("Ranked lists it learned from", m.get("train_lists", 0) + m.get("val_lists", 0))
+    else:
+        c[0].metric(f"Latest reward model #{latest.id}", f"{m['test_pairwise_accuracy']:.3f}",
+                    help="test-split pairwise accuracy (documents never used to train or choose the epoch)")
+        c[1].metric("95% interval (test)", f"{m['test_ci_low']:.3f}-{m['test_ci_high']:.3f}",
+                    delta=f"{100 * m['above_length_baseline']:+.1f} pts vs length",
+                    help=f"n = {m['test_pairs']} test pairs; delta: above the better of longer/shorter wins")
 c[2].metric("Active reward / policy",
             f"{'#' + str(summary.active_reward.id) if summary.active_reward else '-'} / "
             f"{'#' + str(summary.active_policy.id) if summary.active_policy else '-'}")
@@ -67,3 +73,5 @@ c = st.columns(2)
 c[0].metric("Krippendorff's alpha", "n/a" if math.isnan(summary.alpha) else f"{summary.alpha:.3f}",
             help="agreement between annotators on shared documents (Progress page has the details)")
 c[1].metric("Documents ranked by 2+ annotators", summary.shared_documents)
+if latest is not None:
+    (st.warning if is_small_data(latest.metrics) else st.caption)(headline(latest.metrics))

@@ -1,7 +1,7 @@
 """Review refinements: accept the selected refinement of a critique, pick another, or edit one.
 
 Annotators review the critiques they wrote; admins may switch to everyone's. The logic lives in
-training.ilf.pipeline (review_queue, refinement_rows) and the store (accept_refinement, edit_refinement).
+training.ilf.dataset (review_queue, refinement_rows) and the store (accept_refinement, edit_refinement).
 Every user-written text here (document, output, critique, refinements, names) is drawn with
 widgets.plain (st.text: no Markdown, no HTML), or escaped inside a label.
 """
@@ -11,7 +11,7 @@ import streamlit as st
 from annotate_app import ui
 from annotate_app.widgets import escape_markdown, plain
 from training.errors import TokenwiseError
-from training.ilf import pipeline as ilf
+from training.ilf.dataset import refinement_rows, review_queue
 
 user = ui.require_user()
 st.title("Review refinements")
@@ -23,7 +23,7 @@ c1, c2 = st.columns(2)
 everyone = user.is_admin and c1.toggle("Every annotator's critiques", value=False, key="review_everyone")
 unreviewed = c2.toggle("Only unreviewed", value=True, key="review_unreviewed")
 with ui.store() as s:
-    items = ilf.review_queue(s, project.id, user, everyone=everyone, unreviewed_only=unreviewed)
+    items = review_queue(s, project.id, user, everyone=everyone, unreviewed_only=unreviewed)
 
 flash = st.session_state.pop("review_flash", None)
 if flash:
@@ -49,7 +49,7 @@ with st.container(border=True):
     plain(item.critique.text)
 
 st.markdown("**Refinements** (scores: InstructRM ensemble and per template, reward, embedding, random)")
-rows = ilf.refinement_rows(item)
+rows = refinement_rows(item)
 st.dataframe(rows, hide_index=True, width="stretch")
 ids = [r.id for r in item.refinements]
 for n, r in enumerate(item.refinements, 1):

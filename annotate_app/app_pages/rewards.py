@@ -8,12 +8,21 @@ import pandas as pd
 import streamlit as st
 
 from annotate_app import ui, widgets
-from training.rewards.heatmap import heatmap_figure, legend_html, token_spans_html
+from training.annotation.drafts import display_order, labels
+from training.rewards.heatmap import (
+    Scale,
+    backbone_kind,
+    heatmap_figure,
+    legend_html,
+    token_spans_html,
+    win_probabilities,
+)
+from training.rewards.report import is_small_data, small_data_warning
 
 user = ui.require_user()
 st.title("Rewards")
-st.caption("How a learned token-level reward model scores each token of the candidates. "
-           "Blue tokens raise the reward, red ones lower it; hover a token for its value.")
+st.caption("How a learned token-level reward model scores each token of the candidates. Blue tokens have a "
+           "higher reward than this document's average token, red ones a lower one; hover a token for its value.")
 
 with ui.store() as s:
     projects = [p for p in s.list_projects() if user.is_admin or p.show_rewards]
@@ -65,27 +74,39 @@ if not scored:
             "last scoring run): score the project again.")
     st.stop()
 
-lo = min(min(cached[c.id].rewards, default=0.5) for c in scored)
-hi = max(max(cached[c.id].rewards, default=0.5) for c in scored)
-vmin, vmax = min(lo, 0.5), max(hi, 0.5)
+# candidates named as on the Annotate page (the signed-in person's display order)
+names = labels(display_order(user.id, doc.id, [c.id for c in doc.candidates]))
+scale = Scale.fit([cached[c.id].rewards for c in scored])
 scored.sort(key=lambda c: cached[c.id].score if cached[c.id].score is not None else float("-inf"), reverse=True)
+p_best = dict(zip([c.id for c in scored], win_probabilities([cached[c.id].score for c in scored])))
+
+kind, meaning = backbone_kind(model.card.get("arch"))
+what = "sequence-level baseline: only the last token's score counts; " if model.card.get("sequence_level") else ""
+st.caption(f"Backbone: {kind}, {model.base_model or model.card.get('base_model', '?')}. {what}{meaning.capitalize()}.")
+if is_small_data(model.metrics):
+    st.warning(small_data_warning(model.metrics))
 
 rows = []
 for i, c in enumerate(scored, 1):
     ranks = {people.get(r.annotator_id, str(r.annotator_id)): r.ranks.get(c.id) for r in rankings}
-    rows.append({"model order": i, "candidate": c.position + 1, "score": cached[c.id].score,
-                 **{f"rank by {k}": v for k, v in ranks.items()}, "text": c.text[:80]})
-st.dataframe(pd.DataFrame(rows), hide_index=True)
+    rows.append({"candidate": names[c.id], "model rank": i,
+                 "P(best) by the model": None if p_best[c.id] is None else round(100 * p_best[c.id], 1),
+                 **{f"rank by {k}": v for k, v in ranks.items()}, "score": cached[c.id].score, "text": c.text[:80]})
+st.dataframe(pd.DataFrame(rows), hide_index=True,
+             column_config={"P(best) by the model": st.column_config.NumberColumn(format="%.1f%%", help=(
+                 "the model's probability that this candidate is the best of them (softmax of its scores, "
+                 "as in the ranking loss it learned with)"))})
 
-st.html(legend_html(vmin, vmax))
+st.html(legend_html(scale))
 for i, c in enumerate(scored, 1):
     tr = cached[c.id]
     human = ", ".join(f"{widgets.escape_markdown(people.get(r.annotator_id, '?'))}: {r.ranks.get(c.id)}"
                       for r in rankings)
-    st.markdown(f"**{i}. candidate {c.position + 1}** · score `{tr.score:.3f}`"
+    chance = "" if p_best[c.id] is None else f" · P(best) {100 * p_best[c.id]:.1f}%"
+    st.markdown(f"**Candidate {names[c.id]}** · model rank {i}{chance}"
                 + (f" · human rank {human}" if human else ""))
-    st.html(token_spans_html(tr.tokens, tr.rewards, vmin, vmax))
+    st.html(token_spans_html(tr.tokens, tr.rewards, scale))
 
 st.plotly_chart(heatmap_figure([cached[c.id].tokens for c in scored], [cached[c.id].rewards for c in scored],
-                               labels=[f"candidate {c.position + 1}" for c in scored], vmin=vmin, vmax=vmax),
+                               labels=[f"candidate {names[c.id]}" for c in scored], scale=scale),
                 key="rw_heatmap")

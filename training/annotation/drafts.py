@@ -8,7 +8,8 @@ and call `save(...)`, which writes the ranking and its critiques in ONE transact
     draft = Draft.new(doc)                    # or Draft.from_saved(doc, ranking, critiques)
     draft.ranks[cid] = 1; draft.critiques[cid] = "Misses the date; add it."
     problems(project, doc, draft)             # [] when Save may be pressed
-    save(store, annotator, project, doc, draft)
+    save(store, annotator, project, doc, draft)   # retried while the database is locked
+    view = annotate_view(store, annotator, project, pinned=doc.id)   # one page run's reads
 
 1. Position bias: every annotator sees a document's candidates in their own shuffled order,
    stable for (annotator, document) so a rerun or a revision shows the same order.
@@ -17,19 +18,29 @@ and call `save(...)`, which writes the ranking and its critiques in ONE transact
 3. `problems` explains in words why a draft cannot be saved yet (missing ranks, a tie the
    project does not allow, a blank critique, a quote that is not in the candidate, a missing
    critique of the lowest-ranked candidate when the project requires one).
+4. `save` retries a write that meets a locked database (an import commits in short batches,
+   so a retry lands); if every attempt fails it raises StoreBusy and the caller keeps the
+   draft on the page: nothing typed is lost.
+5. `annotate_view` is everything one run of the Annotate page reads, each once: the document
+   on screen and the O(1) queue counts and project totals.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import random
+import sqlite3
 import string
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from training.errors import NotFound, ValidationError
+from training.errors import NotFound, StoreBusy, ValidationError
 from training.store import Annotator, Critique, Document, Project, Ranking
+
+log = logging.getLogger(__name__)
+SAVE_ATTEMPTS = 3
 
 
 # -- 1. a stable shuffled order --------------------------------------------------------
@@ -91,6 +102,21 @@ def current_document(store, annotator: Annotator, project: Project, pinned: int 
         if doc is not None and doc.project_id == project.id and store.my_ranking(annotator, doc.id) is None:
             return doc
     return store.next_document(annotator, project.id)
+
+
+@dataclass(frozen=True)
+class View:
+    """What one run of the Annotate page shows: the document (None = queue done) and the counts."""
+
+    doc: Document | None
+    counts: dict[str, int]  # this annotator's queue: done, assigned, left
+    totals: dict[str, int]  # the project's documents, complete, rankings, critiques
+
+
+def annotate_view(store, annotator: Annotator, project: Project, pinned: int | None) -> View:
+    """Each read of an Annotate page run once: the document on screen, queue counts, totals (O(1))."""
+    doc = current_document(store, annotator, project, pinned)
+    return View(doc, store.queue_counts(annotator, project.id), store.totals(project.id))
 
 
 # -- 2. drafts ------------------------------------------------------------------------
@@ -204,10 +230,13 @@ def problems(project: Project, doc: Document, draft: Draft, names: dict[int, str
 
 # -- saving -------------------------------------------------------------------------------
 def save(store, annotator: Annotator, project: Project, doc: Document, draft: Draft,
-         names: dict[int, str] | None = None, now: float | None = None) -> tuple[Ranking, list[Critique]]:
+         names: dict[int, str] | None = None, now: float | None = None, *,
+         attempts: int = SAVE_ATTEMPTS, backoff_s: float = 0.2) -> tuple[Ranking, list[Critique]]:
     """Check the draft and save the ranking and its critiques in one transaction.
 
-    Raises ValidationError (all problems in one message) when the draft is not ready.
+    Raises ValidationError (all problems in one message) when the draft is not ready. A write
+    that meets a locked database (after the store's busy timeout) is tried again, `attempts`
+    times in all with a growing pause; then StoreBusy says so, and the draft is untouched.
     """
     if names is None:
         names = labels(display_order(annotator.id, doc.id, [c.id for c in doc.candidates]))
@@ -221,7 +250,21 @@ def save(store, annotator: Annotator, project: Project, doc: Document, draft: Dr
         if cid in texts and (text or "").strip()
     }
     ranks = {cid: int(r) for cid, r in draft.ranks.items() if r is not None}
-    return store.save_annotation(annotator, doc.id, ranks, critiques, seconds=draft.seconds(now))
+    seconds = draft.seconds(now)
+    for attempt in range(1, attempts + 1):
+        try:
+            return store.save_annotation(annotator, doc.id, ranks, critiques, seconds=seconds)
+        except sqlite3.OperationalError as e:
+            if "locked" not in str(e) and "busy" not in str(e):
+                raise
+            log.warning("save of document %d by %s: database locked (attempt %d of %d)",
+                        doc.id, annotator.name, attempt, attempts)
+            if attempt < attempts:
+                time.sleep(backoff_s * attempt)
+    raise StoreBusy(
+        f"Not saved: the database stayed busy (another import or save held it) through {attempts} tries. "
+        "Your ranking and critiques are still on this page: press Save again in a moment."
+    )
 
 
 def _join(items: Sequence[str]) -> str:

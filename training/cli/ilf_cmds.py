@@ -56,7 +56,7 @@ def register(sub) -> None:
 
 def cmd_refine(args) -> int:
     from training.ilf.config import RefineConfig
-    from training.ilf.pipeline import refine
+    from training.ilf.refine import refine
     from training.store import Store
 
     cfg = config_from_args(RefineConfig, args)
@@ -68,7 +68,7 @@ def cmd_refine(args) -> int:
 
 def cmd_select(args) -> int:
     from training.ilf.config import SelectConfig
-    from training.ilf.pipeline import select
+    from training.ilf.select import select
     from training.store import Store
 
     cfg = config_from_args(SelectConfig, args)
@@ -79,9 +79,9 @@ def cmd_select(args) -> int:
 
 
 def cmd_build(args) -> int:
-    from training.data.io import write_export
+    from training.data.exports import write_export
     from training.ilf.config import DatasetConfig
-    from training.ilf.pipeline import build_dataset
+    from training.ilf.dataset import build_dataset
     from training.store import Store
 
     cfg = config_from_args(DatasetConfig, args)

@@ -1,4 +1,4 @@
-"""import, export: files in and out of a project (training.data.io does the work)."""
+"""import, export: files in and out of a project (training.data.imports and .exports do the work)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ import os
 import sys
 
 from training.cli.common import add_db, out_format
-from training.data.io import EXPORT_FORMATS, EXPORT_KINDS, FOLDER_FORMATS, IMPORT_FORMATS, MAX_PROBLEMS
+from training.data.exports import EXPORT_FORMATS, EXPORT_KINDS, FOLDER_FORMATS
+from training.data.imports import IMPORT_FORMATS, MAX_PROBLEMS
 from training.errors import ImportFileError, ValidationError
 from training.store import Store
 
@@ -41,7 +42,7 @@ what:
              to all ordered pairs, ties dropped
   critiques  candidate, critique, quoted span, annotator, document
   ilf-sft, ilf-feedback
-             ILF datasets {"prompt", "completion"} from accepted refinements (training.ilf.pipeline):
+             ILF datasets {"prompt", "completion"} from accepted refinements (training.ilf.dataset):
              context -> refinement, and context + output -> feedback + refinement
 """
 
@@ -77,7 +78,7 @@ def register(sub) -> None:
 
 
 def cmd_import(args) -> int:
-    from training.data.io import import_file
+    from training.data.imports import import_file
 
     with Store(args.db) as s:
         try:
@@ -93,7 +94,7 @@ def cmd_import(args) -> int:
 
 
 def cmd_export(args) -> int:
-    from training.data.io import export_rows, write_export
+    from training.data.exports import export_rows, write_export
 
     fmt = out_format(args.out, args.format)
     if fmt in ("parquet", "hf") and not args.out:

@@ -71,7 +71,7 @@ def register(sub) -> None:
 def cmd_train_reward(args) -> int:
     from training.rewards.config import RewardConfig
     from training.rewards.scoring import score_project
-    from training.rewards.trainer import train_reward
+    from training.rewards.trainer import headline, train_reward
     from training.store import Store
 
     config = config_from_args(RewardConfig, args)
@@ -84,9 +84,9 @@ def cmd_train_reward(args) -> int:
             with tqdm_progress("scoring") as bar:
                 score_project(s, rec.id, args.project, config.batch_size, bar, device=config.device)
     m = rec.metrics
-    print(f"reward model {rec.id} saved to {rec.path}: held-out pairwise accuracy "
-          f"{m['val_pairwise_accuracy']:.3f}, Kendall tau {m['val_kendall_tau']:.3f} "
-          f"({m['train_lists']} training lists, {m['val_lists']} held out, {m['train_seconds']}s)")
+    print(f"reward model {rec.id} saved to {rec.path}: {headline(m)} "
+          f"({m['train_lists']} training lists, {m['val_lists']} validation, {m['test_lists']} test, "
+          f"{m['train_seconds']}s)")
     return 0
 
 

@@ -5,9 +5,27 @@ Every field carries help text, so one parser serves the CLI flags and the dashbo
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
+
+from training.errors import ValidationError
 
 SELECTORS = ("instructrm", "reward", "embedding", "random")
+
+
+def check_fields(config) -> None:
+    """Raise ValidationError naming the first field outside its metadata's min/max/choices.
+
+    The one place an ILF config is validated (each dataclass's __post_init__), so the library,
+    the CLI and the dashboard refuse the same values with the same message.
+    """
+    for f in fields(config):
+        value, md = getattr(config, f.name), f.metadata
+        if "choices" in md and value not in md["choices"]:
+            raise ValidationError(f"{f.name}: {value!r} is not one of {', '.join(map(str, md['choices']))}")
+        if "min" in md and value < md["min"]:
+            raise ValidationError(f"{f.name}: must be at least {md['min']}, got {value}")
+        if "max" in md and value > md["max"]:
+            raise ValidationError(f"{f.name}: must be at most {md['max']}, got {value}")
 
 
 @dataclass
@@ -18,18 +36,21 @@ class RefineConfig:
         "help": "refinement LM: a name or folder loadable by from_pretrained (causal or seq2seq); "
                 "'smollm2' = the offline SmolLM2-135M-Instruct"})
     n: int = field(default=5, metadata={"min": 1, "help": "refinements sampled per critique with the feedback template"})
-    baseline_n: int = field(default=1, metadata={"min": 0, 
+    baseline_n: int = field(default=1, metadata={"min": 0,
         "help": "refinements sampled per critique with the no-feedback template (the baseline; 0 = none)"})
     temperature: float = field(default=0.7, metadata={"min": 0.01, "help": "sampling temperature"})
     top_p: float = field(default=0.95, metadata={"help": "nucleus sampling: keep the top tokens up to this mass", "min": 0.01, "max": 1.0})
     max_new_tokens: int = field(default=64, metadata={"min": 1, "help": "tokens generated per refinement at most"})
     batch_size: int = field(default=4, metadata={"min": 1, "help": "prompts per generate() call"})
-    max_text_chars: int = field(default=3000, metadata={"min": 100, 
+    max_text_chars: int = field(default=3000, metadata={"min": 100,
         "help": "characters of the document kept in a prompt (its start; longer texts are cut)"})
     skip_done: bool = field(default=True, metadata={
         "help": "skip critiques that already have model refinements (rerun with --no-skip-done to add more)"})
     seed: int = field(default=0, metadata={"help": "random seed for sampling"})
     device: str = field(default="auto", metadata={"help": "auto (cuda when there), cpu or cuda"})
+
+    def __post_init__(self) -> None:
+        check_fields(self)
 
 
 @dataclass
@@ -53,6 +74,9 @@ class SelectConfig:
     seed: int = field(default=0, metadata={"help": "seed of the random selector"})
     device: str = field(default="auto", metadata={"help": "auto (cuda when there), cpu or cuda"})
 
+    def __post_init__(self) -> None:
+        check_fields(self)
+
 
 @dataclass
 class DatasetConfig:
@@ -64,3 +88,6 @@ class DatasetConfig:
     include: str = field(default="accepted", metadata={
         "help": "accepted: only refinements a person accepted (or wrote); selected: also the unreviewed "
                 "selected ones", "choices": ("accepted", "selected")})
+
+    def __post_init__(self) -> None:
+        check_fields(self)

@@ -84,21 +84,58 @@ def _truncate(tok, text: str, max_tokens: int) -> str:
     return text if len(ids) <= max_tokens else tok.decode(ids[:max_tokens], skip_special_tokens=True)
 
 
-def build_prompt(lm, template: str, project, doc, max_input_tokens: int) -> str:
-    text = _truncate(lm.tokenizer, doc.text, max_input_tokens)
+def build_prompt(tokenizer, seq2seq: bool, template: str, project, doc, max_input_tokens: int) -> str:
+    """The prompt a model answers for a document (generation, evaluation rounds, policy training):
+    the template filled with the (cut) document; a chat model gets it as its user turn."""
+    text = _truncate(tokenizer, doc.text, max_input_tokens)
     instructions = (project.instructions.strip() + "\n") if project.instructions else ""
     body = template.format(title=doc.title or "", text=text, instructions=instructions)
-    if not lm.seq2seq and lm.has_chat_template():
-        return lm.tokenizer.apply_chat_template(
+    if not seq2seq and getattr(tokenizer, "chat_template", None):
+        return tokenizer.apply_chat_template(
             [{"role": "user", "content": body}], tokenize=False, add_generation_prompt=True)
     return body
+
+
+def generate_outputs(lm, project, docs, config: GenerateConfig, on_batch=None) -> list[list[str]]:
+    """`config.num_candidates` outputs (stripped; possibly empty) per document, batch by batch.
+
+    `on_batch(batch_docs, batch_outputs, done, total)` is called after each batch (to store or
+    report as it goes)."""
+    import torch
+
+    from training.device import autocast
+
+    device = lm.model.device
+    template = config.prompt or DEFAULT_PROMPTS.get(project.kind, DEFAULT_PROMPTS["summarize"])
+    gen_kwargs = {"max_new_tokens": config.max_new_tokens, "do_sample": config.do_sample,
+                  "num_return_sequences": config.num_candidates, "pad_token_id": lm.tokenizer.pad_token_id}
+    if config.do_sample:
+        gen_kwargs.update(temperature=config.temperature, top_p=config.top_p)
+    outputs: list[list[str]] = []
+    total = (len(docs) + config.batch_size - 1) // config.batch_size
+    for b in range(total):
+        batch = docs[b * config.batch_size:(b + 1) * config.batch_size]
+        prompts = [build_prompt(lm.tokenizer, lm.seq2seq, template, project, d, config.max_input_tokens)
+                   for d in batch]
+        enc = lm.tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=lm.seq2seq)
+        enc = {k: v.to(device) for k, v in enc.items()}
+        with torch.no_grad(), autocast(device):
+            out = lm.model.generate(**enc, **gen_kwargs)
+        if not lm.seq2seq:  # causal: drop the (left-padded) prompt
+            out = out[:, enc["input_ids"].shape[1]:]
+        texts = [t.strip() for t in lm.tokenizer.batch_decode(out, skip_special_tokens=True)]
+        mine = [texts[i * config.num_candidates:(i + 1) * config.num_candidates] for i in range(len(batch))]
+        outputs += mine
+        if on_batch is not None:
+            on_batch(batch, mine, b + 1, total)
+    return outputs
 
 
 def generate_candidates(store, project: str | int, config: GenerateConfig, progress=None) -> dict:
     """Add `config.num_candidates` generated candidates to each chosen document; return a summary."""
     import torch
 
-    from training.device import autocast, pick_device
+    from training.device import pick_device
     from training.lm import load_lm
 
     progress = ensure(progress)
@@ -116,33 +153,21 @@ def generate_candidates(store, project: str | int, config: GenerateConfig, progr
     device = pick_device(config.device)
     torch.manual_seed(config.seed)
     lm = load_lm(path, device=device)
-    template = config.prompt or DEFAULT_PROMPTS.get(p.kind, DEFAULT_PROMPTS["summarize"])
-    gen_kwargs = {"max_new_tokens": config.max_new_tokens, "do_sample": config.do_sample,
-                  "num_return_sequences": config.num_candidates, "pad_token_id": lm.tokenizer.pad_token_id}
-    if config.do_sample:
-        gen_kwargs.update(temperature=config.temperature, top_p=config.top_p)
     params = {**asdict(config), "model_path": str(path), "model_id": model_id}
     progress.log(f"generating {config.num_candidates} candidate(s) for {len(docs)} document(s) with {source}")
     added, empty, t0 = 0, 0, time.monotonic()
-    total = (len(docs) + config.batch_size - 1) // config.batch_size
-    for b in range(total):
-        batch = docs[b * config.batch_size:(b + 1) * config.batch_size]
-        prompts = [build_prompt(lm, template, p, d, config.max_input_tokens) for d in batch]
-        enc = lm.tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=lm.seq2seq)
-        enc = {k: v.to(device) for k, v in enc.items()}
-        with torch.no_grad(), autocast(device):
-            out = lm.model.generate(**enc, **gen_kwargs)
-        if not lm.seq2seq:  # causal: drop the (left-padded) prompt
-            out = out[:, enc["input_ids"].shape[1]:]
-        texts = lm.tokenizer.batch_decode(out, skip_special_tokens=True)
-        for i, d in enumerate(batch):
-            mine = [t.strip() for t in texts[i * config.num_candidates:(i + 1) * config.num_candidates]]
+
+    def store_batch(batch, outputs, done, total):
+        nonlocal added, empty
+        for d, mine in zip(batch, outputs):
             keep = [t for t in mine if t]
             empty += len(mine) - len(keep)
             if keep:
                 store.add_candidates(d.id, keep, source=source, gen_params=params)
                 added += len(keep)
-        progress.step(b + 1, total, candidates=float(added))
+        progress.step(done, total, candidates=float(added))
+
+    generate_outputs(lm, p, docs, config, on_batch=store_batch)
     secs = time.monotonic() - t0
     if empty:
         progress.log(f"{empty} empty output(s) were not stored")

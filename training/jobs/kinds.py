@@ -25,6 +25,7 @@ from training.forms import FieldSpec, build_config, describe, to_dict
 from training.jobs.runners import (
     JobContext,
     models_root,
+    run_eval_round,
     run_generate,
     run_ilf_build,
     run_ilf_refine,
@@ -85,6 +86,11 @@ KINDS: dict[str, JobKind] = {k.name: k for k in [
             "Run a model (the active policy or any model path) on the project's documents and add new "
             "candidates for annotators to rank.",
             "training.ilf.generate:GenerateConfig", run_generate, paths=(("model", "model"),)),
+    JobKind("eval_round", "Evaluation round (blind A/B)",
+            "Two models answer the same held-out documents; a blind K=2 project opens for annotators, "
+            "with the judge reward model's verdict beside theirs.",
+            "training.evaluation.config:RoundConfig", run_eval_round,
+            paths=(("model_a", "model"), ("model_b", "model"))),
     JobKind("selftest", "Self-test (no model)",
             "Sleeps through a few steps: checks that a worker is running and the dashboard follows it.",
             "training.jobs.runners:SelftestConfig", run_selftest, needs_project=False),
@@ -130,7 +136,7 @@ def confine_paths(kind: JobKind, values: dict, data_root: Path, models: Path) ->
     out = dict(values)
     for name, use in kind.paths:
         value = str(out.get(name) or "").strip()
-        if not value or (use == "model" and value in ALIASES):
+        if not value or (use == "model" and (value in ALIASES or value.isdigit())):  # an alias or a registry id
             continue
         out[name] = inside_data_folder(value, data_root, field=name, also=(models,) if use == "model" else ())
     return out

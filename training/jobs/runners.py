@@ -113,6 +113,10 @@ def run_reward(ctx: JobContext) -> dict:
         # the project's first reward model becomes its active one (heatmaps, selection)
         ctx.store.update_project(ctx.project.id, active_reward_model=rec.id)
         out["activated"] = True
+        if rec.metrics.get("small_data"):  # made active, but never silently: say why not to trust it
+            out["small_data"] = True
+            ctx.progress.log(f"WARNING: reward model {rec.id} is now the active one, but it learned from "
+                             "too few rankings to be measured; rank more documents and train again")
     if ctx.config.score_after:
         from training.rewards.scoring import score_project
 
@@ -139,24 +143,32 @@ def run_generate(ctx: JobContext) -> dict:
     return generate_candidates(ctx.store, ctx.project.name, ctx.config, progress=ctx.progress)
 
 
+def run_eval_round(ctx: JobContext) -> dict:
+    _torch_threads()
+    from training.evaluation.rounds import run_round
+
+    return run_round(ctx.store, ctx.project.name, ctx.config, progress=ctx.progress, job_id=ctx.job.id,
+                     created_by=ctx.job.created_by)
+
+
 # -- ILF: refine, select, build, finetune ---------------------------------------------------
 def run_ilf_refine(ctx: JobContext) -> dict:
     _torch_threads()
-    from training.ilf.pipeline import refine
+    from training.ilf.refine import refine
 
     return refine(ctx.store, ctx.project.name, ctx.config, progress=ctx.progress)
 
 
 def run_ilf_select(ctx: JobContext) -> dict:
     _torch_threads()
-    from training.ilf.pipeline import select
+    from training.ilf.select import select
 
     return select(ctx.store, ctx.project.name, ctx.config, progress=ctx.progress)
 
 
 def run_ilf_build(ctx: JobContext) -> dict:
     """Write the project's ILF dataset to a JSONL file in the job's folder (for an SFT job)."""
-    from training.ilf.pipeline import build_dataset
+    from training.ilf.dataset import build_dataset
 
     rows = build_dataset(ctx.store, ctx.project.name, variant=ctx.config.variant, include=ctx.config.include)
     ctx.out_dir.mkdir(parents=True, exist_ok=True)

@@ -14,6 +14,7 @@ from training.errors import ValidationError
 from training.forms import check_values
 
 METHODS = ("auto", "rwmle", "reinforce")
+GUIDANCE = ("token", "sequence", "uniform")
 
 
 @dataclass
@@ -31,6 +32,17 @@ class PolicyConfig:
     entropy_coef: float = field(default=0.125, metadata={"help": "alpha: weight of the entropy bonus (REINFORCE)"})
     reward_to_go: bool = field(default=False, metadata={
         "help": "REINFORCE: weight each token by the sum of the rewards from it to the end, not its own r_t"})
+    guidance: str = field(default="token", metadata={
+        "help": "token: each token weighted by its own reward r_t (dense, token-level guidance); sequence: "
+                "by the one sequence score e(y) (the sequence-level baseline); uniform: plain MLE on the references "
+                "(the SFT baseline, no reward model)", "choices": GUIDANCE})
+    reward_baseline: bool = field(default=True, metadata={
+        "help": "REINFORCE: subtract the batch's mean weight, so below-average tokens are pushed down"})
+    kl_coef: float = field(default=0.0, metadata={
+        "help": "beta: weight of the per-token KL(policy || starting model) penalty (0: off)", "min": 0.0})
+    prompt: str = field(default="", metadata={
+        "help": "prompt template with {title}, {text}, {instructions} (empty = the project kind's default, "
+                "as the Generate job uses); chat models get it as the user turn of their chat template"})
     max_prompt_length: int = field(default=256, metadata={"help": "tokens of the document the policy reads", "min": 1})
     max_new_tokens: int = field(default=32, metadata={"help": "tokens the policy samples (REINFORCE)", "min": 1})
     temperature: float = field(default=1.0, metadata={"help": "sampling temperature for fresh samples"})
@@ -50,6 +62,8 @@ class PolicyConfig:
         check_values(self)  # types, bounds and choices declared above
         if self.lr <= 0:
             raise ValidationError(f"lr: must be positive, got {self.lr}")
+        if self.guidance == "uniform" and self.method == "reinforce":
+            raise ValidationError("guidance: uniform (plain MLE) needs references; REINFORCE needs a reward")
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -55,11 +55,25 @@ def token_ce(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     return F.cross_entropy(logits.float().transpose(1, 2), labels, reduction="none")
 
 
+def weighted_mle_loss(logits: torch.Tensor, labels: torch.Tensor, weights: torch.Tensor,
+                      mask: torch.Tensor) -> torch.Tensor:
+    """mean over the batch of sum_t w_t * CE(y_t) (weights detached)."""
+    w = weights.detach().float() * mask.float()
+    return (w * token_ce(logits, labels.masked_fill(~mask.bool(), 0))).sum(-1).mean()
+
+
 def reward_weighted_mle_loss(logits: torch.Tensor, labels: torch.Tensor, rewards: torch.Tensor,
                              mask: torch.Tensor) -> torch.Tensor:
-    """mean over the batch of sum_t w_t * CE(y_t), with w from `rwmle_weights` (rewards detached)."""
-    w = rwmle_weights(rewards.detach().float(), mask.float())
-    return (w * token_ce(logits, labels.masked_fill(~mask.bool(), 0))).sum(-1).mean()
+    """Token-level guidance: `weighted_mle_loss` with w_t = r_t / sum_t r_t (`rwmle_weights`)."""
+    return weighted_mle_loss(logits, labels, rwmle_weights(rewards.detach().float(), mask.float()), mask)
+
+
+def sequence_mle_weights(scores: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """The sequence-level counterpart: w_t = (e_b / mean_b e) / T_b, so each sequence weighs by its
+    score relative to the batch and its tokens equally (plain MLE when all scores are equal)."""
+    m = mask.float()
+    rel = scores.float() / scores.float().mean().clamp(min=1e-8)
+    return rel.unsqueeze(-1) * m / m.sum(-1, keepdim=True).clamp(min=1)
 
 
 def token_entropy(logits: torch.Tensor) -> torch.Tensor:
@@ -89,6 +103,27 @@ def reinforce_loss(logits: torch.Tensor, actions: torch.Tensor, rewards: torch.T
     nll = token_ce(logits, actions.masked_fill(~mask.bool(), 0))
     n = m.sum().clamp(min=1)
     return (r * nll * m).sum() / n - alpha * (token_entropy(logits) * m).sum() / n
+
+
+def sequence_weights(scores: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """The one sequence score of each sample on every one of its real tokens [B, T] (the return of
+    a reward given once, at the end, undiscounted)."""
+    return scores.float().unsqueeze(-1) * mask.float()
+
+
+def centred(weights: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """weights minus their mean over the batch's real tokens (0 at pads)."""
+    m = mask.float()
+    mean = (weights * m).sum() / m.sum().clamp(min=1)
+    return (weights - mean) * m
+
+
+def token_kl(logits: torch.Tensor, ref_logits: torch.Tensor) -> torch.Tensor:
+    """KL(p || q) per position [B, T] between the policy's and the reference model's next-token
+    distributions (exact, over the vocabulary; gradients flow into `logits` only)."""
+    logp = torch.log_softmax(logits.float(), dim=-1)
+    logq = torch.log_softmax(ref_logits.float().detach(), dim=-1)
+    return (logp.exp() * (logp - logq)).sum(-1)
 
 
 def align_rewards(rm_tokens: list[str], rm_rewards: list[float], ends: list[int]) -> list[float]:
@@ -141,12 +176,23 @@ class Policy:
         self.eos = self.tok.eos_token_id
         self.config, self.device = config, device
 
+    @property
+    def chat(self) -> bool:
+        return not self.seq2seq and bool(getattr(self.tok, "chat_template", None))
+
     def prompt_ids(self, prompt: str) -> list[int]:
+        """Token ids of a prompt built by `build_prompt` (chat models: it already ends with the
+        assistant's turn; plain causal models: an eos separates it from the answer)."""
+        if self.chat:
+            return self.tok(prompt, add_special_tokens=False)["input_ids"]
         ids = self.tok(prompt, add_special_tokens=self.seq2seq)["input_ids"][: self.config.max_prompt_length]
         return ids if self.seq2seq or not ids or ids[-1] == self.eos else ids + [self.eos]
 
-    def logits(self, prompts: list[list[int]], targets: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Teacher-forced logits for targets: (logits [B, T, V], labels [B, T], mask [B, T])."""
+    def logits(self, prompts: list[list[int]], targets: list[list[int]], model=None
+               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Teacher-forced logits for targets: (logits [B, T, V], labels [B, T], mask [B, T]);
+        `model` another model with the same tokenizer (the frozen starting model)."""
+        model = model or self.model
         T = max(len(t) for t in targets)
         labels = torch.tensor([t + [self.pad] * (T - len(t)) for t in targets], device=self.device)
         mask = torch.tensor([[1] * len(t) + [0] * (T - len(t)) for t in targets], device=self.device).bool()
@@ -154,14 +200,14 @@ class Policy:
             P = max(len(p) for p in prompts)
             enc = torch.tensor([p + [self.pad] * (P - len(p)) for p in prompts], device=self.device)
             att = torch.tensor([[1] * len(p) + [0] * (P - len(p)) for p in prompts], device=self.device)
-            out = self.model(input_ids=enc, attention_mask=att, labels=labels.masked_fill(~mask, -100))
+            out = model(input_ids=enc, attention_mask=att, labels=labels.masked_fill(~mask, -100))
             return out.logits, labels, mask
         # causal: [prompt, target] right-padded; logits at position i predict token i + 1
         seqs = [p + t for p, t in zip(prompts, targets)]
         L = max(len(s) for s in seqs)
         ids = torch.tensor([s + [self.pad] * (L - len(s)) for s in seqs], device=self.device)
         att = torch.tensor([[1] * len(s) + [0] * (L - len(s)) for s in seqs], device=self.device)
-        all_logits = self.model(input_ids=ids, attention_mask=att).logits
+        all_logits = model(input_ids=ids, attention_mask=att).logits
         idx = torch.tensor([[len(p) - 1 + j for j in range(T)] for p in prompts], device=self.device)
         idx = idx.clamp(max=L - 1)
         logits = all_logits.gather(1, idx.unsqueeze(-1).expand(-1, -1, all_logits.size(-1)))
@@ -204,11 +250,12 @@ def _reward_model_path(store: Store, project, config: PolicyConfig) -> str:
     return store.get_model(project.active_reward_model).path
 
 
-def _dense_rewards(rm, context: str, texts: list[str], ends: list[list[int]]) -> list[list[float]]:
+def _rewards(rm, context: str, texts: list[str], ends: list[list[int]]) -> list[tuple[list[float], float]]:
+    """(per-token rewards on the policy's tokens, sequence score) of each text."""
     from training.rewards.scoring import score_texts
 
     scored = score_texts(rm, context, texts)
-    return [align_rewards(toks, rs, e) for (toks, rs, _), e in zip(scored, ends)]
+    return [(align_rewards(toks, rs, e), score) for (toks, rs, score), e in zip(scored, ends)]
 
 
 @dataclass
@@ -218,13 +265,15 @@ class _Setup:
     project: Any
     method: str  # rwmle | reinforce (auto resolved)
     data: list  # the documents the policy trains on
-    contexts: dict[int, str]  # document id -> the prompt/context text
+    contexts: dict[int, str]  # document id -> the context text the reward model reads
+    prompts: dict[int, str]  # document id -> the prompt the policy answers
     human_lists: list  # the annotators' rankings (to retrain the reward model on)
     rm: Any
     rm_path: str
     pol: Policy
     opt: torch.optim.Optimizer
     device: torch.device
+    ref: Any = None  # the frozen starting model (kl_coef > 0)
 
 
 def train_policy(store: Store, project: str | int, config: PolicyConfig, out_dir: str | Path,
@@ -236,16 +285,17 @@ def train_policy(store: Store, project: str | int, config: PolicyConfig, out_dir
     progress = ensure(progress)
     set_threads(config.threads)
     setup = load(store, project, config)
-    progress.log(f"policy {setup.method} on {config.base_model} with reward model {setup.rm_path}: "
+    progress.log(f"policy {setup.method} ({config.guidance} guidance) on {config.base_model} with reward model "
+                 f"{setup.rm_path or '(none: plain MLE)'}: "
                  f"{len(setup.data)} documents")
     rng = random.Random(config.seed)
     history, retrained, t0 = [], 0, time.monotonic()
     for step in range(1, config.steps + 1):
         batch = rng.sample(setup.data, min(config.batch_size, len(setup.data)))
-        loss, mean_r = policy_step(setup, batch, config)
-        history.append({"step": step, "loss": loss, "mean_reward": mean_r})
-        progress.step(step, config.steps, loss=loss, mean_reward=mean_r)
-        if (config.retrain_every and step % config.retrain_every == 0
+        loss, mean_r, kl = policy_step(setup, batch, config)
+        history.append({"step": step, "loss": loss, "mean_reward": mean_r, "kl": kl})
+        progress.step(step, config.steps, loss=loss, mean_reward=mean_r, kl=kl)
+        if (config.retrain_every and setup.rm is not None and step % config.retrain_every == 0
                 and step <= config.retrain_fraction * config.steps):
             n = retrain_reward_model(setup, batch, config, rng, seed=config.seed + step)
             retrained += bool(n)
@@ -257,6 +307,7 @@ def train_policy(store: Store, project: str | int, config: PolicyConfig, out_dir
 def load(store: Store, project: str | int, config: PolicyConfig) -> _Setup:
     """The project's documents (and the method they allow), the reward model and the policy."""
     from training.data.context import document_context
+    from training.ilf.generate import DEFAULT_PROMPTS, build_prompt
     from training.rewards.model import TokenRewardModel
     from training.rewards.trainer import lists_from_store
 
@@ -273,48 +324,81 @@ def load(store: Store, project: str | int, config: PolicyConfig) -> _Setup:
     if method == "rwmle" and not with_ref:
         raise ValidationError(f"method: rwmle needs reference summaries; project {p.name!r} has none "
                               "(use --method reinforce)")
+    if config.guidance == "uniform" and method != "rwmle":
+        raise ValidationError("guidance: uniform (plain MLE) trains on references; this project needs reinforce")
     device = pick_device(config.device)
     torch.manual_seed(config.seed)
-    rm_path = _reward_model_path(store, p, config)
-    rm = TokenRewardModel.load(rm_path, device=device)
+    rm_path, rm = "", None
+    if config.guidance != "uniform":
+        rm_path = _reward_model_path(store, p, config)
+        rm = TokenRewardModel.load(rm_path, device=device)
     pol = Policy(config.base_model, config, device)
+    ref = None
+    if config.kl_coef > 0:
+        import copy
+
+        ref = copy.deepcopy(pol.model).eval().requires_grad_(False)
+    template = config.prompt or DEFAULT_PROMPTS.get(p.kind, DEFAULT_PROMPTS["summarize"])
+    prompts = {d.id: build_prompt(pol.tok, pol.seq2seq, template, p, d, config.max_prompt_length) for d in docs}
     return _Setup(project=p, method=method, data=with_ref if method == "rwmle" else docs,
-                  contexts={d.id: document_context(p.kind, d.title, d.text) for d in docs},
+                  contexts={d.id: document_context(p.kind, d.title, d.text) for d in docs}, prompts=prompts,
                   human_lists=lists_from_store(store, p.id), rm=rm, rm_path=rm_path, pol=pol,
-                  opt=torch.optim.AdamW(pol.model.parameters(), lr=config.lr), device=device)
+                  opt=torch.optim.AdamW(pol.model.parameters(), lr=config.lr), device=device, ref=ref)
 
 
-def policy_step(setup: _Setup, batch: list, config: PolicyConfig) -> tuple[float, float]:
-    """One optimiser step on a batch of documents; returns (loss, mean token reward)."""
+def policy_step(setup: _Setup, batch: list, config: PolicyConfig) -> tuple[float, float, float]:
+    """One optimiser step on a batch of documents; returns (loss, mean token reward, mean KL)."""
     pol, device = setup.pol, setup.device
-    prompts = [pol.prompt_ids(setup.contexts[d.id]) for d in batch]
-    # targets and their dense rewards (references, or fresh samples)
+    prompts = [pol.prompt_ids(setup.prompts[d.id]) for d in batch]
+    # 1. targets (references, or fresh samples) and their rewards from r_phi
     pol.model.eval()
     if setup.method == "rwmle":
         targets = [pol.tok(d.reference, add_special_tokens=False)["input_ids"][: config.max_new_tokens]
                    + [pol.eos] for d in batch]
     else:
         targets = pol.sample(prompts)
-    rewards = []
+    dense, seq = [], []
     for d, t in zip(batch, targets):
+        if setup.rm is None:  # uniform guidance: plain MLE
+            dense.append([1.0] * len(t))
+            seq.append(1.0)
+            continue
         text, ends = pol.pieces(t)
-        rewards.append(_dense_rewards(setup.rm, setup.contexts[d.id], [text], [ends])[0])
-    # the loss on the policy
+        (r, score), = _rewards(setup.rm, setup.contexts[d.id], [text], [ends])
+        dense.append(r)
+        seq.append(score)
+    # 2. the loss on the policy
     pol.model.train()
     with autocast(device, enabled=config.bf16):
         logits, labels, mask = pol.logits(prompts, targets)
     T = labels.size(1)
-    r = torch.tensor([x + [0.0] * (T - len(x)) for x in rewards], device=device)
+    r = torch.tensor([x + [0.0] * (T - len(x)) for x in dense], device=device)
     if setup.method == "rwmle":
-        loss = reward_weighted_mle_loss(logits, labels, r, mask)
+        if config.guidance == "token":
+            loss = reward_weighted_mle_loss(logits, labels, r, mask)
+        else:  # sequence, or uniform (all scores 1: plain MLE)
+            loss = weighted_mle_loss(logits, labels, sequence_mle_weights(torch.tensor(seq, device=device), mask), mask)
     else:
-        loss = reinforce_loss(logits, labels, r, mask, alpha=config.entropy_coef, reward_to_go=config.reward_to_go)
+        if config.guidance == "token":
+            w = rewards_to_go(r, mask.float()) if config.reward_to_go else r * mask
+        else:
+            w = sequence_weights(torch.tensor(seq, device=device), mask)
+        if config.reward_baseline:
+            w = centred(w, mask)
+        loss = reinforce_loss(logits, labels, w, mask, alpha=config.entropy_coef)
+    kl = torch.zeros((), device=device)
+    if setup.ref is not None:
+        with torch.no_grad(), autocast(device, enabled=config.bf16):
+            ref_logits, _, _ = pol.logits(prompts, targets, model=setup.ref)
+        m = mask.float()
+        kl = (token_kl(logits, ref_logits) * m).sum() / m.sum().clamp(min=1)
+        loss = loss + config.kl_coef * kl
     setup.opt.zero_grad(set_to_none=True)
     loss.backward()
     if config.grad_clip:
         torch.nn.utils.clip_grad_norm_(pol.model.parameters(), config.grad_clip)
     setup.opt.step()
-    return loss.item(), float((r * mask).sum() / mask.sum().clamp(min=1))
+    return loss.item(), float((r * mask).sum() / mask.sum().clamp(min=1)), kl.detach().item()
 
 
 def retrain_reward_model(setup: _Setup, batch: list, config: PolicyConfig, rng: random.Random, seed: int) -> int:
@@ -331,7 +415,7 @@ def retrain_reward_model(setup: _Setup, batch: list, config: PolicyConfig, rng: 
         if not d.reference:
             continue
         context = setup.contexts[d.id]
-        texts = [pol.pieces(s)[0] for s in pol.sample([pol.prompt_ids(context)], config.retrain_samples)]
+        texts = [pol.pieces(s)[0] for s in pol.sample([pol.prompt_ids(setup.prompts[d.id])], config.retrain_samples)]
         texts = list(dict.fromkeys(texts + [d.reference]))
         f1 = [unigram_f1(t, d.reference) for t in texts]
         order = sorted(set(f1), reverse=True)

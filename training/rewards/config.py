@@ -6,12 +6,12 @@ Every field carries help text in its metadata, so one parser serves the CLI flag
 
 from __future__ import annotations
 
-from dataclasses import MISSING, asdict, dataclass, field, fields
-from typing import Any
+from dataclasses import dataclass, field
 
 from training.errors import ValidationError
 
 AGGREGATIONS = ("sum", "avg", "max", "min")  # training.rewards.losses.aggregate; no torch import here
+MIN_TEST_LISTS = 30  # fewer usable lists than this: no test split, no headline figure, a small-data warning
 
 
 @dataclass
@@ -26,7 +26,9 @@ class RewardConfig:
         "help": "train the sequence-level baseline (one scalar from the last token) instead"})
     epochs: int = field(default=3, metadata={"help": "passes over the training lists"})
     max_steps: int = field(default=0, metadata={"help": "stop after this many optimiser steps (0: no limit)"})
-    lr: float = field(default=5e-5, metadata={"help": "AdamW learning rate"})
+    lr: float = field(default=5e-5, metadata={"help": "AdamW peak learning rate"})
+    warmup_fraction: float = field(default=0.1, metadata={
+        "help": "fraction of the steps spent warming the learning rate up from 0; then it decays linearly to 0"})
     weight_decay: float = field(default=0.0, metadata={"help": "AdamW weight decay"})
     batch_size: int = field(default=4, metadata={"help": "ranked lists per optimiser step"})
     max_length: int = field(default=512, metadata={
@@ -39,7 +41,11 @@ class RewardConfig:
     head_hidden: int = field(default=0, metadata={"help": "hidden size of the reward head (0: the backbone's)"})
     seed: int = field(default=0, metadata={"help": "random seed (split, shuffling, tie order, head init)"})
     val_fraction: float = field(default=0.2, metadata={
-        "help": "fraction of documents held out for early stopping and metrics"})
+        "help": "fraction of documents held out to choose the epoch (early stopping)"})
+    test_fraction: float = field(default=0.2, metadata={
+        "help": f"fraction of documents held out for the reported test figure (none below {MIN_TEST_LISTS} lists)"})
+    refit: bool = field(default=False, metadata={
+        "help": "after validation chose the epoch count, train again from scratch on train + validation"})
     patience: int = field(default=2, metadata={
         "help": "epochs without a better held-out loss before stopping early (0: never stop early)"})
     device: str = field(default="auto", metadata={"help": "auto (cuda when available), cpu, cuda, cuda:1"})
@@ -50,9 +56,6 @@ class RewardConfig:
         "help": "after training, cache per-token rewards of every candidate of the project (the heatmaps)"})
 
     def __post_init__(self) -> None:
-        self.validate()
-
-    def validate(self) -> None:
         if self.aggregation not in AGGREGATIONS:
             raise ValidationError(f"aggregation: {self.aggregation!r} is not one of {', '.join(AGGREGATIONS)}")
         if self.document_truncation not in ("start", "end"):
@@ -60,33 +63,13 @@ class RewardConfig:
         for name in ("epochs", "batch_size", "max_length", "max_candidate_length"):
             if int(getattr(self, name)) < 1:
                 raise ValidationError(f"{name}: must be at least 1, got {getattr(self, name)}")
-        if not 0 <= self.val_fraction < 1:
-            raise ValidationError(f"val_fraction: must be in [0, 1), got {self.val_fraction}")
+        for name in ("val_fraction", "test_fraction", "warmup_fraction"):
+            if not 0 <= getattr(self, name) < 1:
+                raise ValidationError(f"{name}: must be in [0, 1), got {getattr(self, name)}")
+        if self.val_fraction + self.test_fraction >= 1:
+            raise ValidationError(f"val_fraction + test_fraction: must leave documents to train on, got "
+                                  f"{self.val_fraction} + {self.test_fraction}")
         if self.lr <= 0:
             raise ValidationError(f"lr: must be positive, got {self.lr}")
         if self.tau <= 0:
             raise ValidationError(f"tau: must be positive, got {self.tau}")
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> RewardConfig:
-        """Build from a dict (a job's config), refusing unknown keys with their names."""
-        names = {f.name for f in fields(cls)}
-        bad = set(d) - names
-        if bad:
-            raise ValidationError(f"unknown reward config field(s): {', '.join(sorted(bad))}")
-        return cls(**d)
-
-
-def config_fields(cls) -> list[dict[str, Any]]:
-    """name, type, default, help, choices of each field: for CLI flags and dashboard forms."""
-    out = []
-    for f in fields(cls):
-        default = f.default if f.default is not MISSING else None
-        typ = f.type if isinstance(f.type, type) else {"str": str, "int": int, "float": float, "bool": bool}.get(
-            str(f.type).replace("'", ""), str)
-        out.append({"name": f.name, "type": typ, "default": default,
-                    "help": f.metadata.get("help", ""), "choices": f.metadata.get("choices")})
-    return out

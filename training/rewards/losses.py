@@ -34,8 +34,8 @@ def aggregate(
 
     sum: sum_t r_t
     avg: mean_t r_t * Lbar
-    max: tau * logsumexp_t(r_t / tau) * Lbar      (soft max)
-    min: -tau * logsumexp_t(-r_t / tau) * Lbar    (soft min)
+    max: tau * log(mean_t exp(r_t / tau)) * Lbar     (soft max: log-MEAN-exp, so no tau*log(T)
+    min: -tau * log(mean_t exp(-r_t / tau)) * Lbar   term lets length in; tau -> inf gives avg)
     Lbar (`lengths_mean`) is the mean length of the K candidates of the list: a number, or a
     tensor [B] (one value per row, when a batch holds several lists). None: the mean over this
     batch. A row with no tokens scores 0.
@@ -54,7 +54,7 @@ def aggregate(
         return (rewards * mask).sum(-1) / lengths.clamp(min=1) * lbar
     sign = 1.0 if how == "max" else -1.0
     z = (sign * rewards / tau).masked_fill(~mask, float("-inf"))
-    soft = sign * tau * torch.logsumexp(z, dim=-1)
+    soft = sign * tau * (torch.logsumexp(z, dim=-1) - torch.log(lengths.clamp(min=1)))
     return torch.where(empty, torch.zeros_like(soft), soft) * lbar
 
 
@@ -104,6 +104,17 @@ def bradley_terry(s_chosen: torch.Tensor, s_rejected: torch.Tensor) -> torch.Ten
 
 
 # -- metrics ------------------------------------------------------------------------------
+def wilson_interval(correct: int, total: int, z: float = 1.959964) -> tuple[float, float]:
+    """95% Wilson score interval of a proportion correct/total ((nan, nan) when total is 0)."""
+    if total <= 0:
+        return float("nan"), float("nan")
+    p = correct / total
+    denom = 1 + z * z / total
+    centre = (p + z * z / (2 * total)) / denom
+    half = z * math.sqrt(p * (1 - p) / total + z * z / (4 * total * total)) / denom
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
 def pairwise_accuracy(scores: torch.Tensor, ranks: torch.Tensor, mask: torch.Tensor | None = None) -> tuple[int, int]:
     """(correct, total) over the untied pairs of each list: correct when the better-ranked
     candidate scores strictly higher."""

@@ -194,7 +194,7 @@ class TokenRewardModel(nn.Module):
     def encode(self, document: str, candidate: str) -> Encoded:
         """Tokenise one pair within the window, never failing on a long candidate."""
         tok = self.tokenizer
-        c = tok(candidate, add_special_tokens=False, return_offsets_mapping=True)
+        c = tok(candidate, add_special_tokens=False, return_offsets_mapping=True, verbose=False)
         cand, offsets = list(c["input_ids"]), list(c["offset_mapping"])
         if not cand:  # an empty candidate still gets one position to read a reward from
             cand, offsets = [self.sep_id if self.arch != "encoder" else tok.sep_token_id], [(0, 0)]
@@ -208,7 +208,7 @@ class TokenRewardModel(nn.Module):
             tokens.append(candidate[prev:end] if end > prev else "")
             prev = max(prev, end)
 
-        doc = list(tok(document or "", add_special_tokens=False)["input_ids"])
+        doc = list(tok(document or "", add_special_tokens=False, verbose=False)["input_ids"])
         budget = self.max_length - self.specials - (0 if self.arch == "seq2seq" else len(cand))
         doc_truncated = len(doc) > budget
         if doc_truncated:

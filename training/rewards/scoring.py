@@ -20,7 +20,7 @@ from training.rewards.model import Encoded, TokenRewardModel
 from training.store import Store
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def score_encoded(rm: TokenRewardModel, encoded: list[Encoded], lbars: list[float]
                   ) -> list[tuple[list[str], list[float], float]]:
     """(tokens, rewards, score) per encoded candidate; `lbars[i]` is the Lbar of candidate i's list."""

@@ -6,18 +6,23 @@
 
 Training, top to bottom:
   1. one list per current (document, annotator) ranking; lists with no untied pair are dropped;
-  2. documents split into train / held-out (seeded), so no document is on both sides;
-  3. each step: a batch of lists -> per-token rewards -> aggregated scores e(y) (Lbar = mean
-     candidate length of each list) -> ListMLE of the human order (ties shuffled);
-  4. AdamW, gradient clipping, bf16 autocast on CUDA; after each epoch the held-out ListMLE,
-     pairwise accuracy and Kendall tau; the best epoch is kept, training stops after `patience`
-     epochs without improvement;
-  5. the checkpoint is saved with a card and registered in the `models` table.
+  2. lists split by normalised document text into train / validation / test (seeded), so no
+     document is on two sides; below MIN_TEST_LISTS lists there is no test split (small data);
+  3. each step: a batch of lists of similar length -> per-token rewards -> aggregated scores e(y)
+     (Lbar = mean candidate length of each list) -> ListMLE of the human order (ties shuffled);
+     logged: loss, pairwise accuracy, margin, mean/std of the scores;
+  4. AdamW with linear warm-up and decay, gradient clipping, bf16 autocast on CUDA; after each
+     epoch the validation ListMLE picks the best epoch, `patience` epochs without a better one stop
+     training; optionally a refit on train + validation for the chosen number of epochs;
+  5. the test split is scored once: its pairwise accuracy with n and a 95% Wilson interval, beside
+     the "longer wins" / "shorter wins" baselines, is the figure reported everywhere;
+  6. the checkpoint is saved with a card and registered in the `models` table.
 """
 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import hashlib
 import json
 import logging
@@ -33,9 +38,10 @@ from training.data.context import document_context
 from training.device import autocast, pick_device, set_threads
 from training.errors import NotFound, ValidationError
 from training.progress import Progress, ensure
-from training.rewards.config import RewardConfig
-from training.rewards.losses import list_mle, mean_kendall_tau, pairwise_accuracy
+from training.rewards.config import MIN_TEST_LISTS, RewardConfig
+from training.rewards.losses import list_mle, mean_kendall_tau, pairwise_accuracy, wilson_interval
 from training.rewards.model import Encoded, TokenRewardModel
+from training.rewards.report import headline, small_data_warning
 from training.store import ModelRecord, Store
 
 log = logging.getLogger(__name__)
@@ -105,15 +111,60 @@ def lists_from_file(path: str | Path) -> list[RankedList]:
     return out
 
 
-def split_lists(lists: list[RankedList], val_fraction: float, seed: int) -> tuple[list[RankedList], list[RankedList]]:
-    """Held-out split by group (document): every list of a document lands on the same side."""
-    groups = sorted({x.group for x in lists})
-    random.Random(seed).shuffle(groups)
-    n_val = round(len(groups) * val_fraction)
-    if val_fraction > 0 and len(groups) >= 2:
-        n_val = min(max(n_val, 1), len(groups) - 1)
-    val = set(groups[:n_val])
-    return [x for x in lists if x.group not in val], [x for x in lists if x.group in val]
+def document_key(x: RankedList) -> str:
+    """What the split groups by: the normalised document text (case and whitespace folded), so
+    rows that share a source text never land on two sides; the explicit group when there is no text."""
+    text = " ".join(x.document.lower().split())
+    return text or f"group:{x.group}"
+
+
+@dataclass(frozen=True)
+class Split:
+    train: list[RankedList]
+    val: list[RankedList]
+    test: list[RankedList]  # empty when there are fewer than MIN_TEST_LISTS lists
+
+    @property
+    def small_data(self) -> bool:
+        return not self.test
+
+
+def split_lists(lists: list[RankedList], val_fraction: float, test_fraction: float = 0.0, seed: int = 0,
+                min_test_lists: int = MIN_TEST_LISTS) -> Split:
+    """Seeded split by document (`document_key`) into train / validation / test.
+
+    Every list of a document lands on one side. With fewer than `min_test_lists` lists there is
+    no test split (too few to report a figure), only train / validation.
+    """
+    keys = sorted({document_key(x) for x in lists})
+    random.Random(seed).shuffle(keys)
+    if len(lists) < min_test_lists:
+        test_fraction = 0.0
+
+    def take(fraction: float, left: int) -> int:
+        n = round(len(keys) * fraction)
+        return min(max(n, 1), left - 1) if fraction > 0 and left >= 2 else 0
+
+    n_test = take(test_fraction, len(keys))
+    n_val = take(val_fraction, len(keys) - n_test)
+    side = {k: "test" if i < n_test else "val" if i < n_test + n_val else "train" for i, k in enumerate(keys)}
+    by = {"train": [], "val": [], "test": []}
+    for x in lists:
+        by[side[document_key(x)]].append(x)
+    return Split(by["train"], by["val"], by["test"])
+
+
+def length_baselines(lists: list[RankedList]) -> dict:
+    """Pairwise accuracy of "longer wins" and "shorter wins" (characters; equal lengths count as wrong)."""
+    out = {}
+    for name, sign in (("longer_wins", 1.0), ("shorter_wins", -1.0)):
+        correct = total = 0
+        for x in lists:
+            s = torch.tensor([[sign * len(c) for c in x.candidates]], dtype=torch.float64)
+            c, t = pairwise_accuracy(s, torch.tensor([x.ranks]))
+            correct, total = correct + c, total + t
+        out[name] = correct / total if total else float("nan")
+    return out
 
 
 def data_sha256(lists: list[RankedList]) -> str:
@@ -187,13 +238,53 @@ def evaluate_lists(rm: TokenRewardModel, enc: Encoder, lists: list[RankedList], 
         tau_sum += mean_kendall_tau(s.cpu(), ranks.cpu(), mask.cpu()) * len(chunk)
     rm.train(was_training)
     return {"loss": loss_sum / len(lists), "pairwise_accuracy": correct / total if total else float("nan"),
-            "kendall_tau": tau_sum / len(lists), "n": len(lists), "pairs": total}
+            "kendall_tau": tau_sum / len(lists), "n": len(lists), "pairs": total, "correct": correct}
 
 
 # -- 4. training ------------------------------------------------------------------------------
+def lr_factor(step: int, total: int, warmup: int) -> float:
+    """Linear warm-up over `warmup` steps, then linear decay to 0 at `total` (step counts from 0)."""
+    if step < warmup:
+        return (step + 1) / warmup
+    return max(0.0, (total - step) / max(total - warmup, 1))
+
+
+def length_batches(lists: list[RankedList], enc: Encoder, batch_size: int, rng: random.Random
+                   ) -> list[list[RankedList]]:
+    """Batches of lists of similar length (less padding), in a random order: shuffle, sort within
+    windows of 50 batches by the longest encoded input, cut into batches, shuffle the batches."""
+    order = lists[:]
+    rng.shuffle(order)
+    window = batch_size * 50
+    batches = []
+    for i in range(0, len(order), window):
+        chunk = sorted(order[i:i + window],
+                       key=lambda x: max(len(enc(x.document, c).input_ids) for c in x.candidates))
+        batches += [chunk[j:j + batch_size] for j in range(0, len(chunk), batch_size)]
+    rng.shuffle(batches)
+    return batches
+
+
+def step_metrics(s: torch.Tensor, ranks: torch.Tensor, mask: torch.Tensor) -> dict:
+    """Pairwise accuracy, mean margin (better minus worse score over untied pairs), score mean/std."""
+    s, mask = s.detach().float(), mask.to(torch.bool)
+    better = (ranks.unsqueeze(-1) < ranks.unsqueeze(-2)) & mask.unsqueeze(-1) & mask.unsqueeze(-2)
+    diff = s.unsqueeze(-1) - s.unsqueeze(-2)
+    c, t = pairwise_accuracy(s, ranks, mask)
+    flat = s[mask]
+    return {"correct": c, "pairs": t, "accuracy": c / t if t else float("nan"),
+            "margin": float(diff[better].mean()) if t else float("nan"),
+            "score_mean": float(flat.mean()), "score_std": float(flat.std()) if flat.numel() > 1 else 0.0}
+
+
 def fit(rm: TokenRewardModel, train: list[RankedList], val: list[RankedList], config: RewardConfig,
         progress: Progress | None = None) -> dict:
-    """The training loop over ranked lists (no database): returns metrics; rm holds the best weights."""
+    """The training loop over ranked lists (no database): returns metrics.
+
+    With validation lists, the epoch with the lowest validation ListMLE is kept (rm holds its
+    weights) and training stops after `patience` epochs without a better one. Without, rm holds
+    the last epoch's weights. Test lists never come here.
+    """
     progress = ensure(progress)
     if not train:
         raise ValidationError("fit: no training lists")
@@ -210,15 +301,16 @@ def fit(rm: TokenRewardModel, train: list[RankedList], val: list[RankedList], co
     total = steps_per_epoch * config.epochs
     if config.max_steps:
         total = min(total, config.max_steps)
-    history, best, best_state, bad_epochs, step, tokens, final = [], math.inf, None, 0, 0, 0, {}
+    warmup = int(total * config.warmup_fraction)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda i: lr_factor(i, total, warmup))
+    history, best, best_state, best_epoch, bad_epochs, final = [], math.inf, None, 0, 0, {}
+    step = tokens = 0
     eval_seconds = 0.0
     t0 = time.monotonic()
     for epoch in range(1, config.epochs + 1):
-        order = train[:]
-        rng.shuffle(order)
-        losses = []
-        for i in range(0, len(order), config.batch_size):
-            batch, lbar, ranks, mask, index = list_batch(rm, enc, order[i:i + config.batch_size])
+        losses, correct, pairs = [], 0, 0
+        for chunk in length_batches(train, enc, config.batch_size, rng):
+            batch, lbar, ranks, mask, index = list_batch(rm, enc, chunk)
             s = list_scores(rm, batch, lbar, index, device)
             loss = list_mle(s, ranks, mask, generator=gen)
             opt.zero_grad(set_to_none=True)
@@ -226,44 +318,85 @@ def fit(rm: TokenRewardModel, train: list[RankedList], val: list[RankedList], co
             if config.grad_clip:
                 torch.nn.utils.clip_grad_norm_(rm.parameters(), config.grad_clip)
             opt.step()
+            sched.step()
             step += 1
             tokens += int(batch["attention_mask"].sum()) + int(batch.get("decoder_attention_mask", torch.zeros(1)).sum())
             losses.append(loss.item())
-            progress.step(step, total, loss=losses[-1], epoch=epoch)
+            m = step_metrics(s, ranks, mask)
+            correct, pairs = correct + m.pop("correct"), pairs + m.pop("pairs")
+            progress.step(step, total, loss=losses[-1], epoch=epoch, lr=sched.get_last_lr()[0], **m)
             if config.max_steps and step >= config.max_steps:
                 break
-        t_eval = time.monotonic()
-        held = evaluate_lists(rm, enc, val or train, seed=config.seed)
-        eval_seconds += time.monotonic() - t_eval
         row = {"epoch": epoch, "step": step, "loss": sum(losses) / max(len(losses), 1),
-               "val_loss": held["loss"], "val_pairwise_accuracy": held["pairwise_accuracy"],
-               "val_kendall_tau": held["kendall_tau"], "seconds": round(time.monotonic() - t0, 2)}
+               "train_pairwise_accuracy": correct / pairs if pairs else float("nan")}
+        if val:
+            t_eval = time.monotonic()
+            held = evaluate_lists(rm, enc, val, seed=config.seed)
+            eval_seconds += time.monotonic() - t_eval
+            row.update({"val_loss": held["loss"], "val_pairwise_accuracy": held["pairwise_accuracy"],
+                        "val_kendall_tau": held["kendall_tau"]})
+        row["seconds"] = round(time.monotonic() - t0, 2)
         history.append(row)
         progress.step(step, total, **{k: v for k, v in row.items() if k.startswith("val_") or k == "epoch"})
         progress.log(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()))
-        if held["loss"] < best - 1e-6 or best_state is None:
-            best, bad_epochs, final = held["loss"], 0, held
+        stop = bool(config.max_steps and step >= config.max_steps)
+        if val and (held["loss"] < best - 1e-6 or best_state is None):
+            best, bad_epochs, final, best_epoch = held["loss"], 0, held, epoch
             best_state = copy.deepcopy({k: v.detach().cpu() for k, v in rm.state_dict().items()})
-        else:
+        elif val:
             bad_epochs += 1
             if config.patience and bad_epochs >= config.patience:
-                progress.log(f"early stop after epoch {epoch}: no better held-out loss for {bad_epochs} epochs")
-                break
-        if config.max_steps and step >= config.max_steps:
+                progress.log(f"early stop after epoch {epoch}: no better validation loss for {bad_epochs} epochs")
+                stop = True
+        if stop:
             break
-    rm.load_state_dict(best_state)  # the best epoch's weights; `final` holds its held-out metrics
+    if best_state is not None:
+        rm.load_state_dict(best_state)  # the best epoch's weights; `final` holds its validation metrics
+    else:
+        best_epoch = len(history)
     rm.eval()
     seconds = time.monotonic() - t0
     train_seconds = seconds - eval_seconds
     return {
-        "history": history, "steps": step, "epochs_run": len(history), "train_seconds": round(train_seconds, 2),
-        "eval_seconds": round(eval_seconds, 2), "train_tokens": tokens,
+        "history": history, "steps": step, "epochs_run": len(history), "best_epoch": best_epoch,
+        "train_seconds": round(train_seconds, 2), "eval_seconds": round(eval_seconds, 2), "train_tokens": tokens,
         "train_tokens_per_s": round(tokens / train_seconds, 1) if train_seconds > 0 else None,
-        "val_loss": final["loss"], "val_pairwise_accuracy": final["pairwise_accuracy"],
-        "val_kendall_tau": final["kendall_tau"], "val_lists": len(val), "train_lists": len(train),
-        "val_on_train": not val, "doc_truncated": enc.doc_truncated, "cand_truncated": enc.cand_truncated,
-        "device": str(device),
+        "val_loss": final.get("loss"), "val_pairwise_accuracy": final.get("pairwise_accuracy"),
+        "val_kendall_tau": final.get("kendall_tau"), "val_lists": len(val), "train_lists": len(train),
+        "doc_truncated": enc.doc_truncated, "cand_truncated": enc.cand_truncated, "device": str(device),
     }
+
+
+def fit_and_test(base_model: str, split: Split, config: RewardConfig, progress: Progress | None = None
+                 ) -> tuple[TokenRewardModel, dict]:
+    """A fresh model on `base_model`, fitted on split.train with split.val choosing the epoch
+    (then, with `config.refit`, refitted from scratch on train + val for that many epochs), and
+    measured once on split.test: `test_*` metrics with a 95% Wilson interval, and the length
+    baselines on the same test lists. The test lists are read only after training ends."""
+    progress = ensure(progress)
+    torch.manual_seed(config.seed)  # the head's initialisation
+    rm = TokenRewardModel.from_base(base_model, config)
+    metrics = fit(rm, split.train, split.val, config, progress)
+    if config.refit and split.val:
+        epochs = metrics["best_epoch"]
+        progress.log(f"refit on train + validation for {epochs} epoch(s)")
+        torch.manual_seed(config.seed)
+        rm = TokenRewardModel.from_base(base_model, config)
+        again = fit(rm, split.train + split.val, [],
+                    dataclasses.replace(config, epochs=epochs, patience=0), progress)
+        metrics.update(refit_epochs=epochs, refit_seconds=again["train_seconds"],
+                       train_seconds=round(metrics["train_seconds"] + again["train_seconds"], 2))
+    metrics["test_lists"] = len(split.test)
+    metrics["small_data"] = split.small_data
+    if split.test:
+        m = evaluate_lists(rm, Encoder(rm), split.test, seed=config.seed)
+        lo, hi = wilson_interval(m["correct"], m["pairs"])
+        lengths = length_baselines(split.test)
+        metrics.update(test_pairwise_accuracy=m["pairwise_accuracy"], test_pairs=m["pairs"],
+                       test_ci_low=lo, test_ci_high=hi, test_kendall_tau=m["kendall_tau"], test_loss=m["loss"],
+                       test_longer_wins=lengths["longer_wins"], test_shorter_wins=lengths["shorter_wins"],
+                       above_length_baseline=m["pairwise_accuracy"] - max(lengths.values()))
+    return rm, metrics
 
 
 def train_reward(store: Store, project: str | int, config: RewardConfig, out_dir: str | Path,
@@ -277,11 +410,12 @@ def train_reward(store: Store, project: str | int, config: RewardConfig, out_dir
         raise ValidationError(
             f"project {p.name!r}: {len(lists)} usable ranking(s); training needs at least 2 rankings "
             "with an untied pair (rank more documents on the Annotate page)")
-    train, val = split_lists(lists, config.val_fraction, config.seed)
-    progress.log(f"reward model on {config.base_model}: {len(train)} training lists, {len(val)} held out")
-    torch.manual_seed(config.seed)  # the head's initialisation
-    rm = TokenRewardModel.from_base(config.base_model, config)
-    metrics = fit(rm, train, val, config, progress)
+    split = split_lists(lists, config.val_fraction, config.test_fraction, config.seed)
+    progress.log(f"reward model on {config.base_model}: {len(split.train)} training lists, "
+                 f"{len(split.val)} validation, {len(split.test)} test (split by document)")
+    if split.small_data:
+        progress.log(small_data_warning({"train_lists": len(lists)}))
+    rm, metrics = fit_and_test(config.base_model, split, config, progress)
     try:
         from training.annotation.agreement import project_agreement
 
@@ -293,11 +427,13 @@ def train_reward(store: Store, project: str | int, config: RewardConfig, out_dir
     names = {a.id: a.name for a in store.list_annotators()}
     snapshot = {
         "ranking_ids": [x.ranking_id for x in lists],
-        "val_document_ids": sorted({int(x.group) for x in val}),
+        "val_document_ids": sorted({int(x.group) for x in split.val}),
+        "test_document_ids": sorted({int(x.group) for x in split.test}),
         "annotators": sorted({names.get(x.annotator_id, str(x.annotator_id)) for x in lists}),
         "n_lists": len(lists), "sha256": data_sha256(lists),
     }
-    card = {"kind": "reward", "project": p.name, "config": config.to_dict(), "metrics": metrics,
+    card = {"kind": "reward", "project": p.name, "config": dataclasses.asdict(config), "metrics": metrics,
+            "quality": headline(metrics),  # the test figure, or the small-data warning
             "data": snapshot, "trained": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     card.update(rm.card())
     out = rm.save_pretrained(out_dir, card=card)
@@ -305,8 +441,7 @@ def train_reward(store: Store, project: str | int, config: RewardConfig, out_dir
                           job_id=job_id, name=f"{p.name}-reward-{config.aggregation}"
                           + ("-baseline" if config.baseline else ""),
                           data_snapshot=snapshot, metrics=metrics, card=card)
-    progress.log(f"saved reward model {rec.id} to {out}: held-out pairwise accuracy "
-                 f"{metrics['val_pairwise_accuracy']:.3f}")
+    progress.log(f"saved reward model {rec.id} to {out}: {headline(metrics)}")
     return rec
 
 

@@ -4,10 +4,10 @@
     with Store("tokenwise.db") as s:
         s.create_project("news", kind="summarize", k=4, overlap=2)
 
-One mixin per concept (annotation, people, jobs, registry, refinements); `Store` joins them.
+One mixin per concept (annotation, people, jobs, registry, refinements, evaluation rounds); `Store` joins them.
 """
 
-from .annotation import AnnotationMixin, NewDocument, Progress, ranking_groups
+from .annotation import AnnotationMixin, NewDocument, QueueProgress, ranking_groups
 from .base import StoreBase, now
 from .jobs import JobsMixin
 from .migrations import SCHEMA_VERSION
@@ -17,6 +17,7 @@ from .records import (
     Candidate,
     Critique,
     Document,
+    EvalRound,
     Job,
     ModelRecord,
     Project,
@@ -26,9 +27,10 @@ from .records import (
 )
 from .refinements import CritiqueItem, RefinementsMixin
 from .registry import RegistryMixin
+from .rounds import RoundsMixin
 
 
-class Store(AnnotationMixin, PeopleMixin, JobsMixin, RegistryMixin, RefinementsMixin, StoreBase):
+class Store(AnnotationMixin, PeopleMixin, JobsMixin, RegistryMixin, RefinementsMixin, RoundsMixin, StoreBase):
     """A Tokenwise database. Open one per thread or process; use as a context manager."""
 
 
@@ -40,11 +42,12 @@ __all__ = [
     "Critique",
     "CritiqueItem",
     "Document",
+    "EvalRound",
     "Job",
     "ModelRecord",
     "NewDocument",
-    "Progress",
     "Project",
+    "QueueProgress",
     "Ranking",
     "Refinement",
     "Store",

@@ -2,6 +2,8 @@
 
 Annotator-facing methods take the signed-in `Annotator` and only ever read or change that
 annotator's own rankings and critiques: there is no parameter to name somebody else.
+Every write that changes a queue count or a progress total updates its counter in the same
+transaction (store/counters.py), so `queue_counts` and `totals` read a few integers, never scan.
 """
 
 from __future__ import annotations
@@ -14,7 +16,8 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from ..errors import Forbidden, NotFound, ValidationError
-from .base import StoreBase, now
+from .base import now
+from .counters import CountersMixin, write_counts
 from .records import Annotator, Candidate, Critique, Document, Project, Ranking
 
 KINDS = ("summarize", "prompt")
@@ -35,7 +38,9 @@ class NewDocument:
 
 
 @dataclass(frozen=True)
-class Progress:
+class QueueProgress:
+    """Annotation counts of one project (the Progress page); not training.progress.Progress."""
+
     documents: int
     complete: int  # documents that reached the overlap
     rankings: int
@@ -43,7 +48,7 @@ class Progress:
     per_annotator: list[dict]  # name, rankings, critiques, median_seconds
 
 
-class AnnotationMixin(StoreBase):
+class AnnotationMixin(CountersMixin):
     # -- projects -----------------------------------------------------------------------
     def create_project(
         self,
@@ -74,6 +79,7 @@ class AnnotationMixin(StoreBase):
                 (name, kind, instructions, int(k), int(overlap), int(allow_ties),
                  int(require_critique_lowest), int(show_rewards), now()),
             )
+            c.execute("INSERT INTO project_counts (project_id) VALUES (?)", (cur.lastrowid,))
         return self.get_project(cur.lastrowid)
 
     def get_project(self, name_or_id: str | int) -> Project:
@@ -87,7 +93,8 @@ class AnnotationMixin(StoreBase):
         return Project.from_row(row)
 
     def list_projects(self) -> list[Project]:
-        return [Project.from_row(r) for r in self.all("SELECT * FROM projects ORDER BY id")]
+        """Every project, except the hidden staging projects of imports still being written."""
+        return [Project.from_row(r) for r in self.all("SELECT * FROM projects WHERE staging_for IS NULL ORDER BY id")]
 
     _PROJECT_SETTINGS: ClassVar[frozenset[str]] = frozenset({
         "instructions", "overlap", "allow_ties", "require_critique_lowest", "show_rewards",
@@ -111,6 +118,8 @@ class AnnotationMixin(StoreBase):
             sets = ", ".join(f"{k} = :{k}" for k in values)
             with self.tx() as c:
                 c.execute(f"UPDATE projects SET {sets} WHERE id = :id", {**values, "id": p.id})
+                if "overlap" in values and int(values["overlap"]) != p.overlap:
+                    write_counts(c, p.id)  # which documents are open depends on the overlap
         return self.get_project(p.id)
 
     # -- documents and candidates -------------------------------------------------------
@@ -119,7 +128,7 @@ class AnnotationMixin(StoreBase):
     ) -> int:
         """Add documents with their candidates in ONE transaction; return how many were added.
 
-        Callers validate first (training.data.io does); this still refuses duplicates and a wrong K,
+        Callers validate first (training.data.imports does); this still refuses duplicates and a wrong K,
         and any error rolls the whole batch back. `docs` may be a generator: it is consumed
         one document at a time (imports stream). `min_candidates=1` is for formats whose
         documents arrive with one output to critique (SLF5K).
@@ -131,6 +140,7 @@ class AnnotationMixin(StoreBase):
             for d in docs:
                 self._insert_document(c, p, d, ts, min_candidates=min_candidates)
                 n += 1
+            self._count_documents(c, p.id, n)
         return n
 
     def _insert_document(
@@ -337,20 +347,20 @@ class AnnotationMixin(StoreBase):
             )
 
     def queue_counts(self, annotator: Annotator, project: str | int) -> dict[str, int]:
-        """done: this annotator's rankings; assigned: done + what is left in their queue."""
+        """done: this annotator's rankings; assigned: done + what is left in their queue. O(1)."""
         p = self.get_project(project)
-        done = self.scalar(
-            "SELECT COUNT(*) FROM rankings r JOIN documents d ON d.id = r.document_id"
-            " WHERE r.annotator_id = ? AND r.current = 1 AND d.project_id = ?", (annotator.id, p.id))
-        # open documents minus the open ones this annotator already ranked (both use indexes)
-        open_docs = self.scalar(
-            "SELECT COUNT(*) FROM documents WHERE project_id = ? AND n_rankings < ?", (p.id, p.overlap))
-        mine_open = self.scalar(
-            "SELECT COUNT(*) FROM rankings r JOIN documents d ON d.id = r.document_id"
-            " WHERE r.annotator_id = ? AND r.current = 1 AND d.project_id = ? AND d.n_rankings < ?",
-            (annotator.id, p.id, p.overlap))
-        left = open_docs - mine_open
-        return {"done": done, "assigned": done + left, "left": left}
+        return self._queue_counts(annotator.id, p.id)
+
+    def _queue_counts(self, annotator_id: int, project_id: int) -> dict[str, int]:
+        mine = self._annotator_counts(project_id, annotator_id)
+        left = self._project_counts(project_id)["open"] - mine["rankings_open"]
+        return {"done": mine["rankings"], "assigned": mine["rankings"] + left, "left": left}
+
+    def totals(self, project: str | int) -> dict[str, int]:
+        """documents, complete (reached the overlap), rankings and critiques of a project. O(1)."""
+        c = self._project_counts(self.get_project(project).id)
+        return {"documents": c["documents"], "complete": c["documents"] - c["open"],
+                "rankings": c["rankings"], "critiques": c["critiques"]}
 
     # -- rankings -----------------------------------------------------------------------
     def save_ranking(
@@ -360,26 +370,41 @@ class AnnotationMixin(StoreBase):
 
         A revision keeps the old version (current = 0) for audit. One transaction.
         """
-        doc = self.get_document(document_id)
-        p = self.get_project(doc.project_id)
-        order = ranking_groups(doc, ranks, allow_ties=p.allow_ties)
+        head, texts = self._doc_head(document_id)
+        order = _groups(document_id, list(texts), ranks, allow_ties=head["allow_ties"])
         with self.tx() as c:
-            prev = c.execute(
-                "SELECT id, version FROM rankings WHERE document_id = ? AND annotator_id = ? AND current = 1",
-                (document_id, annotator.id),
-            ).fetchone()
-            if prev:
-                c.execute("UPDATE rankings SET current = 0 WHERE id = ?", (prev["id"],))
-            else:
-                c.execute("UPDATE documents SET n_rankings = n_rankings + 1 WHERE id = ?", (document_id,))
-            cur = c.execute(
-                "INSERT INTO rankings (document_id, annotator_id, order_json, seconds, version, current, created)"
-                " VALUES (?,?,?,?,?,1,?)",
-                (document_id, annotator.id, json.dumps(order), seconds,
-                 (prev["version"] + 1) if prev else 1, now()),
-            )
-            c.execute("DELETE FROM skips WHERE annotator_id = ? AND document_id = ?", (annotator.id, document_id))
-        return self._ranking(cur.lastrowid)
+            return self._write_ranking(c, annotator, head, order, seconds)
+
+    def _doc_head(self, document_id: int) -> tuple[sqlite3.Row, dict[int, str]]:
+        """(document id, project_id, overlap, allow_ties) and candidate id -> text: what a save checks."""
+        head = self.one("SELECT d.id, d.project_id, p.overlap, p.allow_ties FROM documents d"
+                        " JOIN projects p ON p.id = d.project_id WHERE d.id = ?", (document_id,))
+        if head is None:
+            raise NotFound(f"document {document_id} does not exist")
+        texts = {r[0]: r[1] for r in self.conn.execute(
+            "SELECT id, text FROM candidates WHERE document_id = ? ORDER BY position, id", (document_id,))}
+        return head, texts
+
+    def _write_ranking(self, c: sqlite3.Connection, annotator: Annotator, head: sqlite3.Row,
+                       order: list[list[int]], seconds: float | None,
+                       prev: sqlite3.Row | None | bool = False) -> Ranking:
+        """Inside a transaction: make `order` this annotator's current ranking (and keep counters)."""
+        document_id = head["id"]
+        if prev is False:
+            prev = c.execute("SELECT id, version FROM rankings WHERE document_id = ? AND annotator_id = ?"
+                             " AND current = 1", (document_id, annotator.id)).fetchone()
+        if prev:
+            c.execute("UPDATE rankings SET current = 0 WHERE id = ?", (prev["id"],))
+        else:
+            self._count_first_ranking(c, head["project_id"], head["overlap"], annotator.id, document_id)
+        version, ts = (prev["version"] + 1) if prev else 1, now()
+        cur = c.execute(
+            "INSERT INTO rankings (document_id, annotator_id, order_json, seconds, version, current, created)"
+            " VALUES (?,?,?,?,?,1,?)",
+            (document_id, annotator.id, json.dumps(order), seconds, version, ts),
+        )
+        c.execute("DELETE FROM skips WHERE annotator_id = ? AND document_id = ?", (annotator.id, document_id))
+        return Ranking(cur.lastrowid, document_id, annotator.id, order, seconds, version, True, ts)
 
     def _ranking(self, ranking_id: int) -> Ranking:
         row = self.one("SELECT * FROM rankings WHERE id = ?", (ranking_id,))
@@ -431,32 +456,33 @@ class AnnotationMixin(StoreBase):
         self, annotator: Annotator, candidate_id: int, text: str, span: tuple[int, int] | None = None
     ) -> Critique:
         """Save (or revise) this annotator's critique of a candidate. Empty text is refused."""
-        cand = self.get_candidate(candidate_id)
-        text = (text or "").strip()
-        if not text:
-            raise ValidationError("critique: must not be empty (say what is wrong and how to fix it)")
-        if span is not None:
-            start, end = int(span[0]), int(span[1])
-            if not (0 <= start < end <= len(cand.text)):
-                raise ValidationError(
-                    f"critique span: {start}..{end} is not inside the candidate (0..{len(cand.text)})"
-                )
-        else:
-            start = end = None
+        row = self.one("SELECT c.text, d.project_id FROM candidates c JOIN documents d ON d.id = c.document_id"
+                       " WHERE c.id = ?", (candidate_id,))
+        if row is None:
+            raise NotFound(f"candidate {candidate_id} does not exist")
+        text, span = _critique_value(row["text"], text, span)
         with self.tx() as c:
-            prev = c.execute(
-                "SELECT id, version FROM critiques WHERE candidate_id = ? AND annotator_id = ? AND current = 1",
-                (candidate_id, annotator.id),
-            ).fetchone()
-            if prev:
-                c.execute("UPDATE critiques SET current = 0 WHERE id = ?", (prev["id"],))
-            cur = c.execute(
-                "INSERT INTO critiques (candidate_id, annotator_id, text, span_start, span_end, version,"
-                " current, created) VALUES (?,?,?,?,?,?,1,?)",
-                (candidate_id, annotator.id, text, start, end,
-                 (prev["version"] + 1) if prev else 1, now()),
-            )
-        return self.get_critique(cur.lastrowid)
+            return self._write_critique(c, annotator, row["project_id"], candidate_id, text, span)
+
+    def _write_critique(self, c: sqlite3.Connection, annotator: Annotator, project_id: int, candidate_id: int,
+                        text: str, span: tuple[int, int] | None, prev: sqlite3.Row | None | bool = False
+                        ) -> Critique:
+        """Inside a transaction: make `text` this annotator's current critique (and keep counters)."""
+        if prev is False:
+            prev = c.execute("SELECT id, version FROM critiques WHERE candidate_id = ? AND annotator_id = ?"
+                             " AND current = 1", (candidate_id, annotator.id)).fetchone()
+        if prev:
+            c.execute("UPDATE critiques SET current = 0 WHERE id = ?", (prev["id"],))
+        else:
+            self._count_first_critique(c, project_id, annotator.id)
+        start, end = span or (None, None)
+        version, ts = (prev["version"] + 1) if prev else 1, now()
+        cur = c.execute(
+            "INSERT INTO critiques (candidate_id, annotator_id, text, span_start, span_end, version,"
+            " current, created) VALUES (?,?,?,?,?,?,1,?)",
+            (candidate_id, annotator.id, text, start, end, version, ts),
+        )
+        return Critique(cur.lastrowid, candidate_id, annotator.id, text, start, end, version, True, ts)
 
     def get_critique(self, critique_id: int) -> Critique:
         row = self.one("SELECT * FROM critiques WHERE id = ?", (critique_id,))
@@ -483,7 +509,7 @@ class AnnotationMixin(StoreBase):
         )
         return [Critique.from_row(r) for r in rows]
 
-    # -- one save from the Annotate page (owner: annotator app; see training/annotate.py) --
+    # -- one save from the Annotate page (see training/annotation/drafts.py) ----------------
     def save_annotation(
         self,
         annotator: Annotator,
@@ -497,29 +523,35 @@ class AnnotationMixin(StoreBase):
         `critiques`: candidate id -> text or (text, span). Every candidate must belong to the
         document. A ranking or critique equal to this annotator's current one is kept as is (no
         new version); a changed one becomes a new version and the old one stays (audit).
+        Everything is checked before the write lock is taken.
         """
-        doc = self.get_document(document_id)
-        ids = {c.id for c in doc.candidates}
+        head, texts = self._doc_head(document_id)
+        order = _groups(document_id, list(texts), ranks, allow_ties=head["allow_ties"])
         items = {}
         for cid, value in (critiques or {}).items():
             text, span = (value, None) if isinstance(value, str) else value
-            if int(cid) not in ids:
+            if int(cid) not in texts:
                 raise ValidationError(f"critique: candidate {cid} is not in document {document_id}")
-            items[int(cid)] = (text, None if span is None else (int(span[0]), int(span[1])))
-        with self.tx():
-            ranking = self.my_ranking(annotator, document_id)
-            p = self.get_project(doc.project_id)
-            if ranking is None or ranking.order != ranking_groups(doc, ranks, allow_ties=p.allow_ties):
-                ranking = self.save_ranking(annotator, document_id, ranks, seconds=seconds)
-            current = self.my_critiques(annotator, document_id)
+            items[int(cid)] = _critique_value(texts[int(cid)], text, span)
+        with self.tx() as c:
+            prev = c.execute("SELECT * FROM rankings WHERE document_id = ? AND annotator_id = ? AND current = 1",
+                             (document_id, annotator.id)).fetchone()
+            if prev is not None and json.loads(prev["order_json"]) == order:
+                ranking = Ranking.from_row(prev)
+            else:
+                ranking = self._write_ranking(c, annotator, head, order, seconds, prev)
+            current = {} if not items else {r["candidate_id"]: r for r in c.execute(
+                "SELECT k.* FROM critiques k JOIN candidates c ON c.id = k.candidate_id"
+                " WHERE c.document_id = ? AND k.annotator_id = ? AND k.current = 1", (document_id, annotator.id))}
             saved = []
             for cid, (text, span) in items.items():
                 old = current.get(cid)
-                if (old is not None and old.text == (text or "").strip()
-                        and (old.span_start, old.span_end) == (span or (None, None))):
-                    saved.append(old)
+                if old is not None and old["text"] == text and (old["span_start"], old["span_end"]) == (
+                        span or (None, None)):
+                    saved.append(Critique.from_row(old))
                 else:
-                    saved.append(self.save_critique(annotator, cid, text, span))
+                    saved.append(self._write_critique(c, annotator, head["project_id"], cid, text, span,
+                                                      old))
         return ranking, saved
 
     def critique_history(self, annotator: Annotator, candidate_id: int) -> list[Critique]:
@@ -531,44 +563,43 @@ class AnnotationMixin(StoreBase):
         return [Critique.from_row(r) for r in rows]
 
     # -- progress -----------------------------------------------------------------------
-    def progress(self, project: str | int) -> Progress:
+    def progress(self, project: str | int) -> QueueProgress:
+        """Counts from the counters, and each annotator's median seconds per ranking (one query)."""
         p = self.get_project(project)
-        docs = self.scalar("SELECT COUNT(*) FROM documents WHERE project_id = ?", (p.id,))
-        complete = self.scalar(
-            "SELECT COUNT(*) FROM documents WHERE project_id = ? AND n_rankings >= ?", (p.id, p.overlap))
-        per = []
-        for a in self.list_annotators():
-            secs = [r[0] for r in self.all(
-                "SELECT r.seconds FROM rankings r JOIN documents d ON d.id = r.document_id"
-                " WHERE r.annotator_id = ? AND r.current = 1 AND d.project_id = ? AND r.seconds IS NOT NULL",
-                (a.id, p.id))]
-            n_rank = self.scalar(
-                "SELECT COUNT(*) FROM rankings r JOIN documents d ON d.id = r.document_id"
-                " WHERE r.annotator_id = ? AND r.current = 1 AND d.project_id = ?", (a.id, p.id))
-            n_crit = self.scalar(
-                "SELECT COUNT(*) FROM critiques k JOIN candidates c ON c.id = k.candidate_id"
-                " JOIN documents d ON d.id = c.document_id"
-                " WHERE k.annotator_id = ? AND k.current = 1 AND d.project_id = ?", (a.id, p.id))
-            if n_rank or n_crit:
-                per.append({"annotator": a.name, "rankings": n_rank, "critiques": n_crit,
-                            "median_seconds": statistics.median(secs) if secs else None})
-        return Progress(
-            documents=docs, complete=complete,
-            rankings=sum(x["rankings"] for x in per), critiques=sum(x["critiques"] for x in per),
-            per_annotator=per,
-        )
+        totals = self.totals(p.id)
+        secs: dict[int, list[float]] = {}
+        for a_id, sec in self.conn.execute(
+            "SELECT r.annotator_id, r.seconds FROM rankings r JOIN documents d ON d.id = r.document_id"
+            " WHERE r.current = 1 AND d.project_id = ? AND r.seconds IS NOT NULL", (p.id,)
+        ):
+            secs.setdefault(a_id, []).append(sec)
+        per = [
+            {"annotator": r["name"], "rankings": r["rankings"], "critiques": r["critiques"],
+             "median_seconds": statistics.median(secs[r["id"]]) if r["id"] in secs else None}
+            for r in self.all(
+                "SELECT a.id, a.name, n.rankings, n.critiques FROM annotator_counts n"
+                " JOIN annotators a ON a.id = n.annotator_id"
+                " WHERE n.project_id = ? AND (n.rankings > 0 OR n.critiques > 0) ORDER BY a.id", (p.id,))
+        ]
+        return QueueProgress(documents=totals["documents"], complete=totals["complete"],
+                             rankings=totals["rankings"], critiques=totals["critiques"], per_annotator=per)
 
 
 def ranking_groups(doc: Document, ranks: dict[int, int], *, allow_ties: bool) -> list[list[int]]:
     """Validate `ranks` (candidate id -> rank 1..K) for `doc`; return groups of ids, best first."""
-    ids = {c.id for c in doc.candidates}
+    return _groups(doc.id, [c.id for c in doc.candidates], ranks, allow_ties=allow_ties)
+
+
+def _groups(document_id: int, candidate_ids: list[int], ranks: dict[int, int], *,
+            allow_ties: bool) -> list[list[int]]:
+    ids = set(candidate_ids)
     ranks = {int(k): v for k, v in ranks.items()}
     missing = ids - set(ranks)
     if missing:
         raise ValidationError(f"ranking: candidate(s) {sorted(missing)} have no rank; rank every candidate")
     extra = set(ranks) - ids
     if extra:
-        raise ValidationError(f"ranking: candidate(s) {sorted(extra)} are not in document {doc.id}")
+        raise ValidationError(f"ranking: candidate(s) {sorted(extra)} are not in document {document_id}")
     k = len(ids)
     for cid, r in ranks.items():
         if not isinstance(r, int) or isinstance(r, bool) or not 1 <= r <= k:
@@ -579,3 +610,18 @@ def ranking_groups(doc: Document, ranks: dict[int, int], *, allow_ties: bool) ->
     for cid, r in sorted(ranks.items(), key=lambda kv: (kv[1], kv[0])):
         groups.setdefault(r, []).append(cid)
     return [groups[r] for r in sorted(groups)]
+
+
+def _critique_value(candidate_text: str, text: str, span: tuple[int, int] | None) -> tuple[str, tuple[int, int] | None]:
+    """(stripped text, span) checked: empty text and a span outside the candidate are refused."""
+    text = (text or "").strip()
+    if not text:
+        raise ValidationError("critique: must not be empty (say what is wrong and how to fix it)")
+    if span is None:
+        return text, None
+    start, end = int(span[0]), int(span[1])
+    if not (0 <= start < end <= len(candidate_text)):
+        raise ValidationError(
+            f"critique span: {start}..{end} is not inside the candidate (0..{len(candidate_text)})"
+        )
+    return text, (start, end)

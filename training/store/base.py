@@ -27,15 +27,15 @@ def now() -> str:
 
 
 class StoreBase:
-    def __init__(self, path: str | Path, *, migrate: bool = True):
+    def __init__(self, path: str | Path, *, migrate: bool = True, busy_timeout_ms: int = BUSY_TIMEOUT_MS):
         self.path = str(path)
         # isolation_level=None: we issue BEGIN/COMMIT ourselves, so a write transaction
         # can take the write lock up front (BEGIN IMMEDIATE) and wait on it instead of failing.
         self.conn = sqlite3.connect(
-            self.path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=False
+            self.path, isolation_level=None, timeout=busy_timeout_ms / 1000, check_same_thread=False
         )
         self.conn.row_factory = sqlite3.Row
-        self.conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        self.conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
         self.conn.execute("PRAGMA foreign_keys = ON")
         if self.path != ":memory:":
             self.conn.execute("PRAGMA journal_mode = WAL")
@@ -58,6 +58,8 @@ class StoreBase:
                     log.info("migrating %s: %s", self.path, ", ".join(m.name for m in pending))
                 migrations.apply(self.db)
                 self.conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            if pending:  # the counters a migration backfilled must equal a recount (store/counters.py)
+                self.check_counters(fix=True)
         return self.schema_version()
 
     def schema_version(self) -> int:

@@ -227,4 +227,48 @@ def m002_learning(db: Database) -> None:
     db["projects"].add_column("templates", str)  # JSON: ILF prompt templates; NULL = data/ilf_templates.json
 
 
+@migrations()
+def m003_counters_and_imports(db: Database) -> None:
+    """Counters for O(1) queue counts and progress (backfilled here; see store/counters.py), and
+    imports that write in batches into a hidden staging project until their final flip."""
+    from .counters import write_counts
+
+    db["projects"].add_column("staging_for", int)  # NULL, or the project a staging import goes into
+    db.execute(
+        "CREATE TABLE project_counts (project_id INTEGER PRIMARY KEY REFERENCES projects(id),"
+        " documents INTEGER NOT NULL DEFAULT 0, open INTEGER NOT NULL DEFAULT 0,"
+        " rankings INTEGER NOT NULL DEFAULT 0, critiques INTEGER NOT NULL DEFAULT 0)"
+    )
+    db.execute(
+        "CREATE TABLE annotator_counts (project_id INTEGER NOT NULL REFERENCES projects(id),"
+        " annotator_id INTEGER NOT NULL REFERENCES annotators(id), rankings INTEGER NOT NULL DEFAULT 0,"
+        " rankings_open INTEGER NOT NULL DEFAULT 0, critiques INTEGER NOT NULL DEFAULT 0,"
+        " PRIMARY KEY (project_id, annotator_id)) WITHOUT ROWID"
+    )
+    db.execute(
+        "CREATE TABLE imports (id INTEGER PRIMARY KEY, project_id INTEGER NOT NULL REFERENCES projects(id),"
+        " staging_id INTEGER REFERENCES projects(id), path TEXT, pid INTEGER, host TEXT,"
+        " started TEXT, heartbeat TEXT)"
+    )
+    write_counts(db.conn)
+
+
+@migrations()
+def m004_eval_rounds(db: Database) -> None:
+    """Blind A/B evaluation rounds: two models' outputs on held-out documents, ranked by people
+    in a K=2 project of their own (training/evaluation/rounds.py)."""
+    db.execute(
+        "CREATE TABLE eval_rounds (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE,"
+        " source_project_id INTEGER NOT NULL REFERENCES projects(id),"
+        " project_id INTEGER REFERENCES projects(id),"  # the blind project, made once outputs exist
+        " model_a TEXT NOT NULL, model_b TEXT NOT NULL,"  # what was loaded: a path or a name
+        " model_a_id INTEGER REFERENCES models(id), model_b_id INTEGER REFERENCES models(id),"
+        " judge_model_id INTEGER REFERENCES models(id), job_id INTEGER REFERENCES jobs(id),"
+        " status TEXT NOT NULL DEFAULT 'generating',"  # generating | open | closed | failed
+        " documents TEXT NOT NULL DEFAULT '[]', config TEXT NOT NULL DEFAULT '{}',"
+        " judge TEXT NOT NULL DEFAULT '{}', result TEXT NOT NULL DEFAULT '{}',"
+        " created_by INTEGER REFERENCES annotators(id), created TEXT NOT NULL, closed TEXT)"
+    )
+
+
 SCHEMA_VERSION = len(migrations._migrations)

@@ -208,3 +208,26 @@ class TokenRewards(_Row):
     rewards: list[float]
     score: float | None
     json_fields: ClassVar = {"tokens": [], "rewards": []}
+
+
+@dataclass(frozen=True)
+class EvalRound(_Row):
+    id: int
+    name: str
+    source_project_id: int
+    project_id: int | None  # the blind K=2 project (None until the outputs exist)
+    model_a: str
+    model_b: str
+    model_a_id: int | None
+    model_b_id: int | None
+    judge_model_id: int | None
+    job_id: int | None
+    status: str  # generating | open | closed | failed
+    documents: list  # ids of the source documents
+    config: dict
+    judge: dict  # blind document id -> {"a": score, "b": score} from the judge reward model
+    result: dict  # written when the round is closed
+    created_by: int | None
+    created: str
+    closed: str | None
+    json_fields: ClassVar = {"documents": [], "config": {}, "judge": {}, "result": {}}

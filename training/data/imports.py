@@ -1,10 +1,9 @@
-"""Import files into a project and export what annotators made, as JSONL or Parquet.
+"""Import files into a project: read, validate and write documents, pairs and SLF5K rows.
 
-    from training.data.io import import_file, export_rows, write_export
+    from training.data.imports import import_file, validate_file
     report = import_file(store, "docs.jsonl", "news")            # all of it, or nothing
-    write_export(export_rows(store, "news", "pairs"), "pairs.parquet", fmt="parquet")
 
-Import formats (JSON Schemas in data/schemas/):
+Formats (JSON Schemas in data/schemas/):
   documents  JSONL `{"id", "title", "text", "candidates": [...], "reference"?, "meta"?}`, or CSV
              with a header `id,title,text,candidate_1,...,candidate_K[,reference][,meta]`
              (`title`, `reference`, `meta` optional; `meta` is a JSON object in its cell; K = the
@@ -27,10 +26,6 @@ How an import runs:
      Any problem -> ImportFileError listing them (first MAX_PROBLEMS), and nothing is written.
   2. write: read the file again and insert everything in ONE transaction (Store.tx), so the
      import lands whole or not at all. Memory stays flat: rows stream from the file to SQLite.
-
-Export kinds: documents (the import shape: an export of an import gives the same rows back),
-rankings, pairs (TRL; every ranking expanded to all ordered pairs, ties dropped), critiques, and
-the ILF datasets (added by training.ilf.pipeline).
 """
 
 from __future__ import annotations
@@ -39,24 +34,18 @@ import csv
 import hashlib
 import json
 import logging
-import sys
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
-from training.data.context import document_context
 from training.errors import ImportFileError, ValidationError
 from training.store import NewDocument, Store
-from training.store.records import Document, Project
 
 log = logging.getLogger(__name__)
 
 IMPORT_FORMATS = ("auto", "documents", "pairs", "slf5k")
-EXPORT_KINDS = ("documents", "rankings", "pairs", "critiques", "ilf-sft", "ilf-feedback")
-EXPORT_FORMATS = ("jsonl", "parquet")  # one file each
-FOLDER_FORMATS = ("hf",)  # a folder: the Hugging Face `datasets` layout
 MAX_PROBLEMS = 50
 BATCH = 500
 
@@ -462,234 +451,3 @@ def _source_annotator(store: Store, name: str):
         annotator, _token = store.add_annotator(name, role="annotator")  # the token is discarded
         log.info("created source annotator %r", name)
         return annotator
-
-
-# -- export -----------------------------------------------------------------------------------
-def export_rows(store: Store, project: str | int, what: str) -> Iterator[dict]:
-    """Rows of one export kind (see EXPORT_KINDS), streamed from the database.
-
-    Checks `what` and the project at once (not on first iteration)."""
-    p = store.get_project(project)
-    if what == "documents":
-        return _export_documents(store, p)
-    if what == "rankings":
-        return _export_rankings(store, p)
-    if what == "pairs":
-        return _export_pairs(store, p)
-    if what == "critiques":
-        return _export_critiques(store, p)
-    if what in ("ilf-sft", "ilf-feedback"):  # accepted refinements (see training.ilf.pipeline.build_dataset)
-        from training.ilf.pipeline import build_dataset
-
-        return iter(build_dataset(store, p.id, variant=what.removeprefix("ilf-")))
-    raise ValidationError(f"export: {what!r} is not one of {', '.join(EXPORT_KINDS)}")
-
-
-
-def _batches(store: Store, p: Project) -> Iterator[list[Document]]:
-    batch: list[Document] = []
-    for doc in store.iter_documents(p.id, batch_size=BATCH):
-        batch.append(doc)
-        if len(batch) >= BATCH:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
-
-
-def _names(store: Store) -> dict[int, str]:
-    return {a.id: a.name for a in store.list_annotators()}
-
-
-def _export_documents(store: Store, p: Project) -> Iterator[dict]:
-    for doc in store.iter_documents(p.id, batch_size=BATCH):
-        row: dict[str, Any] = {"id": doc.ext_id, "title": doc.title, "text": doc.text,
-                               "candidates": [c.text for c in doc.candidates]}
-        if doc.reference is not None:
-            row["reference"] = doc.reference
-        if doc.meta:
-            row["meta"] = doc.meta
-        yield row
-
-
-def _export_rankings(store: Store, p: Project) -> Iterator[dict]:
-    names = _names(store)
-    for batch in _batches(store, p):
-        by_doc = store.rankings_of([d.id for d in batch])
-        for doc in batch:
-            texts = {c.id: c.text for c in doc.candidates}
-            for r in by_doc.get(doc.id, []):
-                yield {
-                    "document_id": doc.id, "document_ext_id": doc.ext_id, "annotator": names[r.annotator_id],
-                    "ranking_ids": r.order, "ranking_texts": [[texts[c] for c in g] for g in r.order],
-                    "seconds": r.seconds, "version": r.version, "created": r.created,
-                }
-
-
-def ranking_pairs(order: list[list[int]]) -> Iterator[tuple[int, int]]:
-    """All ordered (better, worse) pairs of a ranking given as groups best first; ties give none."""
-    for i, better in enumerate(order):
-        for worse in order[i + 1:]:
-            for a in better:
-                for b in worse:
-                    yield a, b
-
-
-def _export_pairs(store: Store, p: Project) -> Iterator[dict]:
-    names = _names(store)
-    for batch in _batches(store, p):
-        by_doc = store.rankings_of([d.id for d in batch])
-        for doc in batch:
-            texts = {c.id: c.text for c in doc.candidates}
-            prompt = document_context(p.kind, doc.title, doc.text)
-            for r in by_doc.get(doc.id, []):
-                for a, b in ranking_pairs(r.order):
-                    yield {"prompt": prompt, "chosen": texts[a], "rejected": texts[b],
-                           "annotator": names[r.annotator_id], "document_id": doc.id,
-                           "document_ext_id": doc.ext_id, "chosen_id": a, "rejected_id": b}
-
-
-def _export_critiques(store: Store, p: Project) -> Iterator[dict]:
-    names = _names(store)
-    for batch in _batches(store, p):
-        by_doc = store.critiques_of([d.id for d in batch])
-        for doc in batch:
-            texts = {c.id: c.text for c in doc.candidates}
-            for k in by_doc.get(doc.id, []):
-                cand = texts[k.candidate_id]
-                span = None if k.span_start is None else cand[k.span_start:k.span_end]
-                yield {"document_id": doc.id, "document_ext_id": doc.ext_id, "title": doc.title,
-                       "text": doc.text, "candidate_id": k.candidate_id, "candidate": cand,
-                       "critique": k.text, "span_start": k.span_start, "span_end": k.span_end,
-                       "span_text": span, "annotator": names[k.annotator_id], "version": k.version,
-                       "created": k.created}
-
-
-# -- writing ----------------------------------------------------------------------------------
-def _parquet_schemas():
-    import pyarrow as pa
-
-    ids = pa.list_(pa.list_(pa.int64()))
-    return {
-        "documents": pa.schema([("id", pa.string()), ("title", pa.string()), ("text", pa.string()),
-                                ("candidates", pa.list_(pa.string())), ("reference", pa.string()),
-                                ("meta", pa.string())]),
-        "rankings": pa.schema([("document_id", pa.int64()), ("document_ext_id", pa.string()),
-                               ("annotator", pa.string()), ("ranking_ids", ids),
-                               ("ranking_texts", pa.list_(pa.list_(pa.string()))),
-                               ("seconds", pa.float64()), ("version", pa.int64()), ("created", pa.string())]),
-        "pairs": pa.schema([("prompt", pa.string()), ("chosen", pa.string()), ("rejected", pa.string()),
-                            ("annotator", pa.string()), ("document_id", pa.int64()),
-                            ("document_ext_id", pa.string()), ("chosen_id", pa.int64()),
-                            ("rejected_id", pa.int64())]),
-        "critiques": pa.schema([("document_id", pa.int64()), ("document_ext_id", pa.string()),
-                                ("title", pa.string()), ("text", pa.string()), ("candidate_id", pa.int64()),
-                                ("candidate", pa.string()), ("critique", pa.string()),
-                                ("span_start", pa.int64()), ("span_end", pa.int64()),
-                                ("span_text", pa.string()), ("annotator", pa.string()),
-                                ("version", pa.int64()), ("created", pa.string())]),
-    }
-
-
-def write_export(rows: Iterable[dict], out: str | Path | IO[str] | None = None, fmt: str = "jsonl",
-                 *, kind: str | None = None) -> int:
-    """Write rows as JSONL (to a path, an open text file, or stdout when `out` is None), as
-    Parquet (to a path, in batches), or in the Hugging Face `datasets` layout ("hf": `out` is a
-    folder that gets data/train-00000-of-00001.parquet and a README.md dataset card, so
-    `datasets.load_dataset(out)` or a hub upload reads it). Returns the number of rows written.
-
-    Parquet: `kind` (an export kind) picks a fixed column schema; otherwise the schema is
-    inferred from the first batch (columns that are all null there become strings). Object
-    values (a document's meta) are stored as JSON text."""
-    if fmt not in EXPORT_FORMATS + FOLDER_FORMATS:
-        raise ValidationError(f"format: {fmt!r} is not one of {', '.join(EXPORT_FORMATS + FOLDER_FORMATS)}")
-    if fmt == "parquet":
-        if out is None or not isinstance(out, (str, Path)):
-            raise ValidationError("parquet export: needs an output file (--out FILE.parquet)")
-        return _write_parquet(rows, Path(out), kind)
-    if fmt == "hf":
-        if out is None or not isinstance(out, (str, Path)):
-            raise ValidationError("hf export: needs an output folder (--out DIR)")
-        return _write_hf(rows, Path(out), kind)
-    if out is None:
-        return _write_jsonl(rows, sys.stdout)
-    if isinstance(out, (str, Path)):
-        Path(out).parent.mkdir(parents=True, exist_ok=True)
-        with open(out, "w", encoding="utf-8") as f:
-            return _write_jsonl(rows, f)
-    return _write_jsonl(rows, out)
-
-
-def _write_jsonl(rows: Iterable[dict], f: IO[str]) -> int:
-    n = 0
-    for row in rows:
-        f.write(json.dumps(row, ensure_ascii=False))
-        f.write("\n")
-        n += 1
-    return n
-
-
-def _write_parquet(rows: Iterable[dict], path: Path, kind: str | None) -> int:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    schema = _parquet_schemas().get(kind) if kind else None
-    path.parent.mkdir(parents=True, exist_ok=True)
-    writer = None
-    n = 0
-
-    def flush(batch: list[dict]) -> None:
-        nonlocal writer, schema
-        batch = [{k: json.dumps(v, ensure_ascii=False) if isinstance(v, dict) else v for k, v in r.items()}
-                 for r in batch]
-        if schema is None:
-            inferred = pa.Table.from_pylist(batch).schema
-            schema = pa.schema([pa.field(f.name, pa.string()) if pa.types.is_null(f.type) else f
-                                for f in inferred])
-        table = pa.Table.from_pylist(batch, schema=schema)
-        if writer is None:
-            writer = pq.ParquetWriter(str(path), schema)
-        writer.write_table(table)
-
-    try:
-        batch: list[dict] = []
-        for row in rows:
-            batch.append(row)
-            n += 1
-            if len(batch) >= 2000:
-                flush(batch)
-                batch = []
-        if batch or writer is None:
-            if batch:
-                flush(batch)
-            elif schema is not None:
-                writer = pq.ParquetWriter(str(path), schema)  # an empty file with the right columns
-            else:
-                pq.write_table(pa.table({}), str(path))
-    finally:
-        if writer is not None:
-            writer.close()
-    return n
-
-
-def _write_hf(rows: Iterable[dict], folder: Path, kind: str | None) -> int:
-    if folder.exists() and not folder.is_dir():
-        raise ValidationError(f"hf export: {folder} is a file; give a folder (--out DIR)")
-    n = _write_parquet(rows, folder / "data" / "train-00000-of-00001.parquet", kind)
-    name = kind or "rows"
-    (folder / "README.md").write_text(
-        "---\n"
-        "configs:\n"
-        "- config_name: default\n"
-        "  data_files:\n"
-        "  - split: train\n"
-        "    path: data/train-*.parquet\n"
-        "---\n\n"
-        f"# Tokenwise export: {name}\n\n"
-        f"{n} rows exported by `tokenwise export {name} --format hf`. Columns are described by\n"
-        f"data/schemas/{name}.schema.json in the Tokenwise repository.\n\n"
-        "```python\nfrom datasets import load_dataset\n"
-        f"ds = load_dataset(\"{folder.name}\")  # the folder's path\n```\n",
-        encoding="utf-8",
-    )
-    return n

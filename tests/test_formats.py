@@ -1,0 +1,237 @@
+"""training.data.formats and sources: every preference shape -> one Item; files of every kind, streamed."""
+
+import gzip
+import json
+
+import pytest
+
+from training.data import formats as F
+from training.data.sources import kind_of, records
+from training.errors import ValidationError
+
+
+class Sink:
+    def __init__(self):
+        self.items = []
+
+    def add(self, line, fld, msg):
+        self.items.append((line, fld, msg))
+
+
+def parse(fmt, obj, **opts):
+    sink = Sink()
+    item = F.parse(fmt, obj, 7, sink, F.Options(**opts))
+    return item, sink.items
+
+
+def test_every_format_parses_its_own_example_and_is_detected_from_it():
+    for name, fmt in F.FORMATS.items():
+        assert F.detect([(1, fmt.example)]) == (name, "")
+        if fmt.parse is not None:
+            item, problems = parse(name, fmt.example)
+            assert problems == [] and item is not None, name
+            assert all(len(j.ranks) == len(item.candidates) for j in item.judgments)
+
+
+def test_pairs_standard_and_conversational():
+    item, _ = parse("pairs", {"prompt": "Q?", "chosen": "good", "rejected": "bad", "id": 5, "src": "x"})
+    assert (item.text, item.candidates, item.ext_id, item.meta) == ("Q?", ["good", "bad"], "5", {"src": "x"})
+    assert item.judgments[0].ranks == [1, 2] and item.judgments[0].rater is None
+    turns = [{"role": "user", "content": "Hi"}]
+    item, _ = parse("pairs", {"prompt": turns, "chosen": [{"role": "assistant", "content": "Hello!"}],
+                              "rejected": [{"role": "assistant", "content": "Go away."}]})
+    assert item.meta["turns"] == turns and item.text == "user: Hi"
+    assert item.candidates == ["Hello!", "Go away."]
+
+
+def test_implicit_prompt_split_at_the_last_turn_boundary():
+    item, problems = parse("implicit", {
+        "chosen": "\n\nHuman: Tea or coffee?\n\nAssistant: Tea, it has less caffeine.",
+        "rejected": "\n\nHuman: Tea or coffee?\n\nAssistant: Tequila."})
+    assert problems == []
+    assert item.text == "\n\nHuman: Tea or coffee?\n\nAssistant:"
+    assert item.candidates == ["Tea, it has less caffeine.", "Tequila."]
+    # the shared prefix "...Assistant: Te" must not cut inside a word
+    assert F.split_implicit("\n\nHuman: x\n\nAssistant: Tea", "\n\nHuman: x\n\nAssistant: Tequila")[1] == "Tea"
+    chosen = [{"role": "user", "content": "2+2?"}, {"role": "assistant", "content": "4"}]
+    rejected = [{"role": "user", "content": "2+2?"}, {"role": "assistant", "content": "5"}]
+    item, _ = parse("implicit", {"chosen": chosen, "rejected": rejected})
+    assert item.meta["turns"] == chosen[:1] and item.candidates == ["4", "5"]
+
+
+def test_implicit_without_a_shared_turn_names_the_line():
+    item, problems = parse("implicit", {"chosen": "Yes.", "rejected": "No."})
+    assert item is None and problems[0][0] == 7 and "turn boundary" in problems[0][2]
+
+
+def test_sff_comparison_gives_sources_rater_ranking_and_notes_as_critiques():
+    row = json.loads(json.dumps(F.FORMATS["sff"].example))
+    item, _ = parse("sff", row)
+    assert item.title == "Moving cities" and item.sources == ["sup1", "ppo2"]
+    j = item.judgments[0]
+    assert j.ranks == [1, 2] and j.rater == "w07" and j.critiques == {1: "misses the doubt"}
+    row["choice"] = 2
+    item, problems = parse("sff", row)
+    assert item is None and problems[0][1] == "choice" and "0..1" in problems[0][2]
+
+
+def test_ratings_scores_become_a_ranking_with_ties_and_stay_in_meta():
+    row = {"instruction": "Say hi", "completions": [
+        {"model": "a", "response": "hi", "overall_score": 7, "annotations": {"honesty": {"Rating": "2"}}},
+        {"model": "b", "response": "hello", "overall_score": 9, "annotations": {"honesty": {"Rating": "5"}}},
+        {"model": "c", "response": "yo", "overall_score": 7, "annotations": {"honesty": {"Rating": "5"}}}]}
+    item, _ = parse("ratings", row)
+    assert item.judgments[0].ranks == [2, 1, 2] and item.sources == ["a", "b", "c"]
+    assert item.candidate_meta[1]["score"] == 9.0
+    item, _ = parse("ratings", row, score_field="annotations.honesty.Rating")
+    assert item.judgments[0].ranks == [3, 1, 1]
+    row["completions"][0]["overall_score"] = "n/a"
+    item, problems = parse("ratings", row)
+    assert item is None and problems == [(7, "completions[0].overall_score/score/rating", "score is not a number: 'n/a'")]
+
+
+def test_two_answer_label_or_scores():
+    row = {"history": "Q", "human_ref_A": "a", "human_ref_B": "b", "labels": 0, "score_A": 1, "score_B": 5}
+    assert parse("two_answer", row)[0].judgments[0].ranks == [2, 1]
+    del row["labels"]
+    assert parse("two_answer", row)[0].judgments[0].ranks == [2, 1]
+    row["score_A"] = 5
+    assert parse("two_answer", row)[0].judgments[0].ranks == [1, 1]
+    row["score_B"] = "lots"
+    assert parse("two_answer", row)[1] == [(7, "score_B", "score is not a number: 'lots'")]
+
+
+def test_rater_field_and_grouping_key_ignore_order_and_whitespace():
+    a, _ = parse("pairs", {"prompt": "Q  ", "chosen": "x y", "rejected": "z", "judge": "ann"})
+    b, _ = parse("pairs", {"prompt": "Q", "chosen": "z", "rejected": "x  y", "judge": "bob"})
+    assert a.key == b.key and a.judgments[0].rater == "ann" and b.judgments[0].rater == "bob"
+    c, _ = parse("pairs", {"prompt": "Q", "chosen": "z", "rejected": "x", "who": "c"}, rater_field="who")
+    assert c.key != a.key and c.judgments[0].rater == "c"
+
+
+def test_mapping_renames_columns_then_detects():
+    m = F.parse_mapping("prompt=question, chosen=good,rejected=bad")
+    row = {"question": "Q", "good": "g", "bad": "b"}
+    assert F.detect([(1, row)], m) == ("pairs", "")
+    item, _ = parse("pairs", row, mapping=m)
+    assert item.candidates == ["g", "b"] and item.text == "Q"
+    with pytest.raises(ValueError, match="'prompt' is not NAME=COLUMN"):
+        F.parse_mapping("prompt")
+
+
+def test_unknown_shape_names_line_keys_and_nearest_format():
+    fmt, why = F.detect([(3, {"question": "q", "chosen": 1, "text_b": 2}), (4, {})])
+    assert fmt is None and "'implicit'" in why  # chosen without rejected: nearest is the TRL shape
+    fmt, why = F.detect([(3, {"summary_list": [], "choice_index": 1, "info": {}})])
+    assert fmt is None and why.startswith("line 3: unknown shape (keys: choice_index, info, summary_list)")
+    assert "'sff'" in why and "--map" in why
+
+
+def test_ranks_from_scores():
+    assert F.ranks_from_scores([3, 1, 3]) == [1, 3, 1]
+    assert F.ranks_from_scores([0.5]) == [1]
+
+
+ROWS = [{"prompt": f"P{i}", "chosen": "c", "rejected": "r"} for i in range(5)]
+
+
+@pytest.mark.parametrize("name", ["a.jsonl", "a.jsonl.gz", "a.json", "a.json.gz", "a.csv", "a.parquet"])
+def test_records_from_every_file_kind(tmp_path, name):
+    path = tmp_path / name
+    if ".parquet" in name:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        pq.write_table(pa.Table.from_pylist(ROWS), path, row_group_size=2)
+    else:
+        if ".jsonl" in name:
+            text = "".join(json.dumps(r) + "\n" for r in ROWS)
+        elif ".json" in name:
+            text = json.dumps(ROWS, indent=1)
+        else:
+            text = "prompt,chosen,rejected\n" + "".join(f"{r['prompt']},c,r\n" for r in ROWS)
+        data = text.encode()
+        path.write_bytes(gzip.compress(data) if name.endswith(".gz") else data)
+    assert [obj for _, obj in records(path)] == ROWS
+
+
+def test_json_array_streams_across_chunk_boundaries_and_reports_a_broken_item(tmp_path, monkeypatch):
+    import training.data.sources as S
+
+    monkeypatch.setattr(S, "CHUNK", 7)  # many refills, objects and numbers cut mid-way
+    rows = [{"n": 123456789, "t": "x" * i, "l": [1.5, True, None]} for i in range(30)]
+    path = tmp_path / "a.json"
+    path.write_text(json.dumps(rows))
+    assert [o for _, o in records(path)] == rows
+    path.write_text('[{"a": 1}, {"a": 2,,}]')
+    sink = Sink()
+    assert [o for _, o in records(path, sink)] == [{"a": 1}, None]
+    assert sink.items[0][:2] == (2, "json")
+
+
+def test_jsonl_bad_lines_are_reported_and_skipped(tmp_path):
+    path = tmp_path / "a.jsonl"
+    path.write_bytes(b'{"a": 1}\n{oops\n\n\xff\n{"a": 2}\n')
+    sink = Sink()
+    assert [(n, o) for n, o in records(path, sink)] == [(1, {"a": 1}), (2, None), (4, None), (5, {"a": 2})]
+    assert [(n, f) for n, f, _ in sink.items] == [(2, "json"), (4, "encoding")]
+
+
+def test_saved_dataset_folder(tmp_path):
+    import pyarrow as pa
+
+    folder = tmp_path / "ds"
+    folder.mkdir()
+    table = pa.Table.from_pylist(ROWS)
+    with pa.OSFile(str(folder / "data-00000-of-00001.arrow"), "wb") as sink, pa.ipc.new_stream(sink, table.schema) as w:
+        w.write_table(table, max_chunksize=2)
+    (folder / "state.json").write_text(json.dumps({"_data_files": [{"filename": "data-00000-of-00001.arrow"}]}))
+    assert kind_of(folder) == "folder"
+    assert [o for _, o in records(folder)] == ROWS
+
+
+def test_unknown_extension_and_unknown_dataset_name(tmp_path, monkeypatch):
+    (tmp_path / "a.xlsx").write_text("x")
+    with pytest.raises(ValidationError, match="unknown extension 'xlsx'"):
+        kind_of(tmp_path / "a.xlsx")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    with pytest.raises(ValidationError, match="not a file or folder"):
+        list(records("no-such-owner/no-such-dataset", split="train"))
+
+
+def test_every_format_example_matches_its_json_schema():
+    from pathlib import Path
+
+    import jsonschema
+
+    schemas = Path(__file__).resolve().parents[1] / "data" / "schemas"
+    for name, fmt in F.FORMATS.items():
+        schema = json.loads((schemas / f"{name}.schema.json").read_text())
+        jsonschema.Draft202012Validator.check_schema(schema)
+        jsonschema.validate(fmt.example, schema)
+
+
+def test_read_items_detects_groups_several_raters_and_reports_bad_rows(tmp_path):
+    rows = []
+    for i in range(10):
+        for rater in ("ann", "bob", "cy"):
+            good, bad = (f"good {i}", f"bad {i}") if rater != "cy" else (f"bad {i}", f"good {i}")
+            rows.append({"prompt": f"Question {i}", "chosen": good, "rejected": bad, "worker": rater})
+    rows.append({"prompt": "Q", "chosen": "", "rejected": "x"})
+    path = tmp_path / "multi.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    sink = Sink()
+    fmt, items = F.read_items(path, problems=sink)
+    docs = F.grouped(items)
+    assert fmt == "pairs" and len(docs) == 10 and sink.items == [(31, "chosen", "is empty")]
+    d = docs[0]
+    assert d.candidates == ["good 0", "bad 0"]
+    assert [(j.rater, j.ranks) for j in d.judgments] == [("ann", [1, 2]), ("bob", [1, 2]), ("cy", [2, 1])]
+
+
+def test_read_items_refuses_an_unknown_shape_by_line(tmp_path):
+    path = tmp_path / "odd.jsonl"
+    path.write_text('{"q": 1, "a": 2}\n')
+    with pytest.raises(ValidationError, match="line 1: unknown shape \\(keys: a, q\\)"):
+        F.read_items(path)

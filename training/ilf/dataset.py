@@ -1,0 +1,77 @@
+"""ILF steps 5 and 6: review the selected refinements and turn the chosen ones into datasets.
+
+    review:  a person accepts the selected refinement, picks another, or edits one (the store);
+             `review_queue` and `refinement_rows` are what the Review page lists and shows
+    dataset: sft      context -> refinement
+             feedback context + x0 -> feedback + refinement
+             from the accepted refinements (or also the selected ones nobody reviewed yet)
+
+Nothing here touches SQL: the store does.
+"""
+
+from __future__ import annotations
+
+from training.errors import ValidationError
+from training.ilf.config import DatasetConfig
+from training.ilf.templates import fill, item_fields, load_templates
+
+
+def chosen_refinement(item, include: str = "accepted"):
+    """The refinement a dataset uses for a critique: the accepted one; with include='selected'
+    the selected one of a critique nobody has reviewed yet. None when there is none."""
+    acc = item.accepted
+    if acc is not None:
+        return acc
+    if include == "selected" and not item.reviewed:
+        return item.selected
+    return None
+
+
+def build_dataset(store, project, variant: str = "sft", include: str = "accepted") -> list[dict]:
+    """ILF finetuning rows {prompt, completion, critique_id, refinement_id, document_id}.
+
+    sft: context -> refinement; feedback: context + output -> feedback + refinement.
+    """
+    DatasetConfig(variant=variant, include=include)  # refuses a bad value, naming the field
+    p = store.get_project(project)
+    t = load_templates(p)
+    ds = t["dataset"]
+    rows = []
+    for it in store.critique_items(p.id):
+        r = chosen_refinement(it, include)
+        if r is None:
+            continue
+        f = {**item_fields(it, t, p.kind, max_text_chars=10**9), "refinement": r.text}
+        rows.append({
+            "prompt": fill(ds[f"{variant}_prompt"], f, f"dataset.{variant}_prompt"),
+            "completion": fill(ds[f"{variant}_completion"], f, f"dataset.{variant}_completion"),
+            "critique_id": it.critique.id, "refinement_id": r.id, "document_id": it.document.id,
+        })
+    if not rows:
+        what = "accepted" if include == "accepted" else "accepted or selected"
+        raise ValidationError(f"project {p.name!r} has no {what} refinements yet; refine and select, then "
+                              "review them on the Review page (or build with include='selected')")
+    return rows
+
+
+
+# -- review (what the Review page shows) ------------------------------------------------------
+def review_queue(store, project, user, *, everyone: bool = False, unreviewed_only: bool = True) -> list:
+    """Critiques with model refinements that `user` may review: their own; every annotator's for
+    an admin who asks for `everyone`. Unreviewed ones first, then by id."""
+    items = store.critique_items(project, annotator=None if (everyone and user.is_admin) else user)
+    items = [it for it in items if it.refinements and not (unreviewed_only and it.reviewed)]
+    return sorted(items, key=lambda it: (it.reviewed, it.critique.id))
+
+
+def refinement_rows(item) -> list[dict]:
+    """One display row per refinement: its text, variant, scores; the selected/accepted marks."""
+    rows = []
+    for i, r in enumerate(item.refinements, 1):
+        row = {"#": i, "text": r.text, "variant": r.variant, "selected": r.selected,
+               "accepted": {None: "", True: "yes", False: "no"}[r.accepted],
+               "InstructRM": None if r.ensemble_score is None else round(r.ensemble_score, 3),
+               "reward": None if r.rm_score is None else round(r.rm_score, 3)}
+        row.update({k: round(v, 3) for k, v in r.scores.items() if isinstance(v, (int, float))})
+        rows.append(row)
+    return rows
