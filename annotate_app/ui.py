@@ -20,9 +20,12 @@ server). A sqlite connection is not thread-safe, so `store()` opens a fresh one 
 from __future__ import annotations
 
 import contextlib
+import copy
 import functools
 import os
+import threading
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
 
 import streamlit as st
@@ -33,7 +36,6 @@ from training.store import Annotator, Project, Store
 
 SESSION_KEY = "annotator_id"
 THROTTLE = SignInThrottle()  # one per server process: Streamlit runs every session in it
-GUARDED = "__tokenwise_role__"  # set on what `fragment` and `guarded` return (the test reads it)
 
 
 def db_path() -> str:
@@ -133,13 +135,13 @@ def fragment(role: str, *, run_every: float | None = None):
             try:
                 check(role)
             except (AuthError, Forbidden):
-                st.session_state.pop(SESSION_KEY, None)
-                st.rerun(scope="app")
+                if st.session_state.pop(SESSION_KEY, None) is not None:
+                    st.rerun(scope="app")  # the page's own check then shows the sign-in message
+                st.warning("Please sign in with your access token.")
+                st.stop()
             return fn(*args, **kwargs)
 
-        guarded_fragment = st.fragment(body, run_every=run_every)
-        setattr(guarded_fragment, GUARDED, role)
-        return guarded_fragment
+        return st.fragment(body, run_every=run_every)
     return wrap
 
 
@@ -153,8 +155,36 @@ def guarded(fn: Callable, role: str) -> Callable:
         check(role, annotator_id=annotator_id if annotator_id is not None else -1)
         return fn(*args, **kwargs)
 
-    setattr(call, GUARDED, role)
     return call
+
+
+# -- what survives a page reload ------------------------------------------------------------
+# A reload starts a new browser session, so st.session_state is empty. Half-written work (the
+# annotate page's draft, the document on screen) is also kept here, in the server process, keyed
+# by annotator: after signing in again the annotator finds it as it was. Nothing goes to the
+# browser (no token in a URL or in storage a script can read); it is lost when the server stops.
+_KEPT: OrderedDict[tuple[str, int, str], object] = OrderedDict()
+_KEPT_LOCK = threading.Lock()
+KEEP_MAX = 10_000  # entries; the oldest go first
+
+
+def keep(annotator_id: int, name: str, value) -> None:
+    with _KEPT_LOCK:
+        _KEPT[(db_path(), annotator_id, name)] = copy.deepcopy(value)
+        _KEPT.move_to_end((db_path(), annotator_id, name))
+        while len(_KEPT) > KEEP_MAX:
+            _KEPT.popitem(last=False)
+
+
+def kept(annotator_id: int, name: str, default=None):
+    """A copy of what `keep` stored for this annotator (each session gets its own copy)."""
+    with _KEPT_LOCK:
+        return copy.deepcopy(_KEPT.get((db_path(), annotator_id, name), default))
+
+
+def forget(annotator_id: int, name: str) -> None:
+    with _KEPT_LOCK:
+        _KEPT.pop((db_path(), annotator_id, name), None)
 
 
 def pick_project(label: str = "Project", key: str = "project", kind: str | None = None) -> Project | None:

@@ -1,7 +1,9 @@
 """UI pieces the Annotate and My entries pages share: safe text, a document, the ranking editor.
 
-User text (documents, candidates, critiques) is always shown with `st.text`, which parses
-neither Markdown nor HTML, so `<script>` in a critique is shown as the characters it is.
+User text (documents, candidates, critiques, refinements) is always shown with `plain` (st.text),
+which parses neither Markdown nor HTML, so `<script>` or `![x](http://...)` in a critique is
+shown as the characters it is. Where user text must sit inside Markdown (a label, a caption, a
+name in a message), `escape_markdown` makes it inert. Every page uses these two.
 The logic (order, checks, saving) lives in training/annotate.py; this only draws widgets.
 """
 
@@ -23,11 +25,17 @@ def plain(text: str) -> None:
 
 
 _MARKDOWN = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:&])")
+# GFM turns bare URLs and e-mail addresses into links after escapes are undone: an invisible word
+# joiner after "http", "www" or "@" keeps them plain text
+_AUTOLINK = re.compile(r"(?i)(?:https?|ftp|mailto|www)(?=[:.])|@")
+WORD_JOINER = "\u2060"
 
 
 def escape_markdown(text: str) -> str:
-    """Backslash-escape Markdown (and Streamlit's :color[]/:emoji: and $math$) in one line of text."""
-    return _MARKDOWN.sub(r"\\\1", " ".join((text or "").split()))
+    """Text for a place that renders Markdown (a label, a caption, a message): backslash-escape
+    Markdown (and Streamlit's :color[]/:emoji: and $math$), break autolinks, one line."""
+    one_line = _AUTOLINK.sub(lambda m: m.group(0) + WORD_JOINER, " ".join((text or "").split()))
+    return _MARKDOWN.sub(r"\\\1", one_line)
 
 
 def show_document(doc: Document, *, expanded: bool = True) -> None:

@@ -105,7 +105,7 @@ def app_test():
     return page_test
 
 
-# ---- issue 13: the sign-in back-off is per server process; each test starts with a clean slate
+# ---- issue 13: the sign-in back-off and reload drafts are per server process; each test starts clean
 @pytest.fixture(autouse=True)
 def _fresh_sign_in_throttle():
     import sys
@@ -115,4 +115,5 @@ def _fresh_sign_in_throttle():
         from training.access import SignInThrottle
 
         ui.THROTTLE = SignInThrottle()
+        ui._KEPT.clear()  # drafts kept for a page reload
     yield

@@ -231,6 +231,32 @@ def test_my_entries_discard_changes_restores_the_saved_entry(app_db, app_test):
         assert [r.version for r in s.ranking_history(app_db.ann, doc.id)] == [1]
 
 
+def test_a_reload_keeps_the_half_written_draft_after_signing_in_again(app_db, app_test):
+    """Issue 13: a reload is a new browser session (empty session state). The draft is kept on the
+    server for the annotator, and only they get it back, after signing in with their token."""
+    at = app_test("app.py", app_db.ann.id).run()
+    doc, order = _shown(app_db, app_db.ann)
+    _radio(at, "A").set_value(3)
+    at.text_area(key=f"annotate:crit:{doc.id}:{order[1]}").input("Half written")
+    at.run()
+    fresh = app_test("app.py").run()  # the reload: no session, the sign-in page
+    assert not fresh.radio and not any("Half written" in t.value for t in fresh.text_area)
+    fresh.text_input[0].input(app_db.tokens["ann"])
+    next(b for b in fresh.button if b.label == "Sign in").click().run()
+    assert not fresh.exception
+    assert _radio(fresh, "A").value == 3
+    assert fresh.text_area(key=f"annotate:crit:{doc.id}:{order[1]}").value == "Half written"
+    other = app_test("app.py", app_db.other.id).run()  # another annotator never sees it
+    assert all(t.value != "Half written" for t in other.text_area)
+    _radio(fresh, "B").set_value(1)
+    _radio(fresh, "C").set_value(2)
+    fresh.run()
+    next(b for b in fresh.button if b.label == "Save").click().run()
+    from annotate_app import ui
+
+    assert not fresh.exception and ui.kept(app_db.ann.id, f"draft:{app_db.ann.id}:{doc.id}") is None  # saved
+
+
 def test_save_meeting_a_locked_database_keeps_the_draft(app_db, app_test, monkeypatch):
     """A writer holds the lock through every retry: the page says so and the draft stays; once
     the lock is gone, the same click saves it."""

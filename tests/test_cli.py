@@ -158,3 +158,19 @@ def test_help_of_every_subcommand(capsys):
         assert e.value.code == 0, cmd
         out = capsys.readouterr().out
         assert out.startswith("usage: tokenwise") and "--help" in out, cmd
+
+
+def test_export_refuses_a_suffix_it_does_not_write(db, capsys, tmp_path):
+    """Issue 13: `export --out x.csv` used to write JSONL into x.csv without a word."""
+    run(capsys, "project", "create", "news", "--k", "2", "--db", db)
+    csv = tmp_path / "x.csv"
+    code, _, err = run(capsys, "export", "documents", "--project", "news", "--out", str(csv), "--db", db)
+    assert code == 2 and ".csv is not a format Tokenwise writes" in one_error_line(err) and not csv.exists()
+    code, out, _ = run(capsys, "export", "documents", "--project", "news", "--out", str(tmp_path / "x.json"),
+                       "--db", db)
+    assert code == 0 and "(jsonl)" in out
+    code, out, _ = run(capsys, "export", "documents", "--project", "news", "--out", str(csv), "--format", "jsonl",
+                       "--db", db)
+    assert code == 0 and "(jsonl)" in out  # an explicit --format is what the user asked for
+    code, _, err = run(capsys, "ilf", "build", "--project", "news", "--out", str(tmp_path / "d.txt"), "--db", db)
+    assert code == 2 and ".txt is not a format" in one_error_line(err)

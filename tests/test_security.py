@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import ast
 from pathlib import Path
 
 import pytest
+from streamlit.testing.v1 import AppTest
 
 from annotate_app.app import PAGES
 from training.annotation import drafts as A
-from training.errors import Forbidden
+from training.errors import AuthError, Forbidden, ValidationError
 from training.store import NewDocument, Store
 
 APP = Path(__file__).resolve().parents[1] / "annotate_app"
@@ -139,7 +141,7 @@ def test_html_in_user_text_is_shown_as_text(db_path, monkeypatch, app_test):
     assert at.text_area(key=f"revise1.0:crit:{doc.id}:{html_id}").value == "Crit " + XSS
     titles = [h.value for h in at.subheader]
     assert titles == [(r'Title \<script\>alert\(1\)\</script\>\<img src=x onerror="alert\(2\)"\> '
-                       r'\*\*bold\*\* \[link\]\(http\://example\.com\)')]
+                       r'\*\*bold\*\* \[link\]\(http' '\u2060' r'\://example\.com\)')]  # no autolink either
 
     at = app_test("annotate.py", ann.id)
     at.session_state["current_project"] = "y"
@@ -167,3 +169,211 @@ def test_saving_as_someone_else_is_not_possible_from_the_core(app_db):
         r, _ = A.save(s, app_db.ann, p, doc, d)
         assert r.annotator_id == app_db.ann.id
         assert s.my_ranking(app_db.other, doc.id) is None
+
+
+# ---- issue 13 ---------------------------------------------------------------------------------
+APP_FILES = sorted(APP.rglob("*.py"))
+
+
+def _calls(tree):
+    return [n for n in ast.walk(tree) if isinstance(n, ast.Call)]
+
+
+def _is_ui(node, name: str) -> bool:
+    return (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == name
+            and isinstance(node.func.value, ast.Name) and node.func.value.id == "ui")
+
+
+def test_every_fragment_callback_and_download_builder_goes_through_the_one_check():
+    """Item 1/2: a fragment rerun, a callback or a download builder runs without the page's own
+    check, so each must be made with ui.fragment / ui.guarded (which call ui.check). This walks
+    every file of the app, so a new one cannot skip it."""
+    found, bad = [], []
+    for f in APP_FILES:
+        tree = ast.parse(f.read_text())
+        where = f.relative_to(APP)
+        for node in ast.walk(tree):
+            # st.fragment / st.dialog anywhere but ui.py (which wraps st.fragment)
+            if (isinstance(node, ast.Attribute) and node.attr in ("fragment", "dialog", "experimental_fragment")
+                    and isinstance(node.value, ast.Name) and node.value.id == "st"):
+                (found if where.name == "ui.py" else bad).append(f"{where}:{node.lineno} st.{node.attr}")
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                for dec in node.decorator_list:
+                    if _is_ui(dec, "fragment"):
+                        found.append(f"{where}:{node.lineno} fragment {node.name}")
+        for call in _calls(tree):
+            for kw in call.keywords:
+                if kw.arg in ("on_click", "on_change", "on_submit", "on_select"):
+                    ok = (isinstance(kw.value, ast.Constant) and kw.value.value in ("ignore", "rerun", None)) \
+                        or _is_ui(kw.value, "guarded")
+                    (found if ok else bad).append(f"{where}:{call.lineno} {kw.arg}")
+            if isinstance(call.func, ast.Attribute) and call.func.attr == "download_button":
+                data = next((kw.value for kw in call.keywords if kw.arg == "data"), None)
+                (found if _is_ui(data, "guarded") else bad).append(f"{where}:{call.lineno} download_button")
+    assert bad == [], f"not re-checked: {bad}"
+    assert any("fragment live" in f for f in found) and any("download_button" in f for f in found), found
+
+
+def _guard_script():
+    import streamlit as st
+
+    from annotate_app import ui
+
+    @ui.fragment("admin")
+    def live():
+        st.text("live secret")
+        st.button("act", key="act")
+
+    st.session_state["builder"] = ui.guarded(lambda: b"the export", "admin")
+    live()
+
+
+def test_a_revoked_admin_loses_the_fragment_and_the_download(app_db):
+    at = AppTest.from_function(_guard_script, default_timeout=60)
+    at.session_state["annotator_id"] = app_db.boss.id
+    at.run()
+    assert not at.exception and "live secret" in [t.value for t in at.text]
+    builder = at.session_state["builder"]
+    assert builder() == b"the export"  # what st.download_button calls when clicked
+    with Store(app_db.path) as s:
+        s.revoke_annotator("boss")
+    with pytest.raises(AuthError, match="revoked"):
+        builder()  # built only after the re-check: a revoked admin's click gets nothing
+    at.button(key="act").click().run()  # a rerun of the fragment
+    assert not at.exception
+    assert "live secret" not in [t.value for t in at.text] and "annotator_id" not in at.session_state
+    assert any("sign in" in w.value for w in at.warning)
+
+
+def test_an_annotator_cannot_use_an_admin_builder(app_db):
+    at = AppTest.from_function(_guard_script, default_timeout=60)
+    at.session_state["annotator_id"] = app_db.ann.id
+    at.run()  # the fragment refuses an annotator (and signs them out): the builder refuses too
+    with pytest.raises((Forbidden, AuthError)):
+        at.session_state["builder"]()
+
+
+IMG = "![x](http://127.0.0.1:9/tokenwise-leak.png) **bold** :red[red]"
+
+
+def _markdown_texts(at) -> list[str]:
+    """Everything the page hands to Streamlit's Markdown renderer (bodies and labels)."""
+    out = [e.value for k in ("markdown", "caption", "info", "warning", "success", "error", "title",
+                             "subheader", "header") for e in getattr(at, k)]
+    out += [e.label for e in at.expander] + [w.label for w in (*at.radio, *at.checkbox, *at.button)]
+    out += [str(o) for w in at.radio for o in w.options]
+    return out
+
+
+def test_review_page_renders_user_text_as_text(app_db, app_test):
+    """Item 4: a critique, refinements, a document and a name with a Markdown image, bold and a
+    colour directive reach the page only through st.text or escaped."""
+    with Store(app_db.path) as s:
+        s.create_project("md", k=2)
+        s.add_documents("md", [NewDocument("d", "Doc " + IMG, ["Out " + IMG, "b"], title="T " + IMG)])
+        evil, _ = s.add_annotator(IMG)
+        doc = s.documents("md")[0]
+        k = s.save_critique(evil, doc.candidates[0].id, "Crit " + IMG)
+        rs = s.add_refinements(k.id, ["Ref1 " + IMG, "Ref2 " + IMG], generator="test")
+        s.mark_selected(k.id, rs[0].id)
+    for who, everyone in ((evil.id, False), (app_db.boss.id, True)):
+        at = app_test("review.py", who)
+        at.session_state["current_project"] = "md"
+        at.session_state["review_everyone"] = everyone
+        at.run()
+        assert not at.exception
+        texts = [t.value for t in at.text]
+        for expected in ("Crit " + IMG, "Out " + IMG, "Ref1 " + IMG, "Ref2 " + IMG):
+            assert expected in texts
+        for md in _markdown_texts(at):
+            assert "![" not in md and "](http" not in md and "**bold**" not in md and ":red[" not in md, md
+            assert "http:" not in md and "http\\:" not in md, md  # a bare URL would become a link
+    at = app_test("app.py", evil.id).run()  # the sidebar names the signed-in person
+    assert all("![" not in m.value for m in at.sidebar.markdown)
+
+
+def test_dashboard_job_paths_stay_in_the_data_folder(tmp_path, monkeypatch):
+    """Item 7: from the dashboard (data_root given) a path outside the data folder is refused
+    with one message whether or not it exists; inside, it is stored absolute; the CLI takes any."""
+    from training.jobs.kinds import KINDS, submit_job
+
+    db = str(tmp_path / "data" / "t.db")
+    (tmp_path / "data").mkdir()
+    monkeypatch.delenv("TOKENWISE_MODELS", raising=False)
+    with Store(db) as s:
+        s.create_project("p", k=2)
+        root = tmp_path / "data"
+        messages = []
+        for field, value in (("file", "/etc/passwd"), ("file", "/no/such/file.jsonl"), ("out", "/tmp/anywhere"),
+                             ("file", "../outside.jsonl"), ("base", "/etc")):
+            with pytest.raises(ValidationError) as e:
+                submit_job(s, "sft", {field: value}, project="p", data_root=root)
+            messages.append(str(e.value).replace(field, "FIELD"))
+        assert len(set(messages)) == 1 and "inside the data folder" in messages[0], messages
+        assert "passwd" not in messages[0] and "exist" not in messages[0]
+        job = submit_job(s, "sft", {"file": "ilf.jsonl", "out": "models/x", "base": "smollm2"}, project="p",
+                         data_root=root)
+        assert job.config["file"] == str(root.resolve() / "ilf.jsonl")
+        assert job.config["out"] == str(root.resolve() / "models" / "x") and job.config["base"] == "smollm2"
+        for kind in ("policy", "generate", "ilf_refine", "reward"):
+            with pytest.raises(ValidationError, match="inside the data folder"):
+                field = dict(KINDS[kind].paths) and next(iter(dict(KINDS[kind].paths)))
+                submit_job(s, kind, {field: "/etc"}, project="p", data_root=root)
+        assert submit_job(s, "sft", {"file": "/etc/passwd"}, project="p").config["file"] == "/etc/passwd"  # CLI
+    # every setting that names a file or model is declared, so none escapes the check
+    pathlike = {"file", "out", "model", "base", "base_model", "reward_model", "path", "dir"}
+    for name, kind in KINDS.items():
+        declared = {f for f, _ in kind.paths}
+        fields = {spec.name for spec in __import__("training.forms").forms.describe(kind.config_class())}
+        assert fields & pathlike <= declared, (name, fields & pathlike - declared)
+
+
+def test_sign_in_backs_off_per_session_and_globally():
+    from training.access import SignInThrottle
+
+    now = [0.0]
+    t = SignInThrottle(free=5, window=60, base=1, cap=300, global_free=5, global_cap=30, clock=lambda: now[0])
+    for _ in range(5):
+        assert t.wait_s("a") == 0
+        t.failed("a")
+    assert t.wait_s("a") == 1.0  # 5 failures: 1 s after the last one
+    now[0] = 1.0
+    assert t.wait_s("a") == 0
+    t.failed("a")
+    assert t.wait_s("a") == 2.0  # 6 failures: 2 s
+    assert t.wait_s("b") == 2.0  # another session waits too (the global count), capped lower
+    for _ in range(10):
+        t.failed("a")
+    assert t.wait_s("a") == 300 * 0 + min(300, 2.0 ** 11) and t.wait_s("b") == 30  # per-session cap 300, global 30
+    now[0] = 1.0 + 61
+    assert t.wait_s("a") == 0 and t.wait_s("b") == 0  # a minute later the window is empty
+    t.failed("c")
+    t.succeeded("c")
+    assert t.wait_s("c") == 0
+
+
+def test_sign_in_page_refuses_while_backing_off(app_db, app_test):
+    at = app_test().run()
+    for _ in range(5):
+        at.text_input[0].input("tw_nope_nope")
+        next(b for b in at.button if b.label == "Sign in").click().run()
+    at.text_input[0].input(app_db.tokens["ann"])  # even the right token waits
+    next(b for b in at.button if b.label == "Sign in").click().run()
+    assert any("too many failed sign-ins" in e.value for e in at.error)
+    assert "annotator_id" not in at.session_state
+
+
+def test_unknown_token_prefix_costs_the_same_hash(app_db, monkeypatch):
+    """The token check hashes once whether or not the prefix exists (no timing oracle)."""
+    from training.store import people
+
+    calls = []
+    real = people._hash
+    monkeypatch.setattr(people, "_hash", lambda secret, salt: calls.append(1) or real(secret, salt))
+    with Store(app_db.path) as s:
+        known_prefix = app_db.tokens["ann"].split("_")[1]
+        for token in (f"tw_{known_prefix}_wrong", "tw_000000000000_wrong"):
+            calls.clear()
+            with pytest.raises(AuthError, match="unknown or wrong token"):
+                s.authenticate(token)
+            assert calls == [1], token

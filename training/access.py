@@ -1,10 +1,10 @@
 """Who may do what from the dashboard: sign-in back-off, the role check, and the data folder.
 
     throttle = SignInThrottle()
-    wait = throttle.wait_s(session_id)          # > 0: refuse this attempt without checking the token
-    ok ? throttle.succeeded(session_id) : throttle.failed(session_id)
+    if throttle.wait_s(session_id) > 0: ...     # refuse this attempt without checking the token
+    throttle.failed(session_id)                 # or throttle.succeeded(session_id)
 
-    check_role(store.active_annotator(annotator_id), "admin")   # AuthError / Forbidden
+    check_role(store.get_annotator(annotator_id), "admin")      # AuthError / Forbidden
     path = inside_data_folder("ilf.jsonl", data_folder(db), field="file")
 
 Sign-in: after `free` failed attempts within `window` seconds, the next attempt waits

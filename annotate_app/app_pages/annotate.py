@@ -20,13 +20,15 @@ if project is None:
 
 pin = f"on_screen:{user.id}:{project.id}"  # the document stays put while others save theirs
 saving = bool(st.session_state.get("annotate_save"))  # this run is a Save click: save first, then rerun
+pinned = st.session_state.get(pin, ui.kept(user.id, pin))  # ui.kept: what survived a page reload
 with session.store() as s:
     if saving:
-        view = A.View(A.current_document(s, user, project, st.session_state.get(pin)), {}, {})
+        view = A.View(A.current_document(s, user, project, pinned), {}, {})
     else:
-        view = A.annotate_view(s, user, project, st.session_state.get(pin))
+        view = A.annotate_view(s, user, project, pinned)
 doc = view.doc
 st.session_state[pin] = None if doc is None else doc.id
+ui.keep(user.id, pin, st.session_state[pin])
 
 
 def show_progress(view: A.View) -> None:
@@ -57,8 +59,8 @@ if doc is None:
 # 2. the document and a draft that survives reruns (keyed by annotator and document)
 widgets.show_document(doc)
 key = f"draft:{user.id}:{doc.id}"
-if key not in st.session_state:
-    st.session_state[key] = A.Draft.new(doc)  # the clock starts when the document is first shown
+if key not in st.session_state:  # the clock starts when the document is first shown
+    st.session_state[key] = ui.kept(user.id, key) or A.Draft.new(doc)
 draft: A.Draft = st.session_state[key]
 
 rule = "Ties are allowed." if project.allow_ties else "Give each rank to one candidate."
@@ -67,6 +69,7 @@ st.markdown(f"Rank the {len(doc.candidates)} candidates: **1 is the best**. {rul
             + (" The lowest-ranked candidate needs a critique." if project.require_critique_lowest else ""))
 order = A.display_order(user.id, doc.id, [c.id for c in doc.candidates])
 names = widgets.draft_editor(project, doc, draft, order, prefix="annotate")
+ui.keep(user.id, key, draft)
 
 # 3. save (one transaction, retried while the database is locked) or skip
 found = A.problems(project, doc, draft, names)
@@ -91,6 +94,7 @@ if save:
             show_progress(view)
     else:
         del st.session_state[key]
+        ui.forget(user.id, key)
         st.session_state["annotate_flash"] = (
             f"Saved your ranking of “{widgets.escape_markdown((doc.title or doc.ext_id)[:80])}”"
             + (f" with {len(crits)} critique{'s' if len(crits) != 1 else ''}" if crits else "") + ".")
@@ -103,5 +107,7 @@ if skip:
         s.skip(user, doc.id)
     st.session_state.pop(key, None)
     st.session_state.pop(pin, None)
+    ui.forget(user.id, key)
+    ui.forget(user.id, pin)
     st.session_state["annotate_flash"] = "Skipped: that document comes back at the end of your queue."
     st.rerun()

@@ -127,8 +127,9 @@ def live_server(tmp_path_factory):
         if not worker:
             cmd.append("--no-worker")
         with open(folder / "serve.log", "wb") as log:  # the child keeps its own copy of the handle
+            # started outside the repository: serve must bring the project's Streamlit settings itself
             proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-                                    env={**os.environ, "TOKENWISE_DB": db_path})
+                                    env={**os.environ, "TOKENWISE_DB": db_path}, cwd=folder)
         started.append(proc)
         url = f"http://127.0.0.1:{port}"
         try:

@@ -3,22 +3,25 @@ tiny model, watch the worker finish it, then open its heatmap on the Rewards pag
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from training.data.tiny import make_tiny_model
 from training.store import Store
 
 JOB_TIMEOUT_MS = 240_000  # the worker imports torch, trains and scores on a loaded 2-core machine
 
 
-def test_start_reward_job_watch_it_finish_open_heatmap(live_server, page, e2e, tmp_path):
-    tiny = make_tiny_model("causal", tmp_path / "tiny")
+def test_start_reward_job_watch_it_finish_open_heatmap(live_server, page, e2e):
     srv = live_server(worker=True)
+    # inside the server's data folder (beside its database): the dashboard takes no path outside it
+    make_tiny_model("causal", Path(srv.db_path).parent / "tiny")
     e2e.sign_in(page, srv.url, srv.tokens["admin"])
 
     page.get_by_role("link", name="Training").click()
     e2e.wait_text(page, "Start a job")
     e2e.wait_idle(page)
     # the first kind is "Train reward model" and the first project is the demo
-    page.get_by_role("textbox", name="base_model").fill(str(tiny))
+    page.get_by_role("textbox", name="base_model").fill("tiny")
     page.get_by_role("spinbutton", name="epochs").fill("2")
     page.get_by_role("textbox", name="lr", exact=True).fill("0.001")
     page.get_by_role("button", name="Start").click()

@@ -11,15 +11,39 @@ import argparse
 import dataclasses
 import json
 import sys
+from pathlib import Path
 from typing import Any
 
+from training.errors import ValidationError
 from training.forms import build_config, describe
 
 DEFAULT_DB = "tokenwise.db"
 
 
-def add_db(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--db", default=DEFAULT_DB, metavar="PATH", help=f"SQLite database (default ./{DEFAULT_DB})")
+def add_db(p: argparse.ArgumentParser, used: bool = True) -> None:
+    """--db PATH on every command (README: every command takes it); `used=False` for the few that
+    open no database, so a script can pass --db to any command."""
+    p.add_argument("--db", default=DEFAULT_DB, metavar="PATH",
+                   help=f"SQLite database (default ./{DEFAULT_DB})" if used
+                   else "accepted by every command; this one does not open a database")
+
+
+# what a file name's suffix means for `export --out` and `ilf build --out` (no suffix: jsonl)
+OUT_SUFFIXES = {".jsonl": "jsonl", ".json": "jsonl", ".parquet": "parquet"}
+
+
+def out_format(out: str | None, fmt: str | None) -> str:
+    """The format to write: --format when given, else the one --out's suffix names. A suffix that
+    names no format we write (x.csv) is refused rather than silently getting JSONL."""
+    if fmt:
+        return fmt
+    if not out:
+        return "jsonl"
+    suffix = Path(out).suffix.lower()
+    if suffix and suffix not in OUT_SUFFIXES:
+        raise ValidationError(f"--out {out}: {suffix} is not a format Tokenwise writes; name the file "
+                              f"{', '.join(OUT_SUFFIXES)} or pass --format")
+    return OUT_SUFFIXES.get(suffix, "jsonl")
 
 
 def print_json(obj: Any) -> None:

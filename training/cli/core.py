@@ -1,20 +1,31 @@
-"""init, project, annotator, make-tiny-model, serve, worker."""
+"""init, project, annotator, make-tiny-model, serve, worker.
+
+    tokenwise init --db tokenwise.db --demo
+    tokenwise serve --db tokenwise.db --port 8501 --host 127.0.0.1
+
+`serve` runs the Streamlit app (with the project's .streamlit/config.toml passed as flags, so it
+applies from any working directory) and a worker that it restarts, with a back-off, if it dies.
+"""
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 import subprocess
 import sys
 import time
+import tomllib
 from pathlib import Path
 
 from training.cli.common import add_db
-from training.errors import ValidationError
 from training.store import ROLES, Store
 
-APP = Path(__file__).resolve().parents[2] / "annotate_app" / "app.py"
+ROOT = Path(__file__).resolve().parents[2]
+APP = ROOT / "annotate_app" / "app.py"
+STREAMLIT_CONFIG = ROOT / ".streamlit" / "config.toml"
+log = logging.getLogger(__name__)
 
 
 def register(sub) -> None:
@@ -56,6 +67,7 @@ def register(sub) -> None:
     r.set_defaults(func=cmd_annotator_revoke)
 
     p = sub.add_parser("make-tiny-model", help="build a tiny offline model (tokenizer trained on the demo text)")
+    add_db(p, used=False)
     p.add_argument("--kind", choices=["causal", "seq2seq"], default="causal")
     p.add_argument("--out", required=True, metavar="DIR", help="folder to save_pretrained into")
     p.add_argument("--vocab-size", type=int, default=512)
@@ -67,6 +79,9 @@ def register(sub) -> None:
     p.add_argument("--port", type=int, default=8501)
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default localhost only)")
     p.add_argument("--no-worker", action="store_true", help="do not start a background worker")
+    p.add_argument("--data-dir", default=None, metavar="DIR",
+                   help="folder that jobs started from the dashboard may read and write "
+                        "(default: the database's folder; or TOKENWISE_DATA_DIR)")
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("worker", help="run queued training jobs from the database")
@@ -160,45 +175,124 @@ def cmd_worker(args) -> int:
     return 0
 
 
-def cmd_serve(args) -> int:
-    if not APP.exists():
-        raise ValidationError(f"app entry point {APP} is missing")
-    with Store(args.db):  # create/migrate before the app and worker open it
-        pass
-    env = {**os.environ, "TOKENWISE_DB": str(Path(args.db).resolve())}
-    app = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(APP), "--server.port", str(args.port),
-         "--server.address", args.host, "--server.headless", "true",
-         "--browser.gatherUsageStats", "false"],
-        env=env,
-    )
-    procs = [app]
-    if not args.no_worker:
-        procs.append(subprocess.Popen([sys.executable, "-m", "training.cli", "worker", "--db", args.db], env=env))
-    print(f"Tokenwise is serving {args.db} at http://{args.host}:{args.port}"
-          + ("" if args.no_worker else " (worker running)"), flush=True)
-    tokens = tokens_file(args.db)
-    if tokens.exists():
-        print("demo access tokens:")
-        _print_tokens(json.loads(tokens.read_text()))
-    sys.stdout.flush()
+# -- serve: the app and a supervised worker -------------------------------------------------
+# Settings serve always passes, whatever the config file says: no usage statistics, no Deploy
+# button or developer menu, no browser opened on the server.
+FORCED_STREAMLIT = {"server.headless": True, "browser.gatherUsageStats": False, "client.toolbarMode": "minimal",
+                    "server.runOnSave": False, "server.fileWatcherType": "none"}
 
-    def stop(*_):
+
+def streamlit_flags(host: str, port: int, config: Path = STREAMLIT_CONFIG) -> list[str]:
+    """The project's .streamlit/config.toml as command-line flags (Streamlit reads that file only
+    from its working directory; flags apply from anywhere), then FORCED_STREAMLIT, host and port."""
+    settings: dict[str, object] = {}
+    if config.is_file():
+        for section, values in tomllib.loads(config.read_text()).items():
+            for key, value in values.items():
+                settings[f"{section}.{key}"] = value
+    settings.update(FORCED_STREAMLIT)
+    settings.update({"server.address": host, "server.port": port})
+    flags = []
+    for key, value in settings.items():
+        flags += [f"--{key}", str(value).lower() if isinstance(value, bool) else str(value)]
+    return flags
+
+
+class Supervisor:
+    """Runs the app and the worker; restarts a worker that dies, with a back-off.
+
+    A dead worker is logged, its running job marked failed with the reason (exit code or signal),
+    and a new one started after `backoff` s, doubling (up to `max_backoff`) while it keeps dying
+    within `healthy_s` of its start. The app keeps serving all along. When the app exits, or on
+    SIGTERM / Ctrl+C, both stop.
+    """
+
+    def __init__(self, db: str, app_cmd: list[str], worker_cmd: list[str] | None, env: dict,
+                 backoff: float = 1.0, max_backoff: float = 60.0, healthy_s: float = 60.0):
+        self.db, self.app_cmd, self.worker_cmd, self.env = db, app_cmd, worker_cmd, env
+        self.backoff, self.max_backoff, self.healthy_s = backoff, max_backoff, healthy_s
+        self.stopping = False
+        self.app: subprocess.Popen | None = None
+        self.worker: subprocess.Popen | None = None
+        self.restarts = 0
+        self._delay = backoff  # before the next restart
+        self._worker_started = 0.0
+
+    def _start_worker(self) -> None:
+        self.worker = subprocess.Popen(self.worker_cmd, env=self.env)
+        self._worker_started = time.monotonic()
+
+    def _worker_died(self, code: int) -> float:
+        """Log it, fail its job, and return the delay before the next start."""
+        from training.jobs.worker import fail_jobs_of_worker
+
+        pid = self.worker.pid
+        how = f"was killed by signal {-code} ({signal.Signals(-code).name})" if code < 0 else f"exited with code {code}"
+        if code == -signal.SIGKILL:
+            how += ", e.g. by the out-of-memory killer"
+        with Store(self.db, migrate=False) as s:
+            failed = fail_jobs_of_worker(s, pid, f"the worker (pid {pid}) {how}")
+        up = time.monotonic() - self._worker_started
+        self._delay = self.backoff if up >= self.healthy_s or not self.restarts else min(
+            self.max_backoff, self._delay * 2)
+        self.restarts += 1
+        log.error("worker (pid %s) %s after %.0f s%s; restarting it in %.1f s", pid, how, up,
+                  f"; job(s) {failed} marked failed" if failed else "", self._delay)
+        return self._delay
+
+    def run(self, poll: float = 0.5) -> int:
+        self.app = subprocess.Popen(self.app_cmd, env=self.env)
+        if self.worker_cmd:
+            self._start_worker()
+        restart_at = None
+        try:
+            while not self.stopping:
+                code = self.app.poll()
+                if code is not None:
+                    log.error("the web app exited with code %s; stopping", code)
+                    return code or 1
+                if self.worker is not None and restart_at is None and (code := self.worker.poll()) is not None:
+                    restart_at = time.monotonic() + self._worker_died(code)
+                if restart_at is not None and time.monotonic() >= restart_at:
+                    restart_at = None
+                    self._start_worker()
+                    log.warning("worker restarted (pid %s)", self.worker.pid)
+                time.sleep(poll)
+            return 0
+        except KeyboardInterrupt:
+            return 0
+        finally:
+            self.stop()
+
+    def stop(self, *_signal) -> None:
+        """SIGTERM handler and the end of run(): terminate both, kill what does not stop."""
+        self.stopping = True
+        procs = [p for p in (self.app, self.worker) if p is not None]
         for p in procs:
             if p.poll() is None:
                 p.terminate()
-
-    signal.signal(signal.SIGTERM, stop)
-    try:
-        while all(p.poll() is None for p in procs):
-            time.sleep(0.5)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        stop()
+        if _signal:  # inside the handler: run() wakes up, sees `stopping` and waits in its finally
+            return
         for p in procs:
             try:
                 p.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 p.kill()
-    return 0
+
+
+def cmd_serve(args) -> int:
+    with Store(args.db):  # create/migrate before the app and worker open it
+        pass
+    env = {**os.environ, "TOKENWISE_DB": str(Path(args.db).resolve())}
+    if args.data_dir:
+        env["TOKENWISE_DATA_DIR"] = str(Path(args.data_dir).resolve())
+    app_cmd = [sys.executable, "-m", "streamlit", "run", str(APP), *streamlit_flags(args.host, args.port)]
+    worker_cmd = None if args.no_worker else [sys.executable, "-m", "training.cli", "worker", "--db", args.db]
+    print(f"Tokenwise is serving {args.db} at http://{args.host}:{args.port}"
+          + ("" if args.no_worker else " (worker running, restarted if it dies)"), flush=True)
+    tokens = tokens_file(args.db)
+    if tokens.exists():  # never the tokens themselves: this output often lands in logs
+        print(f"demo access tokens: in {tokens} (readable only by you)", flush=True)
+    sup = Supervisor(args.db, app_cmd, worker_cmd, env)
+    signal.signal(signal.SIGTERM, sup.stop)
+    return sup.run()

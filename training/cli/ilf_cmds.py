@@ -8,7 +8,14 @@ so the CLI and the dashboard share one set of settings and help.
 
 from __future__ import annotations
 
-from training.cli.common import add_config_flags, add_db, config_from_args, print_json, tqdm_progress
+from training.cli.common import (
+    add_config_flags,
+    add_db,
+    config_from_args,
+    out_format,
+    print_json,
+    tqdm_progress,
+)
 
 
 def register(sub) -> None:
@@ -78,7 +85,7 @@ def cmd_build(args) -> int:
     from training.store import Store
 
     cfg = config_from_args(DatasetConfig, args)
-    fmt = args.format or ("parquet" if str(args.out).endswith(".parquet") else "jsonl")
+    fmt = out_format(args.out, args.format)
     with Store(args.db) as s:
         rows = build_dataset(s, args.project, variant=cfg.variant, include=cfg.include)
     n = write_export(rows, args.out, fmt)

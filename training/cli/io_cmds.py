@@ -5,9 +5,8 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from pathlib import Path
 
-from training.cli.common import add_db
+from training.cli.common import add_db, out_format
 from training.data.exports import EXPORT_FORMATS, EXPORT_KINDS, FOLDER_FORMATS
 from training.data.imports import IMPORT_FORMATS, MAX_PROBLEMS
 from training.errors import ImportFileError, ValidationError
@@ -97,7 +96,7 @@ def cmd_import(args) -> int:
 def cmd_export(args) -> int:
     from training.data.exports import export_rows, write_export
 
-    fmt = args.format or ("parquet" if args.out and Path(args.out).suffix.lower() == ".parquet" else "jsonl")
+    fmt = out_format(args.out, args.format)
     if fmt in ("parquet", "hf") and not args.out:
         raise ValidationError(f"--format {fmt}: needs --out ({'FILE.parquet' if fmt == 'parquet' else 'DIR'});"
                               " only JSONL is written to stdout")

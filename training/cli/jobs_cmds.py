@@ -53,6 +53,7 @@ def register(sub) -> None:
     c.set_defaults(func=cmd_cancel)
 
     k = jsub.add_parser("kinds", help="the job kinds and their settings")
+    add_db(k, used=False)
     k.add_argument("kind", nargs="?")
     k.add_argument("--json", action="store_true")
     k.set_defaults(func=cmd_kinds)

@@ -52,6 +52,7 @@ def register(sub) -> None:
     ev = sub.add_parser("eval", help="evaluate a model on a file")
     esub = ev.add_subparsers(dest="what", required=True, metavar="WHAT")
     p = esub.add_parser("reward", help="pairwise accuracy and Kendall tau on TRL pairs or ranking lists (one JSON line)")
+    add_db(p, used=False)
     p.add_argument("--model", required=True, metavar="DIR", help="reward model folder")
     p.add_argument("--file", required=True, help="JSONL of {prompt, chosen, rejected} or ranking rows")
     p.add_argument("--batch-size", type=int, default=8)

@@ -60,18 +60,32 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def fail_dead_local(store: Store, host: str) -> list[int]:
-    """Mark failed the running jobs of workers on this host whose process is gone (no need to
-    wait for their heartbeat to go stale: a restarted `tokenwise serve` recovers at once)."""
+def _fail_running(store: Store, which, reason) -> list[int]:
+    """Mark failed the running jobs for which which(job) holds; reason(job) is the message start."""
     failed = []
     for j in store.list_jobs(status="running", limit=10_000):
-        if j.worker and j.pid and j.worker.rsplit(":", 1)[0] == host and not _alive(j.pid):
-            msg = (f"worker {j.worker} (pid {j.pid}) is gone: it stopped while running this job "
-                   f"(at step {j.step}/{j.total}); submit the job again")
+        if which(j):
+            msg = f"{reason(j)} while running this job (at step {j.step}/{j.total}); submit the job again"
             if store.finish(j.id, "failed", error=msg):
                 store.append_log(j.id, msg)
                 failed.append(j.id)
     return failed
+
+
+def fail_dead_local(store: Store, host: str) -> list[int]:
+    """Mark failed the running jobs of workers on this host whose process is gone (no need to
+    wait for their heartbeat to go stale: a restarted `tokenwise serve` recovers at once)."""
+    return _fail_running(
+        store, lambda j: bool(j.worker and j.pid and j.worker.rsplit(":", 1)[0] == host and not _alive(j.pid)),
+        lambda j: f"worker {j.worker} (pid {j.pid}) is gone: it stopped")
+
+
+def fail_jobs_of_worker(store: Store, pid: int, how: str) -> list[int]:
+    """Mark failed the running jobs of the worker process `pid` on this host, which just died
+    (`how`: e.g. "the worker (pid 12) was killed by signal 9 (SIGKILL)"); `tokenwise serve` calls it."""
+    host = socket.gethostname()
+    return _fail_running(store, lambda j: j.pid == pid and bool(j.worker) and j.worker.rsplit(":", 1)[0] == host,
+                         lambda j: how)
 
 
 def run_one(store: Store, job: Job, *, stop: threading.Event | None = None,
