@@ -156,3 +156,24 @@ def test_rounds_page_shows_the_live_result_and_closes_the_round(app_db, tiny_cau
         assert s.get_model(m.id).metrics["eval_rounds"][0]["preferred_on"] == 3
     at = open_page("rounds", app_db.ann.id)
     assert not at.metric and any("admins only" in e.value for e in at.error)
+
+
+def test_round_cli_start_show_close(db_path, store, setup, capsys):
+    from training.cli import main
+
+    assert main(["round", "start", "--db", db_path, "--project", "news", "--name", "c1", "--model-a",
+                 str(setup["a"].id), "--model-b", setup["b_path"], "--max-new-tokens", "4"]) == 0
+    assert "round queued as job" in capsys.readouterr().out
+    assert run_worker(db_path, once=True) == 1
+    assert main(["round", "list", "--db", db_path]) == 0 and "c1\topen" in capsys.readouterr().out
+    rnd = store.get_round("c1")
+    ann, _ = store.add_annotator("dee")
+    d = store.documents(rnd.project_id)[0]
+    side = {c.source[0]: c.id for c in d.candidates}
+    store.save_ranking(ann, d.id, {side["B"]: 1, side["A"]: 2})
+    assert main(["round", "show", "--db", db_path, "c1"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["wins"] == {"A": 0, "B": 1, "tie": 0} and shown["status"] == "open"
+    assert main(["round", "close", "--db", db_path, "c1"]) == 0
+    assert "preferred to" in capsys.readouterr().out
+    assert main(["round", "close", "--db", db_path, "c1"]) == 2  # closed already: one clear line

@@ -11,9 +11,9 @@ import sys
 
 from training.errors import TokenwiseError
 
-from . import core, doctor_cmds, ilf_cmds, io_cmds, jobs_cmds, train_cmds
+from . import core, doctor_cmds, ilf_cmds, io_cmds, jobs_cmds, round_cmds, train_cmds
 
-GROUPS = (core, io_cmds, train_cmds, ilf_cmds, jobs_cmds, doctor_cmds)
+GROUPS = (core, io_cmds, train_cmds, ilf_cmds, jobs_cmds, round_cmds, doctor_cmds)
 
 
 def build_parser() -> argparse.ArgumentParser:
