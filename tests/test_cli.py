@@ -41,7 +41,7 @@ def db(tmp_path, capsys):
 
 def test_init_project_and_annotators(db, capsys):
     code, out, _ = run(capsys, "init", "--db", db)
-    assert code == 0 and "schema version 2 (existing)" in out
+    assert code == 0 and "schema version 3 (existing)" in out
     code, out, _ = run(capsys, "project", "create", "news", "--k", "3", "--overlap", "2", "--db", db)
     assert code == 0 and "'news' created" in out and "K=3" in out
     run(capsys, "project", "create", "prompts", "--kind", "prompt", "--k", "2", "--db", db)

@@ -9,9 +9,10 @@ One mixin per concept (annotation, people, jobs, registry, refinements); `Store`
 
 from .annotation import AnnotationMixin, NewDocument, QueueProgress, ranking_groups
 from .base import StoreBase, now
+from .imports import ImportRow, ImportsMixin, StagedImport
 from .jobs import JobsMixin
 from .migrations import SCHEMA_VERSION
-from .people import ROLES, PeopleMixin
+from .people import ROLES, SOURCE, PeopleMixin
 from .records import (
     Annotator,
     Candidate,
@@ -28,18 +29,27 @@ from .refinements import CritiqueItem, RefinementsMixin
 from .registry import RegistryMixin
 
 
-class Store(AnnotationMixin, PeopleMixin, JobsMixin, RegistryMixin, RefinementsMixin, StoreBase):
-    """A Tokenwise database. Open one per thread or process; use as a context manager."""
+class Store(AnnotationMixin, ImportsMixin, PeopleMixin, JobsMixin, RegistryMixin, RefinementsMixin, StoreBase):
+    """A Tokenwise database. Open one per thread or process; use as a context manager.
+
+    Opening one also removes the rows of imports whose process died (store/imports.py)."""
+
+    def __init__(self, path, *, migrate: bool = True, **kw):
+        super().__init__(path, migrate=migrate, **kw)
+        if migrate:
+            self.clean_stale_imports()
 
 
 __all__ = [
     "ROLES",
     "SCHEMA_VERSION",
+    "SOURCE",
     "Annotator",
     "Candidate",
     "Critique",
     "CritiqueItem",
     "Document",
+    "ImportRow",
     "Job",
     "ModelRecord",
     "NewDocument",
@@ -47,6 +57,7 @@ __all__ = [
     "QueueProgress",
     "Ranking",
     "Refinement",
+    "StagedImport",
     "Store",
     "StoreBase",
     "TokenRewards",
