@@ -543,3 +543,37 @@ def test_imported_rankings_are_credited_to_a_source_never_to_a_person(store, tmp
     at = open_page("people.py", store.get_annotator("boss").id)
     table = at.dataframe[0].value
     assert table.loc[table["name"] == "trl-labels", "role"].tolist() == ["source"]
+
+
+# -- streaming export: the fast path writes the same bytes as the row-by-row one ------------------
+def test_documents_fast_export_is_byte_identical(store, tmp_path, monkeypatch):
+    from training.data import exports
+
+    monkeypatch.setattr(exports, "BATCH_ROWS", 3)  # several batches and row groups
+    store.create_project("x", k=2)
+    odd = 'quote " backslash \\ tab \t newline \n bell \x07 nul-ish \x1f é 中 \u2028 😀 </script>'
+    rows = [
+        {"id": "a1", "title": "", "text": odd, "candidates": [odd, "plain"]},
+        {"id": 7, "title": "Ünïcode", "text": "t", "candidates": ["x", "y"], "reference": odd,
+         "meta": {"lang": "fr", "score": 0.1, "n": 3, "nested": {"k": [1, 2.5, None, True]}, "é": "ü"}},
+        {"id": "a3", "title": "T", "text": "t", "candidates": ["", "y"], "reference": ""},
+        {"id": "a4", "title": "T", "text": "t", "candidates": ["x", "y"], "meta": {"esc": "\\u00e9 literal"}},
+    ]
+    rows[2]["candidates"][0] = "z"
+    import_file(store, write_jsonl(tmp_path / "d.jsonl", rows), "x")
+    store.add_documents("x", [NewDocument(f"s{i}", f"via the store {i}", ["é", "b"], meta={"ü": i, "q": '"'})
+                              for i in range(4)] + [NewDocument("s9", "no meta", ["a", "b"])])
+    assert isinstance(export_rows(store, "x", "documents"), exports.DocumentRows)
+    for fmt in ("jsonl", "parquet"):
+        fast, slow = tmp_path / f"fast.{fmt}", tmp_path / f"slow.{fmt}"
+        assert write_export(export_rows(store, "x", "documents"), fast, fmt, kind="documents") == 9
+        assert write_export(list(export_rows(store, "x", "documents")), slow, fmt, kind="documents") == 9
+        assert fast.read_bytes() == slow.read_bytes(), fmt
+    lines = (tmp_path / "fast.jsonl").read_text(encoding="utf-8").split("\n")
+    assert json.loads(lines[0])["text"] == odd and json.loads(lines[1])["meta"]["é"] == "ü"
+    store.create_project("empty", k=2)
+    for fmt in ("jsonl", "parquet"):
+        fast, slow = tmp_path / f"e-fast.{fmt}", tmp_path / f"e-slow.{fmt}"
+        write_export(export_rows(store, "empty", "documents"), fast, fmt, kind="documents")
+        write_export([], slow, fmt, kind="documents")
+        assert fast.read_bytes() == slow.read_bytes(), fmt

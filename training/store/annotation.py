@@ -247,12 +247,14 @@ class AnnotationMixin(CountersMixin):
     def iter_documents(self, project: str | int, *, batch_size: int = 500) -> Iterator[Document]:
         """Every document of a project with its candidates, in id order, read in batches.
 
-        Memory stays flat however large the project is (exports use this)."""
+        Memory stays flat however large the project is (exports use this). Each batch walks the
+        primary key from the last id (`+project_id` keeps SQLite off the project index, which would
+        sort every remaining document of the project for each batch)."""
         p = self.get_project(project)
         last = 0
         while True:
             rows = self.all(
-                "SELECT * FROM documents WHERE project_id = ? AND id > ? ORDER BY id LIMIT ?",
+                "SELECT * FROM documents WHERE +project_id = ? AND id > ? ORDER BY id LIMIT ?",
                 (p.id, last, batch_size),
             )
             if not rows:
@@ -270,6 +272,54 @@ class AnnotationMixin(CountersMixin):
             for r in rows:
                 yield Document.from_row(r, candidates=tuple(by_doc.get(r["id"], ())))
             last = ids[-1]
+
+    # The documents export, read in batches along the primary key (see iter_documents) on a
+    # cursor without sqlite3.Row. JSON strings are quoted by SQLite: json_quote writes exactly what
+    # json.dumps(ensure_ascii=False) writes, and as BLOBs they go to the file without decoding.
+    def _plain(self, sql: str, params: tuple) -> list[tuple]:
+        cur = self.conn.cursor()
+        cur.row_factory = None
+        return cur.execute(sql, params).fetchall()
+
+    def iter_document_json(self, project: str | int, *, batch_size: int = 2000
+                           ) -> Iterator[tuple[list[tuple], dict[int, list[bytes]]]]:
+        """Batches of ([(id, ext_id, title, text, reference, meta)], {id: [candidate, ...]}), in id
+        order, every string already a JSON string literal (UTF-8 bytes; reference b"null" when
+        there is none) except meta, the stored JSON text."""
+        p = self.get_project(project)
+        last = 0
+        while rows := self._plain(
+            "SELECT id, CAST(json_quote(ext_id) AS BLOB), CAST(json_quote(title) AS BLOB),"
+            " CAST(json_quote(text) AS BLOB), CAST(json_quote(reference) AS BLOB), CAST(meta AS BLOB)"
+            " FROM documents WHERE +project_id = ? AND id > ? ORDER BY id LIMIT ?", (p.id, last, batch_size)
+        ):
+            cands: dict[int, list[bytes]] = {}
+            for doc_id, text in self._plain(
+                "SELECT c.document_id, CAST(json_quote(c.text) AS BLOB) FROM candidates c"
+                " JOIN documents d ON d.id = c.document_id WHERE +d.project_id = ?"
+                " AND c.document_id BETWEEN ? AND ? ORDER BY c.document_id, c.position", (p.id, rows[0][0], rows[-1][0])
+            ):
+                cands.setdefault(doc_id, []).append(text)
+            yield rows, cands
+            last = rows[-1][0]
+
+    def iter_document_columns(self, project: str | int, *, batch_size: int = 2000) -> Iterator[dict[str, list]]:
+        """Batches of the documents export as columns (ext_id, title, text, reference, meta, and
+        candidates as one flat list with per-document counts), in id order, for Arrow."""
+        p = self.get_project(project)
+        last = 0
+        while rows := self._plain(
+            "SELECT d.id, d.ext_id, d.title, d.text, d.reference, d.meta,"
+            " (SELECT COUNT(*) FROM candidates c WHERE c.document_id = d.id)"
+            " FROM documents d WHERE +d.project_id = ? AND d.id > ? ORDER BY d.id LIMIT ?", (p.id, last, batch_size)
+        ):
+            texts = self._plain(
+                "SELECT c.text FROM candidates c JOIN documents d ON d.id = c.document_id WHERE +d.project_id = ?"
+                " AND c.document_id BETWEEN ? AND ? ORDER BY c.document_id, c.position", (p.id, rows[0][0], rows[-1][0]))
+            columns = list(zip(*rows))
+            yield {"id": columns[1], "title": columns[2], "text": columns[3], "reference": columns[4],
+                   "meta": columns[5], "n_candidates": columns[6], "candidates": [t[0] for t in texts]}
+            last = rows[-1][0]
 
     def rankings_of(self, document_ids: list[int], *, current_only: bool = True) -> dict[int, list[Ranking]]:
         """document id -> its rankings (every annotator's), for a batch of documents."""
