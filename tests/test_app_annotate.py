@@ -263,3 +263,18 @@ def test_save_meeting_a_locked_database_keeps_the_draft(app_db, app_test, monkey
     with Store(app_db.path) as s:
         assert s.my_ranking(app_db.ann, doc.id).order == [[order[0]], [order[1]], [order[2]]]
         assert s.my_critiques(app_db.ann, doc.id)[order[0]].text == "Say how far it rose."
+
+
+def test_critique_typed_just_before_save_is_saved(app_db, app_test):
+    """The browser sends the last edit and the click together: the save callback sees both."""
+    at = app_test("annotate.py", app_db.ann.id).run()
+    doc, order = _shown(app_db, app_db.ann)
+    for i, label in enumerate("ABC"):
+        _radio(at, label).set_value(i + 1)
+    at.run()
+    at.text_area(key=f"annotate:crit:{doc.id}:{order[2]}").input("Not about the river.")
+    next(b for b in at.button if b.label == "Save").click().run()
+    assert any("with 1 critique" in s.value for s in at.success)
+    with Store(app_db.path) as s:
+        assert s.my_critiques(app_db.ann, doc.id)[order[2]].text == "Not about the river."
+    assert at.progress[0].proto.text == "You: 1 of 3 documents done"
