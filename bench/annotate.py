@@ -98,9 +98,9 @@ def main(argv: list[str] | None = None) -> None:
         t0 = time.perf_counter()
         A.save(store, ann, project, doc, draft)
         t1 = time.perf_counter()
-        nxt = A.current_document(store, ann, project, doc.id)
+        nxt = A.current_document(store, ann, project, None)  # the page unpins a saved document
         t2 = time.perf_counter()
-        store.queue_counts(ann, project.id), store.totals(project.id)
+        store.counts(ann, project)
         t3 = time.perf_counter()
         t_store.append(t3 - t0)
         for name, dt in zip(parts, (t1 - t0, t2 - t1, t3 - t2)):

@@ -352,14 +352,18 @@ class AnnotationMixin(CountersMixin):
         return self.scalar("SELECT COUNT(*) FROM documents WHERE project_id = ?", (self.get_project(project).id,))
 
     # -- the queue ----------------------------------------------------------------------
-    def next_document(self, annotator: Annotator, project: str | int) -> Document | None:
+    def _read_project(self, project: Project | str | int) -> Project:
+        """For reads on a hot path (the Annotate page): a Project the caller holds is used as is."""
+        return project if isinstance(project, Project) else self.get_project(project)
+
+    def next_document(self, annotator: Annotator, project: Project | str | int) -> Document | None:
         """The next document for this annotator, or None when their queue is done.
 
         Documents closest to the project's overlap come first (so each reaches N annotators
         before new ones start), then by id; documents this annotator has done never come
         back; skipped ones come back after everything else.
         """
-        p = self.get_project(project)
+        p = self._read_project(project)
         params = {"p": p.id, "a": annotator.id, "overlap": p.overlap}
         # One query per level of n_rankings (highest first), each walking the
         # (project_id, n_rankings, id) index in order: a mixed-direction ORDER BY over all
@@ -396,21 +400,29 @@ class AnnotationMixin(CountersMixin):
                 (annotator.id, document_id, now()),
             )
 
-    def queue_counts(self, annotator: Annotator, project: str | int) -> dict[str, int]:
+    def queue_counts(self, annotator: Annotator, project: Project | str | int) -> dict[str, int]:
         """done: this annotator's rankings; assigned: done + what is left in their queue. O(1)."""
-        p = self.get_project(project)
-        return self._queue_counts(annotator.id, p.id)
+        return self.counts(annotator, project)[0]
 
-    def _queue_counts(self, annotator_id: int, project_id: int) -> dict[str, int]:
-        mine = self._annotator_counts(project_id, annotator_id)
-        left = self._project_counts(project_id)["open"] - mine["rankings_open"]
-        return {"done": mine["rankings"], "assigned": mine["rankings"] + left, "left": left}
-
-    def totals(self, project: str | int) -> dict[str, int]:
+    def totals(self, project: Project | str | int) -> dict[str, int]:
         """documents, complete (reached the overlap), rankings and critiques of a project. O(1)."""
-        c = self._project_counts(self.get_project(project).id)
+        c = self._project_counts(self._read_project(project).id)
         return {"documents": c["documents"], "complete": c["documents"] - c["open"],
                 "rankings": c["rankings"], "critiques": c["critiques"]}
+
+    def counts(self, annotator: Annotator, project: Project | str | int) -> tuple[dict[str, int], dict[str, int]]:
+        """(queue_counts, totals) in one read of the counters."""
+        p = self._read_project(project)
+        row = self.one(
+            "SELECT t.documents, t.open, t.rankings, t.critiques, COALESCE(a.rankings, 0) AS mine,"
+            " COALESCE(a.rankings_open, 0) AS mine_open FROM project_counts t LEFT JOIN annotator_counts a"
+            " ON a.project_id = t.project_id AND a.annotator_id = ? WHERE t.project_id = ?", (annotator.id, p.id))
+        if row is None:
+            return {"done": 0, "assigned": 0, "left": 0}, {"documents": 0, "complete": 0, "rankings": 0, "critiques": 0}
+        left = row["open"] - row["mine_open"]
+        return ({"done": row["mine"], "assigned": row["mine"] + left, "left": left},
+                {"documents": row["documents"], "complete": row["documents"] - row["open"],
+                 "rankings": row["rankings"], "critiques": row["critiques"]})
 
     # -- rankings -----------------------------------------------------------------------
     def save_ranking(

@@ -126,11 +126,6 @@ class CountersMixin(StoreBase):
                        (project_id,))
         return {f: (row[f] if row else 0) for f in _PROJECT_FIELDS}
 
-    def _annotator_counts(self, project_id: int, annotator_id: int) -> dict[str, int]:
-        row = self.one("SELECT rankings, rankings_open, critiques FROM annotator_counts"
-                       " WHERE project_id = ? AND annotator_id = ?", (project_id, annotator_id))
-        return {f: (row[f] if row else 0) for f in _ANNOTATOR_FIELDS}
-
     # -- keeping them (call inside the write's transaction) ------------------------------
     @staticmethod
     def _count_documents(c: sqlite3.Connection, project_id: int, n: int) -> None:
