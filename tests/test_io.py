@@ -577,3 +577,21 @@ def test_documents_fast_export_is_byte_identical(store, tmp_path, monkeypatch):
         write_export(export_rows(store, "empty", "documents"), fast, fmt, kind="documents")
         write_export([], slow, fmt, kind="documents")
         assert fast.read_bytes() == slow.read_bytes(), fmt
+
+
+def test_plain_document_fast_check_agrees_with_the_full_check():
+    """Rows the fast check passes become exactly what the full check makes; others it leaves alone."""
+    from training.data.imports import _import_row, _parse_documents, _plain_document, _Problems
+
+    rows = [GOOD, {**GOOD, "id": 12, "title": None, "reference": None, "meta": None},
+            {**GOOD, "id": "  padded  ", "reference": "", "meta": {"é": [1, 2.5]}},
+            {k: v for k, v in GOOD.items() if k not in ("title", "reference", "meta")}]
+    for obj in rows:
+        assert _plain_document(obj, 3) == _import_row(_parse_documents(obj, 1, _Problems(), 3))
+    bad = [{**GOOD, "id": True}, {**GOOD, "id": " "}, {**GOOD, "text": " "}, {**GOOD, "candidates": ["a", "b"]},
+           {**GOOD, "candidates": ["a", "b", 3]}, {**GOOD, "candidates": ["a", "b", " "]}, {**GOOD, "title": 3},
+           {**GOOD, "meta": []}, {**GOOD, "extra": 1}, {**GOOD, "reference": 1}]
+    for obj in bad:
+        assert _plain_document(obj, 3) is None
+        problems = _Problems()
+        assert _parse_documents(obj, 1, problems, 3) is None and problems.items

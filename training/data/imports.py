@@ -348,18 +348,50 @@ def _parse_slf5k(obj: dict, line: int, problems: _Problems, k: int) -> _Row | No
 PARSERS = {"documents": _parse_documents, "pairs": _parse_pairs, "slf5k": _parse_slf5k}
 
 
-def _rows(path: Path, fmt: str, k: int, problems: _Problems | None) -> Iterator[_Row | None]:
-    """Every row of the file, parsed and checked (None for a bad one, with its problems added)."""
+def _rows(path: Path, fmt: str, k: int, problems: _Problems | None) -> Iterator[tuple[int, ImportRow | None]]:
+    """(line, row) for every row of the file, parsed and checked (None for a bad one, with its
+    problems added). Documents rows of the usual shape pass a few type checks (`_plain_document`);
+    any other row goes through its format's full check, which words every problem."""
     parse = PARSERS[fmt]
     sink = problems if problems is not None else _Problems()
+    fast = fmt == "documents" and k >= 2
     for line, obj in _records(path, problems):
         if obj is None:
-            yield None
+            yield line, None
         elif not isinstance(obj, dict):
             sink.add(line, "line", f"must be a JSON object, got {_type_name(obj)}")
-            yield None
+            yield line, None
+        elif fast and (row := _plain_document(obj, k)) is not None:
+            yield line, row
         else:
-            yield parse(obj, line, sink, k)
+            parsed = parse(obj, line, sink, k)
+            yield line, None if parsed is None else _import_row(parsed)
+
+
+_DOCUMENT_KEYS = frozenset({"id", "title", "text", "candidates", "reference", "meta"})
+
+
+def _plain_document(obj: dict, k: int) -> ImportRow | None:
+    """The same row `_parse_documents` makes, for a row with nothing wrong; None = check it fully."""
+    if not obj.keys() <= _DOCUMENT_KEYS:
+        return None
+    ext_id, text, cands = obj.get("id"), obj.get("text"), obj.get("candidates")
+    title, reference, meta = obj.get("title"), obj.get("reference"), obj.get("meta")
+    if type(ext_id) is str:
+        ext_id = ext_id.strip()
+    elif type(ext_id) is int:
+        ext_id = str(ext_id)
+    else:
+        return None
+    if (not ext_id or type(text) is not str or not text.strip() or type(cands) is not list or len(cands) != k
+            or (title is not None and type(title) is not str) or (reference is not None and type(reference) is not str)
+            or (meta is not None and type(meta) is not dict)):
+        return None
+    for c in cands:
+        if type(c) is not str or not c.strip():
+            return None
+    return ImportRow(ext_id, text, cands, title or "", json.dumps(meta, ensure_ascii=False) if meta else "{}",
+                     reference or None)
 
 
 # -- import -----------------------------------------------------------------------------------
@@ -409,34 +441,36 @@ def _stream(store: Store, path: Path, fmt: str, p, imp, report: ImportReport) ->
     Raises ImportFileError at the end when any row was wrong."""
     problems = _Problems()
     seen: dict[str, int] = {}  # id -> first line (ids only: a few MB for 100k rows)
-    batch: list[_Row] = []
+    batch: list[ImportRow] = []
+    lines: list[int] = []
     n = 0
 
     def flush() -> None:
-        taken = store.existing_ext_ids(p.id, [r.doc.ext_id for r in batch])
-        for r in batch:
-            if r.doc.ext_id in taken:
-                problems.add(r.line, "id", f"{r.doc.ext_id!r} is already in project {p.name!r}")
+        taken = store.existing_ext_ids(p.id, [r.ext_id for r in batch])
+        for r, line in zip(batch, lines):
+            if r.ext_id in taken:
+                problems.add(line, "id", f"{r.ext_id!r} is already in project {p.name!r}")
         if imp is not None and not problems.items:
-            store.write_import_batch(imp, [_import_row(r) for r in batch])
+            store.write_import_batch(imp, batch)
             report.documents += len(batch)
-            report.candidates += sum(len(r.doc.candidates) for r in batch)
-            report.rankings += sum(r.ranking for r in batch)
+            report.candidates += sum(len(r.candidates) for r in batch)
+            report.rankings += sum(r.ranked for r in batch)
             report.critiques += sum(r.critique is not None for r in batch)
         batch.clear()
+        lines.clear()
 
-    for row in _rows(path, fmt, p.k, problems):
+    for line, row in _rows(path, fmt, p.k, problems):
         n += 1
         if problems.full:
             break
         if row is None:
             continue
-        ext_id = row.doc.ext_id
-        if ext_id in seen:
-            problems.add(row.line, "id", f"{ext_id!r} duplicates line {seen[ext_id]}")
+        if row.ext_id in seen:
+            problems.add(line, "id", f"{row.ext_id!r} duplicates line {seen[row.ext_id]}")
             continue
-        seen[ext_id] = row.line
+        seen[row.ext_id] = line
         batch.append(row)
+        lines.append(line)
         if len(batch) >= BATCH:
             flush()
     if batch and not problems.full:
@@ -448,7 +482,7 @@ def _stream(store: Store, path: Path, fmt: str, p, imp, report: ImportReport) ->
     return n
 
 
-def _import_row(r: _Row) -> ImportRow:
+def _import_row(r: _Row) -> ImportRow:  # the NewDocument of a parsed row, as the store writes it
     d = r.doc
     meta = json.dumps(d.meta, ensure_ascii=False) if d.meta else "{}"
     return ImportRow(str(d.ext_id), d.text, d.candidates, d.title or "", meta, d.reference, r.ranking,

@@ -192,10 +192,17 @@ class AnnotationMixin(CountersMixin):
         return [self.get_candidate(i) for i in ids]
 
     def get_document(self, document_id: int) -> Document:
-        row = self.one("SELECT * FROM documents WHERE id = ?", (document_id,))
-        if row is None:
+        """A document with its candidates (one query)."""
+        rows = self.all(
+            "SELECT d.*, c.id AS c_id, c.position AS c_position, c.text AS c_text, c.source AS c_source,"
+            " c.gen_params AS c_gen_params FROM documents d LEFT JOIN candidates c ON c.document_id = d.id"
+            " WHERE d.id = ? ORDER BY c.position, c.id", (document_id,))
+        if not rows:
             raise NotFound(f"document {document_id} does not exist")
-        return Document.from_row(row, candidates=tuple(self.candidates(document_id)))
+        cands = tuple(Candidate(r["c_id"], document_id, r["c_position"], r["c_text"], r["c_source"],
+                                {} if r["c_gen_params"] in (None, "", "{}") else json.loads(r["c_gen_params"]))
+                      for r in rows if r["c_id"] is not None)
+        return Document.from_row(rows[0], candidates=cands)
 
     def candidates(self, document_id: int) -> list[Candidate]:
         rows = self.all("SELECT * FROM candidates WHERE document_id = ? ORDER BY position, id", (document_id,))
@@ -365,11 +372,18 @@ class AnnotationMixin(CountersMixin):
         """
         p = self._read_project(project)
         params = {"p": p.id, "a": annotator.id, "overlap": p.overlap}
+        # Documents started but not complete (0 < n_rankings < overlap) that are all this
+        # annotator's own need no walk: the counters say so (store/counters.py).
+        started = self.one(
+            "SELECT t.open - t.untouched AS started, COALESCE(a.rankings_open, 0) AS mine FROM project_counts t"
+            " LEFT JOIN annotator_counts a ON a.project_id = t.project_id AND a.annotator_id = ?"
+            " WHERE t.project_id = ?", (annotator.id, p.id))
+        top = 0 if started is not None and started["started"] == started["mine"] else p.overlap - 1
         # One query per level of n_rankings (highest first), each walking the
         # (project_id, n_rankings, id) index in order: a mixed-direction ORDER BY over all
         # open documents cannot use the index and took 180 ms at 100k documents.
         row = None
-        for level in range(p.overlap - 1, -1, -1):
+        for level in range(top, -1, -1):
             row = self.one(
                 "SELECT d.id FROM documents d WHERE d.project_id = :p AND d.n_rankings = :level"
                 " AND NOT EXISTS (SELECT 1 FROM rankings r WHERE r.document_id = d.id"
@@ -439,13 +453,13 @@ class AnnotationMixin(CountersMixin):
 
     def _doc_head(self, document_id: int) -> tuple[sqlite3.Row, dict[int, str]]:
         """(document id, project_id, overlap, allow_ties) and candidate id -> text: what a save checks."""
-        head = self.one("SELECT d.id, d.project_id, p.overlap, p.allow_ties FROM documents d"
-                        " JOIN projects p ON p.id = d.project_id WHERE d.id = ?", (document_id,))
-        if head is None:
+        rows = self.all("SELECT d.id, d.project_id, p.overlap, p.allow_ties, c.id AS c_id, c.text AS c_text"
+                        " FROM documents d JOIN projects p ON p.id = d.project_id"
+                        " LEFT JOIN candidates c ON c.document_id = d.id WHERE d.id = ? ORDER BY c.position, c.id",
+                        (document_id,))
+        if not rows:
             raise NotFound(f"document {document_id} does not exist")
-        texts = {r[0]: r[1] for r in self.conn.execute(
-            "SELECT id, text FROM candidates WHERE document_id = ? ORDER BY position, id", (document_id,))}
-        return head, texts
+        return rows[0], {r["c_id"]: r["c_text"] for r in rows if r["c_id"] is not None}
 
     def _write_ranking(self, c: sqlite3.Connection, annotator: Annotator, head: sqlite3.Row,
                        order: list[list[int]], seconds: float | None,

@@ -136,8 +136,9 @@ class ImportsMixin(CountersMixin):
             # counters of the staging project: every ranked document has 1 ranking (closed if overlap is 1)
             closed = len(ranks) if overlap <= 1 else 0
             c.execute("UPDATE project_counts SET documents = documents + ?, open = open + ?,"
-                      " rankings = rankings + ?, critiques = critiques + ? WHERE project_id = ?",
-                      (len(docs), len(docs) - closed, len(ranks), len(crits), imp.staging_id))
+                      " untouched = untouched + ?, rankings = rankings + ?, critiques = critiques + ?"
+                      " WHERE project_id = ?",
+                      (len(docs), len(docs) - closed, len(docs) - len(ranks), len(ranks), len(crits), imp.staging_id))
             if ranks or crits:
                 c.execute("INSERT INTO annotator_counts (project_id, annotator_id, rankings, rankings_open, critiques)"
                           " VALUES (?,?,?,?,?) ON CONFLICT (project_id, annotator_id) DO UPDATE SET"
@@ -158,9 +159,9 @@ class ImportsMixin(CountersMixin):
                     write_counts(c, target)
                 else:
                     c.execute(
-                        "UPDATE project_counts SET (documents, open, rankings, critiques) = (SELECT"
-                        " t.documents + s.documents, t.open + s.open, t.rankings + s.rankings,"
-                        " t.critiques + s.critiques FROM project_counts t, project_counts s"
+                        "UPDATE project_counts SET (documents, open, untouched, rankings, critiques) = (SELECT"
+                        " t.documents + s.documents, t.open + s.open, t.untouched + s.untouched,"
+                        " t.rankings + s.rankings, t.critiques + s.critiques FROM project_counts t, project_counts s"
                         " WHERE t.project_id = ? AND s.project_id = ?) WHERE project_id = ?",
                         (target, imp.staging_id, target))
                     c.execute(

@@ -238,6 +238,7 @@ def m003_counters_and_imports(db: Database) -> None:
     db.execute(
         "CREATE TABLE project_counts (project_id INTEGER PRIMARY KEY REFERENCES projects(id),"
         " documents INTEGER NOT NULL DEFAULT 0, open INTEGER NOT NULL DEFAULT 0,"
+        " untouched INTEGER NOT NULL DEFAULT 0,"
         " rankings INTEGER NOT NULL DEFAULT 0, critiques INTEGER NOT NULL DEFAULT 0)"
     )
     db.execute(
