@@ -89,7 +89,7 @@ class DocumentRows:
         for rows, cands in self.store.iter_document_json(self.project.id, batch_size=BATCH_ROWS):
             yield b"".join([
                 b'{"id": %b, "title": %b, "text": %b, "candidates": [%b]%b%b}\n' % (
-                    ext_id, title, text, b", ".join(cands.get(doc_id, ())),
+                    ext_id, title, text, cands.get(doc_id, b""),
                     b"" if ref == b"null" else b', "reference": ' + ref,
                     b"" if meta == b"{}" else _meta_bytes(meta))
                 for doc_id, ext_id, title, text, ref, meta in rows]), len(rows)

@@ -444,9 +444,12 @@ def _stream(store: Store, path: Path, fmt: str, p, imp, report: ImportReport) ->
     batch: list[ImportRow] = []
     lines: list[int] = []
     n = 0
+    # Ids already in the project are looked up per batch; an empty project has none (and a
+    # document added meanwhile under one of the file's ids still makes the final flip refuse it all).
+    empty = store.totals(p)["documents"] == 0
 
     def flush() -> None:
-        taken = store.existing_ext_ids(p.id, [r.ext_id for r in batch])
+        taken = set() if empty else store.existing_ext_ids(p.id, [r.ext_id for r in batch])
         for r, line in zip(batch, lines):
             if r.ext_id in taken:
                 problems.add(line, "id", f"{r.ext_id!r} is already in project {p.name!r}")

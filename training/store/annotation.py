@@ -289,9 +289,9 @@ class AnnotationMixin(CountersMixin):
         return cur.execute(sql, params).fetchall()
 
     def iter_document_json(self, project: str | int, *, batch_size: int = 2000
-                           ) -> Iterator[tuple[list[tuple], dict[int, list[bytes]]]]:
-        """Batches of ([(id, ext_id, title, text, reference, meta)], {id: [candidate, ...]}), in id
-        order, every string already a JSON string literal (UTF-8 bytes; reference b"null" when
+                           ) -> Iterator[tuple[list[tuple], dict[int, bytes]]]:
+        """Batches of ([(id, ext_id, title, text, reference, meta)], {id: b'"c1", "c2", ...'}), in
+        id order, every string already a JSON string literal (UTF-8 bytes; reference b"null" when
         there is none) except meta, the stored JSON text."""
         p = self.get_project(project)
         last = 0
@@ -300,14 +300,13 @@ class AnnotationMixin(CountersMixin):
             " CAST(json_quote(text) AS BLOB), CAST(json_quote(reference) AS BLOB), CAST(meta AS BLOB)"
             " FROM documents WHERE +project_id = ? AND id > ? ORDER BY id LIMIT ?", (p.id, last, batch_size)
         ):
-            cands: dict[int, list[bytes]] = {}
-            for doc_id, text in self._plain(
-                "SELECT c.document_id, CAST(json_quote(c.text) AS BLOB) FROM candidates c"
-                " JOIN documents d ON d.id = c.document_id WHERE +d.project_id = ?"
-                " AND c.document_id BETWEEN ? AND ? ORDER BY c.document_id, c.position", (p.id, rows[0][0], rows[-1][0])
-            ):
-                cands.setdefault(doc_id, []).append(text)
-            yield rows, cands
+            # each document's candidates joined with ", " in position order: the GROUP BY walks the
+            # (document_id, position) index, so group_concat sees them in that order (the byte
+            # identity test checks it); another project's documents in the range are never asked for
+            yield rows, dict(self._plain(
+                "SELECT document_id, CAST(group_concat(json_quote(text), ', ') AS BLOB) FROM candidates"
+                " INDEXED BY idx_candidates_document_id_position WHERE document_id BETWEEN ? AND ?"
+                " GROUP BY document_id", (rows[0][0], rows[-1][0])))
             last = rows[-1][0]
 
     def iter_document_columns(self, project: str | int, *, batch_size: int = 2000) -> Iterator[dict[str, list]]:
@@ -356,7 +355,7 @@ class AnnotationMixin(CountersMixin):
         return out
 
     def count_documents(self, project: str | int) -> int:
-        return self.scalar("SELECT COUNT(*) FROM documents WHERE project_id = ?", (self.get_project(project).id,))
+        return self.totals(project)["documents"]
 
     # -- the queue ----------------------------------------------------------------------
     def _read_project(self, project: Project | str | int) -> Project:
@@ -374,11 +373,8 @@ class AnnotationMixin(CountersMixin):
         params = {"p": p.id, "a": annotator.id, "overlap": p.overlap}
         # Documents started but not complete (0 < n_rankings < overlap) that are all this
         # annotator's own need no walk: the counters say so (store/counters.py).
-        started = self.one(
-            "SELECT t.open - t.untouched AS started, COALESCE(a.rankings_open, 0) AS mine FROM project_counts t"
-            " LEFT JOIN annotator_counts a ON a.project_id = t.project_id AND a.annotator_id = ?"
-            " WHERE t.project_id = ?", (annotator.id, p.id))
-        top = 0 if started is not None and started["started"] == started["mine"] else p.overlap - 1
+        c = self._counters(annotator.id, p.id)
+        top = 0 if c is not None and c["open"] - c["untouched"] == c["mine_open"] else p.overlap - 1
         # One query per level of n_rankings (highest first), each walking the
         # (project_id, n_rankings, id) index in order: a mixed-direction ORDER BY over all
         # open documents cannot use the index and took 180 ms at 100k documents.
@@ -426,11 +422,7 @@ class AnnotationMixin(CountersMixin):
 
     def counts(self, annotator: Annotator, project: Project | str | int) -> tuple[dict[str, int], dict[str, int]]:
         """(queue_counts, totals) in one read of the counters."""
-        p = self._read_project(project)
-        row = self.one(
-            "SELECT t.documents, t.open, t.rankings, t.critiques, COALESCE(a.rankings, 0) AS mine,"
-            " COALESCE(a.rankings_open, 0) AS mine_open FROM project_counts t LEFT JOIN annotator_counts a"
-            " ON a.project_id = t.project_id AND a.annotator_id = ? WHERE t.project_id = ?", (annotator.id, p.id))
+        row = self._counters(annotator.id, self._read_project(project).id)
         if row is None:
             return {"done": 0, "assigned": 0, "left": 0}, {"documents": 0, "complete": 0, "rankings": 0, "critiques": 0}
         left = row["open"] - row["mine_open"]
@@ -449,7 +441,8 @@ class AnnotationMixin(CountersMixin):
         head, texts = self._doc_head(document_id)
         order = _groups(document_id, list(texts), ranks, allow_ties=head["allow_ties"])
         with self.tx() as c:
-            return self._write_ranking(c, annotator, head, order, seconds)
+            return self._write_ranking(c, annotator, head, order, seconds,
+                                       _current(c, "rankings", "document_id", document_id, annotator.id))
 
     def _doc_head(self, document_id: int) -> tuple[sqlite3.Row, dict[int, str]]:
         """(document id, project_id, overlap, allow_ties) and candidate id -> text: what a save checks."""
@@ -462,13 +455,10 @@ class AnnotationMixin(CountersMixin):
         return rows[0], {r["c_id"]: r["c_text"] for r in rows if r["c_id"] is not None}
 
     def _write_ranking(self, c: sqlite3.Connection, annotator: Annotator, head: sqlite3.Row,
-                       order: list[list[int]], seconds: float | None,
-                       prev: sqlite3.Row | None | bool = False) -> Ranking:
-        """Inside a transaction: make `order` this annotator's current ranking (and keep counters)."""
+                       order: list[list[int]], seconds: float | None, prev: sqlite3.Row | None) -> Ranking:
+        """Inside a transaction: make `order` this annotator's current ranking instead of `prev`
+        (their current one, see _current), and keep the counters."""
         document_id = head["id"]
-        if prev is False:
-            prev = c.execute("SELECT id, version FROM rankings WHERE document_id = ? AND annotator_id = ?"
-                             " AND current = 1", (document_id, annotator.id)).fetchone()
         if prev:
             c.execute("UPDATE rankings SET current = 0 WHERE id = ?", (prev["id"],))
         else:
@@ -538,15 +528,13 @@ class AnnotationMixin(CountersMixin):
             raise NotFound(f"candidate {candidate_id} does not exist")
         text, span = _critique_value(row["text"], text, span)
         with self.tx() as c:
-            return self._write_critique(c, annotator, row["project_id"], candidate_id, text, span)
+            return self._write_critique(c, annotator, row["project_id"], candidate_id, text, span,
+                                        _current(c, "critiques", "candidate_id", candidate_id, annotator.id))
 
     def _write_critique(self, c: sqlite3.Connection, annotator: Annotator, project_id: int, candidate_id: int,
-                        text: str, span: tuple[int, int] | None, prev: sqlite3.Row | None | bool = False
-                        ) -> Critique:
-        """Inside a transaction: make `text` this annotator's current critique (and keep counters)."""
-        if prev is False:
-            prev = c.execute("SELECT id, version FROM critiques WHERE candidate_id = ? AND annotator_id = ?"
-                             " AND current = 1", (candidate_id, annotator.id)).fetchone()
+                        text: str, span: tuple[int, int] | None, prev: sqlite3.Row | None) -> Critique:
+        """Inside a transaction: make `text` this annotator's current critique instead of `prev`
+        (their current one, see _current), and keep the counters."""
         if prev:
             c.execute("UPDATE critiques SET current = 0 WHERE id = ?", (prev["id"],))
         else:
@@ -610,8 +598,7 @@ class AnnotationMixin(CountersMixin):
                 raise ValidationError(f"critique: candidate {cid} is not in document {document_id}")
             items[int(cid)] = _critique_value(texts[int(cid)], text, span)
         with self.tx() as c:
-            prev = c.execute("SELECT * FROM rankings WHERE document_id = ? AND annotator_id = ? AND current = 1",
-                             (document_id, annotator.id)).fetchone()
+            prev = _current(c, "rankings", "document_id", document_id, annotator.id)
             if prev is not None and json.loads(prev["order_json"]) == order:
                 ranking = Ranking.from_row(prev)
             else:
@@ -686,6 +673,12 @@ def _groups(document_id: int, candidate_ids: list[int], ranks: dict[int, int], *
     for cid, r in sorted(ranks.items(), key=lambda kv: (kv[1], kv[0])):
         groups.setdefault(r, []).append(cid)
     return [groups[r] for r in sorted(groups)]
+
+
+def _current(c: sqlite3.Connection, table: str, key: str, key_id: int, annotator_id: int) -> sqlite3.Row | None:
+    """This annotator's current version in `table` (rankings by document_id, critiques by candidate_id)."""
+    return c.execute(f"SELECT * FROM {table} WHERE {key} = ? AND annotator_id = ? AND current = 1",
+                     (key_id, annotator_id)).fetchone()
 
 
 def _critique_value(candidate_text: str, text: str, span: tuple[int, int] | None) -> tuple[str, tuple[int, int] | None]:

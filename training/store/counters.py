@@ -128,6 +128,13 @@ class CountersMixin(StoreBase):
                        (project_id,))
         return {f: (row[f] if row else 0) for f in _PROJECT_FIELDS}
 
+    def _counters(self, annotator_id: int, project_id: int) -> sqlite3.Row | None:
+        """The project's counters and this annotator's (mine, mine_open) in one row."""
+        return self.one(
+            "SELECT t.*, COALESCE(a.rankings, 0) AS mine, COALESCE(a.rankings_open, 0) AS mine_open"
+            " FROM project_counts t LEFT JOIN annotator_counts a ON a.project_id = t.project_id"
+            " AND a.annotator_id = ? WHERE t.project_id = ?", (annotator_id, project_id))
+
     # -- keeping them (call inside the write's transaction) ------------------------------
     @staticmethod
     def _count_documents(c: sqlite3.Connection, project_id: int, n: int) -> None:
