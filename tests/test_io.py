@@ -595,3 +595,27 @@ def test_plain_document_fast_check_agrees_with_the_full_check():
         assert _plain_document(obj, 3) is None
         problems = _Problems()
         assert _parse_documents(obj, 1, problems, 3) is None and problems.items
+
+
+def test_import_into_an_empty_project_takes_its_place(store, tmp_path, monkeypatch):
+    """The O(1) flip: the staging project becomes the project, with its name, settings, jobs,
+    models and another import still running; the counters are exact."""
+    from training.data import imports
+
+    store.create_project("fresh", k=3, overlap=2, instructions="Be fair.", allow_ties=True)
+    job = store.submit("reward", {"epochs": 1}, project="fresh")
+    model = store.add_model("reward", str(tmp_path / "rm"), project="fresh")
+    store.update_project("fresh", active_reward_model=model.id)
+    other = store.begin_import(store.get_project("fresh"), "other.jsonl")  # a second import, still writing
+    monkeypatch.setattr(imports, "BATCH", 4)
+    import_file(store, write_jsonl(tmp_path / "b.jsonl", big_docs(10)), "fresh")
+    p = store.get_project("fresh")
+    assert (p.instructions, p.k, p.overlap, p.allow_ties, p.active_reward_model) == ("Be fair.", 3, 2, True, model.id)
+    assert [q.name for q in store.list_projects()] == ["fresh"]
+    assert store.get_job(job.id).project_id == p.id and store.get_model(model.id).project_id == p.id
+    assert store.totals("fresh") == {"documents": 10, "complete": 0, "rankings": 0, "critiques": 0}
+    assert store.check_counters() == []
+    store.write_import_batch(other, [imports.ImportRow("late", "t", ["a", "b", "c"])])
+    store.finish_import(other)  # the second import lands in the same project (now by moving rows)
+    assert store.totals("fresh")["documents"] == 11 and store.check_counters() == []
+    assert store.db["imports"].count == 0 and [r["name"] for r in store.db["projects"].rows] == ["fresh"]
