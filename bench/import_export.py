@@ -13,6 +13,9 @@ What it does, in a temporary folder:
                  another project of the same database, one every ~0.25 s each (as the Annotate page
                  does: drafts.save, 5 s busy timeout, retried), while a second N-document import
                  runs; each save's wall time is its wait. Counts saves, errors and the longest wait.
+                 Twice: into a project without documents (the flip is O(1)) and into one that has a
+                 document (the flip moves N rows); the JSON line's figure is the first, the second
+                 is printed beside it.
 Every step runs in its own fresh Python process, which reports its wall time, its RSS after its
 imports (start MB) and its peak RSS (ru_maxrss), so the steps do not share memory or caches.
 Prints a table: rows/s, peak MB and the ratio to the baseline step of the same kind (rows per
@@ -152,14 +155,16 @@ def saver(d: Path, index: int) -> None:
     print(json.dumps({"saves": len(waits) - len(errors), "errors": errors, "waits": waits}))
 
 
-def step_import_with_savers(d: Path, k: int, savers: int) -> dict:
+def step_import_with_savers(d: Path, k: int, savers: int, nonempty: bool) -> dict:
     """A second import into live.db while `savers` processes save; their counts and waits."""
-    import shutil
-
     from training.store import NewDocument, Store
 
+    for f in ("live.db", "live.db-wal", "live.db-shm", "go", "stop", *(f"ready{i}" for i in range(savers))):
+        (d / f).unlink(missing_ok=True)
     with Store(d / "live.db") as s:
         s.create_project("bench", k=k)
+        if nonempty:
+            s.add_documents("bench", [NewDocument("already-here", "text", [f"c{j}" for j in range(k)])])
         s.create_project("live", k=3, overlap=savers)
         s.add_documents("live", (NewDocument(f"l{i}", f"Live document {i}.", ["a", "b", "c"])
                                  for i in range(SAVER_DOCS)))
@@ -177,7 +182,6 @@ def step_import_with_savers(d: Path, k: int, savers: int) -> dict:
     time.sleep(0.5)
     (d / "stop").touch()
     results = [json.loads(p.communicate()[0].strip().splitlines()[-1]) for p in procs]
-    shutil.rmtree(d / "go", ignore_errors=True)
     waits = [w for r in results for w in r["waits"]]
     return {"saves": sum(r["saves"] for r in results), "errors": sum(len(r["errors"]) for r in results),
             "max_wait_ms": round(max(waits) * 1e3, 1), "p99_wait_ms": round(_pct(waits, 99) * 1e3, 1),
@@ -248,7 +252,8 @@ def main() -> None:
               f" (python {sys.version.split()[0]}, {os.cpu_count()} CPUs)")
         results = {name: run_step(name, d, args.k) for name in STEPS}
         sizes = {p.name: p.stat().st_size / 2**20 for p in d.iterdir() if p.is_file()}
-        during = step_import_with_savers(d, args.k, args.savers) if args.savers else None
+        during = step_import_with_savers(d, args.k, args.savers, False) if args.savers else None
+        during_nonempty = step_import_with_savers(d, args.k, args.savers, True) if args.savers else None
 
     header = f"{'step':<26}{'rows':>9}{'wall s':>8}{'cpu s':>8}{'rows/s':>9}{'rows/cpu-s':>11}" \
              f"{'start MB':>9}{'peak MB':>8}{'speed vs pandas':>16}{'peak vs pandas':>15}"
@@ -272,17 +277,20 @@ def main() -> None:
         mine, base = results[f"tokenwise {kind}"], results[f"pandas {kind}"]
         return round((mine["rows"] / mine["cpu"]) / (base["rows"] / base["cpu"]), 2)
 
-    if during is not None:
-        print(f"\n{args.savers} savers during a second {during['import_rows']}-document import "
-              f"({during['import_seconds']}s wall): {during['saves']} saves, {during['errors']} errors, "
-              f"longest wait {during['max_wait_ms']} ms, p99 {during['p99_wait_ms']} ms"
-              + (f"; errors: {during['error_examples']}" if during["errors"] else ""))
+    for what, dur in (("an empty project", during), ("a project with documents", during_nonempty)):
+        if dur is not None:
+            print(f"{args.savers} savers during a second {dur['import_rows']}-document import into {what} "
+                  f"({dur['import_seconds']}s wall): {dur['saves']} saves, {dur['errors']} errors, "
+                  f"longest wait {dur['max_wait_ms']} ms, p99 {dur['p99_wait_ms']} ms"
+                  + (f"; errors: {dur['error_examples']}" if dur["errors"] else ""))
     print(json.dumps({
         "bench": "import_export", "docs": args.n, "import_vs_pandas": vs("import"),
         "import_peak_mb": round(results["tokenwise import"]["peak_mb"], 1),
         "export_jsonl_vs_pandas": vs("export jsonl"), "export_parquet_vs_pandas": vs("export parquet"),
         "saves_during_import": None if during is None else
         {k: during[k] for k in ("saves", "errors", "max_wait_ms")},
+        "saves_during_import_into_nonempty": None if during_nonempty is None else
+        {k: during_nonempty[k] for k in ("saves", "errors", "max_wait_ms")},
     }))
 
 
