@@ -288,17 +288,23 @@ class AnnotationMixin(CountersMixin):
         cur.row_factory = None
         return cur.execute(sql, params).fetchall()
 
+    def _id_batches(self, sql: str, project: str | int, batch_size: int) -> Iterator[list[tuple]]:
+        """Batches of `sql`'s rows along the primary key: it selects a document id first and takes
+        (project id, last id, limit) as its parameters."""
+        p, last = self.get_project(project), 0
+        while rows := self._plain(sql, (p.id, last, batch_size)):
+            yield rows
+            last = rows[-1][0]
+
     def iter_document_json(self, project: str | int, *, batch_size: int = 2000
                            ) -> Iterator[tuple[list[tuple], dict[int, bytes]]]:
         """Batches of ([(id, ext_id, title, text, reference, meta)], {id: b'"c1", "c2", ...'}), in
         id order, every string already a JSON string literal (UTF-8 bytes; reference b"null" when
         there is none) except meta, the stored JSON text."""
-        p = self.get_project(project)
-        last = 0
-        while rows := self._plain(
+        for rows in self._id_batches(
             "SELECT id, CAST(json_quote(ext_id) AS BLOB), CAST(json_quote(title) AS BLOB),"
             " CAST(json_quote(text) AS BLOB), CAST(json_quote(reference) AS BLOB), CAST(meta AS BLOB)"
-            " FROM documents WHERE +project_id = ? AND id > ? ORDER BY id LIMIT ?", (p.id, last, batch_size)
+            " FROM documents WHERE +project_id = ? AND id > ? ORDER BY id LIMIT ?", project, batch_size
         ):
             # each document's candidates joined with ", " in position order: the GROUP BY walks the
             # (document_id, position) index, so group_concat sees them in that order (the byte
@@ -307,25 +313,23 @@ class AnnotationMixin(CountersMixin):
                 "SELECT document_id, CAST(group_concat(json_quote(text), ', ') AS BLOB) FROM candidates"
                 " INDEXED BY idx_candidates_document_id_position WHERE document_id BETWEEN ? AND ?"
                 " GROUP BY document_id", (rows[0][0], rows[-1][0])))
-            last = rows[-1][0]
 
     def iter_document_columns(self, project: str | int, *, batch_size: int = 2000) -> Iterator[dict[str, list]]:
         """Batches of the documents export as columns (ext_id, title, text, reference, meta, and
         candidates as one flat list with per-document counts), in id order, for Arrow."""
-        p = self.get_project(project)
-        last = 0
-        while rows := self._plain(
+        pid = self.get_project(project).id
+        for rows in self._id_batches(
             "SELECT d.id, d.ext_id, d.title, d.text, d.reference, d.meta,"
             " (SELECT COUNT(*) FROM candidates c WHERE c.document_id = d.id)"
-            " FROM documents d WHERE +d.project_id = ? AND d.id > ? ORDER BY d.id LIMIT ?", (p.id, last, batch_size)
+            " FROM documents d WHERE +d.project_id = ? AND d.id > ? ORDER BY d.id LIMIT ?", pid, batch_size
         ):
             texts = self._plain(
                 "SELECT c.text FROM candidates c JOIN documents d ON d.id = c.document_id WHERE +d.project_id = ?"
-                " AND c.document_id BETWEEN ? AND ? ORDER BY c.document_id, c.position", (p.id, rows[0][0], rows[-1][0]))
+                " AND c.document_id BETWEEN ? AND ? ORDER BY c.document_id, c.position",
+                (pid, rows[0][0], rows[-1][0]))
             columns = list(zip(*rows))
             yield {"id": columns[1], "title": columns[2], "text": columns[3], "reference": columns[4],
                    "meta": columns[5], "n_candidates": columns[6], "candidates": [t[0] for t in texts]}
-            last = rows[-1][0]
 
     def rankings_of(self, document_ids: list[int], *, current_only: bool = True) -> dict[int, list[Ranking]]:
         """document id -> its rankings (every annotator's), for a batch of documents."""
