@@ -619,3 +619,27 @@ def test_import_into_an_empty_project_takes_its_place(store, tmp_path, monkeypat
     store.finish_import(other)  # the second import lands in the same project (now by moving rows)
     assert store.totals("fresh")["documents"] == 11 and store.check_counters() == []
     assert store.db["imports"].count == 0 and [r["name"] for r in store.db["projects"].rows] == ["fresh"]
+
+
+def test_a_save_racing_an_imports_take_over_counts_in_the_new_project(store, project, tmp_path, monkeypatch):
+    """The project's id changes under a save that read its document just before the flip: the
+    counters it keeps are still the project's (they are found inside the save's transaction)."""
+    from training.data import imports
+
+    ann, _ = store.add_annotator("ann")
+    doc = store.documents("p")[0]
+    path = write_jsonl(tmp_path / "b.jsonl", big_docs(10))  # more than the project's 3: it takes over
+    read_head = type(store)._doc_head
+
+    def head_then_flip(document_id):
+        head = read_head(store, document_id)
+        monkeypatch.setattr(store, "_doc_head", lambda d: read_head(store, d))
+        imports.import_file(store, path, "p")
+        return head
+
+    monkeypatch.setattr(store, "_doc_head", head_then_flip)
+    store.save_annotation(ann, doc.id, {c.id: i + 1 for i, c in enumerate(doc.candidates)},
+                          {doc.candidates[0].id: "Too short."})
+    assert store.get_project("p").id != project.id
+    assert store.totals("p") == {"documents": 13, "complete": 0, "rankings": 1, "critiques": 1}
+    assert store.check_counters() == []

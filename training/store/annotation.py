@@ -466,7 +466,7 @@ class AnnotationMixin(CountersMixin):
         if prev:
             c.execute("UPDATE rankings SET current = 0 WHERE id = ?", (prev["id"],))
         else:
-            self._count_first_ranking(c, head["project_id"], head["overlap"], annotator.id, document_id)
+            self._count_first_ranking(c, annotator.id, document_id)
         version, ts = (prev["version"] + 1) if prev else 1, now()
         cur = c.execute(
             "INSERT INTO rankings (document_id, annotator_id, order_json, seconds, version, current, created)"
@@ -526,23 +526,22 @@ class AnnotationMixin(CountersMixin):
         self, annotator: Annotator, candidate_id: int, text: str, span: tuple[int, int] | None = None
     ) -> Critique:
         """Save (or revise) this annotator's critique of a candidate. Empty text is refused."""
-        row = self.one("SELECT c.text, d.project_id FROM candidates c JOIN documents d ON d.id = c.document_id"
-                       " WHERE c.id = ?", (candidate_id,))
+        row = self.one("SELECT text FROM candidates WHERE id = ?", (candidate_id,))
         if row is None:
             raise NotFound(f"candidate {candidate_id} does not exist")
         text, span = _critique_value(row["text"], text, span)
         with self.tx() as c:
-            return self._write_critique(c, annotator, row["project_id"], candidate_id, text, span,
+            return self._write_critique(c, annotator, candidate_id, text, span,
                                         _current(c, "critiques", "candidate_id", candidate_id, annotator.id))
 
-    def _write_critique(self, c: sqlite3.Connection, annotator: Annotator, project_id: int, candidate_id: int,
+    def _write_critique(self, c: sqlite3.Connection, annotator: Annotator, candidate_id: int,
                         text: str, span: tuple[int, int] | None, prev: sqlite3.Row | None) -> Critique:
         """Inside a transaction: make `text` this annotator's current critique instead of `prev`
         (their current one, see _current), and keep the counters."""
         if prev:
             c.execute("UPDATE critiques SET current = 0 WHERE id = ?", (prev["id"],))
         else:
-            self._count_first_critique(c, project_id, annotator.id)
+            self._count_first_critique(c, annotator.id, candidate_id)
         start, end = span or (None, None)
         version, ts = (prev["version"] + 1) if prev else 1, now()
         cur = c.execute(
@@ -617,7 +616,7 @@ class AnnotationMixin(CountersMixin):
                         span or (None, None)):
                     saved.append(Critique.from_row(old))
                 else:
-                    saved.append(self._write_critique(c, annotator, head["project_id"], cid, text, span,
+                    saved.append(self._write_critique(c, annotator, cid, text, span,
                                                       old))
         return ranking, saved
 

@@ -143,11 +143,15 @@ class CountersMixin(StoreBase):
                   " open = open + excluded.open, untouched = untouched + excluded.untouched", (project_id, n, n, n))
 
     @staticmethod
-    def _count_first_ranking(c: sqlite3.Connection, project_id: int, overlap: int, annotator_id: int,
-                             document_id: int) -> None:
-        """A document gets its first ranking from this annotator: call BEFORE inserting the ranking row."""
-        n = c.execute("UPDATE documents SET n_rankings = n_rankings + 1 WHERE id = ? RETURNING n_rankings",
-                      (document_id,)).fetchone()[0]
+    def _count_first_ranking(c: sqlite3.Connection, annotator_id: int, document_id: int) -> None:
+        """A document gets its first ranking from this annotator: call BEFORE inserting the ranking row.
+
+        The project and its overlap are read inside the transaction (an import's flip may have
+        moved the document to another project id since the caller looked)."""
+        n, project_id, overlap = c.execute(
+            "UPDATE documents SET n_rankings = n_rankings + 1 WHERE id = ?"
+            " RETURNING n_rankings, project_id, (SELECT overlap FROM projects p WHERE p.id = documents.project_id)",
+            (document_id,)).fetchone()
         closes = n == overlap
         c.execute("UPDATE project_counts SET rankings = rankings + 1, open = open - ?, untouched = untouched - ?"
                   " WHERE project_id = ?", (int(closes), int(n == 1), project_id))
@@ -161,7 +165,10 @@ class CountersMixin(StoreBase):
                   (project_id, annotator_id, int(n < overlap)))
 
     @staticmethod
-    def _count_first_critique(c: sqlite3.Connection, project_id: int, annotator_id: int) -> None:
+    def _count_first_critique(c: sqlite3.Connection, annotator_id: int, candidate_id: int) -> None:
+        """A candidate gets its first critique from this annotator (project read in the transaction)."""
+        project_id = c.execute("SELECT d.project_id FROM candidates k JOIN documents d ON d.id = k.document_id"
+                               " WHERE k.id = ?", (candidate_id,)).fetchone()[0]
         c.execute("UPDATE project_counts SET critiques = critiques + 1 WHERE project_id = ?", (project_id,))
         c.execute("INSERT INTO annotator_counts (project_id, annotator_id, critiques) VALUES (?, ?, 1)"
                   " ON CONFLICT (project_id, annotator_id) DO UPDATE SET critiques = critiques + 1",
