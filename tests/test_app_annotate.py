@@ -21,6 +21,12 @@ def _radio(at, label):
     return next(r for r in at.radio if r.label == f"Rank of candidate {label}")
 
 
+def _rank_in_order(at) -> None:
+    """Rank the shown candidates A > B > C."""
+    for i, label in enumerate("ABC"):
+        _radio(at, label).set_value(i + 1)
+
+
 def test_no_project_shows_empty_state(db_path, monkeypatch, app_test):
     monkeypatch.setenv("TOKENWISE_DB", db_path)
     with Store(db_path) as s:
@@ -86,8 +92,7 @@ def test_incomplete_ranking_disables_save_complete_saves(app_db, app_test):
 def test_blank_critique_and_bad_quote_are_refused(app_db, app_test):
     at = app_test("annotate.py", app_db.ann.id).run()
     doc, order = _shown(app_db, app_db.ann)
-    for i, label in enumerate("ABC"):
-        _radio(at, label).set_value(i + 1)
+    _rank_in_order(at)
     at.text_area(key=f"annotate:crit:{doc.id}:{order[0]}").input("   ")
     at.run()
     assert next(b for b in at.button if b.label == "Save").disabled
@@ -265,8 +270,7 @@ def test_save_meeting_a_locked_database_keeps_the_draft(app_db, app_test, monkey
     monkeypatch.setenv("TOKENWISE_BUSY_TIMEOUT_MS", "50")
     at = app_test("annotate.py", app_db.ann.id).run()
     doc, order = _shown(app_db, app_db.ann)
-    for i, label in enumerate("ABC"):
-        _radio(at, label).set_value(i + 1)
+    _rank_in_order(at)
     at.text_area(key=f"annotate:crit:{doc.id}:{order[0]}").input("Say how far it rose.")
     at.run()
     holder = sqlite3.connect(app_db.path, isolation_level=None)
@@ -289,3 +293,17 @@ def test_save_meeting_a_locked_database_keeps_the_draft(app_db, app_test, monkey
     with Store(app_db.path) as s:
         assert s.my_ranking(app_db.ann, doc.id).order == [[order[0]], [order[1]], [order[2]]]
         assert s.my_critiques(app_db.ann, doc.id)[order[0]].text == "Say how far it rose."
+
+
+def test_critique_typed_just_before_save_is_saved(app_db, app_test):
+    """The browser sends the last edit and the click together: the save callback sees both."""
+    at = app_test("annotate.py", app_db.ann.id).run()
+    doc, order = _shown(app_db, app_db.ann)
+    _rank_in_order(at)
+    at.run()
+    at.text_area(key=f"annotate:crit:{doc.id}:{order[2]}").input("Not about the river.")
+    next(b for b in at.button if b.label == "Save").click().run()
+    assert any("with 1 critique" in s.value for s in at.success)
+    with Store(app_db.path) as s:
+        assert s.my_critiques(app_db.ann, doc.id)[order[2]].text == "Not about the river."
+    assert at.progress[0].proto.text == "You: 1 of 3 documents done"

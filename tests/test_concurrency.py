@@ -1,7 +1,8 @@
 """20 annotators in 20 processes save rankings, critiques and revisions into one database at once.
 
 Afterwards nothing is lost (every reported save is a row), no process saw an exception, and the
-per-document n_rankings counters match the rankings table.
+per-document n_rankings and every queue counter match a recount. An import lets saves land
+between its batches.
 """
 
 from __future__ import annotations
@@ -111,8 +112,40 @@ def test_twenty_processes_lose_nothing(db_path, monkeypatch):
             "SELECT d.id, d.n_rankings, (SELECT COUNT(*) FROM rankings r WHERE r.document_id = d.id"
             " AND r.current = 1) AS n FROM documents d WHERE d.n_rankings != n")
         assert [tuple(r) for r in mismatched] == []
+        assert s.check_counters() == []  # every queue counter and total equals a recount
         # never two current rankings by one annotator of one document
         assert s.scalar("SELECT COUNT(*) FROM (SELECT 1 FROM rankings WHERE current = 1"
                         " GROUP BY document_id, annotator_id HAVING COUNT(*) > 1)") == 0
         assert s.conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     print(f"\n{N_PROCS} processes, {SECONDS:.0f} s: {saved} rankings, {revised} revisions, {critiques} critiques")
+
+
+def test_saves_land_between_an_imports_batches(store, tmp_path, monkeypatch):
+    """An import holds the write lock only while it writes one batch: between batches another
+    connection that will not wait at all (1 ms busy timeout) saves, and its ranking is counted."""
+    import json
+
+    from training.data import imports
+
+    store.create_project("p", k=2, overlap=1)
+    store.add_documents("p", [NewDocument(f"d{i}", "text", ["a", "b"]) for i in range(5)])
+    ann, _ = store.add_annotator("ann")
+    other = Store(store.path, busy_timeout_ms=1)
+    saved = []
+    write = type(store).write_import_batch
+
+    def write_then_let_someone_save(imp, rows):
+        write(store, imp, rows)
+        doc = other.next_document(ann, "p")
+        a, b = (c.id for c in doc.candidates)
+        saved.append(other.save_ranking(ann, doc.id, {a: 1, b: 2}).document_id)
+
+    monkeypatch.setattr(imports, "BATCH", 10)
+    monkeypatch.setattr(store, "write_import_batch", write_then_let_someone_save)
+    path = tmp_path / "docs.jsonl"
+    path.write_text("".join(json.dumps({"id": f"n{i}", "text": "t", "candidates": ["x", "y"]}) + "\n"
+                            for i in range(40)))
+    imports.import_file(store, path, "p")
+    assert len(saved) == 4 and store.totals("p") == {"documents": 45, "complete": 4, "rankings": 4, "critiques": 0}
+    assert store.check_counters() == []
+    other.close()

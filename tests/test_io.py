@@ -97,7 +97,7 @@ def test_pairs_round_trip(store, tmp_path):
     report = import_file(store, path, "prefs", source_annotator="trl-labels")
     assert (report.documents, report.candidates, report.rankings) == (3, 6, 3)
     source = store.get_annotator("trl-labels")
-    assert source.role == "annotator" and source.active
+    assert source.role == "source" and source.active
     rows = list(export_rows(store, "prefs", "pairs"))
     assert [{k: r[k] for k in ("prompt", "chosen", "rejected")} for r in rows] == PAIRS
     assert {r["annotator"] for r in rows} == {"trl-labels"}
@@ -249,22 +249,26 @@ def test_import_into_missing_project_says_how_to_create_it(store, tmp_path):
 
 
 def test_import_lands_whole_or_not_at_all(store, tmp_path, monkeypatch):
-    """A failure half-way through the write pass rolls back every row already inserted."""
+    """A failure after some batches were written removes every row already staged."""
+    from training.data import imports
+
     store.create_project("prefs", k=2)
     before = table_counts(store)
     calls = []
 
-    def failing(annotator, document_id, ranks, seconds=None):
-        calls.append(document_id)
+    def failing(imp, rows):
+        calls.append(len(rows))
         if len(calls) == 3:
             raise RuntimeError("disk full")
-        return type(store).save_ranking(store, annotator, document_id, ranks, seconds)
+        return type(store).write_import_batch(store, imp, rows)
 
-    monkeypatch.setattr(store, "save_ranking", failing)
+    monkeypatch.setattr(imports, "BATCH", 1)
+    monkeypatch.setattr(store, "write_import_batch", failing)
     with pytest.raises(RuntimeError):
         import_file(store, write_jsonl(tmp_path / "p.jsonl", PAIRS), "prefs")
-    assert len(calls) == 3
+    assert calls == [1, 1, 1]
     assert table_counts(store) == before
+    assert store.check_counters() == []
 
 
 def test_format_option_checks(store, project, tmp_path):
@@ -401,3 +405,241 @@ def test_ids_extras_bom_and_crlf(store, tmp_path):
     assert (doc.text, doc.meta) == ("P", {"score_chosen": 9.5})
     second = store.iter_documents("prefs")
     assert [len(d.ext_id) for d in second] == [1, 16]  # no id: a 16-hex-digit content hash
+
+
+# -- streaming import: invisible until the flip, cleaned up after a kill -------------------------
+def table_rows(store) -> dict[str, list[tuple]]:
+    """Every row of every table (what "the database content" means in the tests below)."""
+    return {t: sorted(map(tuple, store.conn.execute(f"SELECT * FROM [{t}]").fetchall()), key=repr)
+            for t in store.db.table_names()}
+
+
+def big_docs(n: int, bad_line: int | None = None) -> list:
+    rows = [{"id": f"b{i}", "title": f"T{i}", "text": f"Text {i}.", "candidates": [f"x{i}", f"y{i}", f"z{i}"]}
+            for i in range(n)]
+    if bad_line is not None:
+        rows[bad_line - 1]["candidates"] = ["only one"]
+    return rows
+
+
+def test_refused_import_leaves_the_database_unchanged(store, project, tmp_path, monkeypatch):
+    """Even after batches were staged (the bad line is near the end), every row is as before."""
+    from training.data import imports
+
+    monkeypatch.setattr(imports, "BATCH", 5)
+    ann, _ = store.add_annotator("ann")
+    doc = store.documents("p")[0]
+    store.save_ranking(ann, doc.id, {c.id: i + 1 for i, c in enumerate(doc.candidates)})
+    before = table_rows(store)
+    with pytest.raises(ImportFileError) as e:
+        import_file(store, write_jsonl(tmp_path / "b.jsonl", big_docs(40, bad_line=38)), "p")
+    assert [(ln, f) for ln, f, _ in e.value.problems] == [(38, "candidates")]
+    assert table_rows(store) == before
+    pairs = write_jsonl(tmp_path / "p.jsonl", PAIRS)
+    store.create_project("prefs", k=2)
+    before = table_rows(store)
+    with pytest.raises(ValidationError, match="is a person"):  # an existing person is never credited
+        import_file(store, pairs, "prefs", source_annotator="ann")
+    assert table_rows(store) == before
+
+
+def test_staged_rows_are_invisible_until_the_flip(store, project, tmp_path, monkeypatch):
+    from training.data import imports
+
+    monkeypatch.setattr(imports, "BATCH", 4)
+    ann, _ = store.add_annotator("ann")
+    seen = {}
+    flip = type(store).finish_import
+
+    def look_then_flip(imp):
+        seen["staged"] = store.scalar("SELECT COUNT(*) FROM documents WHERE project_id = ?", (imp.staging_id,))
+        seen["documents"] = [d.ext_id for d in store.iter_documents("p")]
+        seen["totals"] = store.totals("p")
+        seen["queue"] = store.queue_counts(ann, "p")
+        seen["export"] = len(list(export_rows(store, "p", "documents")))
+        seen["projects"] = [q.name for q in store.list_projects()]
+        return flip(store, imp)
+
+    monkeypatch.setattr(store, "finish_import", look_then_flip)
+    import_file(store, write_jsonl(tmp_path / "b.jsonl", big_docs(10)), "p")
+    assert seen == {"staged": 10, "documents": ["d0", "d1", "d2"], "export": 3, "projects": ["p"],
+                    "totals": {"documents": 3, "complete": 0, "rankings": 0, "critiques": 0},
+                    "queue": {"done": 0, "assigned": 3, "left": 3}}
+    assert store.totals("p")["documents"] == 13 and store.queue_counts(ann, "p")["left"] == 13
+    assert store.check_counters() == [] and store.db["imports"].count == 0
+    assert [q["name"] for q in store.db["projects"].rows] == ["p"]  # the staging project is gone
+
+
+KILLED_IMPORT = """
+import sys, time
+import training.data.imports as imports
+from training.store import Store
+imports.BATCH = 10
+s = Store(sys.argv[1])
+write = s.write_import_batch
+def slow(imp, rows):
+    write(imp, rows)
+    print("batch", flush=True)
+    time.sleep(0.2)
+s.write_import_batch = slow
+imports.import_file(s, sys.argv[2], "p")
+"""
+
+
+def test_killed_import_leaves_no_visible_rows_and_the_next_open_cleans_up(store, project, db_path, tmp_path):
+    import os
+    import signal
+    import sqlite3
+    import subprocess
+    import sys
+
+    before = table_rows(store)
+    path = write_jsonl(tmp_path / "b.jsonl", big_docs(500))
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    proc = subprocess.Popen([sys.executable, "-c", KILLED_IMPORT, db_path, str(path)],
+                            stdout=subprocess.PIPE, text=True, env=env)
+    for _ in range(3):  # three batches are committed
+        assert proc.stdout.readline() == "batch\n"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    proc.stdout.close()
+    raw = sqlite3.connect(db_path)  # what a reader sees before anybody cleans up
+    assert raw.execute("SELECT COUNT(*) FROM documents WHERE project_id = ?", (project.id,)).fetchone() == (3,)
+    assert raw.execute("SELECT COUNT(*) FROM documents").fetchone()[0] >= 33
+    raw.close()
+    assert store.totals("p")["documents"] == 3 and len(list(export_rows(store, "p", "documents"))) == 3
+    from training.store import Store
+
+    with Store(db_path) as s:  # the next open removes the dead import's rows
+        assert table_rows(s) == before
+        assert s.check_counters() == []
+
+
+# -- issue 13 item 6: imported rankings are a source's, never a person's --------------------------
+def test_imported_rankings_are_credited_to_a_source_never_to_a_person(store, tmp_path, db_path, monkeypatch):
+    from training.errors import AuthError
+
+    store.create_project("prefs", k=2)
+    store.add_annotator("boss", role="admin")
+    store.add_annotator("gone")
+    store.revoke_annotator("gone")
+    path = write_jsonl(tmp_path / "p.jsonl", PAIRS)
+    before = table_rows(store)
+    for person in ("boss", "gone"):  # an admin, a revoked annotator: both refused, nothing written
+        with pytest.raises(ValidationError, match=f"'{person}' is a person"):
+            import_file(store, path, "prefs", source_annotator=person)
+        assert table_rows(store) == before
+    import_file(store, path, "prefs", source_annotator="trl-labels")
+    source = store.get_annotator("trl-labels")
+    assert source.role == "source" and source.is_source and not source.is_admin
+    assert {r.annotator_id for r in store.rankings("prefs")} == {source.id}
+    with pytest.raises(AuthError, match="cannot sign in"):  # a signed-in session naming it is ended
+        store.active_annotator(source.id)
+    assert {r["annotator"] for r in export_rows(store, "prefs", "pairs")} == {"trl-labels"}
+    # the People page lists it as a source
+    from apptest import open_page
+
+    monkeypatch.setenv("TOKENWISE_DB", db_path)
+    at = open_page("people.py", store.get_annotator("boss").id)
+    table = at.dataframe[0].value
+    assert table.loc[table["name"] == "trl-labels", "role"].tolist() == ["source"]
+
+
+# -- streaming export: the fast path writes the same bytes as the row-by-row one ------------------
+def test_documents_fast_export_is_byte_identical(store, tmp_path, monkeypatch):
+    from training.data import exports
+
+    monkeypatch.setattr(exports, "BATCH_ROWS", 3)  # several batches and row groups
+    store.create_project("x", k=2)
+    odd = 'quote " backslash \\ tab \t newline \n bell \x07 nul-ish \x1f é 中 \u2028 😀 </script>'
+    rows = [
+        {"id": "a1", "title": "", "text": odd, "candidates": [odd, "plain"]},
+        {"id": 7, "title": "Ünïcode", "text": "t", "candidates": ["x", "y"], "reference": odd,
+         "meta": {"lang": "fr", "score": 0.1, "n": 3, "nested": {"k": [1, 2.5, None, True]}, "é": "ü"}},
+        {"id": "a3", "title": "T", "text": "t", "candidates": ["", "y"], "reference": ""},
+        {"id": "a4", "title": "T", "text": "t", "candidates": ["x", "y"], "meta": {"esc": "\\u00e9 literal"}},
+    ]
+    rows[2]["candidates"][0] = "z"
+    import_file(store, write_jsonl(tmp_path / "d.jsonl", rows), "x")
+    store.add_documents("x", [NewDocument(f"s{i}", f"via the store {i}", ["é", "b"], meta={"ü": i, "q": '"'})
+                              for i in range(4)] + [NewDocument("s9", "no meta", ["a", "b"])])
+    assert isinstance(export_rows(store, "x", "documents"), exports.DocumentRows)
+    for fmt in ("jsonl", "parquet"):
+        fast, slow = tmp_path / f"fast.{fmt}", tmp_path / f"slow.{fmt}"
+        assert write_export(export_rows(store, "x", "documents"), fast, fmt, kind="documents") == 9
+        assert write_export(list(export_rows(store, "x", "documents")), slow, fmt, kind="documents") == 9
+        assert fast.read_bytes() == slow.read_bytes(), fmt
+    lines = (tmp_path / "fast.jsonl").read_text(encoding="utf-8").split("\n")
+    assert json.loads(lines[0])["text"] == odd and json.loads(lines[1])["meta"]["é"] == "ü"
+    store.create_project("empty", k=2)
+    for fmt in ("jsonl", "parquet"):
+        fast, slow = tmp_path / f"e-fast.{fmt}", tmp_path / f"e-slow.{fmt}"
+        write_export(export_rows(store, "empty", "documents"), fast, fmt, kind="documents")
+        write_export([], slow, fmt, kind="documents")
+        assert fast.read_bytes() == slow.read_bytes(), fmt
+
+
+def test_plain_document_fast_check_agrees_with_the_full_check():
+    """Rows the fast check passes become exactly what the full check makes; others it leaves alone."""
+    from training.data.imports import _import_row, _parse_documents, _plain_document, _Problems
+
+    rows = [GOOD, {**GOOD, "id": 12, "title": None, "reference": None, "meta": None},
+            {**GOOD, "id": "  padded  ", "reference": "", "meta": {"é": [1, 2.5]}},
+            {k: v for k, v in GOOD.items() if k not in ("title", "reference", "meta")}]
+    for obj in rows:
+        assert _plain_document(obj, 3) == _import_row(_parse_documents(obj, 1, _Problems(), 3))
+    bad = [{**GOOD, "id": True}, {**GOOD, "id": " "}, {**GOOD, "text": " "}, {**GOOD, "candidates": ["a", "b"]},
+           {**GOOD, "candidates": ["a", "b", 3]}, {**GOOD, "candidates": ["a", "b", " "]}, {**GOOD, "title": 3},
+           {**GOOD, "meta": []}, {**GOOD, "extra": 1}, {**GOOD, "reference": 1}]
+    for obj in bad:
+        assert _plain_document(obj, 3) is None
+        problems = _Problems()
+        assert _parse_documents(obj, 1, problems, 3) is None and problems.items
+
+
+def test_import_into_an_empty_project_takes_its_place(store, tmp_path, monkeypatch):
+    """The O(1) flip: the staging project becomes the project, with its name, settings, jobs,
+    models and another import still running; the counters are exact."""
+    from training.data import imports
+
+    store.create_project("fresh", k=3, overlap=2, instructions="Be fair.", allow_ties=True)
+    job = store.submit("reward", {"epochs": 1}, project="fresh")
+    model = store.add_model("reward", str(tmp_path / "rm"), project="fresh")
+    store.update_project("fresh", active_reward_model=model.id)
+    other = store.begin_import(store.get_project("fresh"), "other.jsonl")  # a second import, still writing
+    monkeypatch.setattr(imports, "BATCH", 4)
+    import_file(store, write_jsonl(tmp_path / "b.jsonl", big_docs(10)), "fresh")
+    p = store.get_project("fresh")
+    assert (p.instructions, p.k, p.overlap, p.allow_ties, p.active_reward_model) == ("Be fair.", 3, 2, True, model.id)
+    assert [q.name for q in store.list_projects()] == ["fresh"]
+    assert store.get_job(job.id).project_id == p.id and store.get_model(model.id).project_id == p.id
+    assert store.totals("fresh") == {"documents": 10, "complete": 0, "rankings": 0, "critiques": 0}
+    assert store.check_counters() == []
+    store.write_import_batch(other, [imports.ImportRow("late", "t", ["a", "b", "c"])])
+    store.finish_import(other)  # the second import lands in the same project (now by moving rows)
+    assert store.totals("fresh")["documents"] == 11 and store.check_counters() == []
+    assert store.db["imports"].count == 0 and [r["name"] for r in store.db["projects"].rows] == ["fresh"]
+
+
+def test_a_save_racing_an_imports_take_over_counts_in_the_new_project(store, project, tmp_path, monkeypatch):
+    """The project's id changes under a save that read its document just before the flip: the
+    counters it keeps are still the project's (they are found inside the save's transaction)."""
+    from training.data import imports
+
+    ann, _ = store.add_annotator("ann")
+    doc = store.documents("p")[0]
+    path = write_jsonl(tmp_path / "b.jsonl", big_docs(10))  # more than the project's 3: it takes over
+    read_head = type(store)._doc_head
+
+    def head_then_flip(document_id):
+        head = read_head(store, document_id)
+        monkeypatch.setattr(store, "_doc_head", lambda d: read_head(store, d))
+        imports.import_file(store, path, "p")
+        return head
+
+    monkeypatch.setattr(store, "_doc_head", head_then_flip)
+    store.save_annotation(ann, doc.id, {c.id: i + 1 for i, c in enumerate(doc.candidates)},
+                          {doc.candidates[0].id: "Too short."})
+    assert store.get_project("p").id != project.id
+    assert store.totals("p") == {"documents": 13, "complete": 0, "rankings": 1, "critiques": 1}
+    assert store.check_counters() == []

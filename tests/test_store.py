@@ -203,6 +203,20 @@ def scanned_queue_counts(store, annotator, project) -> dict[str, int]:
     return {"done": done, "assigned": done + left, "left": left}
 
 
+def scanned_next_document(store, annotator, project) -> int | None:
+    """The queue rule by scanning: open, not ranked and not skipped by this annotator, most
+    rankings first, then id; then the skipped ones, oldest skip first."""
+    p = store.get_project(project)
+    docs = [d for d in store.documents(p.id, with_candidates=False)
+            if d.n_rankings < p.overlap and store.my_ranking(annotator, d.id) is None]
+    skipped = {r["document_id"]: r["created"] for r in store.all(
+        "SELECT document_id, created FROM skips WHERE annotator_id = ?", (annotator.id,))}
+    fresh = sorted((d for d in docs if d.id not in skipped), key=lambda d: (-d.n_rankings, d.id))
+    later = sorted((d for d in docs if d.id in skipped), key=lambda d: (skipped[d.id], d.id))
+    first = (fresh or later or [None])[0]
+    return None if first is None else first.id
+
+
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_counters_equal_a_recount_after_random_writes(store, seed):
     """Property-style: random saves, revisions, critiques, skips, imports and overlap changes;
@@ -247,6 +261,8 @@ def test_counters_equal_a_recount_after_random_writes(store, seed):
         assert store.check_counters() == [], (_step, op)
         for p in ("a", "b"):
             assert store.queue_counts(who, p) == scanned_queue_counts(store, who, p)
+            nxt = store.next_document(who, p)
+            assert (nxt and nxt.id) == scanned_next_document(store, who, p), (_step, op, p)
     totals = store.totals("a")
     assert totals["rankings"] == len(store.rankings("a")) and totals["critiques"] == len(store.critiques("a"))
     assert totals["documents"] == len(store.documents("a"))

@@ -101,7 +101,7 @@ def current_document(store, annotator: Annotator, project: Project, pinned: int 
             doc = None
         if doc is not None and doc.project_id == project.id and store.my_ranking(annotator, doc.id) is None:
             return doc
-    return store.next_document(annotator, project.id)
+    return store.next_document(annotator, project)
 
 
 @dataclass(frozen=True)
@@ -116,7 +116,7 @@ class View:
 def annotate_view(store, annotator: Annotator, project: Project, pinned: int | None) -> View:
     """Each read of an Annotate page run once: the document on screen, queue counts, totals (O(1))."""
     doc = current_document(store, annotator, project, pinned)
-    return View(doc, store.queue_counts(annotator, project.id), store.totals(project.id))
+    return View(doc, *store.counts(annotator, project))
 
 
 # -- 2. drafts ------------------------------------------------------------------------

@@ -1,5 +1,7 @@
 """doctor: check the database's counters against a recount from scratch, and fix them (--fix).
 
+Opening the database also removes the rows of imports whose process died (each is reported).
+
     tokenwise doctor --db tokenwise.db          # lists every difference; exit 1 when there is one
     tokenwise doctor --db tokenwise.db --fix    # rewrites the counters that differ (one transaction)
 """
@@ -21,7 +23,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def doctor(args: argparse.Namespace) -> int:
-    with Store(args.db) as s:
+    with Store(args.db, migrate=False) as s:
+        s.migrate()
+        for line in s.clean_stale_imports():
+            print(line)
         found = s.check_counters(fix=args.fix)
     for line in found:
         print(line)

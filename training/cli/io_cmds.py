@@ -13,9 +13,10 @@ from training.errors import ImportFileError, ValidationError
 from training.store import Store
 
 IMPORT_HELP = f"""\
-Import a file into an existing project. The whole file is checked first; if any line is wrong,
-every problem is printed as `line N: field: message` and nothing is written (exit status 2).
-Otherwise everything lands in one transaction.
+Import a file into an existing project, in one pass: every line is checked and written in short
+batches that stay invisible until the end. If any line is wrong, every problem is printed as
+`line N: field: message` and nothing is left written (exit status 2); otherwise everything
+appears in the project at once.
 
 formats (--format auto guesses from the suffix and the first row):
   documents  JSONL: {{"id", "title", "text", "candidates": [...], "reference"?, "meta"?}}
@@ -58,8 +59,9 @@ def register(sub) -> None:
                    help="project to import into (create it first: tokenwise project create NAME --k 4)")
     p.add_argument("--format", default="auto", choices=IMPORT_FORMATS, help="file format (default: auto)")
     p.add_argument("--source-annotator", default="import", metavar="NAME",
-                   help="annotator credited with the rankings (pairs) and critiques (slf5k) in the file;"
-                        " created (role annotator) when missing (default: import)")
+                   help="source credited with the rankings (pairs) and critiques (slf5k) in the file: an"
+                        " annotator of role source, created when missing, that cannot sign in; a person's"
+                        " name is refused (default: import)")
     p.set_defaults(func=cmd_import)
 
     p = sub.add_parser(

@@ -19,13 +19,17 @@ Extra keys of pairs and slf5k rows are kept in the document's `meta`; documents 
 unknown keys (put extra data under "meta"). Without an "id", pairs and slf5k rows get a
 content hash as id, so importing the same file twice is refused as duplicates.
 
-How an import runs:
-  1. validate: read the file line by line (never all at once) and collect every problem as
-     (line, field, message): not UTF-8, not JSON, a missing/empty/wrongly typed field, a duplicate
-     id (in the file or already in the project), too few candidates, a K other than the project's.
-     Any problem -> ImportFileError listing them (first MAX_PROBLEMS), and nothing is written.
-  2. write: read the file again and insert everything in ONE transaction (Store.tx), so the
-     import lands whole or not at all. Memory stays flat: rows stream from the file to SQLite.
+How an import runs (one streaming pass; memory stays flat):
+  1. read the file line by line (orjson; the standard parser only to word an error) and check
+     every row, collecting every problem as (line, field, message): not UTF-8, not JSON, a
+     missing/empty/wrongly typed field, a duplicate id (in the file or already in the project),
+     too few candidates, a K other than the project's.
+  2. while no problem has been found, write the rows in batches of BATCH, each batch one short
+     transaction under the import's hidden staging project (training/store/imports.py), so
+     annotators' saves land between batches and none of these rows is visible yet.
+  3. the end: any problem -> the staged rows are deleted and ImportFileError lists every problem
+     (first MAX_PROBLEMS); otherwise one flip makes all the rows the project's at once.
+A process killed mid-way leaves only staged rows, which the next Store open deletes.
 """
 
 from __future__ import annotations
@@ -40,8 +44,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from training.errors import ImportFileError, ValidationError
-from training.store import NewDocument, Store
+from training.store import ImportRow, NewDocument, Store
 
 log = logging.getLogger(__name__)
 
@@ -102,16 +108,18 @@ def _lines(path: Path, problems: _Problems | None) -> Iterator[tuple[int, str]]:
     characters so the check can go on and report the rest of the file too."""
     with open(path, "rb") as f:
         for n, raw in enumerate(f, start=1):
-            try:
-                text = raw.decode("utf-8")
-            except UnicodeDecodeError as e:
-                if problems is not None:
-                    problems.add(n, "encoding", f"not UTF-8 (byte 0x{raw[e.start]:02x} at column {e.start + 1});"
-                                 " save the file as UTF-8")
-                text = raw.decode("utf-8", errors="replace")
-            if n == 1:
-                text = text.removeprefix("\ufeff")
-            yield n, text
+            yield n, _decode(n, raw, problems)
+
+
+def _decode(n: int, raw: bytes, problems: _Problems | None) -> str:
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        if problems is not None:
+            problems.add(n, "encoding", f"not UTF-8 (byte 0x{raw[e.start]:02x} at column {e.start + 1});"
+                         " save the file as UTF-8")
+        text = raw.decode("utf-8", errors="replace")
+    return text.removeprefix("\ufeff") if n == 1 else text
 
 
 def _records(path: Path, problems: _Problems | None) -> Iterator[tuple[int, Any]]:
@@ -121,15 +129,23 @@ def _records(path: Path, problems: _Problems | None) -> Iterator[tuple[int, Any]
     if path.suffix.lower() == ".csv":
         yield from _csv_records(path, problems)
         return
-    for n, text in _lines(path, problems):
-        if not text.strip():
-            continue
-        try:
-            yield n, json.loads(text)
-        except json.JSONDecodeError as e:
-            if problems is not None and not (problems.items and problems.items[-1][:2] == (n, "encoding")):
-                problems.add(n, "json", f"not valid JSON ({e.msg} at column {e.colno})")
-            yield n, None
+    with open(path, "rb") as f:
+        for n, raw in enumerate(f, start=1):
+            try:  # the fast path: orjson reads the bytes (and checks they are UTF-8) at once
+                yield n, orjson.loads(raw)
+                continue
+            except orjson.JSONDecodeError:
+                pass
+            # blank, a BOM, not UTF-8, NaN, or bad JSON: the standard parser words the problem
+            text = _decode(n, raw, problems)
+            if not text.strip():
+                continue
+            try:
+                yield n, json.loads(text)
+            except json.JSONDecodeError as e:
+                if problems is not None and not (problems.items and problems.items[-1][:2] == (n, "encoding")):
+                    problems.add(n, "json", f"not valid JSON ({e.msg} at column {e.colno})")
+                yield n, None
 
 
 def _csv_records(path: Path, problems: _Problems | None) -> Iterator[tuple[int, Any]]:
@@ -332,18 +348,50 @@ def _parse_slf5k(obj: dict, line: int, problems: _Problems, k: int) -> _Row | No
 PARSERS = {"documents": _parse_documents, "pairs": _parse_pairs, "slf5k": _parse_slf5k}
 
 
-def _rows(path: Path, fmt: str, k: int, problems: _Problems | None) -> Iterator[_Row | None]:
-    """Every row of the file, parsed and checked (None for a bad one, with its problems added)."""
+def _rows(path: Path, fmt: str, k: int, problems: _Problems | None) -> Iterator[tuple[int, ImportRow | None]]:
+    """(line, row) for every row of the file, parsed and checked (None for a bad one, with its
+    problems added). Documents rows of the usual shape pass a few type checks (`_plain_document`);
+    any other row goes through its format's full check, which words every problem."""
     parse = PARSERS[fmt]
     sink = problems if problems is not None else _Problems()
+    fast = fmt == "documents" and k >= 2
     for line, obj in _records(path, problems):
         if obj is None:
-            yield None
+            yield line, None
         elif not isinstance(obj, dict):
             sink.add(line, "line", f"must be a JSON object, got {_type_name(obj)}")
-            yield None
+            yield line, None
+        elif fast and (row := _plain_document(obj, k)) is not None:
+            yield line, row
         else:
-            yield parse(obj, line, sink, k)
+            parsed = parse(obj, line, sink, k)
+            yield line, None if parsed is None else _import_row(parsed)
+
+
+_DOCUMENT_KEYS = frozenset({"id", "title", "text", "candidates", "reference", "meta"})
+
+
+def _plain_document(obj: dict, k: int) -> ImportRow | None:
+    """The same row `_parse_documents` makes, for a row with nothing wrong; None = check it fully."""
+    if not obj.keys() <= _DOCUMENT_KEYS:
+        return None
+    ext_id, text, cands = obj.get("id"), obj.get("text"), obj.get("candidates")
+    title, reference, meta = obj.get("title"), obj.get("reference"), obj.get("meta")
+    if type(ext_id) is str:
+        ext_id = ext_id.strip()
+    elif type(ext_id) is int:
+        ext_id = str(ext_id)
+    else:
+        return None
+    if (not ext_id or type(text) is not str or not text.strip() or type(cands) is not list or len(cands) != k
+            or (title is not None and type(title) is not str) or (reference is not None and type(reference) is not str)
+            or (meta is not None and type(meta) is not dict)):
+        return None
+    for c in cands:
+        if type(c) is not str or not c.strip():
+            return None
+    return ImportRow(ext_id, text, cands, title or "", json.dumps(meta, ensure_ascii=False) if meta else "{}",
+                     reference or None)
 
 
 # -- import -----------------------------------------------------------------------------------
@@ -351,44 +399,97 @@ def validate_file(store: Store, path: str | Path, project: str | int, fmt: str =
     """Check a whole file without writing; raise ImportFileError listing its problems.
 
     Returns (format, number of rows)."""
+    path, p, fmt = _open(store, path, project, fmt)
+    report = ImportReport(str(path), p.name, fmt)
+    return fmt, _stream(store, path, fmt, p, None, report)
+
+
+def import_file(store: Store, path: str | Path, project: str | int, fmt: str = "auto",
+                source_annotator: str = "import") -> ImportReport:
+    """Check and write a file in one streaming pass; all of it lands at once, or none. See the module
+    docstring. Pairs and SLF5K rankings and critiques are credited to the source `source_annotator`
+    (an annotator of role `source`, made for it if new; a person's name is refused)."""
+    t0 = time.perf_counter()
+    path, p, fmt = _open(store, path, project, fmt)
+    report = ImportReport(str(path), p.name, fmt)
+    imp = store.begin_import(p, str(path), source=None if fmt == "documents" else source_annotator)
+    if imp.source is not None:
+        report.source_annotator = imp.source.name
+    try:
+        n = _stream(store, path, fmt, p, imp, report)
+        log.info("importing %d %s rows from %s into %s: flip", n, fmt, path, p.name)
+        store.finish_import(imp)
+    except BaseException:
+        store.abort_import(imp)  # the staged rows go (finish_import has already done it if it failed)
+        raise
+    report.seconds = time.perf_counter() - t0
+    log.info("%s", report)
+    return report
+
+
+def _open(store: Store, path: str | Path, project: str | int, fmt: str):
     path = Path(path)
     p = store.get_project(project)
     if not path.is_file():
         raise ValidationError(f"import file {path}: does not exist")
-    fmt = _resolve_format(path, fmt)
+    return path, p, _resolve_format(path, fmt)
+
+
+def _stream(store: Store, path: Path, fmt: str, p, imp, report: ImportReport) -> int:
+    """Read, check and (with `imp`, while the file is clean) write every row; return the row count.
+
+    Raises ImportFileError at the end when any row was wrong."""
     problems = _Problems()
     seen: dict[str, int] = {}  # id -> first line (ids only: a few MB for 100k rows)
-    pending: list[tuple[str, int]] = []
+    batch: list[ImportRow] = []
+    lines: list[int] = []
     n = 0
+    # Ids already in the project are looked up per batch; an empty project has none (and a
+    # document added meanwhile under one of the file's ids still makes the final flip refuse it all).
+    empty = store.totals(p)["documents"] == 0
 
-    def check_existing() -> None:
-        taken = store.existing_ext_ids(p.id, [i for i, _ in pending])
-        for ext_id, line in pending:
-            if ext_id in taken:
-                problems.add(line, "id", f"{ext_id!r} is already in project {p.name!r}")
-        pending.clear()
+    def flush() -> None:
+        taken = set() if empty else store.existing_ext_ids(p.id, [r.ext_id for r in batch])
+        for r, line in zip(batch, lines):
+            if r.ext_id in taken:
+                problems.add(line, "id", f"{r.ext_id!r} is already in project {p.name!r}")
+        if imp is not None and not problems.items:
+            store.write_import_batch(imp, batch)
+            report.documents += len(batch)
+            report.candidates += sum(len(r.candidates) for r in batch)
+            report.rankings += sum(r.ranked for r in batch)
+            report.critiques += sum(r.critique is not None for r in batch)
+        batch.clear()
+        lines.clear()
 
-    for row in _rows(path, fmt, p.k, problems):
+    for line, row in _rows(path, fmt, p.k, problems):
         n += 1
         if problems.full:
             break
         if row is None:
             continue
-        ext_id = row.doc.ext_id
-        if ext_id in seen:
-            problems.add(row.line, "id", f"{ext_id!r} duplicates line {seen[ext_id]}")
+        if row.ext_id in seen:
+            problems.add(line, "id", f"{row.ext_id!r} duplicates line {seen[row.ext_id]}")
             continue
-        seen[ext_id] = row.line
-        pending.append((ext_id, row.line))
-        if len(pending) >= BATCH:
-            check_existing()
-    if pending and not problems.full:
-        check_existing()
+        seen[row.ext_id] = line
+        batch.append(row)
+        lines.append(line)
+        if len(batch) >= BATCH:
+            flush()
+    if batch and not problems.full:
+        flush()
     if n == 0 and not problems.items:
         problems.add(0, "file", "is empty: no rows found")
     if problems.items:
         raise ImportFileError(str(path), problems.items)
-    return fmt, n
+    return n
+
+
+def _import_row(r: _Row) -> ImportRow:  # the NewDocument of a parsed row, as the store writes it
+    d = r.doc
+    meta = json.dumps(d.meta, ensure_ascii=False) if d.meta else "{}"
+    return ImportRow(str(d.ext_id), d.text, d.candidates, d.title or "", meta, d.reference, r.ranking,
+                     None if r.critique is None else r.critique.strip())
 
 
 def _resolve_format(path: Path, fmt: str) -> str:
@@ -399,55 +500,3 @@ def _resolve_format(path: Path, fmt: str) -> str:
     if path.suffix.lower() == ".csv" and fmt != "documents":
         raise ValidationError(f"format: CSV files hold documents; {fmt} files are JSONL")
     return fmt
-
-
-def import_file(store: Store, path: str | Path, project: str | int, fmt: str = "auto",
-                source_annotator: str = "import") -> ImportReport:
-    """Validate `path` whole, then write all of it in one transaction. See the module docstring."""
-    t0 = time.perf_counter()
-    path = Path(path)
-    p = store.get_project(project)
-    fmt, n = validate_file(store, path, p.id, fmt)
-    report = ImportReport(str(path), p.name, fmt)
-    log.info("importing %d %s rows from %s into %s", n, fmt, path, p.name)
-    with store.tx():
-        if fmt == "documents":
-            def docs() -> Iterator[NewDocument]:
-                for row in _rows(path, fmt, p.k, None):
-                    report.documents += 1
-                    report.candidates += len(row.doc.candidates)
-                    yield row.doc
-
-            store.add_documents(p.id, docs())
-        else:
-            annotator = _source_annotator(store, source_annotator)
-            report.source_annotator = annotator.name
-            for row in _rows(path, fmt, p.k, None):
-                store.add_documents(p.id, [row.doc], min_candidates=1)
-                doc = store.get_document_by_ext_id(p.id, row.doc.ext_id)
-                report.documents += 1
-                report.candidates += len(doc.candidates)
-                if row.ranking:
-                    chosen, rejected = doc.candidates
-                    store.save_ranking(annotator, doc.id, {chosen.id: 1, rejected.id: 2})
-                    report.rankings += 1
-                if row.critique is not None:
-                    store.save_critique(annotator, doc.candidates[0].id, row.critique)
-                    report.critiques += 1
-    report.seconds = time.perf_counter() - t0
-    log.info("%s", report)
-    return report
-
-
-def _source_annotator(store: Store, name: str):
-    from training.errors import NotFound
-
-    name = (name or "").strip()
-    if not name:
-        raise ValidationError("source annotator: must not be empty (--source-annotator NAME)")
-    try:
-        return store.get_annotator(name)
-    except NotFound:
-        annotator, _token = store.add_annotator(name, role="annotator")  # the token is discarded
-        log.info("created source annotator %r", name)
-        return annotator

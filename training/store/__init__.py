@@ -10,9 +10,10 @@ search); `Store` joins them.
 
 from .annotation import AnnotationMixin, NewDocument, QueueProgress, ranking_groups
 from .base import StoreBase, now
+from .imports import ImportRow, ImportsMixin, StagedImport
 from .jobs import JobsMixin
 from .migrations import SCHEMA_VERSION
-from .people import ROLES, PeopleMixin
+from .people import ROLES, SOURCE, PeopleMixin
 from .records import (
     Annotator,
     Candidate,
@@ -32,20 +33,29 @@ from .rounds import RoundsMixin
 from .search import SearchMixin
 
 
-class Store(AnnotationMixin, PeopleMixin, JobsMixin, RegistryMixin, RefinementsMixin, RoundsMixin,
+class Store(AnnotationMixin, ImportsMixin, PeopleMixin, JobsMixin, RegistryMixin, RefinementsMixin, RoundsMixin,
             SearchMixin, StoreBase):
-    """A Tokenwise database. Open one per thread or process; use as a context manager."""
+    """A Tokenwise database. Open one per thread or process; use as a context manager.
+
+    Opening one also removes the rows of imports whose process died (store/imports.py)."""
+
+    def __init__(self, path, *, migrate: bool = True, **kw):
+        super().__init__(path, migrate=migrate, **kw)
+        if migrate:
+            self.clean_stale_imports()
 
 
 __all__ = [
     "ROLES",
     "SCHEMA_VERSION",
+    "SOURCE",
     "Annotator",
     "Candidate",
     "Critique",
     "CritiqueItem",
     "Document",
     "EvalRound",
+    "ImportRow",
     "Job",
     "ModelRecord",
     "NewDocument",
@@ -53,6 +63,7 @@ __all__ = [
     "QueueProgress",
     "Ranking",
     "Refinement",
+    "StagedImport",
     "Store",
     "StoreBase",
     "TokenRewards",

@@ -192,10 +192,17 @@ class AnnotationMixin(CountersMixin):
         return [self.get_candidate(i) for i in ids]
 
     def get_document(self, document_id: int) -> Document:
-        row = self.one("SELECT * FROM documents WHERE id = ?", (document_id,))
-        if row is None:
+        """A document with its candidates (one query)."""
+        rows = self.all(
+            "SELECT d.*, c.id AS c_id, c.position AS c_position, c.text AS c_text, c.source AS c_source,"
+            " c.gen_params AS c_gen_params FROM documents d LEFT JOIN candidates c ON c.document_id = d.id"
+            " WHERE d.id = ? ORDER BY c.position, c.id", (document_id,))
+        if not rows:
             raise NotFound(f"document {document_id} does not exist")
-        return Document.from_row(row, candidates=tuple(self.candidates(document_id)))
+        cands = tuple(Candidate(r["c_id"], document_id, r["c_position"], r["c_text"], r["c_source"],
+                                {} if r["c_gen_params"] in (None, "", "{}") else json.loads(r["c_gen_params"]))
+                      for r in rows if r["c_id"] is not None)
+        return Document.from_row(rows[0], candidates=cands)
 
     def candidates(self, document_id: int) -> list[Candidate]:
         rows = self.all("SELECT * FROM candidates WHERE document_id = ? ORDER BY position, id", (document_id,))
@@ -247,12 +254,14 @@ class AnnotationMixin(CountersMixin):
     def iter_documents(self, project: str | int, *, batch_size: int = 500) -> Iterator[Document]:
         """Every document of a project with its candidates, in id order, read in batches.
 
-        Memory stays flat however large the project is (exports use this)."""
+        Memory stays flat however large the project is (exports use this). Each batch walks the
+        primary key from the last id (`+project_id` keeps SQLite off the project index, which would
+        sort every remaining document of the project for each batch)."""
         p = self.get_project(project)
         last = 0
         while True:
             rows = self.all(
-                "SELECT * FROM documents WHERE project_id = ? AND id > ? ORDER BY id LIMIT ?",
+                "SELECT * FROM documents WHERE +project_id = ? AND id > ? ORDER BY id LIMIT ?",
                 (p.id, last, batch_size),
             )
             if not rows:
@@ -270,6 +279,57 @@ class AnnotationMixin(CountersMixin):
             for r in rows:
                 yield Document.from_row(r, candidates=tuple(by_doc.get(r["id"], ())))
             last = ids[-1]
+
+    # The documents export, read in batches along the primary key (see iter_documents) on a
+    # cursor without sqlite3.Row. JSON strings are quoted by SQLite: json_quote writes exactly what
+    # json.dumps(ensure_ascii=False) writes, and as BLOBs they go to the file without decoding.
+    def _plain(self, sql: str, params: tuple) -> list[tuple]:
+        cur = self.conn.cursor()
+        cur.row_factory = None
+        return cur.execute(sql, params).fetchall()
+
+    def _id_batches(self, sql: str, project: str | int, batch_size: int) -> Iterator[list[tuple]]:
+        """Batches of `sql`'s rows along the primary key: it selects a document id first and takes
+        (project id, last id, limit) as its parameters."""
+        p, last = self.get_project(project), 0
+        while rows := self._plain(sql, (p.id, last, batch_size)):
+            yield rows
+            last = rows[-1][0]
+
+    def iter_document_json(self, project: str | int, *, batch_size: int = 2000
+                           ) -> Iterator[tuple[list[tuple], dict[int, bytes]]]:
+        """Batches of ([(id, ext_id, title, text, reference, meta)], {id: b'"c1", "c2", ...'}), in
+        id order, every string already a JSON string literal (UTF-8 bytes; reference b"null" when
+        there is none) except meta, the stored JSON text."""
+        for rows in self._id_batches(
+            "SELECT id, CAST(json_quote(ext_id) AS BLOB), CAST(json_quote(title) AS BLOB),"
+            " CAST(json_quote(text) AS BLOB), CAST(json_quote(reference) AS BLOB), CAST(meta AS BLOB)"
+            " FROM documents WHERE +project_id = ? AND id > ? ORDER BY id LIMIT ?", project, batch_size
+        ):
+            # each document's candidates joined with ", " in position order: the GROUP BY walks the
+            # (document_id, position) index, so group_concat sees them in that order (the byte
+            # identity test checks it); another project's documents in the range are never asked for
+            yield rows, dict(self._plain(
+                "SELECT document_id, CAST(group_concat(json_quote(text), ', ') AS BLOB) FROM candidates"
+                " INDEXED BY idx_candidates_document_id_position WHERE document_id BETWEEN ? AND ?"
+                " GROUP BY document_id", (rows[0][0], rows[-1][0])))
+
+    def iter_document_columns(self, project: str | int, *, batch_size: int = 2000) -> Iterator[dict[str, list]]:
+        """Batches of the documents export as columns (ext_id, title, text, reference, meta, and
+        candidates as one flat list with per-document counts), in id order, for Arrow."""
+        pid = self.get_project(project).id
+        for rows in self._id_batches(
+            "SELECT d.id, d.ext_id, d.title, d.text, d.reference, d.meta,"
+            " (SELECT COUNT(*) FROM candidates c WHERE c.document_id = d.id)"
+            " FROM documents d WHERE +d.project_id = ? AND d.id > ? ORDER BY d.id LIMIT ?", pid, batch_size
+        ):
+            texts = self._plain(
+                "SELECT c.text FROM candidates c JOIN documents d ON d.id = c.document_id WHERE +d.project_id = ?"
+                " AND c.document_id BETWEEN ? AND ? ORDER BY c.document_id, c.position",
+                (pid, rows[0][0], rows[-1][0]))
+            columns = list(zip(*rows))
+            yield {"id": columns[1], "title": columns[2], "text": columns[3], "reference": columns[4],
+                   "meta": columns[5], "n_candidates": columns[6], "candidates": [t[0] for t in texts]}
 
     def rankings_of(self, document_ids: list[int], *, current_only: bool = True) -> dict[int, list[Ranking]]:
         """document id -> its rankings (every annotator's), for a batch of documents."""
@@ -299,23 +359,31 @@ class AnnotationMixin(CountersMixin):
         return out
 
     def count_documents(self, project: str | int) -> int:
-        return self.scalar("SELECT COUNT(*) FROM documents WHERE project_id = ?", (self.get_project(project).id,))
+        return self.totals(project)["documents"]
 
     # -- the queue ----------------------------------------------------------------------
-    def next_document(self, annotator: Annotator, project: str | int) -> Document | None:
+    def _read_project(self, project: Project | str | int) -> Project:
+        """For reads on a hot path (the Annotate page): a Project the caller holds is used as is."""
+        return project if isinstance(project, Project) else self.get_project(project)
+
+    def next_document(self, annotator: Annotator, project: Project | str | int) -> Document | None:
         """The next document for this annotator, or None when their queue is done.
 
         Documents closest to the project's overlap come first (so each reaches N annotators
         before new ones start), then by id; documents this annotator has done never come
         back; skipped ones come back after everything else.
         """
-        p = self.get_project(project)
+        p = self._read_project(project)
         params = {"p": p.id, "a": annotator.id, "overlap": p.overlap}
+        # Documents started but not complete (0 < n_rankings < overlap) that are all this
+        # annotator's own need no walk: the counters say so (store/counters.py).
+        c = self._counters(annotator.id, p.id)
+        top = 0 if c is not None and c["open"] - c["untouched"] == c["mine_open"] else p.overlap - 1
         # One query per level of n_rankings (highest first), each walking the
         # (project_id, n_rankings, id) index in order: a mixed-direction ORDER BY over all
         # open documents cannot use the index and took 180 ms at 100k documents.
         row = None
-        for level in range(p.overlap - 1, -1, -1):
+        for level in range(top, -1, -1):
             row = self.one(
                 "SELECT d.id FROM documents d WHERE d.project_id = :p AND d.n_rankings = :level"
                 " AND NOT EXISTS (SELECT 1 FROM rankings r WHERE r.document_id = d.id"
@@ -346,21 +414,25 @@ class AnnotationMixin(CountersMixin):
                 (annotator.id, document_id, now()),
             )
 
-    def queue_counts(self, annotator: Annotator, project: str | int) -> dict[str, int]:
+    def queue_counts(self, annotator: Annotator, project: Project | str | int) -> dict[str, int]:
         """done: this annotator's rankings; assigned: done + what is left in their queue. O(1)."""
-        p = self.get_project(project)
-        return self._queue_counts(annotator.id, p.id)
+        return self.counts(annotator, project)[0]
 
-    def _queue_counts(self, annotator_id: int, project_id: int) -> dict[str, int]:
-        mine = self._annotator_counts(project_id, annotator_id)
-        left = self._project_counts(project_id)["open"] - mine["rankings_open"]
-        return {"done": mine["rankings"], "assigned": mine["rankings"] + left, "left": left}
-
-    def totals(self, project: str | int) -> dict[str, int]:
+    def totals(self, project: Project | str | int) -> dict[str, int]:
         """documents, complete (reached the overlap), rankings and critiques of a project. O(1)."""
-        c = self._project_counts(self.get_project(project).id)
+        c = self._project_counts(self._read_project(project).id)
         return {"documents": c["documents"], "complete": c["documents"] - c["open"],
                 "rankings": c["rankings"], "critiques": c["critiques"]}
+
+    def counts(self, annotator: Annotator, project: Project | str | int) -> tuple[dict[str, int], dict[str, int]]:
+        """(queue_counts, totals) in one read of the counters."""
+        row = self._counters(annotator.id, self._read_project(project).id)
+        if row is None:
+            return {"done": 0, "assigned": 0, "left": 0}, {"documents": 0, "complete": 0, "rankings": 0, "critiques": 0}
+        left = row["open"] - row["mine_open"]
+        return ({"done": row["mine"], "assigned": row["mine"] + left, "left": left},
+                {"documents": row["documents"], "complete": row["documents"] - row["open"],
+                 "rankings": row["rankings"], "critiques": row["critiques"]})
 
     # -- rankings -----------------------------------------------------------------------
     def save_ranking(
@@ -373,30 +445,28 @@ class AnnotationMixin(CountersMixin):
         head, texts = self._doc_head(document_id)
         order = _groups(document_id, list(texts), ranks, allow_ties=head["allow_ties"])
         with self.tx() as c:
-            return self._write_ranking(c, annotator, head, order, seconds)
+            return self._write_ranking(c, annotator, head, order, seconds,
+                                       _current(c, "rankings", "document_id", document_id, annotator.id))
 
     def _doc_head(self, document_id: int) -> tuple[sqlite3.Row, dict[int, str]]:
         """(document id, project_id, overlap, allow_ties) and candidate id -> text: what a save checks."""
-        head = self.one("SELECT d.id, d.project_id, p.overlap, p.allow_ties FROM documents d"
-                        " JOIN projects p ON p.id = d.project_id WHERE d.id = ?", (document_id,))
-        if head is None:
+        rows = self.all("SELECT d.id, d.project_id, p.overlap, p.allow_ties, c.id AS c_id, c.text AS c_text"
+                        " FROM documents d JOIN projects p ON p.id = d.project_id"
+                        " LEFT JOIN candidates c ON c.document_id = d.id WHERE d.id = ? ORDER BY c.position, c.id",
+                        (document_id,))
+        if not rows:
             raise NotFound(f"document {document_id} does not exist")
-        texts = {r[0]: r[1] for r in self.conn.execute(
-            "SELECT id, text FROM candidates WHERE document_id = ? ORDER BY position, id", (document_id,))}
-        return head, texts
+        return rows[0], {r["c_id"]: r["c_text"] for r in rows if r["c_id"] is not None}
 
     def _write_ranking(self, c: sqlite3.Connection, annotator: Annotator, head: sqlite3.Row,
-                       order: list[list[int]], seconds: float | None,
-                       prev: sqlite3.Row | None | bool = False) -> Ranking:
-        """Inside a transaction: make `order` this annotator's current ranking (and keep counters)."""
+                       order: list[list[int]], seconds: float | None, prev: sqlite3.Row | None) -> Ranking:
+        """Inside a transaction: make `order` this annotator's current ranking instead of `prev`
+        (their current one, see _current), and keep the counters."""
         document_id = head["id"]
-        if prev is False:
-            prev = c.execute("SELECT id, version FROM rankings WHERE document_id = ? AND annotator_id = ?"
-                             " AND current = 1", (document_id, annotator.id)).fetchone()
         if prev:
             c.execute("UPDATE rankings SET current = 0 WHERE id = ?", (prev["id"],))
         else:
-            self._count_first_ranking(c, head["project_id"], head["overlap"], annotator.id, document_id)
+            self._count_first_ranking(c, annotator.id, document_id)
         version, ts = (prev["version"] + 1) if prev else 1, now()
         cur = c.execute(
             "INSERT INTO rankings (document_id, annotator_id, order_json, seconds, version, current, created)"
@@ -456,25 +526,22 @@ class AnnotationMixin(CountersMixin):
         self, annotator: Annotator, candidate_id: int, text: str, span: tuple[int, int] | None = None
     ) -> Critique:
         """Save (or revise) this annotator's critique of a candidate. Empty text is refused."""
-        row = self.one("SELECT c.text, d.project_id FROM candidates c JOIN documents d ON d.id = c.document_id"
-                       " WHERE c.id = ?", (candidate_id,))
+        row = self.one("SELECT text FROM candidates WHERE id = ?", (candidate_id,))
         if row is None:
             raise NotFound(f"candidate {candidate_id} does not exist")
         text, span = _critique_value(row["text"], text, span)
         with self.tx() as c:
-            return self._write_critique(c, annotator, row["project_id"], candidate_id, text, span)
+            return self._write_critique(c, annotator, candidate_id, text, span,
+                                        _current(c, "critiques", "candidate_id", candidate_id, annotator.id))
 
-    def _write_critique(self, c: sqlite3.Connection, annotator: Annotator, project_id: int, candidate_id: int,
-                        text: str, span: tuple[int, int] | None, prev: sqlite3.Row | None | bool = False
-                        ) -> Critique:
-        """Inside a transaction: make `text` this annotator's current critique (and keep counters)."""
-        if prev is False:
-            prev = c.execute("SELECT id, version FROM critiques WHERE candidate_id = ? AND annotator_id = ?"
-                             " AND current = 1", (candidate_id, annotator.id)).fetchone()
+    def _write_critique(self, c: sqlite3.Connection, annotator: Annotator, candidate_id: int,
+                        text: str, span: tuple[int, int] | None, prev: sqlite3.Row | None) -> Critique:
+        """Inside a transaction: make `text` this annotator's current critique instead of `prev`
+        (their current one, see _current), and keep the counters."""
         if prev:
             c.execute("UPDATE critiques SET current = 0 WHERE id = ?", (prev["id"],))
         else:
-            self._count_first_critique(c, project_id, annotator.id)
+            self._count_first_critique(c, annotator.id, candidate_id)
         start, end = span or (None, None)
         version, ts = (prev["version"] + 1) if prev else 1, now()
         cur = c.execute(
@@ -534,8 +601,7 @@ class AnnotationMixin(CountersMixin):
                 raise ValidationError(f"critique: candidate {cid} is not in document {document_id}")
             items[int(cid)] = _critique_value(texts[int(cid)], text, span)
         with self.tx() as c:
-            prev = c.execute("SELECT * FROM rankings WHERE document_id = ? AND annotator_id = ? AND current = 1",
-                             (document_id, annotator.id)).fetchone()
+            prev = _current(c, "rankings", "document_id", document_id, annotator.id)
             if prev is not None and json.loads(prev["order_json"]) == order:
                 ranking = Ranking.from_row(prev)
             else:
@@ -550,7 +616,7 @@ class AnnotationMixin(CountersMixin):
                         span or (None, None)):
                     saved.append(Critique.from_row(old))
                 else:
-                    saved.append(self._write_critique(c, annotator, head["project_id"], cid, text, span,
+                    saved.append(self._write_critique(c, annotator, cid, text, span,
                                                       old))
         return ranking, saved
 
@@ -610,6 +676,12 @@ def _groups(document_id: int, candidate_ids: list[int], ranks: dict[int, int], *
     for cid, r in sorted(ranks.items(), key=lambda kv: (kv[1], kv[0])):
         groups.setdefault(r, []).append(cid)
     return [groups[r] for r in sorted(groups)]
+
+
+def _current(c: sqlite3.Connection, table: str, key: str, key_id: int, annotator_id: int) -> sqlite3.Row | None:
+    """This annotator's current version in `table` (rankings by document_id, critiques by candidate_id)."""
+    return c.execute(f"SELECT * FROM {table} WHERE {key} = ? AND annotator_id = ? AND current = 1",
+                     (key_id, annotator_id)).fetchone()
 
 
 def _critique_value(candidate_text: str, text: str, span: tuple[int, int] | None) -> tuple[str, tuple[int, int] | None]:

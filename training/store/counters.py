@@ -7,17 +7,18 @@
 
 Two tables hold the counters (migration m003 creates and backfills them):
   project_counts    per project: documents, open (documents with fewer rankings than the
-                    overlap), rankings and critiques (current versions only).
+                    overlap), untouched (documents with no ranking), rankings and critiques
+                    (current versions only).
   annotator_counts  per (project, annotator): rankings, rankings_open (this annotator's rankings
                     of documents that are still open) and critiques.
 so that an annotator's queue is `left = open - rankings_open` and `assigned = done + left`.
 
 Who keeps them (always inside the write's own transaction, so a counter never disagrees with
 the rows it counts, even when a process dies mid-way):
-  1. adding documents: documents += n, open += n;
+  1. adding documents: documents += n, open += n, untouched += n;
   2. a first ranking of a document by an annotator: rankings += 1 (project and annotator); the
-     document's n_rankings += 1, and when that makes it reach the overlap, open -= 1 and every
-     earlier ranker's rankings_open -= 1; a revision changes no counter;
+     document's n_rankings += 1 (its first: untouched -= 1), and when that makes it reach the
+     overlap, open -= 1 and every earlier ranker's rankings_open -= 1; a revision changes none;
   3. a first critique of a candidate by an annotator: critiques += 1; a revision changes none;
   4. skips change no counter (a skipped document stays in the queue);
   5. changing a project's overlap, and an import's final flip, recount that project.
@@ -34,7 +35,7 @@ from .base import StoreBase
 
 log = logging.getLogger(__name__)
 
-_PROJECT_FIELDS = ("documents", "open", "rankings", "critiques")
+_PROJECT_FIELDS = ("documents", "open", "untouched", "rankings", "critiques")
 _ANNOTATOR_FIELDS = ("rankings", "rankings_open", "critiques")
 
 # Every counter recomputed from the rows it counts (the check, the backfill and the fix use these).
@@ -45,6 +46,7 @@ RECOUNT_PROJECTS = _RANKED + """
 SELECT p.id AS project_id,
   (SELECT COUNT(*) FROM ranked d WHERE d.project_id = p.id) AS documents,
   (SELECT COUNT(*) FROM ranked d WHERE d.project_id = p.id AND d.n < p.overlap) AS open,
+  (SELECT COUNT(*) FROM ranked d WHERE d.project_id = p.id AND d.n = 0) AS untouched,
   (SELECT COALESCE(SUM(d.n), 0) FROM ranked d WHERE d.project_id = p.id) AS rankings,
   (SELECT COUNT(*) FROM critiques k JOIN candidates c ON c.id = k.candidate_id
      JOIN documents d ON d.id = c.document_id WHERE d.project_id = p.id AND k.current = 1) AS critiques
@@ -112,8 +114,8 @@ def write_counts(conn: sqlite3.Connection, project_id: int | None = None) -> Non
     where, params = ("WHERE project_id = ?", (project_id,)) if project_id is not None else ("", ())
     conn.execute(f"DELETE FROM project_counts {where}", params)
     conn.execute(f"DELETE FROM annotator_counts {where}", params)
-    conn.executemany("INSERT INTO project_counts (project_id, documents, open, rankings, critiques)"
-                     " VALUES (?,?,?,?,?)", [(p, *(v[f] for f in _PROJECT_FIELDS)) for p, v in projects.items()])
+    conn.executemany("INSERT INTO project_counts (project_id, documents, open, untouched, rankings, critiques)"
+                     " VALUES (?,?,?,?,?,?)", [(p, *(v[f] for f in _PROJECT_FIELDS)) for p, v in projects.items()])
     conn.executemany("INSERT INTO annotator_counts (project_id, annotator_id, rankings, rankings_open, critiques)"
                      " VALUES (?,?,?,?,?)",
                      [(p, a, *(v[f] for f in _ANNOTATOR_FIELDS)) for (p, a), v in annotators.items()])
@@ -122,31 +124,37 @@ def write_counts(conn: sqlite3.Connection, project_id: int | None = None) -> Non
 class CountersMixin(StoreBase):
     # -- reading (O(1)) ------------------------------------------------------------------
     def _project_counts(self, project_id: int) -> dict[str, int]:
-        row = self.one("SELECT documents, open, rankings, critiques FROM project_counts WHERE project_id = ?",
+        row = self.one("SELECT * FROM project_counts WHERE project_id = ?",
                        (project_id,))
         return {f: (row[f] if row else 0) for f in _PROJECT_FIELDS}
 
-    def _annotator_counts(self, project_id: int, annotator_id: int) -> dict[str, int]:
-        row = self.one("SELECT rankings, rankings_open, critiques FROM annotator_counts"
-                       " WHERE project_id = ? AND annotator_id = ?", (project_id, annotator_id))
-        return {f: (row[f] if row else 0) for f in _ANNOTATOR_FIELDS}
+    def _counters(self, annotator_id: int, project_id: int) -> sqlite3.Row | None:
+        """The project's counters and this annotator's (mine, mine_open) in one row."""
+        return self.one(
+            "SELECT t.*, COALESCE(a.rankings, 0) AS mine, COALESCE(a.rankings_open, 0) AS mine_open"
+            " FROM project_counts t LEFT JOIN annotator_counts a ON a.project_id = t.project_id"
+            " AND a.annotator_id = ? WHERE t.project_id = ?", (annotator_id, project_id))
 
     # -- keeping them (call inside the write's transaction) ------------------------------
     @staticmethod
     def _count_documents(c: sqlite3.Connection, project_id: int, n: int) -> None:
-        c.execute("INSERT INTO project_counts (project_id, documents, open) VALUES (?, ?, ?)"
+        c.execute("INSERT INTO project_counts (project_id, documents, open, untouched) VALUES (?, ?, ?, ?)"
                   " ON CONFLICT (project_id) DO UPDATE SET documents = documents + excluded.documents,"
-                  " open = open + excluded.open", (project_id, n, n))
+                  " open = open + excluded.open, untouched = untouched + excluded.untouched", (project_id, n, n, n))
 
     @staticmethod
-    def _count_first_ranking(c: sqlite3.Connection, project_id: int, overlap: int, annotator_id: int,
-                             document_id: int) -> None:
-        """A document gets its first ranking from this annotator: call BEFORE inserting the ranking row."""
-        n = c.execute("UPDATE documents SET n_rankings = n_rankings + 1 WHERE id = ? RETURNING n_rankings",
-                      (document_id,)).fetchone()[0]
+    def _count_first_ranking(c: sqlite3.Connection, annotator_id: int, document_id: int) -> None:
+        """A document gets its first ranking from this annotator: call BEFORE inserting the ranking row.
+
+        The project and its overlap are read inside the transaction (an import's flip may have
+        moved the document to another project id since the caller looked)."""
+        n, project_id, overlap = c.execute(
+            "UPDATE documents SET n_rankings = n_rankings + 1 WHERE id = ?"
+            " RETURNING n_rankings, project_id, (SELECT overlap FROM projects p WHERE p.id = documents.project_id)",
+            (document_id,)).fetchone()
         closes = n == overlap
-        c.execute("UPDATE project_counts SET rankings = rankings + 1, open = open - ? WHERE project_id = ?",
-                  (int(closes), project_id))
+        c.execute("UPDATE project_counts SET rankings = rankings + 1, open = open - ?, untouched = untouched - ?"
+                  " WHERE project_id = ?", (int(closes), int(n == 1), project_id))
         if closes:  # the document left everybody's queue: earlier rankers' open rankings shrink
             c.execute("UPDATE annotator_counts SET rankings_open = rankings_open - 1 WHERE project_id = ?"
                       " AND annotator_id IN (SELECT annotator_id FROM rankings WHERE document_id = ?"
@@ -157,7 +165,10 @@ class CountersMixin(StoreBase):
                   (project_id, annotator_id, int(n < overlap)))
 
     @staticmethod
-    def _count_first_critique(c: sqlite3.Connection, project_id: int, annotator_id: int) -> None:
+    def _count_first_critique(c: sqlite3.Connection, annotator_id: int, candidate_id: int) -> None:
+        """A candidate gets its first critique from this annotator (project read in the transaction)."""
+        project_id = c.execute("SELECT d.project_id FROM candidates k JOIN documents d ON d.id = k.document_id"
+                               " WHERE k.id = ?", (candidate_id,)).fetchone()[0]
         c.execute("UPDATE project_counts SET critiques = critiques + 1 WHERE project_id = ?", (project_id,))
         c.execute("INSERT INTO annotator_counts (project_id, annotator_id, critiques) VALUES (?, ?, 1)"
                   " ON CONFLICT (project_id, annotator_id) DO UPDATE SET critiques = critiques + 1",

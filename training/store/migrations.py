@@ -230,13 +230,15 @@ def m002_learning(db: Database) -> None:
 @migrations()
 def m003_counters_and_imports(db: Database) -> None:
     """Counters for O(1) queue counts and progress (backfilled here; see store/counters.py), and
-    imports that write in batches into a hidden staging project until their final flip."""
+    imports that write in batches into a hidden staging project until their final flip
+    (store/imports.py). Annotators of role `source` (what an import credits) need no change."""
     from .counters import write_counts
 
     db["projects"].add_column("staging_for", int)  # NULL, or the project a staging import goes into
     db.execute(
         "CREATE TABLE project_counts (project_id INTEGER PRIMARY KEY REFERENCES projects(id),"
         " documents INTEGER NOT NULL DEFAULT 0, open INTEGER NOT NULL DEFAULT 0,"
+        " untouched INTEGER NOT NULL DEFAULT 0,"
         " rankings INTEGER NOT NULL DEFAULT 0, critiques INTEGER NOT NULL DEFAULT 0)"
     )
     db.execute(
@@ -248,7 +250,8 @@ def m003_counters_and_imports(db: Database) -> None:
     db.execute(
         "CREATE TABLE imports (id INTEGER PRIMARY KEY, project_id INTEGER NOT NULL REFERENCES projects(id),"
         " staging_id INTEGER REFERENCES projects(id), path TEXT, pid INTEGER, host TEXT,"
-        " started TEXT, heartbeat TEXT)"
+        " started TEXT, heartbeat TEXT, source_id INTEGER REFERENCES annotators(id),"
+        " source_created INTEGER NOT NULL DEFAULT 0)"
     )
     write_counts(db.conn)
 

@@ -2,6 +2,10 @@
 
 A token looks like `tw_<prefix>_<secret>`. The prefix is stored in clear to find the row; the
 secret is stored only as a salted scrypt hash, so a leaked database does not leak tokens.
+
+People are `annotator`s and `admin`s. A `source` is not a person: it is what an import credits
+the rankings and critiques of its file to (made by the import, listed as a source on People and
+in exports). It has no token anybody was shown, and `authenticate` refuses it anyway.
 """
 
 from __future__ import annotations
@@ -14,7 +18,8 @@ from ..errors import AuthError, NotFound, ValidationError
 from .base import StoreBase, now
 from .records import Annotator
 
-ROLES = ("annotator", "admin")
+ROLES = ("annotator", "admin")  # people
+SOURCE = "source"  # an imported file's author
 _SCRYPT = {"n": 2**14, "r": 8, "p": 1, "dklen": 32}
 _DUMMY_SALT = secrets.token_bytes(16)
 
@@ -53,6 +58,8 @@ class PeopleMixin(StoreBase):
         salt, expected = (bytes.fromhex(row["token_salt"]), row["token_hash"]) if row else (_DUMMY_SALT, "")
         if not hmac.compare_digest(_hash(parts[2], salt), expected) or row is None:
             raise AuthError("access token: unknown or wrong token")
+        if row["role"] not in ROLES:
+            raise AuthError("access token: unknown or wrong token")
         if not row["active"]:
             raise AuthError(f"access token: annotator {row['name']!r} has been revoked")
         return Annotator.from_row(row)
@@ -67,6 +74,8 @@ class PeopleMixin(StoreBase):
     def active_annotator(self, annotator_id: int) -> Annotator:
         """Re-check a signed-in session: the annotator still exists and is not revoked."""
         a = self.get_annotator(annotator_id)
+        if a.role not in ROLES:
+            raise AuthError(f"{a.name!r} is an import source, not a person: it cannot sign in")
         if not a.active:
             raise AuthError(f"annotator {a.name!r} has been revoked")
         return a
@@ -79,3 +88,26 @@ class PeopleMixin(StoreBase):
         with self.tx() as c:
             c.execute("UPDATE annotators SET active = 0, revoked = ? WHERE id = ?", (now(), a.id))
         return self.get_annotator(a.id)
+
+    def _source(self, c, name: str) -> tuple[Annotator, bool]:
+        """Inside a transaction: the import source called `name`, made now if new -> (source, made).
+
+        A person's name is refused: imported rankings are never credited to somebody who did not
+        make them (revoked annotators and admins included)."""
+        name = (name or "").strip()
+        if not name:
+            raise ValidationError("source annotator: must not be empty (--source-annotator NAME)")
+        row = c.execute("SELECT * FROM annotators WHERE name = ?", (name,)).fetchone()
+        if row is not None:
+            if row["role"] != SOURCE:
+                raise ValidationError(
+                    f"source annotator: {name!r} is a person ({row['role']}); an import's rankings and critiques "
+                    "are credited to a source of their own: choose another --source-annotator name")
+            return Annotator.from_row(row), False
+        prefix, salt = secrets.token_hex(6), secrets.token_bytes(16)
+        cur = c.execute(
+            "INSERT INTO annotators (name, role, token_prefix, token_hash, token_salt, created)"
+            " VALUES (?, ?, ?, ?, ?, ?)",  # a hash of a secret nobody is shown: no token opens it
+            (name, SOURCE, prefix, _hash(secrets.token_urlsafe(24), salt), salt.hex(), now()),
+        )
+        return Annotator.from_row(c.execute("SELECT * FROM annotators WHERE id = ?", (cur.lastrowid,)).fetchone()), True

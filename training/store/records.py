@@ -91,7 +91,7 @@ class Document(_Row):
 class Annotator(_Row):
     id: int
     name: str
-    role: str  # annotator | admin
+    role: str  # annotator | admin (people) | source (what an import credits)
     active: bool = True
     created: str = ""
     bool_fields: ClassVar = ("active",)
@@ -99,6 +99,10 @@ class Annotator(_Row):
     @property
     def is_admin(self) -> bool:
         return self.role == "admin"
+
+    @property
+    def is_source(self) -> bool:
+        return self.role == "source"
 
 
 @dataclass(frozen=True)
