@@ -256,14 +256,14 @@ def test_import_lands_whole_or_not_at_all(store, tmp_path, monkeypatch):
     before = table_counts(store)
     calls = []
 
-    def failing(imp, rows):
+    def failing(imp, rows, more=()):
         calls.append(len(rows))
         if len(calls) == 3:
             raise RuntimeError("disk full")
-        return type(store).write_import_batch(store, imp, rows)
+        return type(store).write_item_batch(store, imp, rows, more)
 
     monkeypatch.setattr(imports, "BATCH", 1)
-    monkeypatch.setattr(store, "write_import_batch", failing)
+    monkeypatch.setattr(store, "write_item_batch", failing)
     with pytest.raises(RuntimeError):
         import_file(store, write_jsonl(tmp_path / "p.jsonl", PAIRS), "prefs")
     assert calls == [1, 1, 1]

@@ -7,29 +7,24 @@ import os
 import sys
 
 from training.cli.common import add_db, out_format
-from training.data.exports import EXPORT_FORMATS, EXPORT_KINDS, FOLDER_FORMATS
+from training.data.exports import AGGREGATES, EXPORT_FORMATS, EXPORT_KINDS, FOLDER_FORMATS
 from training.data.imports import IMPORT_FORMATS, MAX_PROBLEMS
 from training.errors import ImportFileError, ValidationError
 from training.store import Store
 
 IMPORT_HELP = f"""\
-Import a file into an existing project, in one pass: every line is checked and written in short
-batches that stay invisible until the end. If any line is wrong, every problem is printed as
-`line N: field: message` and nothing is left written (exit status 2); otherwise everything
-appears in the project at once.
+Import a file (or a `datasets` folder, or a hub dataset name) into an existing project, in one
+pass: every row is checked and written in short batches that stay invisible until the end. If any
+row is wrong, every problem is printed as `line N: field: message` and nothing is left written
+(exit status 2); otherwise everything appears in the project at once.
 
-formats (--format auto guesses from the suffix and the first row):
-  documents  JSONL: {{"id", "title", "text", "candidates": [...], "reference"?, "meta"?}}
-             CSV:   header id,title,text,candidate_1,...,candidate_K[,reference][,meta]
-             every document needs the project's K candidates
-  pairs      TRL JSONL: {{"prompt", "chosen", "rejected"}} (+ optional "id"); each line becomes a
-             document with 2 candidates ranked chosen > rejected by --source-annotator
-             (the project needs K=2)
-  slf5k      JSONL: {{"title", "post", "generated_summary_for_feedback", "feedback",
-             "ideal_human_summary"}} (+ optional "id"); the summary is the candidate, the feedback
-             a critique by --source-annotator, the ideal summary the document's reference
-
-JSON Schemas of every format are in data/schemas/. At most {MAX_PROBLEMS} problems are listed.
+Sources: .jsonl, .json (an array), .csv, .parquet, each also .gz; a folder written by
+datasets.save_to_disk; a Hugging Face dataset name with --split (from the local cache offline).
+--format auto tells the format from the first row (after --map); `tokenwise import --formats`
+lists them with an example row each. Rows with the same prompt and candidates become one document
+with one ranking per row; the rater comes from a worker/annotator/rater column (or --rater-field),
+credited as the source annotator `<source>:<rater>`; rows without one are judgments of
+--source-annotator. JSON Schemas are in data/schemas/. At most {MAX_PROBLEMS} problems are listed.
 """
 
 EXPORT_HELP = """\
@@ -50,14 +45,24 @@ what:
 
 def register(sub) -> None:
     p = sub.add_parser(
-        "import", help="import documents, TRL pairs or SLF5K rows into a project (all or nothing)",
+        "import", help="import documents or preference data (TRL, summarize-from-feedback, ratings, ...) "
+                       "into a project (all or nothing)",
         description=IMPORT_HELP, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_db(p)
-    p.add_argument("file", metavar="FILE", help="a .jsonl or .csv file (UTF-8)")
-    p.add_argument("--project", required=True, metavar="NAME",
+    p.add_argument("file", metavar="SOURCE", nargs="?",
+                   help="a file (.jsonl .json .csv .parquet, optionally .gz), a datasets folder, or a hub name")
+    p.add_argument("--formats", action="store_true", help="list the formats with an example row each, and stop")
+    p.add_argument("--project", metavar="NAME",
                    help="project to import into (create it first: tokenwise project create NAME --k 4)")
     p.add_argument("--format", default="auto", choices=IMPORT_FORMATS, help="file format (default: auto)")
+    p.add_argument("--map", default="", metavar="NAME=COLUMN,...",
+                   help="rename the file's columns first, e.g. prompt=question,chosen=good,rejected=bad")
+    p.add_argument("--rater-field", default=None, metavar="COLUMN",
+                   help="column naming who judged (default: worker, annotator, rater, labeler or judge)")
+    p.add_argument("--score-field", default=None, metavar="PATH",
+                   help="ratings: a completion's score (dotted path, e.g. annotations.helpfulness.Rating)")
+    p.add_argument("--split", default=None, help="hub dataset split (default: train)")
     p.add_argument("--source-annotator", default="import", metavar="NAME",
                    help="source credited with the rankings (pairs) and critiques (slf5k) in the file: an"
                         " annotator of role source, created when missing, that cannot sign in; a person's"
@@ -72,6 +77,9 @@ def register(sub) -> None:
     p.add_argument("what", metavar="WHAT", help=f"what to export: one of {', '.join(EXPORT_KINDS)}")
     p.add_argument("--project", required=True, metavar="NAME", help="project to export from")
     p.add_argument("--out", metavar="FILE", help="output file (default: JSONL on stdout)")
+    p.add_argument("--aggregate", choices=AGGREGATES, default="none",
+                   help="pairs: majority = one pair per candidate pair of a document, the way most rankings "
+                        "go (ties and even splits dropped); none = one pair per judgment")
     p.add_argument("--format", choices=EXPORT_FORMATS + FOLDER_FORMATS, default=None,
                    help="jsonl, parquet, or hf (the Hugging Face `datasets` layout: a folder with"
                         " data/train-*.parquet and a README.md); default: parquet for a .parquet --out,"
@@ -80,12 +88,26 @@ def register(sub) -> None:
 
 
 def cmd_import(args) -> int:
+    import json
+
+    from training.data.formats import FORMATS, Options, parse_mapping
     from training.data.imports import import_file
 
+    if args.formats:
+        for f in FORMATS.values():
+            print(f"{f.name:11s} {f.description}\n            e.g. {json.dumps(f.example, ensure_ascii=False)}")
+        return 0
+    if not args.file or not args.project:
+        raise ValidationError("import: give SOURCE and --project NAME (or --formats to list the formats)")
+    try:
+        mapping = parse_mapping(args.map)
+    except ValueError as e:
+        raise ValidationError(str(e)) from None
+    options = Options(rater_field=args.rater_field, score_field=args.score_field, mapping=mapping)
     with Store(args.db) as s:
         try:
             report = import_file(s, args.file, args.project, fmt=args.format,
-                                 source_annotator=args.source_annotator)
+                                 source_annotator=args.source_annotator, options=options, split=args.split)
         except ImportFileError as e:
             print(f"tokenwise: error: {e.path}: nothing imported, {len(e.problems)} problem(s):", file=sys.stderr)
             for line, field, msg in e.problems:
@@ -103,7 +125,7 @@ def cmd_export(args) -> int:
         raise ValidationError(f"--format {fmt}: needs --out ({'FILE.parquet' if fmt == 'parquet' else 'DIR'});"
                               " only JSONL is written to stdout")
     with Store(args.db) as s:
-        rows = export_rows(s, args.project, args.what)
+        rows = export_rows(s, args.project, args.what, aggregate=args.aggregate)
         try:
             n = write_export(rows, args.out, fmt, kind=args.what)
         except BrokenPipeError:  # `tokenwise export ... | head`: the reader has gone, that is fine

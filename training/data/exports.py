@@ -39,11 +39,22 @@ BATCH_ROWS = 2000  # rows per Parquet row group (and per fast-path batch)
 
 
 # -- export -----------------------------------------------------------------------------------
-def export_rows(store: Store, project: str | int, what: str) -> Iterator[dict]:
+AGGREGATES = ("none", "majority")
+
+
+def export_rows(store: Store, project: str | int, what: str, aggregate: str = "none") -> Iterator[dict]:
     """Rows of one export kind (see EXPORT_KINDS), streamed from the database.
 
-    Checks `what` and the project at once (not on first iteration)."""
+    `aggregate="majority"` (pairs only): one pair per candidate pair of a document, in the
+    direction most of its rankings give (ties and even splits dropped), instead of one per
+    judgment. Checks `what` and the project at once (not on first iteration)."""
     p = store.get_project(project)
+    if aggregate not in AGGREGATES:
+        raise ValidationError(f"aggregate: {aggregate!r} is not one of {', '.join(AGGREGATES)}")
+    if aggregate != "none" and what != "pairs":
+        raise ValidationError(f"aggregate: only pairs can be aggregated, not {what}")
+    if what == "pairs" and aggregate == "majority":
+        return _export_majority_pairs(store, p)
     if what == "documents":
         return DocumentRows(store, p)
     if what == "rankings":
@@ -175,6 +186,24 @@ def _export_pairs(store: Store, p: Project) -> Iterator[dict]:
                 for a, b in ranking_pairs(r.order):
                     yield {"prompt": prompt, "chosen": texts[a], "rejected": texts[b],
                            "annotator": names[r.annotator_id], "document_id": doc.id,
+                           "document_ext_id": doc.ext_id, "chosen_id": a, "rejected_id": b}
+
+
+def _export_majority_pairs(store: Store, p: Project) -> Iterator[dict]:
+    for batch in _batches(store, p):
+        by_doc = store.rankings_of([d.id for d in batch])
+        for doc in batch:
+            votes: dict[tuple[int, int], int] = {}
+            for r in by_doc.get(doc.id, []):
+                for a, b in ranking_pairs(r.order):
+                    votes[(a, b)] = votes.get((a, b), 0) + 1
+            texts = {c.id: c.text for c in doc.candidates}
+            prompt = document_context(p.kind, doc.title, doc.text)
+            for (a, b), n in sorted(votes.items()):
+                against = votes.get((b, a), 0)
+                if n > against:
+                    yield {"prompt": prompt, "chosen": texts[a], "rejected": texts[b], "annotator": "majority",
+                           "votes": n, "against": against, "document_id": doc.id,
                            "document_ext_id": doc.ext_id, "chosen_id": a, "rejected_id": b}
 
 

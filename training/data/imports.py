@@ -35,27 +35,29 @@ A process killed mid-way leaves only staged rows, which the next Store open dele
 from __future__ import annotations
 
 import csv
+import dataclasses
 import hashlib
 import json
 import logging
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import orjson
 
+from training.data import sources
+from training.data.formats import FORMATS, Item, Options, apply_mapping, detect, read_items
 from training.errors import ImportFileError, ValidationError
-from training.store import ImportRow, NewDocument, Store
+from training.store import ImportRow, ItemJudgment, ItemRow, NewDocument, Store
 
 log = logging.getLogger(__name__)
 
-IMPORT_FORMATS = ("auto", "documents", "pairs", "slf5k")
+ITEM_FORMATS = tuple(name for name, f in FORMATS.items() if f.parse is not None)  # training/data/formats.py
+IMPORT_FORMATS = ("auto", "documents", *ITEM_FORMATS)
 MAX_PROBLEMS = 50
 BATCH = 500
-
-SLF5K_FIELDS = ("title", "post", "generated_summary_for_feedback", "feedback", "ideal_human_summary")
 
 
 @dataclass
@@ -215,20 +217,18 @@ def _csv_records(path: Path, problems: _Problems | None) -> Iterator[tuple[int, 
         yield line, row
 
 
-def detect_format(path: str | Path) -> str:
-    """Guess documents / pairs / slf5k from a file's suffix and its first row's keys."""
-    path = Path(path)
-    if path.suffix.lower() == ".csv":
-        return "documents"
-    for _, obj in _records(path, None):
-        if isinstance(obj, dict):
-            if {"prompt", "chosen", "rejected"} <= obj.keys():
-                return "pairs"
-            if "generated_summary_for_feedback" in obj or "post" in obj:
-                return "slf5k"
+def detect_format(path: str | Path, mapping: dict[str, str] | None = None) -> str:
+    """The format of a source from its first row's keys (after the column mapping): a CSV with
+    candidate_N columns holds documents; ValidationError names the line and keys otherwise."""
+    if sources.kind_of(path) == "csv" and not mapping:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            header = f.readline()
+        if "candidate_" in header:
             return "documents"
-        break
-    return "documents"
+    fmt, why = detect(sources.records(path, None), mapping)
+    if fmt is None:
+        raise ValidationError(f"import {path}: {why}")
+    return fmt
 
 
 # -- validating one row -----------------------------------------------------------------------
@@ -307,48 +307,11 @@ def _parse_documents(obj: dict, line: int, problems: _Problems, k: int) -> _Row 
                                   reference=reference or None))
 
 
-def _extras(obj: dict, known: Iterable[str]) -> dict:
-    extra = {k: v for k, v in obj.items() if k not in set(known) and k != "meta"}
-    meta = obj.get("meta") if isinstance(obj.get("meta"), dict) else {}
-    return {**meta, **extra}
+PARSERS = {"documents": _parse_documents}
 
 
-def _parse_pairs(obj: dict, line: int, problems: _Problems, k: int) -> _Row | None:
-    before = len(problems.items)
-    prompt = _text(obj, "prompt", line, problems)
-    chosen = _text(obj, "chosen", line, problems)
-    rejected = _text(obj, "rejected", line, problems)
-    ext_id = _ext_id(obj, line, problems, required=False)
-    if k != 2:
-        problems.add(line, "candidates", f"a pair has 2 candidates but the project has K={k};"
-                     " import pairs into a project made with --k 2")
-    if len(problems.items) > before:
-        return None
-    ext_id = ext_id or _content_id(prompt, chosen, rejected)
-    meta = _extras(obj, ("id", "prompt", "chosen", "rejected"))
-    return _Row(line, NewDocument(ext_id, prompt, [chosen, rejected], meta=meta), ranking=True)
-
-
-def _parse_slf5k(obj: dict, line: int, problems: _Problems, k: int) -> _Row | None:
-    before = len(problems.items)
-    title = _text(obj, "title", line, problems, allow_empty=True)
-    post = _text(obj, "post", line, problems)
-    summary = _text(obj, "generated_summary_for_feedback", line, problems)
-    feedback = _text(obj, "feedback", line, problems)
-    ideal = _text(obj, "ideal_human_summary", line, problems, allow_empty=True)
-    ext_id = _ext_id(obj, line, problems, required=False)
-    if len(problems.items) > before:
-        return None
-    ext_id = ext_id or _content_id(title, post, summary)
-    meta = _extras(obj, ("id",) + SLF5K_FIELDS)
-    doc = NewDocument(ext_id, post, [summary], title=title, meta=meta, reference=ideal.strip() and ideal or None)
-    return _Row(line, doc, critique=feedback)
-
-
-PARSERS = {"documents": _parse_documents, "pairs": _parse_pairs, "slf5k": _parse_slf5k}
-
-
-def _rows(path: Path, fmt: str, k: int, problems: _Problems | None) -> Iterator[tuple[int, ImportRow | None]]:
+def _rows(path: Path, fmt: str, k: int, problems: _Problems | None, mapping: dict[str, str] | None = None
+          ) -> Iterator[tuple[int, ImportRow | None]]:
     """(line, row) for every row of the file, parsed and checked (None for a bad one, with its
     problems added). Documents rows of the usual shape pass a few type checks (`_plain_document`);
     any other row goes through its format's full check, which words every problem."""
@@ -356,6 +319,8 @@ def _rows(path: Path, fmt: str, k: int, problems: _Problems | None) -> Iterator[
     sink = problems if problems is not None else _Problems()
     fast = fmt == "documents" and k >= 2
     for line, obj in _records(path, problems):
+        if mapping and isinstance(obj, dict):
+            obj = apply_mapping(obj, mapping)
         if obj is None:
             yield line, None
         elif not isinstance(obj, dict):
@@ -395,28 +360,36 @@ def _plain_document(obj: dict, k: int) -> ImportRow | None:
 
 
 # -- import -----------------------------------------------------------------------------------
-def validate_file(store: Store, path: str | Path, project: str | int, fmt: str = "auto") -> tuple[str, int]:
-    """Check a whole file without writing; raise ImportFileError listing its problems.
+def validate_file(store: Store, path: str | Path, project: str | int, fmt: str = "auto",
+                  options: Options | None = None, *, split: str | None = None) -> tuple[str, int]:
+    """Check a whole source without writing; raise ImportFileError listing its problems.
 
     Returns (format, number of rows)."""
-    path, p, fmt = _open(store, path, project, fmt)
+    path, p, fmt, options = _open(store, path, project, fmt, options)
     report = ImportReport(str(path), p.name, fmt)
-    return fmt, _stream(store, path, fmt, p, None, report)
+    if fmt in ITEM_FORMATS or not _fast(path):
+        return fmt, _stream_items(store, path, fmt, p, None, report, options, "import", split)
+    return fmt, _stream(store, path, fmt, p, None, report, options)
 
 
 def import_file(store: Store, path: str | Path, project: str | int, fmt: str = "auto",
-                source_annotator: str = "import") -> ImportReport:
-    """Check and write a file in one streaming pass; all of it lands at once, or none. See the module
-    docstring. Pairs and SLF5K rankings and critiques are credited to the source `source_annotator`
-    (an annotator of role `source`, made for it if new; a person's name is refused)."""
+                source_annotator: str = "import", options: Options | None = None, *,
+                split: str | None = None) -> ImportReport:
+    """Check and write a source in one streaming pass; all of it lands at once, or none. See the
+    module docstring. Rankings and critiques of preference rows are credited to source annotators:
+    `source_annotator` for rows that name no rater, `<source_annotator>:<rater>` for each rater a
+    row names (annotators of role `source`, made for it if new; a person's name is refused)."""
     t0 = time.perf_counter()
-    path, p, fmt = _open(store, path, project, fmt)
+    path, p, fmt, options = _open(store, path, project, fmt, options)
     report = ImportReport(str(path), p.name, fmt)
-    imp = store.begin_import(p, str(path), source=None if fmt == "documents" else source_annotator)
-    if imp.source is not None:
-        report.source_annotator = imp.source.name
+    items = fmt in ITEM_FORMATS or not _fast(path)
+    imp = store.begin_import(p, str(path), source=None if items else None if fmt == "documents" else source_annotator)
     try:
-        n = _stream(store, path, fmt, p, imp, report)
+        if items:
+            n = _stream_items(store, path, fmt, p, imp, report, options, source_annotator, split)
+            store.recount_import(imp)
+        else:
+            n = _stream(store, path, fmt, p, imp, report, options)
         log.info("importing %d %s rows from %s into %s: flip", n, fmt, path, p.name)
         store.finish_import(imp)
     except BaseException:
@@ -427,15 +400,25 @@ def import_file(store: Store, path: str | Path, project: str | int, fmt: str = "
     return report
 
 
-def _open(store: Store, path: str | Path, project: str | int, fmt: str):
-    path = Path(path)
+def _fast(path: Path) -> bool:
+    """Documents in a plain JSONL or CSV file take the fast path (`_stream`)."""
+    return path.suffix.lower() in (".jsonl", ".csv", ".ndjson", ".txt", "") and path.is_file()
+
+
+def _open(store: Store, path: str | Path, project: str | int, fmt: str, options: Options | None):
+    options = options or Options()
     p = store.get_project(project)
-    if not path.is_file():
-        raise ValidationError(f"import file {path}: does not exist")
-    return path, p, _resolve_format(path, fmt)
+    kind = sources.kind_of(path)  # refuses an unknown extension; a name that is no path is a hub dataset
+    if kind != "hub":
+        path = Path(path)
+    if fmt not in IMPORT_FORMATS:
+        raise ValidationError(f"format: {fmt!r} is not one of {', '.join(IMPORT_FORMATS)}")
+    if fmt == "auto":
+        fmt = detect_format(path, options.mapping)
+    return (path if kind != "hub" else Path(str(path))), p, fmt, options
 
 
-def _stream(store: Store, path: Path, fmt: str, p, imp, report: ImportReport) -> int:
+def _stream(store: Store, path: Path, fmt: str, p, imp, report: ImportReport, options: Options) -> int:
     """Read, check and (with `imp`, while the file is clean) write every row; return the row count.
 
     Raises ImportFileError at the end when any row was wrong."""
@@ -457,12 +440,10 @@ def _stream(store: Store, path: Path, fmt: str, p, imp, report: ImportReport) ->
             store.write_import_batch(imp, batch)
             report.documents += len(batch)
             report.candidates += sum(len(r.candidates) for r in batch)
-            report.rankings += sum(r.ranked for r in batch)
-            report.critiques += sum(r.critique is not None for r in batch)
         batch.clear()
         lines.clear()
 
-    for line, row in _rows(path, fmt, p.k, problems):
+    for line, row in _rows(path, fmt, p.k, problems, options.mapping):
         n += 1
         if problems.full:
             break
@@ -485,18 +466,149 @@ def _stream(store: Store, path: Path, fmt: str, p, imp, report: ImportReport) ->
     return n
 
 
+def _norm(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _order(ranks: list[int]) -> list[list[int]]:
+    """Candidate positions grouped by rank, best first: [2, 1, 2] -> [[1], [0, 2]]."""
+    return [[i for i, r in enumerate(ranks) if r == level] for level in sorted(set(ranks))]
+
+
+def _stream_items(store: Store, path, fmt: str, p, imp, report: ImportReport, options: Options,
+                  source: str, split: str | None) -> int:
+    """The preference formats (training/data/formats.py), and documents from any other source.
+
+    Rows with the same prompt and candidate texts (`Item.key`) become ONE document with one ranking
+    per row: by the row's rater (`<source>:<rater>`), or by the source; a second judgment of the same
+    item by the same rater is credited to `<name>#2`, and so on, since one annotator holds one
+    current ranking of a document. Written in batches under the staging project (as `_stream`)."""
+    problems = _Problems()
+    if fmt == "documents":
+        rows = ((line, obj) for line, obj in sources.records(path, problems, split=split))
+        items = _document_items(rows, p.k, problems, options)
+    else:
+        _, items = read_items(path, fmt, options, split=split, problems=problems)
+    # key -> [first line, ext id, normalised candidate texts, (doc id, cand ids) once written,
+    #         [(item, judgment)] made before it was written]
+    index: dict[str, list] = {}
+    ext_seen: dict[str, int] = {}
+    judged: dict[tuple[str, str], int] = {}  # (key, annotator name) -> judgments so far
+    names: dict[str, int] = {}  # annotator name -> id (made when first needed)
+    new: list[tuple[Item, ItemRow, list]] = []
+    more: list[tuple[int, list[int], ItemJudgment]] = []
+    pending_more: list[tuple[list, Item, object]] = []
+    n = 0
+    empty = store.totals(p)["documents"] == 0
+    min_k = 1 if fmt == "slf5k" else p.k
+
+    def annotator(key: str, rater: str | None) -> str:
+        base = source if rater is None else f"{source}:{rater}"
+        judged[(key, base)] = judged.get((key, base), 0) + 1
+        k = judged[(key, base)]
+        return base if k == 1 else f"{base}#{k}"
+
+    def to_judgment(entry: list, it: Item, j) -> ItemJudgment | None:
+        name = annotator(it.key, j.rater)
+        if imp is None:
+            return None
+        if name not in names:
+            names[name] = store.import_source(imp, name).id
+        where = {t: i for i, t in enumerate(entry[2])}
+        pos = [where[_norm(c)] for c in it.candidates]
+        ranks = [0] * len(entry[2])
+        for i, r in zip(pos, j.ranks):
+            ranks[i] = r
+        return ItemJudgment(names[name], _order(ranks) if len(ranks) > 1 else [], [(pos[i], t.strip()) for i, t in j.critiques.items()
+                                                         if t.strip()])
+
+    def flush() -> None:
+        taken = set() if empty else store.existing_ext_ids(p.id, [row.ext_id for _, row, _ in new])
+        for it, row, _ in new:
+            if row.ext_id in taken:
+                problems.add(it.line, "id", f"{row.ext_id!r} is already in project {p.name!r}")
+        if imp is not None and not problems.items:
+            rows = [dataclasses.replace(row, judgments=[to_judgment(entry, jit, j) for jit, j in entry[4]])
+                    for _, row, entry in new]
+            for entry, it, j in pending_more:
+                more.append((entry[3][0], entry[3][1], to_judgment(entry, it, j)))
+            written = store.write_item_batch(imp, rows, more)
+            for (_, _, entry), ids in zip(new, written):
+                entry[3], entry[4] = ids, []
+            report.documents += len(rows)
+            report.candidates += sum(len(r.candidates) for r in rows)
+            report.rankings += sum(1 for r in rows for j in r.judgments if j.order) + sum(1 for *_, j in more if j.order)
+            report.critiques += sum(len(j.critiques) for r in rows for j in r.judgments) + \
+                sum(len(j.critiques) for _, _, j in more)
+        new.clear()
+        more.clear()
+        pending_more.clear()
+
+    for it in items:
+        n += 1
+        if problems.full:
+            break
+        if not min_k <= len(it.candidates) <= p.k or (fmt != "slf5k" and len(it.candidates) != p.k):
+            problems.add(it.line, "candidates", f"has {len(it.candidates)} candidates but the project has "
+                         f"K={p.k}" + ("; import pairs into a project made with --k 2" if p.k != 2 and
+                                        len(it.candidates) == 2 else ""))
+            continue
+        texts = [_norm(c) for c in it.candidates]
+        if len(set(texts)) != len(texts):
+            problems.add(it.line, "candidates", "two candidates have the same text")
+            continue
+        entry = index.get(it.key)
+        if entry is not None:  # more judgments of an item seen before
+            for j in it.judgments:
+                if entry[3] is None:
+                    entry[4].append((it, j))  # its document is still in this batch
+                else:
+                    pending_more.append((entry, it, j))
+            continue
+        ext_id = it.ext_id or it.key
+        if ext_id in ext_seen:
+            if it.ext_id is not None and fmt == "documents":
+                problems.add(it.line, "id", f"{ext_id!r} duplicates line {ext_seen[ext_id]}")
+                continue
+            ext_id = f"{ext_id}~{it.key[:8]}"
+        ext_seen[ext_id] = it.line
+        entry = [it.line, ext_id, texts, None, [(it, j) for j in it.judgments]]
+        index[it.key] = entry
+        meta = json.dumps(it.meta, ensure_ascii=False) if it.meta else "{}"
+        gp = [json.dumps({"meta": m}, ensure_ascii=False) if m else "{}" for m in it.candidate_meta] \
+            if it.candidate_meta else None
+        new.append((it, ItemRow(ext_id, it.text, list(it.candidates), it.title or "", meta, it.reference,
+                                it.sources, gp), entry))
+        if len(new) >= BATCH:
+            flush()
+    if (new or pending_more) and not problems.full:
+        flush()
+    if n == 0 and not problems.items:
+        problems.add(0, "file", "is empty: no rows found")
+    if problems.items:
+        raise ImportFileError(str(path), problems.items)
+    report.source_annotator = (next(iter(names)) if len(names) == 1 else f"{len(names)} sources") if names else None
+    return n
+
+
+def _document_items(rows, k: int, problems: _Problems, options: Options):
+    """Documents from a source other than plain JSONL/CSV (JSON array, Parquet, .gz, a folder, a hub
+    name), as Items without judgments."""
+    for line, obj in rows:
+        if obj is None:
+            continue
+        if not isinstance(obj, dict):
+            problems.add(line, "line", f"must be a JSON object, got {_type_name(obj)}")
+            continue
+        r = _parse_documents(apply_mapping(obj, options.mapping), line, problems, k)
+        if r is not None:
+            d = r.doc
+            yield Item(line, d.text, list(d.candidates), title=d.title or "", ext_id=str(d.ext_id),
+                       reference=d.reference, meta=d.meta or {})
+
+
 def _import_row(r: _Row) -> ImportRow:  # the NewDocument of a parsed row, as the store writes it
     d = r.doc
     meta = json.dumps(d.meta, ensure_ascii=False) if d.meta else "{}"
     return ImportRow(str(d.ext_id), d.text, d.candidates, d.title or "", meta, d.reference, r.ranking,
                      None if r.critique is None else r.critique.strip())
-
-
-def _resolve_format(path: Path, fmt: str) -> str:
-    if fmt not in IMPORT_FORMATS:
-        raise ValidationError(f"format: {fmt!r} is not one of {', '.join(IMPORT_FORMATS)}")
-    if fmt == "auto":
-        return detect_format(path)
-    if path.suffix.lower() == ".csv" and fmt != "documents":
-        raise ValidationError(f"format: CSV files hold documents; {fmt} files are JSONL")
-    return fmt

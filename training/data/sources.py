@@ -49,6 +49,8 @@ def kind_of(path: str | Path) -> str:
             return ext
         raise ValidationError(f"import file {p}: unknown extension {ext!r}; use .jsonl, .json, .csv or .parquet "
                               "(optionally .gz), or a folder written by datasets.save_to_disk")
+    if ext in (*FILE_KINDS, "ndjson", "txt", "gz") or str(path).startswith((".", "/", "~")):
+        raise ValidationError(f"import file {p}: does not exist")
     return "hub"
 
 

@@ -10,7 +10,7 @@ search); `Store` joins them.
 
 from .annotation import AnnotationMixin, NewDocument, QueueProgress, ranking_groups
 from .base import StoreBase, now
-from .imports import ImportRow, ImportsMixin, StagedImport
+from .imports import ImportRow, ImportsMixin, ItemJudgment, ItemRow, StagedImport
 from .jobs import JobsMixin
 from .migrations import SCHEMA_VERSION
 from .people import ROLES, SOURCE, PeopleMixin
@@ -56,6 +56,8 @@ __all__ = [
     "Document",
     "EvalRound",
     "ImportRow",
+    "ItemJudgment",
+    "ItemRow",
     "Job",
     "ModelRecord",
     "NewDocument",

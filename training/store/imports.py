@@ -69,6 +69,31 @@ class ImportRow:
     critique: str | None = None  # the source's critique of candidate 0
 
 
+@dataclass(frozen=True)
+class ItemJudgment:
+    """One judgment of an imported item: who, their order of the candidates, their critiques."""
+
+    annotator_id: int
+    order: Sequence[Sequence[int]]  # groups of candidate positions, best first (a group > 1 is a tie);
+    # empty for a document of one candidate (SLF5K): the judgment is then its critiques alone
+    critiques: Sequence[tuple[int, str]] = ()  # (candidate position, text)
+
+
+@dataclass(frozen=True)
+class ItemRow:
+    """A document of a preference file with per-candidate sources and meta, and its judgments."""
+
+    ext_id: str
+    text: str
+    candidates: Sequence[str]
+    title: str = ""
+    meta: str = "{}"
+    reference: str | None = None
+    sources: Sequence[str] | None = None
+    gen_params: Sequence[str] | None = None  # JSON text per candidate
+    judgments: Sequence[ItemJudgment] = ()
+
+
 def _move_documents(c, src: int, dst: int) -> None:
     """Inside a transaction: every document of project `src` (and its counters) into `dst`.
 
@@ -170,6 +195,72 @@ class ImportsMixin(CountersMixin):
                           (imp.staging_id, imp.source.id, len(ranks), len(ranks) - closed, len(crits)))
             c.execute("UPDATE imports SET heartbeat = ? WHERE id = ?", (ts, imp.id))
 
+    def import_source(self, imp: StagedImport, name: str) -> Annotator:
+        """The source annotator `name` of this import (a rater named in the file), made now if new and
+        then remembered, so that a refused or dead import takes it away again."""
+        with self.tx() as c:
+            row, created = self._source(c, name)
+            if created:
+                c.execute("INSERT INTO import_sources (import_id, annotator_id) VALUES (?, ?)", (imp.id, row.id))
+        return row
+
+    def write_item_batch(self, imp: StagedImport, rows: Sequence[ItemRow],
+                         more: Sequence[tuple[int, Sequence[int], ItemJudgment]] = ()) -> list[tuple[int, list[int]]]:
+        """Write new documents with their judgments, and further judgments `more` of documents an
+        earlier batch wrote ((document id, its candidate ids, judgment)), under the staging project
+        in ONE short transaction. Returns (document id, candidate ids) per new row. The staging
+        project's counters are recounted once, by `recount_import`, before the flip."""
+        ts = now()
+        out: list[tuple[int, list[int]]] = []
+        with self.tx() as c:
+            ids = {t: c.execute(f"SELECT COALESCE(MAX(id), 0) FROM {t}").fetchone()[0]
+                   for t in ("documents", "candidates", "rankings", "critiques")}
+            docs, cands, ranks, crits = [], [], [], []
+
+            def judge(doc_id: int, cand_ids: Sequence[int], j: ItemJudgment) -> None:
+                if j.order:  # a judgment of a one-candidate document is its critique alone
+                    ids["rankings"] += 1
+                    order = [[cand_ids[i] for i in group] for group in j.order]
+                    ranks.append((ids["rankings"], doc_id, j.annotator_id, json.dumps(order), ts))
+                for i, text in j.critiques:
+                    ids["critiques"] += 1
+                    crits.append((ids["critiques"], cand_ids[i], j.annotator_id, text, ts))
+
+            for r in rows:
+                ids["documents"] += 1
+                doc_id = ids["documents"]
+                docs.append((doc_id, imp.staging_id, r.ext_id, r.title, r.text, r.meta, r.reference,
+                             sum(1 for j in r.judgments if j.order), ts))
+                cand_ids = []
+                for i, text in enumerate(r.candidates):
+                    ids["candidates"] += 1
+                    cand_ids.append(ids["candidates"])
+                    cands.append((ids["candidates"], doc_id, i, text, r.sources[i] if r.sources else "import",
+                                  r.gen_params[i] if r.gen_params else "{}", ts))
+                for j in r.judgments:
+                    judge(doc_id, cand_ids, j)
+                out.append((doc_id, cand_ids))
+            for doc_id, cand_ids, j in more:
+                judge(doc_id, cand_ids, j)
+            c.executemany("INSERT INTO documents (id, project_id, ext_id, title, text, meta, reference, n_rankings,"
+                          " created) VALUES (?,?,?,?,?,?,?,?,?)", docs)
+            c.executemany("INSERT INTO candidates (id, document_id, position, text, source, gen_params, created)"
+                          " VALUES (?,?,?,?,?,?,?)", cands)
+            c.executemany("INSERT INTO rankings (id, document_id, annotator_id, order_json, seconds, version,"
+                          " current, created) VALUES (?,?,?,?,NULL,1,1,?)", ranks)
+            c.executemany("INSERT INTO critiques (id, candidate_id, annotator_id, text, span_start, span_end,"
+                          " version, current, created) VALUES (?,?,?,?,NULL,NULL,1,1,?)", crits)
+            if more:
+                c.executemany("UPDATE documents SET n_rankings = n_rankings + 1 WHERE id = ?",
+                              [(doc_id,) for doc_id, _, j in more if j.order])
+            c.execute("UPDATE imports SET heartbeat = ? WHERE id = ?", (ts, imp.id))
+        return out
+
+    def recount_import(self, imp: StagedImport) -> None:
+        """The staging project's counters from its rows (after item batches), in one transaction."""
+        with self.tx() as c:
+            write_counts(c, imp.staging_id)
+
     def finish_import(self, imp: StagedImport) -> None:
         """The flip: the staged documents become the target project's, all at once (one transaction).
 
@@ -209,8 +300,11 @@ class ImportsMixin(CountersMixin):
         staging = imp.staging_id
         old = c.execute("SELECT * FROM projects WHERE id = ?", (target,)).fetchone()
         c.execute("DELETE FROM imports WHERE id = ?", (imp.id,))
+        c.execute("DELETE FROM import_sources WHERE import_id = ?", (imp.id,))
         for sql in ("UPDATE jobs SET project_id = :new WHERE project_id = :old",
                     "UPDATE models SET project_id = :new WHERE project_id = :old",
+                    "UPDATE eval_rounds SET project_id = :new WHERE project_id = :old",
+                    "UPDATE eval_rounds SET source_project_id = :new WHERE source_project_id = :old",
                     "UPDATE imports SET project_id = :new WHERE project_id = :old",
                     "UPDATE projects SET staging_for = :new WHERE staging_for = :old",
                     "DELETE FROM annotator_counts WHERE project_id = :old",
@@ -253,7 +347,13 @@ class ImportsMixin(CountersMixin):
         """The staging project, its counters, the import row, and a source this import made if unused."""
         import_id, staging = (imp.id, imp.staging_id) if isinstance(imp, StagedImport) else (imp["id"], imp["staging_id"])
         row = c.execute("SELECT source_id, source_created FROM imports WHERE id = ?", (import_id,)).fetchone()
+        made = [r[0] for r in c.execute("SELECT annotator_id FROM import_sources WHERE import_id = ?", (import_id,))]
+        c.execute("DELETE FROM import_sources WHERE import_id = ?", (import_id,))
         c.execute("DELETE FROM imports WHERE id = ?", (import_id,))
+        for a in made:  # raters this import made, if nothing of theirs is left
+            if not c.execute("SELECT 1 FROM rankings WHERE annotator_id = :a UNION ALL SELECT 1 FROM critiques"
+                             " WHERE annotator_id = :a LIMIT 1", {"a": a}).fetchone():
+                c.execute("DELETE FROM annotators WHERE id = ?", (a,))
         if staging is not None:
             c.execute("DELETE FROM annotator_counts WHERE project_id = ?", (staging,))
             c.execute("DELETE FROM project_counts WHERE project_id = ?", (staging,))

@@ -289,4 +289,12 @@ def m005_search(db: Database) -> None:
     )
 
 
+@migrations()
+def m006_import_sources(db: Database) -> None:
+    """The source annotators an import made for the raters named in its file (deleted with the
+    import if it is refused or its process dies)."""
+    db.execute("CREATE TABLE import_sources (import_id INTEGER NOT NULL, annotator_id INTEGER NOT NULL,"
+               " PRIMARY KEY (import_id, annotator_id)) WITHOUT ROWID")
+
+
 SCHEMA_VERSION = len(migrations._migrations)

@@ -1,0 +1,215 @@
+"""Importing the preference data people already have: every format and source, several raters per
+item, majority pairs, the pairs round trip, and refused files that leave nothing behind."""
+
+import gzip
+import json
+import random
+
+import pytest
+
+from training.annotation.agreement import project_agreement
+from training.cli import main
+from training.data.exports import export_rows, write_export
+from training.data.formats import Options
+from training.data.imports import import_file
+from training.errors import ImportFileError, ValidationError
+
+
+def jsonl(path, rows, gz=False):
+    data = "".join(json.dumps(r) + "\n" for r in rows).encode()
+    path.write_bytes(gzip.compress(data) if gz else data)
+    return path
+
+
+def counts(store):
+    return {t: store.scalar(f"SELECT COUNT(*) FROM {t}") for t in
+            ("documents", "candidates", "rankings", "critiques", "annotators", "projects")}
+
+
+def ranks_of(store, project):
+    """{(document text, chosen text, rejected text) ...} per annotator name, from the rankings."""
+    names = {a.id: a.name for a in store.list_annotators()}
+    out = set()
+    for d in store.documents(project):
+        texts = {c.id: c.text for c in d.candidates}
+        for r in store.rankings_of([d.id]).get(d.id, []):
+            out.add((names[r.annotator_id], d.text, tuple(tuple(sorted(texts[c] for c in g)) for g in r.order)))
+    return out
+
+
+def test_multi_rater_pairs_become_one_document_with_a_ranking_per_judgment(store, tmp_path):
+    store.create_project("news", kind="prompt", k=2)
+    rows = []
+    for i in range(10):
+        for rater in ("ann", "bob", "cy"):  # cy disagrees with the other two everywhere
+            good, bad = f"good summary {i}", f"bad summary {i}"
+            chosen, rejected = (good, bad) if rater != "cy" else (bad, good)
+            rows.append({"prompt": f"Article {i}:  the  river rose.", "chosen": chosen, "rejected": rejected,
+                         "worker": rater})
+    report = import_file(store, jsonl(tmp_path / "multi.jsonl", rows), "news")
+    assert (report.documents, report.candidates, report.rankings) == (10, 20, 30)
+    sources = [a for a in store.list_annotators() if a.role == "source"]
+    assert sorted(a.name for a in sources) == ["import:ann", "import:bob", "import:cy"]
+    ag = project_agreement(store, "news")
+    assert ag.alpha < 1
+    assert len(list(export_rows(store, "news", "pairs"))) == 30
+    majority = list(export_rows(store, "news", "pairs", aggregate="majority"))
+    assert len(majority) == 10 and all(r["chosen"].startswith("good") and r["votes"] == 2 for r in majority)
+    assert store.check_counters() == []
+
+
+def test_same_item_without_rater_counts_each_row_as_a_judgment_of_the_source(store, tmp_path):
+    store.create_project("p", kind="prompt", k=2)
+    row = {"prompt": "Q", "chosen": "a", "rejected": "b"}
+    report = import_file(store, jsonl(tmp_path / "dup.jsonl", [row, row, {**row, "chosen": "b", "rejected": "a"}]),
+                         "p", source_annotator="labels")
+    assert (report.documents, report.rankings) == (1, 3)
+    assert sorted(a.name for a in store.list_annotators() if a.role == "source") == ["labels", "labels#2",
+                                                                                    "labels#3"]
+
+
+def test_implicit_conversational_and_explicit_pairs(store, tmp_path):
+    store.create_project("hh", kind="prompt", k=2)
+    rows = [{"chosen": "\n\nHuman: Hi\n\nAssistant: Hello! How can I help?",
+             "rejected": "\n\nHuman: Hi\n\nAssistant: Go away."},
+            {"prompt": [{"role": "user", "content": "2+2?"}], "chosen": [{"role": "assistant", "content": "4"}],
+             "rejected": [{"role": "assistant", "content": "5"}]}]
+    import_file(store, jsonl(tmp_path / "hh.jsonl", rows[:1]), "hh")
+    store.create_project("chat", kind="prompt", k=2)
+    import_file(store, jsonl(tmp_path / "chat.jsonl", rows[1:]), "chat")
+    [d] = store.documents("hh")
+    assert d.text == "\n\nHuman: Hi\n\nAssistant:" and [c.text for c in d.candidates] == [
+        "Hello! How can I help?", "Go away."]
+    [d] = store.documents("chat")
+    assert d.meta["turns"] == rows[1]["prompt"] and [c.text for c in d.candidates] == ["4", "5"]
+
+
+def test_sff_comparisons_give_sources_rater_and_notes(store, tmp_path):
+    store.create_project("tldr", kind="summarize", k=2)
+    rows = [{"info": {"id": "p1", "title": "Moving", "post": "I got an offer in another city."},
+             "summaries": [{"text": "Got an offer.", "policy": "sup2", "note": ""},
+                           {"text": "Moving now.", "policy": "ppo", "note": "Invents a decision."}],
+             "choice": 0, "worker": "w1"},
+            {"info": {"id": "p1", "title": "Moving", "post": "I got an offer in another city."},
+             "summaries": [{"text": "Moving now.", "policy": "ppo"}, {"text": "Got an offer.", "policy": "sup2"}],
+             "choice": 0, "worker": "w2"}]
+    report = import_file(store, jsonl(tmp_path / "sff.jsonl", rows), "tldr", source_annotator="openai")
+    assert (report.documents, report.rankings, report.critiques) == (1, 2, 1)
+    [d] = store.documents("tldr")
+    assert d.title == "Moving" and [c.source for c in d.candidates] == ["sup2", "ppo"]
+    assert {(n, o) for n, _, o in ranks_of(store, "tldr")} == {
+        ("openai:w1", (("Got an offer.",), ("Moving now.",))), ("openai:w2", (("Moving now.",), ("Got an offer.",)))}
+    [crit] = store.critiques("tldr")
+    assert crit.text == "Invents a decision."
+
+
+def test_ratings_with_ties_and_scores_kept(store, tmp_path):
+    store.create_project("uf", kind="prompt", k=3)
+    row = {"instruction": "Name a fruit.", "completions": [
+        {"model": "m1", "response": "Apple.", "overall_score": 8},
+        {"model": "m2", "response": "Rock.", "overall_score": 2},
+        {"model": "m3", "response": "Pear.", "overall_score": 8}]}
+    import_file(store, jsonl(tmp_path / "uf.jsonl", [row]), "uf")
+    [d] = store.documents("uf")
+    assert [c.source for c in d.candidates] == ["m1", "m2", "m3"]
+    assert d.candidates[0].gen_params == {"meta": {"model": "m1", "overall_score": 8, "score": 8.0}}
+    [(_, _, order)] = ranks_of(store, "uf")
+    assert order == (("Apple.", "Pear."), ("Rock.",))
+
+
+def test_two_answer_rows_and_a_mapped_csv(store, tmp_path):
+    store.create_project("shp", kind="prompt", k=2)
+    rows = [{"history": "Keep basil alive?", "human_ref_A": "Water it.", "human_ref_B": "It dies.", "labels": 0}]
+    import_file(store, jsonl(tmp_path / "shp.jsonl", rows), "shp")
+    [(_, _, order)] = ranks_of(store, "shp")
+    assert order == (("It dies.",), ("Water it.",))
+    store.create_project("mapped", kind="prompt", k=2)
+    csv = tmp_path / "qa.csv"
+    csv.write_text("question,good,bad,who\nWhy blue?,Scattering.,Paint.,ana\nWhy wet?,Water.,Magic.,ana\n")
+    report = import_file(store, csv, "mapped", options=Options(mapping={"prompt": "question", "chosen": "good",
+                                                                        "rejected": "bad"}, rater_field="who"))
+    assert (report.format, report.documents, report.rankings) == ("pairs", 2, 2)
+    assert {n for n, _, _ in ranks_of(store, "mapped")} == {"import:ana"}
+
+
+def test_sources_gz_json_array_parquet_and_datasets_folder(store, tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rows = [{"prompt": f"P{i}", "chosen": f"c{i}", "rejected": f"r{i}"} for i in range(4)]
+    paths = [jsonl(tmp_path / "a.jsonl.gz", rows, gz=True), tmp_path / "b.json", tmp_path / "c.parquet",
+             tmp_path / "ds"]
+    paths[1].write_text(json.dumps(rows))
+    pq.write_table(pa.Table.from_pylist(rows), paths[2])
+    paths[3].mkdir()
+    table = pa.Table.from_pylist(rows)
+    with pa.OSFile(str(paths[3] / "data-00000-of-00001.arrow"), "wb") as sink, \
+            pa.ipc.new_stream(sink, table.schema) as w:
+        w.write_table(table)
+    for i, path in enumerate(paths):
+        store.create_project(f"s{i}", kind="prompt", k=2)
+        report = import_file(store, path, f"s{i}")
+        assert (report.format, report.documents, report.rankings) == ("pairs", 4, 4), path
+
+
+def test_refused_files_name_the_line_and_leave_nothing(store, tmp_path):
+    store.create_project("p", kind="prompt", k=2)
+    store.create_project("r3", kind="prompt", k=3)
+    before = counts(store)
+    bad = [
+        ("odd.jsonl", [{"question": "q", "answer": "a"}], "p", "line 1: unknown shape (keys: answer, question)"),
+        ("imp.jsonl", [{"chosen": "\n\nHuman: a\n\nAssistant: b", "rejected": "\n\nHuman: a\n\nAssistant: c"},
+                       {"chosen": "Yes.", "rejected": "No."}], "p", "turn boundary"),
+        ("sc.jsonl", [{"instruction": "q", "completions": [{"response": "a", "overall_score": "high"},
+                                                           {"response": "b", "overall_score": 1},
+                                                           {"response": "c", "overall_score": 2}]}], "r3",
+         "score is not a number"),
+        ("ch.jsonl", [{"info": {"post": "x"}, "summaries": [{"text": "a"}, {"text": "b"}], "choice": 5}], "p",
+         "choice"),
+        ("k.jsonl", [{"prompt": "q", "chosen": "a", "rejected": "b"}], "r3", "has 2 candidates but the project has K=3"),
+    ]
+    for name, rows, project, message in bad:
+        with pytest.raises((ImportFileError, ValidationError)) as e:
+            import_file(store, jsonl(tmp_path / name, rows), project)
+        assert message in (str(e.value) + " ".join(m for *_, m in getattr(e.value, "problems", []))), name
+        if isinstance(e.value, ImportFileError) and name == "imp.jsonl":
+            assert e.value.problems[0][0] == 2  # the second line
+        assert counts(store) == before, name
+
+
+def test_pairs_round_trip_property(store, tmp_path):
+    """export pairs, then import the file into a new project: the same documents, candidates and
+    rankings (random projects of pairs with several raters, seeded)."""
+    rng = random.Random(7)
+    for trial in range(5):
+        src, dst = f"src{trial}", f"dst{trial}"
+        store.create_project(src, kind="prompt", k=2)
+        raters = [store.add_annotator(f"r{trial}-{i}")[0] for i in range(3)]
+        rows = [{"prompt": f"T{trial} prompt {i} " + "w " * rng.randint(0, 3), "chosen": f"a{i}", "rejected": f"b{i}"}
+                for i in range(rng.randint(3, 8))]
+        import_file(store, jsonl(tmp_path / f"in{trial}.jsonl", rows), src, source_annotator=f"seed{trial}")
+        for d in store.documents(src):  # people add their own judgments
+            for a in rng.sample(raters, rng.randint(0, 3)):
+                x, y = d.candidates if rng.random() < 0.5 else d.candidates[::-1]
+                store.save_ranking(a, d.id, {x.id: 1, y.id: 2})
+        out = tmp_path / f"out{trial}.jsonl"
+        write_export(export_rows(store, src, "pairs"), out)
+        store.create_project(dst, kind="prompt", k=2)
+        import_file(store, out, dst, options=Options(rater_field="annotator"), source_annotator="rt")
+        assert sorted((d.text, tuple(sorted(c.text for c in d.candidates))) for d in store.documents(src)) == \
+            sorted((d.text, tuple(sorted(c.text for c in d.candidates))) for d in store.documents(dst))
+        strip = {(n.removeprefix("rt:"), t, o) for n, t, o in ranks_of(store, dst)}
+        assert strip == ranks_of(store, src)
+
+
+def test_cli_lists_formats_and_imports_with_a_mapping(db_path, store, tmp_path, capsys):
+    assert main(["import", "--formats"]) == 0
+    out = capsys.readouterr().out
+    assert all(name in out for name in ("pairs", "implicit", "sff", "ratings", "two_answer", "slf5k"))
+    store.create_project("m", kind="prompt", k=2)
+    path = jsonl(tmp_path / "m.jsonl", [{"q": "Why?", "good": "Because.", "bad": "No."}])
+    assert main(["import", str(path), "--db", db_path, "--project", "m", "--map", "prompt=q,chosen=good,rejected=bad"]) == 0
+    assert "(pairs)" in capsys.readouterr().out
+    assert main(["import", str(path), "--db", db_path, "--project", "m", "--map", "prompt"]) == 2
+    assert main(["export", "pairs", "--db", db_path, "--project", "m", "--aggregate", "majority"]) == 0
+    assert json.loads(capsys.readouterr().out.splitlines()[-1])["votes"] == 1
