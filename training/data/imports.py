@@ -490,10 +490,10 @@ def _stream_items(store: Store, path, fmt: str, p, imp, report: ImportReport, op
     else:
         _, items = read_items(path, fmt, options, split=split, problems=problems)
     # key -> [first line, ext id, hashes of the normalised candidate texts, (doc id, cand ids) once
-    #         written, [(item, judgment)] made before it was written]: about 0.3 KB per distinct item
+    #         written, [(item, judgment)] made before it was written, {annotator: judgments}]:
+    #         about 0.3 KB per distinct item
     index: dict[str, list] = {}
     ext_seen: dict[str, int] = {}
-    judged: dict[tuple[str, str], int] = {}  # (key, annotator name) -> judgments so far
     names: dict[str, int] = {}  # annotator name -> id (made when first needed)
     new: list[tuple[Item, ItemRow, list]] = []
     more: list[tuple[int, list[int], ItemJudgment]] = []
@@ -502,14 +502,15 @@ def _stream_items(store: Store, path, fmt: str, p, imp, report: ImportReport, op
     empty = store.totals(p)["documents"] == 0
     min_k = 1 if fmt == "slf5k" else p.k
 
-    def annotator(key: str, rater: str | None) -> str:
+    def annotator(entry: list, rater: str | None) -> str:
         base = source if rater is None else f"{source}:{rater}"
-        judged[(key, base)] = judged.get((key, base), 0) + 1
-        k = judged[(key, base)]
+        judged = entry[5]  # annotator name -> judgments of this item so far
+        judged[base] = judged.get(base, 0) + 1
+        k = judged[base]
         return base if k == 1 else f"{base}#{k}"
 
     def to_judgment(entry: list, it: Item, j) -> ItemJudgment | None:
-        name = annotator(it.key, j.rater)
+        name = annotator(entry, j.rater)
         if imp is None:
             return None
         if name not in names:
@@ -572,7 +573,7 @@ def _stream_items(store: Store, path, fmt: str, p, imp, report: ImportReport, op
                 continue
             ext_id = f"{ext_id}~{it.key[:8]}"
         ext_seen[ext_id] = it.line
-        entry = [it.line, ext_id, texts, None, [(it, j) for j in it.judgments]]
+        entry = [it.line, ext_id, texts, None, [(it, j) for j in it.judgments], {}]
         index[it.key] = entry
         meta = json.dumps(it.meta, ensure_ascii=False) if it.meta else "{}"
         gp = [json.dumps({"meta": m}, ensure_ascii=False) if m else "{}" for m in it.candidate_meta] \
