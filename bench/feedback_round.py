@@ -220,7 +220,7 @@ def ilf_targets(args, rows: list[dict], db: str, rm_path: str) -> tuple[dict[str
 def policy_path(args) -> str:
     from training.lm import offline_model
 
-    return offline_model(args.policy) if args.policy in ("smollm2",) else args.policy
+    return str(offline_model(args.policy)) if args.policy in ("smollm2",) else args.policy
 
 
 def answers(args, model: str, rows: list[dict]) -> list[str]:
