@@ -160,10 +160,10 @@ class ImportsMixin(CountersMixin):
                 doc_id += 1
                 first = cand_id + 1
                 docs.append((doc_id, imp.staging_id, r.ext_id, r.title, r.text, r.meta, r.reference,
-                             int(r.ranked), ts))
+                             int(r.ranked)))
                 for i, text in enumerate(r.candidates):
                     cand_id += 1
-                    cands.append((cand_id, doc_id, i, text, ts))
+                    cands.append((cand_id, doc_id, i, text))
                 if r.ranked:
                     rank_id += 1
                     ranks.append((rank_id, doc_id, imp.source.id, json.dumps([[first], [first + 1]]), ts))
@@ -171,9 +171,9 @@ class ImportsMixin(CountersMixin):
                     crit_id += 1
                     crits.append((crit_id, first, imp.source.id, r.critique, ts))
             c.executemany("INSERT INTO documents (id, project_id, ext_id, title, text, meta, reference, n_rankings,"
-                          " created) VALUES (?,?,?,?,?,?,?,?,?)", docs)
+                          f" created) VALUES (?,?,?,?,?,?,?,?,'{ts}')", docs)
             c.executemany("INSERT INTO candidates (id, document_id, position, text, source, gen_params, created)"
-                          " VALUES (?,?,?,?,'import','{}',?)", cands)
+                          f" VALUES (?,?,?,?,'import','{{}}','{ts}')", cands)  # ts: an ISO time, no quotes
             if ranks:
                 c.executemany("INSERT INTO rankings (id, document_id, annotator_id, order_json, seconds, version,"
                               " current, created) VALUES (?,?,?,?,NULL,1,1,?)", ranks)
