@@ -43,6 +43,9 @@ def test_annotate_shows_document_progress_and_instructions(app_db, app_test):
     shown = [t for t in texts if t in by_id.values()]
     assert shown == [by_id[cid] for cid in order]  # the stable shuffled order
     assert at.progress[0].proto.text == "You: 0 of 3 documents done"
+    with Store(app_db.path) as s:
+        need = 3 * s.get_project("p").overlap
+    assert any(c.value.startswith(f"Project p: 0 of {need} rankings done (3 documents × ") for c in at.caption)
     assert [r.label for r in at.radio] == ["Rank of candidate A", "Rank of candidate B", "Rank of candidate C"]
     assert all(r.value is None for r in at.radio)
 

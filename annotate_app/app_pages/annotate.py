@@ -36,9 +36,11 @@ ui.keep(user.id, pin, st.session_state[pin])
 def show_progress(view: A.View) -> None:
     done, assigned, totals = view.counts["done"], view.counts["assigned"], view.totals
     st.progress(done / assigned if assigned else 1.0, text=f"You: {done} of {assigned} documents done")
-    st.caption(f"Project {widgets.escape_markdown(project.name)}: {totals['complete']} of {totals['documents']} "
-               f"documents have {project.overlap} ranking{'s' if project.overlap > 1 else ''}; "
-               f"{totals['rankings']} rankings and {totals['critiques']} critiques in all.")
+    needed = totals["documents"] * project.overlap  # each document is ranked by `overlap` people
+    st.caption(f"Project {widgets.escape_markdown(project.name)}: {totals['rankings']} of {needed} rankings done "
+               f"({totals['documents']} documents × {project.overlap} annotator{'s' if project.overlap > 1 else ''}); "
+               f"{totals['complete']} document{'s' if totals['complete'] != 1 else ''} fully ranked; "
+               f"{totals['critiques']} critiques.")
 
 
 def show_guidelines(view: A.View) -> None:

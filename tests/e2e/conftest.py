@@ -89,6 +89,19 @@ def make_database(db_path: str) -> dict[str, str]:
     return tokens
 
 
+def init_demo(db_path: str, folder: Path) -> dict[str, str]:
+    """`tokenwise init --demo --demo-model <a tiny model>`: the demo plus its queued reward job."""
+    import json
+
+    from training.data.tiny import make_tiny_model
+
+    make_tiny_model("causal", folder / "tiny")
+    subprocess.run([sys.executable, "-m", "training.cli", "init", "--db", db_path, "--demo",
+                    "--demo-model", str(folder / "tiny")], check=True, capture_output=True, cwd=folder)
+    raw = json.loads(Path(f"{db_path}.demo-tokens.json").read_text())
+    return {**raw, "annotator": next(v for k, v in raw.items() if k.startswith("annotator"))}
+
+
 def _wait_http(url: str, proc: subprocess.Popen, timeout: float = 90) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -115,13 +128,20 @@ def _stop(proc: subprocess.Popen) -> None:
 
 @pytest.fixture
 def live_server(tmp_path_factory):
-    """A factory: live_server(worker=False) -> LiveServer(url, db_path, tokens, process)."""
+    """A factory: live_server(worker=False, demo_job=False) -> LiveServer(url, db_path, tokens, process).
+
+    demo_job: the database is made as `make run` makes it, by `tokenwise init --demo`, which queues
+    the demo's quick reward-model job; with a tiny model (built in the data folder) instead of MiniLM.
+    """
     started: list[subprocess.Popen] = []
 
-    def start(worker: bool = False) -> LiveServer:
+    def start(worker: bool = False, demo_job: bool = False) -> LiveServer:
         folder = tmp_path_factory.mktemp("live")
         db_path = str(folder / "tokenwise.db")
-        tokens = make_database(db_path)
+        if demo_job:
+            tokens = init_demo(db_path, folder)
+        else:
+            tokens = make_database(db_path)
         port = free_port()
         cmd = [sys.executable, "-m", "training.cli", "serve", "--db", db_path, "--port", str(port)]
         if not worker:
