@@ -301,6 +301,7 @@ def test_progress_shows_counts_and_agreement(admin_db):
     assert metrics["Documents"] == "4"
     assert metrics["Complete (ranked by 2)"] == "3"
     assert metrics["Rankings"] == "6"
+    assert at.get("progress")[0].proto.text == "6 of 8 rankings done (4 documents × 2); 3 of 4 documents complete"
     assert not math.isnan(expected.alpha) and 0 < expected.alpha < 1
     assert metrics["Krippendorff's alpha (ordinal)"] == f"{expected.alpha:.3f}"
     per = at.dataframe[1].value
