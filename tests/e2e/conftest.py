@@ -229,11 +229,25 @@ def shot(page, name: str, max_height: int = 5000) -> Path:
     return path
 
 
+def wait_job(db_path: str, timeout_s: float = 240):
+    """The database's only job once it has ended (or at the timeout), polled without any click."""
+    from training.store import Store
+
+    deadline = time.monotonic() + timeout_s
+    while True:
+        with Store(db_path) as s:
+            (job,) = s.list_jobs()
+        if job.status in ("done", "failed", "cancelled") or time.monotonic() > deadline:
+            return job
+        time.sleep(2)
+
+
 @pytest.fixture
 def e2e():
     """The helpers as one object (test files cannot import conftest): e2e.sign_in(page, url, token),
-    e2e.wait_text(page, text), e2e.wait_idle(page), e2e.shot(page, name), e2e.timeout_ms."""
+    e2e.wait_text(page, text), e2e.wait_idle(page), e2e.shot(page, name), e2e.wait_job(db_path, timeout_s),
+    e2e.timeout_ms."""
     from types import SimpleNamespace
 
     return SimpleNamespace(sign_in=sign_in, wait_text=wait_text, wait_idle=wait_idle, shot=shot,
-                           timeout_ms=TIMEOUT_MS)
+                           wait_job=wait_job, timeout_ms=TIMEOUT_MS)

@@ -7,8 +7,6 @@ Run: python -m pytest tests/e2e/test_demo_heatmap_browser.py -q
 
 from __future__ import annotations
 
-import time
-
 from training.store import Store
 
 JOB_TIMEOUT_S = 240  # the worker imports torch, trains and scores on a loaded 2-core machine
@@ -16,13 +14,7 @@ JOB_TIMEOUT_S = 240  # the worker imports torch, trains and scores on a loaded 2
 
 def test_demo_heatmap_appears_after_serve_without_starting_a_job(live_server, page, e2e):
     srv = live_server(worker=True, demo_job=True)
-    deadline = time.monotonic() + JOB_TIMEOUT_S
-    while True:  # nobody clicks anything: the queued demo job runs by itself
-        with Store(srv.db_path) as s:
-            (job,) = s.list_jobs()
-        if job.status in ("done", "failed", "cancelled") or time.monotonic() > deadline:
-            break
-        time.sleep(2)
+    job = e2e.wait_job(srv.db_path, JOB_TIMEOUT_S)  # nobody clicks anything: the queued demo job runs
     assert (job.kind, job.status) == ("reward", "done"), (job.status, job.error, job.log[-2000:])
     with Store(srv.db_path) as s:
         assert s.get_project("demo").active_reward_model == job.result["model_id"]

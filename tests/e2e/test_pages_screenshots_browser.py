@@ -8,23 +8,14 @@ Run: python -m pytest tests/e2e/test_pages_screenshots_browser.py -q
 
 from __future__ import annotations
 
-import time
-
 from annotate_app.app import PAGES
-from training.store import Store
 
 JOB_TIMEOUT_S = 240
 
 
 def test_every_page_at_1440x900(live_server, browser, e2e):
     srv = live_server(worker=True, demo_job=True)
-    deadline = time.monotonic() + JOB_TIMEOUT_S
-    while True:  # the demo's reward model, so Rewards and Models have something to show
-        with Store(srv.db_path) as s:
-            (job,) = s.list_jobs()
-        if job.status in ("done", "failed", "cancelled") or time.monotonic() > deadline:
-            break
-        time.sleep(2)
+    job = e2e.wait_job(srv.db_path, JOB_TIMEOUT_S)  # nobody clicks anything: the queued demo job runs
     assert job.status == "done", (job.status, job.error)
     context = browser.new_context(viewport={"width": 1440, "height": 900})
     context.set_default_timeout(e2e.timeout_ms)
