@@ -60,3 +60,36 @@ def test_rank_with_number_keys_and_save_with_ctrl_enter(live_server, browser, e2
                 [c] for c in display_order(carol.id, doc.id, [c.id for c in doc.candidates])]
     finally:
         context.close()
+
+
+def test_ctrl_enter_from_a_critique_box_saves_the_critique_too(live_server, browser, e2e):
+    """Ctrl+Enter while typing a critique: the text is sent first (the box loses the focus), then saved."""
+    srv = live_server()
+    context = browser.new_context(viewport={"width": 1440, "height": 900})
+    context.set_default_timeout(e2e.timeout_ms)
+    page = context.new_page()
+    try:
+        e2e.sign_in(page, srv.url, srv.tokens["annotator"])
+        groups = page.locator(GROUP)
+        groups.first.wait_for()
+        e2e.wait_idle(page)
+        k = groups.count()
+        for i in range(k):  # rank with the number keys, as above (focus the row, press its rank)
+            groups.nth(i).locator('input[type="radio"]').first.focus()
+            page.keyboard.press(str(i + 1))
+            e2e.wait_idle(page)
+        page.get_by_role("button", name="Critique").nth(k - 1).click()
+        box = page.get_by_label(f"Critique of candidate {chr(ord('A') + k - 1)}", exact=True)
+        box.click()
+        page.keyboard.type("Too vague: name the vote count.")
+        page.keyboard.press("Control+Enter")  # the focus is in the text box, its value not sent yet
+        e2e.wait_text(page, "Saved your ranking")
+        e2e.wait_idle(page)
+        with Store(srv.db_path) as s:
+            carol = s.authenticate(srv.tokens["annotator"])
+            [mine] = s.my_rankings(carol, "demo")
+            crits = s.my_critiques(carol, mine.document_id)
+        assert [c.text for c in crits.values()] == ["Too vague: name the vote count."]
+        assert list(crits) == [mine.order[-1][0]]  # on the candidate ranked last
+    finally:
+        context.close()
