@@ -1,22 +1,80 @@
 """What the admin pages do with files, kept out of the page scripts so tests can call it directly.
 
 `import_upload` writes an uploaded file's bytes to a temporary file (keeping its suffix, so the
-format can be told from the name) and hands it to `training.data.imports.import_file`; `export_bytes` runs
-one export into a temporary file and returns its bytes for `st.download_button`.
+format can be told from the name) and hands it to `training.data.imports.import_file`;
+`preview_upload` shows its first rows after the column mapping; `export_bytes` runs one export
+into a temporary file (or a `datasets` folder, zipped) and returns its bytes for `st.download_button`.
 No SQL and no torch here: everything goes through `training`.
 """
 
 from __future__ import annotations
 
+import contextlib
+import itertools
+import json
+import shutil
 import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
-from training.data import exports, imports
+from training.data import exports, formats, imports, sources
 from training.store import Store
 
-IMPORT_FORMATS = imports.IMPORT_FORMATS
-EXPORT_FORMATS = exports.EXPORT_FORMATS
-MIME = {"jsonl": "application/jsonl", "parquet": "application/vnd.apache.parquet"}
+IMPORT_FORMATS = ("auto", *formats.FORMATS)
+FORMAT_HELP = {"auto": "auto: tell the format from the first row (after the column mapping)",
+               **{name: f"{name}: {f.description}" for name, f in formats.FORMATS.items()}}
+EXPORT_FORMATS = exports.EXPORT_FORMATS + exports.FOLDER_FORMATS  # hf: a folder, downloaded as a .zip
+MIME = {"jsonl": "application/jsonl", "parquet": "application/vnd.apache.parquet", "hf": "application/zip"}
+FILE_NAME = {"jsonl": "jsonl", "parquet": "parquet", "hf": "hf.zip"}
+PREVIEW_ROWS = 5
+PREVIEW_CHARS = 80  # per cell
+
+
+@contextlib.contextmanager
+def _as_file(filename: str, data: bytes) -> Iterator[Path]:
+    """The uploaded bytes as a temporary file that keeps the upload's name (its suffix tells the kind)."""
+    name = Path(filename or "upload.jsonl").name
+    if not Path(name).suffix:
+        name += ".jsonl"
+    with tempfile.TemporaryDirectory(prefix="tokenwise-import-") as tmp:
+        path = Path(tmp) / name
+        path.write_bytes(data)
+        yield path
+
+
+@dataclass(frozen=True)
+class Preview:
+    rows: list[dict]  # the first rows after the column mapping, long values cut for the screen
+    detected: str | None  # the format the first row shows (None: unknown, see `note`)
+    note: str
+
+
+def _cell(v) -> str:
+    text = v if isinstance(v, str) else json.dumps(v, ensure_ascii=False, default=str)
+    text = " ".join(text.split())
+    return text if len(text) <= PREVIEW_CHARS else text[:PREVIEW_CHARS - 1] + "…"
+
+
+def preview_upload(filename: str, data: bytes, mapping: dict[str, str] | None = None,
+                   n: int = PREVIEW_ROWS) -> Preview:
+    """The first `n` rows of an upload as they will be read (columns renamed by `mapping`), and
+    the format detected from them. Reads only those rows."""
+    with _as_file(filename, data) as path:
+        first = list(itertools.islice(sources.records(path), n))
+    mapped = [(line, formats.apply_mapping(obj, mapping or {})) for line, obj in first if isinstance(obj, dict)]
+    detected, note = formats.detect(first, mapping)
+    return Preview([{"line": line, **{k: _cell(v) for k, v in obj.items()}} for line, obj in mapped],
+                   detected, note)
+
+
+def import_options(mapping: str = "", rater_field: str = "", score_field: str = "") -> formats.Options | None:
+    """formats.Options from the form's text fields; None when all are empty (ValueError names a bad mapping)."""
+    parsed = formats.parse_mapping(mapping)
+    if not parsed and not rater_field.strip() and not score_field.strip():
+        return None
+    return formats.Options(mapping=parsed, rater_field=rater_field.strip() or None,
+                           score_field=score_field.strip() or None)
 
 
 def export_kinds() -> tuple[str, ...]:
@@ -25,17 +83,16 @@ def export_kinds() -> tuple[str, ...]:
 
 
 def import_upload(store: Store, project: str | int, filename: str, data: bytes, *, fmt: str = "auto",
-                  source_annotator: str = "import") -> imports.ImportReport:
+                  source_annotator: str = "import", options: formats.Options | None = None) -> imports.ImportReport:
     """Import uploaded bytes into `project`; returns imports.import_file's ImportReport.
 
     Raises ImportFileError (with `.problems`, a list of (line, field, message)) when the file is
-    refused; nothing is written then.
+    refused; nothing is written then. `options` (a column mapping, the rater and score columns)
+    is passed on only when given.
     """
-    suffix = Path(filename or "upload").suffix or ".jsonl"
-    with tempfile.TemporaryDirectory(prefix="tokenwise-import-") as tmp:
-        path = Path(tmp) / f"{Path(filename or 'upload').stem}{suffix}"
-        path.write_bytes(data)
-        return imports.import_file(store, str(path), project, fmt=fmt, source_annotator=source_annotator)
+    extra = {"options": options} if options is not None else {}
+    with _as_file(filename, data) as path:
+        return imports.import_file(store, str(path), project, fmt=fmt, source_annotator=source_annotator, **extra)
 
 
 def export_bytes(db_path: str, project: str | int, what: str, fmt: str) -> bytes:
@@ -44,6 +101,10 @@ def export_bytes(db_path: str, project: str | int, what: str, fmt: str) -> bytes
     Opens its own Store: st.download_button calls it lazily, outside the page's `with` block.
     """
     with Store(db_path) as s, tempfile.TemporaryDirectory(prefix="tokenwise-export-") as tmp:
+        if fmt in exports.FOLDER_FORMATS:  # the `datasets` folder (as `tokenwise export --format hf`), zipped
+            folder = Path(tmp) / what
+            exports.write_export(exports.export_rows(s, project, what), str(folder), fmt, kind=what)
+            return Path(shutil.make_archive(str(Path(tmp) / "export"), "zip", root_dir=tmp, base_dir=what)).read_bytes()
         out = Path(tmp) / f"export.{fmt}"
         exports.write_export(exports.export_rows(s, project, what), str(out), fmt, kind=what)
         return out.read_bytes()

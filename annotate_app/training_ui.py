@@ -53,11 +53,15 @@ def config_widgets(specs: list[FieldSpec], prefix: str) -> dict:
     return values
 
 
+NOT_METRICS = frozenset({"step", "epoch", "template"})  # counters a runner reports beside its metrics
+
+
 def metrics_frame(metrics: list[dict]) -> pd.DataFrame:
-    """A job's metrics rows in long form: step, metric, value (numeric values only)."""
+    """A job's metrics rows in long form: step, metric, value (numeric values only; not the step,
+    epoch or template counters, which are positions rather than measurements)."""
     rows = [{"step": m.get("step", i), "metric": k, "value": v}
             for i, m in enumerate(metrics) for k, v in m.items()
-            if k != "step" and isinstance(v, (int, float)) and not isinstance(v, bool)]
+            if k not in NOT_METRICS and isinstance(v, (int, float)) and not isinstance(v, bool)]
     return pd.DataFrame(rows, columns=["step", "metric", "value"])
 
 
@@ -75,6 +79,18 @@ def metric_charts(metrics: list[dict], key: str) -> None:
         fig.update_layout(height=260, margin={"l": 10, "r": 10, "t": 40, "b": 10}, yaxis_title=None)
         with cols[i % len(cols)]:
             st.plotly_chart(fig, width="stretch", key=f"{key}-{name}")
+
+
+def step_text(job) -> str:
+    """'step 4 of 10'; 'not started' while queued, 'starting' before a running job reports its
+    first step (a job has no total before then: never '0/0' or 'of ?')."""
+    if not job.total:
+        return {"queued": "not started", "running": "starting"}.get(job.status, "-")
+    return f"step {job.step} of {job.total}"
+
+
+def fraction(job) -> float:
+    return min(max(job.step / job.total, 0.0), 1.0) if job.total else 0.0
 
 
 def job_label(job, projects: dict[int, str], status: bool = True) -> str:

@@ -17,6 +17,8 @@ from training.annotation import drafts as A
 from training.store import Document, Project
 
 LONG_DOCUMENT = 1200  # characters; longer documents go in an expander
+SHORT_DOCUMENT = 600  # characters; shorter ones need no scrolling panel
+DOCUMENT_PANEL_PX = 480  # the scrolling document panel: fits beside the candidates at 1440x900
 
 
 def plain(text: str) -> None:
@@ -49,12 +51,23 @@ def show_document(doc: Document, *, expanded: bool = True) -> None:
             plain(doc.text)
 
 
+def document_panel(doc: Document, *, height: int = DOCUMENT_PANEL_PX) -> None:
+    """The document in a panel of fixed height that scrolls by itself (the Annotate page puts it
+    beside the candidates, so they stay on screen however long the document is)."""
+    if doc.title:
+        st.subheader(escape_markdown(doc.title), anchor=False)
+    st.caption(f"{len(doc.text.split()):,} words")
+    with st.container(height=height if len(doc.text) > SHORT_DOCUMENT else "content", border=True):
+        plain(doc.text)
+
+
 def rank_label(r: int, k: int) -> str:
     return f"{r} best" if r == 1 else f"{r} worst" if r == k else str(r)
 
 
 def draft_editor(project: Project, doc: Document, draft: A.Draft, order: list[int], prefix: str) -> dict[int, str]:
-    """Draw one card per candidate (in `order`) with its rank and critique; update `draft`.
+    """Draw one compact card per candidate (in `order`): its letter, the rank row and a Critique
+    popover on one line, the text below; update `draft`.
 
     Widget keys carry `prefix` and the ids, so a rerun keeps what was typed; the draft itself
     lives in the session too, so leaving the page and coming back keeps it as well.
@@ -65,23 +78,23 @@ def draft_editor(project: Project, doc: Document, draft: A.Draft, order: list[in
     k = len(order)
     for cid in order:
         c, name = by_id[cid], names[cid]
-        with st.container(border=True):
-            st.markdown(f"**Candidate {name}**")
-            plain(c.text)
+        with st.container(border=True, gap="xxsmall"):
+            head, rank_col, crit_col = st.columns([0.55, 2.5, 1.25], vertical_alignment="center", gap="small")
+            head.markdown(f"**{name}**", help=f"Candidate {name}: 1 is the best."
+                          + (" Two candidates may share a rank." if project.allow_ties else " Use each rank once."))
             current = draft.ranks.get(cid)
-            rank = st.radio(
-                f"Rank of candidate {name}", list(range(1, k + 1)), horizontal=True,
+            draft.ranks[cid] = rank_col.radio(
+                f"Rank of candidate {name}", list(range(1, k + 1)), horizontal=True, label_visibility="collapsed",
                 index=None if current is None else int(current) - 1,
                 format_func=lambda r: rank_label(r, k), key=f"{prefix}:rank:{doc.id}:{cid}",
-                help="1 is the best candidate." + (" Two candidates may share a rank." if project.allow_ties
-                                                   else " Use each rank once."),
             )
-            draft.ranks[cid] = rank
             has = bool((draft.critiques.get(cid) or "").strip() or draft.quotes.get(cid))
-            with st.expander(f"Critique of candidate {name}" + (" (written)" if has else ""), expanded=has):
+            with crit_col.popover("Critique", icon=":material/check:" if has else ":material/edit:",
+                                  width="stretch", help=f"Critique of candidate {name}"
+                                  + (" (written)" if has else "")):
                 draft.critiques[cid] = st.text_area(
                     f"Critique of candidate {name}", value=draft.critiques.get(cid, ""),
-                    key=f"{prefix}:crit:{doc.id}:{cid}", height=90,
+                    key=f"{prefix}:crit:{doc.id}:{cid}", height=110,
                     placeholder="What is wrong, and how would you fix it?",
                 )
                 draft.quotes[cid] = st.text_input(
@@ -89,6 +102,7 @@ def draft_editor(project: Project, doc: Document, draft: A.Draft, order: list[in
                     key=f"{prefix}:quote:{doc.id}:{cid}",
                     help="Copy the words your critique is about, exactly as they appear in the candidate.",
                 )
+            plain(c.text)
     return names
 
 

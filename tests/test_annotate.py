@@ -237,3 +237,15 @@ def test_annotate_view_reads_the_document_and_o1_counts(store):
     A.save(store, ann, p, docs[0], _ranked(docs[0], [c.id for c in docs[0].candidates]))
     view = A.annotate_view(store, ann, p, docs[0].id)  # a saved document is not pinned any more
     assert view.doc.id == docs[1].id and view.counts["done"] == 1 and view.totals["rankings"] == 1
+
+
+def test_short_title_cuts_at_a_word_boundary():
+    assert A.short_title("Short title") == "Short title"
+    assert A.short_title("  many   spaces\nand lines ") == "many spaces and lines"
+    title = "Marrowby votes to turn Dunmore Street car park into a market hall, after a long debate"
+    assert len(title) == 86
+    out = A.short_title(title, limit=40)  # "Marrowby votes to turn Dunmore Street c" would cut "car"
+    assert out == "Marrowby votes to turn Dunmore Street…" and len(out) <= 40
+    assert A.short_title("a, b, c, dddddddddd", limit=10) == "a, b, c…"  # no dangling comma
+    assert A.short_title("x" * 50, limit=10) == "x" * 9 + "…"  # one long word: cut inside it
+    assert A.short_title(title, limit=86) == title

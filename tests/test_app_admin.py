@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import io
 import json
 import math
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -119,9 +121,14 @@ def test_import_valid_file_through_the_uploader(admin_db):
     at = page("projects", root.id)
     at.file_uploader[0].set_value(("docs.jsonl", docs_jsonl(4), "application/jsonl"))
     at = at.run()
-    [imp] = [b for b in at.button if b.label == "Import"]
-    at = imp.click().run()
+    assert at.button(key="import_go").disabled  # no target chosen: no default project
+    at = at.selectbox(key="import_project").set_value("news").run()
+    assert any("detected format: **documents**" in c for c in texts(at, "caption"))  # the preview
+    at = at.button(key="import_go").click().run()
     assert not at.exception, at.exception
+    assert any("imported 4 documents" in m for m in texts(at, "success"))
+    assert at.dataframe[0].value.set_index("project").loc["news", "documents"] == 4  # counts at once
+    at = at.run()  # the outcome stays on screen
     assert any("imported 4 documents" in m for m in texts(at, "success"))
     with Store(db_path) as s:
         assert s.count_documents("news") == 4
@@ -139,9 +146,9 @@ def test_import_refused_file_shows_errors_line_by_line_and_changes_nothing(admin
     ]) + b"\n"
     at = page("projects", root.id)
     at.file_uploader[0].set_value(("bad.jsonl", bad, "application/jsonl"))
+    at.selectbox(key="import_project").set_value("news")
     at = at.run()
-    [imp] = [b for b in at.button if b.label == "Import"]
-    at = imp.click().run()
+    at = at.button(key="import_go").click().run()
     assert not at.exception
     assert any("nothing was imported" in e for e in texts(at, "error"))
     problems = at.dataframe[-1].value
@@ -173,12 +180,57 @@ def test_export_buttons_for_every_kind_and_format(admin_db):
     at = page("projects", root.id)
     buttons = at.get("download_button")
     assert {"documents", "rankings", "pairs", "critiques"} <= set(admin.export_kinds())
-    assert len(buttons) == 2 * len(admin.export_kinds())  # every kind x jsonl / parquet
+    assert len(buttons) == 3 * len(admin.export_kinds())  # every kind x jsonl / parquet / hf
     assert sorted(b.label for b in buttons) == sorted(admin.EXPORT_FORMATS * len(admin.export_kinds()))
     # what a button hands out: the documents export gives the imported rows back
     rows = [json.loads(x) for x in admin.export_bytes(db_path, "news", "documents", "jsonl").decode().splitlines()]
     assert [r["id"] for r in rows] == ["x0", "x1"]
     assert admin.export_bytes(db_path, "news", "pairs", "parquet")[:4] == b"PAR1"
+    # hf: the `datasets` folder of `tokenwise export --format hf`, zipped
+    with zipfile.ZipFile(io.BytesIO(admin.export_bytes(db_path, "news", "documents", "hf"))) as z:
+        names = z.namelist()
+    assert names and all(n.startswith("documents/") for n in names), names
+    assert any(n.endswith("README.md") for n in names) or len(names) > 1
+
+
+def test_import_errors_grouped_by_kind_with_counts_and_first_lines(admin_db):
+    db_path, root, _ = admin_db
+    with Store(db_path) as s:
+        s.create_project("news", k=2)
+    at = page("projects", root.id)
+    at.file_uploader[0].set_value(("k3.jsonl", docs_jsonl(12, k=3), "application/jsonl"))
+    at.selectbox(key="import_project").set_value("news")
+    at = at.run()
+    at = at.button(key="import_go").click().run()
+    assert not at.exception
+    assert any("12 problem(s) of 1 kind(s)" in e for e in texts(at, "error"))
+    [line] = [t for t in texts(at, "text") if t.startswith("12 × ")]
+    assert line.startswith("12 × candidates: ") and line.endswith(" — lines 1, 2, 3, 4, 5 …"), line
+    with Store(db_path) as s:
+        assert s.count_documents("news") == 0
+
+
+def test_import_mapping_preview_and_options_reach_the_importer(admin_db, monkeypatch):
+    rows = b'{"question": "Q1?", "good": "yes", "bad": "no"}\n{"question": "Q2?", "good": "a", "bad": "b"}\n'
+    pv = admin.preview_upload("prefs.jsonl", rows, formats_map := {"prompt": "question", "chosen": "good",
+                                                                   "rejected": "bad"})
+    assert pv.detected == "pairs" and [r["prompt"] for r in pv.rows] == ["Q1?", "Q2?"]
+    assert "question" not in pv.rows[0] and pv.rows[0]["line"] == 1
+    assert admin.preview_upload("prefs.jsonl", rows).detected is None  # unmapped: unknown shape
+    assert admin.import_options() is None
+    opts = admin.import_options("prompt=question, chosen=good,rejected=bad", rater_field="who")
+    assert (opts.mapping, opts.rater_field, opts.score_field) == (formats_map, "who", None)
+    with pytest.raises(ValueError, match="not NAME=COLUMN"):
+        admin.import_options("prompt")
+    seen = {}
+    monkeypatch.setattr(admin.imports, "import_file", lambda *a, **kw: seen.update(kw) or "report")
+    db_path, _, _ = admin_db
+    with Store(db_path) as s:
+        assert admin.import_upload(s, "p", "prefs.jsonl", rows, fmt="pairs", options=opts) == "report"
+        assert seen == {"fmt": "pairs", "source_annotator": "import", "options": opts}
+        seen.clear()
+        admin.import_upload(s, "p", "prefs.jsonl", rows)
+        assert seen == {"fmt": "auto", "source_annotator": "import"}  # no options: the keyword is left out
 
 
 # -- People -----------------------------------------------------------------------------
@@ -249,6 +301,7 @@ def test_progress_shows_counts_and_agreement(admin_db):
     assert metrics["Documents"] == "4"
     assert metrics["Complete (ranked by 2)"] == "3"
     assert metrics["Rankings"] == "6"
+    assert at.get("progress")[0].proto.text == "6 of 8 rankings done (4 documents × 2); 3 of 4 documents complete"
     assert not math.isnan(expected.alpha) and 0 < expected.alpha < 1
     assert metrics["Krippendorff's alpha (ordinal)"] == f"{expected.alpha:.3f}"
     per = at.dataframe[1].value

@@ -49,6 +49,9 @@ def test_annotate_shows_document_progress_and_instructions(app_db, app_test):
     shown = [t for t in texts if t in by_id.values()]
     assert shown == [by_id[cid] for cid in order]  # the stable shuffled order
     assert at.progress[0].proto.text == "You: 0 of 3 documents done"
+    with Store(app_db.path) as s:
+        need = 3 * s.get_project("p").overlap
+    assert any(c.value.startswith(f"Project p: 0 of {need} rankings done (3 documents × ") for c in at.caption)
     assert [r.label for r in at.radio] == ["Rank of candidate A", "Rank of candidate B", "Rank of candidate C"]
     assert all(r.value is None for r in at.radio)
 
@@ -75,7 +78,7 @@ def test_incomplete_ranking_disables_save_complete_saves(app_db, app_test):
     assert not save.disabled
     save.click().run()
     assert not at.exception
-    assert any("Saved your ranking" in s.value and "1 critique" in s.value for s in at.success)
+    assert any("Saved your ranking" in s.value and "1 critique" in s.value for s in at.toast)
     with Store(app_db.path) as s:
         r = s.my_ranking(app_db.ann, doc.id)
         assert r.order == [[order[1]], [order[0]], [order[2]]] and r.version == 1
@@ -148,7 +151,7 @@ def test_skip_then_all_done(app_db, app_test):
     at = app_test("annotate.py", app_db.ann.id).run()
     first, _ = _shown(app_db, app_db.ann)
     next(b for b in at.button if b.label == "Skip for now").click().run()
-    assert any("Skipped" in s.value for s in at.success)
+    assert any("Skipped" in s.value for s in at.toast)
     second, _ = _shown(app_db, app_db.ann)
     assert second.id != first.id and second.text in _texts(at)
     with Store(app_db.path) as s:
@@ -289,7 +292,7 @@ def test_save_meeting_a_locked_database_keeps_the_draft(app_db, app_test, monkey
     with Store(app_db.path) as s:
         assert s.scalar("SELECT COUNT(*) FROM rankings") == 0
     next(b for b in at.button if b.label == "Save").click().run()
-    assert any("Saved your ranking" in s.value for s in at.success)
+    assert any("Saved your ranking" in s.value for s in at.toast)
     with Store(app_db.path) as s:
         assert s.my_ranking(app_db.ann, doc.id).order == [[order[0]], [order[1]], [order[2]]]
         assert s.my_critiques(app_db.ann, doc.id)[order[0]].text == "Say how far it rose."

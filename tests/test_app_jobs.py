@@ -55,7 +55,7 @@ def test_pages_refuse_annotators(jobs_db, name):
 
 
 def start(at: AppTest) -> AppTest:
-    return at.button(key="FormSubmitter:job_form_selftest-Start").click().run()
+    return at.button(key="job_start").click().run()
 
 
 def test_training_page_refuses_a_bad_value_then_queues_and_shows_the_job(jobs_db):
@@ -66,15 +66,15 @@ def test_training_page_refuses_a_bad_value_then_queues_and_shows_the_job(jobs_db
     at = at.selectbox(key="job_kind").set_value("selftest").run()
     labels = [w.label for w in at.number_input] + [w.label for w in at.text_input]
     assert {"steps", "seconds_per_step", "fail_at_step"} <= set(labels)
-    assert at.number_input(key="job.selftest.steps").help == "number of steps"
-    at.number_input(key="job.selftest.steps").set_value(0)
+    assert at.number_input(key="job.selftest.standard.steps").help == "number of steps"
+    at.number_input(key="job.selftest.standard.steps").set_value(0)
     at = start(at)
     assert not at.exception
     assert any("selftest config: steps: must be at least 1, got 0" in e for e in texts(at, "error"))
     with Store(db_path) as s:
         assert s.list_jobs() == []  # refused before queueing
-    at.number_input(key="job.selftest.steps").set_value(3)
-    at.text_input(key="job.selftest.seconds_per_step").set_value("0")
+    at.number_input(key="job.selftest.standard.steps").set_value(3)
+    at.text_input(key="job.selftest.standard.seconds_per_step").set_value("0")
     at = start(at)
     assert any("queued" in m for m in texts(at, "success"))
     with Store(db_path) as s:
@@ -192,24 +192,46 @@ def test_training_page_reward_form_from_the_config_dataclass(jobs_db):
     at = page("jobs", root.id)
     at = at.selectbox(key="job_kind").set_value("reward").run()
     assert not at.exception
-    agg = at.selectbox(key="job.reward.aggregation")
+    agg = at.selectbox(key="job.reward.standard.aggregation")
     assert agg.options == ["sum", "avg", "max", "min"] and agg.value == "avg"
-    assert at.text_input(key="job.reward.lr").value == "5e-05"
-    assert "learning rate" in at.text_input(key="job.reward.lr").help
-    at.text_input(key="job.reward.lr").set_value("-1")
-    at = at.button(key="FormSubmitter:job_form_reward-Start").click().run()
+    assert at.text_input(key="job.reward.standard.lr").value == "5e-05"
+    assert "learning rate" in at.text_input(key="job.reward.standard.lr").help
+    at.text_input(key="job.reward.standard.lr").set_value("-1")
+    at = at.button(key="job_start").click().run()
     assert any(e.startswith("reward config: lr: must be positive") for e in texts(at, "error"))
-    at.text_input(key="job.reward.lr").set_value("1e-4")
-    at.text_input(key="job.reward.base_model").set_value("/models/tiny")  # outside the data folder
-    at = at.button(key="FormSubmitter:job_form_reward-Start").click().run()
+    at.text_input(key="job.reward.standard.lr").set_value("1e-4")
+    at = at.selectbox(key="job_backbone.reward").set_value("other: a folder or a model id…").run()
+    at.text_input(key="job_backbone_other.reward").set_value("/models/tiny")  # outside the data folder
+    at = at.button(key="job_start").click().run()
     assert any(e.startswith("base_model: from the dashboard, paths must be inside the data folder")
                for e in texts(at, "error"))
-    at.text_input(key="job.reward.base_model").set_value("models/tiny")  # taken inside the data folder
-    at.selectbox(key="job.reward.aggregation").set_value("max")
-    at = at.button(key="FormSubmitter:job_form_reward-Start").click().run()
+    at.text_input(key="job_backbone_other.reward").set_value("models/tiny")  # taken inside the data folder
+    at.selectbox(key="job.reward.standard.aggregation").set_value("max")
+    at = at.button(key="job_start").click().run()
     assert not at.exception
     with Store(db_path) as s:
         (job,) = s.list_jobs()
         assert (job.kind, job.project_id) == ("reward", s.get_project("news").id)
         assert (job.config["lr"], job.config["aggregation"], job.config["base_model"]) == (
             1e-4, "max", str(Path(db_path).resolve().parent / "models" / "tiny"))
+
+
+def test_training_short_form_preset_fills_advanced_and_starts(jobs_db):
+    db_path, root, _ = jobs_db
+    at = page("jobs", root.id)
+    assert at.radio(key="job_preset.reward").value == "standard"
+    assert at.selectbox(key="job_backbone.reward").value == "minilm"
+    captions = texts(at, "caption")  # the presets are spelled out
+    assert any("quick**: epochs=1, max_steps=40, max_length=256; **standard**: the defaults; **thorough**: "
+               "epochs=8, patience=3, refit=True." in c for c in captions), captions
+    at = at.radio(key="job_preset.reward").set_value("quick").run()
+    assert at.number_input(key="job.reward.quick.epochs").value == 1  # Advanced, prefilled
+    assert at.number_input(key="job.reward.quick.max_steps").value == 40
+    at = at.button(key="job_start").click().run()
+    assert not at.exception
+    with Store(db_path) as s:
+        (job,) = s.list_jobs()
+        assert (job.config["epochs"], job.config["max_steps"], job.config["base_model"]) == (1, 40, "minilm")
+        assert job.config["lr"] == 5e-5  # the rest: the defaults
+    table = at.dataframe[0].value
+    assert table["status"].tolist() == ["queued"] and table["progress"].tolist() == ["not started"]

@@ -51,11 +51,11 @@ def test_right_token_signs_in_and_remembers(app_db, app_test):
     at = _sign_in(app_test().run(), app_db.tokens["ann"])
     assert not at.exception and not at.error
     assert at.session_state["annotator_id"] == app_db.ann.id
-    assert [t.value for t in at.title] == ["Annotate"]  # the first page
+    assert [b.label for b in at.button if b.key == "annotate_save"] == ["Save"]  # the first page: Annotate
     assert "Signed in as **ann** (annotator)" in [m.value for m in at.sidebar.markdown]
     assert "Document 0 says the river rose 0 metres." in [t.value for t in at.text]
     at.run()  # the session remembers the annotator across reruns
-    assert [t.value for t in at.title] == ["Annotate"]
+    assert [b.label for b in at.button if b.key == "annotate_save"] == ["Save"]
 
 
 def test_annotator_navigation_has_no_admin_pages(app_db, app_test):
@@ -81,7 +81,7 @@ def test_admin_navigation_lists_admin_pages(app_db, app_test):
 
 def test_revoked_annotator_is_signed_out_on_next_rerun(app_db, app_test):
     at = _sign_in(app_test().run(), app_db.tokens["ann"])
-    assert [t.value for t in at.title] == ["Annotate"]
+    assert [b.label for b in at.button if b.key == "annotate_save"] == ["Save"]  # on the Annotate page
     with Store(app_db.path) as s:
         s.revoke_annotator("ann")
     at.run()

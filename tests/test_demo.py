@@ -186,6 +186,20 @@ def test_cli_init_demo_prints_and_saves_the_tokens(db_path, capsys):
         assert s.authenticate(saved["admin"]).is_admin
         assert s.authenticate(saved["annotator (carol)"]).name == "carol"
         assert s.count_documents("demo") >= 24
+        # a quick reward model on the demo is queued, for the worker `serve` starts: no click needed
+        (job,) = s.list_jobs()
+        assert (job.kind, job.status, job.project_id) == ("reward", "queued", s.get_project("demo").id)
+        assert (job.config["base_model"], job.config["epochs"], job.config["score_after"]) == ("minilm", 1, True)
+        assert job.created_by == s.authenticate(saved["admin"]).id
+    assert "queued job #1: a quick reward model on the demo (minilm)" in out
     # a second --demo on the same database is refused with a one-line error, exit 2
     assert main(["init", "--db", db_path, "--demo"]) == 2
     assert "already loaded" in capsys.readouterr().err
+
+
+def test_cli_init_demo_model_none_queues_nothing(db_path, capsys, monkeypatch):
+    monkeypatch.setenv("TOKENWISE_DEMO_MODEL", "tiny-ignored")  # the flag wins over the environment
+    assert main(["init", "--db", db_path, "--demo", "--demo-model", "none"]) == 0
+    assert "queued job" not in capsys.readouterr().out
+    with Store(db_path) as s:
+        assert s.list_jobs() == []

@@ -4,25 +4,29 @@ One Save click is one run of this script: the button's callback saves (with this
 Store, retried while the database is locked) before the run, and the run reads the view once
 (the document, this annotator's queue counts and the project's totals, both O(1)) and draws it.
 A save that finally fails leaves the draft on the page with the reason: nothing typed is lost.
+The document sits in a scrolling panel beside compact candidates, so that they are on screen at
+once; number keys rank the focused candidate and Ctrl+Enter saves (annotate_screen.py).
+A reload starts a new session: ui.kept/keep hold the document on screen and the draft on the
+server for this annotator (never in the browser), so a half-written ranking survives it.
 """
 
 import streamlit as st
 
-from annotate_app import session, ui, widgets
+from annotate_app import annotate_screen, session, ui, widgets
 from training.annotation import drafts as A
 from training.errors import AuthError, NotFound, TokenwiseError
 
 PREFIX = "annotate"  # widget keys: f"{PREFIX}:rank|crit|quote:{doc.id}:{candidate id}" (widgets.draft_editor)
 
 user = ui.require_user()
-st.title("Annotate")
-project = ui.pick_project()
+annotate_screen.compact()
+pick_col, progress_col = st.columns([1, 2], vertical_alignment="bottom")
+with pick_col:
+    project = ui.pick_project()
 if project is None:
     st.stop()
 
 pin = f"on_screen:{user.id}:{project.id}"  # the document stays put while others save theirs
-# A reload starts a new session: ui.kept/keep hold the document on screen and the draft on the
-# server for this annotator (never in the browser), so a half-written ranking survives it.
 
 
 def draft_key(doc) -> str:
@@ -52,7 +56,7 @@ def on_save(doc, names) -> None:
     ui.forget(user.id, draft_key(doc))
     ui.forget(user.id, pin)
     st.session_state["annotate_flash"] = (
-        f"Saved your ranking of “{widgets.escape_markdown((doc.title or doc.ext_id)[:80])}”"
+        f"Saved your ranking of “{widgets.escape_markdown(A.short_title(doc.title or doc.ext_id))}”"
         + (f" with {len(crits)} critique{'s' if len(crits) != 1 else ''}" if crits else "") + ".")
 
 
@@ -73,48 +77,73 @@ doc = view.doc
 st.session_state[pin] = None if doc is None else doc.id
 ui.keep(user.id, pin, st.session_state[pin])
 
+
+def show_progress(view: A.View) -> None:
+    done, assigned, totals = view.counts["done"], view.counts["assigned"], view.totals
+    st.progress(done / assigned if assigned else 1.0, text=f"You: {done} of {assigned} documents done")
+    needed = totals["documents"] * project.overlap  # each document is ranked by `overlap` people
+    st.caption(f"Project {widgets.escape_markdown(project.name)}: {totals['rankings']} of {needed} rankings done "
+               f"({totals['documents']} documents × {project.overlap} annotator{'s' if project.overlap > 1 else ''}); "
+               f"{totals['complete']} document{'s' if totals['complete'] != 1 else ''} fully ranked; "
+               f"{totals['critiques']} critiques.")
+
+
+def show_guidelines(view: A.View) -> None:
+    """Folded, so that the document starts high on the screen; the label shows their first line."""
+    if project.instructions:
+        first = A.short_title(project.instructions.strip().splitlines()[0], 90)
+        label = f"Guidelines: {widgets.escape_markdown(first)}"
+        with st.expander(label + (" (read them before your first ranking)" if view.counts.get("done", 1) == 0 else "")):
+            widgets.plain(project.instructions)
+
+
 # 1. progress, always visible
-done, assigned, totals = view.counts["done"], view.counts["assigned"], view.totals
-st.progress(done / assigned if assigned else 1.0, text=f"You: {done} of {assigned} documents done")
-st.caption(f"Project {widgets.escape_markdown(project.name)}: {totals['complete']} of {totals['documents']} documents "
-           f"have {project.overlap} ranking{'s' if project.overlap > 1 else ''}; "
-           f"{totals['rankings']} rankings and {totals['critiques']} critiques in all.")
-if project.instructions:
-    with st.expander("Instructions", expanded=done == 0):
-        widgets.plain(project.instructions)
+with progress_col:
+    show_progress(view)
 
 flash = st.session_state.pop("annotate_flash", None)
-if flash:
-    st.success(flash)
+if flash:  # a toast: the candidates stay where they were on the screen
+    st.toast(flash, icon=":material/check_circle:", duration="long")
 error = st.session_state.pop("annotate_error", None)
-if error:
-    st.error(error)
 
 if doc is None:
     st.success("All done — thank you! There is nothing left in your queue for this project.")
+    show_guidelines(view)
     st.stop()
 
-# 2. the document and a draft that survives reruns (keyed by annotator and document)
-widgets.show_document(doc)
+# 2. the document (a scrolling panel) beside the candidates, so they are on screen at once
+doc_col, rank_col = st.columns([0.85, 1.15], gap="medium")
+with doc_col:
+    show_guidelines(view)
+    widgets.document_panel(doc)
 if draft_key(doc) not in st.session_state:  # the clock starts when the document is first shown
     st.session_state[draft_key(doc)] = ui.kept(user.id, draft_key(doc)) or A.Draft.new(doc)
 draft: A.Draft = st.session_state[draft_key(doc)]
 
-rule = "Ties are allowed." if project.allow_ties else "Give each rank to one candidate."
-st.markdown(f"Rank the {len(doc.candidates)} candidates: **1 is the best**. {rule} "
-            "Open *Critique* under a candidate to say what is wrong and how to fix it."
-            + (" The lowest-ranked candidate needs a critique." if project.require_critique_lowest else ""))
+rule = "Ties are allowed." if project.allow_ties else "Each rank once."
 order = A.display_order(user.id, doc.id, [c.id for c in doc.candidates])
-names = widgets.draft_editor(project, doc, draft, order, prefix=PREFIX)
+with rank_col:
+    actions = st.container()  # Save and Skip, above the candidates: drawn once the draft is known
+    if error:
+        st.error(error)
+    st.caption(f"Rank the {len(doc.candidates)} candidates, **1 is the best**. {rule} "
+               "*Critique*: what is wrong, how to fix it."
+               + (" The lowest-ranked candidate needs a critique." if project.require_critique_lowest else "")
+               + " " + annotate_screen.HELP)
+    names = widgets.draft_editor(project, doc, draft, order, prefix=PREFIX)
 ui.keep(user.id, draft_key(doc), draft)
 
 # 3. save (one transaction, in the callback) or skip
 found = A.problems(project, doc, draft, names)
-save_col, skip_col = st.columns([1, 1])
-with save_col:
-    st.button("Save", type="primary", disabled=bool(found), icon=":material/save:", width="stretch",
-              shortcut="Ctrl+Enter", on_click=ui.guarded(on_save, "annotator"), args=(doc, names))
-with skip_col:
-    st.button("Skip for now", icon=":material/skip_next:", width="stretch",
-              help="Put this document at the end of your queue.", on_click=ui.guarded(on_skip, "annotator"), args=(doc,))
-widgets.show_problems(found)
+with actions:
+    save_col, skip_col = st.columns([1, 1])
+    with save_col:
+        st.button("Save", type="primary", disabled=bool(found), icon=":material/save:", width="stretch",
+                  key="annotate_save", on_click=ui.guarded(on_save, "annotator"), args=(doc, names))
+    with skip_col:
+        st.button("Skip for now", icon=":material/skip_next:", width="stretch",
+                  help="Put this document at the end of your queue.", on_click=ui.guarded(on_skip, "annotator"),
+                  args=(doc,))
+with rank_col:
+    widgets.show_problems(found)
+annotate_screen.install_keys(save_key="annotate_save")

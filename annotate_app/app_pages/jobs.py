@@ -1,13 +1,17 @@
-"""Training (admin): start a job with its form, follow the running one live, read logs, cancel.
+"""Training (admin): the running job live at the top, a short form to start one, every job below.
 
-Jobs run in the worker process (`tokenwise worker`, started by `tokenwise serve`); this page only
-queues them and reads their rows. The live part refreshes itself (ui.fragment, which re-checks the
-admin on every refresh) only while a job is queued or running. Paths in a job's settings must lie
-inside the data folder (next to the database, or TOKENWISE_DATA_DIR); the CLI takes any path.
+The short form asks for the job kind, the project, the backbone and a preset (quick / standard /
+thorough: real config values per kind, training.jobs.presets, listed in the caption); every other
+setting is under "Advanced", prefilled with the preset's values. Jobs run in the worker process
+(`tokenwise worker`, started by `tokenwise serve`); this page only queues them and reads their rows.
+The live view and the jobs table are fragments (ui.fragment re-checks the admin on every refresh)
+that refresh in place while a job is queued or running; when the last one ends the page redraws
+once and stops refreshing. Paths in a job's settings must lie inside the data folder.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pandas as pd
@@ -18,59 +22,86 @@ from annotate_app import ui
 from annotate_app.widgets import escape_markdown
 from training.errors import TokenwiseError
 from training.jobs.kinds import KINDS, kind_fields, submit_job
+from training.jobs.presets import BACKBONE, describe_preset, preset_values, presets_of
+from training.lm import ALIASES
 
 user = ui.require_admin()
 st.title("Training")
 
 REFRESH_S = 2.0
+LATEST = 0  # "Show job" option: the running job, else the newest
+OTHER = "other: a folder or a model id…"
+live_slot = st.container()  # the running job, at the top: drawn once the form below has run
 
-# 1. start a job ------------------------------------------------------------------------------
+# 1. start a job: the short form -------------------------------------------------------------
 st.subheader("Start a job")
-names = list(KINDS)
-kind = st.selectbox("Job kind", names, format_func=lambda n: KINDS[n].title, key="job_kind")
+kind_col, project_col, backbone_col, preset_col = st.columns([1.2, 1, 1, 1.2], vertical_alignment="bottom")
+kind = kind_col.selectbox("Job kind", list(KINDS), format_func=lambda n: KINDS[n].title, key="job_kind")
 k = KINDS[kind]
-st.caption(k.description)
+specs = kind_fields(kind)
+with project_col:
+    project = ui.pick_project(key="job_project") if k.needs_project else None
+backbone = None
+if kind in BACKBONE:
+    field_help = next(s.help for s in specs if s.name == BACKBONE[kind])
+    default = next(s.default for s in specs if s.name == BACKBONE[kind]) or ""
+    options = [default] + [a for a in ALIASES if a != default] + [OTHER]
+    backbone = backbone_col.selectbox(
+        "Backbone", options, format_func=lambda o: o or "default", key=f"job_backbone.{kind}",
+        help=f"The model the job starts from ({BACKBONE[kind]}). 'default': {field_help}")
+    if backbone == OTHER:
+        backbone = st.text_input("Backbone: a folder inside the data folder, or a registry id",
+                                 key=f"job_backbone_other.{kind}")
+choices = presets_of(kind)
+preset = preset_col.radio("Preset", choices, index=choices.index("standard"), horizontal=True,
+                          key=f"job_preset.{kind}")
+st.caption(escape_markdown(k.description) + " Presets: "
+           + "; ".join(f"**{p}**: {escape_markdown(describe_preset(kind, p))}" for p in choices) + ".")
 if k.paths:
     st.caption(f"Paths ({', '.join(name for name, _ in k.paths)}) are taken inside the data folder "
-               f"{ui.data_root()}.")
-project = ui.pick_project(key="job_project") if k.needs_project else None
-if not k.needs_project or project is not None:
-    with st.form(f"job_form_{kind}"):
-        values = tui.config_widgets(kind_fields(kind), prefix=f"job.{kind}")
-        submitted = st.form_submit_button("Start", type="primary", icon=":material/play_arrow:")
-    if submitted:
-        try:
-            with ui.store() as s:
-                job = submit_job(s, kind, values, project=project.id if project else None,
-                                 created_by=user.id, data_root=ui.data_root())
-        except TokenwiseError as e:
-            st.error(str(e))
-        else:
-            st.success(f"Job #{job.id} ({k.title}) queued. A worker picks it up; follow it below.")
+               f"{escape_markdown(str(ui.data_root()))}.")
+preset_set = preset_values(kind, preset)
+with st.expander("Advanced: every setting (prefilled with the preset)"):
+    shown = [dataclasses.replace(s, default=preset_set.get(s.name, s.default))
+             for s in specs if s.name != BACKBONE.get(kind)]
+    values = tui.config_widgets(shown, prefix=f"job.{kind}.{preset}")
+if backbone is not None:
+    values[BACKBONE[kind]] = backbone
+start = st.button("Start", type="primary", icon=":material/play_arrow:", key="job_start",
+                  disabled=k.needs_project and project is None)
+if start:
+    try:
+        with ui.store() as s:
+            job = submit_job(s, kind, values, project=project.id if project else None,
+                             created_by=user.id, data_root=ui.data_root())
+    except TokenwiseError as e:
+        st.error(str(e))
+    else:
+        st.success(f"Job #{job.id} ({k.title}, {preset}) queued. A worker picks it up; it shows at the top.")
 
-# 2. what runs now (live) ---------------------------------------------------------------------
+# 2. what runs now (live, at the top) ---------------------------------------------------------
 with ui.store() as s:
     active = s.list_jobs(status="running") + s.list_jobs(status="queued")
+refresh = REFRESH_S if active else None
 
 
-@ui.fragment("admin", run_every=REFRESH_S if active else None)
+@ui.fragment("admin", run_every=refresh)
 def live() -> None:
     with ui.store() as s:
         running = s.list_jobs(status="running")
         queued = s.list_jobs(status="queued")
         projects = {p.id: p.name for p in s.list_projects()}
     if active and not running and not queued:
-        st.rerun()  # the last job ended: redraw the page (and stop refreshing)
-    st.subheader("Running now")
+        st.rerun()  # the last job ended: redraw the page once (its table, its detail) and stop refreshing
     if not running:
         st.caption("No job is running." + (f" {len(queued)} queued." if queued else ""))
         if queued:
             st.info("Jobs are waiting: is a worker running? Start one with "
                     f"`tokenwise worker --db {ui.db_path()}` (tokenwise serve starts one).")
     for job in running:
-        frac = job.step / job.total if job.total else 0.0
-        with st.status(escape_markdown(tui.job_label(job, projects)), state="running", expanded=True):
-            st.progress(min(max(frac, 0.0), 1.0), text=f"step {job.step} of {job.total or '?'}")
+        with st.container(border=True):
+            st.markdown(f":material/progress_activity: **{escape_markdown(tui.job_label(job, projects))}**")
+            st.progress(tui.fraction(job), text=tui.step_text(job))
             st.caption(f"worker {job.worker} · started {job.started} · heartbeat {job.heartbeat}")
             tui.metric_charts(job.metrics, key=f"live-{job.id}")
             tail = "\n".join(job.log.rstrip("\n").splitlines()[-8:])
@@ -86,45 +117,53 @@ def live() -> None:
         st.caption("Queued: " + escape_markdown(", ".join(tui.job_label(j, projects) for j in reversed(queued))))
 
 
-live()
+with live_slot:
+    st.subheader("Running now")
+    live()
 
-# 3. every job, and one in detail -------------------------------------------------------------
-st.subheader("Jobs")
-with ui.store() as s:
-    jobs = s.list_jobs(limit=200)
-    projects = {p.id: p.name for p in s.list_projects()}
-if not jobs:
-    st.info("No job yet: start one above.")
-    st.stop()
-table = pd.DataFrame([{
-    "id": j.id, "kind": j.kind, "project": projects.get(j.project_id, ""), "status": j.status,
-    "progress": f"{j.step}/{j.total}", "created": j.created, "finished": j.finished or "",
-    "error": j.error or "",
-} for j in jobs])
-st.dataframe(table, hide_index=True, width="stretch")
 
-ids = [j.id for j in jobs]
-by_id = {j.id: j for j in jobs}
-chosen = st.selectbox("Show job", ids, format_func=lambda i: tui.job_label(by_id[i], projects, status=False),
-                      key="job_detail")
-job = by_id[chosen]
-c = st.columns(4)
-c[0].metric("Status", job.status)
-c[1].metric("Step", f"{job.step}/{job.total}")
-c[2].metric("Started", (job.started or "-")[11:19] or "-")
-c[3].metric("Finished", (job.finished or "-")[11:19] or "-")
-if job.error:
-    st.error(escape_markdown(f"Job #{job.id} failed: {job.error}" if job.status == "failed" else job.error))
-cancellable = job.status in ("queued", "running") and not job.cancel_requested
-if cancellable and st.button("Cancel this job", key=f"cancel-{job.id}", icon=":material/stop:"):
+# 3. every job, and one in detail (refreshing in place too) -----------------------------------
+@ui.fragment("admin", run_every=refresh)
+def all_jobs() -> None:
     with ui.store() as s:
-        s.request_cancel(job.id)
-    st.rerun()
-if job.status == "running":
-    st.caption("This job is running: the live view above follows it.")
-else:
-    tui.metric_charts(job.metrics, key=f"detail-{job.id}")
-with st.expander("Settings and result", expanded=False):
-    st.code(json.dumps({"config": job.config, "result": job.result}, indent=2, default=str), language="json")
-with st.expander("Log", expanded=job.status == "failed"):
-    st.code(job.log or "(empty)", language=None)
+        jobs = s.list_jobs(limit=200)
+        projects = {p.id: p.name for p in s.list_projects()}
+    if not jobs:
+        st.info("No job yet: start one above.")
+        return
+    st.dataframe(pd.DataFrame([{
+        "id": j.id, "kind": j.kind, "project": projects.get(j.project_id, ""), "status": j.status,
+        "progress": tui.step_text(j), "created": j.created, "finished": j.finished or "",
+        "error": j.error or "",
+    } for j in jobs]), hide_index=True, width="stretch")
+    by_id = {j.id: j for j in jobs}
+    latest = next((j for j in jobs if j.status == "running"), jobs[0])
+    chosen = st.selectbox(
+        "Show job", [LATEST, *by_id], key="job_detail",
+        format_func=lambda i: f"the latest (now {tui.job_label(latest, projects, status=False)})" if i == LATEST
+        else tui.job_label(by_id[i], projects, status=False))
+    job = latest if chosen == LATEST or chosen not in by_id else by_id[chosen]
+    c = st.columns(4)
+    c[0].metric("Status", job.status)
+    c[1].metric("Progress", tui.step_text(job))
+    c[2].metric("Started", (job.started or "-")[11:19] or "-")
+    c[3].metric("Finished", (job.finished or "-")[11:19] or "-")
+    if job.error:
+        st.error(escape_markdown(f"Job #{job.id} failed: {job.error}" if job.status == "failed" else job.error))
+    cancellable = job.status in ("queued", "running") and not job.cancel_requested
+    if cancellable and st.button("Cancel this job", key=f"cancel-{job.id}", icon=":material/stop:"):
+        with ui.store() as s:
+            s.request_cancel(job.id)
+        st.rerun()
+    if job.status == "running":
+        st.caption("This job is running: the live view at the top follows it.")
+    else:
+        tui.metric_charts(job.metrics, key=f"detail-{job.id}")
+    with st.expander("Settings and result", expanded=False):
+        st.code(json.dumps({"config": job.config, "result": job.result}, indent=2, default=str), language="json")
+    with st.expander("Log", expanded=job.status == "failed"):
+        st.code(job.log or "(empty)", language=None)
+
+
+st.subheader("Jobs")
+all_jobs()

@@ -38,8 +38,11 @@ c[1].metric(f"Complete (ranked by {project.overlap})", pr.complete,
             help="Documents that reached the project's overlap.")
 c[2].metric("Rankings", pr.rankings)
 c[3].metric("Critiques", pr.critiques)
-if pr.documents:
-    st.progress(pr.complete / pr.documents, text=f"{pr.complete} of {pr.documents} documents complete")
+if pr.documents:  # by rankings: a project whose documents each have some rankings is not at 0
+    needed = pr.documents * project.overlap
+    st.progress(min(pr.rankings / needed, 1.0),
+                text=f"{pr.rankings} of {needed} rankings done ({pr.documents} documents × {project.overlap}); "
+                     f"{pr.complete} of {pr.documents} documents complete")
 
 per = pd.DataFrame(pr.per_annotator, columns=["annotator", "rankings", "critiques", "median_seconds"]).round(1)
 if per.empty:

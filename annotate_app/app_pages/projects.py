@@ -1,4 +1,9 @@
-"""Projects (admin): the list with counts; create one; change its settings; import; export."""
+"""Projects (admin): the list with counts; create one; change its settings; import; export.
+
+Each tab chooses its own project (the import's target is chosen inside the import form, with no
+default). The chosen tab stays across reruns, and an import's outcome stays on screen until the
+next one: what was added, or the problems grouped by kind with counts and their first lines.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +12,9 @@ import functools
 import pandas as pd
 import streamlit as st
 
-from annotate_app import admin, ui
+from annotate_app import admin, ui, widgets
 from annotate_app.widgets import escape_markdown
+from training.data.problem_groups import group_problems
 from training.errors import ImportFileError, TokenwiseError, ValidationError
 
 user = ui.require_admin()
@@ -16,24 +22,27 @@ st.title("Projects")
 if msg := st.session_state.pop("projects_flash", None):
     st.success(escape_markdown(msg))
 
-# 1. every project with its counts
+# 1. every project with its counts: drawn at the end of the run, so an import's counts show at once
+table_slot = st.container()
 with ui.store() as s:
     projects = s.list_projects()
-    table = []
-    for p in projects:
-        pr = s.progress(p.id)
-        table.append({
-            "project": p.name, "task": p.kind, "K": p.k, "overlap": p.overlap, "documents": pr.documents,
-            "complete": pr.complete, "rankings": pr.rankings, "critiques": pr.critiques,
-            "annotators": len(pr.per_annotator), "created": p.created[:16].replace("T", " "),
-        })
-if table:
-    st.dataframe(pd.DataFrame(table), hide_index=True, width="stretch")
-else:
-    st.info("No project yet: create the first one below.")
+by_name = {p.name: p for p in projects}
 
-project = ui.pick_project("Project (for settings, import and export)", key="projects_project") if projects else None
-create_tab, settings_tab, import_tab, export_tab = st.tabs(["New project", "Settings", "Import", "Export"])
+
+def choose(label: str, key: str):
+    """A project picker inside a tab; None until there is a project."""
+    if not projects:
+        st.info("No project yet: create one in the first tab.")
+        return None
+    current = st.session_state.get("current_project")
+    names = list(by_name)
+    name = st.selectbox(label, names, index=names.index(current) if current in names else 0, key=key)
+    return by_name[name]
+
+
+# the chosen tab stays chosen across reruns (an import, a save)
+create_tab, settings_tab, import_tab, export_tab = st.tabs(
+    ["New project", "Settings", "Import", "Export"], key="projects_tab", on_change="rerun")
 
 # 2. create a project (the store checks every value and says what is wrong)
 with create_tab, st.form("create_project"):
@@ -63,65 +72,123 @@ with create_tab, st.form("create_project"):
             st.session_state.pop("projects_project", None)  # so the picker moves to the new project
             st.rerun()
 
-if project is None:
-    st.stop()
-
 # 3. settings of the chosen project (name, task and K stay: the data depends on them)
-with settings_tab, st.form(f"settings_{project.id}"):
-    st.caption(f"{escape_markdown(project.name)}: task {project.kind}, K = {project.k} (fixed once created)")
-    new_instructions = st.text_area("Instructions for annotators", value=project.instructions)
-    new_overlap = st.number_input("Annotators per document (overlap)", value=project.overlap, step=1)
-    new_ties = st.checkbox("Allow ties", value=project.allow_ties)
-    new_require = st.checkbox("Require a critique of the lowest-ranked candidate",
-                              value=project.require_critique_lowest)
-    new_show = st.checkbox("Show per-token rewards to annotators", value=project.show_rewards)
-    if st.form_submit_button("Save settings"):
-        try:
-            with ui.store() as s:
-                s.update_project(project.id, instructions=new_instructions, overlap=int(new_overlap),
-                                 allow_ties=new_ties, require_critique_lowest=new_require,
-                                 show_rewards=new_show)
-        except ValidationError as e:
-            st.error(str(e))
-        else:
-            st.session_state["projects_flash"] = f"Settings of {project.name!r} saved."
-            st.rerun()
+with settings_tab:
+    project = choose("Project", key="projects_project")
+if project is not None:
+    with settings_tab, st.form(f"settings_{project.id}"):
+        st.caption(f"{escape_markdown(project.name)}: task {project.kind}, K = {project.k} (fixed once created)")
+        new_instructions = st.text_area("Instructions for annotators", value=project.instructions)
+        new_overlap = st.number_input("Annotators per document (overlap)", value=project.overlap, step=1)
+        new_ties = st.checkbox("Allow ties", value=project.allow_ties)
+        new_require = st.checkbox("Require a critique of the lowest-ranked candidate",
+                                  value=project.require_critique_lowest)
+        new_show = st.checkbox("Show per-token rewards to annotators", value=project.show_rewards)
+        if st.form_submit_button("Save settings"):
+            try:
+                with ui.store() as s:
+                    s.update_project(project.id, instructions=new_instructions, overlap=int(new_overlap),
+                                     allow_ties=new_ties, require_critique_lowest=new_require,
+                                     show_rewards=new_show)
+            except ValidationError as e:
+                st.error(str(e))
+            else:
+                st.session_state["projects_flash"] = f"Settings of {project.name!r} saved."
+                st.rerun()
 
-# 4. import: a file lands whole or not at all
+# 4. import: the target project is chosen here; a file lands whole or not at all; the result stays
 with import_tab:
-    st.caption(f"Into project **{escape_markdown(project.name)}**. JSONL/CSV documents with candidates, TRL pairwise "
-               "preferences, or SLF5K rows (schemas in data/).")
-    upload = st.file_uploader("File", type=["jsonl", "json", "csv"], key=f"upload_{project.id}")
-    fmt = st.selectbox("Format", admin.IMPORT_FORMATS, help="auto: tell the format from the file.")
-    source = st.text_input("Annotator of imported preferences and critiques", value="import",
-                           help="pairs and slf5k files carry a ranking or a critique: it is saved as this "
-                                "annotator's (created, without a usable token, if missing).")
-    if st.button("Import", type="primary", disabled=upload is None):
+    target = st.selectbox("Import into project", list(by_name), index=None, key="import_project",
+                          placeholder="Choose the project to import into")
+    upload = st.file_uploader("File", type=["jsonl", "json", "csv", "parquet", "gz"], key="import_upload")
+    fmt_col, map_col = st.columns([1, 2])
+    fmt = fmt_col.selectbox("Format", admin.IMPORT_FORMATS, format_func=lambda f: admin.FORMAT_HELP[f],
+                            key="import_format")
+    mapping = map_col.text_input(
+        "Column mapping (optional)", key="import_mapping", placeholder="prompt=question,chosen=good,rejected=bad",
+        help="NAME=COLUMN pairs: the file's COLUMN is read as Tokenwise's NAME (as `tokenwise import --map`).")
+    rater_col, score_col, source_col = st.columns(3)
+    rater = rater_col.text_input("Rater column (optional)", key="import_rater",
+                                 help="the column naming who judged a row (default: worker, annotator, rater, ...)")
+    score = score_col.text_input("Score column (optional)", key="import_score",
+                                 help="ratings: a completion's score, a dotted path (default: overall_score, score, rating)")
+    source = source_col.text_input("Annotator of imported judgments", value="import", key="import_source",
+                                   help="rankings and critiques without a rater are saved as this annotator's "
+                                        "(created, without a usable token, if missing).")
+    options = None
+    try:
+        options = admin.import_options(mapping, rater, score)
+    except ValueError as e:
+        st.error(str(e))
+        mapping = None
+    if upload is not None and mapping is not None:
+        try:
+            pv = admin.preview_upload(upload.name, upload.getvalue(), options.mapping if options else None)
+        except TokenwiseError as e:
+            st.warning(f"Cannot preview {escape_markdown(upload.name)}: {escape_markdown(str(e))}")
+        else:
+            st.caption(f"First {len(pv.rows)} rows as they will be read"
+                       + (f"; detected format: **{pv.detected}**" if pv.detected
+                          else f"; {escape_markdown(pv.note)}") + ".")
+            st.dataframe(pd.DataFrame(pv.rows), hide_index=True, width="stretch")
+    ready = upload is not None and target is not None and mapping is not None
+    if st.button("Import", type="primary", disabled=not ready, key="import_go"):
         try:
             with ui.store() as s:
-                result = admin.import_upload(s, project.id, upload.name, upload.getvalue(), fmt=fmt,
-                                             source_annotator=source)
+                result = admin.import_upload(s, target, upload.name, upload.getvalue(), fmt=fmt,
+                                             source_annotator=source, options=options)
         except ImportFileError as e:
-            st.error(f"{escape_markdown(upload.name)} was refused: nothing was imported. "
-                     f"{len(e.problems)} problem(s); fix them and upload again.")
-            st.dataframe(pd.DataFrame(e.problems, columns=["line", "field", "message"]),
-                         hide_index=True, width="stretch")
+            st.session_state["import_result"] = ("refused", upload.name, target, e.problems)
         except TokenwiseError as e:
-            st.error(f"Nothing was imported: {e}")
+            st.session_state["import_result"] = ("error", upload.name, target, str(e))
         else:
-            st.session_state["projects_flash"] = f"{upload.name}: {admin.import_summary(result)}"
-            st.rerun()  # redraw the counts above
+            st.session_state["import_result"] = ("done", upload.name, target, admin.import_summary(result))
+    if last := st.session_state.get("import_result"):  # kept on screen until the next import
+        outcome, name, into, detail = last
+        if outcome == "done":
+            st.success(f"{escape_markdown(name)} → {escape_markdown(into)}: {escape_markdown(detail)}")
+        elif outcome == "error":
+            st.error(f"{escape_markdown(name)}: nothing was imported. {escape_markdown(detail)}")
+        else:
+            groups = group_problems(detail)
+            st.error(f"{escape_markdown(name)} was refused: nothing was imported into {escape_markdown(into)}. "
+                     f"{len(detail)} problem(s) of {len(groups)} kind(s); fix them and upload again.")
+            for g in groups:
+                widgets.plain(g.summary())
+            with st.expander("Every problem, line by line"):
+                st.dataframe(pd.DataFrame(detail, columns=["line", "field", "message"]),
+                             hide_index=True, width="stretch")
 
-# 5. export: every kind in every format; the file is built when its button is clicked, after the
-#    admin is checked again (ui.guarded): a revoked admin's click builds nothing
+# 5. export: every kind in every format (hf: the `datasets` folder, zipped); the file is built when
+#    its button is clicked, after the admin is checked again (ui.guarded): a revoked admin's click
+#    builds nothing
 with export_tab:
-    st.caption(f"From project **{escape_markdown(project.name)}**: current versions of rankings and critiques.")
-    for what in admin.export_kinds():
-        cols = st.columns([2, 1, 1])
-        cols[0].markdown(f"**{what}**")
-        for col, out_fmt in zip(cols[1:], admin.EXPORT_FORMATS):
-            col.download_button(
-                out_fmt, data=ui.guarded(functools.partial(admin.export_bytes, ui.db_path(), project.id, what,
-                                                           out_fmt), "admin"),
-                file_name=f"{project.name}-{what}.{out_fmt}", mime=admin.MIME[out_fmt],
-                key=f"export_{what}_{out_fmt}", on_click="ignore", icon=":material/download:")
+    source_project = choose("Export from project", key="export_project")
+    if source_project is not None:
+        st.caption("Current versions of rankings and critiques. hf: a Hugging Face `datasets` folder "
+                   "(as `tokenwise export --format hf`), in a .zip.")
+        for what in admin.export_kinds():
+            cols = st.columns([2, 1, 1, 1])
+            cols[0].markdown(f"**{what}**")
+            for col, out_fmt in zip(cols[1:], admin.EXPORT_FORMATS):
+                col.download_button(
+                    out_fmt, data=ui.guarded(functools.partial(admin.export_bytes, ui.db_path(), source_project.id,
+                                                               what, out_fmt), "admin"),
+                    file_name=f"{source_project.name}-{what}.{admin.FILE_NAME[out_fmt]}", mime=admin.MIME[out_fmt],
+                    key=f"export_{what}_{out_fmt}", on_click="ignore", icon=":material/download:")
+
+# 1. (drawn last, at the top) every project with its counts
+with ui.store() as s:
+    table = []
+    for p in s.list_projects():
+        pr = s.progress(p.id)
+        table.append({
+            "project": p.name, "task": p.kind, "K": p.k, "overlap": p.overlap, "documents": pr.documents,
+            "complete": pr.complete, "rankings": pr.rankings, "critiques": pr.critiques,
+            "annotators": len(pr.per_annotator), "created": p.created[:16].replace("T", " "),
+        })
+with table_slot:
+    if table:
+        st.dataframe(pd.DataFrame(table), hide_index=True, width="stretch")
+    else:
+        st.info("No project yet: create the first one below.")

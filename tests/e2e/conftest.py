@@ -89,6 +89,19 @@ def make_database(db_path: str) -> dict[str, str]:
     return tokens
 
 
+def init_demo(db_path: str, folder: Path) -> dict[str, str]:
+    """`tokenwise init --demo --demo-model <a tiny model>`: the demo plus its queued reward job."""
+    import json
+
+    from training.data.tiny import make_tiny_model
+
+    make_tiny_model("causal", folder / "tiny")
+    subprocess.run([sys.executable, "-m", "training.cli", "init", "--db", db_path, "--demo",
+                    "--demo-model", str(folder / "tiny")], check=True, capture_output=True, cwd=folder)
+    raw = json.loads(Path(f"{db_path}.demo-tokens.json").read_text())
+    return {**raw, "annotator": next(v for k, v in raw.items() if k.startswith("annotator"))}
+
+
 def _wait_http(url: str, proc: subprocess.Popen, timeout: float = 90) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -115,13 +128,20 @@ def _stop(proc: subprocess.Popen) -> None:
 
 @pytest.fixture
 def live_server(tmp_path_factory):
-    """A factory: live_server(worker=False) -> LiveServer(url, db_path, tokens, process)."""
+    """A factory: live_server(worker=False, demo_job=False) -> LiveServer(url, db_path, tokens, process).
+
+    demo_job: the database is made as `make run` makes it, by `tokenwise init --demo`, which queues
+    the demo's quick reward-model job; with a tiny model (built in the data folder) instead of MiniLM.
+    """
     started: list[subprocess.Popen] = []
 
-    def start(worker: bool = False) -> LiveServer:
+    def start(worker: bool = False, demo_job: bool = False) -> LiveServer:
         folder = tmp_path_factory.mktemp("live")
         db_path = str(folder / "tokenwise.db")
-        tokens = make_database(db_path)
+        if demo_job:
+            tokens = init_demo(db_path, folder)
+        else:
+            tokens = make_database(db_path)
         port = free_port()
         cmd = [sys.executable, "-m", "training.cli", "serve", "--db", db_path, "--port", str(port)]
         if not worker:
@@ -209,11 +229,25 @@ def shot(page, name: str, max_height: int = 5000) -> Path:
     return path
 
 
+def wait_job(db_path: str, timeout_s: float = 240):
+    """The database's only job once it has ended (or at the timeout), polled without any click."""
+    from training.store import Store
+
+    deadline = time.monotonic() + timeout_s
+    while True:
+        with Store(db_path) as s:
+            (job,) = s.list_jobs()
+        if job.status in ("done", "failed", "cancelled") or time.monotonic() > deadline:
+            return job
+        time.sleep(2)
+
+
 @pytest.fixture
 def e2e():
     """The helpers as one object (test files cannot import conftest): e2e.sign_in(page, url, token),
-    e2e.wait_text(page, text), e2e.wait_idle(page), e2e.shot(page, name), e2e.timeout_ms."""
+    e2e.wait_text(page, text), e2e.wait_idle(page), e2e.shot(page, name), e2e.wait_job(db_path, timeout_s),
+    e2e.timeout_ms."""
     from types import SimpleNamespace
 
     return SimpleNamespace(sign_in=sign_in, wait_text=wait_text, wait_idle=wait_idle, shot=shot,
-                           timeout_ms=TIMEOUT_MS)
+                           wait_job=wait_job, timeout_ms=TIMEOUT_MS)

@@ -30,7 +30,7 @@ def test_annotator_ranks_critiques_saves_and_finds_it_again(live_server, page, b
     dialogs = []
     page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
     sign_in(page, srv.url, srv.tokens["annotator"])
-    wait_text(page, "Rank of candidate A")
+    page.locator('[aria-label="Rank of candidate A"]').wait_for()  # the label itself is hidden
     nav = _nav_links(page)
     assert "Annotate" in " ".join(nav) and not any(p in " ".join(nav) for p in ("Projects", "People"))
 
@@ -40,7 +40,7 @@ def test_annotator_ranks_critiques_saves_and_finds_it_again(live_server, page, b
     save = page.locator('[data-testid="stBaseButton-primary"]').filter(has_text="Save")
     assert save.is_disabled()
     wait_text(page, "Save is disabled until")
-    title = page.locator('[data-testid="stHeading"]').nth(1).inner_text().strip()
+    title = page.locator('[data-testid="stHeading"]').first.inner_text().strip()  # the document's title
     shot(page, "annotate_start")
 
     # keyboard: the rank buttons are reachable and work without a mouse (A gets rank 1)
@@ -55,7 +55,7 @@ def test_annotator_ranks_critiques_saves_and_finds_it_again(live_server, page, b
         groups.nth(i).locator('[data-testid="stRadioOption"]').nth(i).click()
         wait_idle(page)
     worst = chr(ord("A") + k - 1)
-    page.get_by_text(f"Critique of candidate {worst}", exact=True).first.click()  # open the expander
+    page.get_by_role("button", name="Critique").nth(k - 1).click()  # open the popover of the last candidate
     box = page.get_by_label(f"Critique of candidate {worst}", exact=True)
     box.fill(CRITIQUE)
     box.press("Tab")  # a text area sends its value when it loses focus
@@ -97,6 +97,7 @@ def test_annotator_ranks_critiques_saves_and_finds_it_again(live_server, page, b
         wait_text(again, "Open an entry")
         wait_text(again, "1 ranking saved by you")
         wait_idle(again)
+        again.get_by_role("button", name="Critique").nth(k - 1).click()  # the critique's popover
         # Streamlit fills the text area after the page settles: wait for the value, not just the box
         expect(again.get_by_label(f"Critique of candidate {worst}", exact=True)).to_have_value(
             CRITIQUE, timeout=e2e.timeout_ms)
@@ -123,7 +124,7 @@ def test_admin_sign_in_lists_admin_pages(live_server, page, e2e):
     shot(page, "sign_in_wrong_token")
 
     sign_in(page, srv.url, srv.tokens["admin"])
-    wait_text(page, "Rank of candidate A")
+    page.locator('[aria-label="Rank of candidate A"]').wait_for()  # the label itself is hidden
     e2e.wait_idle(page)
     nav = " ".join(_nav_links(page))
     for name in ["Annotate", "My entries", *ADMIN_PAGES]:

@@ -22,7 +22,7 @@ def test_annotator_ranks_a_blind_pair_and_the_win_rate_updates(live_server, page
     e2e.wait_idle(admin)
 
     e2e.sign_in(page, srv.url, srv.tokens["annotator"])
-    e2e.wait_text(page, "Rank of candidate A")
+    page.locator('[aria-label="Rank of candidate A"]').wait_for()  # the label itself is hidden
     page.get_by_label("Project", exact=True).click()  # the project picker: choose the blind project
     page.get_by_role("option", name="eval-r1").click()
     e2e.wait_text(page, "Which output is better?")

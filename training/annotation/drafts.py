@@ -267,6 +267,19 @@ def save(store, annotator: Annotator, project: Project, doc: Document, draft: Dr
     )
 
 
+def short_title(text: str, limit: int = 80) -> str:
+    """`text` on one line, cut at the last word boundary within `limit` characters with an
+    ellipsis ("…" counts as one); a single word longer than `limit` is cut inside it."""
+    one = " ".join((text or "").split())
+    if len(one) <= limit:
+        return one
+    head = one[:limit - 1]
+    cut = head.rfind(" ")
+    if cut > 0:
+        head = head[:cut]
+    return head.rstrip(" ,;:.-") + "…"
+
+
 def _join(items: Sequence[str]) -> str:
     items = list(items)
     return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]

@@ -32,6 +32,10 @@ def register(sub) -> None:
     p = sub.add_parser("init", help="create a database (with the demo projects when --demo)")
     add_db(p)
     p.add_argument("--demo", action="store_true", help="load the demo projects 'demo' and 'demo-prompts'")
+    p.add_argument("--demo-model", default=os.environ.get("TOKENWISE_DEMO_MODEL", "minilm"),
+                   help="with --demo: queue a quick reward-model job on the demo with this backbone (an alias "
+                        "such as minilm, or a folder), which `tokenwise serve` runs so the heatmap is there in "
+                        "a few minutes; 'none' queues nothing (default: $TOKENWISE_DEMO_MODEL or minilm)")
     p.set_defaults(func=cmd_init)
 
     p = sub.add_parser("project", help="create or list projects")
@@ -111,6 +115,12 @@ def cmd_init(args) -> int:
             os.chmod(path, 0o600)
             print(f"demo projects loaded; demo tokens saved to {path}")
             _print_tokens(tokens)
+            if args.demo_model.strip().lower() != "none":
+                from training.data.demo import queue_demo_reward_job
+
+                job = queue_demo_reward_job(s, args.demo_model.strip())
+                print(f"queued job #{job.id}: a quick reward model on the demo ({args.demo_model}); "
+                      "`tokenwise serve` runs it and the Rewards page shows its heatmap in a few minutes")
     return 0
 
 

@@ -241,6 +241,23 @@ def load_demo(store: Store, data_dir: str | Path | None = None) -> dict[str, str
     return {"admin": tokens["admin"], f"annotator ({QUEUE_ANNOTATOR})": tokens[QUEUE_ANNOTATOR]}
 
 
+DEMO_MODEL = "minilm"  # the backbone of the demo's first reward model (tokenwise init --demo-model)
+
+
+def queue_demo_reward_job(store: Store, base_model: str = DEMO_MODEL, project: str = "demo"):
+    """Queue a quick reward-model job on the demo (the Training page's "quick" preset, scoring
+    after), so that the worker `tokenwise serve` starts trains it and the Rewards page has its
+    heatmap within minutes, with no click. Returns the queued Job."""
+    from training.jobs.kinds import submit_job  # not at import: the loader needs no job machinery
+    from training.jobs.presets import preset_values
+
+    admin = next(a for a in store.list_annotators() if a.name == "admin")
+    values = {**preset_values("reward", "quick", backbone=base_model), "score_after": True}
+    job = submit_job(store, "reward", values, project=project, created_by=admin.id)
+    log.info("demo: queued reward job #%d (%s, quick)", job.id, base_model)
+    return job
+
+
 def _new_document(r: dict) -> NewDocument:
     return NewDocument(ext_id=str(r["id"]), text=r["text"], candidates=list(r["candidates"]),
                        title=r.get("title", ""), meta=r.get("meta"), reference=r.get("reference"))

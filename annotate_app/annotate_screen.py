@@ -1,0 +1,94 @@
+"""The Annotate page's screen: keyboard ranking (a small same-origin script that loads nothing)
+and a tighter top margin, so the candidates fit on a 1440x900 screen.
+
+    annotate_screen.compact()                           # once, anywhere on the page
+    annotate_screen.install_keys(save_key="annotate_save")
+
+The scheme, stated on the page: Tab to a candidate's rank row and press a number (1 = best);
+the rank is set and the focus moves to the next candidate's rank row, so ranking K candidates
+is Tab, then K digits. Ctrl+Enter (Cmd+Enter on a Mac) saves from anywhere on the page: it
+first takes the focus off a text box (Streamlit sends a text box's value when it loses focus),
+waits until the app is idle and Save is enabled (for at most a few seconds), then presses Save.
+Streamlit's own button shortcut is not used: it ignores keys pressed while a radio has focus.
+
+The script is a constant (no user text goes into it) and runs in an st.iframe 1 px high
+and out of the tab order; it reaches the app's page (same origin) and listens there. It is
+removed when the iframe goes (another page) and does nothing where there is no Save button.
+"""
+
+from __future__ import annotations
+
+import re
+
+import streamlit as st
+
+SCRIPT = """<script>
+(() => {
+  const P = window.parent, D = P.document;
+  const SAVE = '.st-key-__SAVE_KEY__ button';
+  const GROUP = '[data-testid="stRadioGroup"][aria-label^="Rank of candidate"]';
+  const busy = () => !!D.querySelector('[data-testid="stStatusWidget"]');
+  const focusGroup = (g) => {
+    const i = g.querySelector('input[type="radio"]:checked') || g.querySelector('input[type="radio"]');
+    if (i) i.focus();
+  };
+  function onKey(e) {
+    if (!D.querySelector(SAVE)) return;
+    if ((e.ctrlKey || e.metaKey) && e.key === 'Enter') {
+      e.preventDefault(); e.stopImmediatePropagation();
+      const a = D.activeElement;
+      if (a && a !== D.body && a.blur) a.blur();
+      const t0 = Date.now();
+      const press = () => {
+        const b = D.querySelector(SAVE);
+        if (b && !b.disabled && !busy()) { b.click(); return; }
+        if (Date.now() - t0 < 6000) setTimeout(press, 100);
+      };
+      setTimeout(press, 150);
+      return;
+    }
+    if (e.ctrlKey || e.metaKey || e.altKey || !/^[1-9]$/.test(e.key)) return;
+    const a = D.activeElement;
+    const g = a && a.closest ? a.closest(GROUP) : null;
+    if (!g) return;
+    const options = g.querySelectorAll('[data-testid="stRadioOption"]');
+    const n = Number(e.key);
+    if (n > options.length) return;
+    e.preventDefault(); e.stopImmediatePropagation();
+    options[n - 1].click();
+    const all = [...D.querySelectorAll(GROUP)];
+    const next = all[all.indexOf(g) + 1];
+    setTimeout(() => focusGroup(next || g), 0);
+  }
+  if (P.__tokenwiseKeys) D.removeEventListener('keydown', P.__tokenwiseKeys, true);
+  P.__tokenwiseKeys = onKey;
+  D.addEventListener('keydown', onKey, true);
+  window.addEventListener('pagehide', () => {
+    D.removeEventListener('keydown', onKey, true);
+    if (P.__tokenwiseKeys === onKey) P.__tokenwiseKeys = null;
+  });
+})();
+</script>"""
+
+HELP = ("**Keys:** Tab to a rank row, press a number (1 = best; the focus moves to the next candidate); "
+        "**Ctrl+Enter** saves from anywhere.")
+
+
+def script(save_key: str) -> str:
+    if not re.fullmatch(r"[A-Za-z0-9_-]+", save_key):
+        raise ValueError(f"save_key: {save_key!r} must be letters, digits, _ or -")
+    return SCRIPT.replace("__SAVE_KEY__", save_key)
+
+
+COMPACT_CSS = "<style>[data-testid='stMainBlockContainer'] { padding-top: 2.5rem; }</style>"
+
+
+def compact() -> None:
+    """Less empty space above the page (a constant style: st.html puts a style-only body in the
+    page's event container, where it takes no room)."""
+    st.html(COMPACT_CSS)
+
+
+def install_keys(save_key: str) -> None:
+    """Put the listener on the page (an iframe 1 px high, out of the tab order)."""
+    st.iframe(script(save_key), height=1, tab_index=-1, alt="Keyboard shortcuts for ranking")

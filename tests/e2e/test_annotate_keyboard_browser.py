@@ -1,0 +1,95 @@
+"""Keyboard-only ranking on a 1440x900 screen: every candidate is on screen without scrolling,
+Tab reaches candidate A's rank, number keys rank the candidates one after another (the focus moves
+on by itself), and Ctrl+Enter saves while a rank radio has the focus.
+
+Run: python -m pytest tests/e2e/test_annotate_keyboard_browser.py -q
+"""
+
+from __future__ import annotations
+
+from training.annotation.drafts import display_order
+from training.store import Store
+
+GROUP = '[data-testid="stRadioGroup"][aria-label^="Rank of candidate"]'
+FOCUSED_GROUP = (f"() => {{ const a = document.activeElement; const g = a && a.closest('{GROUP}'); "
+                 "return g ? g.getAttribute('aria-label') : null; }")
+
+
+def test_rank_with_number_keys_and_save_with_ctrl_enter(live_server, browser, e2e):
+    srv = live_server()
+    context = browser.new_context(viewport={"width": 1440, "height": 900})
+    context.set_default_timeout(e2e.timeout_ms)
+    page = context.new_page()
+    try:
+        e2e.sign_in(page, srv.url, srv.tokens["annotator"])
+        groups = page.locator(GROUP)
+        groups.first.wait_for()
+        e2e.wait_idle(page)
+        k = groups.count()
+        assert k >= 2
+        # every candidate's rank row is on the first screen: no scrolling needed
+        for i in range(k):
+            box = groups.nth(i).bounding_box()
+            assert box is not None and box["y"] + box["height"] <= 900, (i, box)
+        page.screenshot(path=str(e2e.shot(page, "annotate_full").with_name("annotate.png")))  # 1440x900, as seen
+
+        # keyboard only: Tab until candidate A's rank row has the focus
+        for _ in range(80):
+            if page.evaluate(FOCUSED_GROUP) == "Rank of candidate A":
+                break
+            page.keyboard.press("Tab")
+        assert page.evaluate(FOCUSED_GROUP) == "Rank of candidate A"
+        for i in range(k):  # A gets 1, B gets 2, ...: the focus moves on after each number
+            assert page.evaluate(FOCUSED_GROUP) == f"Rank of candidate {chr(ord('A') + i)}"
+            page.keyboard.press(str(i + 1))
+            page.wait_for_function(
+                f"() => document.querySelector('[aria-label=\"Rank of candidate {chr(ord('A') + i)}\"] "
+                f"input[type=\"radio\"]:checked') !== null", timeout=e2e.timeout_ms)
+            e2e.wait_idle(page)
+        assert page.evaluate(FOCUSED_GROUP) is not None  # a rank radio has the focus: Ctrl+Enter must still save
+        page.keyboard.press("Control+Enter")
+        e2e.wait_text(page, "Saved your ranking")
+        e2e.wait_idle(page)
+
+        with Store(srv.db_path) as s:
+            carol = s.authenticate(srv.tokens["annotator"])
+            mine = s.my_rankings(carol, "demo")
+            assert len(mine) == 1
+            doc = s.get_document(mine[0].document_id)
+            assert [g for g in mine[0].order] == [
+                [c] for c in display_order(carol.id, doc.id, [c.id for c in doc.candidates])]
+    finally:
+        context.close()
+
+
+def test_ctrl_enter_from_a_critique_box_saves_the_critique_too(live_server, browser, e2e):
+    """Ctrl+Enter while typing a critique: the text is sent first (the box loses the focus), then saved."""
+    srv = live_server()
+    context = browser.new_context(viewport={"width": 1440, "height": 900})
+    context.set_default_timeout(e2e.timeout_ms)
+    page = context.new_page()
+    try:
+        e2e.sign_in(page, srv.url, srv.tokens["annotator"])
+        groups = page.locator(GROUP)
+        groups.first.wait_for()
+        e2e.wait_idle(page)
+        k = groups.count()
+        for i in range(k):  # rank with the number keys, as above (focus the row, press its rank)
+            groups.nth(i).locator('input[type="radio"]').first.focus()
+            page.keyboard.press(str(i + 1))
+            e2e.wait_idle(page)
+        page.get_by_role("button", name="Critique").nth(k - 1).click()
+        box = page.get_by_label(f"Critique of candidate {chr(ord('A') + k - 1)}", exact=True)
+        box.click()
+        page.keyboard.type("Too vague: name the vote count.")
+        page.keyboard.press("Control+Enter")  # the focus is in the text box, its value not sent yet
+        e2e.wait_text(page, "Saved your ranking")
+        e2e.wait_idle(page)
+        with Store(srv.db_path) as s:
+            carol = s.authenticate(srv.tokens["annotator"])
+            [mine] = s.my_rankings(carol, "demo")
+            crits = s.my_critiques(carol, mine.document_id)
+        assert [c.text for c in crits.values()] == ["Too vague: name the vote count."]
+        assert list(crits) == [mine.order[-1][0]]  # on the candidate ranked last
+    finally:
+        context.close()

@@ -1,0 +1,21 @@
+"""The Annotate page's keyboard script: a constant that loads nothing from anywhere."""
+
+from __future__ import annotations
+
+import pytest
+
+from annotate_app import annotate_screen
+
+
+def test_keyboard_script_loads_nothing_and_targets_the_save_button():
+    js = annotate_screen.script("annotate_save")
+    assert ".st-key-annotate_save button" in js and "__SAVE_KEY__" not in js
+    for outside in ("http", "src=", "import(", "fetch(", "XMLHttpRequest", "WebSocket", "eval("):
+        assert outside not in js, outside
+    assert "'Enter'" in js and "/^[1-9]$/" in js  # Ctrl+Enter saves, number keys rank
+
+
+@pytest.mark.parametrize("bad", ["", "a b", "x']", "save\"</script>"])
+def test_keyboard_script_refuses_a_key_that_is_not_a_plain_name(bad):
+    with pytest.raises(ValueError, match="save_key"):
+        annotate_screen.script(bad)
