@@ -306,7 +306,7 @@ def test_critique_typed_just_before_save_is_saved(app_db, app_test):
     at.run()
     at.text_area(key=f"annotate:crit:{doc.id}:{order[2]}").input("Not about the river.")
     next(b for b in at.button if b.label == "Save").click().run()
-    assert any("with 1 critique" in s.value for s in at.success)
+    assert any("with 1 critique" in s.value for s in at.toast)
     with Store(app_db.path) as s:
         assert s.my_critiques(app_db.ann, doc.id)[order[2]].text == "Not about the river."
     assert at.progress[0].proto.text == "You: 1 of 3 documents done"
