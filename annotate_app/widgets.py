@@ -56,9 +56,25 @@ def document_panel(doc: Document, *, height: int = DOCUMENT_PANEL_PX) -> None:
     beside the candidates, so they stay on screen however long the document is)."""
     if doc.title:
         st.subheader(escape_markdown(doc.title), anchor=False)
-    st.caption(f"{len(doc.text.split()):,} words")
+    turns = conversation(doc)
+    st.caption(f"{len(turns)} turns" if turns else f"{len(doc.text.split()):,} words")
     with st.container(height=height if len(doc.text) > SHORT_DOCUMENT else "content", border=True):
-        plain(doc.text)
+        if turns:
+            for t in turns:  # a conversation as turns, not as one blob (imported chat prompts)
+                with st.chat_message("user" if t["role"] in ("user", "human") else "assistant"):
+                    st.caption(escape_markdown(t["role"]))
+                    plain(t["content"])
+        else:
+            plain(doc.text)
+
+
+def conversation(doc: Document) -> list[dict]:
+    """The document's chat turns [{"role", "content"}] when it holds a conversation: imported chat
+    prompts keep them in meta["turns"]; else []."""
+    turns = (doc.meta or {}).get("turns")
+    if isinstance(turns, list) and turns and all(isinstance(t, dict) and "content" in t for t in turns):
+        return [{"role": str(t.get("role") or "user"), "content": str(t["content"])} for t in turns]
+    return []
 
 
 def rank_label(r: int, k: int) -> str:

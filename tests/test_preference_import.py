@@ -213,3 +213,25 @@ def test_cli_lists_formats_and_imports_with_a_mapping(db_path, store, tmp_path, 
     assert main(["import", str(path), "--db", db_path, "--project", "m", "--map", "prompt"]) == 2
     assert main(["export", "pairs", "--db", db_path, "--project", "m", "--aggregate", "majority"]) == 0
     assert json.loads(capsys.readouterr().out.splitlines()[-1])["votes"] == 1
+
+
+def test_a_conversation_is_shown_as_turns_on_the_annotate_page(app_db, tmp_path):
+    """AppTest: an imported chat prompt is drawn turn by turn, the markup in it as text."""
+    from apptest import open_page
+
+    from training.store import Store
+
+    with Store(app_db.path) as s:
+        s.create_project("chat", kind="prompt", k=2, overlap=2)  # the import ranked it once
+        rows = [{"prompt": [{"role": "user", "content": "Plan a **trip**"},
+                            {"role": "assistant", "content": "Where to?"},
+                            {"role": "user", "content": "Lisbon <b>in May</b>"}],
+                 "chosen": [{"role": "assistant", "content": "Day 1: Alfama."}],
+                 "rejected": [{"role": "assistant", "content": "No idea."}]}]
+        import_file(s, jsonl(tmp_path / "chat.jsonl", rows), "chat")
+    at = open_page("annotate", app_db.ann.id)
+    at.selectbox(key="project").select("chat").run()
+    assert not at.exception
+    assert len(at.chat_message) == 3
+    texts = [t.value for t in at.text]
+    assert "Plan a **trip**" in texts and "Lisbon <b>in May</b>" in texts
