@@ -151,6 +151,7 @@ def guarded(fn: Callable, role: str) -> Callable:
     the session is not readable). Raises AuthError/Forbidden instead of calling `fn`."""
     annotator_id = st.session_state.get(SESSION_KEY)
 
+    @functools.wraps(fn)
     def call(*args, **kwargs):
         check(role, annotator_id=annotator_id if annotator_id is not None else -1)
         return fn(*args, **kwargs)
