@@ -190,6 +190,8 @@ class Every:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--n", type=int, default=300, help="evaluation questions (of 481 usable)")
+    ap.add_argument("--instructrm-n", type=int, default=300,
+                    help="evaluation pairs scored by InstructRM and the ensemble (a prefix of --n)")
     ap.add_argument("--refine-n", type=int, default=100, help="questions refined (a prefix of the evaluation set)")
     ap.add_argument("--refine-samples", type=int, default=1, help="refinements sampled per question")
     ap.add_argument("--quick", action="store_true", help="40 questions, 20 refined, 40 reward-model steps")
@@ -207,6 +209,7 @@ def main() -> None:
     args = ap.parse_args()
     if args.quick:
         args.n, args.refine_n, args.rm_steps = min(args.n, 40), min(args.refine_n, 20), min(args.rm_steps, 40)
+        args.instructrm_n = min(args.instructrm_n, 40)
     threads = set_threads(args.threads)
     selectors = args.selectors.split(",")
     ev, rest = split_questions(args.n, args.seed)
@@ -216,7 +219,7 @@ def main() -> None:
     s = Store(db)
     items = s.critique_items("qa")
     print(f"QA-Feedback: {len(pairs)} evaluation pairs, {len(rest)} other questions for the reward model, "
-          f"{args.refine_n} refined; passages cut to {args.max_text_chars} chars; torch threads={threads}; "
+          f"{min(args.instructrm_n, len(pairs))} of them scored by InstructRM, {args.refine_n} refined; passages cut to {args.max_text_chars} chars; torch threads={threads}; "
           f"device={pick_device('auto')}; CPU shared with other jobs (load {os.getloadavg()[0]:.1f})", flush=True)
 
     from training.lm import load_lm
@@ -224,53 +227,52 @@ def main() -> None:
     need_lm = bool({"instructrm", "ensemble"} & set(selectors)) or args.refine_n > 0
     lm = load_lm(args.model, device=pick_device("auto")) if need_lm else None
     rows, scored, seconds, notes = [], {}, {}, []
+    lm_items = items[:args.instructrm_n]  # InstructRM (and the ensemble) on a prefix: ~2 CPU s a pair here
+    lm_pairs = {it.critique.id: pairs[it.critique.id] for it in lm_items}
 
-    def run(name, cfg, **kw):
+    def run(name, cfg, subset, **kw):
         t0 = time.monotonic()
-        scored[name] = score_items(s, "qa", items, cfg, progress=Every(name), **kw)
+        scored[name] = score_items(s, "qa", subset, cfg, progress=Every(name), **kw)
         seconds[name] = time.monotonic() - t0
 
-    base = {"max_text_chars": args.max_text_chars, "batch_size": args.batch_size, "seed": args.seed}
-    if {"instructrm", "ensemble"} & set(selectors):
-        run("instructrm", SelectConfig(selector="instructrm", calibration="original", **base), lm=lm)
-    rm = None
-    if {"reward", "ensemble"} & set(selectors):
-        rm, info = train_reward_model(rest, args)
-        notes.append(f"reward model: MiniLM, {info['lists']} lists ({info['data']}) from the other questions, "
-                     f"{info['steps']} steps, "
-                     f"{info['seconds']} s to train, held-out (those questions) pairwise accuracy "
-                     f"{info['val_pairwise_accuracy']}, aggregation {info['aggregation']}")
-        run("reward", SelectConfig(selector="reward", **base), rm=rm)
-    if "embedding" in selectors:
-        run("embedding", SelectConfig(selector="embedding", **base))
-    if "random" in selectors:
-        run("random", SelectConfig(selector="random", **base))
-
-    def add(label, value, secs):
-        wins = [1.0 if value(c) > value(o) else 0.5 if value(c) == value(o) else 0.0 for o, c in pairs.values()]
+    def add(label, value, secs, on=pairs):
+        wins = [1.0 if value(c) > value(o) else 0.5 if value(c) == value(o) else 0.0 for o, c in on.values()]
         p, se = win_rate(wins)
         rows.append({"selector": label, "pairs": len(wins), "prefers_corrected": round(p, 4), "se": round(se, 4),
                      "s_per_pair": None if secs is None else round(secs / len(wins), 3)})
+        print(f"  {label}: {p:.3f} ± {se:.3f} of {len(wins)} pairs", file=sys.stderr, flush=True)
 
-    if "instructrm" in scored:
-        irm = scored["instructrm"]
-        add("instructrm raw", lambda i: irm[i]["scores"]["instructrm_raw"], seconds["instructrm"])
-        add("instructrm calibrated", lambda i: irm[i]["ensemble_score"], seconds["instructrm"])
-        for t in load_templates()["instructrm"]:
-            add(f"  instructrm/{t['name']}", lambda i, n=t["name"]: irm[i]["scores"][n], None)
-    if "reward" in scored:
-        add("reward model", lambda i: scored["reward"][i]["rm_score"], seconds["reward"])
-    if "ensemble" in selectors and "reward" in scored and "instructrm" in scored:
-        ens = ensemble_scores(scored["instructrm"], scored["reward"], items)
-        add("ensemble (instructrm + reward)", lambda i: score_of(ens[i], "ensemble"),
-            seconds["instructrm"] + seconds["reward"])
-    if "embedding" in scored:
-        add("embedding", lambda i: scored["embedding"][i]["scores"]["embedding"], seconds["embedding"])
-    if "random" in scored:
-        add("random", lambda i: scored["random"][i]["scores"]["random"], seconds["random"])
+    base = {"max_text_chars": args.max_text_chars, "batch_size": args.batch_size, "seed": args.seed}
+    texts = {r.id: r.text for it in items for r in it.refinements}
     if "shorter" in selectors:
-        texts = {r.id: r.text for it in items for r in it.refinements}
         add("shorter wins (peer baseline)", lambda i: -len(texts[i]), 0.0)
+    if "random" in selectors:
+        run("random", SelectConfig(selector="random", **base), items)
+        add("random", lambda i: scored["random"][i]["scores"]["random"], seconds["random"])
+    if "embedding" in selectors:
+        run("embedding", SelectConfig(selector="embedding", **base), items)
+        add("embedding", lambda i: scored["embedding"][i]["scores"]["embedding"], seconds["embedding"])
+    if {"reward", "ensemble"} & set(selectors):
+        rm, info = train_reward_model(rest, args)
+        notes.append(f"reward model: MiniLM, {info['lists']} lists ({info['data']}) from the other questions, "
+                     f"{info['steps']} steps, {info['seconds']} s to train, held-out (those questions) pairwise "
+                     f"accuracy {info['val_pairwise_accuracy']}, aggregation {info['aggregation']}")
+        print("  " + notes[-1], file=sys.stderr, flush=True)
+        run("reward", SelectConfig(selector="reward", **base), items, rm=rm)
+        add("reward model", lambda i: scored["reward"][i]["rm_score"], seconds["reward"])
+        if len(lm_pairs) < len(pairs):
+            add("reward model (InstructRM subset)", lambda i: scored["reward"][i]["rm_score"], None, lm_pairs)
+    if {"instructrm", "ensemble"} & set(selectors):
+        run("instructrm", SelectConfig(selector="instructrm", calibration="original", **base), lm_items, lm=lm)
+        irm = scored["instructrm"]
+        add("instructrm raw", lambda i: irm[i]["scores"]["instructrm_raw"], seconds["instructrm"], lm_pairs)
+        add("instructrm calibrated", lambda i: irm[i]["ensemble_score"], seconds["instructrm"], lm_pairs)
+        for t in load_templates()["instructrm"]:
+            add(f"  instructrm/{t['name']} (calibrated)", lambda i, n=t["name"]: irm[i]["scores"][n], None, lm_pairs)
+        if "reward" in scored:
+            ens = ensemble_scores(irm, scored["reward"], lm_items)
+            add("ensemble (instructrm + reward)", lambda i: score_of(ens[i], "ensemble"),
+                seconds["instructrm"] + seconds["reward"] * len(lm_items) / len(items), lm_pairs)
 
     refine_out = None
     if args.refine_n:

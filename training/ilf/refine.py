@@ -1,13 +1,19 @@
 """ILF step 3: sample refinements of each critiqued output from a refinement LM (DESIGN.md, Algorithm 2).
 
     for each batch of critiques (x0 = the critiqued output, f = the critique):
-        prompt  = templates["refinement"]["feedback"] filled with (instruction, title, text, x0, f)
-        samples = N draws of the LM (RefineConfig: temperature, top_p, max_new_tokens)
-        store the post-processed samples as refinements (variant "feedback"); the same without f
-        (variant "no_feedback", baseline_n draws) is the baseline
+        prompt  = a chat model: its chat template around `refinement_chat.feedback` (document, x0
+                  and f in the user turn, "reply with the rewritten output only"); a base model:
+                  `refinement.feedback`, ending with the "Improved output:" cue
+        samples = N draws (RefineConfig: temperature, top_p, length_ratio x len(x0) new tokens
+                  capped by max_new_tokens, stop strings)
+        keep    = post-processed samples (preamble such as "Here is ...:" stripped, cut at a blank
+                  line, unfinished sentence dropped) that are not empty, not x0 again and not text
+                  about rewriting; the counts of each are returned and logged
+        store the kept ones as refinements (variant "feedback"); the same without f (variant
+        "no_feedback", baseline_n draws) is the baseline
 
-`generate` and `encode_prompts` are the language-model side that select.py reuses. Nothing here
-touches SQL: the store does.
+`as_chat`, `encode_prompts` and `max_positions` are the language-model side that select.py
+reuses. Progress is reported per critique (step i of n). Nothing here touches SQL: the store does.
 """
 
 from __future__ import annotations
