@@ -151,6 +151,9 @@ def test_postprocess_strips_preambles_and_stops(raw, want):
     ("This revised summary adds the height. It rose 2 m.", "meta"),
     ("The river rose 2 metres and the bridge closed.", None),
     ("This is a river that rose 2 metres.", None),
+    ("Hi all,", "empty"),
+    ("I'm sorry for the misunderstanding. I'm here to help you.", "meta"),
+    ("Hi all, I hope this message finds you well. My bike skips.", "meta"),
 ])
 def test_drop_reason(text, reason):
     assert drop_reason(text, "The river rose.") == reason

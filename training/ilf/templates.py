@@ -135,10 +135,12 @@ _PREAMBLE = re.compile(
     r"|here(?:'s| is| are)\b[^.\n]{0,80}[.!]?[ \t]*(?:\n|$))\s*", re.IGNORECASE)
 # Text about the rewriting instead of a rewrite ("The following is a rewritten version of ...").
 _META = re.compile(
-    r"^\s*(?:the following\b|as an ai\b"
+    r"^\s*(?:the following\b|as an ai\b|i'?m sorry\b|i apologi[sz]e\b|i'?m here to help\b"
     r"|i (?:have |'ve )?(?:rewritten|revised|improved|made|changed|updated)\b)"
     r"|\b(?:rewritten|revised|improved) (?:version|output|summary|answer|text)\b"
-    r"|\bthe (?:feedback|original (?:output|summary|answer|text))\b", re.IGNORECASE)
+    r"|\bthe (?:feedback|original (?:output|summary|answer|text))\b|\bhope this (?:message|email) finds you\b",
+    re.IGNORECASE)
+MIN_WORDS = 3  # fewer words than this is a stub ("Hi all,"), not a rewrite
 _QUOTES = {'"': '"', "'": "'", "\u201c": "\u201d", "`": "`"}
 DROP_REASONS = ("empty", "copy", "meta")
 
@@ -177,10 +179,11 @@ def _norm(text: str) -> str:
 
 
 def drop_reason(refinement: str, output: str) -> str | None:
-    """Why a post-processed sample is not a refinement of `output`: "empty", "copy" (the output
-    again, up to case, spaces and punctuation), "meta" (text about rewriting, e.g. "The following is
-    a rewritten version ..."); None when it is one."""
-    if not _norm(refinement):
+    """Why a post-processed sample is not a refinement of `output`: "empty" (or a stub of fewer than
+    MIN_WORDS words when the output has more), "copy" (the output again, up to case, spaces and
+    punctuation), "meta" (text about rewriting or chat filler instead of a rewrite, e.g. "The
+    following is a rewritten version ...", "I'm sorry ..."); None when it is one."""
+    if len(_norm(refinement).split()) < min(MIN_WORDS, len(_norm(output).split())):
         return "empty"
     if _norm(refinement) == _norm(output):
         return "copy"
