@@ -211,7 +211,7 @@ def instructrm_scores(lm, items, templates: dict, kind: str, cfg: SelectConfig,
     cue = templates.get("instructrm_cue", "")
     progress = ensure(progress)
     out: dict[int, dict] = {}
-    t0, pairs = time.perf_counter(), 0
+    t0, c0, pairs = time.perf_counter(), time.process_time(), 0
     for i, it in enumerate(items):
         fields = item_fields(it, templates, kind, cfg.max_text_chars)
         texts = [r.text for r in it.refinements]
@@ -243,9 +243,9 @@ def instructrm_scores(lm, items, templates: dict, kind: str, cfg: SelectConfig,
         pairs += len(texts) * len(rms)
         progress.step(i + 1, len(items), pairs=pairs)
     if pairs:
-        secs = time.perf_counter() - t0
+        secs, cpu = time.perf_counter() - t0, time.process_time() - c0
         progress.log(f"InstructRM: {len(items)} critiques, {pairs} (refinement, template) pairs in {secs:.1f} s "
-                     f"({secs / pairs:.3f} s each; calibration {cfg.calibration})")
+                     f"({secs / pairs:.3f} s each, {cpu / pairs:.3f} CPU s each; calibration {cfg.calibration})")
     return out
 
 
