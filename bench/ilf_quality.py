@@ -219,7 +219,8 @@ def main() -> None:
     s = Store(db)
     items = s.critique_items("qa")
     print(f"QA-Feedback: {len(pairs)} evaluation pairs, {len(rest)} other questions for the reward model, "
-          f"{min(args.instructrm_n, len(pairs))} of them scored by InstructRM, {args.refine_n} refined; passages cut to {args.max_text_chars} chars; torch threads={threads}; "
+          f"{min(args.instructrm_n, len(pairs)) if {'instructrm', 'ensemble'} & set(selectors) else 0} of them "
+          f"scored by InstructRM, {args.refine_n} refined; passages cut to {args.max_text_chars} chars; torch threads={threads}; "
           f"device={pick_device('auto')}; CPU shared with other jobs (load {os.getloadavg()[0]:.1f})", flush=True)
 
     from training.lm import load_lm

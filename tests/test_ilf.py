@@ -320,6 +320,26 @@ def test_shared_prefix_scoring_equals_one_prompt_at_a_time(store, crit, tiny_cau
             assert torch.allclose(got[k, i], _full_prompt_logits(lm, prefix + joint + x + tail), atol=1e-4)
 
 
+def test_templates_with_their_own_prefix_or_a_repeated_refinement(store, crit, tiny_causal):
+    """Templates that share nothing, or name {refinement} twice, score as their whole prompt read alone."""
+    lm = load_lm(tiny_causal)
+    add_three(store, crit["k"][0].id)
+    item = store.critique_items("p", critique_ids=[crit["k"][0].id])[0]
+    t = load_templates()
+    t["instructrm"] = [
+        {"name": "twice", "prompt": "New: {refinement}\nFeedback: {feedback}\nIs '{refinement}' better?", "yes": "Yes",
+         "no": "No"},
+        {"name": "own", "prompt": "Feedback: {feedback}\nNew: {refinement}\nGood?", "yes": "True", "no": "False"}]
+    got = instructrm_scores(lm, [item], t, "summarize", SelectConfig(calibration="none"))
+    fields = item_fields(item, t, "summarize", SelectConfig().max_text_chars)
+    for rm in t["instructrm"]:
+        y, n = answer_token_ids(lm.tokenizer, rm["yes"], rm["no"])
+        for r in item.refinements:
+            text = fill(rm["prompt"], {**fields, "refinement": r.text}) + t["instructrm_cue"]
+            want = yes_probability(_full_prompt_logits(lm, text)[None], y, n).item()
+            assert got[r.id]["scores"][rm["name"]] == pytest.approx(want, abs=1e-4)
+
+
 def test_select_instructrm_marks_argmax_and_stores_every_template_score(store, crit, tiny_lm):
     for k in crit["k"]:
         add_three(store, k.id)

@@ -198,8 +198,9 @@ def instructrm_scores(lm, items, templates: dict, kind: str, cfg: SelectConfig,
     Per template, p = p(yes) / (p(yes) + p(no)) of the answer word at the position the model
     answers, calibrated by cfg.calibration: p = sigmoid(log-odds - log-odds of the reference), so
     0.5 means "as much yes as for the original output". ensemble_score = sigmoid(mean calibrated
-    log-odds) (with calibration 'none': the mean raw p). One forward per (critique, template) for
-    the shared prefix, then the critique's refinements (and the reference) batched.
+    log-odds) (with calibration 'none': the mean raw p). Per critique, templates whose text up to
+    the refinement is the same share one prefix forward (answer_logits); the critique's refinements
+    (and the reference) run batched on it, then each template's question.
     """
     import math
 
