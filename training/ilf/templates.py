@@ -8,7 +8,13 @@ use (`_RULES`), checked when the templates are loaded so a typo is refused befor
     load_templates(project) -> dict        the file's templates, the project's sections on top
     item_fields(item, templates, kind)     a critique item's field values (not `refinement`)
     fill(template, values)                 the filled text; a missing value is named
-    postprocess(sample)                    a generated sample cut to its finished sentences
+    postprocess(sample, stop)              a generated sample without its preamble ("Here is ...:"),
+                                           cut at a stop string or blank line and its last finished sentence
+    drop_reason(refinement, output)        "empty" | "copy" | "meta" when a sample is not a rewrite, else None
+
+A model with a chat template gets `refinement_chat` as its user turn and the instructrm prompts
+as they are; a base model gets `refinement` (ending with a cue) and the instructrm prompts
+followed by `instructrm_cue`.
 """
 
 from __future__ import annotations
