@@ -13,9 +13,18 @@ import torch
 from training.errors import Forbidden, NotFound, TokenwiseError, ValidationError
 from training.ilf.config import RefineConfig, SelectConfig
 from training.ilf.dataset import build_dataset
-from training.ilf.refine import refine
-from training.ilf.select import answer_token_ids, instructrm_scores, select, yes_probability
-from training.ilf.templates import fill, item_fields, load_templates, postprocess
+from training.ilf.refine import as_chat, encode_prompts, refine, refinement_prompt, token_budget
+from training.ilf.select import (
+    answer_logits,
+    answer_token_ids,
+    calibrate,
+    ensemble_scores,
+    instructrm_prompt,
+    instructrm_scores,
+    select,
+    yes_probability,
+)
+from training.ilf.templates import drop_reason, fill, item_fields, load_templates, postprocess
 from training.lm import load_lm
 from training.store import NewDocument
 
@@ -43,6 +52,24 @@ def crit(store):
 @pytest.fixture(scope="module")
 def tiny_lm(tiny_causal):
     return load_lm(tiny_causal)
+
+
+# A chat template as instruct models have one (SmolLM2's shape, shorter markers).
+CHAT_TEMPLATE = ("{% for m in messages %}<|{{ m['role'] }}|>{{ m['content'] }}<|end|>{% endfor %}"
+                 "{% if add_generation_prompt %}<|assistant|>{% endif %}")
+
+
+class Recorder:
+    """A Progress that keeps what it was told."""
+
+    def __init__(self):
+        self.steps, self.lines = [], []
+
+    def step(self, step, total, **metrics):
+        self.steps.append((step, total, metrics))
+
+    def log(self, message):
+        self.lines.append(message)
 
 
 def add_three(store, critique_id):
@@ -101,6 +128,80 @@ def test_postprocess(raw, want):
     assert postprocess(raw) == want
 
 
+@pytest.mark.parametrize("raw, want", [
+    ("Here is the rewritten summary:\n\nThe river rose 2 metres. The bridge", "The river rose 2 metres."),
+    ("Sure! Here's a revised version of the output: The river rose 2 m.", "The river rose 2 m."),
+    ("Improved output: The river rose 2 m.", "The river rose 2 m."),
+    ("Here is the improved summary.\nThe river rose 2 m.", "The river rose 2 m."),
+    ("Rewritten answer - Bloom came out in 2018.", "Bloom came out in 2018."),
+    ('"The river rose 2 m."', "The river rose 2 m."),
+    ("The river rose 2 m.\nFeedback on the output: more", "The river rose 2 m."),
+    ("The town said here is where the water rose.", "The town said here is where the water rose."),
+])
+def test_postprocess_strips_preambles_and_stops(raw, want):
+    assert postprocess(raw, stop=["\nFeedback"]) == want
+
+
+@pytest.mark.parametrize("text, reason", [
+    ("", "empty"),
+    ("  the river ROSE ", "copy"),
+    ("The following is a rewritten version of the text to improve grammar.", "meta"),
+    ("I have rewritten the summary to include the height.", "meta"),
+    ("The feedback asks for the height, so here it is.", "meta"),
+    ("This revised summary adds the height. It rose 2 m.", "meta"),
+    ("The river rose 2 metres and the bridge closed.", None),
+    ("This is a river that rose 2 metres.", None),
+    ("Hi all,", "empty"),
+    ("I'm sorry for the misunderstanding. I'm here to help you.", "meta"),
+    ("Hi all, I hope this message finds you well. My bike skips.", "meta"),
+])
+def test_drop_reason(text, reason):
+    assert drop_reason(text, "The river rose.") == reason
+
+
+def test_chat_model_gets_the_chat_template_and_a_rewrite_only_instruction(store, crit, tiny_causal):
+    lm = load_lm(tiny_causal)
+    t = load_templates()
+    f = item_fields(store.critique_items("p")[0], t, "summarize")
+    plain = refinement_prompt(lm, t, f, "feedback")
+    assert plain.endswith("Improved output:") and as_chat(lm, [plain]) == [plain]  # a base model: as is
+    lm.tokenizer.chat_template = CHAT_TEMPLATE
+    user = refinement_prompt(lm, t, f, "feedback")
+    assert "rewritten output only" in user and not user.endswith("Improved output:")
+    for value in (f["text"], f["output"], f["feedback"]):
+        assert value in user
+    assert as_chat(lm, [user]) == [f"<|user|>{user}<|end|><|assistant|>"]
+
+
+def test_refine_drops_and_counts_what_is_not_a_rewrite(store, crit, tiny_lm, monkeypatch):
+    import training.ilf.refine as refine_mod
+
+    samples = ["Here is the improved summary: The river rose 2 metres.", "The river rose.", "  ",
+               "The following is a rewritten version of the summary."]
+    seen = {}
+
+    def fake_generate(lm, prompts, n, cfg, budgets=None):
+        seen["budgets"] = budgets
+        return [samples[:n] for _ in prompts]
+
+    monkeypatch.setattr(refine_mod, "generate", fake_generate)
+    k = crit["k"][0]
+    out = refine(store, "p", RefineConfig(n=4, baseline_n=0, length_ratio=2.0, max_new_tokens=100), lm=tiny_lm,
+                 critique_ids=[k.id])
+    assert out == {"critiques": 1, "refinements": 1, "samples": 4, "preambles_stripped": 1,
+                   "dropped": {"empty": 1, "copy": 1, "meta": 1}}
+    assert [r.text for r in store.refinements(k.id)] == ["The river rose 2 metres."]
+    n_tokens = len(tiny_lm.tokenizer.encode("The river rose.", add_special_tokens=False))
+    assert seen["budgets"] == [2 * n_tokens + 16]  # relative to the critiqued output's length
+
+
+def test_token_budget_is_relative_and_capped(tiny_lm):
+    n = len(tiny_lm.tokenizer.encode("The river rose.", add_special_tokens=False))
+    assert token_budget(tiny_lm, "The river rose.", RefineConfig(length_ratio=1.5, max_new_tokens=500)) \
+        == math.ceil(1.5 * n) + 16
+    assert token_budget(tiny_lm, "The river rose.", RefineConfig(max_new_tokens=5)) == 5
+
+
 # -- the InstructRM score ------------------------------------------------------------------------
 def test_yes_probability_hand_computed():
     logits = torch.tensor([[math.log(3.0), math.log(1.0), 0.0, 5.0],
@@ -133,40 +234,150 @@ def _bias_lm_head(lm, token_ids, value):
     return old
 
 
-def test_instructrm_score_follows_the_biased_answer(store, crit, tiny_causal):
+def _answer_ids(lm, templates):
+    yes_all, no_all = set(), set()
+    for rm in templates["instructrm"]:
+        y, n = answer_token_ids(lm.tokenizer, rm["yes"], rm["no"])
+        yes_all |= set(y)
+        no_all |= set(n)
+    return sorted(yes_all), sorted(no_all)
+
+
+def test_instructrm_raw_score_follows_the_biased_answer(store, crit, tiny_causal):
     lm = load_lm(tiny_causal)
     for k in crit["k"]:
         add_three(store, k.id)
     items = store.critique_items("p")
     t = load_templates()
-    yes_all, no_all = set(), set()
+    yes_all, no_all = _answer_ids(lm, t)
+    raw = SelectConfig(calibration="none")
+    _bias_lm_head(lm, yes_all, 30.0)
+    high = instructrm_scores(lm, items, t, "summarize", raw)
+    assert all(s["ensemble_score"] > 0.99 for s in high.values())
+    _bias_lm_head(lm, no_all, 30.0)  # bias now on the no words only
+    low = instructrm_scores(lm, items, t, "summarize", raw)
+    assert all(s["ensemble_score"] < 0.01 for s in low.values())
+    assert all(len(s["scores"]) == 6 for s in low.values())  # 5 templates + instructrm_raw
+
+
+@pytest.mark.parametrize("calibration", ["original", "content-free"])
+def test_calibration_makes_an_always_yes_model_harmless(store, crit, tiny_causal, calibration):
+    """A model pushed to say yes to everything scores exactly as the unbiased one once calibrated."""
+    lm = load_lm(tiny_causal)
+    for k in crit["k"]:
+        add_three(store, k.id)
+    items = store.critique_items("p")
+    t = load_templates()
+    cfg = SelectConfig(calibration=calibration)
+    plain = instructrm_scores(lm, items, t, "summarize", cfg)
+    _bias_lm_head(lm, _answer_ids(lm, t)[0], 30.0)
+    yes_man = instructrm_scores(lm, items, t, "summarize", cfg)
+    assert all(s["scores"]["instructrm_raw"] > 0.99 for s in yes_man.values())  # raw: always yes
+    for rid, s in plain.items():
+        assert yes_man[rid]["log_odds"] == pytest.approx(s["log_odds"], abs=1e-3)
+        assert yes_man[rid]["ensemble_score"] == pytest.approx(s["ensemble_score"], abs=1e-4)
+    # the refinements still differ from each other (the bias cancelled, not the content)
+    assert len({round(s["log_odds"], 4) for s in yes_man.values()}) > 1
+    if calibration == "original":  # the original output itself scores exactly 0.5
+        store.add_refinements(crit["k"][0].id, [items[0].candidate.text], generator="test")
+        it = store.critique_items("p", critique_ids=[crit["k"][0].id])
+        again = instructrm_scores(lm, it, t, "summarize", cfg)
+        assert again[it[0].refinements[-1].id]["ensemble_score"] == pytest.approx(0.5, abs=1e-6)
+
+
+def test_calibrate_subtracts_the_reference_log_odds():
+    lo = torch.tensor([2.0, -1.0, 0.5])
+    assert calibrate(lo, torch.tensor(0.5)).tolist() == [1.5, -1.5, 0.0]
+
+
+def _full_prompt_logits(lm, text):
+    enc, _ = encode_prompts(lm, [text])
+    enc.pop("position_ids")
+    with torch.no_grad():
+        return lm.model(**enc).logits[0, -1]
+
+
+@pytest.mark.parametrize("chat", [False, True])
+def test_shared_prefix_scoring_equals_one_prompt_at_a_time(store, crit, tiny_causal, chat):
+    """The KV-cached prefix + batched refinements + per-template questions give the logits of the
+    whole prompt read alone (right padding, positions and masks are right)."""
+    lm = load_lm(tiny_causal)
+    if chat:
+        lm.tokenizer.chat_template = CHAT_TEMPLATE
+    t = load_templates()
+    item = store.critique_items("p")[0]
+    fields = item_fields(item, t, "summarize")
+    texts = ["The river rose 2 metres and the bridge closed.", "A cat.", "The river rose."]
+    parts = [instructrm_prompt(lm, rm, fields, t["instructrm_cue"]) for rm in t["instructrm"]]
+    assert len({(p, j) for p, j, _ in parts}) == 1  # the default templates share their prefix
+    prefix, joint, _ = parts[0]
+    assert prefix.startswith("<|user|>") == chat
+    got = answer_logits(lm, prefix, [joint + x for x in texts], [tail for _, _, tail in parts], batch_size=2)
+    assert got.shape[:2] == (5, 3)
+    for k, (_, _, tail) in enumerate(parts):
+        assert tail.endswith("<|assistant|>") if chat else tail.endswith("Answer:")
+        for i, x in enumerate(texts):
+            assert torch.allclose(got[k, i], _full_prompt_logits(lm, prefix + joint + x + tail), atol=1e-4)
+
+
+def test_templates_with_their_own_prefix_or_a_repeated_refinement(store, crit, tiny_causal):
+    """Templates that share nothing, or name {refinement} twice, score as their whole prompt read alone."""
+    lm = load_lm(tiny_causal)
+    add_three(store, crit["k"][0].id)
+    item = store.critique_items("p", critique_ids=[crit["k"][0].id])[0]
+    t = load_templates()
+    t["instructrm"] = [
+        {"name": "twice", "prompt": "New: {refinement}\nFeedback: {feedback}\nIs '{refinement}' better?", "yes": "Yes",
+         "no": "No"},
+        {"name": "own", "prompt": "Feedback: {feedback}\nNew: {refinement}\nGood?", "yes": "True", "no": "False"}]
+    got = instructrm_scores(lm, [item], t, "summarize", SelectConfig(calibration="none"))
+    fields = item_fields(item, t, "summarize", SelectConfig().max_text_chars)
     for rm in t["instructrm"]:
         y, n = answer_token_ids(lm.tokenizer, rm["yes"], rm["no"])
-        yes_all |= set(y)
-        no_all |= set(n)
-    _bias_lm_head(lm, sorted(yes_all), 30.0)
-    high = instructrm_scores(lm, items, t, "summarize", SelectConfig())
-    assert all(s["ensemble_score"] > 0.99 for s in high.values())
-    _bias_lm_head(lm, sorted(no_all), 30.0)  # bias now on the no words only
-    low = instructrm_scores(lm, items, t, "summarize", SelectConfig())
-    assert all(s["ensemble_score"] < 0.01 for s in low.values())
-    assert all(len(s["scores"]) == 5 for s in low.values())
+        for r in item.refinements:
+            text = fill(rm["prompt"], {**fields, "refinement": r.text}) + t["instructrm_cue"]
+            want = yes_probability(_full_prompt_logits(lm, text)[None], y, n).item()
+            assert got[r.id]["scores"][rm["name"]] == pytest.approx(want, abs=1e-4)
 
 
 def test_select_instructrm_marks_argmax_and_stores_every_template_score(store, crit, tiny_lm):
     for k in crit["k"]:
         add_three(store, k.id)
-    out = select(store, "p", SelectConfig(selector="instructrm"), lm=tiny_lm)
+    progress = Recorder()
+    out = select(store, "p", SelectConfig(selector="instructrm"), lm=tiny_lm, progress=progress)
     assert out["critiques"] == 2
+    assert [s[:2] for s in progress.steps] == [(1, 2), (2, 2)]  # one step per critique
+    assert any("s each" in line for line in progress.lines)
     names = {x["name"] for x in load_templates()["instructrm"]}
     for it in store.critique_items("p"):
         assert sum(r.selected for r in it.refinements) == 1
         for r in it.refinements:
-            assert set(r.scores) == names and r.selector == "instructrm"
-            assert r.ensemble_score == pytest.approx(sum(r.scores.values()) / 5, abs=1e-5)
+            assert set(r.scores) == names | {"instructrm_raw"} and r.selector == "instructrm"
+            logits = [math.log(r.scores[n] / (1 - r.scores[n])) for n in names]  # calibrated per template
+            assert r.ensemble_score == pytest.approx(1 / (1 + math.exp(-sum(logits) / 5)), abs=1e-4)
             assert 0 < r.ensemble_score < 1
         best = max(it.refinements, key=lambda r: r.ensemble_score)
         assert it.selected.id == best.id == out["selected"][it.critique.id]
+    select(store, "p", SelectConfig(selector="instructrm", calibration="none"), lm=tiny_lm)
+    for r in store.critique_items("p")[0].refinements:
+        assert r.ensemble_score == pytest.approx(r.scores["instructrm_raw"], abs=1e-5)
+        assert r.ensemble_score == pytest.approx(sum(r.scores[n] for n in names) / 5, abs=1e-5)
+
+
+def test_ensemble_scores_hand_computed():
+    """Each selector divided by its pooled spread around the critique means, then averaged."""
+    from types import SimpleNamespace as NS
+
+    items = [NS(refinements=[NS(id=1), NS(id=2)]), NS(refinements=[NS(id=3), NS(id=4)])]
+    irm = {1: {"log_odds": 1.0, "scores": {"a": 0.7}}, 2: {"log_odds": -1.0, "scores": {"a": 0.3}},
+           3: {"log_odds": 3.0, "scores": {"a": 0.9}}, 4: {"log_odds": 1.0, "scores": {"a": 0.7}}}
+    rm = {1: {"rm_score": 0.0}, 2: {"rm_score": 4.0}, 3: {"rm_score": 10.0}, 4: {"rm_score": 6.0}}
+    # spreads: instructrm deviations +-1 -> 1; reward deviations +-2 -> 2
+    out = ensemble_scores(irm, rm, items)
+    assert out[1]["scores"]["ensemble"] == pytest.approx((1.0 + 0.0) / 2)
+    assert out[2]["scores"]["ensemble"] == pytest.approx((-1.0 + 2.0) / 2)
+    assert out[3]["scores"]["ensemble"] == pytest.approx((3.0 + 5.0) / 2)
+    assert out[3]["rm_score"] == 10.0 and out[3]["scores"]["a"] == 0.9
 
 
 def test_random_selector_is_seeded_and_scores_merge(store, crit):
@@ -212,12 +423,15 @@ def test_reward_selector_scores_with_a_saved_reward_model(store, crit, tiny_caus
 
 # -- refine ------------------------------------------------------------------------------------
 def test_refine_with_tiny_model_stores_samples_and_baseline(store, crit, tiny_lm):
-    out = refine(store, "p", RefineConfig(n=2, baseline_n=1, max_new_tokens=8, batch_size=2), lm=tiny_lm)
-    assert out == {"critiques": 2, "refinements": 6}
-    for it in store.critique_items("p"):
-        variants = sorted(r.variant for r in it.refinements)
-        assert variants == ["feedback", "feedback", "no_feedback"]
-        assert all(r.generator == tiny_lm.name and r.text for r in it.refinements)
+    progress = Recorder()
+    out = refine(store, "p", RefineConfig(n=2, baseline_n=1, max_new_tokens=8, batch_size=1), lm=tiny_lm,
+                 progress=progress)
+    assert out["critiques"] == 2 and out["samples"] == 6
+    assert out["refinements"] + sum(out["dropped"].values()) == 6
+    assert [s[:2] for s in progress.steps] == [(0, 2), (1, 2), (2, 2)]  # step i of n critiques
+    stored = [r for it in store.critique_items("p") for r in it.refinements]
+    assert len(stored) == out["refinements"]
+    assert all(r.generator == tiny_lm.name and r.text and r.variant in ("feedback", "no_feedback") for r in stored)
     # a second run skips critiques that already have refinements
     assert refine(store, "p", RefineConfig(n=2), lm=tiny_lm)["refinements"] == 0
 
@@ -298,11 +512,13 @@ def test_lm_loading(tiny_seq2seq, tmp_path):
 def test_seq2seq_refine_and_instructrm(store, crit, tiny_seq2seq):
     lm = load_lm(tiny_seq2seq)
     out = refine(store, "p", RefineConfig(n=2, baseline_n=0, max_new_tokens=6), lm=lm,
-                     critique_ids=[crit["k"][0].id])
-    assert out == {"critiques": 1, "refinements": 2}
-    scores = instructrm_scores(lm, store.critique_items("p", critique_ids=[crit["k"][0].id]),
-                                   load_templates(), "summarize", SelectConfig())
-    assert len(scores) == 2 and all(0 < s["ensemble_score"] < 1 for s in scores.values())
+                 critique_ids=[crit["k"][0].id])
+    assert out["critiques"] == 1 and out["samples"] == 2
+    if not store.critique_items("p", critique_ids=[crit["k"][0].id])[0].refinements:
+        add_three(store, crit["k"][0].id)
+    items = store.critique_items("p", critique_ids=[crit["k"][0].id])
+    scores = instructrm_scores(lm, items, load_templates(), "summarize", SelectConfig())
+    assert len(scores) == len(items[0].refinements) and all(0 < s["ensemble_score"] < 1 for s in scores.values())
 
 
 def test_cli_refine_select_build_and_export(store, crit, tiny_causal, tmp_path, capsys):
@@ -311,7 +527,10 @@ def test_cli_refine_select_build_and_export(store, crit, tiny_causal, tmp_path, 
     db = ["--db", store.path, "--project", "p"]
     assert main(["ilf", "refine", *db, "--model", str(tiny_causal), "--n", "2", "--max-new-tokens", "6",
                  "--critique", str(crit["k"][0].id)]) == 0
-    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1]) == {"critiques": 1, "refinements": 3}
+    got = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert got["critiques"] == 1 and got["samples"] == 3 and got["refinements"] == 3 - sum(got["dropped"].values())
+    if not got["refinements"]:  # the tiny model wrote nothing usable: give select something to pick from
+        add_three(store, crit["k"][0].id)
     assert main(["ilf", "select", *db, "--selector", "random", "--seed", "1"]) == 0
     sel = json.loads(capsys.readouterr().out.strip().splitlines()[-1])["selected"]
     assert list(sel) == [str(crit["k"][0].id)]

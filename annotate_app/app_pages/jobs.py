@@ -106,7 +106,7 @@ def live() -> None:
             tui.metric_charts(job.metrics, key=f"live-{job.id}")
             tail = "\n".join(job.log.rstrip("\n").splitlines()[-8:])
             if tail:
-                st.code(tail, language=None)
+                st.code(tail, language=None, wrap_lines=True)
             if job.cancel_requested:
                 st.caption("Cancel requested: it stops at its next step.")
             elif st.button("Cancel", key=f"cancel-live-{job.id}", icon=":material/stop:"):
@@ -162,7 +162,7 @@ def all_jobs() -> None:
     with st.expander("Settings and result", expanded=False):
         st.code(json.dumps({"config": job.config, "result": job.result}, indent=2, default=str), language="json")
     with st.expander("Log", expanded=job.status == "failed"):
-        st.code(job.log or "(empty)", language=None)
+        st.code(job.log or "(empty)", language=None, wrap_lines=True)
 
 
 st.subheader("Jobs")

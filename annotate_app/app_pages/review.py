@@ -49,6 +49,8 @@ with st.container(border=True):
     plain(item.critique.text)
 
 st.markdown("**Refinements** (scores: InstructRM ensemble and per template, reward, embedding, random)")
+st.caption("InstructRM asks the model whether each refinement follows the critique; calibrated against "
+           "the same question about the original output, so 0.5 means no better than the original.")
 rows = refinement_rows(item)
 st.dataframe(rows, hide_index=True, width="stretch")
 ids = [r.id for r in item.refinements]

@@ -1,23 +1,38 @@
 """ILF step 3: sample refinements of each critiqued output from a refinement LM (DESIGN.md, Algorithm 2).
 
     for each batch of critiques (x0 = the critiqued output, f = the critique):
-        prompt  = templates["refinement"]["feedback"] filled with (instruction, title, text, x0, f)
-        samples = N draws of the LM (RefineConfig: temperature, top_p, max_new_tokens)
-        store the post-processed samples as refinements (variant "feedback"); the same without f
-        (variant "no_feedback", baseline_n draws) is the baseline
+        prompt  = a chat model: its chat template around `refinement_chat.feedback` (document, x0
+                  and f in the user turn, "reply with the rewritten output only"); a base model:
+                  `refinement.feedback`, ending with the "Improved output:" cue
+        samples = N draws (RefineConfig: temperature, top_p, length_ratio x len(x0) new tokens
+                  capped by max_new_tokens, stop strings)
+        keep    = post-processed samples (preamble such as "Here is ...:" stripped, cut at a blank
+                  line, unfinished sentence dropped) that are not empty, not x0 again and not text
+                  about rewriting; the counts of each are returned and logged
+        store the kept ones as refinements (variant "feedback"); the same without f (variant
+        "no_feedback", baseline_n draws) is the baseline
 
-`generate` and `encode_prompts` are the language-model side that select.py reuses. Nothing here
-touches SQL: the store does.
+`as_chat`, `encode_prompts` and `max_positions` are the language-model side that select.py
+reuses. Progress is reported per critique (step i of n). Nothing here touches SQL: the store does.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Sequence
 
 from training.errors import ValidationError
 from training.ilf.config import RefineConfig
-from training.ilf.templates import fill, item_fields, load_templates, postprocess
+from training.ilf.templates import (
+    DROP_REASONS,
+    drop_reason,
+    fill,
+    item_fields,
+    load_templates,
+    postprocess,
+    strip_preamble,
+)
 from training.progress import Progress, ensure
 
 log = logging.getLogger(__name__)
@@ -33,7 +48,8 @@ def as_chat(lm, prompts: Sequence[str]) -> list[str]:
                                              add_generation_prompt=True) for p in prompts]
 
 
-def _max_positions(lm) -> int:
+def max_positions(lm) -> int:
+    """The model's context window in tokens (unbounded when its config does not say)."""
     c = lm.model.config
     for name in ("n_positions", "max_position_embeddings"):
         v = getattr(c, name, None)
@@ -47,7 +63,7 @@ def encode_prompts(lm, prompts: Sequence[str], room: int = 0):
     import torch
 
     tok = lm.tokenizer
-    limit = max(8, _max_positions(lm) - room)
+    limit = max(8, max_positions(lm) - room)
     has_template = lm.has_chat_template()
     tok.truncation_side = "left"
     enc = tok(list(prompts), return_tensors="pt", padding=True, truncation=True, max_length=limit,
@@ -61,22 +77,33 @@ def encode_prompts(lm, prompts: Sequence[str], room: int = 0):
     return enc, torch
 
 
-def generate(lm, prompts: Sequence[str], n: int, cfg: RefineConfig) -> list[list[str]]:
-    """n post-processed samples per prompt, `cfg.batch_size` prompts per generate() call."""
+def token_budget(lm, output: str, cfg: RefineConfig) -> int:
+    """New tokens a refinement of `output` may take: length_ratio x its length + 16, capped."""
+    n = len(lm.tokenizer.encode(output, add_special_tokens=False))
+    return max(1, min(cfg.max_new_tokens, math.ceil(cfg.length_ratio * n) + 16))
+
+
+def generate(lm, prompts: Sequence[str], n: int, cfg: RefineConfig,
+             budgets: Sequence[int] | None = None) -> list[list[str]]:
+    """n decoded samples per prompt (chat-wrapped when the model has a chat template), at most
+    `budgets[i]` new tokens for prompt i (default cfg.max_new_tokens), `cfg.batch_size` prompts per
+    generate() call; generation stops at cfg.stop. Not post-processed."""
     out: list[list[str]] = []
     chat = as_chat(lm, prompts)
+    budgets = list(budgets) if budgets is not None else [cfg.max_new_tokens] * len(chat)
+    stop = [x for x in cfg.stop if x]
     for i in range(0, len(chat), cfg.batch_size):
-        batch = chat[i:i + cfg.batch_size]
-        enc, torch = encode_prompts(lm, batch, room=0 if lm.seq2seq else cfg.max_new_tokens)
+        batch, room = chat[i:i + cfg.batch_size], budgets[i:i + cfg.batch_size]
+        enc, torch = encode_prompts(lm, batch, room=0 if lm.seq2seq else max(room))
         enc.pop("position_ids", None)  # generate() derives them from the mask
         with torch.no_grad():
             ids = lm.model.generate(
                 **enc, do_sample=True, temperature=cfg.temperature, top_p=cfg.top_p,
-                max_new_tokens=cfg.max_new_tokens, num_return_sequences=n,
-                pad_token_id=lm.tokenizer.pad_token_id)
+                max_new_tokens=max(room), num_return_sequences=n, pad_token_id=lm.tokenizer.pad_token_id,
+                **({"stop_strings": stop, "tokenizer": lm.tokenizer} if stop else {}))
         if not lm.seq2seq:
             ids = ids[:, enc["input_ids"].shape[1]:]
-        texts = [postprocess(t) for t in lm.tokenizer.batch_decode(ids, skip_special_tokens=True)]
+        texts = [lm.tokenizer.decode(row[:room[j // n]], skip_special_tokens=True) for j, row in enumerate(ids)]
         out.extend(texts[j * n:(j + 1) * n] for j in range(len(batch)))
     return out
 
@@ -91,9 +118,21 @@ def critique_items(store, project, critique_ids):
     return items
 
 
+def refinement_prompt(lm, templates: dict, fields: dict, variant: str) -> str:
+    """The prompt of one refinement: the chat template's user turn (refinement_chat) for a model
+    that has one, else the plain template that ends with the "Improved output:" cue."""
+    section = "refinement_chat" if lm.has_chat_template() else "refinement"
+    return fill(templates[section][variant], fields, f"{section}.{variant}")
+
+
 def refine(store, project, cfg: RefineConfig | None = None, *, critique_ids: Sequence[int] | None = None,
            lm=None, progress: Progress | None = None) -> dict:
-    """Sample refinements for the project's current critiques and store them. Returns counts."""
+    """Sample refinements for the project's current critiques and store the ones that are rewrites.
+
+    Each sample is post-processed (preamble, stop strings, unfinished sentence) and dropped when it
+    is empty, a copy of the critiqued output, or text about rewriting (templates.drop_reason).
+    Returns counts: critiques, refinements stored, samples drawn, preambles stripped, dropped by reason.
+    """
     import torch
 
     from training.device import pick_device
@@ -106,25 +145,41 @@ def refine(store, project, cfg: RefineConfig | None = None, *, critique_ids: Seq
     if cfg.skip_done:
         items = [it for it in items if not any(r.variant in MODEL_VARIANTS for r in it.refinements)]
     progress = ensure(progress)
+    counts = {"critiques": len(items), "refinements": 0, "samples": 0, "preambles_stripped": 0,
+              "dropped": dict.fromkeys(DROP_REASONS, 0)}
     if not items:
         progress.log("every critique already has refinements (use skip_done=False to add more)")
-        return {"critiques": 0, "refinements": 0}
+        return counts
+    progress.step(0, len(items))
     lm = lm or load_lm(cfg.model, device=pick_device(cfg.device))
     torch.manual_seed(cfg.seed)
     jobs = [("feedback", cfg.n)] + ([("no_feedback", cfg.baseline_n)] if cfg.baseline_n > 0 else [])
-    added = 0
-    total = len(items)
     for start in range(0, len(items), cfg.batch_size):
         chunk = items[start:start + cfg.batch_size]
+        budgets = [token_budget(lm, it.candidate.text, cfg) for it in chunk]
         for variant, n in jobs:
-            prompts = [fill(templates["refinement"][variant],
-                            item_fields(it, templates, p.kind, cfg.max_text_chars, baseline=variant != "feedback"),
-                            f"refinement.{variant}") for it in chunk]
-            samples = generate(lm, prompts, n, cfg)
-            for it, texts in zip(chunk, samples):
-                texts = [t for t in texts if t] or ["(empty)"]
-                store.add_refinements(it.critique.id, texts, generator=lm.name, variant=variant)
-                added += len(texts)
-        progress.step(min(start + len(chunk), total), total, refinements=added)
-    return {"critiques": total, "refinements": added}
-
+            prompts = [refinement_prompt(lm, templates, item_fields(
+                it, templates, p.kind, cfg.max_text_chars, baseline=variant != "feedback"), variant) for it in chunk]
+            for it, samples in zip(chunk, generate(lm, prompts, n, cfg, budgets)):
+                kept = []
+                for raw in samples:
+                    counts["preambles_stripped"] += strip_preamble(raw.strip())[1]
+                    text = postprocess(raw, cfg.stop)
+                    reason = drop_reason(text, it.candidate.text)
+                    if reason:
+                        counts["dropped"][reason] += 1
+                    else:
+                        kept.append(text)
+                counts["samples"] += len(samples)
+                if kept:
+                    store.add_refinements(it.critique.id, kept, generator=lm.name, variant=variant)
+                    counts["refinements"] += len(kept)
+        done = start + len(chunk)
+        progress.step(done, len(items), refinements=counts["refinements"], dropped=sum(counts["dropped"].values()))
+        progress.log(f"refine: critique {done} of {len(items)}: {counts['refinements']} refinements kept "
+                     f"of {counts['samples']} samples")
+    d = counts["dropped"]
+    progress.log(f"refine: {counts['refinements']} of {counts['samples']} samples kept; "
+                 f"{counts['preambles_stripped']} preambles stripped; dropped {d['empty']} empty, "
+                 f"{d['copy']} copies of the output, {d['meta']} about rewriting instead of a rewrite")
+    return counts

@@ -1,30 +1,43 @@
 """ILF step 4: score each refinement and mark the best one per critique (DESIGN.md, Algorithm 2).
 
-    InstructRM: an instruction LM is asked, with several templates, whether the refinement
-                incorporates the feedback; score = p(yes) / (p(yes) + p(no)) from the
-                next-token logits, mean over templates (Scheurer et al. 2023)
+    instructrm: an instruction LM is asked, with several templates, whether the refinement
+                incorporates the feedback (Scheurer et al. 2023). Per template:
+                    log-odds = log p(yes) - log p(no) of the first answer token, read where the
+                               model answers (after the chat template's assistant turn starts)
+                    calibrated = log-odds - log-odds of the same question about the original
+                               output (or "N/A"), so a model biased to one answer cannot win
+                score = sigmoid(mean calibrated log-odds over templates); 0.5 = as the original
     reward:     the learned token-level reward model's sequence score (training/rewards)
+    ensemble:   instructrm + reward, each scaled by its spread within critiques, averaged
     embedding:  MiniLM cosine similarity with output+feedback (or the feedback)
     random:     seeded, the control
 
-`select` stores every score and marks the argmax of the `feedback` refinements; critiques a
-person already reviewed keep their choice. Nothing here touches SQL: the store does.
+Cost: per critique, the shared prefix of its questions (document, output, feedback) runs once;
+its KV cache is repeated for the N refinements, which run in one batched forward, and each
+template's question then runs on that cache (`answer_logits`). `select` stores every score and
+marks the argmax of the `feedback` refinements; critiques a person already reviewed keep their
+choice. Nothing here touches SQL: the store does.
 """
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import logging
 import random
+import time
 from collections.abc import Sequence
 
 from training.errors import TokenwiseError, ValidationError
 from training.ilf.config import SELECTORS, SelectConfig
-from training.ilf.refine import MODEL_VARIANTS, as_chat, critique_items, encode_prompts
+from training.ilf.refine import MODEL_VARIANTS, as_chat, critique_items, encode_prompts, max_positions
 from training.ilf.templates import fill, item_fields, load_templates
 from training.progress import Progress, ensure
 
 log = logging.getLogger(__name__)
+
+SLOT = "\x00refinement\x00"  # where a refinement goes in a filled InstructRM prompt
+CONTENT_FREE = "N/A"  # the content-free reference of calibration="content-free"
 
 
 def answer_token_ids(tokenizer, yes: str, no: str) -> tuple[list[int], list[int]]:
@@ -54,18 +67,15 @@ def yes_probability(logits, yes_ids: Sequence[int], no_ids: Sequence[int]):
     """p(yes) / (p(yes) + p(no)) from next-token logits [B, V]; each side sums its token ids."""
     import torch
 
-    logp = torch.log_softmax(logits.float(), dim=-1)
-    ly = torch.logsumexp(logp[:, list(yes_ids)], dim=-1)
-    ln = torch.logsumexp(logp[:, list(no_ids)], dim=-1)
-    return torch.sigmoid(ly - ln)
+    return torch.sigmoid(yes_log_odds(logits, yes_ids, no_ids))
 
 
 def next_token_logits(lm, prompts: Sequence[str], batch_size: int = 4):
-    """Logits of the first token the model would write after each prompt: [len(prompts), V]."""
+    """Logits of the first token the model would write after each (already chat-wrapped) prompt: [len(prompts), V]."""
     import torch
 
     rows = []
-    chat = as_chat(lm, prompts)
+    chat = list(prompts)
     for i in range(0, len(chat), batch_size):
         enc, _ = encode_prompts(lm, chat[i:i + batch_size], room=1)
         with torch.no_grad():
@@ -81,24 +91,187 @@ def next_token_logits(lm, prompts: Sequence[str], batch_size: int = 4):
     return torch.cat(rows) if rows else torch.zeros(0)
 
 
+def instructrm_prompt(lm, rm: dict, fields: dict, cue: str = "") -> tuple[str, str, str]:
+    """(prefix, joint, tail) of one InstructRM question about a critique item: the question about a
+    refinement r is prefix + joint + r + tail. A chat model gets the question as its user turn and
+    answers after the assistant turn starts; a base model gets the question followed by `cue`."""
+    text = fill(rm["prompt"], {**fields, "refinement": SLOT}, f"instructrm {rm.get('name', '')}")
+    if not lm.has_chat_template():
+        text += cue
+    head, _, tail = as_chat(lm, [text])[0].partition(SLOT)
+    body = head.rstrip()  # the space before the refinement starts its first token (" The"), as in running text
+    return body, head[len(body):], tail
+
+
+def _right_padded(rows: list[list[int]], pad: int, device):
+    import torch
+
+    width = max(1, max(len(x) for x in rows))
+    ids = torch.full((len(rows), width), pad, dtype=torch.long, device=device)
+    mask = torch.zeros((len(rows), width), dtype=torch.long, device=device)
+    for j, x in enumerate(rows):
+        ids[j, :len(x)] = torch.tensor(x, dtype=torch.long)
+        mask[j, :len(x)] = 1
+    return ids, mask
+
+
+def answer_logits(lm, prefix: str, middles: Sequence[str], tails: Sequence[str], batch_size: int = 8):
+    """Next-token logits after prefix + middle + tail for every (tail, middle): [len(tails), len(middles), V].
+
+    For a causal LM the prefix (document, output, feedback) runs once; its KV cache is repeated for
+    up to `batch_size` middles (the refinements), which run in one right-padded forward; each tail
+    (the question of a template that shares this prefix) then runs on that cache, batched over the
+    middles, with the pads masked out and positions continuing from each middle's own length. The
+    logits are read where each row's answer starts. A seq2seq LM reads each whole prompt.
+    """
+    import torch
+
+    if not middles:
+        return torch.zeros((len(tails), 0, lm.model.get_output_embeddings().out_features))
+    if lm.seq2seq:
+        flat = next_token_logits(lm, [prefix + m + t for t in tails for m in middles], batch_size)
+        return flat.view(len(tails), len(middles), -1)
+    tok, model, dev = lm.tokenizer, lm.model, lm.device
+    pad = tok.pad_token_id if tok.pad_token_id is not None else 0
+    pre = tok(prefix, add_special_tokens=not lm.has_chat_template())["input_ids"]
+    mids = [tok(m, add_special_tokens=False)["input_ids"] for m in middles]
+    ends = [tok(t, add_special_tokens=False)["input_ids"] for t in tails]
+    limit = max_positions(lm)
+    room = max((len(x) for x in mids), default=0) + max((len(x) for x in ends), default=0)
+    if room >= limit // 2:  # a refinement longer than half the window keeps its start
+        keep = max(1, limit // 2 - max((len(x) for x in ends), default=0))
+        mids = [x[:keep] for x in mids]
+        room = limit // 2
+    pre = pre[-(limit - room):]  # a prefix too long for the window loses its start
+    if not pre:
+        raise ValidationError("an InstructRM prompt is empty after tokenization")
+    rows: list[list] = [[] for _ in tails]
+    with torch.no_grad():
+        first = model(input_ids=torch.tensor([pre], device=dev), use_cache=True, logits_to_keep=1)
+        for i in range(0, len(mids), batch_size):
+            ids, mask = _right_padded(mids[i:i + batch_size], pad, dev)
+            n, width = ids.shape
+            cache = copy.deepcopy(first.cache)
+            cache.batch_repeat_interleave(n)
+            lengths = mask.sum(1)
+            mid_end = (lengths - 1).clamp(min=0)
+            keep = torch.unique(mid_end)  # the LM head runs only where some row's answer could start
+            ones = torch.ones((n, len(pre)), dtype=torch.long, device=dev)
+            step = model(input_ids=ids, cache=cache, use_cache=True, logits_to_keep=keep,
+                         attention_mask=torch.cat([ones, mask], 1),
+                         position_ids=len(pre) + torch.arange(width, device=dev).expand(n, width))
+            after_mid = step.logits[torch.arange(n, device=dev), torch.searchsorted(keep, mid_end)]
+            after_mid[lengths == 0] = first.logits[0, -1]
+            for t, end in enumerate(ends):
+                if not end:  # nothing after the refinement: the answer starts right after it
+                    rows[t].append(after_mid.float().cpu())
+                    continue
+                q = torch.tensor(end, dtype=torch.long, device=dev).expand(n, len(end))
+                tail_cache = copy.deepcopy(step.cache) if t < len(ends) - 1 else step.cache
+                o = model(input_ids=q, cache=tail_cache, use_cache=False, logits_to_keep=1,
+                          attention_mask=torch.cat([ones, mask, torch.ones_like(q)], 1),
+                          position_ids=len(pre) + lengths[:, None] + torch.arange(len(end), device=dev))
+                rows[t].append(o.logits[:, -1].float().cpu())
+    return torch.stack([torch.cat(r) for r in rows])
+
+
+def yes_log_odds(logits, yes_ids: Sequence[int], no_ids: Sequence[int]):
+    """log p(yes) - log p(no) from next-token logits [B, V]; each side sums its token ids."""
+    import torch
+
+    logp = torch.log_softmax(logits.float(), dim=-1)
+    return torch.logsumexp(logp[:, list(yes_ids)], dim=-1) - torch.logsumexp(logp[:, list(no_ids)], dim=-1)
+
+
+def calibrate(log_odds, reference):
+    """Calibrated log-odds: each refinement's log-odds of yes minus the reference's (the same
+    question asked of the original output, or of a content-free input). A bias towards one answer
+    word adds the same amount to both, so it cancels (Zhao et al. 2021, contextual calibration)."""
+    return log_odds - reference
+
+
 def instructrm_scores(lm, items, templates: dict, kind: str, cfg: SelectConfig,
                       progress: Progress | None = None) -> dict[int, dict]:
-    """refinement id -> {"scores": {template: p}, "ensemble_score": mean} for the items' model refinements."""
-    jobs = [(it, r) for it in items for r in it.refinements]
-    out: dict[int, dict] = {r.id: {"scores": {}} for _, r in jobs}
+    """refinement id -> {"scores": {template: p, "instructrm_raw": mean raw p}, "ensemble_score": s,
+    "log_odds": mean calibrated log-odds} for the items' refinements.
+
+    Per template, p = p(yes) / (p(yes) + p(no)) of the answer word at the position the model
+    answers, calibrated by cfg.calibration: p = sigmoid(log-odds - log-odds of the reference), so
+    0.5 means "as much yes as for the original output". ensemble_score = sigmoid(mean calibrated
+    log-odds) (with calibration 'none': the mean raw p). Per critique, templates whose text up to
+    the refinement is the same share one prefix forward (answer_logits); the critique's refinements
+    (and the reference) run batched on it, then each template's question.
+    """
+    import math
+
+    import torch
+
     rms = templates["instructrm"]
+    answers = [answer_token_ids(lm.tokenizer, rm["yes"], rm["no"]) for rm in rms]
+    names = [rm.get("name") or f"t{i}" for i, rm in enumerate(rms)]
+    cue = templates.get("instructrm_cue", "")
     progress = ensure(progress)
-    for t_i, rm in enumerate(rms):
-        name = rm.get("name") or f"t{t_i}"
-        yes_ids, no_ids = answer_token_ids(lm.tokenizer, rm["yes"], rm["no"])
-        prompts = [fill(rm["prompt"], {**item_fields(it, templates, kind, cfg.max_text_chars), "refinement": r.text},
-                        f"instructrm {name}") for it, r in jobs]
-        probs = yes_probability(next_token_logits(lm, prompts, cfg.batch_size), yes_ids, no_ids)
-        for (_, r), pr in zip(jobs, probs.tolist()):
-            out[r.id]["scores"][name] = round(float(pr), 6)
-        progress.step(t_i + 1, len(rms), template=t_i + 1)
-    for s in out.values():
-        s["ensemble_score"] = sum(s["scores"].values()) / len(s["scores"])
+    out: dict[int, dict] = {}
+    t0, c0, pairs = time.perf_counter(), time.process_time(), 0
+    for i, it in enumerate(items):
+        fields = item_fields(it, templates, kind, cfg.max_text_chars)
+        texts = [r.text for r in it.refinements]
+        ref = {"original": [it.candidate.text], "content-free": [CONTENT_FREE], "none": []}[cfg.calibration]
+        unique = list(dict.fromkeys(texts + ref))  # a refinement equal to the reference is scored once
+        at = [unique.index(t) for t in texts]
+        lo = torch.zeros((len(rms), len(unique)))
+        groups: dict[tuple[str, str], list[tuple[int, str]]] = {}  # templates that share a prefix run together
+        for k, rm in enumerate(rms):
+            prefix, joint, tail = instructrm_prompt(lm, rm, fields, cue)
+            if SLOT in tail:  # a template that repeats {refinement}: its own group, the whole rest per text
+                lo[k] = yes_log_odds(answer_logits(lm, prefix, [joint + u + tail.replace(SLOT, u) for u in unique],
+                                                   [""], cfg.batch_size)[0], *answers[k])
+                continue
+            groups.setdefault((prefix, joint), []).append((k, tail))
+        for (prefix, joint), members in groups.items():
+            logits = answer_logits(lm, prefix, [joint + u for u in unique], [t for _, t in members], cfg.batch_size)
+            for (k, _), row in zip(members, logits):
+                lo[k] = yes_log_odds(row, *answers[k])
+        raw = [torch.sigmoid(lo[k, at]) for k in range(len(rms))]
+        cal = [calibrate(lo[k, at], lo[k, unique.index(ref[0])]) if ref else lo[k, at] for k in range(len(rms))]
+        raw_t, cal_t = torch.stack(raw, 1), torch.stack(cal, 1)  # [refinements, templates]
+        for j, r in enumerate(it.refinements):
+            per = {n: round(float(torch.sigmoid(cal_t[j, k])), 6) for k, n in enumerate(names)}
+            mean_raw = float(raw_t[j].mean())
+            mean_lo = float(cal_t[j].mean())
+            out[r.id] = {"scores": {**per, "instructrm_raw": round(mean_raw, 6)}, "log_odds": mean_lo,
+                         "ensemble_score": mean_raw if not ref else 1 / (1 + math.exp(-mean_lo))}
+        pairs += len(texts) * len(rms)
+        progress.step(i + 1, len(items), pairs=pairs)
+    if pairs:
+        secs, cpu = time.perf_counter() - t0, time.process_time() - c0
+        progress.log(f"InstructRM: {len(items)} critiques, {pairs} (refinement, template) pairs in {secs:.1f} s "
+                     f"({secs / pairs:.3f} s each, {cpu / pairs:.3f} CPU s each; calibration {cfg.calibration})")
+    return out
+
+
+def ensemble_scores(irm: dict[int, dict], rm: dict[int, dict], items) -> dict[int, dict]:
+    """InstructRM (mean calibrated log-odds) and the reward model's score, each divided by its
+    spread within critiques (pooled std of the scores around their critique's mean), averaged.
+
+    Within a critique only differences matter, so this puts both on the same scale without letting
+    documents with high or low reward overall set it."""
+    def spread(key) -> float:
+        dev = []
+        for it in items:
+            xs = [key(r.id) for r in it.refinements]
+            m = sum(xs) / len(xs)
+            dev += [(x - m) ** 2 for x in xs]
+        sd = (sum(dev) / len(dev)) ** 0.5 if dev else 0.0
+        return sd if sd > 1e-9 else 1.0
+
+    sa = spread(lambda i: irm[i]["log_odds"])
+    sb = spread(lambda i: rm[i]["rm_score"])
+    out = {}
+    for it in items:
+        for r in it.refinements:
+            e = (irm[r.id]["log_odds"] / sa + rm[r.id]["rm_score"] / sb) / 2
+            out[r.id] = {**irm[r.id], **rm[r.id], "scores": {**irm[r.id]["scores"], "ensemble": round(e, 6)}}
     return out
 
 
@@ -152,13 +325,13 @@ def reward_scores(store, project, items, cfg: SelectConfig, rm=None) -> dict[int
 
     p = store.get_project(project)
     if rm is None:
-        path = cfg.model
+        path = cfg.reward_model or (cfg.model if cfg.selector == "reward" else "")
         if not path and p.active_reward_model is not None:
             path = store.get_model(p.active_reward_model).path
         if not path:
-            raise TokenwiseError("reward selector needs a trained reward model: train one "
-                                 "(tokenwise train reward ...) and pass its folder with --model, or make it "
-                                 "the project's active reward model")
+            raise TokenwiseError(f"{cfg.selector} selector needs a trained reward model: train one "
+                                 "(tokenwise train reward ...) and pass its folder with --reward-model, or make "
+                                 "it the project's active reward model")
         from training.rewards.model import TokenRewardModel
 
         rm = TokenRewardModel.load(path, device=pick_device(cfg.device))
@@ -179,6 +352,8 @@ def score_of(entry: dict, selector: str) -> float:
         return entry["ensemble_score"]
     if selector == "reward":
         return entry["rm_score"]
+    if selector == "ensemble":
+        return entry["scores"]["ensemble"]
     return entry["scores"][selector]
 
 
@@ -189,16 +364,18 @@ def score_items(store, project, items, cfg: SelectConfig, *, lm=None, encoder=No
     from training.lm import load_lm
 
     p = store.get_project(project)
-    if cfg.selector == "instructrm":
+    if cfg.selector in ("instructrm", "ensemble"):
+        rewards = reward_scores(store, p.id, items, cfg, rm) if cfg.selector == "ensemble" else None
         lm = lm or load_lm(cfg.model or "smollm2", device=pick_device(cfg.device))
-        return instructrm_scores(lm, items, load_templates(p), p.kind, cfg, progress)
+        irm = instructrm_scores(lm, items, load_templates(p), p.kind, cfg, progress)
+        return irm if rewards is None else ensemble_scores(irm, rewards, items)
     if cfg.selector == "embedding":
         return embedding_scores(items, cfg, encoder)
     if cfg.selector == "random":
         return random_scores(items, cfg)
     if cfg.selector == "reward":
         return reward_scores(store, p.id, items, cfg, rm)
-    raise ValidationError(f"selector: {cfg.selector!r} is not one of {', '.join(SELECTORS)}")
+    raise ValidationError(f"selector: {cfg.selector!r} is not one of {', '.join(SELECTORS)}")  # cfg changed after init
 
 
 def select(store, project, cfg: SelectConfig | None = None, *, critique_ids: Sequence[int] | None = None,

@@ -8,7 +8,13 @@ use (`_RULES`), checked when the templates are loaded so a typo is refused befor
     load_templates(project) -> dict        the file's templates, the project's sections on top
     item_fields(item, templates, kind)     a critique item's field values (not `refinement`)
     fill(template, values)                 the filled text; a missing value is named
-    postprocess(sample)                    a generated sample cut to its finished sentences
+    postprocess(sample, stop)              a generated sample without its preamble ("Here is ...:"),
+                                           cut at a stop string or blank line and its last finished sentence
+    drop_reason(refinement, output)        "empty" | "copy" | "meta" when a sample is not a rewrite, else None
+
+A model with a chat template gets `refinement_chat` as its user turn and the instructrm prompts
+as they are; a base model gets `refinement` (ending with a cue) and the instructrm prompts
+followed by `instructrm_cue`.
 """
 
 from __future__ import annotations
@@ -28,13 +34,14 @@ FIELDS = ("instruction", "title", "text", "output", "feedback", "refinement")
 _RULES = {
     "refinement.feedback": ({"output", "feedback"}, {"instruction", "title", "text", "output", "feedback"}),
     "refinement.no_feedback": ({"output"}, {"instruction", "title", "text", "output"}),
+    "refinement_chat.feedback": ({"output", "feedback"}, {"instruction", "title", "text", "output", "feedback"}),
+    "refinement_chat.no_feedback": ({"output"}, {"instruction", "title", "text", "output"}),
     "instructrm": ({"feedback", "refinement"}, set(FIELDS)),
     "dataset.sft_prompt": (set(), {"instruction", "title", "text"}),
     "dataset.sft_completion": ({"refinement"}, {"refinement"}),
     "dataset.feedback_prompt": ({"output"}, {"instruction", "title", "text", "output"}),
     "dataset.feedback_completion": ({"feedback", "refinement"}, {"feedback", "refinement"}),
 }
-
 
 
 def template_fields(template: str) -> set[str]:
@@ -58,13 +65,17 @@ def check_template(template: str, where: str, rule: str | None = None) -> None:
 
 
 def validate_templates(t: dict) -> dict:
+    """`t` itself when every section is there and every template uses the right fields."""
     for key in ("instructions", "refinement", "instructrm", "dataset"):
         if key not in t:
             raise ValidationError(f"templates: the section {key!r} is missing")
-    for name in ("feedback", "no_feedback"):
-        if name not in t["refinement"]:
-            raise ValidationError(f"templates: refinement.{name} is missing")
-        check_template(t["refinement"][name], f"refinement.{name}")
+    for section in ("refinement", "refinement_chat"):
+        for name in ("feedback", "no_feedback"):
+            if name not in t.get(section, {}):
+                raise ValidationError(f"templates: {section}.{name} is missing")
+            check_template(t[section][name], f"{section}.{name}")
+    if not isinstance(t.get("instructrm_cue", ""), str):
+        raise ValidationError("templates: instructrm_cue must be a string (the answer cue after a base model's question)")
     if not t["instructrm"]:
         raise ValidationError("templates: instructrm needs at least one template")
     for i, rm in enumerate(t["instructrm"]):
@@ -92,6 +103,7 @@ def load_templates(project=None) -> dict:
 
 
 def fill(template: str, values: dict, where: str = "template") -> str:
+    """`template` with its {fields} filled from `values`; a missing value is named."""
     try:
         return template.format_map(values)
     except KeyError as e:
@@ -120,18 +132,68 @@ def item_fields(item, templates: dict, kind: str, max_text_chars: int = 3000, *,
 
 # -- post-processing --------------------------------------------------------------------------
 _SENTENCE_END = re.compile(r"[.!?][\"')\]]*(?=\s|$)")
+_LABEL = r"(?:improved|rewritten|revised|new|updated|better|corrected|edited|final)\s+(?:\w+\s+)?" \
+         r"(?:output|summary|answer|prompt|version|text|response)"
+# "Sure! Here is the rewritten summary:", "Improved output:", "Revised answer -" at the start of a sample.
+_PREAMBLE = re.compile(
+    r"^\s*(?:(?:sure|certainly|okay|ok|of course|absolutely)\b[,!.]?\s*)?"
+    r"(?:(?:here(?:'s| is| are)\b[^:\n]{0,80}|(?:the |an? |my )?" + _LABEL + r"[^:\n]{0,40})\s*[:\-]"
+    r"|here(?:'s| is| are)\b[^.\n]{0,80}[.!]?[ \t]*(?:\n|$))\s*", re.IGNORECASE)
+# Text about the rewriting instead of a rewrite ("The following is a rewritten version of ...").
+_META = re.compile(
+    r"^\s*(?:the following\b|as an ai\b|i'?m sorry\b|i apologi[sz]e\b|i'?m here to help\b"
+    r"|i (?:have |'ve )?(?:rewritten|revised|improved|made|changed|updated)\b)"
+    r"|\b(?:rewritten|revised|improved) (?:version|output|summary|answer|text)\b"
+    r"|\bthe (?:feedback|original (?:output|summary|answer|text))\b|\bhope this (?:message|email) finds you\b",
+    re.IGNORECASE)
+MIN_WORDS = 3  # fewer words than this is a stub ("Hi all,"), not a rewrite
+_QUOTES = {'"': '"', "'": "'", "\u201c": "\u201d", "`": "`"}
+DROP_REASONS = ("empty", "copy", "meta")
 
 
-def postprocess(text: str) -> str:
-    """Cut a sample at its first blank line and drop an unfinished last sentence.
+def strip_preamble(text: str) -> tuple[str, bool]:
+    """(text without a leading "Here is ...:" / "Improved output:" label, whether one was removed)."""
+    out = text
+    for _ in range(2):  # "Sure! Here is the summary:\n\nRevised summary: ..."
+        out = _PREAMBLE.sub("", out, count=1)
+    return out, out != text
+
+
+def postprocess(text: str, stop: tuple[str, ...] | list[str] = ()) -> str:
+    """A sample cut to the rewrite itself: no preamble, nothing after a stop string or the first blank
+    line, surrounding quotes removed, no unfinished last sentence.
 
     A sample with no finished sentence at all is kept whole (better than nothing).
     """
-    text = text.strip()
-    text = re.split(r"\n\s*\n", text, maxsplit=1)[0]
+    text, _ = strip_preamble(text.strip())
+    for s in stop:
+        if s and s in text:
+            text = text[:text.index(s)]
+    text = re.split(r"\n\s*\n", text.strip(), maxsplit=1)[0]
     text = " ".join(text.split())
+    q = _QUOTES.get(text[:1])
+    if q and len(text) > 1 and text.endswith(q) and text[1:-1].count(text[0]) == text[1:-1].count(q) == 0:
+        text = text[1:-1].strip()
     ends = list(_SENTENCE_END.finditer(text))
     if ends and ends[-1].end() < len(text):
         text = text[: ends[-1].end()]
     return text.strip()
 
+
+def _norm(text: str) -> str:
+    return " ".join(re.sub(r"[^\w\s]", " ", text.lower()).split())
+
+
+def drop_reason(refinement: str, output: str) -> str | None:
+    """Why a post-processed sample is not a refinement of `output`: "empty" (or a stub of fewer than
+    MIN_WORDS words when the output has more), "copy" (the output again, up to case, spaces and
+    punctuation), "meta" (text about rewriting or chat filler instead of a rewrite, e.g. "The
+    following is a rewritten version ...", "I'm sorry ..."); None when it is one."""
+    if len(_norm(refinement).split()) < min(MIN_WORDS, len(_norm(output).split())):
+        return "empty"
+    if _norm(refinement) == _norm(output):
+        return "copy"
+    first = _SENTENCE_END.split(refinement, maxsplit=1)[0]
+    if _META.search(first):
+        return "meta"
+    return None
