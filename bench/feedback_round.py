@@ -205,10 +205,11 @@ def ilf_targets(args, rows: list[dict], db: str, rm_path: str) -> tuple[dict[str
             s.save_critique(critic, d.candidates[0].id, critique_of(r))
         t0 = time.monotonic()
         refine(s, "ilf-data", RefineConfig(model=policy_path(args), n=args.ilf_n, baseline_n=0,
-                                           max_new_tokens=args.max_new_tokens, device=args.device,
+                                           max_new_tokens=max(args.max_new_tokens, 32), device=args.device,
+                                           seed=args.seed, max_text_chars=max(100, args.passage_chars + 200)))
+        sel = {"selector": args.selector} if args.selector else {}  # default: the ILF form's (the reward model)
+        select(s, "ilf-data", SelectConfig(**sel, model=policy_path(args), reward_model=rm_path, device=args.device,
                                            seed=args.seed))
-        sel = {"selector": args.selector} if args.selector else {}
-        select(s, "ilf-data", SelectConfig(**sel, model=policy_path(args), device=args.device, seed=args.seed))
         targets = {}
         for it, r in zip(s.critique_items(s.get_project("ilf-data").id), rows):
             chosen = it.selected
