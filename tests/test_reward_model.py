@@ -91,6 +91,24 @@ def test_test_split_never_influences_training(store, tiny_causal):
     assert a["test_ci_low"] <= a["test_pairwise_accuracy"] <= a["test_ci_high"]
 
 
+def test_refit_trains_on_train_and_validation_for_the_chosen_epochs(store, tiny_causal):
+    synthetic_project(store, n_docs=36)
+    split = split_lists(lists_from_store(store, "syn"), 0.25, 0.25, seed=0)
+    seen = []
+
+    class Spy:
+        def step(self, step, total, **metrics):
+            pass
+
+        def log(self, message):
+            seen.append(message)
+
+    _, m = fit_and_test(str(tiny_causal), split, config(tiny_causal, epochs=3, refit=True), Spy())
+    assert m["refit_epochs"] == m["best_epoch"] and m["refit_seconds"] > 0
+    assert f"refit on train + validation for {m['best_epoch']} epoch(s)" in seen
+    assert 0 <= m["test_pairwise_accuracy"] <= 1
+
+
 def test_small_data_warns_and_has_no_test_figure(store, tiny_causal, tmp_path):
     synthetic_project(store, n_docs=12)
     rec = train_reward(store, "syn", config(tiny_causal, epochs=1), tmp_path / "rm")
