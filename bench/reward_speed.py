@@ -76,7 +76,7 @@ def main() -> None:
     ap.add_argument("--json-out", default=None)
     args = ap.parse_args()
     if args.quick:
-        args.repeats, args.train_steps = 3, 2
+        args.repeats, args.train_steps = 3, min(args.train_steps, 2)
 
     import torch
     from transformers import AutoModel
