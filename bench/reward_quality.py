@@ -43,7 +43,8 @@ def arguments(argv=None) -> argparse.Namespace:
     ap.add_argument("--test-pairs", type=int, default=0, help="cap on test pairs (0: the whole test split)")
     ap.add_argument("--epochs", type=int, default=2)
     ap.add_argument("--batch-size", type=int, default=8, help="pairs per optimiser step")
-    ap.add_argument("--lr", type=float, default=None, help="peak learning rate (default: the backbone's recipe)")
+    ap.add_argument("--lr", type=float, default=1e-4, help="peak learning rate (linear warm-up over 10%%, then decay)")
+    ap.add_argument("--grad-clip", type=float, default=1.0, help="gradient norm clip, both trainers")
     ap.add_argument("--max-length", type=int, default=192, help="tokens per input (document + answer)")
     ap.add_argument("--max-candidate-length", type=int, default=160, help="answer tokens kept")
     ap.add_argument("--quick", action="store_true", help="a small budget: 200 train / 100 val / 200 test pairs, 1 epoch")
@@ -62,13 +63,6 @@ def arguments(argv=None) -> argparse.Namespace:
     return args
 
 
-def recipe(backbone: str) -> dict:
-    """Defaults found on QA-Feedback's validation split (see the README's reward recipe)."""
-    from training.rewards.recipes import recipe_for
-
-    return recipe_for(backbone)
-
-
 def data(args):
     from training.rewards.trainer import Split, split_lists
 
@@ -82,13 +76,12 @@ def data(args):
 def config(args, system: str):
     from training.rewards.config import RewardConfig
 
-    r = recipe(args.backbone)
     return RewardConfig(base_model=args.backbone, aggregation="avg" if system in ("tokenwise-seq", "trl")
                         else system.split("-")[1], baseline=system == "tokenwise-seq", epochs=args.epochs,
-                        lr=args.lr or r["lr"], warmup_fraction=r["warmup_fraction"], batch_size=args.batch_size,
+                        lr=args.lr, warmup_fraction=0.1, batch_size=args.batch_size,
                         max_length=args.max_length, max_candidate_length=args.max_candidate_length,
                         patience=0, seed=args.seed, device=args.device, bf16=args.dtype == "bf16",
-                        grad_clip=r["grad_clip"], threads=args.threads, val_fraction=0.2, test_fraction=0.2)
+                        grad_clip=args.grad_clip, threads=args.threads, val_fraction=0.2, test_fraction=0.2)
 
 
 def run_tokenwise(args, split, system: str) -> dict:
@@ -194,10 +187,9 @@ def main() -> None:
     from training.rewards.trainer import length_baselines
 
     split = data(args)
-    r = recipe(args.backbone)
     print(f"QA-Feedback: {len(split.train)} train / {len(split.val)} validation / {len(split.test)} test pairs "
           f"(split by question, seed {args.seed}); backbone {args.backbone}; {args.epochs} epoch(s) x batch "
-          f"{args.batch_size}, lr {args.lr or r['lr']}, {args.max_length} tokens (answer up to "
+          f"{args.batch_size}, lr {args.lr}, {args.max_length} tokens (answer up to "
           f"{args.max_candidate_length}); device {args.device} {args.dtype}; torch threads {args.threads}", flush=True)
     rows = []
     lengths = length_baselines(split.test)

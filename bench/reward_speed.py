@@ -76,7 +76,7 @@ def main() -> None:
     ap.add_argument("--json-out", default=None)
     args = ap.parse_args()
     if args.quick:
-        args.repeats, args.train_steps = 3, 2
+        args.repeats, args.train_steps = 3, min(args.train_steps, 2)
 
     import torch
     from transformers import AutoModel
@@ -116,7 +116,7 @@ def main() -> None:
           f"{args.cand_tokens} tokens after a {args.doc_tokens}-token document", flush=True)
 
     # 1. the floor: a bare AutoModel forward over the same, already tokenised batch
-    bare = AutoModel.from_pretrained(resolve(base), torch_dtype=torch.bfloat16 if bf16 else torch.float32)
+    bare = AutoModel.from_pretrained(resolve(base), dtype=torch.bfloat16 if bf16 else torch.float32)
     bare = bare.to(device).eval()
     batch = rm.collate([rm.encode(doc, c) for c in cands])
     inputs = {k: v for k, v in batch.items() if k not in ("positions", "cand_mask")}

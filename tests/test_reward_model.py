@@ -14,12 +14,16 @@ from training.rewards.model import TokenRewardModel
 from training.rewards.report import headline
 from training.rewards.scoring import score_project
 from training.rewards.trainer import (
+    Encoder,
     RankedList,
     Split,
     document_key,
     fit_and_test,
+    length_batches,
     lists_from_store,
+    lr_factor,
     split_lists,
+    step_metrics,
     train_reward,
 )
 from training.store import NewDocument
@@ -85,6 +89,24 @@ def test_test_split_never_influences_training(store, tiny_causal):
     assert a["test_pairs"] == b["test_pairs"] > 0
     assert a["test_pairwise_accuracy"] + b["test_pairwise_accuracy"] <= 1.0 + 1e-9
     assert a["test_ci_low"] <= a["test_pairwise_accuracy"] <= a["test_ci_high"]
+
+
+def test_refit_trains_on_train_and_validation_for_the_chosen_epochs(store, tiny_causal):
+    synthetic_project(store, n_docs=36)
+    split = split_lists(lists_from_store(store, "syn"), 0.25, 0.25, seed=0)
+    seen = []
+
+    class Spy:
+        def step(self, step, total, **metrics):
+            pass
+
+        def log(self, message):
+            seen.append(message)
+
+    _, m = fit_and_test(str(tiny_causal), split, config(tiny_causal, epochs=3, refit=True), Spy())
+    assert m["refit_epochs"] == m["best_epoch"] and m["refit_seconds"] > 0
+    assert f"refit on train + validation for {m['best_epoch']} epoch(s)" in seen
+    assert 0 <= m["test_pairwise_accuracy"] <= 1
 
 
 def test_small_data_warns_and_has_no_test_figure(store, tiny_causal, tmp_path):
@@ -201,6 +223,39 @@ def test_encoder_backbone_sentence_pair():
     assert "".join(e.tokens).startswith("Hello  world,")  # whitespace kept
     r, _ = rm(rm.collate([e]))
     assert r.shape == (1, 8) and torch.allclose(r, torch.full_like(r, 0.5), atol=0.05)  # near-zero head
+
+
+def test_no_sequence_length_warning_for_long_inputs(tiny_causal, caplog):
+    rm = TokenRewardModel.from_base(str(tiny_causal), RewardConfig(base_model=str(tiny_causal), max_length=16))
+    rm.tokenizer.model_max_length = 32  # inputs far longer than the tokenizer's own maximum
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.enable_propagation()  # transformers' own loggers do not reach caplog otherwise
+    try:
+        with caplog.at_level("WARNING"):
+            e = rm.encode("a document " * 200, "the river rose " * 200)
+    finally:
+        hf_logging.disable_propagation()
+    assert len(e.input_ids) <= 16
+    assert "longer than the specified maximum" not in caplog.text
+
+
+def test_schedule_batches_and_step_metrics_by_hand(tiny_causal):
+    # warm-up over 2 of 10 steps, then linear decay to 0
+    assert [lr_factor(i, 10, 2) for i in (0, 1, 2, 5, 9)] == pytest.approx([0.5, 1.0, 1.0, 5 / 8, 1 / 8])
+    assert lr_factor(0, 1, 0) == 1.0  # a single step runs at the full rate
+    # scores: list 1 orders (3 > 1) right, list 2 (0 vs 2, the first better) wrong
+    s = torch.tensor([[3.0, 1.0], [0.0, 2.0]])
+    m = step_metrics(s, torch.tensor([[1, 2], [1, 2]]), torch.ones(2, 2, dtype=torch.bool))
+    assert (m["correct"], m["pairs"], m["accuracy"]) == (1, 2, 0.5)
+    assert m["margin"] == pytest.approx(((3 - 1) + (0 - 2)) / 2) and m["score_mean"] == pytest.approx(1.5)
+    # batches of similar length: every list once, the short ones together
+    rm = TokenRewardModel.from_base(str(tiny_causal), RewardConfig(base_model=str(tiny_causal)))
+    lists = [RankedList("doc", ("a " * n, "b"), (1, 2), group=str(n)) for n in (1, 30, 2, 31, 3, 32)]
+    batches = length_batches(lists, Encoder(rm), 3, random.Random(0))
+    assert sorted(len(b) for b in batches) == [3, 3] and sorted(x.group for b in batches for x in b) == sorted(
+        x.group for x in lists)
+    assert {frozenset(x.group for x in b) for b in batches} == {frozenset("123"), frozenset({"30", "31", "32"})}
 
 
 def test_long_candidate_never_fails(tiny_causal):

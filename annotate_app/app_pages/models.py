@@ -114,7 +114,7 @@ st.dataframe(cmp, hide_index=True, width="stretch")
 diff = {k: (cfg_a.get(k), cfg_b.get(k)) for k in sorted(set(cfg_a) | set(cfg_b)) if cfg_a.get(k) != cfg_b.get(k)}
 if diff:
     st.caption("Settings that differ: " + "; ".join(f"{k}: {va!r} vs {vb!r}" for k, (va, vb) in diff.items()))
-shown = [n for n in KEY_METRICS if n in a or n in bm]
+shown = [n for n in KEY_METRICS if (n in a or n in bm) and n != "test_pairs"]  # a count has another scale
 if shown:
     long = pd.DataFrame([{"metric": n, "model": f"#{i}", "value": src.get(n)}
                          for n in shown for i, src in ((a_id, a), (b_id, bm))])

@@ -31,6 +31,13 @@ def test_rewards_page_shows_heatmaps(live_server, page, e2e, tmp_path):
     title = spans.first.get_attribute("title")
     assert 0 < float(title) < 1
     assert page.locator(".tw-heatmap").count() == len(first_doc.candidates)
+    # the scale is the model's own: the legend prints real values around the document's mean
+    legend = page.locator(".tw-legend").first.inner_text()
+    assert "lower reward" in legend and "white = " in legend and "higher reward" in legend
+    e2e.wait_text(page, "Backbone: causal (prefix reward)")
+    markdown = page.locator('[data-testid="stMarkdownContainer"]')
+    markdown.filter(has_text="model rank 1 · P(best)").first.wait_for(state="visible")
+    markdown.filter(has_text="SMALL DATA").first.wait_for(state="visible")  # the demo has < 30 rankings
     page.locator(".js-plotly-plot").first.wait_for(state="visible")
     path = e2e.shot(page, "rewards")
     assert path.stat().st_size > 10_000

@@ -70,8 +70,9 @@ def register(sub) -> None:
 
 def cmd_train_reward(args) -> int:
     from training.rewards.config import RewardConfig
+    from training.rewards.report import headline
     from training.rewards.scoring import score_project
-    from training.rewards.trainer import headline, train_reward
+    from training.rewards.trainer import train_reward
     from training.store import Store
 
     config = config_from_args(RewardConfig, args)
