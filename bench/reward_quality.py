@@ -109,8 +109,8 @@ def run_trl(args, split) -> dict:
     from trl import RewardTrainer
 
     from training.lm import resolve
-    from training.rewards.losses import wilson_interval
     from training.rewards.model import TokenRewardModel
+    from training.stats import wilson_interval
 
     cfg = config(args, "trl")
     probe = TokenRewardModel.from_base(args.backbone, cfg)  # its encode(): the same truncation as Tokenwise
@@ -183,8 +183,8 @@ def main() -> None:
     args = arguments()
     if args.one:
         return one(args)
-    from training.rewards.losses import wilson_interval
     from training.rewards.trainer import length_baselines
+    from training.stats import wilson_interval
 
     split = data(args)
     print(f"QA-Feedback: {len(split.train)} train / {len(split.val)} validation / {len(split.test)} test pairs "

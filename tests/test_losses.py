@@ -13,8 +13,8 @@ from training.rewards.losses import (
     mean_kendall_tau,
     pairwise_accuracy,
     tie_broken_order,
-    wilson_interval,
 )
+from training.stats import wilson_interval
 
 R = torch.tensor([[0.2, 0.4, 0.6], [0.5, 0.5, 99.0]])  # 99 is a pad: must never count
 M = torch.tensor([[1, 1, 1], [1, 1, 0]])

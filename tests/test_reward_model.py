@@ -304,6 +304,19 @@ def test_cli_train_eval_score(db_path, tiny_causal, tmp_path, capsys):
     assert main(["eval", "reward", "--model", str(out), "--file", str(pairs)]) == 0
     res = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert res["n"] == 6 and 0 <= res["pairwise_accuracy"] <= 1
+    # any preference format Tokenwise imports: summarize-from-feedback rows (two raters of one
+    # comparison are two lists) and scored completions, without converting them first
+    sff = tmp_path / "sff.jsonl"
+    sff.write_text("\n".join(json.dumps({"info": {"post": f"the river {i}"}, "choice": 0, "worker": w,
+                                          "summaries": [{"text": f"the {MARK} river"}, {"text": "the town"}]})
+                             for i in range(3) for w in ("a", "b")) + "\n")
+    ratings = tmp_path / "uf.json"
+    ratings.write_text(json.dumps([{"instruction": "R: the river.", "completions": [
+        {"response": f"the {MARK} river", "overall_score": 9}, {"response": "the town", "overall_score": 2},
+        {"response": "a river", "overall_score": 5}]}]))
+    for f, n in ((sff, 6), (ratings, 1)):
+        assert main(["eval", "reward", "--model", str(out), "--file", str(f)]) == 0
+        assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["n"] == n
     assert main(["score", "--db", db_path, "--project", "syn", "--model", str(out)]) == 0
     assert "scored 60 candidates" in capsys.readouterr().out
     with Store(db_path) as s:

@@ -104,17 +104,6 @@ def bradley_terry(s_chosen: torch.Tensor, s_rejected: torch.Tensor) -> torch.Ten
 
 
 # -- metrics ------------------------------------------------------------------------------
-def wilson_interval(correct: int, total: int, z: float = 1.959964) -> tuple[float, float]:
-    """95% Wilson score interval of a proportion correct/total ((nan, nan) when total is 0)."""
-    if total <= 0:
-        return float("nan"), float("nan")
-    p = correct / total
-    denom = 1 + z * z / total
-    centre = (p + z * z / (2 * total)) / denom
-    half = z * math.sqrt(p * (1 - p) / total + z * z / (4 * total * total)) / denom
-    return max(0.0, centre - half), min(1.0, centre + half)
-
-
 def pairwise_accuracy(scores: torch.Tensor, ranks: torch.Tensor, mask: torch.Tensor | None = None) -> tuple[int, int]:
     """(correct, total) over the untied pairs of each list: correct when the better-ranked
     candidate scores strictly higher."""

@@ -39,9 +39,10 @@ from training.device import autocast, pick_device, set_threads
 from training.errors import NotFound, ValidationError
 from training.progress import Progress, ensure
 from training.rewards.config import MIN_TEST_LISTS, RewardConfig
-from training.rewards.losses import list_mle, mean_kendall_tau, pairwise_accuracy, wilson_interval
+from training.rewards.losses import list_mle, mean_kendall_tau, pairwise_accuracy
 from training.rewards.model import Encoded, TokenRewardModel
 from training.rewards.report import headline, small_data_warning
+from training.stats import wilson_interval
 from training.store import ModelRecord, Store
 
 log = logging.getLogger(__name__)
@@ -78,27 +79,42 @@ def lists_from_store(store: Store, project: str | int) -> list[RankedList]:
     return out
 
 
-def lists_from_file(path: str | Path) -> list[RankedList]:
-    """Read TRL pairs {"prompt","chosen","rejected"} or ranking lists from a JSONL/JSON file.
-
-    A ranking row: {"prompt"|"text"|"document": ..., "ranking_texts": [[best...], [...]]} (the
-    `tokenwise export rankings` form, with the document's text under "text" or "prompt"), or
+def lists_from_file(path: str | Path, fmt: str = "auto") -> list[RankedList]:
+    """Ranked lists from a file of any preference format Tokenwise imports (training/data/formats.py:
+    TRL pairs, implicit-prompt dialogues, summarize-from-feedback, ratings, two-answer rows; JSONL,
+    JSON, CSV or Parquet, .gz too), one list per judgment; or Tokenwise's own ranking exports:
+    {"prompt"|"text"|"document": ..., "ranking_texts": [[best...], [...]]} or
     {"prompt", "candidates": [...], "ranks": [1, 2, ...]}.
     """
+    from training.data.context import document_context
+    from training.data.formats import read_items
+    from training.data.sources import records
+
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise NotFound(f"evaluation file {str(path)!r} does not exist")
-    raw = path.read_text(encoding="utf-8")
-    try:
-        rows = json.loads(raw) if path.suffix == ".json" else [json.loads(x) for x in raw.splitlines() if x.strip()]
-    except json.JSONDecodeError as e:
-        raise ValidationError(f"{path}: not JSON lines ({e})") from None
+    first = next((obj for _, obj in records(path) if isinstance(obj, dict)), None)
+    if first is not None and ("ranking_texts" in first or ("candidates" in first and "ranks" in first)):
+        return _ranking_rows(path)
+    _, items = read_items(path, fmt)
     out = []
-    for i, row in enumerate(rows, 1):
+    for it in items:
+        context = document_context("summarize" if it.title else "prompt", it.title, it.text)
+        for j in it.judgments:
+            if len(set(j.ranks)) > 1:
+                out.append(RankedList(context, tuple(it.candidates), tuple(j.ranks), group=context))
+    return out
+
+
+def _ranking_rows(path: Path) -> list[RankedList]:
+    from training.data.sources import records
+
+    out = []
+    for i, row in records(path):
+        if not isinstance(row, dict):
+            raise ValidationError(f"{path}: line {i}: not a JSON object")
         prompt = next((row[k] for k in ("prompt", "text", "document", "post") if isinstance(row.get(k), str)), "")
-        if "chosen" in row and "rejected" in row:
-            out.append(RankedList(prompt, (row["chosen"], row["rejected"]), (1, 2), group=prompt))
-        elif "ranking_texts" in row:
+        if "ranking_texts" in row:
             cands, ranks = [], []
             for r, group in enumerate(row["ranking_texts"], 1):
                 cands += list(group)
@@ -107,7 +123,7 @@ def lists_from_file(path: str | Path) -> list[RankedList]:
         elif "candidates" in row and "ranks" in row:
             out.append(RankedList(prompt, tuple(row["candidates"]), tuple(int(x) for x in row["ranks"]), group=prompt))
         else:
-            raise ValidationError(f"{path}: line {i}: expected chosen/rejected, ranking_texts, or candidates+ranks")
+            raise ValidationError(f"{path}: line {i}: expected ranking_texts, or candidates and ranks")
     return out
 
 
