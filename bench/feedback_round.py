@@ -69,6 +69,7 @@ def arguments(argv=None) -> argparse.Namespace:
     a.add_argument("--max-new-tokens", type=int, default=96)
     a.add_argument("--passage-chars", type=int, default=1200)
     a.add_argument("--rm-epochs", type=int, default=2)
+    a.add_argument("--rm-lr", type=float, default=1e-4, help="peak learning rate of the reward models")
     a.add_argument("--ilf-n", type=int, default=3, help="refinements per critique")
     a.add_argument("--selector", default="", help="ILF selector (empty = the ILF form's default)")
     a.add_argument("--device", default="auto")
@@ -134,15 +135,12 @@ def reward_models(args, train_rows, judge_rows, test_rows, out: Path) -> dict:
     """The token-level and sequence-level RMs (policy-train preferences) and the judge (judge
     preferences; measured on the test questions' preferences)."""
     from training.rewards.config import RewardConfig
-    from training.rewards.recipes import recipe_for
     from training.rewards.trainer import Split, fit_and_test
 
-    r = recipe_for(args.rm_backbone)
-
-    def cfg(baseline: bool) -> RewardConfig:
+    def cfg(baseline: bool) -> RewardConfig:  # the recipe of bench/reward_quality.py (README)
         return RewardConfig(base_model=args.rm_backbone, aggregation="avg", baseline=baseline, epochs=args.rm_epochs,
-                            lr=r["lr"], warmup_fraction=r["warmup_fraction"], grad_clip=r["grad_clip"],
-                            batch_size=r["batch_size"], max_length=256, max_candidate_length=128, patience=0,
+                            lr=args.rm_lr, warmup_fraction=0.1, grad_clip=1.0,
+                            batch_size=8, max_length=256, max_candidate_length=128, patience=0,
                             seed=args.seed, device=args.device, bf16=args.dtype == "bf16", threads=args.threads,
                             refit=False)
 
