@@ -15,16 +15,22 @@ FOCUSED_GROUP = (f"() => {{ const a = document.activeElement; const g = a && a.c
                  "return g ? g.getAttribute('aria-label') : null; }")
 
 
-def test_rank_with_number_keys_and_save_with_ctrl_enter(live_server, browser, e2e):
+def annotator_screen(live_server, browser, e2e):
+    """The demo's annotator signed in on a 1440x900 screen: (server, context, page, rank rows)."""
     srv = live_server()
     context = browser.new_context(viewport={"width": 1440, "height": 900})
     context.set_default_timeout(e2e.timeout_ms)
     page = context.new_page()
+    e2e.sign_in(page, srv.url, srv.tokens["annotator"])
+    groups = page.locator(GROUP)
+    groups.first.wait_for()
+    e2e.wait_idle(page)
+    return srv, context, page, groups
+
+
+def test_rank_with_number_keys_and_save_with_ctrl_enter(live_server, browser, e2e):
+    srv, context, page, groups = annotator_screen(live_server, browser, e2e)
     try:
-        e2e.sign_in(page, srv.url, srv.tokens["annotator"])
-        groups = page.locator(GROUP)
-        groups.first.wait_for()
-        e2e.wait_idle(page)
         k = groups.count()
         assert k >= 2
         # every candidate's rank row is on the first screen: no scrolling needed
@@ -64,15 +70,8 @@ def test_rank_with_number_keys_and_save_with_ctrl_enter(live_server, browser, e2
 
 def test_ctrl_enter_from_a_critique_box_saves_the_critique_too(live_server, browser, e2e):
     """Ctrl+Enter while typing a critique: the text is sent first (the box loses the focus), then saved."""
-    srv = live_server()
-    context = browser.new_context(viewport={"width": 1440, "height": 900})
-    context.set_default_timeout(e2e.timeout_ms)
-    page = context.new_page()
+    srv, context, page, groups = annotator_screen(live_server, browser, e2e)
     try:
-        e2e.sign_in(page, srv.url, srv.tokens["annotator"])
-        groups = page.locator(GROUP)
-        groups.first.wait_for()
-        e2e.wait_idle(page)
         k = groups.count()
         for i in range(k):  # rank with the number keys, as above (focus the row, press its rank)
             groups.nth(i).locator('input[type="radio"]').first.focus()
