@@ -36,6 +36,8 @@ SYSTEMS = ("tokenwise-avg", "tokenwise-min", "tokenwise-max", "tokenwise-sum", "
 def arguments(argv=None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--backbone", default="minilm", help="minilm, smollm2, or a local folder")
+    ap.add_argument("--file", default=None, help="a preference file in any import format (default: QA-Feedback); "
+                                                 "split by document text like QA-Feedback's questions")
     ap.add_argument("--systems", default="tokenwise-avg,tokenwise-min,tokenwise-seq,trl",
                     help=f"comma-separated, of {', '.join(SYSTEMS)} (length baselines always run)")
     ap.add_argument("--train-pairs", type=int, default=800, help="training pairs sampled from the train split")
@@ -66,7 +68,12 @@ def arguments(argv=None) -> argparse.Namespace:
 def data(args):
     from training.rewards.trainer import Split, split_lists
 
-    lists = qa_feedback.preference_lists(qa_feedback.rows())
+    if args.file:  # any preference file Tokenwise imports (TRL pairs, sff, ratings, ...): one list per judgment
+        from training.rewards.trainer import lists_from_file
+
+        lists = lists_from_file(args.file)
+    else:
+        lists = qa_feedback.preference_lists(qa_feedback.rows())
     split = split_lists(lists, 0.2, 0.2, args.seed)
     rng = random.Random(args.seed)
     pick = lambda xs, n: rng.sample(xs, min(n, len(xs))) if n else xs
