@@ -70,6 +70,7 @@ def arguments(argv=None) -> argparse.Namespace:
     a.add_argument("--passage-chars", type=int, default=1200)
     a.add_argument("--rm-epochs", type=int, default=2)
     a.add_argument("--rm-lr", type=float, default=1e-4, help="peak learning rate of the reward models")
+    a.add_argument("--rm-max-length", type=int, default=256, help="tokens a reward model reads (question, passages, answer)")
     a.add_argument("--ilf-n", type=int, default=3, help="refinements per critique")
     a.add_argument("--selector", default="", help="ILF selector (empty = the ILF form's default)")
     a.add_argument("--device", default="auto")
@@ -80,9 +81,9 @@ def arguments(argv=None) -> argparse.Namespace:
     a.add_argument("--quick", action="store_true", help="a run that fits in ~40 minutes on 2 CPU cores")
     args = a.parse_args(argv)
     if args.quick:
-        args.n_train, args.n_judge, args.n_test = 40, 120, 30
-        args.steps, args.batch_size, args.max_new_tokens, args.passage_chars = 8, 2, 48, 500
-        args.rm_epochs, args.ilf_n, args.lr = 1, 2, 2e-5
+        args.n_train, args.n_judge, args.n_test = 40, 80, 30
+        args.steps, args.batch_size, args.max_new_tokens, args.passage_chars = 8, 2, 48, 400
+        args.rm_epochs, args.rm_max_length, args.ilf_n, args.lr = 1, 128, 2, 2e-5
     return args
 
 
@@ -140,7 +141,8 @@ def reward_models(args, train_rows, judge_rows, test_rows, out: Path) -> dict:
     def cfg(baseline: bool) -> RewardConfig:  # the recipe of bench/reward_quality.py (README)
         return RewardConfig(base_model=args.rm_backbone, aggregation="avg", baseline=baseline, epochs=args.rm_epochs,
                             lr=args.rm_lr, warmup_fraction=0.1, grad_clip=1.0,
-                            batch_size=8, max_length=256, max_candidate_length=128, patience=0,
+                            batch_size=8, max_length=args.rm_max_length, max_candidate_length=min(128, args.rm_max_length - 16),
+                            patience=0,
                             seed=args.seed, device=args.device, bf16=args.dtype == "bf16", threads=args.threads,
                             refit=False)
 
