@@ -1,23 +1,23 @@
-"""Import files into a project: read, validate and write documents, pairs and SLF5K rows.
+"""Import a source into a project: documents, and the preference data people already have.
 
     from training.data.imports import import_file, validate_file
-    report = import_file(store, "docs.jsonl", "news")            # all of it, or nothing
+    report = import_file(store, "prefs.jsonl.gz", "news")          # all of it, or nothing
+    import_file(store, "qa.csv", "news", options=Options(mapping={"prompt": "question", ...}))
 
-Formats (JSON Schemas in data/schemas/):
+Formats (JSON Schemas in data/schemas/; `formats.FORMATS` lists them with an example row each):
   documents  JSONL `{"id", "title", "text", "candidates": [...], "reference"?, "meta"?}`, or CSV
              with a header `id,title,text,candidate_1,...,candidate_K[,reference][,meta]`
              (`title`, `reference`, `meta` optional; `meta` is a JSON object in its cell; K = the
-             number of candidate_N columns, and every cell of them must be filled).
-  pairs      TRL preference JSONL `{"prompt", "chosen", "rejected"}` (+ optional "id"): one document
-             per line (text = prompt) with two candidates, ranked chosen > rejected by the source
-             annotator. The project must have K=2.
-  slf5k      SLF5K-style JSONL `{"title", "post", "generated_summary_for_feedback", "feedback",
-             "ideal_human_summary"}` (+ optional "id"): a document (title, post) with the generated
-             summary as its one candidate, the feedback as the source annotator's critique of it,
-             and the ideal summary as the document's reference.
-Extra keys of pairs and slf5k rows are kept in the document's `meta`; documents rows refuse
-unknown keys (put extra data under "meta"). Without an "id", pairs and slf5k rows get a
-content hash as id, so importing the same file twice is refused as duplicates.
+             number of candidate_N columns, and every cell of them must be filled). Plain JSONL
+             and CSV take the fast path below (`_stream`); other sources go through `_stream_items`.
+  pairs, implicit, sff, ratings, two_answer, slf5k
+             the preference formats of training/data/formats.py, read into Items from any source
+             of training/data/sources.py (`_stream_items`): rows with the same prompt and
+             candidates become one document with one ranking per judgment, credited to source
+             annotators (`<source>` or `<source>:<rater>`), never to a person.
+Extra keys of preference rows are kept in the document's `meta`; documents rows refuse unknown
+keys (put extra data under "meta"). Without an "id", a preference row's id is a hash of its prompt
+and candidates, so importing the same file twice is refused as already in the project.
 
 How an import runs (one streaming pass; memory stays flat):
   1. read the file line by line (orjson; the standard parser only to word an error) and check
@@ -383,7 +383,7 @@ def import_file(store: Store, path: str | Path, project: str | int, fmt: str = "
     path, p, fmt, options = _open(store, path, project, fmt, options)
     report = ImportReport(str(path), p.name, fmt)
     items = fmt in ITEM_FORMATS or not _fast(path)
-    imp = store.begin_import(p, str(path), source=None if items else None if fmt == "documents" else source_annotator)
+    imp = store.begin_import(p, str(path))  # item imports make their sources as they meet them
     try:
         if items:
             n = _stream_items(store, path, fmt, p, imp, report, options, source_annotator, split)
@@ -408,14 +408,13 @@ def _fast(path: Path) -> bool:
 def _open(store: Store, path: str | Path, project: str | int, fmt: str, options: Options | None):
     options = options or Options()
     p = store.get_project(project)
-    kind = sources.kind_of(path)  # refuses an unknown extension; a name that is no path is a hub dataset
-    if kind != "hub":
-        path = Path(path)
+    sources.kind_of(path)  # refuses an unknown extension or a missing file; a bare name is a hub dataset
+    path = Path(path)
     if fmt not in IMPORT_FORMATS:
         raise ValidationError(f"format: {fmt!r} is not one of {', '.join(IMPORT_FORMATS)}")
     if fmt == "auto":
         fmt = detect_format(path, options.mapping)
-    return (path if kind != "hub" else Path(str(path))), p, fmt, options
+    return path, p, fmt, options
 
 
 def _stream(store: Store, path: Path, fmt: str, p, imp, report: ImportReport, options: Options) -> int:
