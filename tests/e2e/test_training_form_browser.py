@@ -26,7 +26,7 @@ def test_short_form_starts_a_job_whose_status_changes_in_place(live_server, brow
         page.get_by_role("option", name="Self-test (no model)").click()
         e2e.wait_text(page, "steps=20, seconds_per_step=0.5")  # the presets, spelled out
         e2e.wait_idle(page)
-        page.locator('[data-testid="stRadio"]').get_by_text("standard", exact=True).click()
+        page.get_by_role("radiogroup", name="Preset").get_by_text("standard", exact=True).click()
         e2e.wait_idle(page)
         page.evaluate("() => { window.__sameDocument = true; }")  # gone if the page reloads
         page.get_by_role("button", name="Start").click()
