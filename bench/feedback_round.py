@@ -97,17 +97,6 @@ def split_questions(rows: list[dict], args) -> tuple[list, list, list]:
     return pick[:a], pick[a:b], pick[b:b + args.n_test]
 
 
-def best_answer(r: dict) -> str:
-    """The answer that wins most of its human pairwise comparisons (lowest number on ties)."""
-    wins = [0] * 4
-    for (x, y), pref in zip(qa_feedback.PAIRS, r["preference"]):
-        if pref == 1:
-            wins[x - 1] += 1
-        elif pref == 2:
-            wins[y - 1] += 1
-    return r[f"prediction {wins.index(max(wins)) + 1}"]
-
-
 def critique_of(r: dict) -> str:
     """A plain-language critique from answer 1's human error spans and missing information."""
     fb = r.get("feedback") or {}
@@ -291,7 +280,7 @@ def main(argv=None) -> None:
     print(f"reward models in {time.monotonic() - t0:.0f}s; judge accuracy on the test questions' human preferences: "
           f"{judge_acc:.3f} (n={rms['judge']['metrics'].get('test_pairs')})", flush=True)
 
-    preferred = {r["question"]: best_answer(r) for r in train_rows}
+    preferred = {r["question"]: qa_feedback.best_answer(r) for r in train_rows}
     specs = {
         "sft_preferred": (preferred, None, "rwmle", "uniform"),
         "token_wmle": (preferred, rms["token"]["path"], "rwmle", "token"),

@@ -60,3 +60,38 @@ def peak_memory_mb(device) -> float:
     if device.type == "cuda":
         return torch.cuda.max_memory_allocated(device) / 2**20
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def best_answer(row: dict) -> str:
+    """The answer that wins most of its human pairwise comparisons (the lowest number on ties)."""
+    wins = [0] * 4
+    for (a, b), pref in zip(PAIRS, row["preference"]):
+        if pref == 1:
+            wins[a - 1] += 1
+        elif pref == 2:
+            wins[b - 1] += 1
+    return row[f"prediction {wins.index(max(wins)) + 1}"]
+
+
+def main() -> None:
+    """The data set as the benches see it: what they train and test on, beside the length baselines."""
+    from training.rewards.trainer import length_baselines
+
+    data = rows()
+    lists = preference_lists(data)
+    no_pref = sum(p == 0 for r in data for p in r["preference"])
+    spans = sum(bool((r.get("feedback") or {}).get("errors")) for r in data)
+    corrected = sum(bool((r.get("feedback") or {}).get("corrected-prediction")) for r in data)
+    lengths = length_baselines(lists)
+    figures = {"questions": len(data), "pairs": len(lists), "no_preference": no_pref,
+               "answer1_with_error_spans": spans, "answer1_corrected": corrected,
+               "longer_wins": round(lengths["longer_wins"], 4), "shorter_wins": round(lengths["shorter_wins"], 4)}
+    print(f"QA-Feedback at {DATA}")
+    print("| figure | value |\n|---|---|")
+    for k, v in figures.items():
+        print(f"| {k.replace('_', ' ')} | {v} |")
+    print(json.dumps({"bench": "qa_feedback", **figures}))
+
+
+if __name__ == "__main__":
+    main()

@@ -152,18 +152,23 @@ def _export_documents(store: Store, p: Project) -> Iterator[dict]:
         yield row
 
 
-def _export_rankings(store: Store, p: Project) -> Iterator[dict]:
-    names = _names(store)
+def _ranked_documents(store: Store, p: Project) -> Iterator[tuple[Document, dict[int, str], list]]:
+    """(document, candidate id -> text, its current rankings) for every document, batch by batch."""
     for batch in _batches(store, p):
         by_doc = store.rankings_of([d.id for d in batch])
         for doc in batch:
-            texts = {c.id: c.text for c in doc.candidates}
-            for r in by_doc.get(doc.id, []):
-                yield {
-                    "document_id": doc.id, "document_ext_id": doc.ext_id, "annotator": names[r.annotator_id],
-                    "ranking_ids": r.order, "ranking_texts": [[texts[c] for c in g] for g in r.order],
-                    "seconds": r.seconds, "version": r.version, "created": r.created,
-                }
+            yield doc, {c.id: c.text for c in doc.candidates}, by_doc.get(doc.id, [])
+
+
+def _export_rankings(store: Store, p: Project) -> Iterator[dict]:
+    names = _names(store)
+    for doc, texts, rankings in _ranked_documents(store, p):
+        for r in rankings:
+            yield {
+                "document_id": doc.id, "document_ext_id": doc.ext_id, "annotator": names[r.annotator_id],
+                "ranking_ids": r.order, "ranking_texts": [[texts[c] for c in g] for g in r.order],
+                "seconds": r.seconds, "version": r.version, "created": r.created,
+            }
 
 
 def ranking_pairs(order: list[list[int]]) -> Iterator[tuple[int, int]]:
@@ -177,34 +182,28 @@ def ranking_pairs(order: list[list[int]]) -> Iterator[tuple[int, int]]:
 
 def _export_pairs(store: Store, p: Project) -> Iterator[dict]:
     names = _names(store)
-    for batch in _batches(store, p):
-        by_doc = store.rankings_of([d.id for d in batch])
-        for doc in batch:
-            texts = {c.id: c.text for c in doc.candidates}
-            prompt = document_context(p.kind, doc.title, doc.text)
-            for r in by_doc.get(doc.id, []):
-                for a, b in ranking_pairs(r.order):
-                    yield {"prompt": prompt, "chosen": texts[a], "rejected": texts[b],
-                           "annotator": names[r.annotator_id], "document_id": doc.id,
-                           "document_ext_id": doc.ext_id, "chosen_id": a, "rejected_id": b}
+    for doc, texts, rankings in _ranked_documents(store, p):
+        prompt = document_context(p.kind, doc.title, doc.text)
+        for r in rankings:
+            for a, b in ranking_pairs(r.order):
+                yield {"prompt": prompt, "chosen": texts[a], "rejected": texts[b],
+                       "annotator": names[r.annotator_id], "document_id": doc.id,
+                       "document_ext_id": doc.ext_id, "chosen_id": a, "rejected_id": b}
 
 
 def _export_majority_pairs(store: Store, p: Project) -> Iterator[dict]:
-    for batch in _batches(store, p):
-        by_doc = store.rankings_of([d.id for d in batch])
-        for doc in batch:
-            votes: dict[tuple[int, int], int] = {}
-            for r in by_doc.get(doc.id, []):
-                for a, b in ranking_pairs(r.order):
-                    votes[(a, b)] = votes.get((a, b), 0) + 1
-            texts = {c.id: c.text for c in doc.candidates}
-            prompt = document_context(p.kind, doc.title, doc.text)
-            for (a, b), n in sorted(votes.items()):
-                against = votes.get((b, a), 0)
-                if n > against:
-                    yield {"prompt": prompt, "chosen": texts[a], "rejected": texts[b], "annotator": "majority",
-                           "votes": n, "against": against, "document_id": doc.id,
-                           "document_ext_id": doc.ext_id, "chosen_id": a, "rejected_id": b}
+    for doc, texts, rankings in _ranked_documents(store, p):
+        votes: dict[tuple[int, int], int] = {}
+        for r in rankings:
+            for a, b in ranking_pairs(r.order):
+                votes[(a, b)] = votes.get((a, b), 0) + 1
+        prompt = document_context(p.kind, doc.title, doc.text)
+        for (a, b), n in sorted(votes.items()):
+            against = votes.get((b, a), 0)
+            if n > against:
+                yield {"prompt": prompt, "chosen": texts[a], "rejected": texts[b], "annotator": "majority",
+                       "votes": n, "against": against, "document_id": doc.id,
+                       "document_ext_id": doc.ext_id, "chosen_id": a, "rejected_id": b}
 
 
 def _export_critiques(store: Store, p: Project) -> Iterator[dict]:

@@ -50,7 +50,7 @@ import orjson
 from training.data import sources
 from training.data.formats import FORMATS, Item, Options, apply_mapping, detect, read_items
 from training.errors import ImportFileError, ValidationError
-from training.store import ImportRow, ItemJudgment, ItemRow, NewDocument, Store
+from training.store import ImportRow, ItemJudgment, NewDocument, Store
 
 log = logging.getLogger(__name__)
 
@@ -81,12 +81,10 @@ class ImportReport:
 
 @dataclass
 class _Row:
-    """One parsed, valid input row: the document to add, plus what the source annotator did."""
+    """One parsed, valid documents row."""
 
     line: int
     doc: NewDocument
-    ranking: bool = False  # pairs: candidate 0 (chosen) ranked above candidate 1 (rejected)
-    critique: str | None = None  # slf5k: feedback on candidate 0
 
 
 @dataclass
@@ -494,7 +492,7 @@ def _stream_items(store: Store, path, fmt: str, p, imp, report: ImportReport, op
     index: dict[str, list] = {}
     ext_seen: dict[str, int] = {}
     names: dict[str, int] = {}  # annotator name -> id (made when first needed)
-    new: list[tuple[Item, ItemRow, list]] = []
+    new: list[tuple[Item, ImportRow, list]] = []
     more: list[tuple[int, list[int], ItemJudgment]] = []
     pending_more: list[tuple[list, Item, object]] = []
     n = 0
@@ -577,7 +575,7 @@ def _stream_items(store: Store, path, fmt: str, p, imp, report: ImportReport, op
         meta = json.dumps(it.meta, ensure_ascii=False) if it.meta else "{}"
         gp = [json.dumps({"meta": m}, ensure_ascii=False) if m else "{}" for m in it.candidate_meta] \
             if it.candidate_meta else None
-        new.append((it, ItemRow(ext_id, it.text, list(it.candidates), it.title or "", meta, it.reference,
+        new.append((it, ImportRow(ext_id, it.text, list(it.candidates), it.title or "", meta, it.reference,
                                 it.sources, gp), entry))
         if len(new) >= BATCH:
             flush()
@@ -610,5 +608,4 @@ def _document_items(rows, k: int, problems: _Problems, options: Options):
 def _import_row(r: _Row) -> ImportRow:  # the NewDocument of a parsed row, as the store writes it
     d = r.doc
     meta = json.dumps(d.meta, ensure_ascii=False) if d.meta else "{}"
-    return ImportRow(str(d.ext_id), d.text, d.candidates, d.title or "", meta, d.reference, r.ranking,
-                     None if r.critique is None else r.critique.strip())
+    return ImportRow(str(d.ext_id), d.text, d.candidates, d.title or "", meta, d.reference)

@@ -10,7 +10,7 @@ search); `Store` joins them.
 
 from .annotation import AnnotationMixin, NewDocument, QueueProgress, ranking_groups
 from .base import StoreBase, now
-from .imports import ImportRow, ImportsMixin, ItemJudgment, ItemRow, StagedImport
+from .imports import ImportRow, ImportsMixin, ItemJudgment, StagedImport
 from .jobs import JobsMixin
 from .migrations import SCHEMA_VERSION
 from .people import ROLES, SOURCE, PeopleMixin
@@ -57,7 +57,6 @@ __all__ = [
     "EvalRound",
     "ImportRow",
     "ItemJudgment",
-    "ItemRow",
     "Job",
     "ModelRecord",
     "NewDocument",

@@ -1,7 +1,9 @@
 """Imports that never hold the write lock for long: batches under a hidden staging project, one flip.
 
-    imp = s.begin_import(project, path, source="slf5k")   # a staging project + an `imports` row
-    s.write_import_batch(imp, rows)                       # one short transaction per batch
+    imp = s.begin_import(project, path)       # a staging project + an `imports` row
+    s.write_import_batch(imp, rows)           # documents: one short transaction per batch
+    s.write_item_batch(imp, rows, more)       # or documents with judgments (preference files)
+    s.recount_import(imp)                     # (after item batches) the staging counters
     s.finish_import(imp)     # the flip: every row becomes the project's at once
     s.abort_import(imp)      # or: delete everything the import wrote (short transactions)
 
@@ -9,9 +11,10 @@
    target, left out of `list_projects`) and an `imports` row with this process's pid, host and a
    heartbeat. Rows written under the staging project are in no queue, count or export of the
    target: every one of those is scoped by project.
-2. Each batch is one transaction of a few thousand rows (documents, candidates, and the source's
-   rankings and critiques, with explicit ids so that executemany can write them), which keeps
-   its own counters under the staging project.
+2. Each batch is one transaction of a few thousand rows (documents, candidates, and for
+   preference files the rankings and critiques of their raters, with explicit ids so that
+   executemany can write them) under the staging project. Raters are source annotators made by
+   `import_source` and remembered in `import_sources`.
 3. The flip is one transaction, and moves the smaller side: the staged documents into the
    project, or the project's documents into the staging project, which then takes the project's
    place (name, settings, jobs, models; the id changes). Counters move with the documents. So it
@@ -19,7 +22,7 @@
    100k documents moved here. A document id that somebody else added meanwhile makes the flip
    fail whole (ValidationError), and the import is aborted.
 4. `abort_import` deletes the staging rows in short transactions, then the staging project, the
-   import row and a source annotator that this import created.
+   import row and the source annotators that this import created.
 5. Every Store open runs `clean_stale_imports`: an import whose process is gone (same host, pid
    not alive) or whose heartbeat is older than STALE_S is aborted, so a killed import leaves no
    rows behind once the database is next opened.
@@ -51,22 +54,6 @@ class StagedImport:
     id: int
     project: Project  # the target
     staging_id: int
-    source: Annotator | None  # who the file's rankings and critiques are credited to
-    source_created: bool  # made for this import (deleted again if it is refused)
-
-
-@dataclass(frozen=True)
-class ImportRow:
-    """One valid input row to write: a document, and what the source did with it."""
-
-    ext_id: str
-    text: str
-    candidates: Sequence[str]
-    title: str = ""
-    meta: str = "{}"  # JSON text
-    reference: str | None = None
-    ranked: bool = False  # candidate 0 ranked above candidate 1 by the source
-    critique: str | None = None  # the source's critique of candidate 0
 
 
 @dataclass(frozen=True)
@@ -80,14 +67,15 @@ class ItemJudgment:
 
 
 @dataclass(frozen=True)
-class ItemRow:
-    """A document of a preference file with per-candidate sources and meta, and its judgments."""
+class ImportRow:
+    """One valid input row to write: a document (with per-candidate sources and meta when the file
+    has them) and the judgments made on it (`write_item_batch`; `write_import_batch` writes none)."""
 
     ext_id: str
     text: str
     candidates: Sequence[str]
     title: str = ""
-    meta: str = "{}"
+    meta: str = "{}"  # JSON text
     reference: str | None = None
     sources: Sequence[str] | None = None
     gen_params: Sequence[str] | None = None  # JSON text per candidate
@@ -124,11 +112,9 @@ def _pid_alive(pid: int) -> bool:
 
 
 class ImportsMixin(CountersMixin):
-    def begin_import(self, project: Project, path: str, source: str | None = None) -> StagedImport:
-        """Start an import into `project`. `source`: the name its rankings and critiques are credited
-        to, an annotator of role `source` (made now if new; a person's name is refused)."""
+    def begin_import(self, project: Project, path: str) -> StagedImport:
+        """Start an import into `project`: its staging project and its `imports` row."""
         with self.tx() as c:
-            source_row, source_created = (self._source(c, source) if source is not None else (None, False))
             cur = c.execute("INSERT INTO imports (project_id, path, pid, host, started, heartbeat)"
                             " VALUES (?,?,?,?,?,?)",
                             (project.id, str(path), os.getpid(), socket.gethostname(), now(), now()))
@@ -140,59 +126,32 @@ class ImportsMixin(CountersMixin):
                  int(project.allow_ties), now(), project.id),
             ).lastrowid
             c.execute("INSERT INTO project_counts (project_id) VALUES (?)", (staging,))
-            c.execute("UPDATE imports SET staging_id = ?, source_id = ?, source_created = ? WHERE id = ?",
-                      (staging, source_row.id if source_row else None, int(source_created), import_id))
-        return StagedImport(import_id, project, staging, source_row, source_created)
+            c.execute("UPDATE imports SET staging_id = ? WHERE id = ?", (staging, import_id))
+        return StagedImport(import_id, project, staging)
 
     def write_import_batch(self, imp: StagedImport, rows: Sequence[ImportRow]) -> None:
-        """Write rows under the staging project in ONE short transaction (counters included)."""
+        """Write documents (no judgments) under the staging project in ONE short transaction, with
+        its counters: the fast path of plain documents files."""
         if not rows:
             return
         ts = now()
-        overlap = imp.project.overlap
         with self.tx() as c:
             doc_id = c.execute("SELECT COALESCE(MAX(id), 0) FROM documents").fetchone()[0]
             cand_id = c.execute("SELECT COALESCE(MAX(id), 0) FROM candidates").fetchone()[0]
-            rank_id = c.execute("SELECT COALESCE(MAX(id), 0) FROM rankings").fetchone()[0]
-            crit_id = c.execute("SELECT COALESCE(MAX(id), 0) FROM critiques").fetchone()[0]
-            docs, cands, ranks, crits = [], [], [], []
+            docs, cands = [], []
             for r in rows:
                 doc_id += 1
-                first = cand_id + 1
-                docs.append((doc_id, imp.staging_id, r.ext_id, r.title, r.text, r.meta, r.reference,
-                             int(r.ranked)))
+                docs.append((doc_id, imp.staging_id, r.ext_id, r.title, r.text, r.meta, r.reference))
                 for i, text in enumerate(r.candidates):
                     cand_id += 1
                     cands.append((cand_id, doc_id, i, text))
-                if r.ranked:
-                    rank_id += 1
-                    ranks.append((rank_id, doc_id, imp.source.id, json.dumps([[first], [first + 1]]), ts))
-                if r.critique is not None:
-                    crit_id += 1
-                    crits.append((crit_id, first, imp.source.id, r.critique, ts))
             c.executemany("INSERT INTO documents (id, project_id, ext_id, title, text, meta, reference, n_rankings,"
-                          f" created) VALUES (?,?,?,?,?,?,?,?,'{ts}')", docs)
+                          f" created) VALUES (?,?,?,?,?,?,?,0,'{ts}')", docs)
             c.executemany("INSERT INTO candidates (id, document_id, position, text, source, gen_params, created)"
                           f" VALUES (?,?,?,?,'import','{{}}','{ts}')", cands)  # ts: an ISO time, no quotes
-            if ranks:
-                c.executemany("INSERT INTO rankings (id, document_id, annotator_id, order_json, seconds, version,"
-                              " current, created) VALUES (?,?,?,?,NULL,1,1,?)", ranks)
-            if crits:
-                c.executemany("INSERT INTO critiques (id, candidate_id, annotator_id, text, span_start, span_end,"
-                              " version, current, created) VALUES (?,?,?,?,NULL,NULL,1,1,?)", crits)
-            # counters of the staging project: every ranked document has 1 ranking (closed if overlap is 1)
-            closed = len(ranks) if overlap <= 1 else 0
             c.execute("UPDATE project_counts SET documents = documents + ?, open = open + ?,"
-                      " untouched = untouched + ?, rankings = rankings + ?, critiques = critiques + ?"
-                      " WHERE project_id = ?",
-                      (len(docs), len(docs) - closed, len(docs) - len(ranks), len(ranks), len(crits), imp.staging_id))
-            if ranks or crits:
-                c.execute("INSERT INTO annotator_counts (project_id, annotator_id, rankings, rankings_open, critiques)"
-                          " VALUES (?,?,?,?,?) ON CONFLICT (project_id, annotator_id) DO UPDATE SET"
-                          " rankings = rankings + excluded.rankings,"
-                          " rankings_open = rankings_open + excluded.rankings_open,"
-                          " critiques = critiques + excluded.critiques",
-                          (imp.staging_id, imp.source.id, len(ranks), len(ranks) - closed, len(crits)))
+                      " untouched = untouched + ? WHERE project_id = ?",
+                      (len(docs), len(docs), len(docs), imp.staging_id))
             c.execute("UPDATE imports SET heartbeat = ? WHERE id = ?", (ts, imp.id))
 
     def import_source(self, imp: StagedImport, name: str) -> Annotator:
@@ -204,7 +163,7 @@ class ImportsMixin(CountersMixin):
                 c.execute("INSERT INTO import_sources (import_id, annotator_id) VALUES (?, ?)", (imp.id, row.id))
         return row
 
-    def write_item_batch(self, imp: StagedImport, rows: Sequence[ItemRow],
+    def write_item_batch(self, imp: StagedImport, rows: Sequence[ImportRow],
                          more: Sequence[tuple[int, Sequence[int], ItemJudgment]] = ()) -> list[tuple[int, list[int]]]:
         """Write new documents with their judgments, and further judgments `more` of documents an
         earlier batch wrote ((document id, its candidate ids, judgment)), under the staging project
@@ -344,9 +303,8 @@ class ImportsMixin(CountersMixin):
         log.info("import %d (%s) removed", import_id, row["path"])
 
     def _drop_staging(self, c, imp) -> None:
-        """The staging project, its counters, the import row, and a source this import made if unused."""
+        """The staging project, its counters, the import row, and the sources this import made if unused."""
         import_id, staging = (imp.id, imp.staging_id) if isinstance(imp, StagedImport) else (imp["id"], imp["staging_id"])
-        row = c.execute("SELECT source_id, source_created FROM imports WHERE id = ?", (import_id,)).fetchone()
         made = [r[0] for r in c.execute("SELECT annotator_id FROM import_sources WHERE import_id = ?", (import_id,))]
         c.execute("DELETE FROM import_sources WHERE import_id = ?", (import_id,))
         c.execute("DELETE FROM imports WHERE id = ?", (import_id,))
@@ -358,12 +316,6 @@ class ImportsMixin(CountersMixin):
             c.execute("DELETE FROM annotator_counts WHERE project_id = ?", (staging,))
             c.execute("DELETE FROM project_counts WHERE project_id = ?", (staging,))
             c.execute("DELETE FROM projects WHERE id = ?", (staging,))
-        if row is not None and row["source_created"] and not c.execute(
-            "SELECT 1 FROM rankings WHERE annotator_id = :a UNION ALL SELECT 1 FROM critiques"
-            " WHERE annotator_id = :a UNION ALL SELECT 1 FROM imports WHERE source_id = :a LIMIT 1",
-            {"a": row["source_id"]},
-        ).fetchone():
-            c.execute("DELETE FROM annotators WHERE id = ?", (row["source_id"],))
 
     def clean_stale_imports(self) -> list[str]:
         """Abort imports whose process died (same host, pid gone) or that stopped beating; say which."""

@@ -250,8 +250,7 @@ def m003_counters_and_imports(db: Database) -> None:
     db.execute(
         "CREATE TABLE imports (id INTEGER PRIMARY KEY, project_id INTEGER NOT NULL REFERENCES projects(id),"
         " staging_id INTEGER REFERENCES projects(id), path TEXT, pid INTEGER, host TEXT,"
-        " started TEXT, heartbeat TEXT, source_id INTEGER REFERENCES annotators(id),"
-        " source_created INTEGER NOT NULL DEFAULT 0)"
+        " started TEXT, heartbeat TEXT)"
     )
     write_counts(db.conn)
 

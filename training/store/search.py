@@ -32,7 +32,13 @@ def fts_query(text: str) -> str | None:
 
 class SearchMixin(StoreBase):
     def sync_search_index(self) -> int:
-        """Index the documents added since the last sync; returns how many were indexed."""
+        """Index the documents added since the last sync; returns how many were indexed.
+
+        A read decides first, so a search with nothing new to index takes no write lock."""
+        upto = self.scalar("SELECT upto FROM search_state")
+        if self.scalar("SELECT EXISTS (SELECT 1 FROM documents WHERE id > ?)", (upto,)) == 0 and \
+                self.scalar("SELECT EXISTS (SELECT 1 FROM documents_fts WHERE rowid > ?)", (upto,)) == 0:
+            return 0
         done = 0
         while True:
             with self.tx() as c:
