@@ -57,8 +57,22 @@ SCRIPT = """<script>
     e.preventDefault(); e.stopImmediatePropagation();
     options[n - 1].click();
     const all = [...D.querySelectorAll(GROUP)];
-    const next = all[all.indexOf(g) + 1];
-    setTimeout(() => focusGroup(next || g), 0);
+    const label = (all[all.indexOf(g) + 1] || g).getAttribute('aria-label');
+    moveTo(label, g.getAttribute('aria-label'), Date.now());
+  }
+  // The rank click reruns the app, whose redraw can put the focus back on the row just ranked:
+  // keep moving it to the next row until the app is idle, unless the person has moved on already.
+  function moveTo(label, from, t0) {
+    const a = D.activeElement;
+    const at = a && a.closest ? a.closest(GROUP) : null;
+    const here = at ? at.getAttribute('aria-label') : null;
+    if (here === from || !a || a === D.body) {  // pulled back, or lost in the redraw
+      const target = D.querySelector(GROUP + '[aria-label="' + label + '"]');
+      if (target) focusGroup(target);
+    } else if (here !== label) {
+      return;  // the person is somewhere else now (another row, a critique box): leave the focus there
+    }
+    if (Date.now() - t0 < 4000 && (busy() || Date.now() - t0 < 600)) setTimeout(() => moveTo(label, from, t0), 50);
   }
   if (P.__tokenwiseKeys) D.removeEventListener('keydown', P.__tokenwiseKeys, true);
   P.__tokenwiseKeys = onKey;
