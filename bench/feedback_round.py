@@ -81,9 +81,9 @@ def arguments(argv=None) -> argparse.Namespace:
     a.add_argument("--quick", action="store_true", help="a run that fits in ~40 minutes on 2 CPU cores")
     args = a.parse_args(argv)
     if args.quick:
-        args.n_train, args.n_judge, args.n_test = 40, 80, 30
-        args.steps, args.batch_size, args.max_new_tokens, args.passage_chars = 8, 2, 48, 400
-        args.rm_epochs, args.rm_max_length, args.ilf_n, args.lr = 1, 128, 2, 2e-5
+        args.n_train, args.n_judge, args.n_test = 48, 120, 40
+        args.steps, args.batch_size, args.max_new_tokens, args.passage_chars = 16, 4, 48, 400
+        args.rm_epochs, args.rm_max_length, args.ilf_n, args.lr = 2, 128, 2, 5e-5
     return args
 
 
@@ -196,7 +196,7 @@ def ilf_targets(args, rows: list[dict], db: str, rm_path: str) -> tuple[dict[str
         refine(s, "ilf-data", RefineConfig(model=policy_path(args), n=args.ilf_n, baseline_n=0,
                                            max_new_tokens=max(args.max_new_tokens, 32), device=args.device,
                                            seed=args.seed, max_text_chars=max(100, args.passage_chars + 200)))
-        sel = {"selector": args.selector} if args.selector else {}  # default: the ILF form's (the reward model)
+        sel = {"selector": args.selector} if args.selector else {}  # default: the ILF form's (PMI)
         select(s, "ilf-data", SelectConfig(**sel, model=policy_path(args), reward_model=rm_path, device=args.device,
                                            seed=args.seed))
         targets = {}

@@ -12,7 +12,9 @@ the reward model learns only from the others.
 
 Selection: both the original and the human-corrected answer are stored as refinements of the
 critique; each selector scores them through training.ilf.select.score_items, and we count how
-often the corrected one scores higher (ties count half; random = 0.5). Rows: InstructRM with the
+often the corrected one scores higher (ties count half; random = 0.5). Rows: PMI (how much the
+critique raises SmolLM2's log-likelihood of the answer under the refinement prompt: log p(answer |
+output, critique) - log p(answer | output), the two prompts `refine` samples from), InstructRM with the
 raw p(yes)/(p(yes)+p(no)) ensemble and calibrated against the same question asked of the original
 output (one run gives both), the token-level reward model (MiniLM, trained here on the other
 questions: corrected > prediction 1 and the human preferences among predictions 1-4), the ensemble
@@ -23,7 +25,9 @@ training.ilf.refine.refine (chat template, post-processing, drop rules). Reporte
 refinements whose token F1 with the human correction is above the original's (the copy-the-original
 control is never above itself: 0 by construction; its mean F1 is the bar), the mean F1 of both,
 what the drop rules removed, and the share of kept refinements that still read as text about the
-rewriting (a looser check than the drop rule: such words anywhere).
+rewriting (a looser check than the drop rule: such words anywhere). With --refine-samples > 1,
+the same figures for the refinement each question's selector picks (--pick, default PMI) against a
+seeded random pick among the same kept refinements: does selection find the better rewrites?
 """
 
 from __future__ import annotations
@@ -159,8 +163,8 @@ def train_reward_model(train_rows: list[dict], args):
             ca, cb = r[f"prediction {a}"], r[f"prediction {b}"]
             if pref and ca != cb:
                 lists.append(RankedList(doc, (ca, cb), (1, 2) if pref == 1 else (2, 1), group=r["question"]))
-    train, val = split_lists(lists, 0.1, args.seed)
-    val = val[:48]  # early-stopping lists: a few, evaluation is not free on this CPU
+    split = split_lists(lists, 0.1, seed=args.seed)  # by question: a question's lists stay on one side
+    train, val = split.train, split.val[:48]  # early-stopping lists: a few, evaluation is not free on this CPU
     cfg = RewardConfig(base_model=str(minilm_path()), aggregation=args.rm_aggregation, max_steps=args.rm_steps,
                        epochs=max(1, -(-args.rm_steps * 8 // len(train))), batch_size=8, max_length=args.rm_max_length,
                        max_candidate_length=args.rm_max_length - 32, patience=0, seed=args.seed, device="auto", score_after=False)
@@ -195,7 +199,8 @@ def main() -> None:
     ap.add_argument("--refine-n", type=int, default=100, help="questions refined (a prefix of the evaluation set)")
     ap.add_argument("--refine-samples", type=int, default=1, help="refinements sampled per question")
     ap.add_argument("--quick", action="store_true", help="40 questions, 20 refined, 40 reward-model steps")
-    ap.add_argument("--selectors", default="instructrm,reward,ensemble,embedding,random,shorter")
+    ap.add_argument("--selectors", default="pmi,instructrm,reward,ensemble,embedding,random,shorter")
+    ap.add_argument("--pick", default="pmi", help="selector that picks among --refine-samples refinements")
     ap.add_argument("--model", default="smollm2", help="the InstructRM and refinement LM")
     ap.add_argument("--max-text-chars", type=int, default=400, help="characters of the passages in a prompt")
     ap.add_argument("--rm-steps", type=int, default=60, help="reward-model training steps (8 lists each)")
@@ -225,9 +230,9 @@ def main() -> None:
 
     from training.lm import load_lm
 
-    need_lm = bool({"instructrm", "ensemble"} & set(selectors)) or args.refine_n > 0
+    need_lm = bool({"pmi", "instructrm", "ensemble"} & set(selectors)) or args.refine_n > 0
     lm = load_lm(args.model, device=pick_device("auto")) if need_lm else None
-    rows, scored, seconds, notes = [], {}, {}, []
+    rows, scored, seconds, notes, rm = [], {}, {}, [], None
     lm_items = items[:args.instructrm_n]  # InstructRM (and the ensemble) on a prefix: ~2 CPU s a pair here
     lm_pairs = {it.critique.id: pairs[it.critique.id] for it in lm_items}
 
@@ -247,6 +252,11 @@ def main() -> None:
     texts = {r.id: r.text for it in items for r in it.refinements}
     if "shorter" in selectors:
         add("shorter wins (peer baseline)", lambda i: -len(texts[i]), 0.0)
+    if "pmi" in selectors:
+        run("pmi", SelectConfig(selector="pmi", **base), items, lm=lm)
+        add("pmi (feedback vs no feedback)", lambda i: scored["pmi"][i]["scores"]["pmi"], seconds["pmi"])
+        if len(lm_pairs) < len(pairs):
+            add("pmi (InstructRM subset)", lambda i: scored["pmi"][i]["scores"]["pmi"], None, lm_pairs)
     if "random" in selectors:
         run("random", SelectConfig(selector="random", **base), items)
         add("random", lambda i: scored["random"][i]["scores"]["random"], seconds["random"])
@@ -303,6 +313,23 @@ def main() -> None:
                       "mean_f1_refinement": round(sum(f1_ref) / n, 4) if n else None,
                       "mean_f1_original": round(sum(f1_orig) / n, 4) if n else None,
                       "s_per_refinement": round(secs / max(counts["samples"], 1), 2)}
+        several = [it for it in s.critique_items("refine") if len(it.refinements) > 1]
+        if several:  # the selector's pick among each question's kept refinements, against a random pick
+            t0 = time.monotonic()
+            got = score_items(s, "refine", several, SelectConfig(selector=args.pick, **base), lm=lm, rm=rm)
+            rng, picks = random.Random(args.seed), {"selected": [], "random pick": [], "best (oracle)": []}
+            for it in several:
+                r = by_q[it.document.title]
+                base_f1 = token_f1(r["prediction 1"], corrected(r))
+                f1 = {x.id: token_f1(x.text, corrected(r)) for x in it.refinements}
+                chosen = max(it.refinements, key=lambda x: (score_of(got[x.id], args.pick), -x.id))
+                for key, f in (("selected", f1[chosen.id]), ("random pick", f1[rng.choice(it.refinements).id]),
+                               ("best (oracle)", max(f1.values()))):
+                    picks[key].append((f > base_f1, f))
+            refine_out["picks"] = {k: {"closer_than_original": round(sum(c for c, _ in v) / len(v), 4),
+                                       "mean_f1": round(sum(f for _, f in v) / len(v), 4), "questions": len(v)}
+                                   for k, v in picks.items()}
+            refine_out["pick_selector"], refine_out["pick_seconds"] = args.pick, round(time.monotonic() - t0, 1)
     s.close()
     tmp.cleanup()
 
@@ -325,6 +352,9 @@ def main() -> None:
         print("|---|---|---|---|")
         print(f"| refinement (kept) | {o['closer_than_original']} | {o['mean_f1_refinement']} | {o['meta_text_share']} |")
         print(f"| copy the original (control) | 0.0 | {o['mean_f1_original']} | 0.0 |")
+        for k, v in o.get("picks", {}).items():
+            print(f"| {k} ({o['pick_selector']}, {v['questions']} questions with 2+ kept) | {v['closer_than_original']} |"
+                  f" {v['mean_f1']} | |")
         for orig, crit, ref, a, b in examples:
             print(f"\n  original (F1 {a:.2f}): {orig[:160]}\n  critique: {crit[:160]}\n  refinement (F1 {b:.2f}): {ref[:200]}")
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -332,7 +362,8 @@ def main() -> None:
     out_rows = [{k: r[k] for k in ("selector", "pairs", "prefers_corrected", "s_per_pair")} for r in rows
                 if not r["selector"].startswith("  ")]
     print(json.dumps({"bench": "ilf_quality", "rows": out_rows,
-                      "refine": {k: refine_out[k] for k in ("closer_than_original", "meta_text_share", "n")}
+                      "refine": {k: refine_out[k] for k in ("closer_than_original", "meta_text_share", "n", "picks")
+                                 if k in refine_out}
                       if refine_out else None}))
 
 

@@ -235,3 +235,13 @@ def test_training_short_form_preset_fills_advanced_and_starts(jobs_db):
         assert job.config["lr"] == 5e-5  # the rest: the defaults
     table = at.dataframe[0].value
     assert table["status"].tolist() == ["queued"] and table["progress"].tolist() == ["not started"]
+
+
+def test_ilf_select_form_defaults_to_the_best_measured_selector(jobs_db):
+    """bench/ilf_quality.py measured PMI best (0.85 of 300 QA-Feedback pairs); the form starts on it."""
+    _, root, _ = jobs_db
+    at = page("jobs", root.id)
+    at = at.selectbox(key="job_kind").set_value("ilf_select").run()
+    assert not at.exception
+    sel = next(w for w in at.selectbox if w.key and w.key.endswith(".selector"))
+    assert sel.value == "pmi" and sel.options[0] == "pmi" and "best measured" in sel.help

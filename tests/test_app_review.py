@@ -34,6 +34,10 @@ def run(at):
 def test_accept_selected_then_pick_another(review_db, app_test):
     at = run(app_test("review.py", review_db.ann.id))
     assert len(at.dataframe) == 1
+    # the selector that picked is named and explained; a score no refinement has gets no column
+    assert any("picked by the instructrm selector" in m.value for m in at.markdown)
+    assert any("0.5 means no better than the original" in c.value for c in at.caption)
+    assert "InstructRM" in at.dataframe[0].value.columns and "reward" not in at.dataframe[0].value.columns
     (_, rs1), (k2, rs2) = review_db.refs.items()
     assert at.radio[0].value == rs1[1].id  # the selected one is preselected
     at.button(key="review_accept").click()

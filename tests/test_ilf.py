@@ -18,9 +18,12 @@ from training.ilf.select import (
     answer_logits,
     answer_token_ids,
     calibrate,
+    continuation_logprobs,
+    end_of_turn,
     ensemble_scores,
     instructrm_prompt,
     instructrm_scores,
+    pmi_scores,
     select,
     yes_probability,
 )
@@ -159,6 +162,28 @@ def test_drop_reason(text, reason):
     assert drop_reason(text, "The river rose.") == reason
 
 
+TENANCY = "A tenant's landlord wants to keep £450 of their £900 deposit after a one-year tenancy."
+TENANCY_CRITIQUE = "The tenancy lasted three years, not one, and that matters for whether repainting is normal wear."
+
+
+@pytest.mark.parametrize("text, feedback, reason", [
+    # the critique said back (seen from SmolLM2-135M on the demo), with or without a label in front
+    ("The tenancy lasted three years, not one, and that matters for whether repainting is normal wear.",
+     TENANCY_CRITIQUE, "echo"),
+    ("One-year tenancy: the tenancy lasted three years, not one, and that matters for whether repainting is normal.",
+     TENANCY_CRITIQUE, "echo"),
+    # a rewrite that takes the critique's fact, and one that adds the sentence the critique quotes for it
+    ("A tenant's landlord wants to keep £450 of their £900 deposit after a three-year tenancy.", TENANCY_CRITIQUE,
+     None),
+    ("The river rose. The town closed the bridge after two days of heavy rain on the hills.",
+     'Add this important information: "The town closed the bridge after two days of heavy rain on the hills."', None),
+    ("The tenancy lasted three years, not one, and that matters for whether repainting is normal wear.", "", None),
+])
+def test_drop_reason_echo_of_the_critique(text, feedback, reason):
+    output = "The river rose." if "river" in text else TENANCY
+    assert drop_reason(text, output, feedback) == reason
+
+
 def test_chat_model_gets_the_chat_template_and_a_rewrite_only_instruction(store, crit, tiny_causal):
     lm = load_lm(tiny_causal)
     t = load_templates()
@@ -189,7 +214,7 @@ def test_refine_drops_and_counts_what_is_not_a_rewrite(store, crit, tiny_lm, mon
     out = refine(store, "p", RefineConfig(n=4, baseline_n=0, length_ratio=2.0, max_new_tokens=100), lm=tiny_lm,
                  critique_ids=[k.id])
     assert out == {"critiques": 1, "refinements": 1, "samples": 4, "preambles_stripped": 1,
-                   "dropped": {"empty": 1, "copy": 1, "meta": 1}}
+                   "dropped": {"empty": 1, "copy": 1, "meta": 1, "echo": 0}}
     assert [r.text for r in store.refinements(k.id)] == ["The river rose 2 metres."]
     n_tokens = len(tiny_lm.tokenizer.encode("The river rose.", add_special_tokens=False))
     assert seen["budgets"] == [2 * n_tokens + 16]  # relative to the critiqued output's length
@@ -318,6 +343,64 @@ def test_shared_prefix_scoring_equals_one_prompt_at_a_time(store, crit, tiny_cau
         assert tail.endswith("<|assistant|>") if chat else tail.endswith("Answer:")
         for i, x in enumerate(texts):
             assert torch.allclose(got[k, i], _full_prompt_logits(lm, prefix + joint + x + tail), atol=1e-4)
+
+
+def _full_logprob(lm, prefix, text):
+    """log p(text + end of turn | prefix) from one forward over the concatenated ids."""
+    tok = lm.tokenizer
+    pre = tok(prefix, add_special_tokens=not lm.has_chat_template())["input_ids"]
+    cont = tok(text + end_of_turn(lm), add_special_tokens=False)["input_ids"]
+    with torch.no_grad():
+        logits = lm.model(input_ids=torch.tensor([pre + cont])).logits[0]
+    logp = torch.log_softmax(logits.float(), -1)
+    return sum(logp[len(pre) - 1 + j, t].item() for j, t in enumerate(cont))
+
+
+@pytest.mark.parametrize("chat", [False, True])
+def test_end_of_turn_and_continuation_logprobs_equal_one_text_at_a_time(tiny_causal, chat):
+    """The cached prefix + right-padded batch gives each text's log-probability as read alone."""
+    lm = load_lm(tiny_causal)
+    if chat:
+        lm.tokenizer.chat_template = CHAT_TEMPLATE
+    assert end_of_turn(lm) == ("<|end|>" if chat else lm.tokenizer.eos_token)
+    prefix = as_chat(lm, ["Rewrite: The river rose after rain, and the town closed the bridge."])[0]
+    texts = ["The river rose 2 metres and the bridge closed.", "A cat.", "The river rose.", ""]
+    got = continuation_logprobs(lm, prefix, texts, batch_size=3)
+    assert len(got) == 4 and all(x < 0 for x in got)
+    for x, text in zip(got, texts):
+        assert x == pytest.approx(_full_logprob(lm, prefix, text), abs=1e-3)
+
+
+def test_pmi_is_the_feedback_prompt_minus_the_no_feedback_prompt(store, crit, tiny_causal):
+    lm = load_lm(tiny_causal)
+    lm.tokenizer.chat_template = CHAT_TEMPLATE
+    add_three(store, crit["k"][0].id)
+    item = store.critique_items("p", critique_ids=[crit["k"][0].id])[0]
+    t = load_templates()
+    cfg = SelectConfig(selector="pmi")
+    rec = Recorder()
+    got = pmi_scores(lm, [item], t, "summarize", cfg, rec)
+    with_fb = as_chat(lm, [refinement_prompt(lm, t, item_fields(item, t, "summarize", cfg.max_text_chars),
+                                             "feedback")])[0]
+    without = as_chat(lm, [refinement_prompt(lm, t, item_fields(item, t, "summarize", cfg.max_text_chars,
+                                                                 baseline=True), "no_feedback")])[0]
+    assert "Feedback on the output" in with_fb and "Feedback on the output" not in without
+    for r in item.refinements:
+        s = got[r.id]["scores"]
+        assert s["logp_feedback"] == pytest.approx(_full_logprob(lm, with_fb, r.text), abs=1e-2)
+        assert s["logp_no_feedback"] == pytest.approx(_full_logprob(lm, without, r.text), abs=1e-2)
+        assert s["pmi"] == pytest.approx(s["logp_feedback"] - s["logp_no_feedback"], abs=1e-3)
+    assert rec.steps[-1][:2] == (1, 1) and "PMI: 1 critiques, 3 refinements" in rec.lines[-1]
+
+
+def test_select_pmi_is_the_default_and_marks_the_argmax(store, crit, tiny_lm):
+    assert SelectConfig().selector == "pmi"
+    add_three(store, crit["k"][0].id)
+    out = select(store, "p", SelectConfig(), lm=tiny_lm, critique_ids=[crit["k"][0].id])
+    it = store.critique_items("p", critique_ids=[crit["k"][0].id])[0]
+    best = max(it.refinements, key=lambda r: r.scores["pmi"])
+    assert out["selected"][it.critique.id] == best.id and it.selected.id == best.id
+    assert all(r.selector == "pmi" and set(r.scores) >= {"pmi", "logp_feedback"} for r in it.refinements)
 
 
 def test_templates_with_their_own_prefix_or_a_repeated_refinement(store, crit, tiny_causal):
@@ -519,6 +602,8 @@ def test_seq2seq_refine_and_instructrm(store, crit, tiny_seq2seq):
     items = store.critique_items("p", critique_ids=[crit["k"][0].id])
     scores = instructrm_scores(lm, items, load_templates(), "summarize", SelectConfig())
     assert len(scores) == len(items[0].refinements) and all(0 < s["ensemble_score"] < 1 for s in scores.values())
+    pmi = pmi_scores(lm, items, load_templates(), "summarize", SelectConfig(selector="pmi"))
+    assert len(pmi) == len(items[0].refinements) and all(s["scores"]["logp_feedback"] < 0 for s in pmi.values())
 
 
 def test_cli_refine_select_build_and_export(store, crit, tiny_causal, tmp_path, capsys):
@@ -559,7 +644,7 @@ def test_configs_are_validated_on_construction():
         RefineConfig(n=0)
     with pytest.raises(ValidationError, match="top_p: must be at most 1.0"):
         RefineConfig(top_p=1.5)
-    with pytest.raises(ValidationError, match="selector: 'best' is not one of instructrm"):
+    with pytest.raises(ValidationError, match="selector: 'best' is not one of pmi, instructrm"):
         SelectConfig(selector="best")
     with pytest.raises(ValidationError, match="include: 'all' is not one of accepted, selected"):
         DatasetConfig(include="all")

@@ -22,6 +22,7 @@ from training.policy.trainer import (
     train_policy,
     unigram_f1,
     weighted_mle_loss,
+    whitened,
 )
 from training.rewards.config import RewardConfig
 from training.rewards.model import TokenRewardModel
@@ -140,6 +141,10 @@ def test_sequence_weights_and_centring_by_hand():
     assert torch.allclose(w, torch.tensor([[0.5, 0.5, 0.0], [0.2, 0.2, 0.2]]))
     # mean over the 5 real tokens = (1.0 + 0.6) / 5 = 0.32
     assert torch.allclose(centred(w, mask), torch.tensor([[0.18, 0.18, 0.0], [-0.12, -0.12, -0.12]]))
+    # whitened: divided by the population std over the 5 real tokens, sqrt((2 * 0.18^2 + 3 * 0.12^2) / 5)
+    sd = math.sqrt((2 * 0.18 ** 2 + 3 * 0.12 ** 2) / 5)
+    assert torch.allclose(whitened(w, mask), torch.tensor([[0.18 / sd, 0.18 / sd, 0.0], [-0.12 / sd] * 3]))
+    assert whitened(torch.ones(2, 3), mask).abs().sum() == 0  # equal rewards: no signal, not a division by 0
     # sequence MLE: (e_b / mean e) / T_b; scores 0.6 and 0.2, mean 0.4 -> 1.5 / 2 and 0.5 / 3
     sw = sequence_mle_weights(torch.tensor([0.6, 0.2]), mask)
     assert torch.allclose(sw, torch.tensor([[0.75, 0.75, 0.0], [1 / 6, 1 / 6, 1 / 6]]))

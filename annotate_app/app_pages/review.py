@@ -11,6 +11,7 @@ import streamlit as st
 from annotate_app import ui
 from annotate_app.widgets import escape_markdown, plain
 from training.errors import TokenwiseError
+from training.ilf.config import SELECTOR_NOTES
 from training.ilf.dataset import refinement_rows, review_queue
 
 user = ui.require_user()
@@ -48,9 +49,11 @@ st.markdown(f"**Critique** by {escape_markdown(item.annotator)}")
 with st.container(border=True):
     plain(item.critique.text)
 
-st.markdown("**Refinements** (scores: InstructRM ensemble and per template, reward, embedding, random)")
-st.caption("InstructRM asks the model whether each refinement follows the critique; calibrated against "
-           "the same question about the original output, so 0.5 means no better than the original.")
+selector = next((r.selector for r in item.refinements if r.selector), None)
+st.markdown("**Refinements**" + (f" (picked by the {selector} selector)" if selector
+                                 else " (not scored yet: an admin runs `tokenwise ilf select`)"))
+if selector in SELECTOR_NOTES:
+    st.caption(SELECTOR_NOTES[selector])
 rows = refinement_rows(item)
 st.dataframe(rows, hide_index=True, width="stretch")
 ids = [r.id for r in item.refinements]

@@ -65,7 +65,8 @@ def review_queue(store, project, user, *, everyone: bool = False, unreviewed_onl
 
 
 def refinement_rows(item) -> list[dict]:
-    """One display row per refinement: its text, variant, scores; the selected/accepted marks."""
+    """One display row per refinement: its text, variant, scores; the selected/accepted marks.
+    A score column no refinement of the item has is left out."""
     rows = []
     for i, r in enumerate(item.refinements, 1):
         row = {"#": i, "text": r.text, "variant": r.variant, "selected": r.selected,
@@ -74,4 +75,5 @@ def refinement_rows(item) -> list[dict]:
                "reward": None if r.rm_score is None else round(r.rm_score, 3)}
         row.update({k: round(v, 3) for k, v in r.scores.items() if isinstance(v, (int, float))})
         rows.append(row)
-    return rows
+    empty = {k for k in ("InstructRM", "reward") if all(row[k] is None for row in rows)}
+    return [{k: v for k, v in row.items() if k not in empty} for row in rows]

@@ -130,7 +130,8 @@ def refine(store, project, cfg: RefineConfig | None = None, *, critique_ids: Seq
     """Sample refinements for the project's current critiques and store the ones that are rewrites.
 
     Each sample is post-processed (preamble, stop strings, unfinished sentence) and dropped when it
-    is empty, a copy of the critiqued output, or text about rewriting (templates.drop_reason).
+    is empty, a copy of the critiqued output, text about rewriting, or the critique repeated
+    (templates.drop_reason).
     Returns counts: critiques, refinements stored, samples drawn, preambles stripped, dropped by reason.
     """
     import torch
@@ -165,7 +166,7 @@ def refine(store, project, cfg: RefineConfig | None = None, *, critique_ids: Seq
                 for raw in samples:
                     counts["preambles_stripped"] += strip_preamble(raw.strip())[1]
                     text = postprocess(raw, cfg.stop)
-                    reason = drop_reason(text, it.candidate.text)
+                    reason = drop_reason(text, it.candidate.text, it.critique.text)
                     if reason:
                         counts["dropped"][reason] += 1
                     else:
@@ -181,5 +182,6 @@ def refine(store, project, cfg: RefineConfig | None = None, *, critique_ids: Seq
     d = counts["dropped"]
     progress.log(f"refine: {counts['refinements']} of {counts['samples']} samples kept; "
                  f"{counts['preambles_stripped']} preambles stripped; dropped {d['empty']} empty, "
-                 f"{d['copy']} copies of the output, {d['meta']} about rewriting instead of a rewrite")
+                 f"{d['copy']} copies of the output, {d['meta']} about rewriting instead of a rewrite, "
+                 f"{d['echo']} repeating the critique")
     return counts

@@ -1,5 +1,9 @@
 """ILF step 4: score each refinement and mark the best one per critique (DESIGN.md, Algorithm 2).
 
+    pmi:        how much the critique explains the refinement r, read by the refinement LM:
+                    log p(r + end of turn | refinement prompt with the feedback)
+                  - log p(r + end of turn | the same prompt without it)
+                (the two prompts `refine` samples from); the default, the best measured
     instructrm: an instruction LM is asked, with several templates, whether the refinement
                 incorporates the feedback (Scheurer et al. 2023). Per template:
                     log-odds = log p(yes) - log p(no) of the first answer token, read where the
@@ -12,11 +16,13 @@
     embedding:  MiniLM cosine similarity with output+feedback (or the feedback)
     random:     seeded, the control
 
-Cost: per critique, the shared prefix of its questions (document, output, feedback) runs once;
-its KV cache is repeated for the N refinements, which run in one batched forward, and each
-template's question then runs on that cache (`answer_logits`). `select` stores every score and
-marks the argmax of the `feedback` refinements; critiques a person already reviewed keep their
-choice. Nothing here touches SQL: the store does.
+Cost: per critique, each PMI prompt runs once and the N refinements run batched on its KV cache
+(`continuation_logprobs`). InstructRM: the shared prefix of its questions (document, output,
+feedback) runs once; its KV cache is repeated for the N refinements, which run in one batched
+forward, and each template's question then runs on that cache (`answer_logits`).
+
+`select` stores every score and marks the argmax of the `feedback` refinements; critiques a
+person already reviewed keep their choice. Nothing here touches SQL: the store does.
 """
 
 from __future__ import annotations
@@ -30,7 +36,14 @@ from collections.abc import Sequence
 
 from training.errors import TokenwiseError, ValidationError
 from training.ilf.config import SELECTORS, SelectConfig
-from training.ilf.refine import MODEL_VARIANTS, as_chat, critique_items, encode_prompts, max_positions
+from training.ilf.refine import (
+    MODEL_VARIANTS,
+    as_chat,
+    critique_items,
+    encode_prompts,
+    max_positions,
+    refinement_prompt,
+)
 from training.ilf.templates import fill, item_fields, load_templates
 from training.progress import Progress, ensure
 
@@ -173,6 +186,95 @@ def answer_logits(lm, prefix: str, middles: Sequence[str], tails: Sequence[str],
                           position_ids=len(pre) + lengths[:, None] + torch.arange(len(end), device=dev))
                 rows[t].append(o.logits[:, -1].float().cpu())
     return torch.stack([torch.cat(r) for r in rows])
+
+
+def end_of_turn(lm) -> str:
+    """What the model writes after its answer: the chat template's end of the assistant turn
+    (e.g. "<|im_end|>"), else the eos token ("" when there is none)."""
+    tok = lm.tokenizer
+    if lm.has_chat_template():
+        mark = "\x00answer\x00"
+        text = tok.apply_chat_template([{"role": "user", "content": "q"}, {"role": "assistant", "content": mark}],
+                                       tokenize=False)
+        return text.partition(mark)[2].rstrip()
+    return tok.eos_token or ""
+
+
+def continuation_logprobs(lm, prefix: str, texts: Sequence[str], batch_size: int = 8) -> list[float]:
+    """log p(text + end of turn | prefix), summed over its tokens, for each text.
+
+    A causal LM runs the (chat-wrapped) prefix once and its KV cache is repeated for up to
+    `batch_size` texts, which run in one right-padded forward; the first token of each text is
+    predicted by the prefix's last position. A seq2seq LM reads the prefix and scores each text
+    as its decoder labels. The end-of-turn token is part of the text: a rewrite must also stop."""
+    import torch
+
+    if not texts:
+        return []
+    tok, model, dev = lm.tokenizer, lm.model, lm.device
+    end = end_of_turn(lm)
+    conts = [tok(t + end, add_special_tokens=False)["input_ids"] or [tok.eos_token_id or 0] for t in texts]
+    pad = tok.pad_token_id if tok.pad_token_id is not None else 0
+    out: list[float] = []
+    with torch.no_grad():
+        if lm.seq2seq:
+            enc, _ = encode_prompts(lm, [prefix])
+            for c in conts:
+                labels = torch.tensor([c[:max_positions(lm)]], device=dev)
+                logits = model(**enc, labels=labels).logits[0].float()
+                out.append(float(torch.log_softmax(logits, -1).gather(1, labels[0][:, None]).sum()))
+            return out
+        limit = max_positions(lm)
+        conts = [c[:limit // 2] for c in conts]  # a text longer than half the window keeps its start
+        pre = tok(prefix, add_special_tokens=not lm.has_chat_template())["input_ids"]
+        pre = pre[-(limit - max(len(c) for c in conts)):]  # a prefix too long for the window loses its start
+        if not pre:
+            raise ValidationError("a refinement prompt is empty after tokenization")
+        first = model(input_ids=torch.tensor([pre], device=dev), use_cache=True, logits_to_keep=1)
+        first_logp = torch.log_softmax(first.logits[0, -1].float(), -1)
+        for i in range(0, len(conts), batch_size):
+            ids, mask = _right_padded(conts[i:i + batch_size], pad, dev)
+            n, width = ids.shape
+            cache = copy.deepcopy(first.cache)
+            cache.batch_repeat_interleave(n)
+            ones = torch.ones((n, len(pre)), dtype=torch.long, device=dev)
+            logits = model(input_ids=ids, cache=cache, use_cache=False, attention_mask=torch.cat([ones, mask], 1),
+                           position_ids=len(pre) + torch.arange(width, device=dev).expand(n, width)).logits
+            logp = torch.log_softmax(logits[:, :-1].float(), -1).gather(2, ids[:, 1:, None])[..., 0]
+            total = (logp * mask[:, 1:]).sum(1) + first_logp[ids[:, 0]]
+            out.extend(float(x) for x in total)
+    return out
+
+
+def pmi_scores(lm, items, templates: dict, kind: str, cfg: SelectConfig,
+               progress: Progress | None = None) -> dict[int, dict]:
+    """refinement id -> {"scores": {"pmi", "logp_feedback", "logp_no_feedback"}}.
+
+    pmi = log p(r | refinement prompt with the feedback) - log p(r | the same prompt without it),
+    both read by the refinement LM (the prompts `refine` samples the feedback and no-feedback
+    variants from). It is how much the critique explains the rewrite: a refinement that makes the
+    change the critique asks for gains likelihood from it; one that ignores it (or copies the
+    output) gains little. Whatever the model likes in any rewrite (fluency, length, copying)
+    appears in both terms and cancels."""
+    progress = ensure(progress)
+    out: dict[int, dict] = {}
+    t0, n = time.perf_counter(), 0
+    for i, it in enumerate(items):
+        texts = [r.text for r in it.refinements]
+        with_fb = refinement_prompt(lm, templates, item_fields(it, templates, kind, cfg.max_text_chars), "feedback")
+        without = refinement_prompt(lm, templates, item_fields(it, templates, kind, cfg.max_text_chars, baseline=True),
+                                    "no_feedback")
+        a = continuation_logprobs(lm, as_chat(lm, [with_fb])[0], texts, cfg.batch_size)
+        b = continuation_logprobs(lm, as_chat(lm, [without])[0], texts, cfg.batch_size)
+        for r, x, y in zip(it.refinements, a, b):
+            out[r.id] = {"scores": {"pmi": round(x - y, 6), "logp_feedback": round(x, 4),
+                                    "logp_no_feedback": round(y, 4)}}
+        n += len(texts)
+        progress.step(i + 1, len(items), refinements=n)
+    if n:
+        secs = time.perf_counter() - t0
+        progress.log(f"PMI: {len(items)} critiques, {n} refinements in {secs:.1f} s ({secs / n:.3f} s each)")
+    return out
 
 
 def yes_log_odds(logits, yes_ids: Sequence[int], no_ids: Sequence[int]):
@@ -364,6 +466,9 @@ def score_items(store, project, items, cfg: SelectConfig, *, lm=None, encoder=No
     from training.lm import load_lm
 
     p = store.get_project(project)
+    if cfg.selector == "pmi":
+        lm = lm or load_lm(cfg.model or "smollm2", device=pick_device(cfg.device))
+        return pmi_scores(lm, items, load_templates(p), p.kind, cfg, progress)
     if cfg.selector in ("instructrm", "ensemble"):
         rewards = reward_scores(store, p.id, items, cfg, rm) if cfg.selector == "ensemble" else None
         lm = lm or load_lm(cfg.model or "smollm2", device=pick_device(cfg.device))

@@ -10,7 +10,7 @@ use (`_RULES`), checked when the templates are loaded so a typo is refused befor
     fill(template, values)                 the filled text; a missing value is named
     postprocess(sample, stop)              a generated sample without its preamble ("Here is ...:"),
                                            cut at a stop string or blank line and its last finished sentence
-    drop_reason(refinement, output)        "empty" | "copy" | "meta" when a sample is not a rewrite, else None
+    drop_reason(refinement, output, feedback)  "empty" | "copy" | "meta" | "echo" when a sample is not a rewrite
 
 A model with a chat template gets `refinement_chat` as its user turn and the instructrm prompts
 as they are; a base model gets `refinement` (ending with a cue) and the instructrm prompts
@@ -148,7 +148,10 @@ _META = re.compile(
     re.IGNORECASE)
 MIN_WORDS = 3  # fewer words than this is a stub ("Hi all,"), not a rewrite
 _QUOTES = {'"': '"', "'": "'", "\u201c": "\u201d", "`": "`"}
-DROP_REASONS = ("empty", "copy", "meta")
+DROP_REASONS = ("empty", "copy", "meta", "echo")
+# Text the critique quotes ("Say 'second novel'", 'Add: "..."') is meant to be copied; the rest is not.
+_QUOTED = re.compile(r'"[^"]*"|\u201c[^\u201d]*\u201d|(?<!\w)\'[^\']+\'(?!\w)')
+ECHO_SHARE = 0.6  # of a sample's word trigrams from the critique's own words (and < 0.2 from the output)
 
 
 def strip_preamble(text: str) -> tuple[str, bool]:
@@ -184,11 +187,30 @@ def _norm(text: str) -> str:
     return " ".join(re.sub(r"[^\w\s]", " ", text.lower()).split())
 
 
-def drop_reason(refinement: str, output: str) -> str | None:
+def _trigrams(text: str) -> list[tuple[str, ...]]:
+    w = _norm(text).split()
+    return [tuple(w[i:i + 3]) for i in range(len(w) - 2)]
+
+
+def echoes_feedback(refinement: str, output: str, feedback: str) -> bool:
+    """The sample repeats the critique instead of rewriting the output: most of its word trigrams
+    come from the critique's own words (not from text it quotes for the rewrite to use) and
+    almost none from the output."""
+    own = set(_trigrams(_QUOTED.sub(" | ", feedback)))
+    grams = _trigrams(refinement)
+    if not own or len(grams) < 2:
+        return False
+    from_output = set(_trigrams(output))
+    share = sum(g in own for g in grams) / len(grams)
+    return share >= ECHO_SHARE and sum(g in from_output for g in grams) / len(grams) < 0.2
+
+
+def drop_reason(refinement: str, output: str, feedback: str = "") -> str | None:
     """Why a post-processed sample is not a refinement of `output`: "empty" (or a stub of fewer than
     MIN_WORDS words when the output has more), "copy" (the output again, up to case, spaces and
     punctuation), "meta" (text about rewriting or chat filler instead of a rewrite, e.g. "The
-    following is a rewritten version ...", "I'm sorry ..."); None when it is one."""
+    following is a rewritten version ...", "I'm sorry ..."), "echo" (the critique repeated,
+    `echoes_feedback`); None when it is one."""
     if len(_norm(refinement).split()) < min(MIN_WORDS, len(_norm(output).split())):
         return "empty"
     if _norm(refinement) == _norm(output):
@@ -196,4 +218,6 @@ def drop_reason(refinement: str, output: str) -> str | None:
     first = _SENTENCE_END.split(refinement, maxsplit=1)[0]
     if _META.search(first):
         return "meta"
+    if feedback and echoes_feedback(refinement, output, feedback):
+        return "echo"
     return None

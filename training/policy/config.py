@@ -38,6 +38,9 @@ class PolicyConfig:
                 "(the SFT baseline, no reward model)", "choices": GUIDANCE})
     reward_baseline: bool = field(default=True, metadata={
         "help": "REINFORCE: subtract the batch's mean weight, so below-average tokens are pushed down"})
+    whiten: bool = field(default=True, metadata={
+        "help": "REINFORCE with reward_baseline: also divide by the weights' standard deviation over the batch, so "
+                "the reward model's spread does not set the step size (nor leave the entropy bonus in charge)"})
     kl_coef: float = field(default=0.0, metadata={
         "help": "beta: weight of the per-token KL(policy || starting model) penalty (0: off)", "min": 0.0})
     prompt: str = field(default="", metadata={

@@ -9,7 +9,9 @@ Two ways to use the dense reward r_t of the reward model r_phi:
   * reinforce (no supervised data, e.g. prompt generation): sample y ~ pi, then
         loss = mean_t r_t * (-log pi(y_t | s_t)) - alpha * mean_t H(pi(. | s_t)),
     rewards detached; `reward_to_go` uses sum_{t' >= t} r_t' instead of r_t.
-    (Rewards lie in (0, 1), so every sampled token is pushed up in proportion to its reward.)
+    With `reward_baseline` the batch's mean weight is subtracted (below-average tokens are pushed
+    down) and with `whiten` the result is divided by its standard deviation, so the reward model's
+    spread (often a few hundredths in (0, 1)) does not leave the entropy bonus in charge.
 Alternating: every M steps during the first part of training, fresh policy samples are ranked
 (by unigram F1 to the reference when there is one) and r_phi is retrained on them plus the human
 lists, as in Yang et al. (2023).
@@ -117,6 +119,16 @@ def centred(weights: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     m = mask.float()
     mean = (weights * m).sum() / m.sum().clamp(min=1)
     return (weights - mean) * m
+
+
+def whitened(weights: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """`centred` weights divided by their standard deviation over the batch's real tokens (0 at
+    pads): the advantage then has unit scale whatever the reward model's spread, so the learning
+    rate sets the step and the entropy bonus keeps its intended weight beside it."""
+    c = centred(weights, mask)
+    m = mask.float()
+    sd = ((c ** 2 * m).sum() / m.sum().clamp(min=1)).sqrt()
+    return c / sd.clamp(min=1e-6)
 
 
 def token_kl(logits: torch.Tensor, ref_logits: torch.Tensor) -> torch.Tensor:
@@ -397,7 +409,7 @@ def policy_step(setup: _Setup, batch: list, config: PolicyConfig) -> tuple[float
         else:
             w = sequence_weights(torch.tensor(seq, device=device), mask)
         if config.reward_baseline:
-            w = centred(w, mask)
+            w = whitened(w, mask) if config.whiten else centred(w, mask)
         loss = reinforce_loss(logits, labels, w, mask, alpha=config.entropy_coef)
     kl = torch.zeros((), device=device)
     if setup.ref is not None:
