@@ -638,7 +638,9 @@ def test_cli_refine_select_build_and_export(store, crit, tiny_causal, tmp_path, 
 
 
 def test_configs_are_validated_on_construction():
-    from training.ilf.config import DatasetConfig
+    from training.ilf.config import SELECTOR_NOTES, SELECTORS, DatasetConfig
+
+    assert set(SELECTOR_NOTES) == set(SELECTORS)  # the Review page explains whichever selector picked
 
     with pytest.raises(ValidationError, match="n: must be at least 1, got 0"):
         RefineConfig(n=0)
