@@ -23,9 +23,10 @@ policy trainer (training/policy/trainer.py):
   sft_corrected    plain MLE on the human correction    (its ceiling)
 
 Both reward models (token-level AVG and the sequence-level baseline, same backbone) learn from
-the policy-train questions' preferences only. Test answers are greedy. Each arm gets: its win
-rate against `base` judged by a JUDGE reward model trained only on the judge questions'
-preferences (its own accuracy on the test questions' human preferences is printed too), with a
+the policy-train questions' preferences only (with --rm-data preferences+corrections, also each
+human correction ranked above the answer 1 it corrects). Test answers are greedy. Each arm gets:
+its win rate against `base` judged by a JUDGE reward model trained only on the judge questions'
+feedback (its own accuracy on the test questions' human preferences is printed too), with a
 95% Wilson interval over the decided pairs; ROUGE-L against the ASQA gold answer; the mean answer
 length, and the win rate a length-only judge ("longer wins") would give, so length hacking shows.
 A table, then one JSON line keyed by arm.
@@ -71,6 +72,9 @@ def arguments(argv=None) -> argparse.Namespace:
     a.add_argument("--rm-epochs", type=int, default=2)
     a.add_argument("--rm-lr", type=float, default=1e-4, help="peak learning rate of the reward models")
     a.add_argument("--rm-max-length", type=int, default=256, help="tokens a reward model reads (question, passages, answer)")
+    a.add_argument("--rm-data", default="preferences", choices=("preferences", "preferences+corrections"),
+                   help="what the reward models and the judge learn from: the pairwise human preferences, or "
+                        "also each human correction preferred to the answer it corrects")
     a.add_argument("--ilf-n", type=int, default=3, help="refinements per critique")
     a.add_argument("--selector", default="", help="ILF selector (empty = the ILF form's default)")
     a.add_argument("--device", default="auto")
@@ -125,7 +129,7 @@ def reward_models(args, train_rows, judge_rows, test_rows, out: Path) -> dict:
     """The token-level and sequence-level RMs (policy-train preferences) and the judge (judge
     preferences; measured on the test questions' preferences)."""
     from training.rewards.config import RewardConfig
-    from training.rewards.trainer import Split, fit_and_test
+    from training.rewards.trainer import RankedList, Split, fit_and_test
 
     def cfg(baseline: bool) -> RewardConfig:  # the recipe of bench/reward_quality.py (README)
         return RewardConfig(base_model=args.rm_backbone, aggregation="avg", baseline=baseline, epochs=args.rm_epochs,
@@ -135,8 +139,14 @@ def reward_models(args, train_rows, judge_rows, test_rows, out: Path) -> dict:
                             seed=args.seed, device=args.device, bf16=args.dtype == "bf16", threads=args.threads,
                             refit=False)
 
-    def lists(rows):
-        return qa_feedback.preference_lists(rows, chars=args.passage_chars)
+    def lists(rows, corrections: bool = args.rm_data == "preferences+corrections"):
+        out = qa_feedback.preference_lists(rows, chars=args.passage_chars)
+        if corrections:  # the corrected answer 1 ranked above answer 1 (an edit is a preference too)
+            out += [RankedList(qa_feedback.context(r, args.passage_chars), (fixed, r["prediction 1"]), (1, 2),
+                               group=r["question"]) for r in rows
+                    if (fixed := ((r.get("feedback") or {}).get("corrected-prediction") or "").strip())
+                    and fixed != r["prediction 1"].strip()]
+        return out
 
     def split(rows, test):
         ls = lists(rows)  # a tenth of the questions (never their pairs on both sides) picks the epoch
@@ -146,7 +156,7 @@ def reward_models(args, train_rows, judge_rows, test_rows, out: Path) -> dict:
 
     out_models = {}
     for name, baseline, rows, test in (("token", False, train_rows, []), ("seq", True, train_rows, []),
-                                        ("judge", False, judge_rows, lists(test_rows))):
+                                        ("judge", False, judge_rows, lists(test_rows, corrections=False))):
         t0 = time.monotonic()
         rm, m = fit_and_test(args.rm_backbone, split(rows, test), cfg(baseline))
         path = out / f"rm-{name}"
@@ -263,6 +273,8 @@ def main(argv=None) -> None:
     args = arguments(argv)
     import torch
 
+    from training.policy.config import PolicyConfig
+
     torch.set_num_threads(args.threads)
     t_all = time.monotonic()
     rows = qa_feedback.rows()
@@ -331,9 +343,10 @@ def main(argv=None) -> None:
     out = {"bench": "feedback_round", "machine": device, "threads": args.threads, "quick": args.quick,
            "seconds": round(time.monotonic() - t_all, 1), "judge_test_accuracy": judge_acc,
            "n": {"train": len(train_rows), "judge": len(judge_rows), "test": len(test_rows)},
-           "settings": {k: getattr(args, k) for k in ("policy", "rm_backbone", "steps", "batch_size", "lr", "kl",
+           "settings": {k: getattr(args, k) for k in ("policy", "rm_backbone", "rm_data", "steps", "batch_size", "lr", "kl",
                                                        "max_new_tokens", "passage_chars", "dtype", "seed")},
            "arms": {a: {k: v for k, v in r.items() if k != "arm"} for a, r in results.items()}}
+    out["settings"]["entropy_coef"] = PolicyConfig.__dataclass_fields__["entropy_coef"].default  # REINFORCE arms
     line = json.dumps(out, default=float)
     if args.json_out:
         Path(args.json_out).write_text(line + "\n")

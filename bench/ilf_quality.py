@@ -1,6 +1,6 @@
 """Does ILF help with the offline model? Selectors that prefer a human correction, refinements that get closer.
 
-    nice -n 10 python bench/ilf_quality.py --n 300 --refine-n 100      # the full run (about an hour on 1 thread)
+    python bench/ilf_quality.py --n 300 --refine-n 60 --refine-samples 3 --threads 2   # the full run (33 min, 2 cores)
     python bench/ilf_quality.py --quick                                 # 40 questions, 20 refinements
 
 Data: QA-Feedback (FineGrainedRLHF dev_feedback.json, 500 questions; 481 where the annotators'
