@@ -38,6 +38,7 @@ import argparse
 import json
 import random
 import re
+import shutil
 import sys
 import tempfile
 import time
@@ -82,6 +83,8 @@ def arguments(argv=None) -> argparse.Namespace:
     a.add_argument("--threads", type=int, default=2)
     a.add_argument("--seed", type=int, default=0)
     a.add_argument("--json-out", default="")
+    a.add_argument("--keep", action="store_true",
+                   help="keep the work folder (reward models, judge and every arm's policy: GBs); else it is removed")
     a.add_argument("--quick", action="store_true", help="a run that fits in ~40 minutes on 2 CPU cores")
     args = a.parse_args(argv)
     if args.quick:
@@ -351,6 +354,10 @@ def main(argv=None) -> None:
     if args.json_out:
         Path(args.json_out).write_text(line + "\n")
     print(line)
+    if args.keep:
+        print(f"models and the round's database kept in {work}", file=sys.stderr)
+    else:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":
