@@ -135,11 +135,10 @@ def fragment(role: str, *, run_every: float | None = None):
             try:
                 check(role)
             except (AuthError, Forbidden):
-                st.session_state.pop(SESSION_KEY, None)
-                # The page's own check then shows the sign-in message and no longer draws this
-                # fragment. Asked on every failing run: a timer run's app rerun can be lost
-                # (another run in flight), and the live view must not stay up in that case.
-                st.rerun(scope="app")
+                if st.session_state.pop(SESSION_KEY, None) is not None:
+                    st.rerun(scope="app")  # the page's own check then shows the sign-in message
+                st.warning("Please sign in with your access token.")
+                st.stop()
             return fn(*args, **kwargs)
 
         return st.fragment(body, run_every=run_every)
