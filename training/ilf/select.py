@@ -128,6 +128,28 @@ def _right_padded(rows: list[list[int]], pad: int, device):
     return ids, mask
 
 
+def on_cached_prefix(lm, pre: list[int], rows: list[list[int]], batch_size: int, keep=None, use_cache=False):
+    """Run the prefix ids once, then each batch of up to `batch_size` rows (token ids) right-padded
+    on a copy of its KV cache, pads masked and positions continuing after the prefix. Yields
+    (prefix output, ids, mask, batch output) per batch; `keep(mask)` names the positions whose
+    logits are computed (all when None). Call under torch.no_grad()."""
+    import torch
+
+    tok, model, dev = lm.tokenizer, lm.model, lm.device
+    pad = tok.pad_token_id if tok.pad_token_id is not None else 0
+    first = model(input_ids=torch.tensor([pre], device=dev), use_cache=True, logits_to_keep=1)
+    for i in range(0, len(rows), batch_size):
+        ids, mask = _right_padded(rows[i:i + batch_size], pad, dev)
+        n, width = ids.shape
+        cache = copy.deepcopy(first.cache)
+        cache.batch_repeat_interleave(n)
+        ones = torch.ones((n, len(pre)), dtype=torch.long, device=dev)
+        yield first, ids, mask, model(
+            input_ids=ids, cache=cache, use_cache=use_cache, logits_to_keep=0 if keep is None else keep(mask),
+            attention_mask=torch.cat([ones, mask], 1),
+            position_ids=len(pre) + torch.arange(width, device=dev).expand(n, width))
+
+
 def answer_logits(lm, prefix: str, middles: Sequence[str], tails: Sequence[str], batch_size: int = 8):
     """Next-token logits after prefix + middle + tail for every (tail, middle): [len(tails), len(middles), V].
 
@@ -145,7 +167,6 @@ def answer_logits(lm, prefix: str, middles: Sequence[str], tails: Sequence[str],
         flat = next_token_logits(lm, [prefix + m + t for t in tails for m in middles], batch_size)
         return flat.view(len(tails), len(middles), -1)
     tok, model, dev = lm.tokenizer, lm.model, lm.device
-    pad = tok.pad_token_id if tok.pad_token_id is not None else 0
     pre = tok(prefix, add_special_tokens=not lm.has_chat_template())["input_ids"]
     mids = [tok(m, add_special_tokens=False)["input_ids"] for m in middles]
     ends = [tok(t, add_special_tokens=False)["input_ids"] for t in tails]
@@ -159,22 +180,18 @@ def answer_logits(lm, prefix: str, middles: Sequence[str], tails: Sequence[str],
     if not pre:
         raise ValidationError("an InstructRM prompt is empty after tokenization")
     rows: list[list] = [[] for _ in tails]
+
+    def answer_positions(mask):  # the LM head runs only where some row's answer could start
+        return torch.unique((mask.sum(1) - 1).clamp(min=0))
+
     with torch.no_grad():
-        first = model(input_ids=torch.tensor([pre], device=dev), use_cache=True, logits_to_keep=1)
-        for i in range(0, len(mids), batch_size):
-            ids, mask = _right_padded(mids[i:i + batch_size], pad, dev)
-            n, width = ids.shape
-            cache = copy.deepcopy(first.cache)
-            cache.batch_repeat_interleave(n)
+        for first, ids, mask, step in on_cached_prefix(lm, pre, mids, batch_size, answer_positions, use_cache=True):
+            n = ids.shape[0]
             lengths = mask.sum(1)
             mid_end = (lengths - 1).clamp(min=0)
-            keep = torch.unique(mid_end)  # the LM head runs only where some row's answer could start
-            ones = torch.ones((n, len(pre)), dtype=torch.long, device=dev)
-            step = model(input_ids=ids, cache=cache, use_cache=True, logits_to_keep=keep,
-                         attention_mask=torch.cat([ones, mask], 1),
-                         position_ids=len(pre) + torch.arange(width, device=dev).expand(n, width))
-            after_mid = step.logits[torch.arange(n, device=dev), torch.searchsorted(keep, mid_end)]
+            after_mid = step.logits[torch.arange(n, device=dev), torch.searchsorted(answer_positions(mask), mid_end)]
             after_mid[lengths == 0] = first.logits[0, -1]
+            ones = torch.ones((n, len(pre)), dtype=torch.long, device=dev)
             for t, end in enumerate(ends):
                 if not end:  # nothing after the refinement: the answer starts right after it
                     rows[t].append(after_mid.float().cpu())
@@ -214,7 +231,6 @@ def continuation_logprobs(lm, prefix: str, texts: Sequence[str], batch_size: int
     tok, model, dev = lm.tokenizer, lm.model, lm.device
     end = end_of_turn(lm)
     conts = [tok(t + end, add_special_tokens=False)["input_ids"] or [tok.eos_token_id or 0] for t in texts]
-    pad = tok.pad_token_id if tok.pad_token_id is not None else 0
     out: list[float] = []
     with torch.no_grad():
         if lm.seq2seq:
@@ -230,17 +246,9 @@ def continuation_logprobs(lm, prefix: str, texts: Sequence[str], batch_size: int
         pre = pre[-(limit - max(len(c) for c in conts)):]  # a prefix too long for the window loses its start
         if not pre:
             raise ValidationError("a refinement prompt is empty after tokenization")
-        first = model(input_ids=torch.tensor([pre], device=dev), use_cache=True, logits_to_keep=1)
-        first_logp = torch.log_softmax(first.logits[0, -1].float(), -1)
-        for i in range(0, len(conts), batch_size):
-            ids, mask = _right_padded(conts[i:i + batch_size], pad, dev)
-            n, width = ids.shape
-            cache = copy.deepcopy(first.cache)
-            cache.batch_repeat_interleave(n)
-            ones = torch.ones((n, len(pre)), dtype=torch.long, device=dev)
-            logits = model(input_ids=ids, cache=cache, use_cache=False, attention_mask=torch.cat([ones, mask], 1),
-                           position_ids=len(pre) + torch.arange(width, device=dev).expand(n, width)).logits
-            logp = torch.log_softmax(logits[:, :-1].float(), -1).gather(2, ids[:, 1:, None])[..., 0]
+        for first, ids, mask, step in on_cached_prefix(lm, pre, conts, batch_size):
+            first_logp = torch.log_softmax(first.logits[0, -1].float(), -1)
+            logp = torch.log_softmax(step.logits[:, :-1].float(), -1).gather(2, ids[:, 1:, None])[..., 0]
             total = (logp * mask[:, 1:]).sum(1) + first_logp[ids[:, 0]]
             out.extend(float(x) for x in total)
     return out
