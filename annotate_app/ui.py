@@ -126,6 +126,10 @@ def require_admin() -> Annotator:
     return _require("admin")
 
 
+FRAGMENT_APP_RERUNS = 3  # app reruns a failing fragment asks for, per sign-in
+_APP_RERUNS = "_fragment_app_reruns"
+
+
 def fragment(role: str, *, run_every: float | None = None):
     """st.fragment whose every run (timer or click) first re-checks the user. When the check
     fails the whole page reruns, and its own require_* check shows the sign-in message."""
@@ -135,8 +139,15 @@ def fragment(role: str, *, run_every: float | None = None):
             try:
                 check(role)
             except (AuthError, Forbidden):
+                # The app rerun lets the page's own check show the sign-in form. A rerun asked for
+                # by a timer run can be lost, so the next failing runs ask again, a few times only:
+                # a page that draws this fragment without a check of its own must not loop.
                 if st.session_state.pop(SESSION_KEY, None) is not None:
-                    st.rerun(scope="app")  # the page's own check then shows the sign-in message
+                    st.session_state[_APP_RERUNS] = 0
+                asked = st.session_state.get(_APP_RERUNS, 0)
+                if asked < FRAGMENT_APP_RERUNS:
+                    st.session_state[_APP_RERUNS] = asked + 1
+                    st.rerun(scope="app")
                 st.warning("Please sign in with your access token.")
                 st.stop()
             return fn(*args, **kwargs)

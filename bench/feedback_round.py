@@ -28,7 +28,9 @@ human correction ranked above the answer 1 it corrects). Test answers are greedy
 its win rate against `base` judged by a JUDGE reward model trained only on the judge questions'
 feedback (its own accuracy on the test questions' human preferences is printed too), with a
 95% Wilson interval over the decided pairs; ROUGE-L against the ASQA gold answer; the mean answer
-length, and the win rate a length-only judge ("longer wins") would give, so length hacking shows.
+length, and the win rate a length-only judge ("longer wins") would give, so length hacking shows;
+and a reference-based judge beside the learned one: per test question, is the arm's ROUGE-L above
+base's (win rate over the questions that differ, 95% Wilson interval).
 A table, then one JSON line keyed by arm.
 """
 
@@ -68,6 +70,9 @@ def arguments(argv=None) -> argparse.Namespace:
     a.add_argument("--batch-size", type=int, default=8)
     a.add_argument("--lr", type=float, default=1e-5)
     a.add_argument("--kl", type=float, default=0.05, help="KL to the starting model (REINFORCE arms)")
+    a.add_argument("--kl-target", type=float, default=0.0,
+                   help="adapt the REINFORCE arms' KL weight towards this mean per-token KL in nats (0: fixed --kl)")
+    a.add_argument("--kl-gain", type=float, default=0.1, help="how fast that weight adapts (PolicyConfig.kl_gain)")
     a.add_argument("--max-new-tokens", type=int, default=96)
     a.add_argument("--passage-chars", type=int, default=1200)
     a.add_argument("--rm-epochs", type=int, default=2)
@@ -183,7 +188,9 @@ def train_arm(args, arm: str, rows: list[dict], targets: dict[str, str] | None, 
                               for i, r in enumerate(rows)])
         cfg = PolicyConfig(base_model=policy_path(args), reward_model=rm_path or "", method=method, guidance=guidance,
                            steps=args.steps, batch_size=args.batch_size, lr=args.lr,
-                           kl_coef=args.kl if method == "reinforce" else 0.0, max_new_tokens=args.max_new_tokens,
+                           kl_coef=args.kl if method == "reinforce" else 0.0,
+                           kl_target=args.kl_target if method == "reinforce" else 0.0, kl_gain=args.kl_gain,
+                           max_new_tokens=args.max_new_tokens,
                            max_prompt_length=768, prompt=PROMPT, device=args.device, bf16=args.dtype == "bf16",
                            threads=args.threads, seed=args.seed, temperature=0.8)
         rec = train_policy(s, arm, cfg, out / arm)
@@ -267,6 +274,18 @@ def judge_against_base(args, judge_path: str, rows, mine: list[str], base: list[
             "length_judge_win_rate": longer / (longer + shorter) if longer + shorter else float("nan")}
 
 
+def paired_win_rate(mine: list[float], base: list[float], name: str) -> dict:
+    """Per question, is the arm's score above base's? The win rate over the decided questions
+    with its 95% Wilson interval (a reference-based judge beside the learned one)."""
+    from training.stats import wilson_interval
+
+    win = sum(a > b for a, b in zip(mine, base))
+    loss = sum(a < b for a, b in zip(mine, base))
+    lo, hi = wilson_interval(win, win + loss)
+    return {f"{name}_win_rate": win / (win + loss) if win + loss else float("nan"), f"{name}_ci_low": lo,
+            f"{name}_ci_high": hi, f"{name}_wins": win, f"{name}_losses": loss}
+
+
 def _norm(s: str) -> str:
     return re.sub(r"\s+", " ", s or "").strip().lower()
 
@@ -306,7 +325,7 @@ def main(argv=None) -> None:
         "sft_corrected": ({r["question"]: r["feedback"]["corrected-prediction"] for r in train_rows
                            if (r.get("feedback") or {}).get("corrected-prediction")}, None, "rwmle", "uniform"),
     }
-    results, base_answers = {}, None
+    results, base_answers, base_rouges = {}, None, None
     for arm in ["base"] + [a for a in arms if a != "base"]:
         t0 = time.monotonic()
         info: dict = {}
@@ -322,31 +341,39 @@ def main(argv=None) -> None:
             use = [r for r in train_rows if targets is None or r["question"] in targets]
             model, m = train_arm(args, arm, use, targets, rm_path, method, guidance, db, work)
             info.update(first_loss=m["first_loss"], last_loss=m["last_loss"], train_rows=len(use))
+            if method == "reinforce":  # how far the policy moved from the start, and the KL weight at the end
+                info.update(last_kl=m["last_kl"], last_kl_coef=m["last_kl_coef"])
         train_s = time.monotonic() - t0
         mine = answers(args, model, test_rows)
         if arm == "base":
             base_answers = mine
+        rouges = [rouge_l(a, r["gold"]) for a, r in zip(mine, test_rows)]
+        if arm == "base":
+            base_rouges = rouges
         row = {"arm": arm, "train_s": round(train_s, 1), "total_s": round(time.monotonic() - t0, 1),
-               "rouge_l": sum(rouge_l(a, r["gold"]) for a, r in zip(mine, test_rows)) / len(test_rows),
-               "mean_words": sum(len(a.split()) for a in mine) / len(mine), **info}
+               "rouge_l": sum(rouges) / len(rouges), "mean_words": sum(len(a.split()) for a in mine) / len(mine),
+               **info, **paired_win_rate(rouges, base_rouges, "rouge")}
         row.update(judge_against_base(args, rms["judge"]["path"], test_rows, mine, base_answers))
         results[arm] = row
         print(f"  {arm:16s} win {row['win_rate']:.3f} [{row['ci_low']:.2f}, {row['ci_high']:.2f}] "
               f"(w{row['wins']}/l{row['losses']}/t{row['ties']})  rougeL {row['rouge_l']:.3f}  "
+              f"(ROUGE-L win {row['rouge_win_rate']:.3f})  "
               f"words {row['mean_words']:.1f}  longer-wins {row['length_judge_win_rate']:.2f}  "
               f"{row['total_s']:.0f}s", flush=True)
 
-    print("\n| arm | win rate vs base (95% CI) | W/L/T | ROUGE-L | mean words | length-judge win | train s |")
-    print("|---|---|---|---|---|---|---|")
+    print("\n| arm | judge win rate vs base (95% CI) | W/L/T | ROUGE-L | ROUGE-L win vs base (95% CI) | mean words "
+          "| length-judge win | train s |")
+    print("|---|---|---|---|---|---|---|---|")
     for arm, r in results.items():
         print(f"| {arm} | {r['win_rate']:.3f} ({r['ci_low']:.2f}–{r['ci_high']:.2f}) | {r['wins']}/{r['losses']}/"
-              f"{r['ties']} | {r['rouge_l']:.3f} | {r['mean_words']:.1f} | {r['length_judge_win_rate']:.2f} | "
+              f"{r['ties']} | {r['rouge_l']:.3f} | {r['rouge_win_rate']:.3f} ({r['rouge_ci_low']:.2f}–"
+              f"{r['rouge_ci_high']:.2f}) | {r['mean_words']:.1f} | {r['length_judge_win_rate']:.2f} | "
               f"{r['train_s']:.0f} |")
     device = str(torch.cuda.get_device_name(0)) if torch.cuda.is_available() and args.device != "cpu" else "cpu"
     out = {"bench": "feedback_round", "machine": device, "threads": args.threads, "quick": args.quick,
            "seconds": round(time.monotonic() - t_all, 1), "judge_test_accuracy": judge_acc,
            "n": {"train": len(train_rows), "judge": len(judge_rows), "test": len(test_rows)},
-           "settings": {k: getattr(args, k) for k in ("policy", "rm_backbone", "rm_data", "steps", "batch_size", "lr", "kl",
+           "settings": {k: getattr(args, k) for k in ("policy", "rm_backbone", "rm_data", "steps", "batch_size", "lr", "kl", "kl_target", "kl_gain",
                                                        "max_new_tokens", "passage_chars", "dtype", "seed")},
            "arms": {a: {k: v for k, v in r.items() if k != "arm"} for a, r in results.items()}}
     out["settings"]["entropy_coef"] = PolicyConfig.__dataclass_fields__["entropy_coef"].default  # REINFORCE arms

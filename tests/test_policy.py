@@ -1,5 +1,6 @@
 """training/policy.py: the guidance losses by hand, reward alignment, and short tiny-model runs."""
 
+import itertools
 import math
 
 import pytest
@@ -9,6 +10,7 @@ from training.cli import main
 from training.errors import ValidationError
 from training.policy.config import PolicyConfig
 from training.policy.trainer import (
+    adaptive_kl_coef,
     align_rewards,
     centred,
     reinforce_loss,
@@ -182,6 +184,35 @@ def test_dense_and_sequence_reinforce_differ_and_kl_is_reported(store, policy_pr
         assert all(math.isfinite(h["kl"]) and h["kl"] >= 0 for h in hist[guidance])
         assert hist[guidance][-1]["kl"] > 0  # the policy has moved away from where it started
     assert [h["loss"] for h in hist["token"]] != [h["loss"] for h in hist["sequence"]]
+
+
+def test_adaptive_kl_coef_by_hand():
+    """Ziegler et al. 2019: beta * (1 + K * clip(KL / target - 1, -0.2, 0.2))."""
+    assert adaptive_kl_coef(0.05, 0.3, 0.1) == pytest.approx(0.05 * 1.02)  # 3x the target: +20% error, clipped
+    assert adaptive_kl_coef(0.05, 0.11, 0.1) == pytest.approx(0.05 * (1 + 0.1 * 0.1))
+    assert adaptive_kl_coef(0.05, 0.1, 0.1) == pytest.approx(0.05)  # on target: unchanged
+    assert adaptive_kl_coef(0.05, 0.0, 0.1) == pytest.approx(0.05 * 0.98)  # far below: -20%, clipped
+    assert adaptive_kl_coef(0.05, 0.3, 0.1, gain=1.0) == pytest.approx(0.06)
+    assert adaptive_kl_coef(0.05, 9.0, 0.0) == 0.05  # no target: fixed beta
+
+
+def test_adaptive_kl_moves_beta_in_the_run_and_reports_it(store, policy_project, tiny_causal, tmp_path):
+    """A target far below what lr 1e-2 gives raises beta every step; the history and the metrics
+    record the beta each step used; without a target beta stays put."""
+    cfg = PolicyConfig(base_model=str(tiny_causal), reward_model=str(policy_project), method="reinforce",
+                       steps=4, batch_size=2, lr=1e-2, max_new_tokens=6, kl_coef=0.1, kl_target=1e-6, kl_gain=1.0)
+    rec = train_policy(store, "pol", cfg, tmp_path / "adaptive")
+    h = rec.metrics["history"]
+    assert h[0]["kl_coef"] == pytest.approx(0.1)
+    for a, b in itertools.pairwise(h):  # KL > 0 after the first step: each later step's beta is 1.2x (or 0.8x at KL 0)
+        assert b["kl_coef"] == pytest.approx(adaptive_kl_coef(a["kl_coef"], a["kl"], 1e-6, 1.0))
+    assert h[-1]["kl_coef"] > 0.1 and rec.metrics["last_kl_coef"] > h[-1]["kl_coef"]
+    fixed = train_policy(store, "pol", PolicyConfig(base_model=str(tiny_causal), reward_model=str(policy_project),
+                                                    method="reinforce", steps=2, batch_size=2, max_new_tokens=6,
+                                                    kl_coef=0.1), tmp_path / "fixed")
+    assert {x["kl_coef"] for x in fixed.metrics["history"]} == {0.1}
+    with pytest.raises(ValidationError, match="kl_target"):
+        PolicyConfig(base_model="x", kl_target=0.1)
 
 
 def test_chat_models_are_prompted_through_their_template(store, policy_project, tiny_causal, tmp_path):

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from annotate_app import ui
 from annotate_app.app import PAGES
 from training.annotation import drafts as A
 from training.errors import AuthError, Forbidden, ValidationError
@@ -243,6 +244,40 @@ def test_a_revoked_admin_loses_the_fragment_and_the_download(app_db):
     assert not at.exception
     assert "live secret" not in [t.value for t in at.text] and "annotator_id" not in at.session_state
     assert any("sign in" in w.value for w in at.warning)
+
+
+def _counting_script():
+    import streamlit as st
+
+    from annotate_app import ui
+
+    st.session_state["app_runs"] = st.session_state.get("app_runs", 0) + 1
+
+    @ui.fragment("admin")
+    def live():
+        st.text("live secret")
+        st.button("act", key="act")
+
+    live()
+
+
+def test_a_failing_fragment_asks_again_for_the_app_rerun_but_never_loops(app_db):
+    """A timer run's app rerun can be lost: the next failing runs (the session key already gone)
+    ask again. On a page with no check of its own that would loop, so they ask a few times only."""
+    at = AppTest.from_function(_counting_script, default_timeout=60)
+    at.session_state["annotator_id"] = app_db.boss.id
+    at.run()
+    assert at.session_state["app_runs"] == 1
+    with Store(app_db.path) as s:
+        s.revoke_annotator("boss")
+    at.button(key="act").click().run()
+    assert not at.exception
+    # AppTest runs the whole script for the click (run 2); then each failing run asked once more
+    assert at.session_state["app_runs"] == 2 + ui.FRAGMENT_APP_RERUNS
+    assert "live secret" not in [t.value for t in at.text]
+    assert any("sign in" in w.value for w in at.warning)
+    at.run()  # later runs still fail, and ask no more
+    assert at.session_state["app_runs"] == 3 + ui.FRAGMENT_APP_RERUNS
 
 
 def test_an_annotator_cannot_use_an_admin_builder(app_db):

@@ -4,9 +4,9 @@ The short form asks for the job kind, the project, the backbone and a preset (qu
 thorough: real config values per kind, training.jobs.presets, listed in the caption); every other
 setting is under "Advanced", prefilled with the preset's values. Jobs run in the worker process
 (`tokenwise worker`, started by `tokenwise serve`); this page only queues them and reads their rows.
-The live view and the jobs table are fragments (ui.fragment re-checks the admin on every refresh)
-that refresh in place while a job is queued or running; when the last one ends the page redraws
-once and stops refreshing. Paths in a job's settings must lie inside the data folder.
+The live view is a fragment (ui.fragment re-checks the admin on every refresh) that refreshes in
+place while a job is queued or running; when a job starts or ends the page redraws (the jobs table
+and detail with it), and once none is left it stops refreshing. Paths in a job's settings must lie inside the data folder.
 """
 
 from __future__ import annotations
@@ -83,6 +83,7 @@ if start:
 with ui.store() as s:
     active = s.list_jobs(status="running") + s.list_jobs(status="queued")
 refresh = REFRESH_S if active else None
+drawn = sorted((j.id, j.status) for j in active)  # what the page below was drawn with
 
 
 @ui.fragment("admin", run_every=refresh)
@@ -91,8 +92,8 @@ def live() -> None:
         running = s.list_jobs(status="running")
         queued = s.list_jobs(status="queued")
         projects = {p.id: p.name for p in s.list_projects()}
-    if active and not running and not queued:
-        st.rerun()  # the last job ended: redraw the page once (its table, its detail) and stop refreshing
+    if active and sorted((j.id, j.status) for j in running + queued) != drawn:
+        st.rerun()  # a job started or ended: redraw the page (its table, its detail); none left: stop refreshing
     if not running:
         st.caption("No job is running." + (f" {len(queued)} queued." if queued else ""))
         if queued:
@@ -122,8 +123,11 @@ with live_slot:
     live()
 
 
-# 3. every job, and one in detail (refreshing in place too) -----------------------------------
-@ui.fragment("admin", run_every=refresh)
+# 3. every job, and one in detail -----------------------------------------------------------
+# Not on a timer: one timer per page. A second fragment's timer run queued behind the app rerun
+# that `live` asks for (a job started or ended, or the admin was revoked) ran after that rerun and
+# left Streamlit's page blank (seen in the browser test). `live` redraws the page instead.
+@ui.fragment("admin")
 def all_jobs() -> None:
     with ui.store() as s:
         jobs = s.list_jobs(limit=200)
@@ -166,4 +170,7 @@ def all_jobs() -> None:
 
 
 st.subheader("Jobs")
+if active:
+    st.caption("Redrawn when a job starts or ends; the live view at the top follows the running job step by "
+               "step.")
 all_jobs()

@@ -47,7 +47,13 @@ class PolicyConfig:
         "help": "REINFORCE with reward_baseline: also divide by the weights' standard deviation over the batch, so "
                 "the reward model's spread does not set the step size (nor leave the entropy bonus in charge)"})
     kl_coef: float = field(default=0.0, metadata={
-        "help": "beta: weight of the per-token KL(policy || starting model) penalty (0: off)", "min": 0.0})
+        "help": "beta: weight of the per-token KL(policy || starting model) penalty (0: off); with kl_target, "
+                "its starting value", "min": 0.0})
+    kl_target: float = field(default=0.0, metadata={
+        "help": "adapt beta after each step so the mean per-token KL stays near this many nats (Ziegler et al. "
+                "2019: beta *= 1 + kl_gain * clip(KL / target - 1, -0.2, 0.2)); 0: beta stays fixed", "min": 0.0})
+    kl_gain: float = field(default=0.1, metadata={
+        "help": "K_beta: how fast the adaptive beta moves (0.1: at most 2% a step)", "min": 0.0})
     prompt: str = field(default="", metadata={
         "help": "prompt template with {title}, {text}, {instructions} (empty = the project kind's default, "
                 "as the Generate job uses); chat models get it as the user turn of their chat template"})
@@ -70,6 +76,8 @@ class PolicyConfig:
         check_values(self)  # types, bounds and choices declared above
         if self.lr <= 0:
             raise ValidationError(f"lr: must be positive, got {self.lr}")
+        if self.kl_target > 0 and self.kl_coef <= 0:
+            raise ValidationError("kl_target: needs a starting kl_coef above 0 (e.g. --kl-coef 0.05)")
         if self.guidance == "uniform" and self.method == "reinforce":
             raise ValidationError("guidance: uniform (plain MLE) needs references; REINFORCE needs a reward")
 

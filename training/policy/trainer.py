@@ -139,6 +139,15 @@ def token_kl(logits: torch.Tensor, ref_logits: torch.Tensor) -> torch.Tensor:
     return (logp.exp() * (logp - logq)).sum(-1)
 
 
+def adaptive_kl_coef(beta: float, kl: float, target: float, gain: float = 0.1) -> float:
+    """The next KL weight of the adaptive controller (Ziegler et al. 2019, eq. 2):
+    beta * (1 + gain * clip(kl / target - 1, -0.2, 0.2)). Above the target beta grows, below it
+    shrinks, by at most gain * 20% a step; target <= 0 keeps beta as it is."""
+    if target <= 0:
+        return beta
+    return beta * (1 + gain * min(max(kl / target - 1, -0.2), 0.2))
+
+
 def align_rewards(rm_tokens: list[str], rm_rewards: list[float], ends: list[int]) -> list[float]:
     """Carry rewards from the reward model's tokens to another tokenisation of the same text.
 
@@ -299,6 +308,7 @@ class _Setup:
     opt: torch.optim.Optimizer
     device: torch.device
     ref: Any = None  # the frozen starting model (kl_coef > 0)
+    kl_coef: float = 0.0  # beta now (adapted after each step when config.kl_target > 0)
 
 
 def train_policy(store: Store, project: str | int, config: PolicyConfig, out_dir: str | Path,
@@ -317,9 +327,12 @@ def train_policy(store: Store, project: str | int, config: PolicyConfig, out_dir
     history, retrained, t0 = [], 0, time.monotonic()
     for step in range(1, config.steps + 1):
         batch = rng.sample(setup.data, min(config.batch_size, len(setup.data)))
+        beta = setup.kl_coef
         loss, mean_r, kl = policy_step(setup, batch, config)
-        history.append({"step": step, "loss": loss, "mean_reward": mean_r, "kl": kl})
-        progress.step(step, config.steps, loss=loss, mean_reward=mean_r, kl=kl)
+        setup.kl_coef = adaptive_kl_coef(beta, kl, config.kl_target, config.kl_gain)
+        history.append({"step": step, "loss": loss, "mean_reward": mean_r, "kl": kl, "kl_coef": beta})
+        progress.step(step, config.steps, loss=loss, mean_reward=mean_r, kl=kl,
+                      **({"kl_coef": beta} if config.kl_target > 0 else {}))
         if (config.retrain_every and setup.rm is not None and step % config.retrain_every == 0
                 and step <= config.retrain_fraction * config.steps):
             n = retrain_reward_model(setup, batch, config, rng, seed=config.seed + step)
@@ -368,7 +381,8 @@ def load(store: Store, project: str | int, config: PolicyConfig) -> _Setup:
     return _Setup(project=p, method=method, data=with_ref if method == "rwmle" else docs,
                   contexts={d.id: document_context(p.kind, d.title, d.text) for d in docs}, prompts=prompts,
                   human_lists=lists_from_store(store, p.id), rm=rm, rm_path=rm_path, pol=pol,
-                  opt=torch.optim.AdamW(pol.model.parameters(), lr=config.lr), device=device, ref=ref)
+                  opt=torch.optim.AdamW(pol.model.parameters(), lr=config.lr), device=device, ref=ref,
+                  kl_coef=config.kl_coef)
 
 
 def policy_step(setup: _Setup, batch: list, config: PolicyConfig) -> tuple[float, float, float]:
@@ -417,7 +431,7 @@ def policy_step(setup: _Setup, batch: list, config: PolicyConfig) -> tuple[float
             ref_logits, _, _ = pol.logits(prompts, targets, model=setup.ref)
         m = mask.float()
         kl = (token_kl(logits, ref_logits) * m).sum() / m.sum().clamp(min=1)
-        loss = loss + config.kl_coef * kl
+        loss = loss + setup.kl_coef * kl
     setup.opt.zero_grad(set_to_none=True)
     loss.backward()
     if config.grad_clip:
@@ -471,6 +485,7 @@ def save(store: Store, setup: _Setup, config: PolicyConfig, out_dir: str | Path,
     last = sum(h["loss"] for h in history[-5:]) / len(history[-5:])
     metrics = {"method": method, "steps": config.steps, "first_loss": first, "last_loss": last,
                "first_mean_reward": history[0]["mean_reward"], "last_mean_reward": history[-1]["mean_reward"],
+               "last_kl": history[-1]["kl"], "last_kl_coef": setup.kl_coef,
                "reward_retrained": retrained, "train_seconds": round(seconds, 2),
                "device": str(setup.device), "history": history,
                "summary": f"{method}: loss {first:.3f} -> {last:.3f} over {config.steps} steps"}
