@@ -48,10 +48,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-# ../shared beside the main checkout, or two levels up from a worktree (work/wt/<name>)
-DATA = next((p for p in (ROOT.parent / "shared", ROOT.parents[1] / "shared") if (p / "datasets").exists()),
-            ROOT.parent / "shared") / "datasets" / "qa_feedback_finegrained" / "dev_feedback.json"
-PAIRS = [(1, 2), (1, 3), (1, 4), (2, 3), (2, 4), (3, 4)]  # the order of QA-Feedback's `preference`
+sys.path.insert(0, str(ROOT / "bench"))
+from qa_feedback import DATA, PAIRS, qa_critique  # the data set's path, its preference pairs, critiques
 
 from training.data.context import document_context
 from training.device import pick_device, set_threads
@@ -61,32 +59,9 @@ from training.ilf.select import ensemble_scores, score_items, score_of
 from training.ilf.templates import load_templates
 from training.store import NewDocument, Store
 
-PHRASES = {
-    "Irrelevant": "Remove this irrelevant part",
-    "Wrong-Grounding": "This is not what the passages say",
-    "Unverifiable": "This cannot be verified from the passages",
-    "Redundant": "This repeats earlier information",
-    "Incoherent": "This does not make sense",
-}
-MISSING = {"Missing-Answer": "Add the missing answer", "Missing-Major-Auxiliary": "Add this important information",
-           "Missing-Minor-Auxiliary": "Add this detail"}
 # Looser than templates.drop_reason (first sentence only): such words anywhere in a kept refinement.
 META_WORDS = re.compile(r"\b(?:feedback|rewrit\w*|revised|improved (?:version|output|answer)|here(?:'s| is)|"
                         r"the original (?:output|answer|text)|the given (?:output|answer))\b", re.IGNORECASE)
-
-
-def qa_critique(r: dict) -> str:
-    """A plain-language critique of prediction 1 from QA-Feedback's fine-grained annotations."""
-    pred, fb, parts = r["prediction 1"], r["feedback"], []
-    for e in sorted(fb["errors"], key=lambda e: e["start"]):
-        span = " ".join(pred[e["start"]:e["end"]].split())
-        line = f'{PHRASES.get(e["error type"], e["error type"])}: "{span}"'
-        parts.append(line + (f" ({e['explanation'].strip()})" if e.get("explanation", "").strip() else "") + ".")
-    for m in fb["missing-info"]:
-        passage = r["passages"][m["passage_id"] - 1]  # passage ids count from 1; sentence ids index the list
-        sents = " ".join(" ".join(passage[s].split()) for s in m["sentence_id"] if s < len(passage))
-        parts.append(f'{MISSING.get(m["error type"], "Add")}: "{sents}".')
-    return " ".join(parts)
 
 
 def corrected(r: dict) -> str:

@@ -36,6 +36,30 @@ def context(row: dict, chars: int = 2000) -> str:
     return f"Question: {row['question']}\nPassages: {passages[:chars]}"
 
 
+PHRASES = {
+    "Irrelevant": "Remove this irrelevant part",
+    "Wrong-Grounding": "This is not what the passages say",
+    "Unverifiable": "This cannot be verified from the passages",
+    "Redundant": "This repeats earlier information",
+    "Incoherent": "This does not make sense",
+}
+MISSING = {"Missing-Answer": "Add the missing answer", "Missing-Major-Auxiliary": "Add this important information",
+           "Missing-Minor-Auxiliary": "Add this detail"}
+
+def qa_critique(r: dict) -> str:
+    """A plain-language critique of prediction 1 from QA-Feedback's fine-grained annotations."""
+    pred, fb, parts = r["prediction 1"], r["feedback"], []
+    for e in sorted(fb["errors"], key=lambda e: e["start"]):
+        span = " ".join(pred[e["start"]:e["end"]].split())
+        line = f'{PHRASES.get(e["error type"], e["error type"])}: "{span}"'
+        parts.append(line + (f" ({e['explanation'].strip()})" if e.get("explanation", "").strip() else "") + ".")
+    for m in fb["missing-info"]:
+        passage = r["passages"][m["passage_id"] - 1]  # passage ids count from 1; sentence ids index the list
+        sents = " ".join(" ".join(passage[s].split()) for s in m["sentence_id"] if s < len(passage))
+        parts.append(f'{MISSING.get(m["error type"], "Add")}: "{sents}".')
+    return " ".join(parts)
+
+
 def preference_lists(data: list[dict], chars: int = 2000):
     """One RankedList per non-zero preference between two different answers (context: `chars`
     characters of the passages)."""
