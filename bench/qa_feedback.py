@@ -46,6 +46,7 @@ PHRASES = {
 MISSING = {"Missing-Answer": "Add the missing answer", "Missing-Major-Auxiliary": "Add this important information",
            "Missing-Minor-Auxiliary": "Add this detail"}
 
+
 def qa_critique(r: dict) -> str:
     """A plain-language critique of prediction 1 from QA-Feedback's fine-grained annotations."""
     pred, fb, parts = r["prediction 1"], r["feedback"], []
