@@ -125,7 +125,7 @@ def reward_models(args, train_rows, judge_rows, test_rows, out: Path) -> dict:
     """The token-level and sequence-level RMs (policy-train preferences) and the judge (judge
     preferences; measured on the test questions' preferences)."""
     from training.rewards.config import RewardConfig
-    from training.rewards.trainer import RankedList, Split, fit_and_test
+    from training.rewards.trainer import Split, fit_and_test
 
     def cfg(baseline: bool) -> RewardConfig:  # the recipe of bench/reward_quality.py (README)
         return RewardConfig(base_model=args.rm_backbone, aggregation="avg", baseline=baseline, epochs=args.rm_epochs,
@@ -137,12 +137,7 @@ def reward_models(args, train_rows, judge_rows, test_rows, out: Path) -> dict:
 
     def lists(rows, corrections: bool = args.rm_data == "preferences+corrections"):
         out = qa_feedback.preference_lists(rows, chars=args.passage_chars)
-        if corrections:  # the corrected answer 1 ranked above answer 1 (an edit is a preference too)
-            out += [RankedList(qa_feedback.context(r, args.passage_chars), (fixed, r["prediction 1"]), (1, 2),
-                               group=r["question"]) for r in rows
-                    if (fixed := ((r.get("feedback") or {}).get("corrected-prediction") or "").strip())
-                    and fixed != r["prediction 1"].strip()]
-        return out
+        return out + qa_feedback.correction_lists(rows, chars=args.passage_chars) if corrections else out
 
     def split(rows, test):
         ls = lists(rows)  # a tenth of the questions (never their pairs on both sides) picks the epoch
@@ -240,40 +235,36 @@ def answers(args, model: str, rows: list[dict]) -> list[str]:
 
 
 def judge_against_base(args, judge_path: str, rows, mine: list[str], base: list[str]) -> dict:
+    """The judge's and a length-only judge's ("longer wins") verdicts on each arm answer against
+    base's (the same answer is a tie without asking the judge)."""
     from training.device import pick_device
     from training.rewards.model import TokenRewardModel
     from training.rewards.scoring import score_texts
-    from training.stats import wilson_interval
 
     judge = TokenRewardModel.load(judge_path, device=pick_device(args.device))
-    win = loss = tie = longer = shorter = 0
+    ours, theirs = [], []
     for r, a, b in zip(rows, mine, base):
-        if _norm(a) == _norm(b):
-            tie += 1
-        else:
+        sa = sb = 0.0
+        if _norm(a) != _norm(b):
             (_, _, sa), (_, _, sb) = score_texts(judge, qa_feedback.context(r, args.passage_chars), [a or " ", b or " "])
-            win += sa > sb
-            loss += sb > sa
-            tie += sa == sb
-        longer += len(a.split()) > len(b.split())
-        shorter += len(a.split()) < len(b.split())
-    decided = win + loss
-    lo, hi = wilson_interval(win, decided)
-    return {"win_rate": win / decided if decided else float("nan"), "ci_low": lo, "ci_high": hi,
-            "wins": win, "losses": loss, "ties": tie,
-            "length_judge_win_rate": longer / (longer + shorter) if longer + shorter else float("nan")}
+        ours.append(sa)
+        theirs.append(sb)
+    out = paired_win_rate(ours, theirs)
+    out["ties"] = len(rows) - out["wins"] - out["losses"]
+    out.update(paired_win_rate([len(a.split()) for a in mine], [len(b.split()) for b in base], "length_judge_"))
+    return out
 
 
-def paired_win_rate(mine: list[float], base: list[float], name: str) -> dict:
+def paired_win_rate(mine: list[float], base: list[float], prefix: str = "") -> dict:
     """Per question, is the arm's score above base's? The win rate over the decided questions
-    with its 95% Wilson interval (a reference-based judge beside the learned one)."""
+    with its 95% Wilson interval, and the wins and losses (keys start with `prefix`)."""
     from training.stats import wilson_interval
 
     win = sum(a > b for a, b in zip(mine, base))
     loss = sum(a < b for a, b in zip(mine, base))
     lo, hi = wilson_interval(win, win + loss)
-    return {f"{name}_win_rate": win / (win + loss) if win + loss else float("nan"), f"{name}_ci_low": lo,
-            f"{name}_ci_high": hi, f"{name}_wins": win, f"{name}_losses": loss}
+    return {f"{prefix}win_rate": win / (win + loss) if win + loss else float("nan"), f"{prefix}ci_low": lo,
+            f"{prefix}ci_high": hi, f"{prefix}wins": win, f"{prefix}losses": loss}
 
 
 def _norm(s: str) -> str:
@@ -312,8 +303,8 @@ def main(argv=None) -> None:
         "token_reinforce": (None, rms["token"]["path"], "reinforce", "token"),
         "seq_reinforce": (None, rms["seq"]["path"], "reinforce", "sequence"),
         "sft_initial": ({r["question"]: r["prediction 1"] for r in train_rows}, None, "rwmle", "uniform"),
-        "sft_corrected": ({r["question"]: r["feedback"]["corrected-prediction"] for r in train_rows
-                           if (r.get("feedback") or {}).get("corrected-prediction")}, None, "rwmle", "uniform"),
+        "sft_corrected": ({r["question"]: qa_feedback.corrected(r) for r in train_rows if qa_feedback.corrected(r)},
+                          None, "rwmle", "uniform"),
     }
     results, base_answers, base_rouges = {}, None, None
     for arm in ["base"] + [a for a in arms if a != "base"]:
@@ -342,7 +333,7 @@ def main(argv=None) -> None:
             base_rouges = rouges
         row = {"arm": arm, "train_s": round(train_s, 1), "total_s": round(time.monotonic() - t0, 1),
                "rouge_l": sum(rouges) / len(rouges), "mean_words": sum(len(a.split()) for a in mine) / len(mine),
-               **info, **paired_win_rate(rouges, base_rouges, "rouge")}
+               **info, **paired_win_rate(rouges, base_rouges, "rouge_")}
         row.update(judge_against_base(args, rms["judge"]["path"], test_rows, mine, base_answers))
         results[arm] = row
         print(f"  {arm:16s} win {row['win_rate']:.3f} [{row['ci_low']:.2f}, {row['ci_high']:.2f}] "

@@ -49,7 +49,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, str(ROOT / "bench"))
-from qa_feedback import DATA, PAIRS, qa_critique  # the data set's path, its preference pairs, critiques
+from qa_feedback import DATA, corrected, correction_lists, preference_lists, qa_critique
 
 from training.data.context import document_context
 from training.device import pick_device, set_threads
@@ -62,10 +62,6 @@ from training.store import NewDocument, Store
 # Looser than templates.drop_reason (first sentence only): such words anywhere in a kept refinement.
 META_WORDS = re.compile(r"\b(?:feedback|rewrit\w*|revised|improved (?:version|output|answer)|here(?:'s| is)|"
                         r"the original (?:output|answer|text)|the given (?:output|answer))\b", re.IGNORECASE)
-
-
-def corrected(r: dict) -> str:
-    return (r["feedback"].get("corrected-prediction") or "").strip()
 
 
 def passages(r: dict) -> str:
@@ -125,19 +121,14 @@ def train_reward_model(train_rows: list[dict], args):
     from training.lm import minilm_path
     from training.rewards.config import RewardConfig
     from training.rewards.model import TokenRewardModel
-    from training.rewards.trainer import RankedList, fit, split_lists
+    from training.rewards.trainer import fit, split_lists
 
-    lists = []
-    for r in train_rows:
-        doc = document_context("summarize", r["question"], passages(r)[:args.max_text_chars])
-        if corrected(r) and corrected(r) != r["prediction 1"].strip():
-            lists.append(RankedList(doc, (corrected(r), r["prediction 1"]), (1, 2), group=r["question"]))
-        if args.rm_data == "corrected":
-            continue
-        for (a, b), pref in zip(PAIRS, r["preference"]):
-            ca, cb = r[f"prediction {a}"], r[f"prediction {b}"]
-            if pref and ca != cb:
-                lists.append(RankedList(doc, (ca, cb), (1, 2) if pref == 1 else (2, 1), group=r["question"]))
+    def doc(r):
+        return document_context("summarize", r["question"], passages(r)[:args.max_text_chars])
+
+    lists = correction_lists(train_rows, context_of=doc)
+    if args.rm_data != "corrected":
+        lists += preference_lists(train_rows, context_of=doc)
     split = split_lists(lists, 0.1, seed=args.seed)  # by question: a question's lists stay on one side
     train, val = split.train, split.val[:48]  # early-stopping lists: a few, evaluation is not free on this CPU
     cfg = RewardConfig(base_model=str(minilm_path()), aggregation=args.rm_aggregation, max_steps=args.rm_steps,

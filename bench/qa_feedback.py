@@ -61,19 +61,35 @@ def qa_critique(r: dict) -> str:
     return " ".join(parts)
 
 
-def preference_lists(data: list[dict], chars: int = 2000):
-    """One RankedList per non-zero preference between two different answers (context: `chars`
-    characters of the passages)."""
+def corrected(row: dict) -> str:
+    """The human-corrected answer 1 ("" when there is none)."""
+    return ((row.get("feedback") or {}).get("corrected-prediction") or "").strip()
+
+
+def preference_lists(data: list[dict], chars: int = 2000, context_of=None):
+    """One RankedList per non-zero preference between two different answers (context:
+    `context_of(row)`, by default the question and `chars` characters of the passages)."""
     from training.rewards.trainer import RankedList
 
+    context_of = context_of or (lambda r: context(r, chars))
     out = []
     for r in data:
         for (a, b), pref in zip(PAIRS, r["preference"]):
             ca, cb = r[f"prediction {a}"], r[f"prediction {b}"]
             if pref == 0 or ca == cb:
                 continue
-            out.append(RankedList(context(r, chars), (ca, cb), (1, 2) if pref == 1 else (2, 1), group=r["question"]))
+            out.append(RankedList(context_of(r), (ca, cb), (1, 2) if pref == 1 else (2, 1), group=r["question"]))
     return out
+
+
+def correction_lists(data: list[dict], chars: int = 2000, context_of=None):
+    """The human correction ranked above the answer 1 it corrects (an edit is a preference too),
+    for every question whose correction differs from answer 1."""
+    from training.rewards.trainer import RankedList
+
+    context_of = context_of or (lambda r: context(r, chars))
+    return [RankedList(context_of(r), (corrected(r), r["prediction 1"]), (1, 2), group=r["question"])
+            for r in data if corrected(r) and corrected(r) != r["prediction 1"].strip()]
 
 
 def peak_memory_mb(device) -> float:
