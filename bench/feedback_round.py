@@ -2,6 +2,9 @@
 
     python bench/feedback_round.py --quick                  # SmolLM2-135M-Instruct on the CPU
     python bench/feedback_round.py --device cuda --dtype bf16 --json-out out.json
+    # the README's H200 run: SmolLM2 reward models and judge, 30 steps x 16, 80 answers per generate()
+    python bench/feedback_round.py --device cuda --dtype bf16 --rm-backbone smollm2 --rm-max-length 512
+        --rm-lr 5e-5 --steps 30 --batch-size 16 --lr 3e-5 --gen-batch 80 --json-out out.json
 
 QA-Feedback (Wu et al. 2023; ../shared/datasets/qa_feedback_finegrained): 500 questions with
 passages, four answers, six pairwise human preferences, the human error spans and missing
@@ -88,6 +91,8 @@ def arguments(argv=None) -> argparse.Namespace:
                         "also each human correction preferred to the answer it corrects")
     a.add_argument("--ilf-n", type=int, default=3, help="refinements per critique")
     a.add_argument("--selector", default="", help="ILF selector (empty = the ILF form's default)")
+    a.add_argument("--gen-batch", type=int, default=8,
+                   help="prompts per generate() call for the test answers and the ILF refinements (larger on a GPU)")
     a.add_argument("--device", default="auto")
     a.add_argument("--dtype", default="bf16", choices=("bf16", "fp32"))
     a.add_argument("--threads", type=int, default=2)
@@ -156,6 +161,32 @@ def reward_models(args, train_rows, judge_rows, test_rows, out: Path) -> dict:
     return out_models
 
 
+def guidance_spread(args, rms: dict, rows: list[dict]) -> dict:
+    """How far each reward model can move weighted MLE away from plain MLE on the arms' targets
+    (the preferred answers): the coefficient of variation of r_t inside an answer (token RWMLE's
+    w_t * T is r_t / mean r: CV 0 is plain MLE) and of the sequence rewards across answers (what
+    seq_wmle's relative weights vary by)."""
+    from statistics import mean, median, pstdev
+
+    from training.device import pick_device
+    from training.rewards.model import TokenRewardModel
+    from training.rewards.scoring import score_texts
+
+    out = {}
+    for name in ("token", "seq"):
+        rm = TokenRewardModel.load(rms[name]["path"], device=pick_device(args.device))
+        within, seqs = [], []
+        for r in rows:
+            (_, rs, _), = score_texts(rm, qa_feedback.context(r, args.passage_chars), [qa_feedback.best_answer(r)])
+            if rs:
+                within.append(pstdev(rs) / max(mean(rs), 1e-8))
+                seqs.append(rs[-1] if rm.sequence_level else mean(rs))
+        out[name] = {"within_answer_cv_median": median(within) if within else float("nan"),
+                     "across_answers_cv": pstdev(seqs) / max(mean(seqs), 1e-8) if seqs else float("nan"),
+                     "n": len(seqs)}
+    return out
+
+
 def train_arm(args, arm: str, rows: list[dict], targets: dict[str, str] | None, rm_path: str | None,
               method: str, guidance: str, db: str, out: Path) -> tuple[str, dict]:
     """A project of the policy-train questions (references = the arm's targets) and one policy run."""
@@ -200,7 +231,8 @@ def ilf_targets(args, rows: list[dict], db: str, rm_path: str) -> tuple[dict[str
         # policy's answer budget: with --quick's 48 tokens the ILF arm learned to answer in 18 words; with this
         # the selected refinements have a median of 62 words (the answers they rewrite: 70)
         refine(s, "ilf-data", RefineConfig(model=policy_path(args), n=args.ilf_n, baseline_n=0, device=args.device,
-                                           seed=args.seed, max_text_chars=max(100, args.passage_chars + 200)))
+                                           seed=args.seed, max_text_chars=max(100, args.passage_chars + 200),
+                                           batch_size=max(RefineConfig.batch_size, args.gen_batch // args.ilf_n)))
         sel = {"selector": args.selector} if args.selector else {}  # default: the ILF form's (PMI)
         select(s, "ilf-data", SelectConfig(**sel, model=policy_path(args), reward_model=rm_path, device=args.device,
                                            seed=args.seed))
@@ -230,7 +262,7 @@ def answers(args, model: str, rows: list[dict]) -> list[str]:
     docs = [Document(id=i, project_id=0, ext_id=str(i), title="", text=qa_feedback.context(r, args.passage_chars))
             for i, r in enumerate(rows)]
     cfg = GenerateConfig(num_candidates=1, do_sample=False, max_new_tokens=args.max_new_tokens,
-                         max_input_tokens=768, prompt=PROMPT, device=args.device, batch_size=8, only_open=False)
+                         max_input_tokens=768, prompt=PROMPT, device=args.device, batch_size=args.gen_batch, only_open=False)
     return [o[0] for o in generate_outputs(lm, project, docs, cfg)]
 
 
@@ -271,17 +303,32 @@ def _norm(s: str) -> str:
     return re.sub(r"\s+", " ", s or "").strip().lower()
 
 
+def summary(args, results: dict, judge_acc, splits, t_all: float, spread: dict) -> dict:
+    """The JSON line: the run's settings and machine, and each finished arm's figures."""
+    import torch
+
+    from training.policy.config import PolicyConfig
+
+    device = str(torch.cuda.get_device_name(0)) if torch.cuda.is_available() and args.device != "cpu" else "cpu"
+    settings = {k: getattr(args, k) for k in ("policy", "rm_backbone", "rm_data", "rm_max_length", "steps", "batch_size",
+                                              "lr", "kl", "kl_target", "kl_gain", "max_new_tokens", "passage_chars",
+                                              "dtype", "seed")}
+    settings["entropy_coef"] = PolicyConfig.__dataclass_fields__["entropy_coef"].default  # REINFORCE arms
+    return {"bench": "feedback_round", "machine": device, "threads": args.threads, "quick": args.quick,
+            "seconds": round(time.monotonic() - t_all, 1), "judge_test_accuracy": judge_acc,
+            "guidance_spread": spread, "n": dict(zip(("train", "judge", "test"), map(len, splits))), "settings": settings,
+            "arms": {a: {k: v for k, v in r.items() if k != "arm"} for a, r in results.items()}}
+
+
 # -- the round -----------------------------------------------------------------------------------
 def main(argv=None) -> None:
     args = arguments(argv)
     import torch
 
-    from training.policy.config import PolicyConfig
-
     torch.set_num_threads(args.threads)
     t_all = time.monotonic()
     rows = qa_feedback.rows()
-    train_rows, judge_rows, test_rows = split_questions(rows, args)
+    splits = train_rows, judge_rows, test_rows = split_questions(rows, args)
     arms = [a for a in args.arms.split(",") if a]
     work = Path(tempfile.mkdtemp(prefix="feedback-round-"))
     db = str(work / "round.db")
@@ -295,6 +342,10 @@ def main(argv=None) -> None:
     print(f"reward models in {time.monotonic() - t0:.0f}s; judge accuracy on the test questions' human preferences: "
           f"{judge_acc:.3f} (n={rms['judge']['metrics'].get('test_pairs')})", flush=True)
 
+    spread = guidance_spread(args, rms, train_rows)
+    print(f"guidance on the preferred answers (0 = plain MLE): token RM r_t CV inside an answer, median "
+          f"{spread['token']['within_answer_cv_median']:.3f}; sequence RM score CV across answers "
+          f"{spread['seq']['across_answers_cv']:.3f}", flush=True)
     preferred = {r["question"]: qa_feedback.best_answer(r) for r in train_rows}
     specs = {
         "sft_preferred": (preferred, None, "rwmle", "uniform"),
@@ -341,6 +392,9 @@ def main(argv=None) -> None:
               f"(ROUGE-L win {row['rouge_win_rate']:.3f})  "
               f"words {row['mean_words']:.1f}  longer-wins {row['length_judge_win_rate']:.2f}  "
               f"{row['total_s']:.0f}s", flush=True)
+        line = json.dumps(summary(args, results, judge_acc, splits, t_all, spread), default=float)
+        if args.json_out:  # after each arm, so a run stopped early keeps what it measured
+            Path(args.json_out).write_text(line + "\n")
 
     print("\n| arm | judge win rate vs base (95% CI) | W/L/T | ROUGE-L | ROUGE-L win vs base (95% CI) | mean words "
           "| length-judge win | train s |")
@@ -350,17 +404,6 @@ def main(argv=None) -> None:
               f"{r['ties']} | {r['rouge_l']:.3f} | {r['rouge_win_rate']:.3f} ({r['rouge_ci_low']:.2f}–"
               f"{r['rouge_ci_high']:.2f}) | {r['mean_words']:.1f} | {r['length_judge_win_rate']:.2f} | "
               f"{r['train_s']:.0f} |")
-    device = str(torch.cuda.get_device_name(0)) if torch.cuda.is_available() and args.device != "cpu" else "cpu"
-    out = {"bench": "feedback_round", "machine": device, "threads": args.threads, "quick": args.quick,
-           "seconds": round(time.monotonic() - t_all, 1), "judge_test_accuracy": judge_acc,
-           "n": {"train": len(train_rows), "judge": len(judge_rows), "test": len(test_rows)},
-           "settings": {k: getattr(args, k) for k in ("policy", "rm_backbone", "rm_data", "steps", "batch_size", "lr", "kl", "kl_target", "kl_gain",
-                                                       "max_new_tokens", "passage_chars", "dtype", "seed")},
-           "arms": {a: {k: v for k, v in r.items() if k != "arm"} for a, r in results.items()}}
-    out["settings"]["entropy_coef"] = PolicyConfig.__dataclass_fields__["entropy_coef"].default  # REINFORCE arms
-    line = json.dumps(out, default=float)
-    if args.json_out:
-        Path(args.json_out).write_text(line + "\n")
     print(line)
     if args.keep:
         print(f"models and the round's database kept in {work}", file=sys.stderr)

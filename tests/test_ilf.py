@@ -592,6 +592,26 @@ def test_lm_loading(tiny_seq2seq, tmp_path):
     assert resolve("org/name") == "org/name"  # a hub name is passed on, not checked on disk
 
 
+def test_the_kv_cache_goes_by_the_name_the_installed_transformers_takes():
+    # transformers 5.2x names it `cache`; 5.17 `past_key_values`, and there a `cache=` keyword is
+    # dropped silently: the batch ran without its prefix and failed in attention (seen on a GPU)
+    from types import SimpleNamespace
+
+    from training.lm import kv_cache, with_cache
+
+    class New:
+        def forward(self, input_ids=None, cache=None, **kwargs): ...
+
+    class Old:
+        def forward(self, input_ids=None, past_key_values=None, **kwargs): ...
+
+    c = object()
+    assert with_cache(New(), c) == {"cache": c}
+    assert with_cache(Old(), c) == {"past_key_values": c}
+    assert kv_cache(SimpleNamespace(cache=c, past_key_values=None)) is c
+    assert kv_cache(SimpleNamespace(past_key_values=c)) is c
+
+
 def test_seq2seq_refine_and_instructrm(store, crit, tiny_seq2seq):
     lm = load_lm(tiny_seq2seq)
     out = refine(store, "p", RefineConfig(n=2, baseline_n=0, max_new_tokens=6), lm=lm,

@@ -11,7 +11,9 @@ The alias "smollm2" stands for `offline_model("smollm2")`.
 
 from __future__ import annotations
 
+import functools
 import importlib.util
+import inspect
 import logging
 import os
 import shutil
@@ -175,3 +177,23 @@ def load_lm(name_or_path: str | os.PathLike, *, device=None, kind: str = "auto",
         model.to(torch.device(device) if isinstance(device, str) else device)
     model.eval()
     return LM(model=model, tokenizer=tok, name=str(name_or_path), seq2seq=kind == "seq2seq")
+
+
+# -- KV caches across transformers releases -----------------------------------------------
+def kv_cache(output):
+    """The KV cache a forward returned: `output.cache` (transformers 5.2x), else
+    `output.past_key_values` (earlier releases, e.g. 5.17)."""
+    return output.cache if hasattr(output, "cache") else output.past_key_values
+
+
+def with_cache(model, cache) -> dict:
+    """`cache` as the keyword this model's forward takes: {"cache": c} on transformers 5.2x,
+    {"past_key_values": c} before (there, an unknown `cache=` is dropped silently and the
+    forward runs without the prefix)."""
+    return {_cache_keyword(type(model)): cache}
+
+
+@functools.cache
+def _cache_keyword(cls) -> str:
+    params = inspect.signature(cls.forward).parameters
+    return "cache" if "cache" in params else "past_key_values"

@@ -45,6 +45,7 @@ from training.ilf.refine import (
     refinement_prompt,
 )
 from training.ilf.templates import fill, item_fields, load_templates
+from training.lm import kv_cache, with_cache
 from training.progress import Progress, ensure
 
 log = logging.getLogger(__name__)
@@ -141,11 +142,11 @@ def on_cached_prefix(lm, pre: list[int], rows: list[list[int]], batch_size: int,
     for i in range(0, len(rows), batch_size):
         ids, mask = _right_padded(rows[i:i + batch_size], pad, dev)
         n, width = ids.shape
-        cache = copy.deepcopy(first.cache)
+        cache = copy.deepcopy(kv_cache(first))
         cache.batch_repeat_interleave(n)
         ones = torch.ones((n, len(pre)), dtype=torch.long, device=dev)
         yield first, ids, mask, model(
-            input_ids=ids, cache=cache, use_cache=use_cache, logits_to_keep=0 if keep is None else keep(mask),
+            input_ids=ids, **with_cache(model, cache), use_cache=use_cache, logits_to_keep=0 if keep is None else keep(mask),
             attention_mask=torch.cat([ones, mask], 1),
             position_ids=len(pre) + torch.arange(width, device=dev).expand(n, width))
 
@@ -197,8 +198,8 @@ def answer_logits(lm, prefix: str, middles: Sequence[str], tails: Sequence[str],
                     rows[t].append(after_mid.float().cpu())
                     continue
                 q = torch.tensor(end, dtype=torch.long, device=dev).expand(n, len(end))
-                tail_cache = copy.deepcopy(step.cache) if t < len(ends) - 1 else step.cache
-                o = model(input_ids=q, cache=tail_cache, use_cache=False, logits_to_keep=1,
+                tail_cache = copy.deepcopy(kv_cache(step)) if t < len(ends) - 1 else kv_cache(step)
+                o = model(input_ids=q, **with_cache(model, tail_cache), use_cache=False, logits_to_keep=1,
                           attention_mask=torch.cat([ones, mask, torch.ones_like(q)], 1),
                           position_ids=len(pre) + lengths[:, None] + torch.arange(len(end), device=dev))
                 rows[t].append(o.logits[:, -1].float().cpu())
