@@ -247,8 +247,10 @@ def continuation_logprobs(lm, prefix: str, texts: Sequence[str], batch_size: int
         pre = pre[-(limit - max(len(c) for c in conts)):]  # a prefix too long for the window loses its start
         if not pre:
             raise ValidationError("a refinement prompt is empty after tokenization")
+        first_logp = None  # the prefix's next-token distribution: once, not per batch
         for first, ids, mask, step in on_cached_prefix(lm, pre, conts, batch_size):
-            first_logp = torch.log_softmax(first.logits[0, -1].float(), -1)
+            if first_logp is None:
+                first_logp = torch.log_softmax(first.logits[0, -1].float(), -1)
             logp = torch.log_softmax(step.logits[:, :-1].float(), -1).gather(2, ids[:, 1:, None])[..., 0]
             total = (logp * mask[:, 1:]).sum(1) + first_logp[ids[:, 0]]
             out.extend(float(x) for x in total)
