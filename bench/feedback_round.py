@@ -29,7 +29,10 @@ policy trainer (training/policy/trainer.py):
 
 Both reward models (token-level AVG and the sequence-level baseline, same backbone) learn from
 the policy-train questions' preferences only (with --rm-data preferences+corrections, also each
-human correction ranked above the answer 1 it corrects). Test answers are greedy. Each arm gets:
+human correction ranked above the answer 1 it corrects); only those the chosen --arms use are
+trained. Levers on the guided WMLE arms, the same for token and sequence: --awr-beta (weights
+exp(z / beta) of the whitened rewards instead of r_t / sum r_t) and --retrain-every (PTG's
+alternating reward-model training on fresh samples). Test answers are greedy. Each arm gets:
 its win rate against `base` judged by a JUDGE reward model trained only on the judge questions'
 feedback (its own accuracy on the test questions' human preferences is printed too), with a
 95% Wilson interval over the decided pairs; ROUGE-L against the ASQA gold answer; the mean answer
@@ -66,7 +69,8 @@ PROMPT = ("Answer the question in a few sentences, using the passages.\n\n{text}
 def arguments(argv=None) -> argparse.Namespace:
     a = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     a.add_argument("--policy", default="smollm2", help="policy LM every arm starts from")
-    a.add_argument("--rm-backbone", default="minilm", help="backbone of the reward models and the judge")
+    a.add_argument("--rm-backbone", default="minilm", help="backbone of the reward models (and of the judge, by default)")
+    a.add_argument("--judge-backbone", default="", help="backbone of the judge (empty: --rm-backbone)")
     a.add_argument("--arms", default=",".join(ARMS))
     a.add_argument("--n-train", type=int, default=300, help="policy-train questions")
     a.add_argument("--n-judge", type=int, default=120, help="judge questions")
@@ -81,6 +85,13 @@ def arguments(argv=None) -> argparse.Namespace:
                    help="adapt the REINFORCE arms' KL weight towards this mean per-token KL in nats (0: fixed --kl)")
     a.add_argument("--kl-gain", type=float, default=1.0,
                    help="how fast that weight adapts (PolicyConfig.kl_gain; 1: up to 20%% a step, for short runs)")
+    a.add_argument("--retrain-every", type=int, default=0,
+                   help="token_wmle / seq_wmle: retrain the reward model every M steps on fresh policy samples ranked "
+                        "by unigram F1 to the arm's reference, plus as many human lists (PTG's alternating "
+                        "training, PolicyConfig.retrain_every; 0: the reward model stays as trained)")
+    a.add_argument("--awr-beta", type=float, default=0.0,
+                   help="token_wmle / seq_wmle: 0 weighs by r_t / sum r_t (PTG); beta > 0 advantage-weights, exp(z / beta) "
+                        "with z the rewards whitened over the batch (PolicyConfig.awr_beta)")
     a.add_argument("--max-new-tokens", type=int, default=96)
     a.add_argument("--passage-chars", type=int, default=1200)
     a.add_argument("--rm-epochs", type=int, default=2)
@@ -101,12 +112,10 @@ def arguments(argv=None) -> argparse.Namespace:
     a.add_argument("--keep", action="store_true",
                    help="keep the work folder (reward models, judge and every arm's policy: GBs); else it is removed")
     a.add_argument("--quick", action="store_true", help="a run that fits in ~40 minutes on 2 CPU cores")
-    args = a.parse_args(argv)
-    if args.quick:
-        args.n_train, args.n_judge, args.n_test = 48, 120, 40
-        args.steps, args.batch_size, args.max_new_tokens, args.passage_chars = 16, 4, 48, 400
-        args.rm_epochs, args.rm_max_length, args.ilf_n, args.lr = 2, 128, 2, 5e-5
-    return args
+    if a.parse_known_args(argv)[0].quick:  # --quick sets the defaults; a flag given explicitly still wins
+        a.set_defaults(n_train=48, n_judge=120, n_test=40, steps=16, batch_size=4, max_new_tokens=48,
+                       passage_chars=400, rm_epochs=2, rm_max_length=128, ilf_n=2, lr=5e-5)
+    return a.parse_args(argv)
 
 
 # -- data -----------------------------------------------------------------------------------------
@@ -126,14 +135,26 @@ def rouge_l(pred: str, gold: str) -> float:
 
 
 # -- models ---------------------------------------------------------------------------------------
-def reward_models(args, train_rows, judge_rows, test_rows, out: Path) -> dict:
+def needed_reward_models(args, arms: list[str]) -> list[str]:
+    """The reward models the arms use: token (token_*, and ilf with a reward-based selector), seq
+    (seq_*), and always the judge."""
+    need = {"judge"}
+    for arm in arms:
+        if arm.startswith("token_") or (arm == "ilf" and args.selector in ("reward", "ensemble")):
+            need.add("token")
+        if arm.startswith("seq_"):
+            need.add("seq")
+    return [n for n in ("token", "seq", "judge") if n in need]
+
+
+def reward_models(args, train_rows, judge_rows, test_rows, out: Path, names=("token", "seq", "judge")) -> dict:
     """The token-level and sequence-level RMs (policy-train preferences) and the judge (judge
-    preferences; measured on the test questions' preferences)."""
+    preferences; measured on the test questions' preferences): those of `names`."""
     from training.rewards.config import RewardConfig
     from training.rewards.trainer import Split, fit_and_test
 
-    def cfg(baseline: bool) -> RewardConfig:  # the recipe of bench/reward_quality.py (README)
-        return RewardConfig(base_model=args.rm_backbone, aggregation="avg", baseline=baseline, epochs=args.rm_epochs,
+    def cfg(baseline: bool, backbone: str) -> RewardConfig:  # the recipe of bench/reward_quality.py (README)
+        return RewardConfig(base_model=backbone, aggregation="avg", baseline=baseline, epochs=args.rm_epochs,
                             lr=args.rm_lr, warmup_fraction=0.1, grad_clip=1.0,
                             batch_size=8, max_length=args.rm_max_length, max_candidate_length=min(128, args.rm_max_length - 16),
                             patience=0,
@@ -151,40 +172,40 @@ def reward_models(args, train_rows, judge_rows, test_rows, out: Path) -> dict:
         return Split([x for x in ls if x.group not in val_groups], [x for x in ls if x.group in val_groups], test)
 
     out_models = {}
-    for name, baseline, rows, test in (("token", False, train_rows, []), ("seq", True, train_rows, []),
-                                        ("judge", False, judge_rows, lists(test_rows, corrections=False))):
+    judge_backbone = args.judge_backbone or args.rm_backbone
+    for name, baseline, rows, test, backbone in (
+            ("token", False, train_rows, [], args.rm_backbone), ("seq", True, train_rows, [], args.rm_backbone),
+            ("judge", False, judge_rows, lists(test_rows, corrections=False), judge_backbone)):
+        if name not in names:
+            continue
         t0 = time.monotonic()
-        rm, m = fit_and_test(args.rm_backbone, split(rows, test), cfg(baseline))
+        rm, m = fit_and_test(backbone, split(rows, test), cfg(baseline, backbone))
         path = out / f"rm-{name}"
         rm.save_pretrained(path, card={"metrics": m})
         out_models[name] = {"path": str(path), "seconds": round(time.monotonic() - t0, 1), "metrics": m}
     return out_models
 
 
-def guidance_spread(args, rms: dict, rows: list[dict]) -> dict:
-    """How far each reward model can move weighted MLE away from plain MLE on the arms' targets
-    (the preferred answers): the coefficient of variation of r_t inside an answer (token RWMLE's
-    w_t * T is r_t / mean r: CV 0 is plain MLE) and of the sequence rewards across answers (what
-    seq_wmle's relative weights vary by)."""
+def guidance_spread(args, rm_path: str, rows: list[dict]) -> dict:
+    """How far a reward model can move weighted MLE away from plain MLE on the arms' targets (the
+    preferred answers): the coefficient of variation of r_t inside an answer (token RWMLE's w_t * T
+    is r_t / mean r: CV 0 is plain MLE) and of the sequence rewards across answers (what seq_wmle's
+    relative weights vary by)."""
     from statistics import mean, median, pstdev
 
     from training.device import pick_device
     from training.rewards.model import TokenRewardModel
     from training.rewards.scoring import score_texts
 
-    out = {}
-    for name in ("token", "seq"):
-        rm = TokenRewardModel.load(rms[name]["path"], device=pick_device(args.device))
-        within, seqs = [], []
-        for r in rows:
-            (_, rs, _), = score_texts(rm, qa_feedback.context(r, args.passage_chars), [qa_feedback.best_answer(r)])
-            if rs:
-                within.append(pstdev(rs) / max(mean(rs), 1e-8))
-                seqs.append(rs[-1] if rm.sequence_level else mean(rs))
-        out[name] = {"within_answer_cv_median": median(within) if within else float("nan"),
-                     "across_answers_cv": pstdev(seqs) / max(mean(seqs), 1e-8) if seqs else float("nan"),
-                     "n": len(seqs)}
-    return out
+    rm = TokenRewardModel.load(rm_path, device=pick_device(args.device))
+    within, seqs = [], []
+    for r in rows:
+        (_, rs, _), = score_texts(rm, qa_feedback.context(r, args.passage_chars), [qa_feedback.best_answer(r)])
+        if rs:
+            within.append(pstdev(rs) / max(mean(rs), 1e-8))
+            seqs.append(rs[-1] if rm.sequence_level else mean(rs))
+    return {"within_answer_cv_median": median(within) if within else float("nan"),
+            "across_answers_cv": pstdev(seqs) / max(mean(seqs), 1e-8) if seqs else float("nan"), "n": len(seqs)}
 
 
 def train_arm(args, arm: str, rows: list[dict], targets: dict[str, str] | None, rm_path: str | None,
@@ -204,6 +225,8 @@ def train_arm(args, arm: str, rows: list[dict], targets: dict[str, str] | None, 
                            steps=args.steps, batch_size=args.batch_size, lr=args.lr,
                            kl_coef=args.kl if method == "reinforce" else 0.0,
                            kl_target=args.kl_target if method == "reinforce" else 0.0, kl_gain=args.kl_gain,
+                           retrain_every=args.retrain_every if method == "rwmle" and rm_path else 0,
+                           awr_beta=args.awr_beta if method == "rwmle" and rm_path else 0.0,
                            max_new_tokens=args.max_new_tokens,
                            max_prompt_length=768, prompt=PROMPT, device=args.device, bf16=args.dtype == "bf16",
                            threads=args.threads, seed=args.seed, temperature=0.8)
@@ -310,7 +333,8 @@ def summary(args, results: dict, judge_acc, splits, t_all: float, spread: dict) 
     from training.policy.config import PolicyConfig
 
     device = str(torch.cuda.get_device_name(0)) if torch.cuda.is_available() and args.device != "cpu" else "cpu"
-    settings = {k: getattr(args, k) for k in ("policy", "rm_backbone", "rm_data", "rm_max_length", "steps", "batch_size",
+    settings = {k: getattr(args, k) for k in ("policy", "rm_backbone", "judge_backbone", "rm_data", "rm_max_length",
+                                              "retrain_every", "awr_beta", "steps", "batch_size",
                                               "lr", "kl", "kl_target", "kl_gain", "max_new_tokens", "passage_chars",
                                               "dtype", "seed")}
     settings["entropy_coef"] = PolicyConfig.__dataclass_fields__["entropy_coef"].default  # REINFORCE arms
@@ -330,29 +354,38 @@ def main(argv=None) -> None:
     rows = qa_feedback.rows()
     splits = train_rows, judge_rows, test_rows = split_questions(rows, args)
     arms = [a for a in args.arms.split(",") if a]
+    if set(arms) - set(ARMS):
+        sys.exit(f"--arms: {', '.join(sorted(set(arms) - set(ARMS)))} not among {', '.join(ARMS)}")
     work = Path(tempfile.mkdtemp(prefix="feedback-round-"))
     db = str(work / "round.db")
     print(f"QA-Feedback: {len(train_rows)} policy-train, {len(judge_rows)} judge, {len(test_rows)} test questions; "
-          f"policy {args.policy}, RM/judge backbone {args.rm_backbone}, {args.steps} steps x {args.batch_size}, "
+          f"policy {args.policy}, RM backbone {args.rm_backbone}, judge {args.judge_backbone or args.rm_backbone}, "
+          f"{args.steps} steps x {args.batch_size}, "
           f"lr {args.lr}, device {args.device}, {args.threads} threads", flush=True)
 
     t0 = time.monotonic()
-    rms = reward_models(args, train_rows, judge_rows, test_rows, work)
+    rms = reward_models(args, train_rows, judge_rows, test_rows, work, needed_reward_models(args, arms))
     judge_acc = rms["judge"]["metrics"].get("test_pairwise_accuracy")
     print(f"reward models in {time.monotonic() - t0:.0f}s; judge accuracy on the test questions' human preferences: "
           f"{judge_acc:.3f} (n={rms['judge']['metrics'].get('test_pairs')})", flush=True)
 
-    spread = guidance_spread(args, rms, train_rows)
-    print(f"guidance on the preferred answers (0 = plain MLE): token RM r_t CV inside an answer, median "
-          f"{spread['token']['within_answer_cv_median']:.3f}; sequence RM score CV across answers "
-          f"{spread['seq']['across_answers_cv']:.3f}", flush=True)
+    spread = {name: guidance_spread(args, rms[name]["path"], train_rows) for name in ("token", "seq") if name in rms}
+    if spread:
+        print("guidance on the preferred answers (0 = plain MLE): " + "; ".join(
+            f"token RM r_t CV inside an answer, median {v['within_answer_cv_median']:.3f}" if name == "token" else
+            f"sequence RM score CV across answers {v['across_answers_cv']:.3f}" for name, v in spread.items()),
+            flush=True)
+
+    def path(name: str) -> str | None:
+        return rms[name]["path"] if name in rms else None
+
     preferred = {r["question"]: qa_feedback.best_answer(r) for r in train_rows}
     specs = {
         "sft_preferred": (preferred, None, "rwmle", "uniform"),
-        "token_wmle": (preferred, rms["token"]["path"], "rwmle", "token"),
-        "seq_wmle": (preferred, rms["seq"]["path"], "rwmle", "sequence"),
-        "token_reinforce": (None, rms["token"]["path"], "reinforce", "token"),
-        "seq_reinforce": (None, rms["seq"]["path"], "reinforce", "sequence"),
+        "token_wmle": (preferred, path("token"), "rwmle", "token"),
+        "seq_wmle": (preferred, path("seq"), "rwmle", "sequence"),
+        "token_reinforce": (None, path("token"), "reinforce", "token"),
+        "seq_reinforce": (None, path("seq"), "reinforce", "sequence"),
         "sft_initial": ({r["question"]: r["prediction 1"] for r in train_rows}, None, "rwmle", "uniform"),
         "sft_corrected": ({r["question"]: qa_feedback.corrected(r) for r in train_rows if qa_feedback.corrected(r)},
                           None, "rwmle", "uniform"),
@@ -365,7 +398,7 @@ def main(argv=None) -> None:
             model = policy_path(args)
         else:
             if arm == "ilf":
-                targets, info = ilf_targets(args, train_rows, db, rms["token"]["path"])
+                targets, info = ilf_targets(args, train_rows, db, path("token") or "")
                 spec = (targets, None, "rwmle", "uniform")
             else:
                 spec = specs[arm]
@@ -373,6 +406,9 @@ def main(argv=None) -> None:
             use = [r for r in train_rows if targets is None or r["question"] in targets]
             model, m = train_arm(args, arm, use, targets, rm_path, method, guidance, db, work)
             info.update(first_loss=m["first_loss"], last_loss=m["last_loss"], train_rows=len(use))
+            if m.get("reward_retrained"):  # the spread of the reward model as the arm left it
+                info.update(reward_retrained=m["reward_retrained"],
+                            retrained_spread=guidance_spread(args, str(Path(model) / "reward_model"), train_rows))
             if method == "reinforce":  # how far the policy moved from the start, and the KL weight at the end
                 info.update(last_kl=m["last_kl"], last_kl_coef=m["last_kl_coef"])
         train_s = time.monotonic() - t0

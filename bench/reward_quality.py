@@ -5,9 +5,14 @@ Data: QA-Feedback dev (bench/qa_feedback.py): pairwise human preferences over 4 
 questions, split by question (document) into train / validation / test with the trainer's own
 `split_lists`. Every learned system gets the same training pairs (a seeded sample of the train
 split), backbone, token budget (document truncated first, the answer kept), epochs, batch size,
-learning rate and schedule; validation picks the epoch of each; the test split chose nothing and
-is the only figure reported (pairwise accuracy, n, 95% Wilson interval). Each system runs in its
-own process, so peak memory (max RSS on the CPU, allocator peak on a GPU) is its own.
+learning rate and schedule, dropout (off while training, as both trainers default to, unless
+--keep-dropout) and activation checkpointing (off unless --gradient-checkpointing: TRL's
+RewardConfig turns it on by default); validation picks the epoch of each; the test split
+chose nothing and is the only figure reported (pairwise accuracy, n, 95% Wilson interval). Each
+system runs in its own process, so peak memory (max RSS on the CPU, allocator peak on a GPU) is
+its own. On the CPU max RSS also counts what the C allocator keeps: at the same tensor shapes a
+bare transformers training loop peaks where Tokenwise does, and MALLOC_MMAP_THRESHOLD_=131072
+lowers both by a fifth; compare peaks of one process kind, or on a GPU.
 
     python bench/reward_quality.py --backbone minilm --quick --json-out /tmp/rq.json
     python bench/reward_quality.py --backbone smollm2 --device cuda --dtype bf16
@@ -49,6 +54,11 @@ def arguments(argv=None) -> argparse.Namespace:
     ap.add_argument("--grad-clip", type=float, default=1.0, help="gradient norm clip, both trainers")
     ap.add_argument("--max-length", type=int, default=192, help="tokens per input (document + answer)")
     ap.add_argument("--max-candidate-length", type=int, default=160, help="answer tokens kept")
+    ap.add_argument("--keep-dropout", action="store_true",
+                    help="both trainers keep the backbone's dropout while training (both turn it off by default)")
+    ap.add_argument("--gradient-checkpointing", action="store_true",
+                    help="both trainers recompute activations in the backward pass (TRL's own default is on: "
+                         "without this flag TRL is run with it off, like Tokenwise's default)")
     ap.add_argument("--quick", action="store_true", help="a small budget: 200 train / 100 val / 200 test pairs, 1 epoch")
     ap.add_argument("--device", default="cpu", help="cpu, cuda, auto")
     ap.add_argument("--dtype", default="fp32", choices=("fp32", "bf16"), help="bf16: autocast on a GPU")
@@ -88,7 +98,8 @@ def config(args, system: str):
                         lr=args.lr, warmup_fraction=0.1, batch_size=args.batch_size,
                         max_length=args.max_length, max_candidate_length=args.max_candidate_length,
                         patience=0, seed=args.seed, device=args.device, bf16=args.dtype == "bf16",
-                        grad_clip=args.grad_clip, threads=args.threads, val_fraction=0.2, test_fraction=0.2)
+                        grad_clip=args.grad_clip, threads=args.threads, val_fraction=0.2, test_fraction=0.2,
+                        gradient_checkpointing=args.gradient_checkpointing, disable_dropout=not args.keep_dropout)
 
 
 def run_tokenwise(args, split, system: str) -> dict:
@@ -148,7 +159,8 @@ def run_trl(args, split) -> dict:
                       eval_strategy="epoch", save_strategy="epoch", load_best_model_at_end=True,
                       metric_for_best_model="eval_loss", save_total_limit=1, report_to="none", logging_steps=25,
                       use_cpu=args.device == "cpu", bf16=args.dtype == "bf16", disable_tqdm=True,
-                      dataloader_num_workers=0, save_only_model=True)
+                      dataloader_num_workers=0, save_only_model=True,
+                      gradient_checkpointing=args.gradient_checkpointing, disable_dropout=not args.keep_dropout)
     trainer = RewardTrainer(model=model, args=targs, train_dataset=train, eval_dataset=val, processing_class=tok)
     t0 = time.monotonic()
     trainer.train()
@@ -197,7 +209,9 @@ def main() -> None:
     print(f"QA-Feedback: {len(split.train)} train / {len(split.val)} validation / {len(split.test)} test pairs "
           f"(split by question, seed {args.seed}); backbone {args.backbone}; {args.epochs} epoch(s) x batch "
           f"{args.batch_size}, lr {args.lr}, {args.max_length} tokens (answer up to "
-          f"{args.max_candidate_length}); device {args.device} {args.dtype}; torch threads {args.threads}", flush=True)
+          f"{args.max_candidate_length}); device {args.device} {args.dtype}; torch threads {args.threads}; both trainers "
+          f"with dropout {'on' if args.keep_dropout else 'off'}, activation checkpointing "
+          f"{'on' if args.gradient_checkpointing else 'off'}", flush=True)
     rows = []
     lengths = length_baselines(split.test)
     pairs = sum(1 for x in split.test if x.ranks[0] != x.ranks[1])

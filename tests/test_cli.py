@@ -158,6 +158,9 @@ def test_help_of_every_subcommand(capsys):
         assert e.value.code == 0, cmd
         out = capsys.readouterr().out
         assert out.startswith("usage: tokenwise") and "--help" in out, cmd
+        assert "option_strings" not in out, cmd  # a bare % in a help text made argparse print its own dict
+        if cmd == ("train", "policy"):
+            assert "at most 2% a step" in " ".join(out.split())
 
 
 def test_export_refuses_a_suffix_it_does_not_write(db, capsys, tmp_path):

@@ -11,12 +11,14 @@ from training.errors import ValidationError
 from training.policy.config import PolicyConfig
 from training.policy.trainer import (
     adaptive_kl_coef,
+    advantage_weights,
     align_rewards,
     centred,
     reinforce_loss,
     reward_weighted_mle_loss,
     rewards_to_go,
     rwmle_weights,
+    sequence_advantage_weights,
     sequence_mle_weights,
     sequence_weights,
     token_entropy,
@@ -34,6 +36,30 @@ from training.store import NewDocument
 def test_rwmle_weights_normalise_over_real_tokens():
     w = rwmle_weights(torch.tensor([[0.2, 0.6, 0.9]]), torch.tensor([[1, 1, 0]]))
     assert w.tolist()[0] == pytest.approx([0.25, 0.75, 0.0])
+
+
+def test_advantage_weights_by_hand():
+    # r = [0.4, 0.6] (pad 0.9 ignored): whitened z = [-1, 1]; softmax(z / 1) = [1, e^2] / (1 + e^2)
+    r, mask = torch.tensor([[0.4, 0.6, 0.9]]), torch.tensor([[1, 1, 0]])
+    e2 = math.exp(2)
+    assert advantage_weights(r, mask, 1.0).tolist()[0] == pytest.approx([1 / (1 + e2), e2 / (1 + e2), 0.0])
+    # beta = 2 halves z: [1, e] / (1 + e); the spread is beta's, not the reward model's: 0.49 / 0.51 gives the same
+    want = [1 / (1 + math.e), math.e / (1 + math.e), 0.0]
+    assert advantage_weights(r, mask, 2.0).tolist()[0] == pytest.approx(want)
+    assert advantage_weights(torch.tensor([[0.49, 0.51, 0.0]]), mask, 2.0).tolist()[0] == pytest.approx(want)
+    # whitened over the batch, normalised per sequence; a row with no real tokens is all 0
+    r2, m2 = torch.tensor([[0.2, 0.2], [0.8, 0.8], [0.5, 0.5]]), torch.tensor([[1, 1], [1, 1], [0, 0]])
+    assert advantage_weights(r2, m2, 1.0).tolist() == [[0.5, 0.5], [0.5, 0.5], [0.0, 0.0]]
+
+
+def test_sequence_advantage_weights_by_hand():
+    # scores [1, 3]: z = [-1, 1]; exp(z) / mean exp(z) = [e^-1, e] / cosh 1, spread over 2 and 1 real tokens
+    w = sequence_advantage_weights(torch.tensor([1.0, 3.0]), torch.tensor([[1, 1], [1, 0]]), 1.0)
+    lo, hi = math.exp(-1) / math.cosh(1), math.e / math.cosh(1)
+    assert w.tolist() == [pytest.approx([lo / 2, lo / 2]), pytest.approx([hi, 0.0])]
+    # equal scores: plain MLE (each sequence's tokens share weight 1)
+    same = sequence_advantage_weights(torch.tensor([0.5, 0.5]), torch.tensor([[1, 1], [1, 0]]), 1.0)
+    assert same.tolist() == [[0.5, 0.5], [1.0, 0.0]]
 
 
 def test_reward_weighted_mle_by_hand():
@@ -111,6 +137,15 @@ def test_rwmle_policy_loss_decreases(store, policy_project, tiny_causal, tmp_pat
     from transformers import AutoModelForCausalLM
 
     AutoModelForCausalLM.from_pretrained(tmp_path / "policy")
+
+
+@pytest.mark.parametrize("guidance", ["token", "sequence"])
+def test_advantage_weighted_mle_trains_end_to_end(store, policy_project, tiny_causal, tmp_path, guidance):
+    cfg = PolicyConfig(base_model=str(tiny_causal), reward_model=str(policy_project), guidance=guidance, awr_beta=1.0,
+                       steps=12, batch_size=3, lr=3e-3, max_new_tokens=8)
+    rec = train_policy(store, "pol", cfg, tmp_path / "policy")
+    assert rec.metrics["last_loss"] < rec.metrics["first_loss"] - 0.3, rec.metrics["history"]
+    assert rec.card["config"]["awr_beta"] == 1.0 and rec.card["config"]["guidance"] == guidance
 
 
 def test_reinforce_runs_end_to_end_with_seq2seq(store, policy_project, tiny_seq2seq, tmp_path):

@@ -9,6 +9,7 @@ import torch
 
 from training.cli import main
 from training.errors import NotFound, ValidationError
+from training.lm import checkpointing_on, disable_dropout
 from training.rewards.config import RewardConfig
 from training.rewards.model import TokenRewardModel
 from training.rewards.report import headline
@@ -18,6 +19,7 @@ from training.rewards.trainer import (
     RankedList,
     Split,
     document_key,
+    fit,
     fit_and_test,
     length_batches,
     lists_from_store,
@@ -183,6 +185,56 @@ def test_sequence_baseline_same_path(store, tiny_causal, tmp_path):
     s = rm.scores(batch)
     raw = rm.raw(batch)
     assert s.tolist() == pytest.approx([raw[0, 2].item(), raw[1, 1].item()])  # the last token's raw output
+
+
+class WatchCheckpointing:
+    """A Progress that records, at each optimiser step, whether the backbone recomputes activations."""
+
+    def __init__(self, rm):
+        self.rm, self.seen = rm, []
+
+    def step(self, step, total, **metrics):
+        self.seen.append(checkpointing_on(self.rm.backbone))
+
+    def log(self, message):
+        pass
+
+
+def test_activation_checkpointing_is_on_while_training_and_learns_the_same_weights(store, tiny_causal):
+    synthetic_project(store, n_docs=12)
+    lists = lists_from_store(store, "syn")
+    weights = {}
+    for on in (False, True):
+        cfg = config(tiny_causal, epochs=1, gradient_checkpointing=on, device="cpu")
+        torch.manual_seed(0)
+        rm = TokenRewardModel.from_base(str(tiny_causal), cfg)
+        watch = WatchCheckpointing(rm)
+        fit(rm, lists, [], cfg, progress=watch)
+        assert watch.seen and set(watch.seen) == {on}
+        assert not checkpointing_on(rm.backbone)  # scoring after training keeps no recompute hooks
+        weights[on] = torch.cat([q.detach().flatten() for q in rm.parameters()])
+    assert torch.allclose(weights[False], weights[True], atol=1e-5)  # recomputing changes memory, not maths
+
+
+@pytest.mark.parametrize("off", [True, False])
+def test_dropout_is_off_in_training_unless_asked_for(store, tiny_causal, off):
+    synthetic_project(store, n_docs=8)
+    cfg = config(tiny_causal, epochs=1, disable_dropout=off, device="cpu")
+    rm = TokenRewardModel.from_base(str(tiny_causal), cfg)
+    fit(rm, lists_from_store(store, "syn"), [], cfg)
+    rm.train()  # training mode: only dropout could make two forwards differ
+    batch = rm.collate([rm.encode("a report on the river", "the bridge closed after three days of rain")])
+    with torch.no_grad():
+        assert torch.equal(rm.raw(batch), rm.raw(batch)) is off
+
+
+def test_disable_dropout_zeroes_dropout_modules_and_llama_style_rates():
+    class Attention(torch.nn.Module):  # reads a float rate, as Llama's attention does
+        attention_dropout = 0.1
+
+    m = torch.nn.Sequential(torch.nn.Dropout(0.2), Attention(), torch.nn.Dropout(0.0))
+    assert disable_dropout(m) == 2
+    assert m[0].p == 0 and m[1].attention_dropout == 0 and disable_dropout(m) == 0
 
 
 @pytest.mark.parametrize("agg", ["sum", "max", "min"])

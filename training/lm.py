@@ -197,3 +197,41 @@ def with_cache(model, cache) -> dict:
 def _cache_keyword(cls) -> str:
     params = inspect.signature(cls.forward).parameters
     return "cache" if "cache" in params else "past_key_values"
+
+
+# -- activation checkpointing across transformers releases ---------------------------------
+def set_checkpointing(model, on: bool) -> None:
+    """Recompute each layer's activations in the backward pass instead of keeping them: less
+    training memory for more time (reward model on SmolLM2-135M, 16 x 192 tokens: peak 7.9 ->
+    5.0 GB). `activation_checkpointing_enable` on transformers 5.2x, `gradient_checkpointing_enable`
+    before (e.g. 5.17), where it is not yet a deprecated alias."""
+    new = hasattr(model, "activation_checkpointing_enable")
+    if not on:
+        (model.activation_checkpointing_disable if new else model.gradient_checkpointing_disable)()
+    elif not getattr(model, "supports_gradient_checkpointing", False):
+        raise TokenwiseError(f"{type(model).__name__} does not support activation checkpointing")
+    elif new:
+        model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
+    else:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+
+
+def checkpointing_on(model) -> bool:
+    """Whether `set_checkpointing(model, True)` is in effect."""
+    flag = "is_activation_checkpointing" if hasattr(model, "is_activation_checkpointing") else "is_gradient_checkpointing"
+    return bool(getattr(model, flag))
+
+
+def disable_dropout(model) -> int:
+    """Dropout off in every layer, in training too (a reward model's scores should not be noisy,
+    and the dropout masks cost time and memory): nn.Dropout modules get p = 0, and attention
+    layers that read a float `attention_dropout` (Llama-style) get 0. Returns how many were on."""
+    import torch
+
+    changed = 0
+    for module in model.modules():
+        if isinstance(module, torch.nn.Dropout) and module.p:
+            module.p, changed = 0.0, changed + 1
+        if isinstance(getattr(module, "attention_dropout", None), float) and module.attention_dropout:
+            module.attention_dropout, changed = 0.0, changed + 1
+    return changed

@@ -65,7 +65,7 @@ def add_config_flags(p: argparse.ArgumentParser, cls, skip: tuple[str, ...] = ()
         if spec.name in skip or spec.hidden:
             continue
         flags = [f"--{spec.name.replace('_', '-')}", *ALIASES.get(spec.name, [])]
-        help_ = f"{spec.help} (default: {spec.default})"
+        help_ = f"{spec.help} (default: {spec.default})".replace("%", "%%")  # argparse %-formats help
         if spec.type == "bool":
             p.add_argument(*flags, dest=spec.name, action=argparse.BooleanOptionalAction, default=None, help=help_)
         else:

@@ -41,6 +41,10 @@ class PolicyConfig:
         "help": "token: each token weighted by its own reward r_t (dense, token-level guidance); sequence: "
                 "by the one sequence score e(y) (the sequence-level baseline); uniform: plain MLE on the references "
                 "(the SFT baseline, no reward model)", "choices": GUIDANCE})
+    awr_beta: float = field(default=0.0, metadata={
+        "help": "rwmle: 0 weighs token t by r_t / sum r_t (the paper); beta > 0 by exp(z_t / beta), z the rewards "
+                "whitened over the batch, normalised per sequence (token guidance) or over the batch (sequence "
+                "guidance): advantage-weighted MLE, whose spread beta sets, not the reward model's", "min": 0.0})
     reward_baseline: bool = field(default=True, metadata={
         "help": "REINFORCE: subtract the batch's mean weight, so below-average tokens are pushed down"})
     whiten: bool = field(default=True, metadata={

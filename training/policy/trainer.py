@@ -6,6 +6,10 @@
 Two ways to use the dense reward r_t of the reward model r_phi:
   * rwmle (summaries with references): reward-weighted MLE on the reference,
         w_t = r_t / sum_t r_t per sequence,  loss = mean over the batch of sum_t w_t * CE(y_t);
+    with `awr_beta` > 0 the weights are advantage-weighted instead, w_t = softmax_t(z_t / beta)
+    with z the rewards whitened over the batch (AWR, Peng et al. 2019): r_t in (0, 1) from a
+    reward model near its start sits within a few hundredths of 0.5, and r_t / sum r_t is then
+    plain MLE to within a few percent;
   * reinforce (no supervised data, e.g. prompt generation): sample y ~ pi, then
         loss = mean_t r_t * (-log pi(y_t | s_t)) - alpha * mean_t H(pi(. | s_t)),
     rewards detached; `reward_to_go` uses sum_{t' >= t} r_t' instead of r_t.
@@ -77,6 +81,26 @@ def sequence_mle_weights(scores: torch.Tensor, mask: torch.Tensor) -> torch.Tens
     m = mask.float()
     rel = scores.float() / scores.float().mean().clamp(min=1e-8)
     return rel.unsqueeze(-1) * m / m.sum(-1, keepdim=True).clamp(min=1)
+
+
+def advantage_weights(rewards: torch.Tensor, mask: torch.Tensor, beta: float) -> torch.Tensor:
+    """Token guidance, advantage-weighted (AWR, Peng et al. 2019): z = the rewards whitened over
+    the batch's real tokens, w_t = exp(z_t / beta) / sum_t' exp(z_t' / beta) within each sequence
+    [B, T] (0 at pads). Unlike r_t / sum r_t, the spread of the weights is set by beta, not by how
+    far the reward model's r_t strayed from 0.5."""
+    z = whitened(rewards.float(), mask) / beta
+    w = torch.softmax(z.masked_fill(~mask.bool(), float("-inf")), dim=-1)
+    return torch.nan_to_num(w) * mask.float()  # a sequence with no real tokens: all 0
+
+
+def sequence_advantage_weights(scores: torch.Tensor, mask: torch.Tensor, beta: float) -> torch.Tensor:
+    """The sequence-level counterpart: z_b = the scores standardised over the batch, each sequence
+    weighs exp(z_b / beta) relative to the batch's mean of those, its tokens equally [B, T] (plain
+    MLE when all scores are equal)."""
+    s = scores.float()
+    e = torch.exp((s - s.mean()) / s.std(unbiased=False).clamp(min=1e-6) / beta)
+    m = mask.float()
+    return (e / e.mean()).unsqueeze(-1) * m / m.sum(-1, keepdim=True).clamp(min=1)
 
 
 def token_entropy(logits: torch.Tensor) -> torch.Tensor:
@@ -413,10 +437,14 @@ def policy_step(setup: _Setup, batch: list, config: PolicyConfig) -> tuple[float
     T = labels.size(1)
     r = torch.tensor([x + [0.0] * (T - len(x)) for x in dense], device=device)
     if setup.method == "rwmle":
+        scores = torch.tensor(seq, device=device)
         if config.guidance == "token":
-            loss = reward_weighted_mle_loss(logits, labels, r, mask)
+            w = advantage_weights(r, mask, config.awr_beta) if config.awr_beta else rwmle_weights(r, mask.float())
+        elif config.guidance == "sequence" and config.awr_beta:
+            w = sequence_advantage_weights(scores, mask, config.awr_beta)
         else:  # sequence, or uniform (all scores 1: plain MLE)
-            loss = weighted_mle_loss(logits, labels, sequence_mle_weights(torch.tensor(seq, device=device), mask), mask)
+            w = sequence_mle_weights(scores, mask)
+        loss = weighted_mle_loss(logits, labels, w, mask)
     else:
         if config.guidance == "token":
             w = rewards_to_go(r, mask.float()) if config.reward_to_go else r * mask

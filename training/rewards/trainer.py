@@ -37,6 +37,7 @@ import torch
 from training.data.context import document_context
 from training.device import autocast, pick_device, set_threads
 from training.errors import NotFound, ValidationError
+from training.lm import disable_dropout, set_checkpointing
 from training.progress import Progress, ensure
 from training.rewards.config import MIN_TEST_LISTS, RewardConfig
 from training.rewards.losses import list_mle, mean_kendall_tau, pairwise_accuracy
@@ -307,6 +308,10 @@ def fit(rm: TokenRewardModel, train: list[RankedList], val: list[RankedList], co
     device = pick_device(config.device)
     rm.to(device).train()
     rm._bf16 = config.bf16
+    if config.disable_dropout:
+        disable_dropout(rm.backbone)
+    if config.gradient_checkpointing:
+        set_checkpointing(rm.backbone, True)
     torch.manual_seed(config.seed)
     rng = random.Random(config.seed)
     gen = torch.Generator().manual_seed(config.seed)
@@ -371,6 +376,8 @@ def fit(rm: TokenRewardModel, train: list[RankedList], val: list[RankedList], co
     else:
         best_epoch = len(history)
     rm.eval()
+    if config.gradient_checkpointing:
+        set_checkpointing(rm.backbone, False)
     seconds = time.monotonic() - t0
     train_seconds = seconds - eval_seconds
     return {
