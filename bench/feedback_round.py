@@ -1,6 +1,7 @@
 """One feedback round, end to end: does the model that comes out beat the one that went in?
 
-    python bench/feedback_round.py --quick                  # SmolLM2-135M-Instruct on the CPU
+    python bench/feedback_round.py --quick                  # SmolLM2-135M-Instruct on 2 CPU cores: 34 min
+    # the full run below takes about 5 hours on 2 CPU cores (README); on a GPU:
     python bench/feedback_round.py --device cuda --dtype bf16 --json-out out.json
     # the README's H200 run: SmolLM2 reward models and judge, 30 steps x 16, 80 answers per generate()
     python bench/feedback_round.py --device cuda --dtype bf16 --rm-backbone smollm2 --rm-max-length 512
@@ -113,7 +114,7 @@ def arguments(argv=None) -> argparse.Namespace:
                    help="keep the work folder (reward models, judge and every arm's policy: GBs); else it is removed")
     a.add_argument("--quick", action="store_true", help="a run that fits in ~40 minutes on 2 CPU cores")
     if a.parse_known_args(argv)[0].quick:  # --quick sets the defaults; a flag given explicitly still wins
-        a.set_defaults(n_train=48, n_judge=120, n_test=40, steps=16, batch_size=4, max_new_tokens=48,
+        a.set_defaults(n_train=48, n_judge=120, n_test=120, steps=16, batch_size=4, max_new_tokens=48,
                        passage_chars=400, rm_epochs=2, rm_max_length=128, ilf_n=2, lr=5e-5)
     return a.parse_args(argv)
 
