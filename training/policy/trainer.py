@@ -96,11 +96,10 @@ def advantage_weights(rewards: torch.Tensor, mask: torch.Tensor, beta: float) ->
 def sequence_advantage_weights(scores: torch.Tensor, mask: torch.Tensor, beta: float) -> torch.Tensor:
     """The sequence-level counterpart: z_b = the scores standardised over the batch, each sequence
     weighs exp(z_b / beta) relative to the batch's mean of those, its tokens equally [B, T] (plain
-    MLE when all scores are equal)."""
-    s = scores.float()
-    e = torch.exp((s - s.mean()) / s.std(unbiased=False).clamp(min=1e-6) / beta)
-    m = mask.float()
-    return (e / e.mean()).unsqueeze(-1) * m / m.sum(-1, keepdim=True).clamp(min=1)
+    MLE when all scores are equal): `sequence_mle_weights` of exp(z / beta)."""
+    s = scores.float().unsqueeze(-1)
+    z = whitened(s, torch.ones_like(s)).squeeze(-1)
+    return sequence_mle_weights(torch.exp(z / beta), mask)
 
 
 def token_entropy(logits: torch.Tensor) -> torch.Tensor:
