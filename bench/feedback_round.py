@@ -1,6 +1,9 @@
 """One feedback round, end to end: does the model that comes out beat the one that went in?
 
     python bench/feedback_round.py --quick                  # SmolLM2-135M-Instruct on 2 CPU cores: 34 min
+    # causal (SmolLM2) reward models with advantage weights: where token_wmle parts from SFT (26 min for
+    # base and the three MLE arms: --arms base,sft_preferred,token_wmle,seq_wmle)
+    python bench/feedback_round.py --quick --rm-backbone smollm2 --judge-backbone minilm --awr-beta 1
     # the full run below takes about 5 hours on 2 CPU cores (README); on a GPU:
     python bench/feedback_round.py --device cuda --dtype bf16 --json-out out.json
     # the README's H200 run: SmolLM2 reward models and judge, 30 steps x 16, 80 answers per generate()
@@ -33,7 +36,10 @@ the policy-train questions' preferences only (with --rm-data preferences+correct
 human correction ranked above the answer 1 it corrects); only those the chosen --arms use are
 trained. Levers on the guided WMLE arms, the same for token and sequence: --awr-beta (weights
 exp(z / beta) of the whitened rewards instead of r_t / sum r_t) and --retrain-every (PTG's
-alternating reward-model training on fresh samples). Test answers are greedy. Each arm gets:
+alternating reward-model training on fresh samples); on the REINFORCE arms, --kl / --kl-target and
+--entropy-coef. --keep leaves the work folder, and --reuse-rms FOLDER then takes its reward models
+and judge (checked against the run's backbones and length) so a policy-side experiment skips
+their training. Test answers are greedy. Each arm gets:
 its win rate against `base` judged by a JUDGE reward model trained only on the judge questions'
 feedback (its own accuracy on the test questions' human preferences is printed too), with a
 95% Wilson interval over the decided pairs; ROUGE-L against the ASQA gold answer; the mean answer
@@ -86,6 +92,8 @@ def arguments(argv=None) -> argparse.Namespace:
                    help="adapt the REINFORCE arms' KL weight towards this mean per-token KL in nats (0: fixed --kl)")
     a.add_argument("--kl-gain", type=float, default=1.0,
                    help="how fast that weight adapts (PolicyConfig.kl_gain; 1: up to 20%% a step, for short runs)")
+    a.add_argument("--entropy-coef", type=float, default=None,
+                   help="REINFORCE arms: weight of the entropy bonus (default: PolicyConfig's)")
     a.add_argument("--retrain-every", type=int, default=0,
                    help="token_wmle / seq_wmle: retrain the reward model every M steps on fresh policy samples ranked "
                         "by unigram F1 to the arm's reference, plus as many human lists (PTG's alternating "
@@ -110,6 +118,9 @@ def arguments(argv=None) -> argparse.Namespace:
     a.add_argument("--threads", type=int, default=2)
     a.add_argument("--seed", type=int, default=0)
     a.add_argument("--json-out", default="")
+    a.add_argument("--reuse-rms", default="",
+                   help="a work folder kept with --keep: take its rm-token / rm-seq / rm-judge (and their test "
+                        "figures) instead of training them again, for experiments on the policy side")
     a.add_argument("--keep", action="store_true",
                    help="keep the work folder (reward models, judge and every arm's policy: GBs); else it is removed")
     a.add_argument("--quick", action="store_true", help="a run that fits in ~40 minutes on 2 CPU cores")
@@ -179,12 +190,33 @@ def reward_models(args, train_rows, judge_rows, test_rows, out: Path, names=("to
             ("judge", False, judge_rows, lists(test_rows, corrections=False), judge_backbone)):
         if name not in names:
             continue
+        if args.reuse_rms and (Path(args.reuse_rms) / f"rm-{name}").is_dir():
+            out_models[name] = reused_reward_model(args, name, baseline, backbone)
+            continue
         t0 = time.monotonic()
         rm, m = fit_and_test(backbone, split(rows, test), cfg(baseline, backbone))
         path = out / f"rm-{name}"
         rm.save_pretrained(path, card={"metrics": m})
         out_models[name] = {"path": str(path), "seconds": round(time.monotonic() - t0, 1), "metrics": m}
     return out_models
+
+
+def reused_reward_model(args, name: str, baseline: bool, backbone: str) -> dict:
+    """rm-<name> of a kept work folder, checked against this run's settings, with its test figures."""
+    from training.lm import ALIASES, offline_model
+    from training.rewards.model import TokenRewardModel
+
+    path = Path(args.reuse_rms) / f"rm-{name}"
+    card = TokenRewardModel.read_card(path)
+    level = "sequence" if baseline else "token"
+    have = (card["base_model"], "sequence" if card["sequence_level"] else "token", card["max_length"])
+    want = (str(offline_model(backbone)) if backbone in ALIASES else backbone, level, args.rm_max_length)
+    if have != want:
+        sys.exit(f"--reuse-rms: {path} is a {have[1]}-level reward model on {have[0]} at {have[2]} tokens; this "
+                 f"run's {name} model is {level}-level on {want[0]} at {want[2]} (--rm-backbone / --judge-backbone, "
+                 f"--rm-max-length)")
+    print(f"reusing {path} ({card['base_model']})", flush=True)
+    return {"path": str(path), "seconds": 0.0, "metrics": card.get("metrics", {})}
 
 
 def guidance_spread(args, rm_path: str, rows: list[dict]) -> dict:
@@ -226,6 +258,7 @@ def train_arm(args, arm: str, rows: list[dict], targets: dict[str, str] | None, 
                            steps=args.steps, batch_size=args.batch_size, lr=args.lr,
                            kl_coef=args.kl if method == "reinforce" else 0.0,
                            kl_target=args.kl_target if method == "reinforce" else 0.0, kl_gain=args.kl_gain,
+                           **({} if args.entropy_coef is None else {"entropy_coef": args.entropy_coef}),
                            retrain_every=args.retrain_every if method == "rwmle" and rm_path else 0,
                            awr_beta=args.awr_beta if method == "rwmle" and rm_path else 0.0,
                            max_new_tokens=args.max_new_tokens,
@@ -334,11 +367,12 @@ def summary(args, results: dict, judge_acc, splits, t_all: float, spread: dict) 
     from training.policy.config import PolicyConfig
 
     device = str(torch.cuda.get_device_name(0)) if torch.cuda.is_available() and args.device != "cpu" else "cpu"
-    settings = {k: getattr(args, k) for k in ("policy", "rm_backbone", "judge_backbone", "rm_data", "rm_max_length",
+    settings = {k: getattr(args, k) for k in ("policy", "rm_backbone", "judge_backbone", "reuse_rms", "rm_data", "rm_max_length",
                                               "retrain_every", "awr_beta", "steps", "batch_size",
                                               "lr", "kl", "kl_target", "kl_gain", "max_new_tokens", "passage_chars",
                                               "dtype", "seed")}
-    settings["entropy_coef"] = PolicyConfig.__dataclass_fields__["entropy_coef"].default  # REINFORCE arms
+    settings["entropy_coef"] = (PolicyConfig.__dataclass_fields__["entropy_coef"].default if args.entropy_coef is None
+                                else args.entropy_coef)  # REINFORCE arms
     return {"bench": "feedback_round", "machine": device, "threads": args.threads, "quick": args.quick,
             "seconds": round(time.monotonic() - t_all, 1), "judge_test_accuracy": judge_acc,
             "guidance_spread": spread, "n": dict(zip(("train", "judge", "test"), map(len, splits))), "settings": settings,
