@@ -1,7 +1,7 @@
 """One feedback round, end to end: does the model that comes out beat the one that went in?
 
     python bench/feedback_round.py --quick                  # SmolLM2-135M-Instruct on 2 CPU cores: 34 min
-    # causal (SmolLM2) reward models with advantage weights: where token_wmle parts from SFT (26 min for
+    # causal (SmolLM2) reward models with advantage weights: token_wmle parted from SFT on seed 0, not 1 (26 min for
     # base and the three MLE arms: --arms base,sft_preferred,token_wmle,seq_wmle)
     python bench/feedback_round.py --quick --rm-backbone smollm2 --judge-backbone minilm --awr-beta 1
     # the full run below takes about 5 hours on 2 CPU cores (README); on a GPU:
