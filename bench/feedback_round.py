@@ -74,6 +74,8 @@ PROMPT = ("Answer the question in a few sentences, using the passages.\n\n{text}
 
 
 def arguments(argv=None) -> argparse.Namespace:
+    from training.policy.config import PolicyConfig
+
     a = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     a.add_argument("--policy", default="smollm2", help="policy LM every arm starts from")
     a.add_argument("--rm-backbone", default="minilm", help="backbone of the reward models (and of the judge, by default)")
@@ -92,8 +94,8 @@ def arguments(argv=None) -> argparse.Namespace:
                    help="adapt the REINFORCE arms' KL weight towards this mean per-token KL in nats (0: fixed --kl)")
     a.add_argument("--kl-gain", type=float, default=1.0,
                    help="how fast that weight adapts (PolicyConfig.kl_gain; 1: up to 20%% a step, for short runs)")
-    a.add_argument("--entropy-coef", type=float, default=None,
-                   help="REINFORCE arms: weight of the entropy bonus (default: PolicyConfig's)")
+    a.add_argument("--entropy-coef", type=float, default=PolicyConfig.entropy_coef,
+                   help="REINFORCE arms: weight of the entropy bonus (PolicyConfig.entropy_coef)")
     a.add_argument("--retrain-every", type=int, default=0,
                    help="token_wmle / seq_wmle: retrain the reward model every M steps on fresh policy samples ranked "
                         "by unigram F1 to the arm's reference, plus as many human lists (PTG's alternating "
@@ -203,14 +205,14 @@ def reward_models(args, train_rows, judge_rows, test_rows, out: Path, names=("to
 
 def reused_reward_model(args, name: str, baseline: bool, backbone: str) -> dict:
     """rm-<name> of a kept work folder, checked against this run's settings, with its test figures."""
-    from training.lm import ALIASES, offline_model
+    from training.lm import resolve
     from training.rewards.model import TokenRewardModel
 
     path = Path(args.reuse_rms) / f"rm-{name}"
     card = TokenRewardModel.read_card(path)
     level = "sequence" if baseline else "token"
     have = (card["base_model"], "sequence" if card["sequence_level"] else "token", card["max_length"])
-    want = (str(offline_model(backbone)) if backbone in ALIASES else backbone, level, args.rm_max_length)
+    want = (resolve(backbone), level, args.rm_max_length)
     if have != want:
         sys.exit(f"--reuse-rms: {path} is a {have[1]}-level reward model on {have[0]} at {have[2]} tokens; this "
                  f"run's {name} model is {level}-level on {want[0]} at {want[2]} (--rm-backbone / --judge-backbone, "
@@ -258,7 +260,7 @@ def train_arm(args, arm: str, rows: list[dict], targets: dict[str, str] | None, 
                            steps=args.steps, batch_size=args.batch_size, lr=args.lr,
                            kl_coef=args.kl if method == "reinforce" else 0.0,
                            kl_target=args.kl_target if method == "reinforce" else 0.0, kl_gain=args.kl_gain,
-                           **({} if args.entropy_coef is None else {"entropy_coef": args.entropy_coef}),
+                           entropy_coef=args.entropy_coef,
                            retrain_every=args.retrain_every if method == "rwmle" and rm_path else 0,
                            awr_beta=args.awr_beta if method == "rwmle" and rm_path else 0.0,
                            max_new_tokens=args.max_new_tokens,
@@ -302,9 +304,9 @@ def ilf_targets(args, rows: list[dict], db: str, rm_path: str) -> tuple[dict[str
 
 
 def policy_path(args) -> str:
-    from training.lm import offline_model
+    from training.lm import resolve
 
-    return str(offline_model(args.policy)) if args.policy in ("smollm2",) else args.policy
+    return resolve(args.policy)
 
 
 def answers(args, model: str, rows: list[dict]) -> list[str]:
@@ -364,15 +366,11 @@ def summary(args, results: dict, judge_acc, splits, t_all: float, spread: dict) 
     """The JSON line: the run's settings and machine, and each finished arm's figures."""
     import torch
 
-    from training.policy.config import PolicyConfig
-
     device = str(torch.cuda.get_device_name(0)) if torch.cuda.is_available() and args.device != "cpu" else "cpu"
-    settings = {k: getattr(args, k) for k in ("policy", "rm_backbone", "judge_backbone", "reuse_rms", "rm_data", "rm_max_length",
-                                              "retrain_every", "awr_beta", "steps", "batch_size",
-                                              "lr", "kl", "kl_target", "kl_gain", "max_new_tokens", "passage_chars",
-                                              "dtype", "seed")}
-    settings["entropy_coef"] = (PolicyConfig.__dataclass_fields__["entropy_coef"].default if args.entropy_coef is None
-                                else args.entropy_coef)  # REINFORCE arms
+    settings = {k: getattr(args, k) for k in ("policy", "rm_backbone", "judge_backbone", "reuse_rms", "rm_data",
+                                              "rm_max_length", "retrain_every", "awr_beta", "steps", "batch_size",
+                                              "lr", "kl", "kl_target", "kl_gain", "entropy_coef", "max_new_tokens",
+                                              "passage_chars", "dtype", "seed")}
     return {"bench": "feedback_round", "machine": device, "threads": args.threads, "quick": args.quick,
             "seconds": round(time.monotonic() - t_all, 1), "judge_test_accuracy": judge_acc,
             "guidance_spread": spread, "n": dict(zip(("train", "judge", "test"), map(len, splits))), "settings": settings,
