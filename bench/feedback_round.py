@@ -37,16 +37,21 @@ human correction ranked above the answer 1 it corrects); only those the chosen -
 trained. Levers on the guided WMLE arms, the same for token and sequence: --awr-beta (weights
 exp(z / beta) of the whitened rewards instead of r_t / sum r_t) and --retrain-every (PTG's
 alternating reward-model training on fresh samples); on the REINFORCE arms, --kl / --kl-target and
---entropy-coef. --keep leaves the work folder, and --reuse-rms FOLDER then takes its reward models
-and judge (checked against the run's backbones and length) so a policy-side experiment skips
-their training. Test answers are greedy. Each arm gets:
+--entropy-coef. --keep leaves the work folder (models, the round's database, answers.json: each
+test question's answers with their judge scores and ROUGE-L), and --reuse-rms FOLDER then takes
+its reward models and judge (checked against the run's split, backbones and length) so a
+policy-side experiment skips their training; --policy-seed varies the arms' training order and
+samples alone, on the same split and reward models. Test answers are greedy. Each arm gets:
 its win rate against `base` judged by a JUDGE reward model trained only on the judge questions'
 feedback (its own accuracy on the test questions' human preferences is printed too), with a
 95% Wilson interval over the decided pairs; ROUGE-L against the ASQA gold answer; the mean answer
 length, and the win rate a length-only judge ("longer wins") would give, so length hacking shows;
 and a reference-based judge beside the learned one: per test question, is the arm's ROUGE-L above
 base's (win rate over the questions that differ, 95% Wilson interval).
-A table, then one JSON line keyed by arm.
+A table; then the issue's goals head to head (token_wmle against sft_preferred and seq_wmle,
+token_reinforce against seq_reinforce, ilf against sft_initial: the same three verdicts on the
+same test questions, and the gap between the two arms' win rates against base); then one JSON
+line with the arms and the goals.
 """
 
 from __future__ import annotations
@@ -70,6 +75,9 @@ import qa_feedback
 
 ARMS = ("base", "sft_preferred", "token_wmle", "seq_wmle", "token_reinforce", "seq_reinforce", "ilf",
         "sft_initial", "sft_corrected")
+# the issue's goals, head to head on the same test questions: (arm, the arm it must beat)
+GOALS = (("token_wmle", "sft_preferred"), ("token_wmle", "seq_wmle"), ("token_reinforce", "seq_reinforce"),
+         ("ilf", "sft_initial"))
 PROMPT = ("Answer the question in a few sentences, using the passages.\n\n{text}")
 
 
@@ -118,7 +126,10 @@ def arguments(argv=None) -> argparse.Namespace:
     a.add_argument("--device", default="auto")
     a.add_argument("--dtype", default="bf16", choices=("bf16", "fp32"))
     a.add_argument("--threads", type=int, default=2)
-    a.add_argument("--seed", type=int, default=0)
+    a.add_argument("--seed", type=int, default=0, help="the split of the questions and the reward models' training")
+    a.add_argument("--policy-seed", type=int, default=None,
+                   help="the arms' training order, samples and ILF refinements (default: --seed); with --reuse-rms "
+                        "it varies the policy side alone, on the same split and reward models")
     a.add_argument("--json-out", default="")
     a.add_argument("--reuse-rms", default="",
                    help="a work folder kept with --keep: take its rm-token / rm-seq / rm-judge (and their test "
@@ -129,7 +140,28 @@ def arguments(argv=None) -> argparse.Namespace:
     if a.parse_known_args(argv)[0].quick:  # --quick sets the defaults; a flag given explicitly still wins
         a.set_defaults(n_train=48, n_judge=120, n_test=120, steps=16, batch_size=4, max_new_tokens=48,
                        passage_chars=400, rm_epochs=2, rm_max_length=128, ilf_n=2, lr=5e-5)
-    return a.parse_args(argv)
+    args = a.parse_args(argv)
+    if args.policy_seed is None:
+        args.policy_seed = args.seed
+    return args
+
+
+# what a work folder's reward models and judge learned from: --reuse-rms takes them only when all of these match
+SPLIT_KEYS = ("seed", "n_train", "n_judge", "n_test", "passage_chars", "rm_data", "rm_epochs", "rm_lr")
+
+
+def check_reuse(args) -> None:
+    """--reuse-rms only from a work folder whose reward models saw this run's split: another seed or
+    size puts this run's test questions in their training data."""
+    record = Path(args.reuse_rms) / "split.json"
+    if not record.is_file():
+        sys.exit(f"--reuse-rms: {args.reuse_rms} has no split.json; give a work folder that this bench kept with --keep")
+    theirs = json.loads(record.read_text())
+    differ = [f"--{k.replace('_', '-')} {theirs.get(k)} there, {getattr(args, k)} here" for k in SPLIT_KEYS
+              if theirs.get(k) != getattr(args, k)]
+    if differ:
+        sys.exit(f"--reuse-rms: {args.reuse_rms}'s reward models were trained on another split or recipe ("
+                 + "; ".join(differ) + "); use --policy-seed to vary the policy side alone")
 
 
 # -- data -----------------------------------------------------------------------------------------
@@ -265,7 +297,7 @@ def train_arm(args, arm: str, rows: list[dict], targets: dict[str, str] | None, 
                            awr_beta=args.awr_beta if method == "rwmle" and rm_path else 0.0,
                            max_new_tokens=args.max_new_tokens,
                            max_prompt_length=768, prompt=PROMPT, device=args.device, bf16=args.dtype == "bf16",
-                           threads=args.threads, seed=args.seed, temperature=0.8)
+                           threads=args.threads, seed=args.policy_seed, temperature=0.8)
         rec = train_policy(s, arm, cfg, out / arm)
     return rec.path, rec.metrics
 
@@ -290,11 +322,11 @@ def ilf_targets(args, rows: list[dict], db: str, rm_path: str) -> tuple[dict[str
         # policy's answer budget: with --quick's 48 tokens the ILF arm learned to answer in 18 words; with this
         # the selected refinements have a median of 62 words (the answers they rewrite: 70)
         refine(s, "ilf-data", RefineConfig(model=policy_path(args), n=args.ilf_n, baseline_n=0, device=args.device,
-                                           seed=args.seed, max_text_chars=max(100, args.passage_chars + 200),
+                                           seed=args.policy_seed, max_text_chars=max(100, args.passage_chars + 200),
                                            batch_size=max(RefineConfig.batch_size, args.gen_batch // args.ilf_n)))
         sel = {"selector": args.selector} if args.selector else {}  # default: the ILF form's (PMI)
         select(s, "ilf-data", SelectConfig(**sel, model=policy_path(args), reward_model=rm_path, device=args.device,
-                                           seed=args.seed))
+                                           seed=args.policy_seed))
         targets = {}
         for it, r in zip(s.critique_items(s.get_project("ilf-data").id), rows):
             chosen = it.selected
@@ -325,24 +357,32 @@ def answers(args, model: str, rows: list[dict]) -> list[str]:
     return [o[0] for o in generate_outputs(lm, project, docs, cfg)]
 
 
-def judge_against_base(args, judge_path: str, rows, mine: list[str], base: list[str]) -> dict:
-    """The judge's and a length-only judge's ("longer wins") verdicts on each arm answer against
-    base's (the same answer is a tie without asking the judge)."""
+def judge_scores(args, judge_path: str, rows, texts: list[str]) -> list[float]:
+    """The judge's score of each answer to its question, at Lbar = 1 (AVG: the mean r_t). Its
+    verdict on any two answers is the one it gives them as a list of two, whose shared Lbar only
+    scales both scores, so the arms can be compared with base and with each other."""
     from training.device import pick_device
     from training.rewards.model import TokenRewardModel
-    from training.rewards.scoring import score_texts
+    from training.rewards.scoring import score_encoded
 
     judge = TokenRewardModel.load(judge_path, device=pick_device(args.device))
-    ours, theirs = [], []
-    for r, a, b in zip(rows, mine, base):
-        sa = sb = 0.0
-        if _norm(a) != _norm(b):
-            (_, _, sa), (_, _, sb) = score_texts(judge, qa_feedback.context(r, args.passage_chars), [a or " ", b or " "])
-        ours.append(sa)
-        theirs.append(sb)
-    out = paired_win_rate(ours, theirs)
-    out["ties"] = len(rows) - out["wins"] - out["losses"]
-    out.update(paired_win_rate([len(a.split()) for a in mine], [len(b.split()) for b in base], "length_judge_"))
+    enc = [judge.encode(qa_feedback.context(r, args.passage_chars), a or " ") for r, a in zip(rows, texts)]
+    return [s for i in range(0, len(enc), 16) for _, _, s in score_encoded(judge, enc[i:i + 16], [1.0] * len(enc[i:i + 16]))]
+
+
+def verdicts(mine: dict, theirs: dict) -> dict:
+    """The judge's, ROUGE-L's and a length-only judge's ("longer wins") verdicts on two arms'
+    answers, question by question (the same answer is a tie for the judge, and for ROUGE-L)."""
+    same = [_norm(a) == _norm(b) for a, b in zip(mine["answers"], theirs["answers"])]
+
+    def decided(a: list, b: list) -> tuple[list, list]:
+        return [0 if t else x for x, t in zip(a, same)], [0 if t else y for y, t in zip(b, same)]
+
+    out = paired_win_rate(*decided(mine["judge"], theirs["judge"]))
+    out["ties"] = len(same) - out["wins"] - out["losses"]
+    out.update(paired_win_rate(*decided(mine["rouge"], theirs["rouge"]), "rouge_"))
+    out.update(paired_win_rate([len(a.split()) for a in mine["answers"]],
+                               [len(b.split()) for b in theirs["answers"]], "length_judge_"))
     return out
 
 
@@ -362,7 +402,20 @@ def _norm(s: str) -> str:
     return re.sub(r"\s+", " ", s or "").strip().lower()
 
 
-def summary(args, results: dict, judge_acc, splits, t_all: float, spread: dict) -> dict:
+def head_to_head(results: dict, per_question: dict) -> dict:
+    """Each goal of GOALS whose two arms ran: the first arm's verdicts against the second, and the
+    gap between their win rates against base (the issue's measure), in points."""
+    out = {}
+    for arm, other in GOALS:
+        if arm in per_question and other in per_question:
+            g = verdicts(per_question[arm], per_question[other])
+            g.update({f"{k}_gap_points": 100 * (results[arm][f"{p}win_rate"] - results[other][f"{p}win_rate"])
+                      for k, p in (("judge", ""), ("rouge", "rouge_"))})
+            out[f"{arm} > {other}"] = g
+    return out
+
+
+def summary(args, results: dict, goals: dict, judge_acc, splits, t_all: float, spread: dict) -> dict:
     """The JSON line: the run's settings and machine, and each finished arm's figures."""
     import torch
 
@@ -370,11 +423,11 @@ def summary(args, results: dict, judge_acc, splits, t_all: float, spread: dict) 
     settings = {k: getattr(args, k) for k in ("policy", "rm_backbone", "judge_backbone", "reuse_rms", "rm_data",
                                               "rm_max_length", "retrain_every", "awr_beta", "steps", "batch_size",
                                               "lr", "kl", "kl_target", "kl_gain", "entropy_coef", "max_new_tokens",
-                                              "passage_chars", "dtype", "seed")}
+                                              "passage_chars", "dtype", "seed", "policy_seed")}
     return {"bench": "feedback_round", "machine": device, "threads": args.threads, "quick": args.quick,
             "seconds": round(time.monotonic() - t_all, 1), "judge_test_accuracy": judge_acc,
             "guidance_spread": spread, "n": dict(zip(("train", "judge", "test"), map(len, splits))), "settings": settings,
-            "arms": {a: {k: v for k, v in r.items() if k != "arm"} for a, r in results.items()}}
+            "arms": {a: {k: v for k, v in r.items() if k != "arm"} for a, r in results.items()}, "goals": goals}
 
 
 # -- the round -----------------------------------------------------------------------------------
@@ -389,8 +442,11 @@ def main(argv=None) -> None:
     arms = [a for a in args.arms.split(",") if a]
     if set(arms) - set(ARMS):
         sys.exit(f"--arms: {', '.join(sorted(set(arms) - set(ARMS)))} not among {', '.join(ARMS)}")
+    if args.reuse_rms:
+        check_reuse(args)
     work = Path(tempfile.mkdtemp(prefix="feedback-round-"))
     db = str(work / "round.db")
+    (work / "split.json").write_text(json.dumps({k: getattr(args, k) for k in SPLIT_KEYS}))
     print(f"QA-Feedback: {len(train_rows)} policy-train, {len(judge_rows)} judge, {len(test_rows)} test questions; "
           f"policy {args.policy}, RM backbone {args.rm_backbone}, judge {args.judge_backbone or args.rm_backbone}, "
           f"{args.steps} steps x {args.batch_size}, "
@@ -423,7 +479,7 @@ def main(argv=None) -> None:
         "sft_corrected": ({r["question"]: qa_feedback.corrected(r) for r in train_rows if qa_feedback.corrected(r)},
                           None, "rwmle", "uniform"),
     }
-    results, base_answers, base_rouges = {}, None, None
+    results, per_question = {}, {}
     for arm in ["base"] + [a for a in arms if a != "base"]:
         t0 = time.monotonic()
         info: dict = {}
@@ -446,22 +502,24 @@ def main(argv=None) -> None:
                 info.update(last_kl=m["last_kl"], last_kl_coef=m["last_kl_coef"])
         train_s = time.monotonic() - t0
         mine = answers(args, model, test_rows)
-        if arm == "base":
-            base_answers = mine
-        rouges = [rouge_l(a, r["gold"]) for a, r in zip(mine, test_rows)]
-        if arm == "base":
-            base_rouges = rouges
+        per_question[arm] = {"answers": mine, "rouge": [rouge_l(a, r["gold"]) for a, r in zip(mine, test_rows)],
+                             "judge": judge_scores(args, rms["judge"]["path"], test_rows, mine)}
+        q = per_question[arm]
         row = {"arm": arm, "train_s": round(train_s, 1), "total_s": round(time.monotonic() - t0, 1),
-               "rouge_l": sum(rouges) / len(rouges), "mean_words": sum(len(a.split()) for a in mine) / len(mine),
-               **info, **paired_win_rate(rouges, base_rouges, "rouge_")}
-        row.update(judge_against_base(args, rms["judge"]["path"], test_rows, mine, base_answers))
+               "rouge_l": sum(q["rouge"]) / len(mine), "mean_words": sum(len(a.split()) for a in mine) / len(mine),
+               **info, **verdicts(q, per_question["base"])}
         results[arm] = row
         print(f"  {arm:16s} win {row['win_rate']:.3f} [{row['ci_low']:.2f}, {row['ci_high']:.2f}] "
               f"(w{row['wins']}/l{row['losses']}/t{row['ties']})  rougeL {row['rouge_l']:.3f}  "
               f"(ROUGE-L win {row['rouge_win_rate']:.3f})  "
               f"words {row['mean_words']:.1f}  longer-wins {row['length_judge_win_rate']:.2f}  "
               f"{row['total_s']:.0f}s", flush=True)
-        line = json.dumps(summary(args, results, judge_acc, splits, t_all, spread), default=float)
+        goals = head_to_head(results, per_question)
+        line = json.dumps(summary(args, results, goals, judge_acc, splits, t_all, spread), default=float)
+        (work / "answers.json").write_text(json.dumps(
+            [{"question": r["question"], "gold": r["gold"], **{arm: {k: v[i] for k, v in d.items()}
+                                                               for arm, d in per_question.items()}}
+             for i, r in enumerate(test_rows)], indent=1))
         if args.json_out:  # after each arm, so a run stopped early keeps what it measured
             Path(args.json_out).write_text(line + "\n")
 
@@ -473,6 +531,15 @@ def main(argv=None) -> None:
               f"{r['ties']} | {r['rouge_l']:.3f} | {r['rouge_win_rate']:.3f} ({r['rouge_ci_low']:.2f}–"
               f"{r['rouge_ci_high']:.2f}) | {r['mean_words']:.1f} | {r['length_judge_win_rate']:.2f} | "
               f"{r['train_s']:.0f} |")
+    if goals:
+        print("\nThe goals, head to head on the same test questions (win rate over the questions whose answers "
+              "differ; the gap in win rate against base, in points):\n")
+        print("| goal | judge win (95% CI) | W/L/T | judge gap vs base | ROUGE-L win (95% CI) | ROUGE-L gap vs base |")
+        print("|---|---|---|---|---|---|")
+        for goal, g in goals.items():
+            print(f"| {goal} | {g['win_rate']:.3f} ({g['ci_low']:.2f}–{g['ci_high']:.2f}) | {g['wins']}/{g['losses']}/"
+                  f"{g['ties']} | {g['judge_gap_points']:+.1f} | {g['rouge_win_rate']:.3f} ({g['rouge_ci_low']:.2f}–"
+                  f"{g['rouge_ci_high']:.2f}) | {g['rouge_gap_points']:+.1f} |")
     print(line)
     if args.keep:
         print(f"models and the round's database kept in {work}", file=sys.stderr)

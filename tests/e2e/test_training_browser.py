@@ -23,7 +23,10 @@ def test_start_reward_job_watch_it_finish_open_heatmap(live_server, page, e2e):
     # the first kind is "Train reward model" and the first project is the demo
     page.get_by_label("Backbone", exact=True).click()
     page.get_by_role("option", name="other: a folder or a model id…").click()
+    e2e.wait_idle(page)  # each change reruns the page; a click during a rerun can land on the old page
     page.get_by_label("Backbone: a folder inside the data folder, or a registry id").fill("tiny")
+    page.get_by_label("Backbone: a folder inside the data folder, or a registry id").press("Tab")
+    e2e.wait_idle(page)
     page.get_by_text("Advanced: every setting").click()
     page.get_by_role("spinbutton", name="epochs").fill("2")
     page.get_by_role("textbox", name="lr", exact=True).fill("0.001")
