@@ -1,9 +1,12 @@
 """One feedback round, end to end: does the model that comes out beat the one that went in?
 
     python bench/feedback_round.py --quick                  # SmolLM2-135M-Instruct on 2 CPU cores: 34 min
-    # causal (SmolLM2) reward models with advantage weights: token_wmle parted from SFT on seed 0, not 1 (26 min for
-    # base and the three MLE arms: --arms base,sft_preferred,token_wmle,seq_wmle)
-    python bench/feedback_round.py --quick --rm-backbone smollm2 --judge-backbone minilm --awr-beta 1
+    # causal (SmolLM2) reward models with advantage weights: the judge prefers token_wmle to SFT and to seq_wmle
+    # on splits 0 and 2, not 1 (README); 22-28 min for base and the three MLE arms
+    python bench/feedback_round.py --quick --rm-backbone smollm2 --judge-backbone minilm --awr-beta 1 \
+        --arms base,sft_preferred,token_wmle,seq_wmle --keep
+    # the same split and reward models, another training order (11-14 min)
+    python bench/feedback_round.py <the same flags> --policy-seed 1 --reuse-rms /tmp/feedback-round-XXXX
     # the full run below takes about 5 hours on 2 CPU cores (README); on a GPU:
     python bench/feedback_round.py --device cuda --dtype bf16 --json-out out.json
     # the README's H200 run: SmolLM2 reward models and judge, 30 steps x 16, 80 answers per generate()
@@ -133,7 +136,8 @@ def arguments(argv=None) -> argparse.Namespace:
     a.add_argument("--json-out", default="")
     a.add_argument("--reuse-rms", default="",
                    help="a work folder kept with --keep: take its rm-token / rm-seq / rm-judge (and their test "
-                        "figures) instead of training them again, for experiments on the policy side")
+                        "figures) instead of training them again, for experiments on the policy side; only on the split "
+                        "and reward-model recipe they were trained with (its split.json)")
     a.add_argument("--keep", action="store_true",
                    help="keep the work folder (reward models, judge and every arm's policy: GBs); else it is removed")
     a.add_argument("--quick", action="store_true", help="a run that fits in ~40 minutes on 2 CPU cores")
