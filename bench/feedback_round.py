@@ -7,6 +7,8 @@
         --arms base,sft_preferred,token_wmle,seq_wmle --keep
     # the same split and reward models, another training order (11-14 min)
     python bench/feedback_round.py <the same flags> --policy-seed 1 --reuse-rms /tmp/feedback-round-XXXX
+    # three training orders, the verdicts pooled over them (interval: a bootstrap over the test questions)
+    python bench/feedback_round.py <the same flags> --policy-seed 0,1,2 --reuse-rms /tmp/feedback-round-XXXX
     # the full run below takes about 5 hours on 2 CPU cores (README); on a GPU:
     python bench/feedback_round.py --device cuda --dtype bf16 --json-out out.json
     # the README's H200 run: SmolLM2 reward models and judge, 30 steps x 16, 80 answers per generate()
@@ -44,13 +46,16 @@ alternating reward-model training on fresh samples); on the REINFORCE arms, --kl
 test question's answers with their judge scores and ROUGE-L), and --reuse-rms FOLDER then takes
 its reward models and judge (checked against the run's split, backbones and length) so a
 policy-side experiment skips their training; --policy-seed varies the arms' training order and
-samples alone, on the same split and reward models. Test answers are greedy. Each arm gets:
+samples alone, on the same split and reward models, and with several seeds every arm trains once
+per seed and its figures are pooled over the runs (the training order moves an arm as far as the
+arms differ at the --quick size). Test answers are greedy. Each arm gets:
 its win rate against `base` judged by a JUDGE reward model trained only on the judge questions'
 feedback (its own accuracy on the test questions' human preferences is printed too), with a
-95% Wilson interval over the decided pairs; ROUGE-L against the ASQA gold answer; the mean answer
+95% interval over the decided pairs (Wilson's for one seed; for several, a bootstrap over the test
+questions, each resampled with all its runs); ROUGE-L against the ASQA gold answer; the mean answer
 length, and the win rate a length-only judge ("longer wins") would give, so length hacking shows;
 and a reference-based judge beside the learned one: per test question, is the arm's ROUGE-L above
-base's (win rate over the questions that differ, 95% Wilson interval).
+base's (win rate over the questions that differ, the same interval).
 A table; then the issue's goals head to head (token_wmle against sft_preferred and seq_wmle,
 token_reinforce against seq_reinforce, ilf against sft_initial: the same three verdicts on the
 same test questions, and the gap between the two arms' win rates against base); then one JSON
@@ -130,9 +135,10 @@ def arguments(argv=None) -> argparse.Namespace:
     a.add_argument("--dtype", default="bf16", choices=("bf16", "fp32"))
     a.add_argument("--threads", type=int, default=2)
     a.add_argument("--seed", type=int, default=0, help="the split of the questions and the reward models' training")
-    a.add_argument("--policy-seed", type=int, default=None,
+    a.add_argument("--policy-seed", type=seed_list, default=None, metavar="SEED[,SEED...]",
                    help="the arms' training order, samples and ILF refinements (default: --seed); with --reuse-rms "
-                        "it varies the policy side alone, on the same split and reward models")
+                        "it varies the policy side alone, on the same split and reward models. Several (0,1,2) "
+                        "train every arm once per seed and pool the verdicts over the runs")
     a.add_argument("--json-out", default="")
     a.add_argument("--reuse-rms", default="",
                    help="a work folder kept with --keep: take its rm-token / rm-seq / rm-judge (and their test "
@@ -145,9 +151,20 @@ def arguments(argv=None) -> argparse.Namespace:
         a.set_defaults(n_train=48, n_judge=120, n_test=120, steps=16, batch_size=4, max_new_tokens=48,
                        passage_chars=400, rm_epochs=2, rm_max_length=128, ilf_n=2, lr=5e-5)
     args = a.parse_args(argv)
-    if args.policy_seed is None:
-        args.policy_seed = args.seed
+    args.policy_seeds = args.policy_seed or [args.seed]
+    args.policy_seed = args.policy_seeds[0]
     return args
+
+
+def seed_list(text: str) -> list[int]:
+    """--policy-seed: one seed or several, comma-separated, each once."""
+    try:
+        seeds = [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: give integers separated by commas, e.g. 0,1,2") from None
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise argparse.ArgumentTypeError(f"{text!r}: give one or more different seeds, e.g. 0,1,2")
+    return seeds
 
 
 # what a work folder's reward models and judge learned from: --reuse-rms takes them only when all of these match
@@ -306,8 +323,9 @@ def train_arm(args, arm: str, rows: list[dict], targets: dict[str, str] | None, 
     return rec.path, rec.metrics
 
 
-def ilf_targets(args, rows: list[dict], db: str, rm_path: str) -> tuple[dict[str, str], dict]:
-    """The ILF pipeline on answer 1 of each policy-train question: critique -> refinements -> selection."""
+def ilf_targets(args, rows: list[dict], db: str, rm_path: str, project: str) -> tuple[dict[str, str], dict]:
+    """The ILF pipeline on answer 1 of each policy-train question: critique -> refinements -> selection
+    (in the round's database, as `project`)."""
     from training.ilf.config import RefineConfig, SelectConfig
     from training.ilf.refine import refine
     from training.ilf.select import select
@@ -315,24 +333,24 @@ def ilf_targets(args, rows: list[dict], db: str, rm_path: str) -> tuple[dict[str
 
     rows = [r for r in rows if qa_feedback.qa_critique(r)]
     with Store(db) as s:
-        s.create_project("ilf-data", kind="prompt", k=2)
-        s.add_documents("ilf-data", [NewDocument(str(i), qa_feedback.context(r, args.passage_chars),
+        s.create_project(project, kind="prompt", k=2)
+        s.add_documents(project, [NewDocument(str(i), qa_feedback.context(r, args.passage_chars),
                                                  [r["prediction 1"], r["prediction 2"]]) for i, r in enumerate(rows)])
-        critic, _ = s.add_annotator("qa-feedback-critic")
-        for d, r in zip(s.documents("ilf-data"), rows):
+        critic, _ = s.add_annotator(f"qa-feedback-critic-{project}")
+        for d, r in zip(s.documents(project), rows):
             s.save_critique(critic, d.candidates[0].id, qa_feedback.qa_critique(r))
         t0 = time.monotonic()
         # the refinement budget is the pipeline's own (1.5x the critiqued answer, up to 160 tokens), not the
         # policy's answer budget: with --quick's 48 tokens the ILF arm learned to answer in 18 words; with this
         # the selected refinements have a median of 62 words (the answers they rewrite: 70)
-        refine(s, "ilf-data", RefineConfig(model=policy_path(args), n=args.ilf_n, baseline_n=0, device=args.device,
+        refine(s, project, RefineConfig(model=policy_path(args), n=args.ilf_n, baseline_n=0, device=args.device,
                                            seed=args.policy_seed, max_text_chars=max(100, args.passage_chars + 200),
                                            batch_size=max(RefineConfig.batch_size, args.gen_batch // args.ilf_n)))
         sel = {"selector": args.selector} if args.selector else {}  # default: the ILF form's (PMI)
-        select(s, "ilf-data", SelectConfig(**sel, model=policy_path(args), reward_model=rm_path, device=args.device,
+        select(s, project, SelectConfig(**sel, model=policy_path(args), reward_model=rm_path, device=args.device,
                                            seed=args.policy_seed))
         targets = {}
-        for it, r in zip(s.critique_items(s.get_project("ilf-data").id), rows):
+        for it, r in zip(s.critique_items(s.get_project(project).id), rows):
             chosen = it.selected
             if chosen is not None:
                 targets[r["question"]] = chosen.text
@@ -374,48 +392,64 @@ def judge_scores(args, judge_path: str, rows, texts: list[str]) -> list[float]:
     return [s for i in range(0, len(enc), 16) for _, _, s in score_encoded(judge, enc[i:i + 16], [1.0] * len(enc[i:i + 16]))]
 
 
-def verdicts(mine: dict, theirs: dict) -> dict:
+def verdicts(mine: dict[int, dict], theirs: dict[int, dict]) -> dict:
     """The judge's, ROUGE-L's and a length-only judge's ("longer wins") verdicts on two arms'
-    answers, question by question (the same answer is a tie for the judge, and for ROUGE-L)."""
-    same = [_norm(a) == _norm(b) for a, b in zip(mine["answers"], theirs["answers"])]
-
-    def decided(a: list, b: list) -> tuple[list, list]:
-        return [0 if t else x for x, t in zip(a, same)], [0 if t else y for y, t in zip(b, same)]
-
-    out = paired_win_rate(*decided(mine["judge"], theirs["judge"]))
-    out["ties"] = len(same) - out["wins"] - out["losses"]
-    out.update(paired_win_rate(*decided(mine["rouge"], theirs["rouge"]), "rouge_"))
-    out.update(paired_win_rate([len(a.split()) for a in mine["answers"]],
-                               [len(b.split()) for b in theirs["answers"]], "length_judge_"))
+    answers, question by question, over the training runs (policy seeds) both arms have: each arm's
+    runs keyed by seed, paired seed with seed (base has one run, the same for every seed). The same
+    answer is a tie for the judge and for ROUGE-L. The win rate is over the decided (question, run)
+    pairs; its 95% interval is Wilson's for one run, for several a bootstrap over test questions
+    (`clustered_rate_interval`), since the runs answer the same questions."""
+    pairs = [(mine[s], theirs[s]) for s in mine if s in theirs]
+    same = [[_norm(a) == _norm(b) for a, b in zip(m["answers"], t["answers"])] for m, t in pairs]
+    words = [([len(a.split()) for a in m["answers"]], [len(b.split()) for b in t["answers"]]) for m, t in pairs]
+    judge = [outcomes(m["judge"], t["judge"], sm) for (m, t), sm in zip(pairs, same)]
+    out = win_rate(judge)
+    out["ties"] = sum(len(x) for x in judge) - out["wins"] - out["losses"]
+    out.update(win_rate([outcomes(m["rouge"], t["rouge"], sm) for (m, t), sm in zip(pairs, same)], "rouge_"))
+    out.update(win_rate([outcomes(a, b) for a, b in words], "length_judge_"))
+    if len(pairs) > 1:
+        out["runs"] = len(pairs)
     return out
 
 
-def paired_win_rate(mine: list[float], base: list[float], prefix: str = "") -> dict:
-    """Per question, is the arm's score above base's? The win rate over the decided questions
-    with its 95% Wilson interval, and the wins and losses (keys start with `prefix`)."""
-    from training.stats import wilson_interval
+def outcomes(mine: list[float], theirs: list[float], tie: list[bool] | None = None) -> list[int]:
+    """Per question +1 (mine scores higher), -1 (lower) or 0 (equal, or a tie by `tie`)."""
+    tie = tie or [False] * len(mine)
+    return [0 if t else (a > b) - (a < b) for a, b, t in zip(mine, theirs, tie)]
 
-    win = sum(a > b for a, b in zip(mine, base))
-    loss = sum(a < b for a, b in zip(mine, base))
-    lo, hi = wilson_interval(win, win + loss)
-    return {f"{prefix}win_rate": win / (win + loss) if win + loss else float("nan"), f"{prefix}ci_low": lo,
-            f"{prefix}ci_high": hi, f"{prefix}wins": win, f"{prefix}losses": loss}
+
+def win_rate(runs: list[list[int]], prefix: str = "") -> dict:
+    """The win rate over the decided questions of one or several runs' `outcomes` (aligned by
+    question) with its 95% interval, and the wins and losses (keys start with `prefix`)."""
+    from training.stats import clustered_rate_interval, wilson_interval
+
+    wins = [sum(r[i] > 0 for r in runs) for i in range(len(runs[0]))] if runs else []
+    decided = [sum(r[i] != 0 for r in runs) for i in range(len(runs[0]))] if runs else []
+    win, n = sum(wins), sum(decided)
+    lo, hi = wilson_interval(win, n) if len(runs) == 1 else clustered_rate_interval(wins, decided)
+    return {f"{prefix}win_rate": win / n if n else float("nan"), f"{prefix}ci_low": lo,
+            f"{prefix}ci_high": hi, f"{prefix}wins": win, f"{prefix}losses": n - win}
 
 
 def _norm(s: str) -> str:
     return re.sub(r"\s+", " ", s or "").strip().lower()
 
 
-def head_to_head(results: dict, per_question: dict) -> dict:
-    """Each goal of GOALS whose two arms ran: the first arm's verdicts against the second, and the
-    gap between their win rates against base (the issue's measure), in points."""
+def head_to_head(per_question: dict) -> dict:
+    """Each goal of GOALS whose two arms ran (in at least one common policy seed): the first arm's
+    verdicts against the second on those seeds, and the gap between their win rates against base
+    on the same seeds (the issue's measure), in points."""
     out = {}
     for arm, other in GOALS:
-        if arm in per_question and other in per_question:
-            g = verdicts(per_question[arm], per_question[other])
-            g.update({f"{k}_gap_points": 100 * (results[arm][f"{p}win_rate"] - results[other][f"{p}win_rate"])
-                      for k, p in (("judge", ""), ("rouge", "rouge_"))})
-            out[f"{arm} > {other}"] = g
+        common = [s for s in per_question.get(arm, {}) if s in per_question.get(other, {})]
+        if not common:
+            continue
+        mine, theirs = ({s: per_question[a][s] for s in common} for a in (arm, other))
+        g = verdicts(mine, theirs)
+        vs_base = verdicts(mine, per_question["base"]), verdicts(theirs, per_question["base"])
+        g.update({f"{k}_gap_points": 100 * (vs_base[0][f"{p}win_rate"] - vs_base[1][f"{p}win_rate"])
+                  for k, p in (("judge", ""), ("rouge", "rouge_"))})
+        out[f"{arm} > {other}"] = g
     return out
 
 
@@ -427,7 +461,7 @@ def summary(args, results: dict, goals: dict, judge_acc, splits, t_all: float, s
     settings = {k: getattr(args, k) for k in ("policy", "rm_backbone", "judge_backbone", "reuse_rms", "rm_data",
                                               "rm_max_length", "retrain_every", "awr_beta", "steps", "batch_size",
                                               "lr", "kl", "kl_target", "kl_gain", "entropy_coef", "max_new_tokens",
-                                              "passage_chars", "dtype", "seed", "policy_seed")}
+                                              "passage_chars", "dtype", "seed", "policy_seeds")}
     return {"bench": "feedback_round", "machine": device, "threads": args.threads, "quick": args.quick,
             "seconds": round(time.monotonic() - t_all, 1), "judge_test_accuracy": judge_acc,
             "guidance_spread": spread, "n": dict(zip(("train", "judge", "test"), map(len, splits))), "settings": settings,
@@ -483,58 +517,98 @@ def main(argv=None) -> None:
         "sft_corrected": ({r["question"]: qa_feedback.corrected(r) for r in train_rows if qa_feedback.corrected(r)},
                           None, "rwmle", "uniform"),
     }
-    results, per_question = {}, {}
-    for arm in ["base"] + [a for a in arms if a != "base"]:
-        t0 = time.monotonic()
-        info: dict = {}
-        if arm == "base":
-            model = policy_path(args)
-        else:
-            if arm == "ilf":
-                targets, info = ilf_targets(args, train_rows, db, path("token") or "")
-                spec = (targets, None, "rwmle", "uniform")
-            else:
-                spec = specs[arm]
-            targets, rm_path, method, guidance = spec
-            use = [r for r in train_rows if targets is None or r["question"] in targets]
-            model, m = train_arm(args, arm, use, targets, rm_path, method, guidance, db, work)
-            info.update(first_loss=m["first_loss"], last_loss=m["last_loss"], train_rows=len(use))
-            if m.get("reward_retrained"):  # the spread of the reward model as the arm left it
-                info.update(reward_retrained=m["reward_retrained"],
-                            retrained_spread=guidance_spread(args, str(Path(model) / "reward_model"), train_rows))
-            if method == "reinforce":  # how far the policy moved from the start, and the KL weight at the end
-                info.update(last_kl=m["last_kl"], last_kl_coef=m["last_kl_coef"])
-        train_s = time.monotonic() - t0
+    seeds = args.policy_seeds
+
+    def evaluate(model: str) -> dict:
         mine = answers(args, model, test_rows)
-        per_question[arm] = {"answers": mine, "rouge": [rouge_l(a, r["gold"]) for a, r in zip(mine, test_rows)],
-                             "judge": judge_scores(args, rms["judge"]["path"], test_rows, mine)}
-        q = per_question[arm]
-        row = {"arm": arm, "train_s": round(train_s, 1), "total_s": round(time.monotonic() - t0, 1),
-               "rouge_l": sum(q["rouge"]) / len(mine), "mean_words": sum(len(a.split()) for a in mine) / len(mine),
-               **info, **verdicts(q, per_question["base"])}
-        results[arm] = row
-        print(f"  {arm:16s} win {row['win_rate']:.3f} [{row['ci_low']:.2f}, {row['ci_high']:.2f}] "
-              f"(w{row['wins']}/l{row['losses']}/t{row['ties']})  rougeL {row['rouge_l']:.3f}  "
-              f"(ROUGE-L win {row['rouge_win_rate']:.3f})  "
-              f"words {row['mean_words']:.1f}  longer-wins {row['length_judge_win_rate']:.2f}  "
-              f"{row['total_s']:.0f}s", flush=True)
-        goals = head_to_head(results, per_question)
+        return {"answers": mine, "rouge": [rouge_l(a, r["gold"]) for a, r in zip(mine, test_rows)],
+                "judge": judge_scores(args, rms["judge"]["path"], test_rows, mine)}
+
+    def figures(arm: str, of_seeds: list[int], timing: dict) -> dict:
+        """An arm's row: the answers of its runs `of_seeds` against base's, with their mean ROUGE-L and length."""
+        qs = [per_question[arm][s] for s in of_seeds]
+        return {"arm": arm, **timing, "rouge_l": sum(sum(q["rouge"]) / len(q["rouge"]) for q in qs) / len(qs),
+                "mean_words": sum(sum(len(a.split()) for a in q["answers"]) / len(q["answers"]) for q in qs) / len(qs),
+                **verdicts({s: per_question[arm][s] for s in of_seeds}, per_question["base"])}
+
+    # base once (greedy, untrained: the same for every seed); then every arm, one policy seed after the other
+    t0 = time.monotonic()
+    base = evaluate(policy_path(args))
+    per_question: dict[str, dict[int, dict]] = {"base": {s: base for s in seeds}}
+    results = {"base": figures("base", seeds[:1], {"train_s": 0.0, "total_s": round(time.monotonic() - t0, 1)})}
+    runs: dict[str, dict[int, dict]] = {}  # arm -> policy seed -> that run's row
+    print(f"  {'base':16s} rougeL {results['base']['rouge_l']:.3f}  words {results['base']['mean_words']:.1f}  "
+          f"{results['base']['total_s']:.0f}s", flush=True)
+
+    def record() -> str:
+        """The JSON line so far, and answers.json in the work folder (after each arm, so a run stopped early
+        keeps what it measured)."""
         line = json.dumps(summary(args, results, goals, judge_acc, splits, t_all, spread), default=float)
         (work / "answers.json").write_text(json.dumps(
-            [{"question": r["question"], "gold": r["gold"], **{arm: {k: v[i] for k, v in d.items()}
-                                                               for arm, d in per_question.items()}}
+            [{"question": r["question"], "gold": r["gold"],
+              **{(a if a == "base" or len(seeds) == 1 else f"{a}@{s}"): {k: v[i] for k, v in q.items()}
+                 for a, by_seed in per_question.items() for s, q in by_seed.items()
+                 if a != "base" or s == seeds[0]}}
              for i, r in enumerate(test_rows)], indent=1))
-        if args.json_out:  # after each arm, so a run stopped early keeps what it measured
+        if args.json_out:
             Path(args.json_out).write_text(line + "\n")
+        return line
+
+    goals: dict = {}
+    line = record()
+    for seed, arm in [(s, arm) for s in seeds for arm in arms if arm != "base"]:
+        run_args = argparse.Namespace(**{**vars(args), "policy_seed": seed})
+        t0 = time.monotonic()
+        if arm == "ilf":
+            targets, info = ilf_targets(run_args, train_rows, db, path("token") or "", f"ilf-data-seed{seed}")
+            spec = (targets, None, "rwmle", "uniform")
+        else:
+            spec, info = specs[arm], {}
+        targets, rm_path, method, guidance = spec
+        use = [r for r in train_rows if targets is None or r["question"] in targets]
+        name = arm if len(seeds) == 1 else f"{arm}-seed{seed}"
+        model, m = train_arm(run_args, name, use, targets, rm_path, method, guidance, db, work)
+        info.update(first_loss=m["first_loss"], last_loss=m["last_loss"], train_rows=len(use))
+        if m.get("reward_retrained"):  # the spread of the reward model as the arm left it
+            info.update(reward_retrained=m["reward_retrained"],
+                        retrained_spread=guidance_spread(args, str(Path(model) / "reward_model"), train_rows))
+        if method == "reinforce":  # how far the policy moved from the start, and the KL weight at the end
+            info.update(last_kl=m["last_kl"], last_kl_coef=m["last_kl_coef"])
+        train_s = time.monotonic() - t0
+        per_question.setdefault(arm, {})[seed] = evaluate(model)
+        row = figures(arm, [seed], {"train_s": round(train_s, 1), "total_s": round(time.monotonic() - t0, 1)})
+        runs.setdefault(arm, {})[seed] = {k: v for k, v in {**row, **info}.items() if k != "arm"}
+        print(f"  {arm:16s} {f'seed {seed}  ' if len(seeds) > 1 else ''}win {row['win_rate']:.3f} "
+              f"[{row['ci_low']:.2f}, {row['ci_high']:.2f}] (w{row['wins']}/l{row['losses']}/t{row['ties']})  "
+              f"rougeL {row['rouge_l']:.3f}  (ROUGE-L win {row['rouge_win_rate']:.3f})  "
+              f"words {row['mean_words']:.1f}  longer-wins {row['length_judge_win_rate']:.2f}  "
+              f"{row['total_s']:.0f}s", flush=True)
+        if len(seeds) == 1:
+            results[arm] = {"arm": arm, **runs[arm][seed]}
+        else:  # pooled over the seeds run so far, each seed's own row beside
+            timing = {k: round(sum(r[k] for r in runs[arm].values()), 1) for k in ("train_s", "total_s")}
+            results[arm] = {**figures(arm, list(runs[arm]), timing), "per_seed": runs[arm]}
+        goals = head_to_head(per_question)
+        line = record()
+
+    several = len(seeds) > 1
+    if several:
+        print(f"\nPooled over the policy seeds {','.join(map(str, seeds))} (the same split and reward models): each "
+              "win rate over all decided (question, seed) pairs, its 95% interval by a bootstrap over the test "
+              "questions; ROUGE-L and words are the seeds' means.")
+
+    def per_seed(arm: str, key: str) -> str:
+        return " / ".join(f"{r[key]:.2f}" for r in results[arm].get("per_seed", {}).values()) or "-"
 
     print("\n| arm | judge win rate vs base (95% CI) | W/L/T | ROUGE-L | ROUGE-L win vs base (95% CI) | mean words "
-          "| length-judge win | train s |")
-    print("|---|---|---|---|---|---|---|---|")
+          "| length-judge win | train s |" + (" judge win per seed | ROUGE-L win per seed |" if several else ""))
+    print("|---|---|---|---|---|---|---|---|" + ("---|---|" if several else ""))
     for arm, r in results.items():
         print(f"| {arm} | {r['win_rate']:.3f} ({r['ci_low']:.2f}–{r['ci_high']:.2f}) | {r['wins']}/{r['losses']}/"
               f"{r['ties']} | {r['rouge_l']:.3f} | {r['rouge_win_rate']:.3f} ({r['rouge_ci_low']:.2f}–"
               f"{r['rouge_ci_high']:.2f}) | {r['mean_words']:.1f} | {r['length_judge_win_rate']:.2f} | "
-              f"{r['train_s']:.0f} |")
+              f"{r['train_s']:.0f} |" + (f" {per_seed(arm, 'win_rate')} | {per_seed(arm, 'rouge_win_rate')} |"
+                                          if several else ""))
     if goals:
         print("\nThe goals, head to head on the same test questions (win rate over the questions whose answers "
               "differ; the gap in win rate against base, in points):\n")

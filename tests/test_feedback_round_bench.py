@@ -1,5 +1,6 @@
 """bench/feedback_round.py's own bookkeeping, on hand-made answers: the verdicts between two arms,
-the goals head to head, and the check that keeps --reuse-rms from leaking test questions.
+the goals head to head (one policy seed, and pooled over several), and the check that keeps
+--reuse-rms from leaking test questions.
 
 The bench itself needs the shared QA-Feedback data and the real models; these parts need neither.
 """
@@ -30,7 +31,7 @@ def arm(answers, judge, rouge):
 def test_verdicts_tie_on_the_same_answer_and_count_the_rest(bench):
     mine = arm(["a b c", "Same  answer", "x", "one two"], [0.9, 0.1, 0.2, 0.5], [0.5, 0.3, 0.1, 0.4])
     theirs = arm(["a b", "same answer", "y z", "three"], [0.1, 0.8, 0.3, 0.6], [0.2, 0.3, 0.2, 0.4])
-    v = bench.verdicts(mine, theirs)
+    v = bench.verdicts({0: mine}, {0: theirs})
     # judge: q1 win, q2 the same text (tie, whatever the scores), q3 loss, q4 loss
     assert (v["wins"], v["losses"], v["ties"]) == (1, 2, 1)
     assert v["win_rate"] == pytest.approx(1 / 3)
@@ -42,22 +43,54 @@ def test_verdicts_tie_on_the_same_answer_and_count_the_rest(bench):
     assert 0 < lo < 1 / 3 < hi < 1
 
 
+BASE = arm(["b0", "b1", "b2"], [0.2, 0.5, 0.3], [0.2, 0.2, 0.2])
+SFT = arm(["a", "b", "c"], [0.1, 0.5, 0.2], [0.1, 0.2, 0.3])
+TOKEN = arm(["a2", "b2", "c"], [0.3, 0.6, 0.2], [0.2, 0.1, 0.3])
+SEQ = arm(["a", "b3", "c3"], [0.1, 0.9, 0.0], [0.1, 0.4, 0.2])
+
+
 def test_head_to_head_covers_the_goals_whose_arms_ran(bench):
-    per_q = {"sft_preferred": arm(["a", "b", "c"], [0.1, 0.5, 0.2], [0.1, 0.2, 0.3]),
-             "token_wmle": arm(["a2", "b2", "c"], [0.3, 0.6, 0.2], [0.2, 0.1, 0.3]),
-             "seq_wmle": arm(["a", "b3", "c3"], [0.1, 0.9, 0.0], [0.1, 0.4, 0.2])}
-    results = {"sft_preferred": {"win_rate": 0.40, "rouge_win_rate": 0.55},
-               "token_wmle": {"win_rate": 0.46, "rouge_win_rate": 0.64},
-               "seq_wmle": {"win_rate": 0.50, "rouge_win_rate": 0.50}}
-    goals = bench.head_to_head(results, per_q)
+    goals = bench.head_to_head({"base": {0: BASE}, "sft_preferred": {0: SFT}, "token_wmle": {0: TOKEN},
+                                "seq_wmle": {0: SEQ}})
     assert list(goals) == ["token_wmle > sft_preferred", "token_wmle > seq_wmle"]  # no REINFORCE, no ILF arm
     g = goals["token_wmle > sft_preferred"]
-    assert (g["wins"], g["losses"], g["ties"]) == (2, 0, 1)
+    # judge: q1 0.3 > 0.1, q2 0.6 > 0.5, q3 the same answer "c"
+    assert (g["wins"], g["losses"], g["ties"]) == (2, 0, 1) and "runs" not in g
     assert (g["rouge_wins"], g["rouge_losses"]) == (1, 1)
-    assert g["judge_gap_points"] == pytest.approx(6.0) and g["rouge_gap_points"] == pytest.approx(9.0)
+    # against base, judge: sft 0 of 2 (q2 equal scores), token 2 of 3, seq 1 of 3; ROUGE-L: each 1 of 2
+    assert g["judge_gap_points"] == pytest.approx(100 * 2 / 3) and g["rouge_gap_points"] == pytest.approx(0.0)
     g = goals["token_wmle > seq_wmle"]
     assert (g["wins"], g["losses"], g["ties"]) == (2, 1, 0)
-    assert g["judge_gap_points"] == pytest.approx(-4.0)
+    assert g["judge_gap_points"] == pytest.approx(100 / 3)
+
+
+def test_head_to_head_pools_the_seeds_both_arms_ran(bench):
+    token1 = arm(["x", "b", "y"], [0.9, 0.5, 0.1], [0.3, 0.3, 0.3])
+    sft1 = arm(["x ", "B", "z"], [0.1, 0.4, 0.5], [0.3, 0.3, 0.4])  # q1, q2: the same answers as token1's
+    per_q = {"base": {0: BASE, 1: BASE}, "sft_preferred": {0: SFT, 1: sft1}, "token_wmle": {0: TOKEN, 1: token1},
+             "seq_wmle": {0: SEQ}}  # seq_wmle's seed 1 has not run (yet)
+    goals = bench.head_to_head(per_q)
+    g = goals["token_wmle > sft_preferred"]
+    # seed 0: 2/0/1 as above; seed 1: two ties, q3 0.1 < 0.5
+    assert (g["wins"], g["losses"], g["ties"], g["runs"]) == (2, 1, 3, 2)
+    assert g["win_rate"] == pytest.approx(2 / 3) and g["ci_low"] <= 2 / 3 <= g["ci_high"]
+    # ROUGE-L, seed 1: q3 0.3 < 0.4 -> pooled 1 win, 2 losses
+    assert (g["rouge_wins"], g["rouge_losses"]) == (1, 2)
+    # against base on both seeds, judge: token 2/3 + (0.9 > 0.2, 0.5 = 0.5, 0.1 < 0.3) -> 3 of 5;
+    # sft 0/2 + (0.1 < 0.2, 0.4 < 0.5, 0.5 > 0.3) -> 1 of 5
+    assert g["judge_gap_points"] == pytest.approx(100 * (3 / 5 - 1 / 5))
+    g = goals["token_wmle > seq_wmle"]  # seed 0 only, the one seed both ran
+    assert (g["wins"], g["losses"], g["ties"]) == (2, 1, 0) and "runs" not in g
+    assert g["judge_gap_points"] == pytest.approx(100 / 3)
+
+
+def test_policy_seeds(bench):
+    assert bench.arguments(["--seed", "4"]).policy_seeds == [4]
+    args = bench.arguments(["--policy-seed", "0,1, 2"])
+    assert (args.policy_seeds, args.policy_seed) == ([0, 1, 2], 0)
+    for bad in ("1,1", "one", ","):
+        with pytest.raises(SystemExit):
+            bench.arguments(["--policy-seed", bad])
 
 
 def test_reuse_only_from_a_folder_of_the_same_split(bench, tmp_path):
