@@ -58,7 +58,8 @@ and a reference-based judge beside the learned one: per test question, is the ar
 base's (win rate over the questions that differ, the same interval).
 A table; then the issue's goals head to head (token_wmle against sft_preferred and seq_wmle,
 token_reinforce against seq_reinforce, ilf against sft_initial: the same three verdicts on the
-same test questions, and the gap between the two arms' win rates against base); then one JSON
+same test questions, the judge's verdict on the pairs of about the same length (within
+MATCHED_WORDS words), and the gap between the two arms' win rates against base); then one JSON
 line with the arms and the goals.
 """
 
@@ -87,6 +88,9 @@ ARMS = ("base", "sft_preferred", "token_wmle", "seq_wmle", "token_reinforce", "s
 GOALS = (("token_wmle", "sft_preferred"), ("token_wmle", "seq_wmle"), ("token_reinforce", "seq_reinforce"),
          ("ilf", "sft_initial"))
 PROMPT = ("Answer the question in a few sentences, using the passages.\n\n{text}")
+# answers this many words apart or closer count as the same length: the judge's verdict on those pairs alone
+# is the length-matched one (on QA-Feedback the judge prefers the longer answer, as the human raters did)
+MATCHED_WORDS = 3
 
 
 def arguments(argv=None) -> argparse.Namespace:
@@ -396,7 +400,8 @@ def verdicts(mine: dict[int, dict], theirs: dict[int, dict]) -> dict:
     """The judge's, ROUGE-L's and a length-only judge's ("longer wins") verdicts on two arms'
     answers, question by question, over the training runs (policy seeds) both arms have: each arm's
     runs keyed by seed, paired seed with seed (base has one run, the same for every seed). The same
-    answer is a tie for the judge and for ROUGE-L. The win rate is over the decided (question, run)
+    answer is a tie for the judge and for ROUGE-L. `matched_*`: the judge's verdicts on the pairs
+    whose lengths differ by MATCHED_WORDS words or fewer. The win rate is over the decided (question, run)
     pairs; its 95% interval is Wilson's for one run, for several a bootstrap over test questions
     (`clustered_rate_interval`), since the runs answer the same questions."""
     pairs = [(mine[s], theirs[s]) for s in mine if s in theirs]
@@ -407,6 +412,8 @@ def verdicts(mine: dict[int, dict], theirs: dict[int, dict]) -> dict:
     out["ties"] = sum(len(x) for x in judge) - out["wins"] - out["losses"]
     out.update(win_rate([outcomes(m["rouge"], t["rouge"], sm) for (m, t), sm in zip(pairs, same)], "rouge_"))
     out.update(win_rate([outcomes(a, b) for a, b in words], "length_judge_"))
+    matched = [[abs(x - y) <= MATCHED_WORDS for x, y in zip(a, b)] for a, b in words]
+    out.update(win_rate([[o if m else 0 for o, m in zip(j, mt)] for j, mt in zip(judge, matched)], "matched_"))
     if len(pairs) > 1:
         out["runs"] = len(pairs)
     return out
@@ -612,12 +619,15 @@ def main(argv=None) -> None:
     if goals:
         print("\nThe goals, head to head on the same test questions (win rate over the questions whose answers "
               "differ; the gap in win rate against base, in points):\n")
-        print("| goal | judge win (95% CI) | W/L/T | judge gap vs base | ROUGE-L win (95% CI) | ROUGE-L gap vs base |")
-        print("|---|---|---|---|---|---|")
+        print("| goal | judge win (95% CI) | W/L/T | judge gap vs base | judge win, lengths within "
+              f"{MATCHED_WORDS} words (W/L) | longer answer W/L | ROUGE-L win (95% CI) | ROUGE-L gap vs base |")
+        print("|---|---|---|---|---|---|---|---|")
         for goal, g in goals.items():
             print(f"| {goal} | {g['win_rate']:.3f} ({g['ci_low']:.2f}–{g['ci_high']:.2f}) | {g['wins']}/{g['losses']}/"
-                  f"{g['ties']} | {g['judge_gap_points']:+.1f} | {g['rouge_win_rate']:.3f} ({g['rouge_ci_low']:.2f}–"
-                  f"{g['rouge_ci_high']:.2f}) | {g['rouge_gap_points']:+.1f} |")
+                  f"{g['ties']} | {g['judge_gap_points']:+.1f} | {g['matched_win_rate']:.3f} ({g['matched_wins']}/"
+                  f"{g['matched_losses']}) | {g['length_judge_wins']}/{g['length_judge_losses']} | "
+                  f"{g['rouge_win_rate']:.3f} ({g['rouge_ci_low']:.2f}–{g['rouge_ci_high']:.2f}) | "
+                  f"{g['rouge_gap_points']:+.1f} |")
     print(line)
     if args.keep:
         print(f"models and the round's database kept in {work}", file=sys.stderr)

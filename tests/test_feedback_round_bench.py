@@ -41,6 +41,17 @@ def test_verdicts_tie_on_the_same_answer_and_count_the_rest(bench):
     assert (v["length_judge_wins"], v["length_judge_losses"]) == (2, 1)
     lo, hi = v["ci_low"], v["ci_high"]
     assert 0 < lo < 1 / 3 < hi < 1
+    # every pair is within MATCHED_WORDS (3) words: the length-matched verdicts are the judge's
+    assert (v["matched_wins"], v["matched_losses"]) == (1, 2)
+
+
+def test_length_matched_verdicts_leave_out_pairs_far_apart_in_length(bench):
+    mine = arm(["one two three four five", "a", "p q r s"], [0.9, 0.1, 0.7], [0, 0, 0])
+    theirs = arm(["x", "b", "s"], [0.1, 0.5, 0.2], [0, 0, 0])
+    v = bench.verdicts({0: mine}, {0: theirs})
+    assert (v["wins"], v["losses"]) == (2, 1)
+    # q1: 4 words longer (left out); q2: the same length, a loss; q3: 3 words longer, a win
+    assert (v["matched_wins"], v["matched_losses"]) == (1, 1) and v["matched_win_rate"] == 0.5
 
 
 BASE = arm(["b0", "b1", "b2"], [0.2, 0.5, 0.3], [0.2, 0.2, 0.2])
