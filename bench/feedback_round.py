@@ -1,18 +1,21 @@
 """One feedback round, end to end: does the model that comes out beat the one that went in?
 
     python bench/feedback_round.py --quick                  # SmolLM2-135M-Instruct on 2 CPU cores: 34 min
-    # causal (SmolLM2) reward models with advantage weights: the judge prefers token_wmle to SFT and to seq_wmle
-    # on splits 0 and 2, not 1 (README); 22-28 min for base and the three MLE arms
+    # causal (SmolLM2) reward models with advantage weights (the README's tables: every arm, pooled over
+    # --policy-seed 0,1,2); 22-28 min for base and the three MLE arms
     python bench/feedback_round.py --quick --rm-backbone smollm2 --judge-backbone minilm --awr-beta 1 \
         --arms base,sft_preferred,token_wmle,seq_wmle --keep
     # the same split and reward models, another training order (11-14 min)
     python bench/feedback_round.py <the same flags> --policy-seed 1 --reuse-rms /tmp/feedback-round-XXXX
     # three training orders, the verdicts pooled over them (interval: a bootstrap over the test questions)
     python bench/feedback_round.py <the same flags> --policy-seed 0,1,2 --reuse-rms /tmp/feedback-round-XXXX
+    # REINFORCE with two answers per question, each weighed against the other (leave-one-out): 60 min with the RMs
+    python bench/feedback_round.py --quick --rm-backbone smollm2 --judge-backbone minilm --awr-beta 1 \
+        --arms base,token_reinforce,seq_reinforce --policy-seed 0,1,2 --samples-per-prompt 2
     # the full run below takes about 5 hours on 2 CPU cores (README); on a GPU:
     python bench/feedback_round.py --device cuda --dtype bf16 --json-out out.json
     # the README's H200 run: SmolLM2 reward models and judge, 30 steps x 16, 80 answers per generate()
-    python bench/feedback_round.py --device cuda --dtype bf16 --rm-backbone smollm2 --rm-max-length 512
+    python bench/feedback_round.py --device cuda --dtype bf16 --rm-backbone smollm2 --rm-max-length 512 \
         --rm-lr 5e-5 --steps 30 --batch-size 16 --lr 3e-5 --gen-batch 80 --json-out out.json
 
 QA-Feedback (Wu et al. 2023; ../shared/datasets/qa_feedback_finegrained): 500 questions with
@@ -41,22 +44,24 @@ the policy-train questions' preferences only (with --rm-data preferences+correct
 human correction ranked above the answer 1 it corrects); only those the chosen --arms use are
 trained. Levers on the guided WMLE arms, the same for token and sequence: --awr-beta (weights
 exp(z / beta) of the whitened rewards instead of r_t / sum r_t) and --retrain-every (PTG's
-alternating reward-model training on fresh samples); on the REINFORCE arms, --kl / --kl-target and
---entropy-coef. --keep leaves the work folder (models, the round's database, answers.json: each
-test question's answers with their judge scores and ROUGE-L), and --reuse-rms FOLDER then takes
+alternating reward-model training on fresh samples); on the REINFORCE arms, --kl / --kl-target,
+--entropy-coef and --samples-per-prompt (several answers per question, each weighed against the
+others). --keep leaves the work folder (models, the round's database, answers.json: each test
+question's answers with their judge scores and ROUGE-L), and --reuse-rms FOLDER then takes
 its reward models and judge (checked against the run's split, backbones and length) so a
 policy-side experiment skips their training; --policy-seed varies the arms' training order and
 samples alone, on the same split and reward models, and with several seeds every arm trains once
 per seed and its figures are pooled over the runs (the training order moves an arm as far as the
 arms differ at the --quick size). Test answers are greedy. Each arm gets:
 its win rate against `base` judged by a JUDGE reward model trained only on the judge questions'
-feedback (its own accuracy on the test questions' human preferences is printed too), with a
-95% interval over the decided pairs (Wilson's for one seed; for several, a bootstrap over the test
-questions, each resampled with all its runs); ROUGE-L against the ASQA gold answer; the mean answer
-length, and the win rate a length-only judge ("longer wins") would give, so length hacking shows;
-and a reference-based judge beside the learned one: per test question, is the arm's ROUGE-L above
-base's (win rate over the questions that differ, the same interval).
-A table; then the issue's goals head to head (token_wmle against sft_preferred and seq_wmle,
+feedback (its accuracy on the test questions' human preferences is printed, beside the token and
+sequence RMs' and that of "longer wins" on the same pairs: an RM no better than that rule can only
+guide by length), with a 95% interval over the decided pairs (Wilson's for one seed; for several,
+a bootstrap over the test questions, each resampled with all its runs); ROUGE-L against the ASQA
+gold answer; the mean answer length, and the win rate a length-only judge ("longer wins") would
+give, so length hacking shows; and a reference-based judge beside the learned one: per test
+question, is the arm's ROUGE-L above base's (win rate over the questions that differ, the same
+interval). A table; then the issue's goals head to head (token_wmle against sft_preferred and seq_wmle,
 token_reinforce against seq_reinforce, ilf against sft_initial: the same three verdicts on the
 same test questions, the judge's verdict on the pairs of about the same length (within
 MATCHED_WORDS words), and the gap between the two arms' win rates against base); then one JSON
@@ -116,6 +121,9 @@ def arguments(argv=None) -> argparse.Namespace:
                    help="how fast that weight adapts (PolicyConfig.kl_gain; 1: up to 20%% a step, for short runs)")
     a.add_argument("--entropy-coef", type=float, default=PolicyConfig.entropy_coef,
                    help="REINFORCE arms: weight of the entropy bonus (PolicyConfig.entropy_coef)")
+    a.add_argument("--samples-per-prompt", type=int, default=PolicyConfig.samples_per_prompt,
+                   help="REINFORCE arms: answers sampled per question each step; from 2 on each is weighed against the "
+                        "question's other answers (leave-one-out baseline, PolicyConfig.samples_per_prompt)")
     a.add_argument("--retrain-every", type=int, default=0,
                    help="token_wmle / seq_wmle: retrain the reward model every M steps on fresh policy samples ranked "
                         "by unigram F1 to the arm's reference, plus as many human lists (PTG's alternating "
@@ -220,7 +228,7 @@ def needed_reward_models(args, arms: list[str]) -> list[str]:
 
 def reward_models(args, train_rows, judge_rows, test_rows, out: Path, names=("token", "seq", "judge")) -> dict:
     """The token-level and sequence-level RMs (policy-train preferences) and the judge (judge
-    preferences; measured on the test questions' preferences): those of `names`."""
+    preferences), those of `names`, each measured on the test questions' human preferences."""
     from training.rewards.config import RewardConfig
     from training.rewards.trainer import Split, fit_and_test
 
@@ -244,13 +252,14 @@ def reward_models(args, train_rows, judge_rows, test_rows, out: Path, names=("to
 
     out_models = {}
     judge_backbone = args.judge_backbone or args.rm_backbone
-    for name, baseline, rows, test, backbone in (
-            ("token", False, train_rows, [], args.rm_backbone), ("seq", True, train_rows, [], args.rm_backbone),
-            ("judge", False, judge_rows, lists(test_rows, corrections=False), judge_backbone)):
+    test = lists(test_rows, corrections=False)
+    for name, baseline, rows, backbone in (("token", False, train_rows, args.rm_backbone),
+                                           ("seq", True, train_rows, args.rm_backbone),
+                                           ("judge", False, judge_rows, judge_backbone)):
         if name not in names:
             continue
         if args.reuse_rms and (Path(args.reuse_rms) / f"rm-{name}").is_dir():
-            out_models[name] = reused_reward_model(args, name, baseline, backbone)
+            out_models[name] = reused_reward_model(args, name, baseline, backbone, test)
             continue
         t0 = time.monotonic()
         rm, m = fit_and_test(backbone, split(rows, test), cfg(baseline, backbone))
@@ -260,10 +269,13 @@ def reward_models(args, train_rows, judge_rows, test_rows, out: Path, names=("to
     return out_models
 
 
-def reused_reward_model(args, name: str, baseline: bool, backbone: str) -> dict:
-    """rm-<name> of a kept work folder, checked against this run's settings, with its test figures."""
+def reused_reward_model(args, name: str, baseline: bool, backbone: str, test: list) -> dict:
+    """rm-<name> of a kept work folder, checked against this run's settings, with its test figures
+    (measured now on `test` when its card has none: a folder kept before every model was tested)."""
+    from training.device import pick_device
     from training.lm import resolve
     from training.rewards.model import TokenRewardModel
+    from training.rewards.trainer import test_metrics
 
     path = Path(args.reuse_rms) / f"rm-{name}"
     card = TokenRewardModel.read_card(path)
@@ -275,7 +287,11 @@ def reused_reward_model(args, name: str, baseline: bool, backbone: str) -> dict:
                  f"run's {name} model is {level}-level on {want[0]} at {want[2]} (--rm-backbone / --judge-backbone, "
                  f"--rm-max-length)")
     print(f"reusing {path} ({card['base_model']})", flush=True)
-    return {"path": str(path), "seconds": 0.0, "metrics": card.get("metrics", {})}
+    metrics = card.get("metrics", {})
+    if "test_pairwise_accuracy" not in metrics:
+        metrics = {**metrics, **test_metrics(TokenRewardModel.load(path, device=pick_device(args.device)), test,
+                                             seed=args.seed)}
+    return {"path": str(path), "seconds": 0.0, "metrics": metrics}
 
 
 def guidance_spread(args, rm_path: str, rows: list[dict]) -> dict:
@@ -318,6 +334,7 @@ def train_arm(args, arm: str, rows: list[dict], targets: dict[str, str] | None, 
                            kl_coef=args.kl if method == "reinforce" else 0.0,
                            kl_target=args.kl_target if method == "reinforce" else 0.0, kl_gain=args.kl_gain,
                            entropy_coef=args.entropy_coef,
+                           samples_per_prompt=args.samples_per_prompt if method == "reinforce" else 1,
                            retrain_every=args.retrain_every if method == "rwmle" and rm_path else 0,
                            awr_beta=args.awr_beta if method == "rwmle" and rm_path else 0.0,
                            max_new_tokens=args.max_new_tokens,
@@ -460,17 +477,27 @@ def head_to_head(per_question: dict) -> dict:
     return out
 
 
-def summary(args, results: dict, goals: dict, judge_acc, splits, t_all: float, spread: dict) -> dict:
+def test_accuracies(rms: dict) -> dict:
+    """Each reward model's pairwise accuracy on the test questions' human preferences, and "longer
+    wins" on the same pairs: a reward model no better than that rule guides by length at best."""
+    out = {name: rm["metrics"].get("test_pairwise_accuracy", float("nan")) for name, rm in rms.items()}
+    out["longer_wins"] = rms["judge"]["metrics"].get("test_longer_wins", float("nan"))
+    return out
+
+
+def summary(args, results: dict, goals: dict, rm_acc: dict, splits, t_all: float, spread: dict) -> dict:
     """The JSON line: the run's settings and machine, and each finished arm's figures."""
     import torch
 
     device = str(torch.cuda.get_device_name(0)) if torch.cuda.is_available() and args.device != "cpu" else "cpu"
     settings = {k: getattr(args, k) for k in ("policy", "rm_backbone", "judge_backbone", "reuse_rms", "rm_data",
                                               "rm_max_length", "retrain_every", "awr_beta", "steps", "batch_size",
-                                              "lr", "kl", "kl_target", "kl_gain", "entropy_coef", "max_new_tokens",
+                                              "lr", "kl", "kl_target", "kl_gain", "entropy_coef", "samples_per_prompt",
+                                              "max_new_tokens",
                                               "passage_chars", "dtype", "seed", "policy_seeds")}
     return {"bench": "feedback_round", "machine": device, "threads": args.threads, "quick": args.quick,
-            "seconds": round(time.monotonic() - t_all, 1), "judge_test_accuracy": judge_acc,
+            "seconds": round(time.monotonic() - t_all, 1), "judge_test_accuracy": rm_acc["judge"],
+            "rm_test_accuracy": rm_acc,
             "guidance_spread": spread, "n": dict(zip(("train", "judge", "test"), map(len, splits))), "settings": settings,
             "arms": {a: {k: v for k, v in r.items() if k != "arm"} for a, r in results.items()}, "goals": goals}
 
@@ -499,9 +526,10 @@ def main(argv=None) -> None:
 
     t0 = time.monotonic()
     rms = reward_models(args, train_rows, judge_rows, test_rows, work, needed_reward_models(args, arms))
-    judge_acc = rms["judge"]["metrics"].get("test_pairwise_accuracy")
-    print(f"reward models in {time.monotonic() - t0:.0f}s; judge accuracy on the test questions' human preferences: "
-          f"{judge_acc:.3f} (n={rms['judge']['metrics'].get('test_pairs')})", flush=True)
+    rm_acc = test_accuracies(rms)
+    print(f"reward models in {time.monotonic() - t0:.0f}s; accuracy on the test questions' human preferences "
+          f"(n={rms['judge']['metrics'].get('test_pairs')} pairs): "
+          + ", ".join(f"{name.replace('_', ' ')} {a:.3f}" for name, a in rm_acc.items()), flush=True)
 
     spread = {name: guidance_spread(args, rms[name]["path"], train_rows) for name in ("token", "seq") if name in rms}
     if spread:
@@ -550,7 +578,7 @@ def main(argv=None) -> None:
     def record() -> str:
         """The JSON line so far, and answers.json in the work folder (after each arm, so a run stopped early
         keeps what it measured)."""
-        line = json.dumps(summary(args, results, goals, judge_acc, splits, t_all, spread), default=float)
+        line = json.dumps(summary(args, results, goals, rm_acc, splits, t_all, spread), default=float)
         (work / "answers.json").write_text(json.dumps(
             [{"question": r["question"], "gold": r["gold"],
               **{(a if a == "base" or len(seeds) == 1 else f"{a}@{s}"): {k: v[i] for k, v in q.items()}

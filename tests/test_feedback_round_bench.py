@@ -116,3 +116,27 @@ def test_reuse_only_from_a_folder_of_the_same_split(bench, tmp_path):
     other = bench.arguments(["--quick", "--seed", "1", "--n-test", "80", "--reuse-rms", str(tmp_path)])
     with pytest.raises(SystemExit, match=r"--seed 0 there, 1 here; --n-test 120 there, 80 here"):
         bench.check_reuse(other)
+
+
+def test_every_reward_model_is_measured_on_the_test_preferences(bench, tiny_causal, tmp_path):
+    """A reused RM whose card has no test figures (kept before they were taken) is measured now, on
+    the test lists, as a fresh one would be; the printed accuracies put "longer wins" beside them."""
+    from training.rewards.config import RewardConfig
+    from training.rewards.model import TokenRewardModel
+    from training.rewards.trainer import RankedList, test_metrics
+
+    test = [RankedList(f"question {i}", ("a short one", "a much longer answer " * (i + 1)), (2, 1), group=str(i))
+            for i in range(4)]
+    cfg = RewardConfig(base_model=str(tiny_causal), max_length=48)
+    rm = TokenRewardModel.from_base(str(tiny_causal), cfg)
+    rm.save_pretrained(tmp_path / "rm-token", card={"metrics": {"best_epoch": 1}})
+    args = bench.arguments(["--quick", "--rm-backbone", str(tiny_causal), "--rm-max-length", "48", "--device", "cpu",
+                            "--reuse-rms", str(tmp_path)])
+    got = bench.reused_reward_model(args, "token", False, str(tiny_causal), test)["metrics"]
+    want = test_metrics(TokenRewardModel.load(tmp_path / "rm-token"), test)
+    assert got["best_epoch"] == 1 and got["test_pairs"] == 4
+    assert got["test_pairwise_accuracy"] == pytest.approx(want["test_pairwise_accuracy"])
+    assert got["test_longer_wins"] == 1.0  # the longer answer is the preferred one in every list
+
+    rms = {"token": {"metrics": got}, "judge": {"metrics": {"test_pairwise_accuracy": 0.6, "test_longer_wins": 1.0}}}
+    assert bench.test_accuracies(rms) == {"token": want["test_pairwise_accuracy"], "judge": 0.6, "longer_wins": 1.0}

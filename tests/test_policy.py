@@ -14,10 +14,12 @@ from training.policy.trainer import (
     advantage_weights,
     align_rewards,
     centred,
+    leave_one_out_baseline,
     reinforce_loss,
     reward_weighted_mle_loss,
     rewards_to_go,
     rwmle_weights,
+    scaled,
     sequence_advantage_weights,
     sequence_mle_weights,
     sequence_weights,
@@ -283,3 +285,52 @@ def test_uniform_guidance_is_plain_mle_without_a_reward_model(store, policy_proj
                                                    batch_size=3, lr=3e-3), tmp_path / "sft")
     h = rec.metrics["history"]
     assert h[-1]["loss"] < h[0]["loss"] and all(x["mean_reward"] == 1.0 for x in h)
+
+
+def test_leave_one_out_baseline_and_scaling_by_hand():
+    # pairs: each answer against the other answer to its document
+    assert leave_one_out_baseline(torch.tensor([0.2, 0.6, 0.5, 0.1]), 2).tolist() == pytest.approx([0.6, 0.2, 0.1, 0.5])
+    # a group of 3: the mean of the two others
+    assert leave_one_out_baseline(torch.tensor([1.0, 2.0, 3.0]), 3).tolist() == pytest.approx([2.5, 2.0, 1.5])
+    # scaled: divided by the root mean square over the real tokens, sqrt((1 + 1 + 4) / 3) = sqrt(2); pads stay 0
+    w, mask = torch.tensor([[1.0, -1.0, 7.0], [2.0, 9.0, 9.0]]), torch.tensor([[1, 1, 0], [1, 0, 0]])
+    r2 = math.sqrt(2)
+    assert torch.allclose(scaled(w, mask), torch.tensor([[1 / r2, -1 / r2, 0.0], [2 / r2, 0.0, 0.0]]))
+    assert scaled(torch.zeros(1, 2), torch.ones(1, 2)).abs().sum() == 0
+
+
+@pytest.mark.parametrize("guidance", ["token", "sequence"])
+def test_reinforce_with_several_answers_per_document_compares_them(store, policy_project, tiny_causal, tmp_path,
+                                                                   monkeypatch, guidance):
+    """samples_per_prompt=2: two answers per document each step, each weighed against the other one's
+    sequence reward; with the sequence reward the pair's weights are equal and opposite."""
+    from training.policy import trainer
+
+    seen, sampled = [], []
+    real_loss, real_sample = trainer.reinforce_loss, trainer.Policy.sample
+
+    def spy_loss(logits, actions, rewards, mask, **kw):
+        seen.append((rewards.detach().clone(), mask.clone()))
+        return real_loss(logits, actions, rewards, mask, **kw)
+
+    def spy_sample(self, prompts, n=1):
+        sampled.append(prompts)
+        return real_sample(self, prompts, n)
+
+    monkeypatch.setattr(trainer, "reinforce_loss", spy_loss)
+    monkeypatch.setattr(trainer.Policy, "sample", spy_sample)
+    cfg = PolicyConfig(base_model=str(tiny_causal), reward_model=str(policy_project), method="reinforce",
+                       guidance=guidance, steps=2, batch_size=2, samples_per_prompt=2, lr=1e-3, max_new_tokens=6)
+    rec = train_policy(store, "pol", cfg, tmp_path / "p")
+    assert len(rec.metrics["history"]) == 2 and [len(p) for p in sampled] == [4, 4]
+    assert all(p[0] == p[1] and p[2] == p[3] for p in sampled)  # a document's answers side by side
+    for w, mask in seen:
+        real = mask.bool()
+        assert torch.isfinite(w).all() and (w[~real] == 0).all()
+        if guidance == "sequence":  # one weight per answer, the pair's equal and opposite
+            per_answer = [w[i][real[i]] for i in range(4)]
+            assert all(torch.allclose(a, a[0].expand_as(a)) for a in per_answer)
+            assert per_answer[0][0].item() == pytest.approx(-per_answer[1][0].item(), abs=1e-6)
+            assert per_answer[2][0].item() == pytest.approx(-per_answer[3][0].item(), abs=1e-6)
+    with pytest.raises(ValidationError, match="samples_per_prompt"):
+        PolicyConfig(base_model="x", samples_per_prompt=2, reward_to_go=True)

@@ -50,6 +50,11 @@ class PolicyConfig:
     whiten: bool = field(default=True, metadata={
         "help": "REINFORCE with reward_baseline: also divide by the weights' standard deviation over the batch, so "
                 "the reward model's spread does not set the step size (nor leave the entropy bonus in charge)"})
+    samples_per_prompt: int = field(default=1, metadata={
+        "help": "REINFORCE: answers sampled per document each step (batch_size documents x this many answers); "
+                "from 2 on, each answer's baseline is the mean reward of the document's other answers "
+                "(leave-one-out), not the batch's mean, so only the reward model's comparisons within a "
+                "document count", "min": 1})
     kl_coef: float = field(default=0.0, metadata={
         "help": "beta: weight of the per-token KL(policy || starting model) penalty (0: off); with kl_target, "
                 "its starting value", "min": 0.0})
@@ -82,6 +87,9 @@ class PolicyConfig:
             raise ValidationError(f"lr: must be positive, got {self.lr}")
         if self.kl_target > 0 and self.kl_coef <= 0:
             raise ValidationError("kl_target: needs a starting kl_coef above 0 (e.g. --kl-coef 0.05)")
+        if self.samples_per_prompt > 1 and self.reward_to_go:
+            raise ValidationError("samples_per_prompt: the leave-one-out baseline is a mean reward and does not fit "
+                                  "reward_to_go's sums; use one or the other")
         if self.guidance == "uniform" and self.method == "reinforce":
             raise ValidationError("guidance: uniform (plain MLE) needs references; REINFORCE needs a reward")
 

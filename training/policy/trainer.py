@@ -16,6 +16,11 @@ Two ways to use the dense reward r_t of the reward model r_phi:
     With `reward_baseline` the batch's mean weight is subtracted (below-average tokens are pushed
     down) and with `whiten` the result is divided by its standard deviation, so the reward model's
     spread (often a few hundredths in (0, 1)) does not leave the entropy bonus in charge.
+    With `samples_per_prompt` k >= 2 the baseline is per document instead: each answer's weights
+    minus the mean sequence reward of the document's k - 1 other answers (leave-one-out, as RLOO,
+    Ahmadian et al. 2024). A reward model trained on rankings compares answers to one document; its
+    level across documents (which question is easy) is not a signal, and a batch baseline lets it
+    set which answers are pushed up.
 Alternating: every M steps during the first part of training, fresh policy samples are ranked
 (by unigram F1 to the reference when there is one) and r_phi is retrained on them plus the human
 lists, as in Yang et al. (2023).
@@ -129,6 +134,21 @@ def reinforce_loss(logits: torch.Tensor, actions: torch.Tensor, rewards: torch.T
     nll = token_ce(logits, actions.masked_fill(~mask.bool(), 0))
     n = m.sum().clamp(min=1)
     return (r * nll * m).sum() / n - alpha * (token_entropy(logits) * m).sum() / n
+
+
+def leave_one_out_baseline(scores: torch.Tensor, k: int) -> torch.Tensor:
+    """[B] -> [B]: for sample i of a group of k consecutive samples (the answers to one document),
+    the mean score of the group's other k - 1 samples. B must be a multiple of k >= 2."""
+    g = scores.double().view(-1, k)  # in double: the others' sum minus one, exact enough for a spread of 1e-4
+    return ((g.sum(-1, keepdim=True) - g) / (k - 1)).view(-1).to(scores.dtype)
+
+
+def scaled(weights: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """weights divided by their root mean square over the batch's real tokens (0 at pads): `whitened`
+    without the centring, for weights a baseline has already centred."""
+    m = mask.float()
+    rms = ((weights ** 2 * m).sum() / m.sum().clamp(min=1)).sqrt()
+    return weights * m / rms.clamp(min=1e-6)
 
 
 def sequence_weights(scores: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -411,6 +431,8 @@ def load(store: Store, project: str | int, config: PolicyConfig) -> _Setup:
 def policy_step(setup: _Setup, batch: list, config: PolicyConfig) -> tuple[float, float, float]:
     """One optimiser step on a batch of documents; returns (loss, mean token reward, mean KL)."""
     pol, device = setup.pol, setup.device
+    k = config.samples_per_prompt if setup.method == "reinforce" else 1
+    batch = [d for d in batch for _ in range(k)]  # a document's k answers side by side
     prompts = [pol.prompt_ids(setup.prompts[d.id]) for d in batch]
     # 1. targets (references, or fresh samples) and their rewards from r_phi
     pol.model.eval()
@@ -445,11 +467,16 @@ def policy_step(setup: _Setup, batch: list, config: PolicyConfig) -> tuple[float
             w = sequence_mle_weights(scores, mask)
         loss = weighted_mle_loss(logits, labels, w, mask)
     else:
+        scores = torch.tensor(seq, device=device)
         if config.guidance == "token":
             w = rewards_to_go(r, mask.float()) if config.reward_to_go else r * mask
         else:
-            w = sequence_weights(torch.tensor(seq, device=device), mask)
-        if config.reward_baseline:
+            w = sequence_weights(scores, mask)
+        if k > 1:  # each answer against the other answers to its document
+            w = (w - leave_one_out_baseline(scores, k).unsqueeze(-1)) * mask
+            if config.whiten:
+                w = scaled(w, mask)
+        elif config.reward_baseline:
             w = whitened(w, mask) if config.whiten else centred(w, mask)
         loss = reinforce_loss(logits, labels, w, mask, alpha=config.entropy_coef)
     kl = torch.zeros((), device=device)
