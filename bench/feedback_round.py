@@ -61,9 +61,9 @@ a bootstrap over the test questions, each resampled with all its runs); ROUGE-L 
 gold answer; the mean answer length, and the win rate a length-only judge ("longer wins") would
 give, so length hacking shows; and a reference-based judge beside the learned one: per test
 question, is the arm's ROUGE-L above base's (win rate over the questions that differ, the same
-interval). A table; then the issue's goals head to head (token_wmle against sft_preferred and seq_wmle,
-token_reinforce against seq_reinforce, ilf against sft_initial: the same three verdicts on the
-same test questions, the judge's verdict on the pairs of about the same length (within
+interval). A table; then the issue's goals head to head (token_wmle against sft_preferred and
+seq_wmle, token_reinforce against seq_reinforce, ilf against sft_initial: the same three verdicts
+on the same test questions, the judge's verdict on the pairs of about the same length (within
 MATCHED_WORDS words), and the gap between the two arms' win rates against base); then one JSON
 line with the arms and the goals.
 """

@@ -48,8 +48,9 @@ class PolicyConfig:
     reward_baseline: bool = field(default=True, metadata={
         "help": "REINFORCE: subtract the batch's mean weight, so below-average tokens are pushed down"})
     whiten: bool = field(default=True, metadata={
-        "help": "REINFORCE with reward_baseline: also divide by the weights' standard deviation over the batch, so "
-                "the reward model's spread does not set the step size (nor leave the entropy bonus in charge)"})
+        "help": "REINFORCE with a baseline (reward_baseline, or samples_per_prompt from 2): also divide the centred "
+                "weights by their standard deviation over the batch, so the reward model's spread does not set "
+                "the step size (nor leave the entropy bonus in charge)"})
     samples_per_prompt: int = field(default=1, metadata={
         "help": "REINFORCE: answers sampled per document each step (batch_size documents x this many answers); "
                 "from 2 on, each answer's baseline is the mean reward of the document's other answers "

@@ -144,8 +144,8 @@ def leave_one_out_baseline(scores: torch.Tensor, k: int) -> torch.Tensor:
 
 
 def scaled(weights: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """weights divided by their root mean square over the batch's real tokens (0 at pads): `whitened`
-    without the centring, for weights a baseline has already centred."""
+    """weights divided by their root mean square over the batch's real tokens (0 at pads): for
+    weights a baseline has centred, their standard deviation."""
     m = mask.float()
     rms = ((weights ** 2 * m).sum() / m.sum().clamp(min=1)).sqrt()
     return weights * m / rms.clamp(min=1e-6)
@@ -168,10 +168,7 @@ def whitened(weights: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """`centred` weights divided by their standard deviation over the batch's real tokens (0 at
     pads): the advantage then has unit scale whatever the reward model's spread, so the learning
     rate sets the step and the entropy bonus keeps its intended weight beside it."""
-    c = centred(weights, mask)
-    m = mask.float()
-    sd = ((c ** 2 * m).sum() / m.sum().clamp(min=1)).sqrt()
-    return c / sd.clamp(min=1e-6)
+    return scaled(centred(weights, mask), mask)  # centred: their root mean square is the standard deviation
 
 
 def token_kl(logits: torch.Tensor, ref_logits: torch.Tensor) -> torch.Tensor:
@@ -474,10 +471,10 @@ def policy_step(setup: _Setup, batch: list, config: PolicyConfig) -> tuple[float
             w = sequence_weights(scores, mask)
         if k > 1:  # each answer against the other answers to its document
             w = (w - leave_one_out_baseline(scores, k).unsqueeze(-1)) * mask
-            if config.whiten:
-                w = scaled(w, mask)
-        elif config.reward_baseline:
-            w = whitened(w, mask) if config.whiten else centred(w, mask)
+        elif config.reward_baseline:  # against the batch
+            w = centred(w, mask)
+        if config.whiten and (k > 1 or config.reward_baseline):
+            w = scaled(w, mask)
         loss = reinforce_loss(logits, labels, w, mask, alpha=config.entropy_coef)
     kl = torch.zeros((), device=device)
     if setup.ref is not None:
