@@ -12,6 +12,9 @@
     # REINFORCE with two answers per question, each weighed against the other (leave-one-out): 60 min with the RMs
     python bench/feedback_round.py --quick --rm-backbone smollm2 --judge-backbone minilm --awr-beta 1 \
         --arms base,token_reinforce,seq_reinforce --policy-seed 0,1,2 --samples-per-prompt 2
+    # the reward models on a known preference (ROUGE-L to the gold answer) from 260 questions: 19 min for one order
+    python bench/feedback_round.py --quick --rm-backbone minilm --judge-backbone minilm --awr-beta 1 --rm-data rouge \
+        --rm-n-train 260 --arms base,sft_preferred,token_wmle,seq_wmle,token_reinforce,seq_reinforce
     # the full run below takes about 5 hours on 2 CPU cores (README); on a GPU:
     python bench/feedback_round.py --device cuda --dtype bf16 --json-out out.json
     # the README's H200 run: SmolLM2 reward models and judge, 30 steps x 16, 80 answers per generate()
@@ -41,12 +44,17 @@ policy trainer (training/policy/trainer.py):
 
 Both reward models (token-level AVG and the sequence-level baseline, same backbone) learn from
 the policy-train questions' preferences only (with --rm-data preferences+corrections, also each
-human correction ranked above the answer 1 it corrects); only those the chosen --arms use are
-trained. Levers on the guided WMLE arms, the same for token and sequence: --awr-beta (weights
-exp(z / beta) of the whitened rewards instead of r_t / sum r_t) and --retrain-every (PTG's
-alternating reward-model training on fresh samples); on the REINFORCE arms, --kl / --kl-target,
---entropy-coef and --samples-per-prompt (several answers per question, each weighed against the
-others). --keep leaves the work folder (models, the round's database, answers.json: each test
+human correction ranked above the answer 1 it corrects); with --rm-n-train N, from N questions:
+the policy-train ones and questions in no other split (the judge and test questions stay as
+they are, so the runs compare); only those the chosen --arms use are trained. --rm-data rouge
+swaps the people's preferences for a known one, each question's four answers ranked by ROUGE-L
+against the gold answer, for the two reward models and sft_preferred's choice of answer (the
+judge still learns the people's): a check of the guidance where what it should learn is known,
+read on the ROUGE-L verdicts. Levers on the guided WMLE arms, the same for token and sequence:
+--awr-beta (weights exp(z / beta) of the whitened rewards instead of r_t / sum r_t) and
+--retrain-every (PTG's alternating reward-model training on fresh samples); on the REINFORCE
+arms, --kl / --kl-target, --entropy-coef and --samples-per-prompt (several answers per question,
+each weighed against the others). --keep leaves the work folder (models, the round's database, answers.json: each test
 question's answers with their judge scores and ROUGE-L), and --reuse-rms FOLDER then takes
 its reward models and judge (checked against the run's split, backbones and length) so a
 policy-side experiment skips their training; --policy-seed varies the arms' training order and
@@ -109,6 +117,10 @@ def arguments(argv=None) -> argparse.Namespace:
     a.add_argument("--n-train", type=int, default=300, help="policy-train questions")
     a.add_argument("--n-judge", type=int, default=120, help="judge questions")
     a.add_argument("--n-test", type=int, default=80, help="test questions")
+    a.add_argument("--rm-n-train", type=int, default=0,
+                   help="questions the token and sequence reward models learn from: the policy-train questions and, "
+                        "beyond --n-train, questions that are in no other split (0: --n-train). The judge and test "
+                        "questions do not move, so runs with and without it are measured on the same test")
     a.add_argument("--steps", type=int, default=60)
     a.add_argument("--batch-size", type=int, default=8)
     a.add_argument("--lr", type=float, default=1e-5)
@@ -136,9 +148,12 @@ def arguments(argv=None) -> argparse.Namespace:
     a.add_argument("--rm-epochs", type=int, default=2)
     a.add_argument("--rm-lr", type=float, default=1e-4, help="peak learning rate of the reward models")
     a.add_argument("--rm-max-length", type=int, default=256, help="tokens a reward model reads (question, passages, answer)")
-    a.add_argument("--rm-data", default="preferences", choices=("preferences", "preferences+corrections"),
+    a.add_argument("--rm-data", default="preferences", choices=("preferences", "preferences+corrections", "rouge"),
                    help="what the reward models and the judge learn from: the pairwise human preferences, or "
-                        "also each human correction preferred to the answer it corrects")
+                        "also each human correction preferred to the answer it corrects; rouge: the token and "
+                        "sequence reward models (and sft_preferred's choice of answer) follow a known preference "
+                        "instead, each question's four answers ranked by ROUGE-L against the gold answer, and are "
+                        "tested on the test questions' ROUGE-L rankings; the judge still learns the human ones")
     a.add_argument("--ilf-n", type=int, default=3, help="refinements per critique")
     a.add_argument("--selector", default="", help="ILF selector (empty = the ILF form's default)")
     a.add_argument("--gen-batch", type=int, default=8,
@@ -180,7 +195,8 @@ def seed_list(text: str) -> list[int]:
 
 
 # what a work folder's reward models and judge learned from: --reuse-rms takes them only when all of these match
-SPLIT_KEYS = ("seed", "n_train", "n_judge", "n_test", "passage_chars", "rm_data", "rm_epochs", "rm_lr")
+SPLIT_KEYS = ("seed", "n_train", "n_judge", "n_test", "rm_n_train", "passage_chars", "rm_data", "rm_epochs",
+              "rm_lr")
 
 
 def check_reuse(args) -> None:
@@ -190,6 +206,7 @@ def check_reuse(args) -> None:
     if not record.is_file():
         sys.exit(f"--reuse-rms: {args.reuse_rms} has no split.json; give a work folder that this bench kept with --keep")
     theirs = json.loads(record.read_text())
+    theirs.setdefault("rm_n_train", 0)  # kept before --rm-n-train: the reward models saw the policy-train questions
     differ = [f"--{k.replace('_', '-')} {theirs.get(k)} there, {getattr(args, k)} here" for k in SPLIT_KEYS
               if theirs.get(k) != getattr(args, k)]
     if differ:
@@ -207,10 +224,28 @@ def split_questions(rows: list[dict], args) -> tuple[list, list, list]:
     return pick[:a], pick[a:b], pick[b:b + args.n_test]
 
 
-def rouge_l(pred: str, gold: str) -> float:
-    from rouge_score import rouge_scorer
+def reward_model_questions(rows: list[dict], args) -> list[dict]:
+    """What the token and sequence reward models learn from: the policy-train questions, then (up to
+    --rm-n-train) the shuffled questions after the test split's, so the judge and test questions are
+    those of a run without it."""
+    want = args.rm_n_train or args.n_train
+    if want < args.n_train:
+        sys.exit(f"--rm-n-train {want}: give at least --n-train ({args.n_train}); the reward models learn from "
+                 "the policy-train questions and more")
+    spare = len(rows) - args.n_train - args.n_judge - args.n_test
+    if want - args.n_train > spare:
+        sys.exit(f"--rm-n-train {want}: only {args.n_train + max(spare, 0)} questions are outside the judge and test "
+                 f"splits ({len(rows)} in all, --n-judge {args.n_judge}, --n-test {args.n_test})")
+    order = list(range(len(rows)))
+    random.Random(args.seed).shuffle(order)
+    beyond = args.n_train + args.n_judge + args.n_test
+    return [rows[i] for i in order[:args.n_train] + order[beyond:beyond + want - args.n_train]]
 
-    return rouge_scorer.RougeScorer(["rougeL"], use_stemmer=True).score(gold, pred)["rougeL"].fmeasure
+
+def preferred_answer(args, row: dict) -> str:
+    """The best-ranked of a question's four answers: by the people's preferences, or by ROUGE-L
+    against the gold answer with --rm-data rouge (what the reward models learn from)."""
+    return qa_feedback.rouge_best(row) if args.rm_data == "rouge" else qa_feedback.best_answer(row)
 
 
 # -- models ---------------------------------------------------------------------------------------
@@ -227,8 +262,9 @@ def needed_reward_models(args, arms: list[str]) -> list[str]:
 
 
 def reward_models(args, train_rows, judge_rows, test_rows, out: Path, names=("token", "seq", "judge")) -> dict:
-    """The token-level and sequence-level RMs (policy-train preferences) and the judge (judge
-    preferences), those of `names`, each measured on the test questions' human preferences."""
+    """The token-level and sequence-level RMs (the preferences of `train_rows`: the policy-train
+    questions, and more with --rm-n-train; with --rm-data rouge their ROUGE-L rankings) and the judge
+    (judge preferences), those of `names`, each measured on the test questions' rankings of its kind."""
     from training.rewards.config import RewardConfig
     from training.rewards.trainer import Split, fit_and_test
 
@@ -240,29 +276,32 @@ def reward_models(args, train_rows, judge_rows, test_rows, out: Path, names=("to
                             seed=args.seed, device=args.device, bf16=args.dtype == "bf16", threads=args.threads,
                             refit=False)
 
-    def lists(rows, corrections: bool = args.rm_data == "preferences+corrections"):
+    def lists(rows, corrections: bool = args.rm_data == "preferences+corrections", rouge: bool = False):
+        if rouge:
+            return qa_feedback.rouge_lists(rows, chars=args.passage_chars)
         out = qa_feedback.preference_lists(rows, chars=args.passage_chars)
         return out + qa_feedback.correction_lists(rows, chars=args.passage_chars) if corrections else out
 
-    def split(rows, test):
-        ls = lists(rows)  # a tenth of the questions (never their pairs on both sides) picks the epoch
+    def split(ls, test):  # a tenth of the questions (never their lists on both sides) picks the epoch
         groups = sorted({x.group for x in ls})
         val_groups = set(random.Random(args.seed).sample(groups, max(1, len(groups) // 10)))
         return Split([x for x in ls if x.group not in val_groups], [x for x in ls if x.group in val_groups], test)
 
     out_models = {}
     judge_backbone = args.judge_backbone or args.rm_backbone
-    test = lists(test_rows, corrections=False)
+    human_test = lists(test_rows, corrections=False)
     for name, baseline, rows, backbone in (("token", False, train_rows, args.rm_backbone),
                                            ("seq", True, train_rows, args.rm_backbone),
                                            ("judge", False, judge_rows, judge_backbone)):
         if name not in names:
             continue
+        rouge = args.rm_data == "rouge" and name != "judge"
+        test = lists(test_rows, rouge=True) if rouge else human_test
         if args.reuse_rms and (Path(args.reuse_rms) / f"rm-{name}").is_dir():
             out_models[name] = reused_reward_model(args, name, baseline, backbone, test)
             continue
         t0 = time.monotonic()
-        rm, m = fit_and_test(backbone, split(rows, test), cfg(baseline, backbone))
+        rm, m = fit_and_test(backbone, split(lists(rows, rouge=rouge), test), cfg(baseline, backbone))
         path = out / f"rm-{name}"
         rm.save_pretrained(path, card={"metrics": m})
         out_models[name] = {"path": str(path), "seconds": round(time.monotonic() - t0, 1), "metrics": m}
@@ -308,7 +347,7 @@ def guidance_spread(args, rm_path: str, rows: list[dict]) -> dict:
     rm = TokenRewardModel.load(rm_path, device=pick_device(args.device))
     within, seqs = [], []
     for r in rows:
-        (_, rs, _), = score_texts(rm, qa_feedback.context(r, args.passage_chars), [qa_feedback.best_answer(r)])
+        (_, rs, _), = score_texts(rm, qa_feedback.context(r, args.passage_chars), [preferred_answer(args, r)])
         if rs:
             within.append(pstdev(rs) / max(mean(rs), 1e-8))
             seqs.append(rs[-1] if rm.sequence_level else mean(rs))
@@ -477,12 +516,32 @@ def head_to_head(per_question: dict) -> dict:
     return out
 
 
-def test_accuracies(rms: dict) -> dict:
+def test_accuracies(rms: dict, rouge: bool = False) -> dict:
     """Each reward model's pairwise accuracy on the test questions' human preferences, and "longer
-    wins" on the same pairs: a reward model no better than that rule guides by length at best."""
+    wins" on the same pairs: a reward model no better than that rule guides by length at best. With
+    `rouge` (--rm-data rouge) the token and sequence models are tested on the ROUGE-L rankings
+    instead, and "longer wins" on those is `longer_wins_rouge`."""
     out = {name: rm["metrics"].get("test_pairwise_accuracy", float("nan")) for name, rm in rms.items()}
     out["longer_wins"] = rms["judge"]["metrics"].get("test_longer_wins", float("nan"))
+    policy_rms = [rm for name, rm in rms.items() if name != "judge"]
+    if rouge and policy_rms:
+        out["longer_wins_rouge"] = policy_rms[0]["metrics"].get("test_longer_wins", float("nan"))
     return out
+
+
+def accuracy_line(rms: dict, acc: dict) -> str:
+    """The printed line of `test_accuracies`."""
+    def pairs(name):
+        return rms[name]["metrics"].get("test_pairs")
+
+    rouge = [n for n in ("token", "seq") if n in rms] if "longer_wins_rouge" in acc else []
+    human = [n for n in ("token", "seq", "judge") if n in rms and n not in rouge]
+    line = (f"accuracy on the test questions' human preferences (n={pairs('judge')} pairs): "
+            + ", ".join(f"{n} {acc[n]:.3f}" for n in human) + f", longer wins {acc['longer_wins']:.3f}")
+    if rouge:
+        line += (f"; on their ROUGE-L rankings (n={pairs(rouge[0])} pairs): "
+                 + ", ".join(f"{n} {acc[n]:.3f}" for n in rouge) + f", longer wins {acc['longer_wins_rouge']:.3f}")
+    return line
 
 
 def summary(args, results: dict, goals: dict, rm_acc: dict, splits, t_all: float, spread: dict) -> dict:
@@ -491,14 +550,15 @@ def summary(args, results: dict, goals: dict, rm_acc: dict, splits, t_all: float
 
     device = str(torch.cuda.get_device_name(0)) if torch.cuda.is_available() and args.device != "cpu" else "cpu"
     settings = {k: getattr(args, k) for k in ("policy", "rm_backbone", "judge_backbone", "reuse_rms", "rm_data",
-                                              "rm_max_length", "retrain_every", "awr_beta", "steps", "batch_size",
-                                              "lr", "kl", "kl_target", "kl_gain", "entropy_coef", "samples_per_prompt",
-                                              "max_new_tokens",
-                                              "passage_chars", "dtype", "seed", "policy_seeds")}
+                                              "rm_n_train", "rm_max_length", "retrain_every", "awr_beta", "steps",
+                                              "batch_size", "lr", "kl", "kl_target", "kl_gain", "entropy_coef",
+                                              "samples_per_prompt", "max_new_tokens", "passage_chars", "dtype", "seed",
+                                              "policy_seeds")}
     return {"bench": "feedback_round", "machine": device, "threads": args.threads, "quick": args.quick,
             "seconds": round(time.monotonic() - t_all, 1), "judge_test_accuracy": rm_acc["judge"],
             "rm_test_accuracy": rm_acc,
-            "guidance_spread": spread, "n": dict(zip(("train", "judge", "test"), map(len, splits))), "settings": settings,
+            "guidance_spread": spread, "settings": settings,
+            "n": {**dict(zip(("train", "judge", "test"), map(len, splits))), "rm_train": args.rm_n_train or args.n_train},
             "arms": {a: {k: v for k, v in r.items() if k != "arm"} for a, r in results.items()}, "goals": goals}
 
 
@@ -511,6 +571,7 @@ def main(argv=None) -> None:
     t_all = time.monotonic()
     rows = qa_feedback.rows()
     splits = train_rows, judge_rows, test_rows = split_questions(rows, args)
+    rm_rows = reward_model_questions(rows, args)
     arms = [a for a in args.arms.split(",") if a]
     if set(arms) - set(ARMS):
         sys.exit(f"--arms: {', '.join(sorted(set(arms) - set(ARMS)))} not among {', '.join(ARMS)}")
@@ -519,17 +580,16 @@ def main(argv=None) -> None:
     work = Path(tempfile.mkdtemp(prefix="feedback-round-"))
     db = str(work / "round.db")
     (work / "split.json").write_text(json.dumps({k: getattr(args, k) for k in SPLIT_KEYS}))
-    print(f"QA-Feedback: {len(train_rows)} policy-train, {len(judge_rows)} judge, {len(test_rows)} test questions; "
+    print(f"QA-Feedback: {len(train_rows)} policy-train ({len(rm_rows)} for the reward models), {len(judge_rows)} "
+          f"judge, {len(test_rows)} test questions; "
           f"policy {args.policy}, RM backbone {args.rm_backbone}, judge {args.judge_backbone or args.rm_backbone}, "
           f"{args.steps} steps x {args.batch_size}, "
           f"lr {args.lr}, device {args.device}, {args.threads} threads", flush=True)
 
     t0 = time.monotonic()
-    rms = reward_models(args, train_rows, judge_rows, test_rows, work, needed_reward_models(args, arms))
-    rm_acc = test_accuracies(rms)
-    print(f"reward models in {time.monotonic() - t0:.0f}s; accuracy on the test questions' human preferences "
-          f"(n={rms['judge']['metrics'].get('test_pairs')} pairs): "
-          + ", ".join(f"{name.replace('_', ' ')} {a:.3f}" for name, a in rm_acc.items()), flush=True)
+    rms = reward_models(args, rm_rows, judge_rows, test_rows, work, needed_reward_models(args, arms))
+    rm_acc = test_accuracies(rms, rouge=args.rm_data == "rouge")
+    print(f"reward models in {time.monotonic() - t0:.0f}s; {accuracy_line(rms, rm_acc)}", flush=True)
 
     spread = {name: guidance_spread(args, rms[name]["path"], train_rows) for name in ("token", "seq") if name in rms}
     if spread:
@@ -541,7 +601,7 @@ def main(argv=None) -> None:
     def path(name: str) -> str | None:
         return rms[name]["path"] if name in rms else None
 
-    preferred = {r["question"]: qa_feedback.best_answer(r) for r in train_rows}
+    preferred = {r["question"]: preferred_answer(args, r) for r in train_rows}
     specs = {
         "sft_preferred": (preferred, None, "rwmle", "uniform"),
         "token_wmle": (preferred, path("token"), "rwmle", "token"),
@@ -556,7 +616,7 @@ def main(argv=None) -> None:
 
     def evaluate(model: str) -> dict:
         mine = answers(args, model, test_rows)
-        return {"answers": mine, "rouge": [rouge_l(a, r["gold"]) for a, r in zip(mine, test_rows)],
+        return {"answers": mine, "rouge": [qa_feedback.rouge_l(a, r["gold"]) for a, r in zip(mine, test_rows)],
                 "judge": judge_scores(args, rms["judge"]["path"], test_rows, mine)}
 
     def figures(arm: str, of_seeds: list[int], timing: dict) -> dict:

@@ -92,6 +92,40 @@ def correction_lists(data: list[dict], chars: int = 2000, context_of=None):
             for r in data if corrected(r) and corrected(r) != r["prediction 1"].strip()]
 
 
+def rouge_l(pred: str, gold: str) -> float:
+    """ROUGE-L F-measure of `pred` against `gold` (rouge-score, stemmed)."""
+    from rouge_score import rouge_scorer
+
+    return rouge_scorer.RougeScorer(["rougeL"], use_stemmer=True).score(gold, pred)["rougeL"].fmeasure
+
+
+def rouge_lists(data: list[dict], chars: int = 2000, context_of=None):
+    """A known preference in place of the people's: each question's different answers in one list
+    (K = 4, or fewer where answers repeat), ranked by ROUGE-L against its ASQA gold answer (ties, to
+    4 decimals, share a rank). A reward model can learn this from the question, passages and answer
+    alone only as far as they predict the gold answer's wording; what it adds is a check of the
+    training algorithms where the target is known."""
+    from training.rewards.trainer import RankedList
+
+    context_of = context_of or (lambda r: context(r, chars))
+    out = []
+    for r in data:
+        answers = list(dict.fromkeys(r[f"prediction {i}"] for i in range(1, 5)))
+        scores = [round(rouge_l(a, r["gold"]), 4) for a in answers]
+        if len(set(scores)) < 2:
+            continue
+        ranks = tuple(1 + sum(t > s for t in scores) for s in scores)
+        out.append(RankedList(context_of(r), tuple(answers), ranks, group=r["question"]))
+    return out
+
+
+def rouge_best(row: dict) -> str:
+    """The answer with the highest ROUGE-L against the gold answer (the lowest number on ties)."""
+    answers = [row[f"prediction {i}"] for i in range(1, 5)]
+    scores = [rouge_l(a, row["gold"]) for a in answers]
+    return answers[scores.index(max(scores))]
+
+
 def peak_memory_mb(device) -> float:
     """Peak memory of this process so far: CUDA allocator peak on a GPU, max RSS on the CPU."""
     import resource

@@ -104,6 +104,24 @@ def test_policy_seeds(bench):
             bench.arguments(["--policy-seed", bad])
 
 
+def test_reward_models_can_learn_from_more_questions_on_the_same_test(bench):
+    rows = [{"question": f"q{i}"} for i in range(20)]
+    args = bench.arguments(["--n-train", "3", "--n-judge", "4", "--n-test", "5", "--seed", "1"])
+    train, judge, test = bench.split_questions(rows, args)
+    assert bench.reward_model_questions(rows, args) == train  # 0: the policy-train questions
+    more = bench.arguments(["--n-train", "3", "--n-judge", "4", "--n-test", "5", "--seed", "1", "--rm-n-train", "11"])
+    assert bench.split_questions(rows, more) == (train, judge, test)  # the judge and test questions stay
+    rm = bench.reward_model_questions(rows, more)
+    names = {r["question"] for r in rm}
+    assert len(rm) == 11 and rm[:3] == train
+    assert not names & {r["question"] for r in judge + test}
+    assert len(names | {r["question"] for r in judge + test}) == 20  # every question outside them
+    for bad, why in (("12", "only 11 questions are outside the judge and test splits"), ("2", "at least --n-train")):
+        with pytest.raises(SystemExit, match=why):
+            bench.reward_model_questions(rows, bench.arguments(
+                ["--n-train", "3", "--n-judge", "4", "--n-test", "5", "--rm-n-train", bad]))
+
+
 def test_reuse_only_from_a_folder_of_the_same_split(bench, tmp_path):
     args = bench.arguments(["--quick", "--seed", "0", "--reuse-rms", str(tmp_path)])
     assert args.policy_seed == 0  # defaults to --seed
@@ -111,6 +129,11 @@ def test_reuse_only_from_a_folder_of_the_same_split(bench, tmp_path):
         bench.check_reuse(args)
     (tmp_path / "split.json").write_text(json.dumps({k: getattr(args, k) for k in bench.SPLIT_KEYS}))
     bench.check_reuse(args)  # the same split: fine
+    old = {k: getattr(args, k) for k in bench.SPLIT_KEYS if k != "rm_n_train"}  # kept before --rm-n-train
+    (tmp_path / "split.json").write_text(json.dumps(old))
+    bench.check_reuse(args)
+    with pytest.raises(SystemExit, match="--rm-n-train 0 there, 200 here"):
+        bench.check_reuse(bench.arguments(["--quick", "--rm-n-train", "200", "--reuse-rms", str(tmp_path)]))
     # another policy seed is the point of reusing
     bench.check_reuse(bench.arguments(["--quick", "--policy-seed", "3", "--reuse-rms", str(tmp_path)]))
     other = bench.arguments(["--quick", "--seed", "1", "--n-test", "80", "--reuse-rms", str(tmp_path)])
@@ -140,3 +163,38 @@ def test_every_reward_model_is_measured_on_the_test_preferences(bench, tiny_caus
 
     rms = {"token": {"metrics": got}, "judge": {"metrics": {"test_pairwise_accuracy": 0.6, "test_longer_wins": 1.0}}}
     assert bench.test_accuracies(rms) == {"token": want["test_pairwise_accuracy"], "judge": 0.6, "longer_wins": 1.0}
+
+
+def test_rouge_rankings_are_a_known_preference(bench):
+    """--rm-data rouge: a question's different answers ranked by ROUGE-L against its gold answer."""
+    qa = bench.qa_feedback
+    gold = "the cat sat on the mat"
+    row = {"question": "where?", "passages": [["t", "The cat sat on the mat."]], "gold": gold,
+           "prediction 1": "a dog ran", "prediction 2": "the cat sat on the mat",
+           "prediction 3": "the cat sat", "prediction 4": "the cat sat"}
+    (lst,) = qa.rouge_lists([row], chars=100)
+    # the repeated answer is listed once; ranks follow ROUGE-L F (1.0 > 0.667 > 0), 1 = best
+    assert lst.candidates == ("a dog ran", "the cat sat on the mat", "the cat sat")
+    assert lst.ranks == (3, 1, 2) and lst.group == "where?" and lst.document.startswith("Question: where?")
+    assert qa.rouge_l("the cat sat", gold) == pytest.approx(2 * 1.0 * 0.5 / 1.5)
+    assert qa.rouge_best(row) == "the cat sat on the mat"
+    # answers that tie (here: all the same score) carry no preference, and the question gives no list
+    same = {**row, "prediction 1": "x", "prediction 2": "y", "prediction 3": "z", "prediction 4": "w"}
+    assert qa.rouge_lists([same]) == []
+    args = bench.arguments(["--rm-data", "rouge"])
+    assert bench.preferred_answer(args, row) == "the cat sat on the mat"
+
+
+def test_rouge_trained_models_are_reported_on_their_own_rankings(bench):
+    rms = {"token": {"metrics": {"test_pairwise_accuracy": 0.7, "test_pairs": 300, "test_longer_wins": 0.4}},
+           "seq": {"metrics": {"test_pairwise_accuracy": 0.65, "test_pairs": 300, "test_longer_wins": 0.4}},
+           "judge": {"metrics": {"test_pairwise_accuracy": 0.56, "test_pairs": 636, "test_longer_wins": 0.56}}}
+    acc = bench.test_accuracies(rms, rouge=True)
+    assert acc == {"token": 0.7, "seq": 0.65, "judge": 0.56, "longer_wins": 0.56, "longer_wins_rouge": 0.4}
+    assert bench.accuracy_line(rms, acc) == (
+        "accuracy on the test questions' human preferences (n=636 pairs): judge 0.560, longer wins 0.560; "
+        "on their ROUGE-L rankings (n=300 pairs): token 0.700, seq 0.650, longer wins 0.400")
+    plain = bench.test_accuracies(rms)
+    assert "longer_wins_rouge" not in plain
+    assert bench.accuracy_line(rms, plain) == ("accuracy on the test questions' human preferences (n=636 pairs): "
+                                               "token 0.700, seq 0.650, judge 0.560, longer wins 0.560")
