@@ -215,12 +215,17 @@ def check_reuse(args) -> None:
 
 
 # -- data -----------------------------------------------------------------------------------------
+def shuffled(rows: list[dict], seed: int) -> list[dict]:
+    """The questions in the seeded order every split is cut from."""
+    order = list(range(len(rows)))
+    random.Random(seed).shuffle(order)
+    return [rows[i] for i in order]
+
+
 def split_questions(rows: list[dict], args) -> tuple[list, list, list]:
     """policy-train / judge / test, by question, seeded; nothing of a question crosses sides."""
-    order = list(range(len(rows)))
-    random.Random(args.seed).shuffle(order)
     a, b = args.n_train, args.n_train + args.n_judge
-    pick = [rows[i] for i in order]
+    pick = shuffled(rows, args.seed)
     return pick[:a], pick[a:b], pick[b:b + args.n_test]
 
 
@@ -236,10 +241,8 @@ def reward_model_questions(rows: list[dict], args) -> list[dict]:
     if want - args.n_train > spare:
         sys.exit(f"--rm-n-train {want}: only {args.n_train + max(spare, 0)} questions are outside the judge and test "
                  f"splits ({len(rows)} in all, --n-judge {args.n_judge}, --n-test {args.n_test})")
-    order = list(range(len(rows)))
-    random.Random(args.seed).shuffle(order)
-    beyond = args.n_train + args.n_judge + args.n_test
-    return [rows[i] for i in order[:args.n_train] + order[beyond:beyond + want - args.n_train]]
+    pick, beyond = shuffled(rows, args.seed), args.n_train + args.n_judge + args.n_test
+    return pick[:args.n_train] + pick[beyond:beyond + want - args.n_train]
 
 
 def preferred_answer(args, row: dict) -> str:
