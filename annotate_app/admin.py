@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from training.data import exports, formats, imports, sources
+from training.errors import ImportFileError, TokenwiseError
 from training.store import Store
 
 IMPORT_FORMATS = ("auto", *formats.FORMATS)
@@ -33,14 +34,21 @@ PREVIEW_CHARS = 80  # per cell
 
 @contextlib.contextmanager
 def _as_file(filename: str, data: bytes) -> Iterator[Path]:
-    """The uploaded bytes as a temporary file that keeps the upload's name (its suffix tells the kind)."""
+    """The uploaded bytes as a temporary file that keeps the upload's name (its suffix tells the kind).
+    A message about the file names the upload, not the temporary path."""
     name = Path(filename or "upload.jsonl").name
     if not Path(name).suffix:
         name += ".jsonl"
     with tempfile.TemporaryDirectory(prefix="tokenwise-import-") as tmp:
         path = Path(tmp) / name
         path.write_bytes(data)
-        yield path
+        try:
+            yield path
+        except TokenwiseError as e:
+            e.args = tuple(a.replace(str(path), name) if isinstance(a, str) else a for a in e.args)
+            if isinstance(e, ImportFileError):
+                e.path = name
+            raise
 
 
 @dataclass(frozen=True)
@@ -60,10 +68,11 @@ def preview_upload(filename: str, data: bytes, mapping: dict[str, str] | None = 
                    n: int = PREVIEW_ROWS) -> Preview:
     """The first `n` rows of an upload as they will be read (columns renamed by `mapping`), and
     the format detected from them. Reads only those rows."""
+    seen = formats.FirstProblem()
     with _as_file(filename, data) as path:
-        first = list(itertools.islice(sources.records(path), n))
+        first = list(itertools.islice(sources.records(path, seen), n))
     mapped = [(line, formats.apply_mapping(obj, mapping or {})) for line, obj in first if isinstance(obj, dict)]
-    detected, note = formats.detect(first, mapping)
+    detected, note = formats.detect(first, mapping, seen)
     return Preview([{"line": line, **{k: _cell(v) for k, v in obj.items()}} for line, obj in mapped],
                    detected, note)
 

@@ -44,7 +44,7 @@ def sign_in_page() -> None:
             try:
                 ui.sign_in(token)
             except AuthError as e:
-                st.error(str(e))
+                ui.show_error(e)
             else:
                 st.rerun()
 

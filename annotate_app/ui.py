@@ -3,7 +3,9 @@
     user = ui.require_admin()                       # first line of an admin page
     @ui.fragment("admin", run_every=2.0)            # never st.fragment: every rerun re-checks
     def live(): ...
-    st.download_button(..., data=ui.guarded(build, "admin"))   # callbacks and download builders
+    st.download_button(..., data=ui.guarded(build, "admin"))   # download builders
+    st.button(..., on_click=ui.guarded(save, "annotator", callback=True))   # callbacks
+    ui.show_error(e)                                # an error message, its data never rendered as Markdown
 
 `check(role)` is the one helper: it re-reads the annotator from the database (revoked or demoted
 people lose access at their next rerun, click or download) and compares the role. Pages call
@@ -30,6 +32,7 @@ from collections.abc import Callable, Iterator
 
 import streamlit as st
 
+from annotate_app.widgets import escape_markdown
 from training.access import SignInThrottle, check_role, data_folder
 from training.errors import AuthError, Forbidden, NotFound
 from training.store import Annotator, Project, Store
@@ -114,7 +117,7 @@ def _require(role: str) -> Annotator:
         st.session_state.pop(SESSION_KEY, None)
         st.warning("Please sign in with your access token.")
     except Forbidden as e:
-        st.error(str(e))
+        show_error(e)
     st.stop()
 
 
@@ -156,18 +159,33 @@ def fragment(role: str, *, run_every: float | None = None):
     return wrap
 
 
-def guarded(fn: Callable, role: str) -> Callable:
+def guarded(fn: Callable, role: str, *, callback: bool = False) -> Callable:
     """`fn` for a callback or a download builder: the annotator signed in when the button was
     drawn is re-checked when it is called (a download builder runs outside the page script, where
-    the session is not readable). Raises AuthError/Forbidden instead of calling `fn`."""
+    the session is not readable). When the check fails, a download builder raises AuthError /
+    Forbidden instead of calling `fn`; a `callback` (on_click) skips `fn` and signs the session
+    out, so the rerun that follows shows the page's sign-in message rather than an exception."""
     annotator_id = st.session_state.get(SESSION_KEY)
 
     @functools.wraps(fn)
     def call(*args, **kwargs):
-        check(role, annotator_id=annotator_id if annotator_id is not None else -1)
+        try:
+            check(role, annotator_id=annotator_id if annotator_id is not None else -1)
+        except (AuthError, Forbidden):
+            if not callback:
+                raise
+            st.session_state.pop(SESSION_KEY, None)
+            return None
         return fn(*args, **kwargs)
 
     return call
+
+
+def show_error(e: Exception | str) -> None:
+    """An error message on the page, its text shown as written: messages quote data (a file's
+    keys, an annotator's quote, a model path), and Markdown in them must not render (an image
+    would make the browser fetch it)."""
+    st.error("  \n".join(escape_markdown(line) for line in str(e).splitlines() if line.strip()) or "error")
 
 
 # -- what survives a page reload ------------------------------------------------------------

@@ -103,6 +103,22 @@ def test_annotators_see_it_only_when_the_project_shows_rewards(rewards_db):
     assert list(at.dataframe[0].value["rank by you"]) == [1, 2]
 
 
+def test_the_backbone_caption_is_text_and_annotators_see_no_server_path(rewards_db):
+    """A model's base is data (a path or a name someone typed): shown escaped, and to annotators
+    by its last part only."""
+    db_path, admin, ann = rewards_db
+    img = "![x](http://127.0.0.1:9/leak.png)"
+    with Store(db_path) as s:
+        m = s.get_model(score(db_path))
+        s.db["models"].update(m.id, {"base_model": f"/srv/private/{img}"})
+        s.update_project("news", show_rewards=True)
+    for who, shows_path in ((admin.id, True), (ann.id, False)):
+        at = run(who)
+        [caption] = [c.value for c in at.caption if c.value.startswith("Backbone")]
+        assert "![" not in caption and "](http" not in caption, caption
+        assert ("/srv/private" in caption) is shows_path, caption
+
+
 def test_page_needs_sign_in(rewards_db):
     at = AppTest.from_file(str(PAGE), default_timeout=60).run()
     assert any("sign in" in w.value for w in at.warning)

@@ -235,3 +235,17 @@ def test_read_items_refuses_an_unknown_shape_by_line(tmp_path):
     path.write_text('{"q": 1, "a": 2}\n')
     with pytest.raises(ValidationError, match="line 1: unknown shape \\(keys: a, q\\)"):
         F.read_items(path)
+
+
+def test_a_broken_chat_turn_is_named():
+    """A chat-turn list with a turn that has no "content" says which turn and what it holds."""
+    rows = [
+        ({"prompt": [{"role": "user"}], "chosen": "a", "rejected": "b"},
+         ("prompt", 'turn 1 of 1 must be an object with a "content" (and a "role"), got an object with keys role')),
+        ({"prompt": "p", "chosen": [], "rejected": "b"}, ("chosen", "is an empty list (a string or a list of chat turns)")),
+        ({"prompt": "p", "chosen": "a", "rejected": [{"role": "assistant", "content": "x"}, "hi"]},
+         ("rejected", 'turn 2 of 2 must be an object with a "content" (and a "role"), got a string')),
+        ({"prompt": 5, "chosen": "a", "rejected": "b"}, ("prompt", "must be a string or a list of chat turns, got a number")),
+    ]
+    for row, expected in rows:
+        assert parse("pairs", row) == (None, [(7, *expected)])

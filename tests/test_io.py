@@ -231,6 +231,50 @@ def test_refused_file_names_line_and_field_and_writes_nothing(store, project, tm
         store.get_annotator("src")  # the source annotator was not created either
 
 
+def _damaged_files() -> list[tuple[str, bytes, str]]:
+    """(file name, bytes, what the message must say) for files a reader cannot get through."""
+    import gzip
+
+    pairs = b"".join(b'{"prompt": "p%d", "chosen": "a", "rejected": "b"}\n' % i for i in range(3000))
+    packed = gzip.compress(pairs)
+    return [
+        ("bad.jsonl.gz", b"not gzip at all", "cannot be read at its start: BadGzipFile"),
+        ("cut.jsonl.gz", packed[: len(packed) * 2 // 3], "cannot be read after row"),
+        ("bad.parquet", b"PAR1 not a parquet file PAR1", "cannot be read at its start: ArrowInvalid"),
+        ("latin1.csv", "prompt,chosen,rejected\ncaf\xe9,a,b\n".encode("latin-1"), "not UTF-8 (byte 0xe9)"),
+        ("deep.jsonl", b"[" * 100_000 + b"\n", "line 1: json: not valid JSON (nested too deeply)"),
+        ("deep.json", b"[" + b"[" * 100_000, "nested too deeply"),
+        ("latin1.jsonl", '{"prompt": "caf\xe9", "chosen": "a", "rejected": "b"}\n'.encode("latin-1"),
+         "line 1: encoding: not UTF-8"),
+        ("cut.json", b'[{"id": "a"', "line 1: json: item 1 of the array is not valid JSON"),
+        ("numbers.json", b"[1, 2, 3]", "must be a JSON object, got a number"),
+    ]
+
+
+@pytest.mark.parametrize("fmt", ["auto", "pairs"])
+def test_a_damaged_file_is_refused_by_name_and_nothing_changes(store, tmp_path, fmt):
+    """Damaged gzip or Parquet files, text that is not UTF-8, JSON nested too deeply, a first row that
+    cannot be read: one ValidationError that says what is wrong (no traceback), the database as it was."""
+    from annotate_app import admin
+
+    store.create_project("prefs", k=2)
+    import_file(store, write_jsonl(tmp_path / "ok.jsonl", PAIRS), "prefs")
+    before = table_counts(store)
+    for name, data, says in _damaged_files():
+        path = tmp_path / name
+        path.write_bytes(data)
+        with pytest.raises(ValidationError) as e:
+            import_file(store, path, "prefs", fmt=fmt)
+        assert says in str(e.value) or (fmt != "auto" and "nested too deeply" in says), (name, str(e.value))
+        assert table_counts(store) == before and store.check_counters() == [], name
+        if fmt == "auto" and "after row" not in says:  # the dashboard's preview of its first rows says it too
+            try:
+                preview = admin.preview_upload(name, data)
+                assert preview.detected is None and says.split(": ", 1)[-1][:20] in preview.note, (name, preview)
+            except ValidationError as e:
+                assert says in str(e) and "tokenwise-import-" not in str(e), (name, str(e))
+
+
 def test_refused_file_lists_every_problem_up_to_the_cap(store, project, tmp_path):
     rows = [GOOD] + [{**GOOD, "id": f"x{i}", "text": ""} for i in range(3)] + ["oops"]
     with pytest.raises(ImportFileError) as e:
@@ -602,7 +646,7 @@ def test_import_into_an_empty_project_takes_its_place(store, tmp_path, monkeypat
     models and another import still running; the counters are exact."""
     from training.data import imports
 
-    store.create_project("fresh", k=3, overlap=2, instructions="Be fair.", allow_ties=True)
+    first_id = store.create_project("fresh", k=3, overlap=2, instructions="Be fair.", allow_ties=True).id
     job = store.submit("reward", {"epochs": 1}, project="fresh")
     model = store.add_model("reward", str(tmp_path / "rm"), project="fresh")
     store.update_project("fresh", active_reward_model=model.id)
@@ -615,10 +659,16 @@ def test_import_into_an_empty_project_takes_its_place(store, tmp_path, monkeypat
     assert store.get_job(job.id).project_id == p.id and store.get_model(model.id).project_id == p.id
     assert store.totals("fresh") == {"documents": 10, "complete": 0, "rankings": 0, "critiques": 0}
     assert store.check_counters() == []
+    assert p.id != first_id and store.get_project(first_id) == p  # whoever holds the old id finds it
+    store.update_project(first_id, show_rewards=True)
     store.write_import_batch(other, [imports.ImportRow("late", "t", ["a", "b", "c"])])
     store.finish_import(other)  # the second import lands in the same project (now by moving rows)
     assert store.totals("fresh")["documents"] == 11 and store.check_counters() == []
     assert store.db["imports"].count == 0 and [r["name"] for r in store.db["projects"].rows] == ["fresh"]
+    import_file(store, write_jsonl(tmp_path / "c.jsonl", [{**r, "id": "c" + r["id"]} for r in big_docs(20)]), "fresh")  # a second take-over
+    last = store.get_project("fresh")
+    assert last.id not in (first_id, p.id) and last.show_rewards
+    assert store.get_project(first_id) == store.get_project(p.id) == last
 
 
 def test_a_save_racing_an_imports_take_over_counts_in_the_new_project(store, project, tmp_path, monkeypatch):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 
@@ -118,7 +119,15 @@ def test_submit_job_validates_before_queueing(store, project):
         submit_job(store, "generate", {"num_candidates": 17}, project="p")
     with pytest.raises(ValidationError, match="do_sample: must be true when num_candidates > 1"):
         submit_job(store, "generate", {"num_candidates": 2, "do_sample": False}, project="p")
+    # every kind that fills a document prompt template checks it before queueing, not in the worker
+    for kind in ("generate", "policy", "eval_round"):
+        for template, says in (("{title", "not a valid template"), ("{0}", "positional placeholder"),
+                               ("Answer {question}", "{question} is not a placeholder"), ("}", "Single '}'")):
+            with pytest.raises(ValidationError, match=re.escape(says)):
+                submit_job(store, kind, {"prompt": template}, project="p")
     assert store.list_jobs() == []
+    assert submit_job(store, "policy", {"prompt": "{title}: {text} {{literal}}"}, project="p").config["prompt"]
+    store.request_cancel(store.list_jobs()[0].id)
     job = submit_job(store, "selftest", {"steps": "4"})
     assert job.config == {"steps": 4, "seconds_per_step": 0.2, "fail_at_step": 0}
     assert "selftest" in KINDS and "generate" in KINDS and "reward" in KINDS
@@ -241,3 +250,33 @@ def test_cli_kinds_json_lists_every_kind_with_its_settings(capsys):
                                   "choices": None, "min": 1, "max": 100_000, "optional": False,
                                   "required": False, "hidden": False}
     assert all(k["settings"] for k in kinds.values())
+
+
+def test_a_reward_job_survives_an_import_that_renumbers_its_project(db_path, monkeypatch, tmp_path):
+    """An import larger than the project gives it a new id while a reward job runs: the job still
+    finds its project by the id it started with, and its model becomes the project's active one."""
+    from training.data.imports import import_file
+    from training.jobs.worker import run_worker
+    from training.rewards import trainer
+
+    monkeypatch.setenv("TOKENWISE_MODELS", str(tmp_path / "models"))
+    docs = tmp_path / "more.jsonl"
+    docs.write_text("".join(json.dumps({"id": f"n{i}", "text": f"new {i}", "candidates": ["a", "b", "c"]}) + "\n"
+                            for i in range(30)))
+
+    def train_during_an_import(store, project, config, out_dir, *, progress=None, job_id=None):
+        import_file(store, str(docs), project)  # 30 documents against the project's 6: a take-over
+        return store.add_model("reward", str(out_dir), project=project, job_id=job_id, metrics={"acc": 1.0})
+
+    monkeypatch.setattr(trainer, "train_reward", train_during_an_import)
+    with Store(db_path) as s:
+        demo_like_project(s)
+        old_id = s.get_project("mini").id
+        job = submit_job(s, "reward", {"epochs": 1, "score_after": False}, project="mini")
+    assert run_worker(db_path, once=True) == 1
+    with Store(db_path) as s:
+        j, p = s.get_job(job.id), s.get_project("mini")
+        assert j.status == "done", j.error or j.log
+        assert p.id != old_id and s.get_project(old_id) == p and j.project_id == p.id
+        assert p.active_reward_model == j.result["model_id"] and s.get_model(p.active_reward_model).project_id == p.id
+        assert s.count_documents("mini") == 36

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -71,7 +72,7 @@ def test_admin_pages_refuse_an_annotator(app_db, app_test, page):
                           {s.documents("p")[0].candidates[2].id: "secret critique"})
     at = app_test(page, app_db.ann.id).run()
     assert not at.exception, at.exception
-    assert [e.value for e in at.error] == ["This page is for admins only."]
+    assert [e.value.replace("\\", "") for e in at.error] == ["This page is for admins only."]  # Markdown-escaped
     assert _leaks(at, SECRETS + ["secret critique", "other", "boss", app_db.tokens["boss"][:10]]) == []
 
 
@@ -327,6 +328,50 @@ def test_review_page_renders_user_text_as_text(app_db, app_test):
     assert all("![" not in m.value for m in at.sidebar.markdown)
 
 
+def _error_script():
+    from annotate_app import ui
+
+    img = "![x](http://127.0.0.1:9/tokenwise-leak.png) **bold** :red[red]"  # IMG (the script runs alone)
+    ui.show_error("quote: '" + img + "' is not in candidate A\nline 2: keys: " + img)
+
+
+def test_error_messages_show_the_data_they_quote_as_text():
+    """An error quotes what the user typed or what a file holds: never rendered as Markdown."""
+    at = AppTest.from_function(_error_script, default_timeout=60)
+    at.run()
+    [error] = at.error
+    assert "![" not in error.value and "](http" not in error.value and "**bold**" not in error.value, error.value
+    assert error.value.count("  \n") == 1  # one line per line of the message
+
+
+def test_a_revoked_annotator_who_clicks_save_is_signed_out_without_an_exception(app_db, app_test):
+    """Save's callback re-checks the token: a revoked annotator gets the sign-in message, not a
+    traceback, and nothing is saved."""
+    at = app_test("annotate.py", app_db.ann.id).run()
+    for i, label in enumerate("ABC"):
+        next(r for r in at.radio if r.label == f"Rank of candidate {label}").set_value(i + 1)
+    at.run()
+    with Store(app_db.path) as s:
+        s.revoke_annotator("ann")
+    at.button(key="annotate_save").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("sign in" in w.value for w in at.warning) and "annotator_id" not in at.session_state
+    with Store(app_db.path) as s:
+        assert s.db["rankings"].count == 0
+
+
+def test_names_are_one_line():
+    """Project, annotator and round names appear in menus, messages and commands: one line, no
+    control or bidi characters, at most 100 characters."""
+    from training.store.base import checked_name
+
+    assert checked_name("project", "  news 👩\u200d💻 ![x](y) ") == "news 👩\u200d💻 ![x](y)"
+    for bad, says in (("a\n\nb", "U+000A"), ("a\tb", "U+0009"), ("ab\u202ecd", "U+202E"), ("x" * 101, "at most 100"),
+                      ("  ", "must not be empty")):
+        with pytest.raises(ValidationError, match=re.escape(says)):
+            checked_name("project", bad)
+
+
 def test_dashboard_job_paths_stay_in_the_data_folder(tmp_path, monkeypatch):
     """Item 7: from the dashboard (data_root given) a path outside the data folder is refused
     with one message whether or not it exists; inside, it is stored absolute; the CLI takes any."""
@@ -355,6 +400,16 @@ def test_dashboard_job_paths_stay_in_the_data_folder(tmp_path, monkeypatch):
                 field = dict(KINDS[kind].paths) and next(iter(dict(KINDS[kind].paths)))
                 submit_job(s, kind, {field: "/etc"}, project="p", data_root=root)
         assert submit_job(s, "sft", {"file": "/etc/passwd"}, project="p").config["file"] == "/etc/passwd"  # CLI
+        with pytest.raises(ValidationError, match="control characters"):
+            submit_job(s, "sft", {"file": "a\x00b.jsonl"}, project="p", data_root=root)
+        # a job's output folder is its own: not the database's folder, not a registered model's
+        kept = s.add_model("ilf", str(root / "models" / "kept"), project="p")
+        for out, says in ((".", "holds the database"), ("models/kept", f"model #{kept.id}"),
+                          ("models/kept/inner", f"model #{kept.id}")):
+            with pytest.raises(ValidationError, match=says):
+                submit_job(s, "sft", {"out": out}, project="p", data_root=root)
+        with pytest.raises(ValidationError, match=f"model #{kept.id}"):
+            submit_job(s, "sft", {"out": str(root / "models" / "kept")}, project="p")  # the CLI too
     # every setting that names a file or model is declared, so none escapes the check
     pathlike = {"file", "out", "model", "base", "base_model", "reward_model", "path", "dir"}
     for name, kind in KINDS.items():
@@ -394,7 +449,7 @@ def test_sign_in_page_refuses_while_backing_off(app_db, app_test):
         next(b for b in at.button if b.label == "Sign in").click().run()
     at.text_input[0].input(app_db.tokens["ann"])  # even the right token waits
     next(b for b in at.button if b.label == "Sign in").click().run()
-    assert any("too many failed sign-ins" in e.value for e in at.error)
+    assert any("too many failed sign-ins" in e.value.replace("\\", "") for e in at.error)
     assert "annotator_id" not in at.session_state
 
 

@@ -106,6 +106,8 @@ def inside_data_folder(value: str, root: Path, *, field: str, also: tuple[Path, 
 
     The check is on the resolved name only, never on what is on disk, so the refusal reads the
     same whether or not the file exists."""
+    if any(ord(ch) < 32 for ch in value):
+        raise ValidationError(f"{field}: a path cannot hold control characters (a NUL byte or a line break)")
     root = Path(root).resolve()
     path = (root / Path(value).expanduser()).resolve()
     for folder in (root, *(Path(a).resolve() for a in also)):

@@ -243,3 +243,21 @@ def load_config_file(path: str | Path) -> dict:
     if not isinstance(data, dict):
         raise ValidationError(f"--config {p}: must hold a JSON object of settings")
     return data
+
+
+PROMPT_FIELDS = ("title", "text", "instructions")
+
+
+def check_prompt_template(template: str, name: str = "prompt") -> None:
+    """A document prompt template (generation, policy training, evaluation rounds) fills: only the
+    placeholders {title}, {text} and {instructions}, braces doubled for a literal one."""
+    if not template:
+        return
+    try:
+        template.format(**dict.fromkeys(PROMPT_FIELDS, ""))
+    except (KeyError, IndexError, ValueError) as e:
+        what = (f"{{{e.args[0]}}} is not a placeholder it knows" if isinstance(e, KeyError)
+                else "a positional placeholder such as {0} or {} has no value" if isinstance(e, IndexError)
+                else f"not a valid template ({e})")
+        raise ValidationError(f"{name}: {what}; use {{title}}, {{text}}, {{instructions}}, and {{{{ }}}} for a "
+                              "literal brace") from None

@@ -125,7 +125,7 @@ order = A.display_order(user.id, doc.id, [c.id for c in doc.candidates])
 with rank_col:
     actions = st.container()  # Save and Skip, above the candidates: drawn once the draft is known
     if error:
-        st.error(error)
+        ui.show_error(error)
     st.caption(f"Rank the {len(doc.candidates)} candidates, **1 is the best**. {rule} "
                "*Critique*: what is wrong, how to fix it."
                + (" The lowest-ranked candidate needs a critique." if project.require_critique_lowest else "")
@@ -139,10 +139,10 @@ with actions:
     save_col, skip_col = st.columns([1, 1])
     with save_col:
         st.button("Save", type="primary", disabled=bool(found), icon=":material/save:", width="stretch",
-                  key="annotate_save", on_click=ui.guarded(on_save, "annotator"), args=(doc, names))
+                  key="annotate_save", on_click=ui.guarded(on_save, "annotator", callback=True), args=(doc, names))
     with skip_col:
         st.button("Skip for now", icon=":material/skip_next:", width="stretch",
-                  help="Put this document at the end of your queue.", on_click=ui.guarded(on_skip, "annotator"),
+                  help="Put this document at the end of your queue.", on_click=ui.guarded(on_skip, "annotator", callback=True),
                   args=(doc,))
 with rank_col:
     widgets.show_problems(found)

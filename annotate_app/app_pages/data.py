@@ -78,7 +78,7 @@ try:
     with ui.store() as s:
         view = document_view(s, rows[selected[0]].document_id, user)
 except TokenwiseError as e:
-    st.error(str(e))
+    ui.show_error(e)
     st.stop()
 
 st.divider()

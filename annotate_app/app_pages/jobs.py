@@ -75,7 +75,7 @@ if start:
             job = submit_job(s, kind, values, project=project.id if project else None,
                              created_by=user.id, data_root=ui.data_root())
     except TokenwiseError as e:
-        st.error(str(e))
+        ui.show_error(e)
     else:
         st.success(f"Job #{job.id} ({k.title}, {preset}) queued. A worker picks it up; it shows at the top.")
 

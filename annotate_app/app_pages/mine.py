@@ -79,7 +79,7 @@ if save:
         with session.store() as s:
             new, crits = A.save(s, user, project, doc, draft, names)
     except TokenwiseError as e:
-        st.error(str(e))
+        ui.show_error(e)
     else:
         st.session_state.pop(key, None)
         st.session_state["mine_flash"] = (f"Saved: ranking version {new.version}; "

@@ -91,7 +91,7 @@ elif b[0].button(f"Make it the active {role}", key=f"make-{m.kind if m.kind == '
         with ui.store() as s:
             s.update_project(project.id, **{attr: m.id})
     except TokenwiseError as e:
-        st.error(str(e))
+        ui.show_error(e)
     else:
         st.rerun()
 
@@ -113,7 +113,8 @@ cfg_a, cfg_b = rby[a_id].card.get("config", {}), rby[b_id].card.get("config", {}
 st.dataframe(cmp, hide_index=True, width="stretch")
 diff = {k: (cfg_a.get(k), cfg_b.get(k)) for k in sorted(set(cfg_a) | set(cfg_b)) if cfg_a.get(k) != cfg_b.get(k)}
 if diff:
-    st.caption("Settings that differ: " + "; ".join(f"{k}: {va!r} vs {vb!r}" for k, (va, vb) in diff.items()))
+    st.caption("Settings that differ: " + escape_markdown("; ".join(f"{k}: {va!r} vs {vb!r}"
+                                                                   for k, (va, vb) in diff.items())))
 shown = [n for n in KEY_METRICS if (n in a or n in bm) and n != "test_pairs"]  # a count has another scale
 if shown:
     long = pd.DataFrame([{"metric": n, "model": f"#{i}", "value": src.get(n)}

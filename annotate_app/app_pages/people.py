@@ -30,7 +30,7 @@ if added:
         with ui.store() as s:
             new, token = s.add_annotator(name, role)
     except ValidationError as e:
-        st.error(str(e))
+        ui.show_error(e)
     else:
         st.success(f"Added {escape_markdown(new.name)} ({new.role}). Their access token:")
         st.code(token, language=None)
@@ -59,7 +59,7 @@ else:
             with ui.store() as s:
                 s.revoke_annotator(who)
         except TokenwiseError as e:
-            st.error(str(e))
+            ui.show_error(e)
         else:
             st.session_state.pop("revoke_sure", None)
             st.session_state["people_flash"] = f"{who} has been revoked."

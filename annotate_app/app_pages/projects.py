@@ -65,7 +65,7 @@ with create_tab, st.form("create_project"):
                     name, kind=kind, k=int(k), overlap=int(overlap), instructions=instructions,
                     allow_ties=allow_ties, require_critique_lowest=require_critique, show_rewards=show_rewards)
         except ValidationError as e:
-            st.error(str(e))
+            ui.show_error(e)
         else:
             st.session_state["projects_flash"] = f"Project {created.name!r} created."
             st.session_state["current_project"] = created.name
@@ -91,7 +91,7 @@ if project is not None:
                                      allow_ties=new_ties, require_critique_lowest=new_require,
                                      show_rewards=new_show)
             except ValidationError as e:
-                st.error(str(e))
+                ui.show_error(e)
             else:
                 st.session_state["projects_flash"] = f"Settings of {project.name!r} saved."
                 st.rerun()
@@ -119,7 +119,7 @@ with import_tab:
     try:
         options = admin.import_options(mapping, rater, score)
     except ValueError as e:
-        st.error(str(e))
+        ui.show_error(e)
         mapping = None
     if upload is not None and mapping is not None:
         try:

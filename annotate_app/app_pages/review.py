@@ -71,7 +71,7 @@ if st.button("Accept this refinement", type="primary", key="review_accept"):
         with ui.store() as s:
             s.accept_refinement(user, chosen)
     except TokenwiseError as e:
-        st.error(str(e))
+        ui.show_error(e)
     else:
         st.session_state["review_flash"] = f"Accepted refinement #{ids.index(chosen) + 1} of critique #{cid}."
         st.rerun()
@@ -84,7 +84,7 @@ with st.form(f"review_edit:{cid}"):
             with ui.store() as s:
                 s.edit_refinement(user, cid, text)
         except TokenwiseError as e:
-            st.error(str(e))
+            ui.show_error(e)
         else:
             st.session_state["review_flash"] = f"Saved your edit of critique #{cid}."
             st.rerun()

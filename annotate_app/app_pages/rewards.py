@@ -41,7 +41,7 @@ with ui.store() as s:
     models = s.scored_models(project.id)
     docs = s.documents(project.id, with_candidates=False)
 if not models:
-    code = project.name.replace("`", "'")  # inside a code span nothing else is Markdown
+    code = " ".join(project.name.split()).replace("`", "'")  # one line in a code span: nothing else is Markdown
     st.info("No reward model has scored this project yet: train one on the Training page "
             f"(or `tokenwise train reward --project {code} ...`), then score it there "
             f"or run `tokenwise score --model DIR --db DB --project {code}`.")
@@ -82,7 +82,10 @@ p_best = dict(zip([c.id for c in scored], win_probabilities([cached[c.id].score 
 
 kind, meaning = backbone_kind(model.card.get("arch"))
 what = "sequence-level baseline: only the last token's score counts; " if model.card.get("sequence_level") else ""
-st.caption(f"Backbone: {kind}, {model.base_model or model.card.get('base_model', '?')}. {what}{meaning.capitalize()}.")
+backbone = str(model.base_model or model.card.get("base_model", "?"))
+if not user.is_admin:  # the name, not where it lies on the server
+    backbone = backbone.rstrip("/").rsplit("/", 1)[-1]
+st.caption(f"Backbone: {kind}, {widgets.escape_markdown(backbone)}. {what}{meaning.capitalize()}.")
 if is_small_data(model.metrics):
     st.warning(small_data_warning(model.metrics))
 

@@ -34,7 +34,9 @@ with st.expander("Start a round", expanded=False):
             judges = [m for m in s.list_models(project=project.id) if m.kind == "reward"]
         choices = {"": "(default)"} | {str(m.id): f"#{m.id} {m.name or m.kind} ({m.kind})" for m in models}
         with st.form("round_form"):
-            name = st.text_input("Round name (admins only see it)", max_chars=80)
+            name = st.text_input("Round name", max_chars=80,
+                                 help="Annotators see the round as the project eval-<name>: keep the "
+                                      "models' names out of it, or the round is not blind.")
             c1, c2 = st.columns(2)
             a = c1.selectbox("Model A", list(choices), format_func=choices.get,
                              help="empty = the project's active policy")
@@ -57,7 +59,7 @@ with st.expander("Start a round", expanded=False):
                 with ui.store() as s:
                     job = start_round(s, project.id, values, created_by=user.id, data_root=ui.data_root())
             except TokenwiseError as e:
-                st.error(str(e))
+                ui.show_error(e)
             else:
                 st.success(f"Round queued as job #{job.id}: the worker writes both models' answers, then the "
                            "blind project opens for annotators.")
@@ -130,7 +132,7 @@ if rnd.status == "open" and st.button("Close the round and write the result to b
         with ui.store() as s:
             closed = close_round(s, rnd.id)
     except TokenwiseError as e:
-        st.error(str(e))
+        ui.show_error(e)
     else:
         st.success("Closed: " + escape_markdown(closed.result.get("summary", "")))
         st.rerun()

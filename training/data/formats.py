@@ -131,6 +131,17 @@ def _is_turns(v: Any) -> bool:
     return isinstance(v, list) and bool(v) and all(isinstance(m, dict) and "content" in m for m in v)
 
 
+def _not_text(v: Any) -> str:
+    """Why `v` is neither a string nor a list of chat turns, for a problem message."""
+    if isinstance(v, list):
+        if not v:
+            return "is an empty list (a string or a list of chat turns)"
+        i, m = next((i, m) for i, m in enumerate(v) if not (isinstance(m, dict) and "content" in m))
+        got = f"an object with keys {', '.join(sorted(map(str, m))) or 'none'}" if isinstance(m, dict) else _type_name(m)
+        return f'turn {i + 1} of {len(v)} must be an object with a "content" (and a "role"), got {got}'
+    return f"must be a string or a list of chat turns, got {_type_name(v)}"
+
+
 def render_turns(turns: Sequence[dict]) -> str:
     return "\n\n".join(f"{m.get('role', 'user')}: {m['content']}" for m in turns)
 
@@ -207,7 +218,7 @@ def _candidate(obj: dict, key: str, line: int, problems: Problems) -> str | None
         return None
     text = _turn_text(v)
     if not isinstance(text, str):
-        problems.add(line, key, f"must be a string or a list of chat turns, got {_type_name(v)}")
+        problems.add(line, key, _not_text(v))
         return None
     if not text.strip():
         problems.add(line, key, "is empty")
@@ -219,7 +230,7 @@ def _parse_pairs(obj: dict, line: int, problems: Problems, opts: Options) -> Ite
     prompt = obj.get("prompt")
     if not (isinstance(prompt, str) and prompt.strip()) and not _is_turns(prompt):
         problems.add(line, "prompt", "missing or empty (a string or a list of chat turns)"
-                     if prompt is None or prompt == "" else f"must be a string or chat turns, got {_type_name(prompt)}")
+                     if prompt is None or prompt == "" else _not_text(prompt))
         prompt = None
     chosen = _candidate(obj, "chosen", line, problems)
     rejected = _candidate(obj, "rejected", line, problems)
@@ -508,12 +519,27 @@ def nearest(keys: Iterable[str]) -> str:
     return max(FORMATS.values(), key=lambda f: len(keys & f.signature) / len(keys | f.signature)).name
 
 
-def detect(rows: Iterable[tuple[int, Any]], mapping: dict[str, str] | None = None) -> tuple[str | None, str]:
-    """(format, "") from the first object row (after the column mapping), or (None, why) naming
-    the line and the keys found."""
+class FirstProblem:
+    """A Problems that keeps the first problem reported: what `detect` says of an unreadable row."""
+
+    def __init__(self) -> None:
+        self.first: str | None = None
+
+    def add(self, line: int, fld: str, msg: str) -> None:
+        if self.first is None:
+            self.first = f"{fld}: {msg}"
+
+
+def detect(rows: Iterable[tuple[int, Any]], mapping: dict[str, str] | None = None,
+           problems: FirstProblem | None = None) -> tuple[str | None, str]:
+    """(format, "") from the first row (after the column mapping), or (None, why) naming the line
+    and the keys found, or why the row cannot be read (from `problems`, given to the reader)."""
     for line, obj in rows:
+        if obj is None:
+            why = problems.first if problems is not None and problems.first else "cannot be read"
+            return None, f"line {line}: {why}"
         if not isinstance(obj, dict):
-            continue
+            return None, f"line {line}: must be a JSON object, got {_type_name(obj)}"
         obj = apply_mapping(obj, mapping or {})
         fmt = detect_one(obj)
         if fmt is not None:
@@ -523,6 +549,15 @@ def detect(rows: Iterable[tuple[int, Any]], mapping: dict[str, str] | None = Non
                       f"{nearest(obj)!r}. Pass --format NAME, or --map to name the columns "
                       f"(e.g. --map prompt=question,chosen=good,rejected=bad)")
     return None, "no rows found"
+
+
+def detect_source(source, mapping: dict[str, str] | None = None, *, split: str | None = None
+                  ) -> tuple[str | None, str]:
+    """`detect` on the first rows of a file, folder or dataset name (training/data/sources.py)."""
+    from training.data.sources import records
+
+    seen = FirstProblem()
+    return detect(records(source, seen, split=split), mapping, seen)
 
 
 def parse(fmt: str, obj: dict, line: int, problems: Problems, opts: Options) -> Item | None:
@@ -555,7 +590,7 @@ def read_items(source, fmt: str = "auto", opts: Options | None = None, *, split:
 
     opts = opts or Options()
     if fmt == "auto":
-        fmt, why = detect(records(source, None, split=split), opts.mapping)
+        fmt, why = detect_source(source, opts.mapping, split=split)
         if fmt is None:
             raise ValidationError(f"import {source}: {why}")
     if fmt not in FORMATS or FORMATS[fmt].parse is None:

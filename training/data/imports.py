@@ -48,7 +48,7 @@ from typing import Any
 import orjson
 
 from training.data import sources
-from training.data.formats import FORMATS, Item, Options, apply_mapping, detect, read_items
+from training.data.formats import FORMATS, Item, Options, apply_mapping, detect_source, read_items
 from training.errors import ImportFileError, ValidationError
 from training.store import ImportRow, ItemJudgment, NewDocument, Store
 
@@ -146,6 +146,10 @@ def _records(path: Path, problems: _Problems | None) -> Iterator[tuple[int, Any]
                 if problems is not None and not (problems.items and problems.items[-1][:2] == (n, "encoding")):
                     problems.add(n, "json", f"not valid JSON ({e.msg} at column {e.colno})")
                 yield n, None
+            except RecursionError:
+                if problems is not None:
+                    problems.add(n, "json", sources.TOO_DEEP)
+                yield n, None
 
 
 def _csv_records(path: Path, problems: _Problems | None) -> Iterator[tuple[int, Any]]:
@@ -223,7 +227,7 @@ def detect_format(path: str | Path, mapping: dict[str, str] | None = None) -> st
             header = f.readline()
         if "candidate_" in header:
             return "documents"
-    fmt, why = detect(sources.records(path, None), mapping)
+    fmt, why = detect_source(path, mapping)
     if fmt is None:
         raise ValidationError(f"import {path}: {why}")
     return fmt

@@ -23,6 +23,7 @@ import gzip
 import io
 import json
 import os
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
@@ -31,6 +32,10 @@ from training.errors import ValidationError
 
 CHUNK = 1 << 16
 FILE_KINDS = ("jsonl", "json", "csv", "parquet")
+TOO_DEEP = "not valid JSON (nested too deeply)"
+# what a damaged file raises while it is read: a bad or cut-off .gz, a broken Parquet footer, a
+# CSV quirk, bytes that are not UTF-8 in a CSV or JSON array (JSONL reports those per line)
+UNREADABLE = (OSError, EOFError, zlib.error, csv.Error, UnicodeDecodeError)
 
 
 def kind_of(path: str | Path) -> str:
@@ -83,6 +88,10 @@ def _jsonl(path: Path, problems) -> Iterator[tuple[int, Any]]:
                 if problems is not None:
                     problems.add(n, "json", f"not valid JSON ({e.msg} at column {e.colno})")
                 yield n, None
+            except RecursionError:
+                if problems is not None:
+                    problems.add(n, "json", TOO_DEEP)
+                yield n, None
 
 
 def _json_array(path: Path, problems) -> Iterator[tuple[int, Any]]:
@@ -119,6 +128,11 @@ def _json_array(path: Path, problems) -> Iterator[tuple[int, Any]]:
                 return
             try:
                 obj, end = dec.raw_decode(buf, pos)
+            except RecursionError:
+                if problems is not None:
+                    problems.add(n + 1, "json", f"item {n + 1} of the array: {TOO_DEEP}")
+                yield n + 1, None
+                return
             except json.JSONDecodeError as e:
                 if eof:
                     if problems is not None:
@@ -205,17 +219,38 @@ def _hub(name: str, split: str | None) -> Iterator[tuple[int, Any]]:
 
 
 def records(source: str | Path, problems=None, *, split: str | None = None) -> Iterator[tuple[int, Any]]:
-    """(line, object) for every row of `source`; unreadable rows are reported and yielded as None."""
+    """(line, object) for every row of `source`; unreadable rows are reported and yielded as None.
+
+    A file that cannot be read on (a damaged .gz or Parquet file, a CSV that is not UTF-8) raises
+    ValidationError naming the file, the last row read and the reason."""
     kind = kind_of(source)
     path = Path(source)
     if kind == "jsonl":
-        return _jsonl(path, problems)
-    if kind == "json":
-        return _json_array(path, problems)
-    if kind == "csv":
-        return _csv(path, problems)
-    if kind == "parquet":
-        return _parquet(path)
-    if kind == "folder":
-        return _saved_dataset(path)
-    return _hub(str(source), split)
+        rows = _jsonl(path, problems)
+    elif kind == "json":
+        rows = _json_array(path, problems)
+    elif kind == "csv":
+        rows = _csv(path, problems)
+    elif kind == "parquet":
+        rows = _parquet(path)
+    elif kind == "folder":
+        rows = _saved_dataset(path)
+    else:
+        return _hub(str(source), split)
+    return readable(rows, source)
+
+
+def readable(rows: Iterator[tuple[int, Any]], source: str | Path) -> Iterator[tuple[int, Any]]:
+    """`rows`, with a read error of the file turned into one ValidationError that names it."""
+    line = 0
+    try:
+        for line, obj in rows:
+            yield line, obj
+    except Exception as e:
+        if not isinstance(e, UNREADABLE) and not type(e).__module__.startswith("pyarrow"):
+            raise
+        where = f"after row {line}" if line else "at its start"
+        reason = f"{type(e).__name__}: {e}" if str(e) else type(e).__name__
+        if isinstance(e, UnicodeDecodeError):
+            reason = f"not UTF-8 (byte 0x{e.object[e.start]:02x}); save the file as UTF-8"
+        raise ValidationError(f"import file {source}: cannot be read {where}: {reason[:300]}") from None

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from training.errors import ValidationError
-from training.forms import check_values
+from training.forms import check_prompt_template, check_values
 
 
 @dataclass
@@ -37,6 +37,7 @@ class RoundConfig:
 
     def __post_init__(self):
         check_values(self)
+        check_prompt_template(self.prompt)
         self.name = self.name.strip()
         self.model_a, self.model_b = self.model_a.strip(), self.model_b.strip()
         if self.model_a and self.model_a == self.model_b:

@@ -16,7 +16,7 @@ import time
 from dataclasses import asdict, dataclass, field
 
 from training.errors import ValidationError
-from training.forms import check_values
+from training.forms import check_prompt_template, check_values
 from training.progress import ensure
 
 log = logging.getLogger(__name__)
@@ -59,12 +59,7 @@ class GenerateConfig:
         if not self.do_sample and self.num_candidates > 1:
             # greedy decoding gives the same output K times: refuse rather than store duplicates
             raise ValidationError("do_sample: must be true when num_candidates > 1 (greedy decoding repeats itself)")
-        if self.prompt:
-            try:
-                self.prompt.format(title="", text="", instructions="")
-            except (KeyError, IndexError, ValueError) as e:
-                raise ValidationError(
-                    f"prompt: {e!r} is not a usable placeholder; use {{title}}, {{text}}, {{instructions}}") from None
+        check_prompt_template(self.prompt)
 
 
 def resolve_model(store, project, model: str) -> tuple[str, str, int | None]:

@@ -128,7 +128,25 @@ def submit_job(store: Store, kind: str, values: dict | None = None, project: str
     config = validate(kind, values)
     if k.needs_project and project is None:
         raise ValidationError(f"project: a {kind} job needs a project (--project NAME)")
+    for name, use in k.paths:
+        if use == "write" and getattr(config, name, ""):
+            check_output_folder(store, name, getattr(config, name))
     return store.submit(kind, to_dict(config), project=project, created_by=created_by)
+
+
+def check_output_folder(store: Store, field: str, value: str) -> None:
+    """A job's output folder must not be the database's folder (or one above it), nor a registered
+    model's folder or one inside it: a job writes its files there and would overwrite them."""
+    path = Path(value).expanduser().resolve()
+    db_folder = Path(store.path).resolve().parent
+    if path == db_folder or path in db_folder.parents:
+        raise ValidationError(f"{field}: {value} holds the database; give the job a folder of its own "
+                              "(e.g. models/NAME)")
+    for m in store.list_models():
+        held = Path(m.path).expanduser().resolve()
+        if path == held or held in path.parents:
+            raise ValidationError(f"{field}: {value} is the folder of model #{m.id} ({m.kind}) or inside it; the job "
+                                  "would write over that model: choose a new folder")
 
 
 def confine_paths(kind: JobKind, values: dict, data_root: Path, models: Path) -> dict:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 
 from training.errors import ValidationError
-from training.forms import check_values
+from training.forms import check_prompt_template, check_values
 
 METHODS = ("auto", "rwmle", "reinforce")
 GUIDANCE = ("token", "sequence", "uniform")
@@ -84,6 +84,7 @@ class PolicyConfig:
 
     def __post_init__(self) -> None:
         check_values(self)  # types, bounds and choices declared above
+        check_prompt_template(self.prompt)
         if self.lr <= 0:
             raise ValidationError(f"lr: must be positive, got {self.lr}")
         if self.kl_target > 0 and self.kl_coef <= 0:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from ..errors import Forbidden, NotFound, ValidationError
-from .base import now
+from .base import checked_name, now
 from .counters import CountersMixin, write_counts
 from .records import Annotator, Candidate, Critique, Document, Project, Ranking
 
@@ -61,9 +61,7 @@ class AnnotationMixin(CountersMixin):
         require_critique_lowest: bool = False,
         show_rewards: bool = False,
     ) -> Project:
-        name = (name or "").strip()
-        if not name:
-            raise ValidationError("project name: must not be empty")
+        name = checked_name("project", name)
         if kind not in KINDS:
             raise ValidationError(f"kind: {kind!r} is not one of {', '.join(KINDS)}")
         if int(k) < 2:
@@ -83,8 +81,12 @@ class AnnotationMixin(CountersMixin):
         return self.get_project(cur.lastrowid)
 
     def get_project(self, name_or_id: str | int) -> Project:
+        """A project by name, or by id (also an id it had before an import renumbered it)."""
         col = "id" if isinstance(name_or_id, int) else "name"
         row = self.one(f"SELECT * FROM projects WHERE {col} = ?", (name_or_id,))
+        if row is None and col == "id":
+            row = self.one("SELECT p.* FROM project_moves m JOIN projects p ON p.id = m.new_id WHERE m.old_id = ?",
+                           (name_or_id,))
         if row is None:
             raise NotFound(
                 f"project {name_or_id!r} does not exist; create it with: "

@@ -9,17 +9,37 @@ from __future__ import annotations
 import contextlib
 import logging
 import sqlite3
+import unicodedata
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlite_utils import Database
 
+from ..errors import ValidationError
 from .migrations import SCHEMA_VERSION, migrations
 
 log = logging.getLogger(__name__)
 
 BUSY_TIMEOUT_MS = 30_000
+
+
+NAME_MAX = 100
+BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")  # reorder shown text
+
+
+def checked_name(what: str, name: str | None) -> str:
+    """A project, annotator or round name, stripped: one line of at most NAME_MAX characters with
+    no control characters (names are shown in menus, messages and commands). ValidationError else."""
+    name = (name or "").strip()
+    if not name:
+        raise ValidationError(f"{what} name: must not be empty")
+    if len(name) > NAME_MAX:
+        raise ValidationError(f"{what} name: at most {NAME_MAX} characters, got {len(name)}")
+    bad = next((ch for ch in name if unicodedata.category(ch) in ("Cc", "Zl", "Zp") or ch in BIDI_CONTROLS), None)
+    if bad is not None:
+        raise ValidationError(f"{what} name: must be one line without control characters, found U+{ord(bad):04X}")
+    return name
 
 
 def now() -> str:

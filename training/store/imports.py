@@ -17,7 +17,7 @@
    `import_source` and remembered in `import_sources`.
 3. The flip is one transaction, and moves the smaller side: the staged documents into the
    project, or the project's documents into the staging project, which then takes the project's
-   place (name, settings, jobs, models; the id changes). Counters move with the documents. So it
+   place (name, settings, jobs, models; the id changes, and the old id keeps finding it). Counters move with the documents. So it
    costs O(min(documents there, imported)): nothing for a new project, about 0.5 s of CPU per
    100k documents moved here. A document id that somebody else added meanwhile makes the flip
    fail whole (ValidationError), and the import is aborted.
@@ -254,8 +254,8 @@ class ImportsMixin(CountersMixin):
     def _take_over(self, c, imp: StagedImport, target: int) -> None:
         """The staging project (holding every document now) becomes the project: its name, settings,
         jobs, models and pending imports move over, and the emptied one goes. The project keeps its
-        name; its id changes (nothing outside the database holds it for long: pages and the CLI find
-        projects by name)."""
+        name; its id changes, and `project_moves` remembers the old one, so `get_project` still finds
+        it by that (a job that was running when the import landed, say)."""
         staging = imp.staging_id
         old = c.execute("SELECT * FROM projects WHERE id = ?", (target,)).fetchone()
         c.execute("DELETE FROM imports WHERE id = ?", (imp.id,))
@@ -266,6 +266,8 @@ class ImportsMixin(CountersMixin):
                     "UPDATE eval_rounds SET source_project_id = :new WHERE source_project_id = :old",
                     "UPDATE imports SET project_id = :new WHERE project_id = :old",
                     "UPDATE projects SET staging_for = :new WHERE staging_for = :old",
+                    "UPDATE project_moves SET new_id = :new WHERE new_id = :old",
+                    "INSERT INTO project_moves (old_id, new_id) VALUES (:old, :new)",
                     "DELETE FROM annotator_counts WHERE project_id = :old",
                     "DELETE FROM project_counts WHERE project_id = :old",
                     "DELETE FROM projects WHERE id = :old"):

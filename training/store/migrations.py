@@ -296,4 +296,11 @@ def m006_import_sources(db: Database) -> None:
                " PRIMARY KEY (import_id, annotator_id)) WITHOUT ROWID")
 
 
+@migrations()
+def m007_project_moves(db: Database) -> None:
+    """Where a project went when an import's flip gave it a new id (store/imports.py `_take_over`):
+    whoever still holds the old id (a running job, a page) finds the project by it."""
+    db.execute("CREATE TABLE project_moves (old_id INTEGER PRIMARY KEY, new_id INTEGER NOT NULL)")
+
+
 SCHEMA_VERSION = len(migrations._migrations)

@@ -15,7 +15,7 @@ import hmac
 import secrets
 
 from ..errors import AuthError, NotFound, ValidationError
-from .base import StoreBase, now
+from .base import StoreBase, checked_name, now
 from .records import Annotator
 
 ROLES = ("annotator", "admin")  # people
@@ -31,9 +31,7 @@ def _hash(secret: str, salt: bytes) -> str:
 class PeopleMixin(StoreBase):
     def add_annotator(self, name: str, role: str = "annotator") -> tuple[Annotator, str]:
         """Create an annotator; return it and its access token (shown once, never stored)."""
-        name = (name or "").strip()
-        if not name:
-            raise ValidationError("annotator name: must not be empty")
+        name = checked_name("annotator", name)
         if role not in ROLES:
             raise ValidationError(f"role: {role!r} is not one of {', '.join(ROLES)}")
         prefix, secret = secrets.token_hex(6), secrets.token_urlsafe(24)

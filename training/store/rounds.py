@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 from ..errors import NotFound, ValidationError
 from .annotation import NewDocument
-from .base import StoreBase, now
+from .base import StoreBase, checked_name, now
 from .records import EvalRound
 
 ROUND_STATUSES = ("generating", "open", "closed", "failed")
@@ -23,9 +23,7 @@ class RoundsMixin(StoreBase):
                      documents: Sequence[int], model_a_id: int | None = None, model_b_id: int | None = None,
                      judge_model_id: int | None = None, config: dict | None = None,
                      created_by: int | None = None) -> EvalRound:
-        name = (name or "").strip()
-        if not name:
-            raise ValidationError("round name: must not be empty")
+        name = checked_name("round", name)
         if not documents:
             raise ValidationError("documents: a round needs at least one document")
         src = self.get_project(source_project)  # type: ignore[attr-defined]
