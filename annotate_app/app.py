@@ -50,10 +50,16 @@ def sign_in_page() -> None:
 
 
 def main() -> None:
-    st.set_page_config(page_title="Tokenwise", page_icon=":material/thumbs_up_down:", layout="wide")
+    # a local file: a :material: or emoji icon makes the browser fetch the favicon from Google
+    st.set_page_config(page_title="Tokenwise", page_icon=str(ROOT / "icon.png"), layout="wide")
     user = ui.current_user()
     if user is None:
-        st.navigation([st.Page(sign_in_page, title="Sign in", icon=":material/login:")]).run()
+        # Every page's address leads to the sign-in form (a reload signs out, and a bookmark must
+        # not end in "page not found"); a page shares its address's hash with the real one, so
+        # after signing in the same address shows the page that was asked for.
+        at_address = [st.Page(sign_in_page, title=title, url_path=f.removesuffix(".py")) for f, title, _, _ in PAGES]
+        st.navigation([st.Page(sign_in_page, title="Sign in", icon=":material/login:", default=True), *at_address],
+                      position="hidden").run()
         return
     pages = [
         st.Page(str(ROOT / "app_pages" / f), title=title, icon=icon)

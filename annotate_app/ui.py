@@ -38,6 +38,7 @@ from training.errors import AuthError, Forbidden, NotFound
 from training.store import Annotator, Project, Store
 
 SESSION_KEY = "annotator_id"
+SESSION_TOKEN = "token_prefix"  # which token signed this session in: a new token ends the session
 THROTTLE = SignInThrottle()  # one per server process: Streamlit runs every session in it
 
 
@@ -78,6 +79,7 @@ def sign_in(token: str) -> Annotator:
         raise
     THROTTLE.succeeded(key)
     st.session_state[SESSION_KEY] = a.id
+    st.session_state[SESSION_TOKEN] = a.token_prefix
     return a
 
 
@@ -86,19 +88,27 @@ def sign_out() -> None:
         del st.session_state[key]
 
 
-def check(role: str = "annotator", annotator_id: int | None = None) -> Annotator:
-    """THE access check: the annotator (this session's, or `annotator_id`) re-read from the
-    database, active, and allowed `role`. Raises AuthError (not signed in, unknown, revoked) or
-    Forbidden (role)."""
+def signed_in() -> tuple[int | None, str | None]:
+    """(annotator id, token prefix) of this session, (None, None) when nobody signed in."""
+    return st.session_state.get(SESSION_KEY), st.session_state.get(SESSION_TOKEN)
+
+
+def check(role: str = "annotator", annotator_id: int | None = None, token_prefix: str | None = None) -> Annotator:
+    """THE access check: the annotator (this session's, or `annotator_id` signed in with the token
+    `token_prefix`) re-read from the database, active, still on that token, and allowed `role`.
+    Raises AuthError (not signed in, unknown, revoked, token replaced) or Forbidden (role)."""
     if annotator_id is None:
-        annotator_id = st.session_state.get(SESSION_KEY)
+        annotator_id, token_prefix = signed_in()
     if annotator_id is None:
         raise AuthError("not signed in")
     try:
         with store() as s:
-            return check_role(s.get_annotator(int(annotator_id)), role)
+            a = s.get_annotator(int(annotator_id))
     except NotFound:
         raise AuthError("not signed in") from None
+    if a.token_prefix != token_prefix:
+        raise AuthError(f"the token {a.name!r} signed in with has been replaced by a new one")
+    return check_role(a, role)
 
 
 def current_user() -> Annotator | None:
@@ -165,12 +175,12 @@ def guarded(fn: Callable, role: str, *, callback: bool = False) -> Callable:
     the session is not readable). When the check fails, a download builder raises AuthError /
     Forbidden instead of calling `fn`; a `callback` (on_click) skips `fn` and signs the session
     out, so the rerun that follows shows the page's sign-in message rather than an exception."""
-    annotator_id = st.session_state.get(SESSION_KEY)
+    annotator_id, token_prefix = signed_in()
 
     @functools.wraps(fn)
     def call(*args, **kwargs):
         try:
-            check(role, annotator_id=annotator_id if annotator_id is not None else -1)
+            check(role, annotator_id=annotator_id if annotator_id is not None else -1, token_prefix=token_prefix)
         except (AuthError, Forbidden):
             if not callback:
                 raise

@@ -16,7 +16,26 @@ def page_test(page: str = "app.py", annotator_id: int | None = None) -> AppTest:
     path = APP / name if name == "app.py" else APP / "app_pages" / name
     at = AppTest.from_file(str(path), default_timeout=TIMEOUT_S)
     if annotator_id is not None:
-        at.session_state["annotator_id"] = annotator_id
+        signed_in(at, annotator_id)
+    return at
+
+
+def signed_in(at: AppTest, annotator_id: int) -> AppTest:
+    """`at`'s session as ui.sign_in leaves it: the annotator and the token they signed in with
+    (read from the database at TOKENWISE_DB)."""
+    import os
+
+    from training.store import Store
+
+    from training.errors import NotFound
+
+    with Store(os.environ["TOKENWISE_DB"]) as s:
+        try:
+            prefix = s.get_annotator(int(annotator_id)).token_prefix
+        except NotFound:  # a forged id
+            prefix = "forged"
+    at.session_state["annotator_id"] = annotator_id
+    at.session_state["token_prefix"] = prefix
     return at
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from apptest import open_page as page
+from apptest import signed_in
 from streamlit.testing.v1 import AppTest
 
 from annotate_app import admin
@@ -265,20 +266,40 @@ def test_revoke_needs_confirmation_and_works(admin_db):
     db_path, root, worker = admin_db
     at = page("people", root.id)
     assert at.selectbox(key="revoke_who").options == ["ann"]  # never yourself
-    revoke = at.button[-1]
+    revoke = at.button(key="revoke")
     assert revoke.label == "Revoke" and revoke.disabled
     at.checkbox(key="revoke_sure").check()
     at = at.run()
-    at = at.button[-1].click().run()
+    at = at.button(key="revoke").click().run()
     assert not at.exception
     assert any("ann has been revoked" in m for m in texts(at, "success"))
     with Store(db_path) as s:
         assert s.get_annotator("ann").active is False
     # a revoked annotator's open session ends: pages ask to sign in again
     again = AppTest.from_file(str(PAGES / "progress.py"), default_timeout=60)
-    again.session_state["annotator_id"] = worker.id
+    signed_in(again, worker.id)
     again.run()
     assert any("sign in" in w for w in texts(again, "warning"))
+
+
+def test_a_new_token_for_a_revoked_annotator_lets_them_in_again(admin_db):
+    """People: "New token" needs the box ticked, shows the token once, and the person (revoked here)
+    signs in with it; their old token is refused."""
+    db_path, root, _ = admin_db
+    with Store(db_path) as s:
+        s.revoke_annotator("ann")
+    at = page("people", root.id)
+    assert at.selectbox(key="token_who").options == ["ann (revoked)"]  # never yourself
+    at = at.button(key="FormSubmitter:new_token-Make a new token").click().run()
+    assert any("Tick the box" in w for w in texts(at, "warning")) and not at.code
+    at.checkbox(key="token_sure").check()
+    at = at.button(key="FormSubmitter:new_token-Make a new token").click().run()
+    assert not at.exception
+    [token] = [c.value for c in at.code]
+    with Store(db_path) as s:
+        assert s.authenticate(token).name == "ann" and s.get_annotator("ann").active
+    assert at.dataframe[0].value.set_index("name").loc["ann", "active"]  # the list shows it at once
+    assert len(at.run().code) == 0  # any rerun: the token is gone
 
 
 # -- Progress ---------------------------------------------------------------------------
@@ -328,7 +349,7 @@ def test_admin_pages_through_the_app_navigation(admin_db):
     with Store(db_path) as s:
         s.create_project("news", k=3)
     at = AppTest.from_file(str(PAGES.parent / "app.py"), default_timeout=60)
-    at.session_state["annotator_id"] = root.id
+    signed_in(at, root.id)
     at.run()
     for name, title in [("projects", "Projects"), ("people", "People"), ("progress", "Progress")]:
         at.switch_page(f"app_pages/{name}.py").run()

@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 import pytest
+from apptest import signed_in
 from streamlit.testing.v1 import AppTest
 
 from annotate_app import ui
@@ -54,6 +55,32 @@ def test_every_page_shows_nothing_without_a_valid_session(app_db, app_test, page
         assert any("sign in" in w.value for w in at.warning), page
         assert _leaks(at, SECRETS + ["secret critique", "other", "boss"]) == [], page
         assert "annotator_id" not in at.session_state
+
+
+def test_a_new_token_ends_the_sessions_of_the_old_one_and_can_lift_a_revocation(app_db, app_test):
+    """A lost token: the admin makes a new one. The old token no longer signs in, a session signed
+    in with it ends at its next run, and a revoked person may sign in again with the new one."""
+    with Store(app_db.path) as s:
+        old = s.get_annotator("ann")
+        at = app_test("annotate.py", old.id).run()  # a session signed in with the old token
+        assert not at.warning and at.radio
+        s.revoke_annotator("ann")
+        again, token = s.new_token("ann")
+        assert again.active and again.token_prefix != old.token_prefix
+        with pytest.raises(AuthError, match="unknown or wrong"):
+            s.authenticate(app_db.tokens["ann"])
+        assert s.authenticate(token).id == old.id
+        with pytest.raises(ValidationError, match="import source"):
+            s.new_token(_a_source(s))
+    at.run()
+    assert any("sign in" in w.value for w in at.warning) and "annotator_id" not in at.session_state
+    assert app_test("annotate.py", old.id).run().radio  # signed in with the new token: works
+
+
+def _a_source(s) -> str:
+    with s.tx() as c:
+        source, _ = s._source(c, "import")
+    return source.name
 
 
 def test_wrong_token_sees_no_document_text(app_db, app_test):
@@ -232,7 +259,7 @@ def _guard_script():
 
 def test_a_revoked_admin_loses_the_fragment_and_the_download(app_db):
     at = AppTest.from_function(_guard_script, default_timeout=60)
-    at.session_state["annotator_id"] = app_db.boss.id
+    signed_in(at, app_db.boss.id)
     at.run()
     assert not at.exception and "live secret" in [t.value for t in at.text]
     builder = at.session_state["builder"]
@@ -266,7 +293,7 @@ def test_a_failing_fragment_asks_again_for_the_app_rerun_but_never_loops(app_db)
     """A timer run's app rerun can be lost: the next failing runs (the session key already gone)
     ask again. On a page with no check of its own that would loop, so they ask a few times only."""
     at = AppTest.from_function(_counting_script, default_timeout=60)
-    at.session_state["annotator_id"] = app_db.boss.id
+    signed_in(at, app_db.boss.id)
     at.run()
     assert at.session_state["app_runs"] == 1
     with Store(app_db.path) as s:
@@ -283,7 +310,7 @@ def test_a_failing_fragment_asks_again_for_the_app_rerun_but_never_loops(app_db)
 
 def test_an_annotator_cannot_use_an_admin_builder(app_db):
     at = AppTest.from_function(_guard_script, default_timeout=60)
-    at.session_state["annotator_id"] = app_db.ann.id
+    signed_in(at, app_db.ann.id)
     at.run()  # the fragment refuses an annotator (and signs them out): the builder refuses too
     with pytest.raises((Forbidden, AuthError)):
         at.session_state["builder"]()

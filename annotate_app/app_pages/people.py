@@ -1,4 +1,5 @@
-"""People (admin): who can sign in; add an annotator (its token is shown once); revoke one."""
+"""People (admin): who can sign in; add an annotator (its token is shown once); revoke one; a new
+token for someone who lost theirs (or to let a revoked person in again)."""
 
 from __future__ import annotations
 
@@ -35,15 +36,20 @@ if added:
         st.success(f"Added {escape_markdown(new.name)} ({new.role}). Their access token:")
         st.code(token, language=None)
         st.warning("Copy this token now and give it to them: it will not be shown again "
-                   "(only a hash is stored). If it is lost, revoke them and add them again.")
+                   "(only a hash is stored). If it is lost, make them a new one below.")
+
+
+def draw_people(people) -> None:
+    table_slot.dataframe(
+        pd.DataFrame([{"name": a.name, "role": a.role, "active": a.active,
+                       "created": a.created[:16].replace("T", " ")} for a in people]),
+        hide_index=True, width="stretch",
+    )
+
 
 with ui.store() as s:
     people = s.list_annotators()
-table_slot.dataframe(
-    pd.DataFrame([{"name": a.name, "role": a.role, "active": a.active,
-                   "created": a.created[:16].replace("T", " ")} for a in people]),
-    hide_index=True, width="stretch",
-)
+draw_people(people)
 
 # 3. revoke one (not yourself: that would lock you out mid-session)
 st.subheader("Revoke access")
@@ -54,7 +60,7 @@ else:
     who = st.selectbox("Annotator", revocable, key="revoke_who")
     sure = st.checkbox(f"Yes, revoke {escape_markdown(who)}: their token stops working at once. Their rankings and "
                        "critiques are kept.", key="revoke_sure")
-    if st.button("Revoke", type="primary", disabled=not sure):
+    if st.button("Revoke", type="primary", disabled=not sure, key="revoke"):
         try:
             with ui.store() as s:
                 s.revoke_annotator(who)
@@ -64,3 +70,30 @@ else:
             st.session_state.pop("revoke_sure", None)
             st.session_state["people_flash"] = f"{who} has been revoked."
             st.rerun()
+
+# 4. a new token: the old one stops working (and its sessions end); a revoked person is let in again
+st.subheader("New token")
+renewable = {a.name: a for a in people if not a.is_source and a.id != user.id}
+if not renewable:
+    st.caption("Nobody else to give a new token to.")
+else:
+    with st.form("new_token", clear_on_submit=True):
+        whom = st.selectbox("Annotator", list(renewable), key="token_who",
+                            format_func=lambda n: n + ("" if renewable[n].active else " (revoked)"))
+        sure = st.checkbox("Yes, make them a new token: the old one stops working at once, and a revoked "
+                           "person can sign in again.", key="token_sure")
+        asked = st.form_submit_button("Make a new token")
+    if asked and not sure:
+        st.warning("Tick the box to confirm: the old token stops working.")
+    elif asked:
+        try:
+            with ui.store() as s:
+                renewed, token = s.new_token(whom)
+                people = s.list_annotators()
+        except TokenwiseError as e:
+            ui.show_error(e)
+        else:
+            draw_people(people)
+            st.success(f"A new token for {escape_markdown(renewed.name)} ({renewed.role}):")
+            st.code(token, language=None)
+            st.warning("Copy this token now and give it to them: it will not be shown again.")

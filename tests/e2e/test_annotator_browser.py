@@ -134,3 +134,25 @@ def test_admin_sign_in_lists_admin_pages(live_server, page, e2e):
     page.get_by_role("button").filter(has_text="Sign out").click()
     wait_text(page, "Access token")
     assert page.locator('[data-testid="stSidebarNavLink"]').count() == 0
+
+
+def test_a_page_address_leads_to_sign_in_then_to_that_page(live_server, page, e2e):
+    """A reload signs out, and a bookmark opens signed out: the address of any page shows the sign-in
+    form (never "page not found"), and signing in opens the page that was asked for."""
+    srv = live_server()
+    for path, token, heading in (("people", srv.tokens["admin"], "People"),
+                                 ("mine", srv.tokens["annotator"], "My entries")):
+        page.goto(f"{srv.url}/{path}")
+        page.get_by_label("Access token", exact=True).wait_for()
+        e2e.wait_idle(page)
+        assert page.get_by_text("does not seem to exist").count() == 0
+        page.get_by_label("Access token", exact=True).fill(token)
+        page.get_by_role("button", name="Sign in").click()
+        e2e.wait_text(page, "Signed in as")
+        e2e.wait_idle(page)
+        page.get_by_role("heading", name=heading).first.wait_for()
+        assert page.url.rstrip("/").endswith(f"/{path}"), page.url
+        assert page.get_by_text("does not seem to exist").count() == 0
+        e2e.shot(page, f"address_{path}")
+        page.get_by_role("button", name="Sign out").click()
+        page.get_by_label("Access token", exact=True).wait_for()

@@ -55,7 +55,7 @@ def register(sub) -> None:
     add_db(ls)
     ls.set_defaults(func=cmd_project_list)
 
-    p = sub.add_parser("annotator", help="add, list or revoke annotators")
+    p = sub.add_parser("annotator", help="add, list or revoke annotators, or give one a new token")
     asub = p.add_subparsers(dest="action", required=True, metavar="ACTION")
     a = asub.add_parser("add", help="add an annotator and print their access token (shown once)")
     add_db(a)
@@ -69,6 +69,11 @@ def register(sub) -> None:
     add_db(r)
     r.add_argument("name")
     r.set_defaults(func=cmd_annotator_revoke)
+    t = asub.add_parser("token", help="a new access token for someone (a lost token; after revoking, "
+                                      "lets them in again); the old one stops working")
+    add_db(t)
+    t.add_argument("name")
+    t.set_defaults(func=cmd_annotator_token)
 
     p = sub.add_parser("make-tiny-model", help="build a tiny offline model (tokenizer trained on the demo text)")
     add_db(p, used=False)
@@ -167,6 +172,14 @@ def cmd_annotator_revoke(args) -> int:
     with Store(args.db) as s:
         a = s.revoke_annotator(args.name)
     print(f"annotator {a.name!r} revoked")
+    return 0
+
+
+def cmd_annotator_token(args) -> int:
+    with Store(args.db) as s:
+        a, token = s.new_token(args.name)
+    print(f"annotator {a.name!r} ({a.role}): their old token no longer works. New access token (shown once):")
+    print(token)
     return 0
 
 

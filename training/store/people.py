@@ -81,6 +81,20 @@ class PeopleMixin(StoreBase):
     def list_annotators(self) -> list[Annotator]:
         return [Annotator.from_row(r) for r in self.all("SELECT * FROM annotators ORDER BY id")]
 
+    def new_token(self, name: str) -> tuple[Annotator, str]:
+        """A new access token for a person (a lost one, or after revoking): the old token stops
+        working, sessions signed in with it end at their next click, and a revoked person may sign
+        in again. Returns the annotator and the token (shown once, never stored)."""
+        a = self.get_annotator(name)
+        if a.role not in ROLES:
+            raise ValidationError(f"annotator {a.name!r} is an import source, not a person: it has no token")
+        prefix, secret = secrets.token_hex(6), secrets.token_urlsafe(24)
+        salt = secrets.token_bytes(16)
+        with self.tx() as c:
+            c.execute("UPDATE annotators SET token_prefix = ?, token_hash = ?, token_salt = ?, active = 1,"
+                      " revoked = NULL WHERE id = ?", (prefix, _hash(secret, salt), salt.hex(), a.id))
+        return self.get_annotator(a.id), f"tw_{prefix}_{secret}"
+
     def revoke_annotator(self, name: str) -> Annotator:
         a = self.get_annotator(name)
         with self.tx() as c:

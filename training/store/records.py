@@ -94,6 +94,7 @@ class Annotator(_Row):
     role: str  # annotator | admin (people) | source (what an import credits)
     active: bool = True
     created: str = ""
+    token_prefix: str = ""  # the public part of the current token: a session signed in with another ends
     bool_fields: ClassVar = ("active",)
 
     @property
