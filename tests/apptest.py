@@ -25,9 +25,8 @@ def signed_in(at: AppTest, annotator_id: int) -> AppTest:
     (read from the database at TOKENWISE_DB)."""
     import os
 
-    from training.store import Store
-
     from training.errors import NotFound
+    from training.store import Store
 
     with Store(os.environ["TOKENWISE_DB"]) as s:
         try:
