@@ -9,6 +9,8 @@ the rank is set and the focus moves to the next candidate's rank row, so ranking
 is Tab, then K digits. Ctrl+Enter (Cmd+Enter on a Mac) saves from anywhere on the page: it
 first takes the focus off a text box (Streamlit sends a text box's value when it loses focus),
 waits until the app is idle and Save is enabled (for at most a few seconds), then presses Save.
+Escape in a critique box takes the focus off it too before its popover closes, so what was
+typed is kept (without it the popover goes first and the text with it).
 Streamlit's own button shortcut is not used: it ignores keys pressed while a radio has focus.
 
 The script is a constant (no user text goes into it) and runs in an st.iframe 1 px high
@@ -34,6 +36,11 @@ SCRIPT = """<script>
   };
   function onKey(e) {
     if (!D.querySelector(SAVE)) return;
+    if (e.key === 'Escape') {  // closes a critique's popover: send the box's text first (on blur)
+      const a = D.activeElement;
+      if (a && a.tagName === 'TEXTAREA' && a.blur) a.blur();
+      return;
+    }
     if ((e.ctrlKey || e.metaKey) && e.key === 'Enter') {
       e.preventDefault(); e.stopImmediatePropagation();
       const a = D.activeElement;

@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import functools
+import math
 import os
 import threading
 import uuid
@@ -70,7 +71,7 @@ def sign_in(token: str) -> Annotator:
     key = _session_key()
     wait = THROTTLE.wait_s(key)
     if wait > 0:
-        raise AuthError(f"too many failed sign-ins: try again in {wait:.0f} s")
+        raise AuthError(f"too many failed sign-ins: try again in {math.ceil(wait)} s")
     try:
         with store() as s:
             a = s.authenticate(token)
@@ -78,9 +79,14 @@ def sign_in(token: str) -> Annotator:
         THROTTLE.failed(key)
         raise
     THROTTLE.succeeded(key)
-    st.session_state[SESSION_KEY] = a.id
-    st.session_state[SESSION_TOKEN] = a.token_prefix
+    st.session_state.update(signed_in_state(a))
     return a
+
+
+def signed_in_state(a: Annotator) -> dict:
+    """What signing in puts in the session: who, and which of their tokens (tests and benches set
+    it on an AppTest)."""
+    return {SESSION_KEY: a.id, SESSION_TOKEN: a.token_prefix}
 
 
 def sign_out() -> None:

@@ -19,6 +19,8 @@ from training.store import Document, Project
 LONG_DOCUMENT = 1200  # characters; longer documents go in an expander
 SHORT_DOCUMENT = 600  # characters; shorter ones need no scrolling panel
 DOCUMENT_PANEL_PX = 480  # the scrolling document panel: fits beside the candidates at 1440x900
+LONG_CANDIDATE = 900  # characters; a longer candidate scrolls in a panel, so the others stay in reach
+CANDIDATE_PANEL_PX = 220
 
 
 def plain(text: str) -> None:
@@ -92,9 +94,27 @@ def draft_editor(project: Project, doc: Document, draft: A.Draft, order: list[in
     names = A.labels(order)
     by_id = {c.id: c for c in doc.candidates}
     k = len(order)
+
+    def critique_fields(cid: int, name: str) -> None:
+        draft.critiques[cid] = st.text_area(
+            f"Critique of candidate {name}", value=draft.critiques.get(cid, ""),
+            key=f"{prefix}:crit:{doc.id}:{cid}", height=110,
+            placeholder="What is wrong, and how would you fix it?",
+        )
+        draft.quotes[cid] = st.text_input(
+            f"Quote from candidate {name} (optional)", value=draft.quotes.get(cid, ""),
+            key=f"{prefix}:quote:{doc.id}:{cid}",
+            help="Copy the words your critique is about, exactly as they appear in the candidate.",
+        )
+
     for cid in order:
         c, name = by_id[cid], names[cid]
         with st.container(border=True, gap="xxsmall"):
+            if k == 1:  # one output (e.g. imported summary + feedback): nothing to rank, a critique to write
+                draft.ranks[cid] = 1
+                plain(c.text)
+                critique_fields(cid, name)
+                continue
             head, rank_col, crit_col = st.columns([0.55, 2.5, 1.25], vertical_alignment="center", gap="small")
             head.markdown(f"**{name}**", help=f"Candidate {name}: 1 is the best."
                           + (" Two candidates may share a rank." if project.allow_ties else " Use each rank once."))
@@ -108,17 +128,12 @@ def draft_editor(project: Project, doc: Document, draft: A.Draft, order: list[in
             with crit_col.popover("Critique", icon=":material/check:" if has else ":material/edit:",
                                   width="stretch", help=f"Critique of candidate {name}"
                                   + (" (written)" if has else "")):
-                draft.critiques[cid] = st.text_area(
-                    f"Critique of candidate {name}", value=draft.critiques.get(cid, ""),
-                    key=f"{prefix}:crit:{doc.id}:{cid}", height=110,
-                    placeholder="What is wrong, and how would you fix it?",
-                )
-                draft.quotes[cid] = st.text_input(
-                    f"Quote from candidate {name} (optional)", value=draft.quotes.get(cid, ""),
-                    key=f"{prefix}:quote:{doc.id}:{cid}",
-                    help="Copy the words your critique is about, exactly as they appear in the candidate.",
-                )
-            plain(c.text)
+                critique_fields(cid, name)
+            if len(c.text) > LONG_CANDIDATE:
+                with st.container(height=CANDIDATE_PANEL_PX, border=False):
+                    plain(c.text)
+            else:
+                plain(c.text)
     return names
 
 

@@ -33,6 +33,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from annotate_app.ui import signed_in_state
 from training.annotation import drafts as A
 from training.store import NewDocument, Store, now
 
@@ -177,7 +178,8 @@ def page_clicks(db: str, store: Store, clicks: int) -> tuple[list[float], list[i
     page = Path(__file__).resolve().parents[1] / "annotate_app" / "app_pages" / "annotate.py"
     who, _ = store.add_annotator("bench-page")
     at = AppTest.from_file(str(page), default_timeout=60)
-    at.session_state["annotator_id"] = who.id
+    for key, value in signed_in_state(who).items():
+        at.session_state[key] = value
     at.run()
     times, statements = [], []
     for _ in range(clicks):
@@ -194,7 +196,7 @@ def page_clicks(db: str, store: Store, clicks: int) -> tuple[list[float], list[i
         times.append(sum(spent))
         session_store.conn.set_trace_callback(None)
         statements.append(len(sql))
-        if at.exception or not any("Saved your ranking" in s.value for s in at.success):
+        if at.exception or not any("Saved your ranking" in s.value for s in (*at.toast, *at.success)):
             sys.exit(f"the Annotate page did not save: {at.exception or [e.value for e in at.error]}")
     ScriptRunner._run_script = run_script
     return times, statements

@@ -28,6 +28,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from streamlit.testing.v1 import AppTest
 
+from annotate_app.ui import signed_in_state
+from training.store import Store
+
 ROOT = Path(__file__).resolve().parents[1]
 PAGES_DIR = ROOT / "annotate_app" / "app_pages"
 TARGET_S = 1.5
@@ -43,7 +46,11 @@ def render_s(at: AppTest) -> tuple[float, str | None]:
     t0 = time.perf_counter()
     at.run()
     dt = time.perf_counter() - t0
-    return dt, (str(at.exception[0].message)[:120] if at.exception else None)
+    if at.exception:
+        return dt, str(at.exception[0].message)[:120]
+    if any("sign in" in w.value for w in at.warning):  # the measured page must be the signed-in one
+        return dt, "showed the sign-in message"
+    return dt, None
 
 
 def page_files(only: list[str] | None) -> list[str]:
@@ -61,7 +68,9 @@ def measure(db_path: str, admin_id: int, files: list[str], timeout_s: float = 12
     rows = []
     for f in files:
         at = AppTest.from_file(str(PAGES_DIR / f), default_timeout=timeout_s)
-        at.session_state["annotator_id"] = admin_id
+        with Store(db_path) as s:
+            for key, value in signed_in_state(s.get_annotator(admin_id)).items():
+                at.session_state[key] = value
         first, err = render_s(at)
         warm, _ = render_s(at)
         rows.append({"page": f.removesuffix(".py"), "first_s": round(first, 3), "warm_s": round(warm, 3),

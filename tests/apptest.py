@@ -21,20 +21,21 @@ def page_test(page: str = "app.py", annotator_id: int | None = None) -> AppTest:
 
 
 def signed_in(at: AppTest, annotator_id: int) -> AppTest:
-    """`at`'s session as ui.sign_in leaves it: the annotator and the token they signed in with
-    (read from the database at TOKENWISE_DB)."""
+    """`at`'s session as ui.sign_in leaves it (the annotator read from the database at TOKENWISE_DB;
+    an id that is not there is set as it is, a forged session)."""
     import os
 
+    from annotate_app.ui import SESSION_KEY, signed_in_state
     from training.errors import NotFound
     from training.store import Store
 
     with Store(os.environ["TOKENWISE_DB"]) as s:
         try:
-            prefix = s.get_annotator(int(annotator_id)).token_prefix
-        except NotFound:  # a forged id
-            prefix = "forged"
-    at.session_state["annotator_id"] = annotator_id
-    at.session_state["token_prefix"] = prefix
+            state = signed_in_state(s.get_annotator(int(annotator_id)))
+        except NotFound:
+            state = {SESSION_KEY: annotator_id}
+    for key, value in state.items():
+        at.session_state[key] = value
     return at
 
 

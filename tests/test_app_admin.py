@@ -183,6 +183,20 @@ def test_export_buttons_for_every_kind_and_format(admin_db):
     assert {"documents", "rankings", "pairs", "critiques"} <= set(admin.export_kinds())
     assert len(buttons) == 3 * len(admin.export_kinds())  # every kind x jsonl / parquet / hf
     assert sorted(b.label for b in buttons) == sorted(admin.EXPORT_FORMATS * len(admin.export_kinds()))
+    # the ILF exports need accepted refinements: until there is one their buttons are disabled, and say why
+    off = {b.key.split("_")[1] for b in buttons if b.proto.disabled}
+    assert off == {"ilf-sft", "ilf-feedback"}
+    assert any("none accepted yet" in m.value for m in at.markdown)
+    with Store(db_path) as s:
+        ann, _ = s.add_annotator("kim")
+        doc = s.documents("news")[0]
+        s.save_annotation(ann, doc.id, {c.id: i + 1 for i, c in enumerate(doc.candidates)},
+                          {doc.candidates[2].id: "Too long."})
+        [crit] = s.my_critiques(ann, doc.id).values()
+        [ref] = s.add_refinements(crit.id, ["Shorter."], generator="test")
+        s.accept_refinement(ann, ref.id)
+        assert s.count_accepted_refinements("news") == 1
+    assert not any(b.proto.disabled for b in page("projects", root.id).get("download_button"))
     # what a button hands out: the documents export gives the imported rows back
     rows = [json.loads(x) for x in admin.export_bytes(db_path, "news", "documents", "jsonl").decode().splitlines()]
     assert [r["id"] for r in rows] == ["x0", "x1"]

@@ -310,3 +310,32 @@ def test_critique_typed_just_before_save_is_saved(app_db, app_test):
     with Store(app_db.path) as s:
         assert s.my_critiques(app_db.ann, doc.id)[order[2]].text == "Not about the river."
     assert at.progress[0].proto.text == "You: 1 of 3 documents done"
+
+
+def test_a_one_output_document_asks_for_a_critique_not_a_rank(db_path, monkeypatch, app_test):
+    """SLF5K-style rows (one summary and its feedback) in a K=4 project: the page shows the output
+    with its critique box open and no rank row, and Save needs a critique."""
+    import json
+
+    from training.data.imports import import_file
+
+    monkeypatch.setenv("TOKENWISE_DB", db_path)
+    path = db_path + ".slf5k.jsonl"
+    with open(path, "w") as f:
+        f.write(json.dumps({"post": "The harbour closed.", "generated_summary_for_feedback": "A storm came.",
+                            "feedback": "Say why it closed.", "ideal_human_summary": "The storm closed it."}) + "\n")
+    with Store(db_path) as s:
+        s.create_project("fb", k=4)
+        import_file(s, path, "fb")
+        ann, _ = s.add_annotator("ann")
+    at = app_test("annotate.py", ann.id).run()
+    assert not at.exception and not at.radio
+    assert any("One output" in c.value for c in at.caption)
+    assert at.button(key="annotate_save").disabled
+    at.text_area(key=next(t.key for t in at.text_area)).set_value("Too vague about the cause.").run()
+    at.button(key="annotate_save").click().run()
+    assert not at.exception
+    with Store(db_path) as s:
+        doc = s.documents("fb")[0]
+        assert [c.text for c in s.my_critiques(ann, doc.id).values()] == ["Too vague about the cause."]
+        assert s.my_ranking(ann, doc.id).order == [[doc.candidates[0].id]]

@@ -131,10 +131,13 @@ def test_page_does_not_import_torch(rewards_db):
 
     db_path, admin, _ = rewards_db
     score(db_path)
+    with Store(db_path) as s:
+        prefix = s.get_annotator(admin.id).token_prefix  # what signing in leaves in the session
     code = (
         "import sys\nfrom streamlit.testing.v1 import AppTest\n"
         f"at = AppTest.from_file({str(PAGE)!r}, default_timeout=60)\n"
-        f"at.session_state['annotator_id'] = {admin.id}\nat.run()\n"
+        f"at.session_state['annotator_id'] = {admin.id}\nat.session_state['token_prefix'] = {prefix!r}\n"
+        "at.run()\n"
         "assert not at.exception, at.exception\n"
         "assert len(at.get('html')) >= 2\n"
         "print('torch' in sys.modules)\n"

@@ -63,6 +63,7 @@ def test_init_project_and_annotators(db, capsys):
     assert run(capsys, "annotator", "list", "--db", db)[1].splitlines()[0].split("\t")[2] == "revoked"
     with Store(db) as s, pytest.raises(AuthError, match="revoked"):
         s.authenticate(token)
+    assert run(capsys, "--db", db, "project", "list")[1] == run(capsys, "project", "list", "--db", db)[1]  # either place
     code, out, _ = run(capsys, "annotator", "token", "alice", "--db", db)  # lost, or let back in
     new = out.strip().splitlines()[-1]
     assert code == 0 and new.startswith("tw_") and "old token no longer works" in out

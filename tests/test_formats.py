@@ -249,3 +249,12 @@ def test_a_broken_chat_turn_is_named():
     ]
     for row, expected in rows:
         assert parse("pairs", row) == (None, [(7, *expected)])
+
+
+def test_slf5k_rows_need_no_title():
+    row = {"post": "The post.", "generated_summary_for_feedback": "A summary.", "feedback": "Too short.",
+           "ideal_human_summary": "Better."}
+    item, problems = parse("slf5k", row)
+    assert problems == [] and (item.title, item.text, item.candidates) == ("", "The post.", ["A summary."])
+    assert item.judgments[0].critiques == {0: "Too short."}
+    assert parse("slf5k", {**row, "title": 3})[1] == [(7, "title", "must be a string, got a number")]

@@ -90,6 +90,49 @@ def test_documents_csv(store, tmp_path):
     ]
 
 
+def test_extra_columns_are_kept_in_meta_and_tsv_reads_like_csv(store, tmp_path):
+    """Data as people have it: extra fields and columns go to the document's meta (a key of "meta"
+    itself wins), an unnamed column (pandas' index) is left out, a .tsv is a CSV with tabs."""
+    store.create_project("news", k=2)
+    jsonl = write_jsonl(tmp_path / "d.jsonl", [
+        {"id": "j1", "text": "T", "candidates": ["a", "b"], "source": "cnn", "score": 0.5},
+        {"id": "j2", "text": "T2", "candidates": ["c", "d"], "source": "bbc", "meta": {"source": "kept", "n": 1}},
+    ])
+    (tmp_path / "d.csv").write_text(",id,text,candidate_1,candidate_2,split\n0,c1,Text,a,b,test\n", encoding="utf-8")
+    (tmp_path / "d.tsv").write_text("id\ttext\tcandidate_1\tcandidate_2\tsplit\nt1\tA, with a comma\tx\ty\tdev\n",
+                                    encoding="utf-8")
+    for path in (jsonl, tmp_path / "d.csv", tmp_path / "d.tsv"):
+        import_file(store, path, "news")
+    rows = {r["id"]: r for r in export_rows(store, "news", "documents")}
+    assert rows["j1"]["meta"] == {"source": "cnn", "score": 0.5}
+    assert rows["j2"]["meta"] == {"source": "kept", "n": 1}
+    assert rows["c1"]["meta"] == {"split": "test"} and rows["c1"]["candidates"] == ["a", "b"]
+    assert rows["t1"]["text"] == "A, with a comma" and rows["t1"]["meta"] == {"split": "dev"}
+
+
+def test_a_mapping_builds_the_candidates_list_and_documents_need_no_id(store, tmp_path):
+    """QA-Feedback's shape (a question, answers in columns "prediction 1".."prediction 4", no id):
+    one --map makes documents of it; the id is a hash, so the same file twice is refused."""
+    from training.data.formats import Options, parse_mapping
+
+    store.create_project("qa", k=3)
+    rows = [{"question": f"Q{i}?", "prediction 1": f"a{i}", "prediction 2": f"b{i}", "prediction 3": f"c{i}",
+             "gold": f"g{i}", "preference": [0, 1]} for i in range(3)]
+    path = write_jsonl(tmp_path / "qa.jsonl", rows)
+    mapping = parse_mapping("text=question,candidates=prediction 1+prediction 2+prediction 3,reference=gold")
+    assert import_file(store, path, "qa", options=Options(mapping=mapping)).documents == 3
+    out = list(export_rows(store, "qa", "documents"))
+    first = out[0]
+    assert (first["text"], first["candidates"], first["reference"], first["meta"]) == (
+        "Q0?", ["a0", "b0", "c0"], "g0", {"preference": [0, 1]})
+    assert len({r["id"] for r in out}) == 3
+    before = table_counts(store)
+    with pytest.raises(ImportFileError) as e:
+        import_file(store, path, "qa", options=Options(mapping=mapping))
+    assert [(ln, f) for ln, f, _ in e.value.problems] == [(1, "id"), (2, "id"), (3, "id")]
+    assert table_counts(store) == before
+
+
 def test_pairs_round_trip(store, tmp_path):
     store.create_project("prefs", k=2)
     path = write_jsonl(tmp_path / "p.jsonl", PAIRS)
@@ -186,7 +229,6 @@ BAD_FILES = [
     ("id wrong type", "f.jsonl", jl({**GOOD, "id": [1]}), "documents", [(1, "id")]),
     ("title wrong type", "f.jsonl", jl({**GOOD, "title": 5}), "documents", [(1, "title")]),
     ("meta wrong type", "f.jsonl", jl({**GOOD, "meta": "x"}), "documents", [(1, "meta")]),
-    ("unknown field", "f.jsonl", jl({**GOOD, "summary": "x"}), "documents", [(1, "summary")]),
     ("row not an object", "f.jsonl", jl(GOOD, "[1, 2]"), "documents", [(2, "line")]),
     ("duplicate in file", "f.jsonl", jl(GOOD, {**GOOD, "candidates": ["x", "y", "z"]}), "documents", [(2, "id")]),
     ("already in project", "f.jsonl", jl(GOOD, {**GOOD, "id": "d1"}), "documents", [(2, "id")]),
@@ -248,6 +290,10 @@ def _damaged_files() -> list[tuple[str, bytes, str]]:
          "line 1: encoding: not UTF-8"),
         ("cut.json", b'[{"id": "a"', "line 1: json: item 1 of the array is not valid JSON"),
         ("numbers.json", b"[1, 2, 3]", "must be a JSON object, got a number"),
+        ("one-object.json", b'{"cnndm": [\n  {"prompt": "p", "chosen": "a", "rejected": "b"}\n]}\n',
+         "the file is one JSON object spread over several lines, not a list of rows"),
+        ("control.jsonl", b'{"prompt": "a\tb\x01", "chosen": "a", "rejected": "b"}\n',
+         "not valid JSON (Invalid control character at column"),
     ]
 
 
@@ -384,10 +430,13 @@ def test_exported_rows_and_samples_match_schemas(store, tmp_path):
             jsonschema.Draft202012Validator(schema(name)).validate(row)
     # the schemas refuse what the importer refuses
     for name, bad in [("documents", {**GOOD, "candidates": ["a"]}), ("documents", {**GOOD, "text": " "}),
-                      ("documents", {**GOOD, "extra": 1}), ("pairs", {"prompt": "p", "chosen": "c"}),
+                      ("pairs", {"prompt": "p", "chosen": "c"}),
                       ("slf5k", {**SLF5K[0], "feedback": ""})]:
         with pytest.raises(jsonschema.ValidationError):
             jsonschema.Draft202012Validator(schema(name)).validate(bad)
+    # ... and take what it takes: extra fields (kept in meta), an SLF5K row without a title
+    jsonschema.Draft202012Validator(schema("documents")).validate({**GOOD, "extra": 1})
+    jsonschema.Draft202012Validator(schema("slf5k")).validate({k: v for k, v in SLF5K[0].items() if k != "title"})
 
 
 # -- streaming ------------------------------------------------------------------------------
@@ -634,11 +683,13 @@ def test_plain_document_fast_check_agrees_with_the_full_check():
         assert _plain_document(obj, 3) == _import_row(_parse_documents(obj, 1, _Problems(), 3))
     bad = [{**GOOD, "id": True}, {**GOOD, "id": " "}, {**GOOD, "text": " "}, {**GOOD, "candidates": ["a", "b"]},
            {**GOOD, "candidates": ["a", "b", 3]}, {**GOOD, "candidates": ["a", "b", " "]}, {**GOOD, "title": 3},
-           {**GOOD, "meta": []}, {**GOOD, "extra": 1}, {**GOOD, "reference": 1}]
+           {**GOOD, "meta": []}, {**GOOD, "reference": 1}]
     for obj in bad:
         assert _plain_document(obj, 3) is None
         problems = _Problems()
         assert _parse_documents(obj, 1, problems, 3) is None and problems.items
+    extra = {**GOOD, "extra": 1}  # not plain (the full check puts it in meta)
+    assert _plain_document(extra, 3) is None and _parse_documents(extra, 1, _Problems(), 3).doc.meta["extra"] == 1
 
 
 def test_import_into_an_empty_project_takes_its_place(store, tmp_path, monkeypatch):

@@ -126,10 +126,14 @@ with rank_col:
     actions = st.container()  # Save and Skip, above the candidates: drawn once the draft is known
     if error:
         ui.show_error(error)
-    st.caption(f"Rank the {len(doc.candidates)} candidates, **1 is the best**. {rule} "
-               "*Critique*: what is wrong, how to fix it."
-               + (" The lowest-ranked candidate needs a critique." if project.require_critique_lowest else "")
-               + " " + annotate_screen.HELP)
+    if len(doc.candidates) == 1:
+        st.caption("One output: say what is wrong with it and how to fix it (there is nothing to rank). "
+                   "**Ctrl+Enter** saves.")
+    else:
+        st.caption(f"Rank the {len(doc.candidates)} candidates, **1 is the best**. {rule} "
+                   "*Critique*: what is wrong, how to fix it."
+                   + (" The lowest-ranked candidate needs a critique." if project.require_critique_lowest else "")
+                   + " " + annotate_screen.HELP)
     names = widgets.draft_editor(project, doc, draft, order, prefix=PREFIX)
 ui.keep(user.id, draft_key(doc), draft)
 

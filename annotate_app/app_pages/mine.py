@@ -7,7 +7,7 @@ database is retried, and if it still fails the revision stays on the page with t
 
 import streamlit as st
 
-from annotate_app import session, ui, widgets
+from annotate_app import annotate_screen, session, ui, widgets
 from training.annotation import drafts as A
 from training.errors import TokenwiseError
 
@@ -67,13 +67,15 @@ changed = A.is_changed(draft, saved)
 found = A.problems(project, doc, draft, names) or ([] if changed else ["you change the ranking or a critique."])
 col1, col2 = st.columns(2)
 with col1:
-    save = st.button("Save revision", type="primary", disabled=bool(found), icon=":material/save:", width="stretch")
+    save = st.button("Save revision", type="primary", disabled=bool(found), icon=":material/save:", width="stretch",
+                     key="mine_save")
 with col2:
     if st.button("Discard changes", disabled=not changed, width="stretch"):
         del st.session_state[key]
         st.session_state[f"revise_nonce:{doc.id}"] = nonce + 1
         st.rerun()
 widgets.show_problems(found)
+annotate_screen.install_keys(save_key="mine_save")  # number keys, Ctrl+Enter, Escape keeps a critique
 if save:
     try:
         with session.store() as s:

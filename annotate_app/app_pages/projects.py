@@ -106,7 +106,8 @@ with import_tab:
                             key="import_format")
     mapping = map_col.text_input(
         "Column mapping (optional)", key="import_mapping", placeholder="prompt=question,chosen=good,rejected=bad",
-        help="NAME=COLUMN pairs: the file's COLUMN is read as Tokenwise's NAME (as `tokenwise import --map`).")
+        help="NAME=COLUMN pairs: the file's COLUMN is read as Tokenwise's NAME (as `tokenwise import --map`); "
+             "COLUMN+COLUMN+... makes a list, e.g. text=question,candidates=answer_1+answer_2.")
     rater_col, score_col, source_col = st.columns(3)
     rater = rater_col.text_input("Rater column (optional)", key="import_rater",
                                  help="the column naming who judged a row (default: worker, annotator, rater, ...)")
@@ -167,15 +168,20 @@ with export_tab:
     if source_project is not None:
         st.caption("Current versions of rankings and critiques. hf: a Hugging Face `datasets` folder "
                    "(as `tokenwise export --format hf`), in a .zip.")
+        with ui.store() as s:
+            accepted = s.count_accepted_refinements(source_project.id)
         for what in admin.export_kinds():
             cols = st.columns([2, 1, 1, 1])
-            cols[0].markdown(f"**{what}**")
+            empty = what.startswith("ilf-") and not accepted  # nothing to build: say so, not a dead button
+            cols[0].markdown(f"**{what}**" + (" · none accepted yet" if empty else ""),
+                             help="No accepted refinement yet: refine and select (Training page), then accept "
+                             "them on the Review page." if empty else None)
             for col, out_fmt in zip(cols[1:], admin.EXPORT_FORMATS):
                 col.download_button(
                     out_fmt, data=ui.guarded(functools.partial(admin.export_bytes, ui.db_path(), source_project.id,
                                                                what, out_fmt), "admin"),
                     file_name=f"{source_project.name}-{what}.{admin.FILE_NAME[out_fmt]}", mime=admin.MIME[out_fmt],
-                    key=f"export_{what}_{out_fmt}", on_click="ignore", icon=":material/download:")
+                    key=f"export_{what}_{out_fmt}", on_click="ignore", icon=":material/download:", disabled=empty)
 
 # 1. (drawn last, at the top) every project with its counts
 with ui.store() as s:

@@ -92,3 +92,34 @@ def test_ctrl_enter_from_a_critique_box_saves_the_critique_too(live_server, brow
         assert list(crits) == [mine.order[-1][0]]  # on the candidate ranked last
     finally:
         context.close()
+
+
+def test_escape_closes_a_critique_box_and_keeps_what_was_typed(live_server, browser, e2e):
+    """Escape closes the critique's popover; the text typed in it is kept (in the box when it is
+    opened again, and in the saved critique)."""
+    srv, context, page, groups = annotator_screen(live_server, browser, e2e)
+    try:
+        k = groups.count()
+        for i in range(k):
+            groups.nth(i).locator('input[type="radio"]').first.focus()
+            page.keyboard.press(str(i + 1))
+            e2e.wait_idle(page)
+        name = f"Critique of candidate {chr(ord('A') + k - 1)}"
+        page.get_by_role("button", name="Critique").nth(k - 1).click()
+        page.get_by_label(name, exact=True).click()
+        page.keyboard.type("Misses the date of the vote.")
+        page.keyboard.press("Escape")
+        page.get_by_label(name, exact=True).wait_for(state="hidden")
+        e2e.wait_idle(page)
+        page.get_by_role("button", name="Critique").nth(k - 1).click()
+        assert page.get_by_label(name, exact=True).input_value() == "Misses the date of the vote."
+        page.keyboard.press("Escape")
+        e2e.wait_idle(page)
+        page.locator('[data-testid="stBaseButton-primary"]').filter(has_text="Save").click()
+        e2e.wait_text(page, "Saved your ranking")
+        with Store(srv.db_path) as s:
+            carol = s.authenticate(srv.tokens["annotator"])
+            [mine] = s.my_rankings(carol, "demo")
+            assert [c.text for c in s.my_critiques(carol, mine.document_id).values()] == ["Misses the date of the vote."]
+    finally:
+        context.close()

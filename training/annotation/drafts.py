@@ -223,6 +223,10 @@ def lowest_problems(project: Project, doc: Document, draft: Draft, names: dict[i
 
 def problems(project: Project, doc: Document, draft: Draft, names: dict[int, str]) -> list[str]:
     """Every reason Save is not allowed yet, as sentences; [] when the draft can be saved."""
+    if len(doc.candidates) == 1:  # one output: nothing to rank, so its critique is what is saved
+        only = doc.candidates[0].id
+        lone = [] if (draft.critiques.get(only) or "").strip() else ["you write a critique of the one output."]
+        return lone + critique_problems(doc, draft, names)
     return (ranking_problems(draft.ranks, names, allow_ties=project.allow_ties)
             + critique_problems(doc, draft, names)
             + lowest_problems(project, doc, draft, names))

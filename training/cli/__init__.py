@@ -12,6 +12,7 @@ import sys
 from training.errors import TokenwiseError
 
 from . import core, doctor_cmds, ilf_cmds, io_cmds, jobs_cmds, round_cmds, train_cmds
+from .common import DEFAULT_DB
 
 GROUPS = (core, io_cmds, train_cmds, ilf_cmds, jobs_cmds, round_cmds, doctor_cmds)
 
@@ -22,6 +23,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Tokenwise: rank and critique model outputs, learn token-level rewards, build ILF data.",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress at INFO level")
+    parser.add_argument("--db", dest="root_db", metavar="PATH", default=None,
+                        help=f"SQLite database, before the command or after it (default ./{DEFAULT_DB})")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for group in GROUPS:
         group.register(sub)
@@ -31,6 +34,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if getattr(args, "db", DEFAULT_DB) is None:  # `tokenwise --db X cmd` and `tokenwise cmd --db X` alike
+        args.db = args.root_db or DEFAULT_DB
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

@@ -57,7 +57,8 @@ def register(sub) -> None:
                    help="project to import into (create it first: tokenwise project create NAME --k 4)")
     p.add_argument("--format", default="auto", choices=IMPORT_FORMATS, help="file format (default: auto)")
     p.add_argument("--map", default="", metavar="NAME=COLUMN,...",
-                   help="rename the file's columns first, e.g. prompt=question,chosen=good,rejected=bad")
+                   help="rename the file's columns first, e.g. prompt=question,chosen=good,rejected=bad; "
+                        "a+b+c makes a list: text=question,candidates=answer 1+answer 2")
     p.add_argument("--rater-field", default=None, metavar="COLUMN",
                    help="column naming who judged (default: worker, annotator, rater, labeler or judge)")
     p.add_argument("--score-field", default=None, metavar="PATH",

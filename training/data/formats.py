@@ -414,7 +414,7 @@ SLF5K_FIELDS = ("title", "post", "generated_summary_for_feedback", "feedback", "
 
 
 def _parse_slf5k(obj: dict, line: int, problems: Problems, opts: Options) -> Item | None:
-    title = _text(obj, "title", line, problems, allow_empty=True)
+    title = _text(obj, "title", line, problems, allow_empty=True) if "title" in obj else ""  # optional
     post = _text(obj, "post", line, problems)
     summary = _text(obj, "generated_summary_for_feedback", line, problems)
     feedback = _text(obj, "feedback", line, problems)
@@ -473,19 +473,33 @@ FORMATS: dict[str, Format] = {f.name: f for f in [
 ]}
 
 
+def _columns(source: str, obj: dict) -> list[str]:
+    """The columns a mapping's source names: itself, or "a+b+c" (when it is not one column's name)."""
+    if source in obj or "+" not in source:
+        return [source]
+    return [part.strip() for part in source.split("+")]
+
+
 def apply_mapping(obj: dict, mapping: dict[str, str]) -> dict:
-    """Rename the file's columns to the names Tokenwise reads (target <- source); other keys stay."""
+    """Rename the file's columns to the names Tokenwise reads (target <- source); other keys stay.
+    A source "a+b+c" makes a list of those columns' values (candidates=answer_1+answer_2)."""
     if not mapping:
         return obj
-    out = {k: v for k, v in obj.items() if k not in set(mapping.values())}
+    used = {col for source in mapping.values() for col in _columns(source, obj)}
+    out = {k: v for k, v in obj.items() if k not in used}
     for target, source in mapping.items():
-        if source in obj:
+        cols = _columns(source, obj)
+        if len(cols) > 1:
+            if all(c in obj for c in cols):
+                out[target] = [obj[c] for c in cols]
+        elif source in obj:
             out[target] = obj[source]
     return out
 
 
 def parse_mapping(spec: str) -> dict[str, str]:
-    """"prompt=question,chosen=good" -> {"prompt": "question", "chosen": "good"} (ValueError names the bad part)."""
+    """"prompt=question,chosen=good" -> {"prompt": "question", "chosen": "good"} (ValueError names the bad part);
+    "candidates=a+b" keeps "a+b" (apply_mapping makes the list)."""
     out: dict[str, str] = {}
     for part in filter(None, (p.strip() for p in (spec or "").split(","))):
         target, eq, source = part.partition("=")
@@ -546,8 +560,9 @@ def detect(rows: Iterable[tuple[int, Any]], mapping: dict[str, str] | None = Non
             return fmt, ""
         keys = ", ".join(sorted(obj)) or "none"
         return None, (f"line {line}: unknown shape (keys: {keys}); the nearest known format is "
-                      f"{nearest(obj)!r}. Pass --format NAME, or --map to name the columns "
-                      f"(e.g. --map prompt=question,chosen=good,rejected=bad)")
+                      f"{nearest(obj)!r}. Choose the format (--format NAME, or the import form's Format), "
+                      "or name the columns (--map, or its Column mapping: e.g. "
+                      "prompt=question,chosen=good,rejected=bad)")
     return None, "no rows found"
 
 

@@ -126,7 +126,7 @@ def _records(path: Path, problems: _Problems | None) -> Iterator[tuple[int, Any]
     """(line, parsed object) for every non-blank row of a JSONL or CSV file.
 
     Unparseable JSON yields (line, None) after reporting it."""
-    if path.suffix.lower() == ".csv":
+    if path.suffix.lower() in (".csv", ".tsv"):
         yield from _csv_records(path, problems)
         return
     with open(path, "rb") as f:
@@ -144,7 +144,7 @@ def _records(path: Path, problems: _Problems | None) -> Iterator[tuple[int, Any]
                 yield n, json.loads(text)
             except json.JSONDecodeError as e:
                 if problems is not None and not (problems.items and problems.items[-1][:2] == (n, "encoding")):
-                    problems.add(n, "json", f"not valid JSON ({e.msg} at column {e.colno})")
+                    problems.add(n, "json", sources.json_problem(e))
                 yield n, None
             except RecursionError:
                 if problems is not None:
@@ -162,17 +162,12 @@ def _csv_records(path: Path, problems: _Problems | None) -> Iterator[tuple[int, 
             state["line"] = n
             yield text
 
-    reader = csv.reader(text_lines(), strict=True)
+    reader = csv.reader(text_lines(), strict=True, delimiter="\t" if path.suffix.lower() == ".tsv" else ",")
     header = next(reader, None)
     if header is None:
         return
     header = [h.strip() for h in header]
     cand_cols = [i for i, h in enumerate(header) if h.startswith("candidate_")]
-    known = {"id", "title", "text", "reference", "meta"}
-    for h in header:
-        if h not in known and not h.startswith("candidate_") and problems is not None:
-            problems.add(1, h or "header", "unknown column; columns are id,title,text,candidate_1..candidate_K"
-                         "[,reference][,meta]")
     if problems is not None:
         for req in ("id", "text"):
             if req not in header:
@@ -201,7 +196,8 @@ def _csv_records(path: Path, problems: _Problems | None) -> Iterator[tuple[int, 
                 problems.add(line, "row", f"has {len(cells)} cells but the header has {len(header)}")
             yield line, None
             continue
-        row: dict[str, Any] = {h: c for h, c in zip(header, cells) if not h.startswith("candidate_")}
+        # other columns go to the document's meta (an unnamed one, such as pandas' index, is left out)
+        row: dict[str, Any] = {h: c for h, c in zip(header, cells) if h and not h.startswith("candidate_")}
         row["candidates"] = [cells[i] for i in cand_cols]
         if "meta" in row:
             if row["meta"].strip():
@@ -276,18 +272,21 @@ def _content_id(*parts: str) -> str:
     return h[:16]
 
 
+DOCUMENT_FIELDS = frozenset({"id", "title", "text", "candidates", "reference", "meta"})  # others go to meta
+
+
 def _parse_documents(obj: dict, line: int, problems: _Problems, k: int) -> _Row | None:
     before = len(problems.items)
-    unknown = set(obj) - {"id", "title", "text", "candidates", "reference", "meta"}
-    for key in sorted(unknown):
-        problems.add(line, key, "unknown field (put extra data under \"meta\")")
-    ext_id = _ext_id(obj, line, problems, required=True)
+    extra = {key: obj[key] for key in obj if key not in DOCUMENT_FIELDS}  # kept in the document's meta
+    ext_id = _ext_id(obj, line, problems, required=False)  # none: a hash of the text and candidates
     title = _text(obj, "title", line, problems, required=False, allow_empty=True) or ""
     text = _text(obj, "text", line, problems)
     reference = _text(obj, "reference", line, problems, required=False, allow_empty=True)
     meta = {} if obj.get("meta") is None else obj["meta"]
     if not isinstance(meta, dict):
         problems.add(line, "meta", f"must be an object, got {_type_name(meta)}")
+    elif extra:
+        meta = {**extra, **meta}  # a key of "meta" itself wins over a column of the same name
     cands = obj.get("candidates")
     if "candidates" not in obj:
         problems.add(line, "candidates", "missing (required field)")
@@ -305,6 +304,8 @@ def _parse_documents(obj: dict, line: int, problems: _Problems, k: int) -> _Row 
             problems.add(line, "candidates", f"has {len(cands)} candidates but the project has K={k}")
     if len(problems.items) > before:
         return None
+    if ext_id is None:  # the same document imported twice gets the same id, and is refused as a duplicate
+        ext_id = _content_id(text, *cands)
     return _Row(line, NewDocument(ext_id, text, list(cands), title=title, meta=meta,
                                   reference=reference or None))
 
@@ -403,8 +404,8 @@ def import_file(store: Store, path: str | Path, project: str | int, fmt: str = "
 
 
 def _fast(path: Path) -> bool:
-    """Documents in a plain JSONL or CSV file take the fast path (`_stream`)."""
-    return path.suffix.lower() in (".jsonl", ".csv", ".ndjson", ".txt", "") and path.is_file()
+    """Documents in a plain JSONL, CSV or TSV file take the fast path (`_stream`)."""
+    return path.suffix.lower() in (".jsonl", ".csv", ".tsv", ".ndjson", ".txt", "") and path.is_file()
 
 
 def _open(store: Store, path: str | Path, project: str | int, fmt: str, options: Options | None):

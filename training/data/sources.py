@@ -6,7 +6,7 @@
 Sources, each read as a stream so memory stays flat with the file's size:
   *.jsonl / *.ndjson    one JSON object per line (line = the line number)
   *.json                a JSON array of objects (read incrementally), or JSONL under a .json name
-  *.csv                 a header row, then one object per row (values are strings)
+  *.csv, *.tsv          a header row, then one object per row (values are strings)
   *.parquet             row groups read one batch at a time (line = the row number, from 1)
   any of these + .gz    decompressed on the fly
   a folder              written by `datasets.Dataset.save_to_disk` (its *.arrow files, read with pyarrow)
@@ -50,13 +50,20 @@ def kind_of(path: str | Path) -> str:
     if p.exists():
         if ext in ("jsonl", "ndjson", "txt", ""):
             return "jsonl"
+        if ext == "tsv":
+            return "csv"  # with tabs (`_delimiter`)
         if ext in FILE_KINDS:
             return ext
-        raise ValidationError(f"import file {p}: unknown extension {ext!r}; use .jsonl, .json, .csv or .parquet "
-                              "(optionally .gz), or a folder written by datasets.save_to_disk")
-    if ext in (*FILE_KINDS, "ndjson", "txt", "gz") or str(path).startswith((".", "/", "~")):
+        raise ValidationError(f"import file {p}: unknown extension {ext!r}; use .jsonl, .json, .csv, .tsv or "
+                              ".parquet (optionally .gz), or a folder written by datasets.save_to_disk")
+    if ext in (*FILE_KINDS, "tsv", "ndjson", "txt", "gz") or str(path).startswith((".", "/", "~")):
         raise ValidationError(f"import file {p}: does not exist")
     return "hub"
+
+
+def json_problem(e: json.JSONDecodeError) -> str:
+    """A JSON parse error in words: "not valid JSON (Expecting ',' delimiter at column 12)"."""
+    return f"not valid JSON ({e.msg.removesuffix(' at')} at column {e.colno})"
 
 
 def _open_binary(path: Path) -> IO[bytes]:
@@ -86,7 +93,7 @@ def _jsonl(path: Path, problems) -> Iterator[tuple[int, Any]]:
                 yield n, json.loads(text)
             except json.JSONDecodeError as e:
                 if problems is not None:
-                    problems.add(n, "json", f"not valid JSON ({e.msg} at column {e.colno})")
+                    problems.add(n, "json", json_problem(e))
                 yield n, None
             except RecursionError:
                 if problems is not None:
@@ -103,6 +110,11 @@ def _json_array(path: Path, problems) -> Iterator[tuple[int, Any]]:
         buf = f.read(CHUNK).lstrip("\ufeff")
         if not buf.lstrip().startswith("["):
             f.close()
+            if _one_object(buf):
+                if problems is not None:
+                    problems.add(1, "json", ONE_OBJECT)
+                yield 1, None
+                return
             yield from _jsonl(path, problems)
             return
         dec = json.JSONDecoder()
@@ -136,7 +148,8 @@ def _json_array(path: Path, problems) -> Iterator[tuple[int, Any]]:
             except json.JSONDecodeError as e:
                 if eof:
                     if problems is not None:
-                        problems.add(n + 1, "json", f"item {n + 1} of the array is not valid JSON ({e.msg})")
+                        problems.add(n + 1, "json", f"item {n + 1} of the array is not valid JSON "
+                                     f"({e.msg.removesuffix(' at')})")
                     yield n + 1, None
                     return
                 refill()
@@ -151,10 +164,33 @@ def _json_array(path: Path, problems) -> Iterator[tuple[int, Any]]:
                 refill()
 
 
+ONE_OBJECT = ("the file is one JSON object spread over several lines, not a list of rows: a .json file "
+              "holds an array of rows ([{...}, {...}]) or one row per line; if the rows are a list under one "
+              "key, save that list on its own (e.g. jq '.KEY' file.json)")
+
+
+def _one_object(start: str) -> bool:
+    """Whether a .json file that does not start with "[" is one object over several lines (its first
+    line, which would be a row in JSON lines, is not a whole JSON value)."""
+    first = start.lstrip().split("\n", 1)[0]
+    if not first.startswith("{"):
+        return False
+    try:
+        json.loads(first)
+    except (json.JSONDecodeError, RecursionError):
+        return True
+    return False
+
+
+def _delimiter(path: Path) -> str:
+    """A tab for a .tsv file (also .tsv.gz), else a comma."""
+    return "\t" if ".tsv" in [s.lower() for s in path.suffixes[-2:]] else ","
+
+
 def _csv(path: Path, problems) -> Iterator[tuple[int, Any]]:
     csv.field_size_limit(2**31 - 1)
     with _open_text(path) as f:
-        reader = csv.DictReader(f)
+        reader = csv.DictReader(f, delimiter=_delimiter(path))
         for row in reader:
             if not any((v or "").strip() for v in row.values() if isinstance(v, str)):
                 continue

@@ -146,6 +146,15 @@ class RefinementsMixin(StoreBase):
         return self.get_refinement(rid)
 
     # -- listing ------------------------------------------------------------------------
+    def count_accepted_refinements(self, project: str | int) -> int:
+        """How many current critiques of a project have an accepted refinement (what the ILF
+        datasets and exports are made of)."""
+        p = self.get_project(project)
+        return self.scalar(
+            "SELECT COUNT(DISTINCT k.id) FROM refinements f JOIN critiques k ON k.id = f.critique_id"
+            " JOIN candidates c ON c.id = k.candidate_id JOIN documents d ON d.id = c.document_id"
+            " WHERE d.project_id = ? AND k.current = 1 AND f.accepted = 1", (p.id,))
+
     def critique_items(self, project: str | int, *, annotator: Annotator | None = None,
                        critique_ids: Iterable[int] | None = None) -> list[CritiqueItem]:
         """Current critiques of a project with candidate, document and refinements.
