@@ -186,7 +186,7 @@ def test_export_buttons_for_every_kind_and_format(admin_db):
     # the ILF exports need accepted refinements: until there is one their buttons are disabled, and say why
     off = {b.key.split("_")[1] for b in buttons if b.proto.disabled}
     assert off == {"ilf-sft", "ilf-feedback"}
-    assert any("none accepted yet" in m.value for m in at.markdown)
+    assert any("no accepted refinement yet" in m.value for m in at.markdown)
     with Store(db_path) as s:
         ann, _ = s.add_annotator("kim")
         doc = s.documents("news")[0]

@@ -53,7 +53,7 @@ draw_people(people)
 
 # 3. revoke one (not yourself: that would lock you out mid-session)
 st.subheader("Revoke access")
-revocable = [a.name for a in people if a.active and a.id != user.id]
+revocable = [a.name for a in people if a.active and a.id != user.id and not a.is_source]  # sources cannot sign in
 if not revocable:
     st.caption("Nobody else to revoke.")
 else:

@@ -173,7 +173,7 @@ with export_tab:
         for what in admin.export_kinds():
             cols = st.columns([2, 1, 1, 1])
             empty = what.startswith("ilf-") and not accepted  # nothing to build: say so, not a dead button
-            cols[0].markdown(f"**{what}**" + (" · none accepted yet" if empty else ""),
+            cols[0].markdown(f"**{what}**" + (" · no accepted refinement yet" if empty else ""),
                              help="No accepted refinement yet: refine and select (Training page), then accept "
                              "them on the Review page." if empty else None)
             for col, out_fmt in zip(cols[1:], admin.EXPORT_FORMATS):
