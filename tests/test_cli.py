@@ -185,3 +185,17 @@ def test_export_refuses_a_suffix_it_does_not_write(db, capsys, tmp_path):
     assert code == 0 and "(jsonl)" in out  # an explicit --format is what the user asked for
     code, _, err = run(capsys, "ilf", "build", "--project", "news", "--out", str(tmp_path / "d.txt"), "--db", db)
     assert code == 2 and ".txt is not a format" in one_error_line(err)
+
+
+def test_db_before_or_after_the_command_and_sft_registers_nowhere_without_one():
+    from training.cli import build_parser, resolve_db
+
+    def db(*argv):
+        return resolve_db(build_parser().parse_args(list(argv))).db
+
+    assert db("project", "list") == "tokenwise.db"
+    assert db("--db", "a.db", "project", "list") == db("project", "list", "--db", "a.db") == "a.db"
+    assert db("project", "list", "--db", "b.db") == "b.db"
+    assert db("train", "sft", "--file", "f.jsonl", "--out", "o") is None  # no database touched
+    assert db("--db", "a.db", "train", "sft", "--file", "f.jsonl", "--out", "o") == "a.db"
+

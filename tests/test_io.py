@@ -133,6 +133,51 @@ def test_a_mapping_builds_the_candidates_list_and_documents_need_no_id(store, tm
     assert table_counts(store) == before
 
 
+def test_csv_documents_without_id_through_a_mapping_gzipped_or_from_parquet(store, tmp_path):
+    """The documents layout by every road: a CSV with no id column, a CSV whose columns a --map
+    names (candidates=a+b), a .tsv.gz with candidate_N columns and a meta cell, and Parquet
+    extras that JSON cannot hold as they are (a date) kept as text."""
+    import datetime
+    import gzip
+
+    import pyarrow as pa
+
+    from training.data.formats import Options, parse_mapping
+
+    store.create_project("news", k=2)
+    (tmp_path / "noid.csv").write_text("text,candidate_1,candidate_2\nA text,x,y\n", encoding="utf-8")
+    (tmp_path / "mapped.csv").write_text("question,a1,a2,topic\nWhy?,yes,no,why\n", encoding="utf-8")
+    with gzip.open(tmp_path / "packed.tsv.gz", "wt", encoding="utf-8") as f:
+        f.write('id\ttext\tcandidate_2\tcandidate_1\tmeta\treference\ng1\tZipped\tsecond\tfirst\t{"k": 1}\t\n')
+    pq.write_table(pa.table({"id": ["p1"], "text": ["From parquet"], "candidates": [["c", "d"]],
+                             "when": [datetime.date(2026, 11, 29)]}), tmp_path / "d.parquet")
+    import_file(store, tmp_path / "noid.csv", "news")
+    import_file(store, tmp_path / "mapped.csv", "news",
+                options=Options(mapping=parse_mapping("text=question,candidates=a1+a2")))
+    import_file(store, tmp_path / "packed.tsv.gz", "news")
+    import_file(store, tmp_path / "d.parquet", "news")
+    rows = {r["text"]: r for r in export_rows(store, "news", "documents")}
+    assert rows["A text"]["candidates"] == ["x", "y"] and len(rows["A text"]["id"]) == 16
+    assert rows["Why?"]["candidates"] == ["yes", "no"] and rows["Why?"]["meta"] == {"topic": "why"}
+    assert (rows["Zipped"]["candidates"], rows["Zipped"]["meta"]) == (["first", "second"], {"k": 1})
+    assert "reference" not in rows["Zipped"]
+    assert rows["From parquet"]["meta"] == {"when": "2026-11-29"}
+    (tmp_path / "deep.csv").write_text('id,text,candidate_1,candidate_2,meta\nz,T,a,b,"' + "[" * 50_000 + '"\n',
+                                       encoding="utf-8")
+    with pytest.raises(ImportFileError, match="line 2: meta: not valid JSON"):
+        import_file(store, tmp_path / "deep.csv", "news")
+
+
+def test_jsonl_saved_as_json_with_a_long_first_row_is_read_as_rows(store, tmp_path):
+    from training.data import sources
+
+    store.create_project("prefs", k=2)
+    long = {"prompt": "p " * (sources.CHUNK // 2 + 10), "chosen": "a", "rejected": "b"}
+    path = tmp_path / "rows.json"
+    path.write_text(json.dumps(long) + "\n" + json.dumps({**long, "prompt": "q"}) + "\n", encoding="utf-8")
+    assert import_file(store, path, "prefs").documents == 2
+
+
 def test_pairs_round_trip(store, tmp_path):
     store.create_project("prefs", k=2)
     path = write_jsonl(tmp_path / "p.jsonl", PAIRS)

@@ -53,6 +53,10 @@ def test_round_from_creation_to_the_cards(store, db_path, setup):
     with pytest.raises(ValidationError, match="exists already"):  # same blind project name
         store.create_project("eval-r2", kind="summarize", k=2)
         start_round(store, "news", {"name": "r2", "model_a": "x", "model_b": "y"})
+    with pytest.raises(ValidationError, match="at most 95 characters"):  # eval-<name> must be a name too
+        start_round(store, "news", {"name": "r" * 96, "model_a": "x", "model_b": "y"})
+    with pytest.raises(ValidationError, match="one line"):
+        start_round(store, "news", {"name": "r\n3", "model_a": "x", "model_b": "y"})
     assert run_worker(db_path, once=True) == 1
     assert store.get_job(job.id).status == "done", store.get_job(job.id).error
     rnd = store.get_round("r1")

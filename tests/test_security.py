@@ -387,6 +387,17 @@ def test_a_revoked_annotator_who_clicks_save_is_signed_out_without_an_exception(
         assert s.db["rankings"].count == 0
 
 
+def test_import_source_names_from_the_data_are_made_names(store):
+    """A rater column is data: its name is folded to one line, bidi controls dropped, cut at 100."""
+    from training.store.base import source_name
+
+    assert source_name("import:ann\n\u202eevil\t b") == "import:ann evil b"
+    assert source_name("import:" + "x" * 200) == "import:" + "x" * 92 + "…"
+    with store.tx() as c:
+        made, _ = store._source(c, "import:line\nbreak")
+    assert made.name == "import:line break"
+
+
 def test_names_are_one_line():
     """Project, annotator and round names appear in menus, messages and commands: one line, no
     control or bidi characters, at most 100 characters."""
@@ -437,6 +448,8 @@ def test_dashboard_job_paths_stay_in_the_data_folder(tmp_path, monkeypatch):
                 submit_job(s, "sft", {"out": out}, project="p", data_root=root)
         with pytest.raises(ValidationError, match=f"model #{kept.id}"):
             submit_job(s, "sft", {"out": str(root / "models" / "kept")}, project="p")  # the CLI too
+        with pytest.raises(ValidationError, match="control characters"):
+            submit_job(s, "sft", {"out": "models/a\x00b"}, project="p")
     # every setting that names a file or model is declared, so none escapes the check
     pathlike = {"file", "out", "model", "base", "base_model", "reward_model", "path", "dir"}
     for name, kind in KINDS.items():

@@ -31,11 +31,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def resolve_db(args: argparse.Namespace) -> argparse.Namespace:
+    """`tokenwise --db X cmd` and `tokenwise cmd --db X` alike; neither: the command's default
+    (DEFAULT_DB, or None for one whose database is optional: train sft registers nowhere then)."""
+    if getattr(args, "db", DEFAULT_DB) is None:
+        args.db = args.root_db or getattr(args, "db_default", None)
+    return args
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
-    if getattr(args, "db", DEFAULT_DB) is None:  # `tokenwise --db X cmd` and `tokenwise cmd --db X` alike
-        args.db = args.root_db or DEFAULT_DB
+    args = resolve_db(parser.parse_args(argv))
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

@@ -39,6 +39,7 @@ import dataclasses
 import hashlib
 import json
 import logging
+import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -169,9 +170,8 @@ def _csv_records(path: Path, problems: _Problems | None) -> Iterator[tuple[int, 
     header = [h.strip() for h in header]
     cand_cols = [i for i, h in enumerate(header) if h.startswith("candidate_")]
     if problems is not None:
-        for req in ("id", "text"):
-            if req not in header:
-                problems.add(1, req, "missing column in the CSV header")
+        if "text" not in header:
+            problems.add(1, "text", "missing column in the CSV header")
         if len(cand_cols) < 2:
             problems.add(1, "candidates", f"the header has {len(cand_cols)} candidate_N column(s); "
                          "a document needs at least 2")
@@ -203,9 +203,10 @@ def _csv_records(path: Path, problems: _Problems | None) -> Iterator[tuple[int, 
             if row["meta"].strip():
                 try:
                     row["meta"] = json.loads(row["meta"])
-                except json.JSONDecodeError as e:
+                except (json.JSONDecodeError, RecursionError) as e:
                     if problems is not None:
-                        problems.add(line, "meta", f"not valid JSON ({e.msg})")
+                        problems.add(line, "meta", sources.TOO_DEEP if isinstance(e, RecursionError)
+                                     else f"not valid JSON ({e.msg.removesuffix(' at')})")
                     yield line, None
                     continue
             else:
@@ -218,11 +219,8 @@ def _csv_records(path: Path, problems: _Problems | None) -> Iterator[tuple[int, 
 def detect_format(path: str | Path, mapping: dict[str, str] | None = None) -> str:
     """The format of a source from its first row's keys (after the column mapping): a CSV with
     candidate_N columns holds documents; ValidationError names the line and keys otherwise."""
-    if sources.kind_of(path) == "csv" and not mapping:
-        with open(path, encoding="utf-8", errors="replace") as f:
-            header = f.readline()
-        if "candidate_" in header:
-            return "documents"
+    if sources.kind_of(path) == "csv" and not mapping and "candidate_" in sources.first_line(path):
+        return "documents"
     fmt, why = detect_source(path, mapping)
     if fmt is None:
         raise ValidationError(f"import {path}: {why}")
@@ -358,7 +356,7 @@ def _plain_document(obj: dict, k: int) -> ImportRow | None:
     for c in cands:
         if type(c) is not str or not c.strip():
             return None
-    return ImportRow(ext_id, text, cands, title or "", json.dumps(meta, ensure_ascii=False) if meta else "{}",
+    return ImportRow(ext_id, text, cands, title or "", json.dumps(meta, ensure_ascii=False, default=str) if meta else "{}",
                      reference or None)
 
 
@@ -370,7 +368,7 @@ def validate_file(store: Store, path: str | Path, project: str | int, fmt: str =
     Returns (format, number of rows)."""
     path, p, fmt, options = _open(store, path, project, fmt, options)
     report = ImportReport(str(path), p.name, fmt)
-    if fmt in ITEM_FORMATS or not _fast(path):
+    if fmt in ITEM_FORMATS or not _fast(path, options):
         return fmt, _stream_items(store, path, fmt, p, None, report, options, "import", split)
     return fmt, _stream(store, path, fmt, p, None, report, options)
 
@@ -385,7 +383,7 @@ def import_file(store: Store, path: str | Path, project: str | int, fmt: str = "
     t0 = time.perf_counter()
     path, p, fmt, options = _open(store, path, project, fmt, options)
     report = ImportReport(str(path), p.name, fmt)
-    items = fmt in ITEM_FORMATS or not _fast(path)
+    items = fmt in ITEM_FORMATS or not _fast(path, options)
     imp = store.begin_import(p, str(path))  # item imports make their sources as they meet them
     try:
         if items:
@@ -403,9 +401,13 @@ def import_file(store: Store, path: str | Path, project: str | int, fmt: str = "
     return report
 
 
-def _fast(path: Path) -> bool:
-    """Documents in a plain JSONL, CSV or TSV file take the fast path (`_stream`)."""
-    return path.suffix.lower() in (".jsonl", ".csv", ".tsv", ".ndjson", ".txt", "") and path.is_file()
+def _fast(path: Path, options: Options | None = None) -> bool:
+    """Documents in a plain JSONL, CSV or TSV file take the fast path (`_stream`); a CSV or TSV with
+    a column mapping goes row by row (`_stream_items`), the mapping applied to each row's columns."""
+    suffix = path.suffix.lower()
+    if suffix in (".csv", ".tsv") and options is not None and options.mapping:
+        return False
+    return suffix in (".jsonl", ".csv", ".tsv", ".ndjson", ".txt", "") and path.is_file()
 
 
 def _open(store: Store, path: str | Path, project: str | int, fmt: str, options: Options | None):
@@ -577,8 +579,8 @@ def _stream_items(store: Store, path, fmt: str, p, imp, report: ImportReport, op
         ext_seen[ext_id] = it.line
         entry = [it.line, ext_id, texts, None, [(it, j) for j in it.judgments], {}]
         index[it.key] = entry
-        meta = json.dumps(it.meta, ensure_ascii=False) if it.meta else "{}"
-        gp = [json.dumps({"meta": m}, ensure_ascii=False) if m else "{}" for m in it.candidate_meta] \
+        meta = json.dumps(it.meta, ensure_ascii=False, default=str) if it.meta else "{}"
+        gp = [json.dumps({"meta": m}, ensure_ascii=False, default=str) if m else "{}" for m in it.candidate_meta] \
             if it.candidate_meta else None
         new.append((it, ImportRow(ext_id, it.text, list(it.candidates), it.title or "", meta, it.reference,
                                 it.sources, gp), entry))
@@ -594,6 +596,30 @@ def _stream_items(store: Store, path, fmt: str, p, imp, report: ImportReport, op
     return n
 
 
+_CANDIDATE_COLUMN = re.compile(r"candidate_(\d+)$")
+
+
+def _csv_shape(obj: dict, line: int, problems: _Problems) -> dict:
+    """A row read from a CSV/TSV (a .gz one, or one with a column mapping) in the documents
+    layout: candidate_N columns become the candidates list, a "meta" cell is JSON, an empty
+    reference or unnamed column goes. Rows of other sources pass unchanged."""
+    numbered = sorted((int(m.group(1)), key) for key in obj if (m := _CANDIDATE_COLUMN.match(key)))
+    if not numbered and not isinstance(obj.get("meta"), str):
+        return obj
+    out = {k: v for k, v in obj.items() if k and not _CANDIDATE_COLUMN.match(k)}
+    if numbered and "candidates" not in out:
+        out["candidates"] = [obj[key] for _, key in numbered]
+    if isinstance(out.get("meta"), str):
+        try:
+            out["meta"] = json.loads(out["meta"]) if out["meta"].strip() else None
+        except (json.JSONDecodeError, RecursionError):
+            problems.add(line, "meta", "not valid JSON (a meta cell holds a JSON object)")
+            out["meta"] = None
+    if isinstance(out.get("reference"), str) and not out["reference"].strip():
+        del out["reference"]
+    return out
+
+
 def _document_items(rows, k: int, problems: _Problems, options: Options):
     """Documents from a source other than plain JSONL/CSV (JSON array, Parquet, .gz, a folder, a hub
     name), as Items without judgments."""
@@ -603,7 +629,7 @@ def _document_items(rows, k: int, problems: _Problems, options: Options):
         if not isinstance(obj, dict):
             problems.add(line, "line", f"must be a JSON object, got {_type_name(obj)}")
             continue
-        r = _parse_documents(apply_mapping(obj, options.mapping), line, problems, k)
+        r = _parse_documents(apply_mapping(_csv_shape(obj, line, problems), options.mapping), line, problems, k)
         if r is not None:
             d = r.doc
             yield Item(line, d.text, list(d.candidates), title=d.title or "", ext_id=str(d.ext_id),
@@ -612,5 +638,5 @@ def _document_items(rows, k: int, problems: _Problems, options: Options):
 
 def _import_row(r: _Row) -> ImportRow:  # the NewDocument of a parsed row, as the store writes it
     d = r.doc
-    meta = json.dumps(d.meta, ensure_ascii=False) if d.meta else "{}"
+    meta = json.dumps(d.meta, ensure_ascii=False, default=str) if d.meta else "{}"
     return ImportRow(str(d.ext_id), d.text, d.candidates, d.title or "", meta, d.reference)

@@ -75,6 +75,15 @@ def _open_text(path: Path) -> IO[str]:
     return io.TextIOWrapper(_open_binary(path), encoding="utf-8", errors="strict", newline="")
 
 
+def first_line(path: str | Path) -> str:
+    """A file's first line (a CSV's header), decompressed when it ends in .gz; "" when unreadable."""
+    try:
+        with _open_binary(Path(path)) as f:
+            return f.readline(1 << 20).decode("utf-8", errors="replace")
+    except UNREADABLE:
+        return ""
+
+
 def _jsonl(path: Path, problems) -> Iterator[tuple[int, Any]]:
     with _open_binary(path) as raw:
         for n, line in enumerate(raw, start=1):
@@ -172,8 +181,11 @@ ONE_OBJECT = ("the file is one JSON object spread over several lines, not a list
 def _one_object(start: str) -> bool:
     """Whether a .json file that does not start with "[" is one object over several lines (its first
     line, which would be a row in JSON lines, is not a whole JSON value)."""
-    first = start.lstrip().split("\n", 1)[0]
-    if not first.startswith("{"):
+    body = start.lstrip()
+    if "\n" not in body:  # the first line goes on past what was read (a long row): read it as JSON lines
+        return False
+    first = body.split("\n", 1)[0]
+    if not first.startswith("{") or first.rstrip().endswith("}"):  # a whole (if broken) row is a row
         return False
     try:
         json.loads(first)

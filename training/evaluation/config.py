@@ -13,7 +13,8 @@ class RoundConfig:
     """Two models answer the same held-out documents; people rank the pair without knowing which is which."""
 
     name: str = field(default="", metadata={
-        "help": "a name for the round, shown to admins only (empty = round-<job id>)"})
+        "help": "a name for the round (empty = round-<job id>); annotators see it as the project eval-<name>, "
+                "so keep the models' names out of it"})
     model_a: str = field(default="", metadata={
         "help": "first model: a registry id (e.g. 7), a folder, or a name such as smollm2 "
                 "(empty = the project's active policy)"})

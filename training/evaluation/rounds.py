@@ -26,6 +26,7 @@ from training.evaluation.config import RoundConfig
 from training.progress import Progress, ensure
 from training.stats import wilson_interval
 from training.store import EvalRound, NewDocument, Store
+from training.store.base import NAME_MAX, checked_name
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +102,10 @@ def start_round(store: Store, project: str | int, values: dict, created_by: int 
 
 
 def check_name_free(store: Store, name: str) -> None:
+    checked_name("round", name)
+    if len(blind_project_name(name)) > NAME_MAX:  # the blind project is made at the end of the job
+        raise ValidationError(f"name: at most {NAME_MAX - len(blind_project_name(''))} characters (annotators "
+                              f"see the round as the project {blind_project_name('<name>')!r})")
     if any(r.name == name for r in store.list_rounds()):
         raise ValidationError(f"name: a round called {name!r} exists already")
     if any(x.name == blind_project_name(name) for x in store.list_projects()):

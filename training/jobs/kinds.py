@@ -137,6 +137,8 @@ def submit_job(store: Store, kind: str, values: dict | None = None, project: str
 def check_output_folder(store: Store, field: str, value: str) -> None:
     """A job's output folder must not be the database's folder (or one above it), nor a registered
     model's folder or one inside it: a job writes its files there and would overwrite them."""
+    if any(ord(ch) < 32 for ch in value):
+        raise ValidationError(f"{field}: a path cannot hold control characters (a NUL byte or a line break)")
     path = Path(value).expanduser().resolve()
     db_folder = Path(store.path).resolve().parent
     if path == db_folder or path in db_folder.parents:

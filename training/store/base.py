@@ -42,6 +42,15 @@ def checked_name(what: str, name: str | None) -> str:
     return name
 
 
+def source_name(name: str | None) -> str:
+    """An import source's name (`<source>:<rater>`, the rater from the data) made a name: one line,
+    no control or bidi characters, at most NAME_MAX characters (cut with "…")."""
+    clean = "".join(" " if unicodedata.category(ch) in ("Cc", "Zl", "Zp") else ch
+                    for ch in (name or "") if ch not in BIDI_CONTROLS)
+    clean = " ".join(clean.split())
+    return clean if len(clean) <= NAME_MAX else clean[:NAME_MAX - 1] + "…"
+
+
 def now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds")
 

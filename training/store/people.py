@@ -15,7 +15,7 @@ import hmac
 import secrets
 
 from ..errors import AuthError, NotFound, ValidationError
-from .base import StoreBase, checked_name, now
+from .base import StoreBase, checked_name, now, source_name
 from .records import Annotator
 
 ROLES = ("annotator", "admin")  # people
@@ -106,7 +106,7 @@ class PeopleMixin(StoreBase):
 
         A person's name is refused: imported rankings are never credited to somebody who did not
         make them (revoked annotators and admins included)."""
-        name = (name or "").strip()
+        name = source_name(name)
         if not name:
             raise ValidationError("source annotator: must not be empty (--source-annotator NAME)")
         row = c.execute("SELECT * FROM annotators WHERE name = ?", (name,)).fetchone()
