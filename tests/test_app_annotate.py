@@ -339,3 +339,21 @@ def test_a_one_output_document_asks_for_a_critique_not_a_rank(db_path, monkeypat
         doc = s.documents("fb")[0]
         assert [c.text for c in s.my_critiques(ann, doc.id).values()] == ["Too vague about the cause."]
         assert s.my_ranking(ann, doc.id).order == [[doc.candidates[0].id]]
+
+
+def test_a_document_saved_in_another_tab_is_replaced_with_a_word(app_db, app_test):
+    """Two tabs on one document: after tab 1 saves, tab 2's next run shows the next document and
+    says why, instead of switching under the cursor without a word."""
+    tab2 = app_test("annotate.py", app_db.ann.id).run()
+    doc, order = _shown(app_db, app_db.ann)
+    assert doc.text in _texts(tab2)
+    with Store(app_db.path) as s:  # tab 1 saves it
+        s.save_ranking(app_db.ann, doc.id, {cid: i + 1 for i, cid in enumerate(order)})
+    _radio(tab2, "A").set_value(1)
+    tab2.run()
+    assert not tab2.exception
+    assert any("no longer in your queue" in i.value for i in tab2.info)
+    assert doc.text not in _texts(tab2)
+    assert _radio(tab2, "A").value is None  # the click did not carry over to the new document
+    tab2.run()
+    assert not any("no longer in your queue" in i.value for i in tab2.info)  # said once

@@ -71,9 +71,17 @@ def on_skip(doc) -> None:
     st.session_state["annotate_flash"] = "Skipped: that document comes back at the end of your queue."
 
 
+pinned = st.session_state.get(pin, ui.kept(user.id, pin))
 with session.store() as s:
-    view = A.annotate_view(s, user, project, st.session_state.get(pin, ui.kept(user.id, pin)))
+    view = A.annotate_view(s, user, project, pinned)
 doc = view.doc
+# The document on screen changed without a Save or Skip here: it was saved in another tab or
+# window. Say so (the next click would otherwise land on a document nobody looked at), and drop
+# the draft of the old one, which can no longer be saved.
+moved_on = pinned is not None and (doc is None or doc.id != pinned)
+if moved_on:
+    st.session_state.pop(f"draft:{user.id}:{pinned}", None)
+    ui.forget(user.id, f"draft:{user.id}:{pinned}")
 st.session_state[pin] = None if doc is None else doc.id
 ui.keep(user.id, pin, st.session_state[pin])
 
@@ -105,6 +113,9 @@ flash = st.session_state.pop("annotate_flash", None)
 if flash:  # a toast: the candidates stay where they were on the screen
     st.toast(flash, icon=":material/check_circle:", duration="long")
 error = st.session_state.pop("annotate_error", None)
+if moved_on:
+    st.info("The document you had open is no longer in your queue (you saved it in another tab or window)"
+            + (": here is the next one." if doc is not None else "."), icon=":material/sync:")
 
 if doc is None:
     st.success("All done — thank you! There is nothing left in your queue for this project.")
