@@ -113,6 +113,8 @@ def test_edit_project_settings(admin_db):
         p = s.get_project("news")
     assert (p.instructions, p.overlap, p.show_rewards, p.allow_ties) == ("New instructions", 3, True, False)
     assert any("saved" in m for m in texts(at, "success"))
+    # 3 per document but 2 people (root, ann): a target nobody can reach is pointed out
+    assert any("but 2 people can annotate" in w for w in texts(at, "warning"))
 
 
 def test_import_valid_file_through_the_uploader(admin_db):

@@ -76,6 +76,12 @@ with create_tab, st.form("create_project"):
 with settings_tab:
     project = choose("Project", key="projects_project")
 if project is not None:
+    with ui.store() as s:
+        people = sum(1 for a in s.list_annotators() if a.active and not a.is_source)
+    if project.overlap > people:  # a target nobody can reach: say so where it is set
+        settings_tab.warning(f"{project.overlap} annotators per document, but {people} "
+                             f"{'person can' if people == 1 else 'people can'} annotate: no document can be "
+                             "fully ranked until more are added (People page) or the overlap is lowered.")
     with settings_tab, st.form(f"settings_{project.id}"):
         st.caption(f"{escape_markdown(project.name)}: task {project.kind}, K = {project.k} (fixed once created)")
         new_instructions = st.text_area("Instructions for annotators", value=project.instructions)
