@@ -38,6 +38,8 @@ PAGES = [
 def sign_in_page() -> None:
     st.title("Tokenwise")
     st.caption("Rank model outputs and say how to make them better.")
+    if why := st.session_state.pop(ui.SIGNED_OUT, None):
+        st.info(f"You were signed out: {escape_markdown(why)}. Sign in again, with a new token if you were given one.")
     with st.form("sign_in"):
         token = st.text_input("Access token", type="password", help="Your admin gives you this token.")
         if st.form_submit_button("Sign in", type="primary"):

@@ -117,12 +117,17 @@ def check(role: str = "annotator", annotator_id: int | None = None, token_prefix
     return check_role(a, role)
 
 
+SIGNED_OUT = "_signed_out_because"  # why a session that was signed in is not any more (shown once)
+
+
 def current_user() -> Annotator | None:
-    """The signed-in annotator, re-checked against the database (a revoked token ends the session)."""
+    """The signed-in annotator, re-checked against the database (a revoked or replaced token ends
+    the session, and the sign-in form says why)."""
     try:
         return check("annotator")
-    except AuthError:
-        st.session_state.pop(SESSION_KEY, None)
+    except AuthError as e:
+        if st.session_state.pop(SESSION_KEY, None) is not None:
+            st.session_state[SIGNED_OUT] = str(e)
         return None
 
 

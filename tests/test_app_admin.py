@@ -284,13 +284,18 @@ def test_revoke_needs_confirmation_and_works(admin_db):
     assert at.selectbox(key="revoke_who").options == ["ann"]  # never yourself
     revoke = at.button(key="revoke")
     assert revoke.label == "Revoke" and revoke.disabled
-    at.checkbox(key="revoke_sure").check()
+    at.checkbox(key="revoke_sure:ann").check()
     at = at.run()
     at = at.button(key="revoke").click().run()
     assert not at.exception
     assert any("ann has been revoked" in m for m in texts(at, "success"))
     with Store(db_path) as s:
         assert s.get_annotator("ann").active is False
+        s.add_annotator("bea")
+    # the next person's confirmation is a box of its own, not the one just ticked for ann
+    at = at.run()
+    assert at.selectbox(key="revoke_who").value == "bea"
+    assert at.checkbox(key="revoke_sure:bea").value is False and at.button(key="revoke").disabled
     # a revoked annotator's open session ends: pages ask to sign in again
     again = AppTest.from_file(str(PAGES / "progress.py"), default_timeout=60)
     signed_in(again, worker.id)

@@ -88,6 +88,9 @@ def test_revoked_annotator_is_signed_out_on_next_rerun(app_db, app_test):
     assert [t.value for t in at.title] == ["Tokenwise"]
     assert "annotator_id" not in at.session_state
     assert "river rose" not in _all_text(at)
+    [why] = [i.value.replace("\\", "") for i in at.info]  # the form says why (once)
+    assert why.startswith("You were signed out: annotator 'ann' has been revoked")
+    assert not at.run().info
     at = _sign_in(app_test().run(), app_db.tokens["ann"])  # the token no longer works
     assert "revoked" in at.error[0].value
 

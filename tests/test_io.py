@@ -168,6 +168,28 @@ def test_csv_documents_without_id_through_a_mapping_gzipped_or_from_parquet(stor
         import_file(store, tmp_path / "deep.csv", "news")
 
 
+def test_a_mapping_onto_candidate_columns_and_bad_rows_past_the_problem_cap(store, tmp_path):
+    """A mapping may name CSV-layout columns (candidate_1=...); past MAX_PROBLEMS a bad row is
+    still refused, not passed on half-checked (a crash before); a preview tells the CSV layout."""
+    from annotate_app import admin
+    from training.data.formats import Options, parse_mapping
+
+    store.create_project("news", k=2)
+    (tmp_path / "m.csv").write_text("key,body,s1,s2\nk1,Text,one,two\n", encoding="utf-8")
+    mapping = parse_mapping("id=key,text=body,candidate_1=s1,candidate_2=s2")
+    import_file(store, tmp_path / "m.csv", "news", fmt="documents", options=Options(mapping=mapping))
+    assert [r["candidates"] for r in export_rows(store, "news", "documents")] == [["one", "two"]]
+    many = "key,body,s1\n" + "".join(f"k{i},Text {i},x\n" for i in range(MAX_PROBLEMS + 20))
+    (tmp_path / "bad.csv").write_text(many, encoding="utf-8")
+    before = table_counts(store)
+    with pytest.raises(ImportFileError) as e:  # every row lacks a candidate column
+        import_file(store, tmp_path / "bad.csv", "news", fmt="documents",
+                    options=Options(mapping=parse_mapping("id=key,text=body")))
+    assert len(e.value.problems) == MAX_PROBLEMS + 1 and table_counts(store) == before
+    csv_layout = b"id,text,candidate_1,candidate_2\nz,T,a,b\n"
+    assert admin.preview_upload("d.csv", csv_layout).detected == "documents"
+
+
 def test_jsonl_saved_as_json_with_a_long_first_row_is_read_as_rows(store, tmp_path):
     from training.data import sources
 

@@ -55,8 +55,10 @@ def on_save(doc, names) -> None:
     st.session_state.pop(pin, None)
     ui.forget(user.id, draft_key(doc))
     ui.forget(user.id, pin)
+    what = A.short_title(doc.title or doc.text)  # an untitled document by its first words, not its id
     st.session_state["annotate_flash"] = (
-        f"Saved your ranking of “{widgets.escape_markdown(A.short_title(doc.title or doc.ext_id))}”"
+        f"Saved your critique of “{widgets.escape_markdown(what)}”." if len(doc.candidates) == 1 else
+        f"Saved your ranking of “{widgets.escape_markdown(what)}”"
         + (f" with {len(crits)} critique{'s' if len(crits) != 1 else ''}" if crits else "") + ".")
 
 

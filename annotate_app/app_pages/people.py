@@ -58,8 +58,9 @@ if not revocable:
     st.caption("Nobody else to revoke.")
 else:
     who = st.selectbox("Annotator", revocable, key="revoke_who")
+    # one confirmation per person (its key names them): ticking it for one never arms it for another
     sure = st.checkbox(f"Yes, revoke {escape_markdown(who)}: their token stops working at once. Their rankings and "
-                       "critiques are kept.", key="revoke_sure")
+                       "critiques are kept.", key=f"revoke_sure:{who}")
     if st.button("Revoke", type="primary", disabled=not sure, key="revoke"):
         try:
             with ui.store() as s:
@@ -67,7 +68,6 @@ else:
         except TokenwiseError as e:
             ui.show_error(e)
         else:
-            st.session_state.pop("revoke_sure", None)
             st.session_state["people_flash"] = f"{who} has been revoked."
             st.rerun()
 

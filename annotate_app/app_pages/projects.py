@@ -106,7 +106,7 @@ if project is not None:
 with import_tab:
     target = st.selectbox("Import into project", list(by_name), index=None, key="import_project",
                           placeholder="Choose the project to import into")
-    upload = st.file_uploader("File", type=["jsonl", "json", "csv", "parquet", "gz"], key="import_upload")
+    upload = st.file_uploader("File", type=["jsonl", "json", "csv", "tsv", "parquet", "gz"], key="import_upload")
     fmt_col, map_col = st.columns([1, 2])
     fmt = fmt_col.selectbox("Format", admin.IMPORT_FORMATS, format_func=lambda f: admin.FORMAT_HELP[f],
                             key="import_format")

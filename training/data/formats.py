@@ -509,11 +509,14 @@ def parse_mapping(spec: str) -> dict[str, str]:
     return out
 
 
+CANDIDATE_COLUMN = re.compile(r"candidate_(\d+)$")  # the documents layout of a CSV
+
+
 def detect_one(obj: dict) -> str | None:
     """The format a row's keys identify, or None."""
     keys = set(obj)
-    if "candidates" in keys and "text" in keys:
-        return "documents"
+    if "text" in keys and ("candidates" in keys or sum(bool(CANDIDATE_COLUMN.match(k)) for k in keys) >= 2):
+        return "documents"  # (a CSV's candidate_1 .. candidate_K columns)
     if {"summaries", "choice"} <= keys:
         return "sff"
     if "generated_summary_for_feedback" in keys:

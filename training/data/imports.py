@@ -39,7 +39,6 @@ import dataclasses
 import hashlib
 import json
 import logging
-import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -49,7 +48,15 @@ from typing import Any
 import orjson
 
 from training.data import sources
-from training.data.formats import FORMATS, Item, Options, apply_mapping, detect_source, read_items
+from training.data.formats import (
+    CANDIDATE_COLUMN,
+    FORMATS,
+    Item,
+    Options,
+    apply_mapping,
+    detect_source,
+    read_items,
+)
 from training.errors import ImportFileError, ValidationError
 from training.store import ImportRow, ItemJudgment, NewDocument, Store
 
@@ -92,8 +99,10 @@ class _Row:
 class _Problems:
     items: list[tuple[int, str, str]] = field(default_factory=list)
     full: bool = False
+    seen: int = 0  # every problem reported, also past the cap (a row checks it to know it is bad)
 
     def add(self, line: int, fld: str, msg: str) -> None:
+        self.seen += 1
         if len(self.items) < MAX_PROBLEMS:
             self.items.append((line, fld, msg))
         elif not self.full:
@@ -274,7 +283,7 @@ DOCUMENT_FIELDS = frozenset({"id", "title", "text", "candidates", "reference", "
 
 
 def _parse_documents(obj: dict, line: int, problems: _Problems, k: int) -> _Row | None:
-    before = len(problems.items)
+    before = problems.seen
     extra = {key: obj[key] for key in obj if key not in DOCUMENT_FIELDS}  # kept in the document's meta
     ext_id = _ext_id(obj, line, problems, required=False)  # none: a hash of the text and candidates
     title = _text(obj, "title", line, problems, required=False, allow_empty=True) or ""
@@ -300,7 +309,7 @@ def _parse_documents(obj: dict, line: int, problems: _Problems, k: int) -> _Row 
             problems.add(line, "candidates", f"needs at least 2 candidates, got {len(cands)}")
         elif len(cands) != k:
             problems.add(line, "candidates", f"has {len(cands)} candidates but the project has K={k}")
-    if len(problems.items) > before:
+    if problems.seen > before:
         return None
     if ext_id is None:  # the same document imported twice gets the same id, and is refused as a duplicate
         ext_id = _content_id(text, *cands)
@@ -596,17 +605,14 @@ def _stream_items(store: Store, path, fmt: str, p, imp, report: ImportReport, op
     return n
 
 
-_CANDIDATE_COLUMN = re.compile(r"candidate_(\d+)$")
-
-
 def _csv_shape(obj: dict, line: int, problems: _Problems) -> dict:
     """A row read from a CSV/TSV (a .gz one, or one with a column mapping) in the documents
     layout: candidate_N columns become the candidates list, a "meta" cell is JSON, an empty
     reference or unnamed column goes. Rows of other sources pass unchanged."""
-    numbered = sorted((int(m.group(1)), key) for key in obj if (m := _CANDIDATE_COLUMN.match(key)))
+    numbered = sorted((int(m.group(1)), key) for key in obj if (m := CANDIDATE_COLUMN.match(key)))
     if not numbered and not isinstance(obj.get("meta"), str):
         return obj
-    out = {k: v for k, v in obj.items() if k and not _CANDIDATE_COLUMN.match(k)}
+    out = {k: v for k, v in obj.items() if k and not CANDIDATE_COLUMN.match(k)}
     if numbered and "candidates" not in out:
         out["candidates"] = [obj[key] for _, key in numbered]
     if isinstance(out.get("meta"), str):
@@ -629,7 +635,7 @@ def _document_items(rows, k: int, problems: _Problems, options: Options):
         if not isinstance(obj, dict):
             problems.add(line, "line", f"must be a JSON object, got {_type_name(obj)}")
             continue
-        r = _parse_documents(apply_mapping(_csv_shape(obj, line, problems), options.mapping), line, problems, k)
+        r = _parse_documents(_csv_shape(apply_mapping(obj, options.mapping), line, problems), line, problems, k)
         if r is not None:
             d = r.doc
             yield Item(line, d.text, list(d.candidates), title=d.title or "", ext_id=str(d.ext_id),
