@@ -120,22 +120,30 @@ def check(role: str = "annotator", annotator_id: int | None = None, token_prefix
 SIGNED_OUT = "_signed_out_because"  # why a session that was signed in is not any more (shown once)
 
 
+def end_session(why: Exception | str) -> bool:
+    """Sign this session out because of `why` (a revoked or replaced token, say): the sign-in form
+    says so, once. The one way every check that fails ends a session. True if one was signed in."""
+    if st.session_state.pop(SESSION_KEY, None) is None:
+        return False
+    st.session_state[SIGNED_OUT] = str(why)
+    return True
+
+
 def current_user() -> Annotator | None:
     """The signed-in annotator, re-checked against the database (a revoked or replaced token ends
     the session, and the sign-in form says why)."""
     try:
         return check("annotator")
     except AuthError as e:
-        if st.session_state.pop(SESSION_KEY, None) is not None:
-            st.session_state[SIGNED_OUT] = str(e)
+        end_session(e)
         return None
 
 
 def _require(role: str) -> Annotator:
     try:
         return check(role)
-    except AuthError:
-        st.session_state.pop(SESSION_KEY, None)
+    except AuthError as e:
+        end_session(e)
         st.warning("Please sign in with your access token.")
     except Forbidden as e:
         show_error(e)
@@ -162,11 +170,11 @@ def fragment(role: str, *, run_every: float | None = None):
         def body(*args, **kwargs):
             try:
                 check(role)
-            except (AuthError, Forbidden):
+            except (AuthError, Forbidden) as e:
                 # The app rerun lets the page's own check show the sign-in form. A rerun asked for
                 # by a timer run can be lost, so the next failing runs ask again, a few times only:
                 # a page that draws this fragment without a check of its own must not loop.
-                if st.session_state.pop(SESSION_KEY, None) is not None:
+                if end_session(e):
                     st.session_state[_APP_RERUNS] = 0
                 asked = st.session_state.get(_APP_RERUNS, 0)
                 if asked < FRAGMENT_APP_RERUNS:
@@ -192,10 +200,10 @@ def guarded(fn: Callable, role: str, *, callback: bool = False) -> Callable:
     def call(*args, **kwargs):
         try:
             check(role, annotator_id=annotator_id if annotator_id is not None else -1, token_prefix=token_prefix)
-        except (AuthError, Forbidden):
+        except (AuthError, Forbidden) as e:
             if not callback:
                 raise
-            st.session_state.pop(SESSION_KEY, None)
+            end_session(e)
             return None
         return fn(*args, **kwargs)
 

@@ -23,6 +23,11 @@ LONG_CANDIDATE = 900  # characters; a longer candidate scrolls in a panel, so th
 CANDIDATE_PANEL_PX = 220
 
 
+def when(stamp: str | None, *, seconds: bool = True) -> str:
+    """A stored UTC timestamp as "2026-11-29 10:26:03" (or to the minute); "" for none."""
+    return (stamp or "")[:19 if seconds else 16].replace("T", " ")
+
+
 def plain(text: str) -> None:
     """Show user text exactly as written (no Markdown, no HTML)."""
     st.text(text or "", width="stretch")

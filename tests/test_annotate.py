@@ -237,6 +237,9 @@ def test_annotate_view_reads_the_document_and_o1_counts(store):
     A.save(store, ann, p, docs[0], _ranked(docs[0], [c.id for c in docs[0].candidates]))
     view = A.annotate_view(store, ann, p, docs[0].id)  # a saved document is not pinned any more
     assert view.doc.id == docs[1].id and view.counts["done"] == 1 and view.totals["rankings"] == 1
+    assert view.replaced == docs[0].id  # (saved elsewhere: the page says so and drops its draft)
+    assert A.annotate_view(store, ann, p, docs[1].id).replaced is None  # still on screen
+    assert A.annotate_view(store, ann, p, None).replaced is None  # nothing was pinned
 
 
 def test_short_title_cuts_at_a_word_boundary():

@@ -396,6 +396,11 @@ def test_import_source_names_from_the_data_are_made_names(store):
     with store.tx() as c:
         made, _ = store._source(c, "import:line\nbreak")
     assert made.name == "import:line break"
+    store.add_annotator("a1")
+    store.add_annotator("boss", role="admin")
+    store.add_annotator("gone")
+    store.revoke_annotator("gone")
+    assert store.count_people() == 2  # who can annotate: not a source, not a revoked person
 
 
 def test_names_are_one_line():

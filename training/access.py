@@ -100,14 +100,19 @@ def data_folder(db: str) -> Path:
     return Path(env).resolve() if env else Path(db).resolve().parent
 
 
+def check_path_text(value: str, field: str) -> None:
+    """A path typed into a form or a config: no control characters (a NUL byte would reach the OS)."""
+    if any(ord(ch) < 32 for ch in value):
+        raise ValidationError(f"{field}: a path cannot hold control characters (a NUL byte or a line break)")
+
+
 def inside_data_folder(value: str, root: Path, *, field: str, also: tuple[Path, ...] = ()) -> str:
     """`value` as an absolute path inside `root` or one of `also` (relative paths are taken from
     `root`); ValidationError otherwise.
 
     The check is on the resolved name only, never on what is on disk, so the refusal reads the
     same whether or not the file exists."""
-    if any(ord(ch) < 32 for ch in value):
-        raise ValidationError(f"{field}: a path cannot hold control characters (a NUL byte or a line break)")
+    check_path_text(value, field)
     root = Path(root).resolve()
     path = (root / Path(value).expanduser()).resolve()
     for folder in (root, *(Path(a).resolve() for a in also)):

@@ -29,13 +29,13 @@ if project is None:
 pin = f"on_screen:{user.id}:{project.id}"  # the document stays put while others save theirs
 
 
-def draft_key(doc) -> str:
-    return f"draft:{user.id}:{doc.id}"
+def draft_key(doc_id: int) -> str:
+    return f"draft:{user.id}:{doc_id}"
 
 
 def on_save(doc, names) -> None:
     """The Save button's callback: runs before the script, so the run after it shows the next document."""
-    draft: A.Draft = st.session_state[draft_key(doc)]
+    draft: A.Draft = st.session_state[draft_key(doc.id)]
     for c in doc.candidates:  # what the widgets hold now (a critique typed just before the click)
         for field, values in (("rank", draft.ranks), ("crit", draft.critiques), ("quote", draft.quotes)):
             key = f"{PREFIX}:{field}:{doc.id}:{c.id}"
@@ -45,15 +45,15 @@ def on_save(doc, names) -> None:
         with session.store() as s:
             s.active_annotator(user.id)  # a revoked annotator saves nothing
             _, crits = A.save(s, user, project, doc, draft, names)
-    except (AuthError, NotFound):  # revoked meanwhile: the run after this callback signs them out
-        st.session_state.pop(ui.SESSION_KEY, None)
+    except (AuthError, NotFound) as e:  # revoked meanwhile: the run after this callback signs them out
+        ui.end_session(e)
         return
     except TokenwiseError as e:  # the draft stays in the session and on the page
         st.session_state["annotate_error"] = str(e)
         return
-    del st.session_state[draft_key(doc)]
+    del st.session_state[draft_key(doc.id)]
     st.session_state.pop(pin, None)
-    ui.forget(user.id, draft_key(doc))
+    ui.forget(user.id, draft_key(doc.id))
     ui.forget(user.id, pin)
     what = A.short_title(doc.title or doc.text)  # an untitled document by its first words, not its id
     st.session_state["annotate_flash"] = (
@@ -66,24 +66,19 @@ def on_skip(doc) -> None:
     with session.store() as s:
         s.active_annotator(user.id)
         s.skip(user, doc.id)
-    st.session_state.pop(draft_key(doc), None)
+    st.session_state.pop(draft_key(doc.id), None)
     st.session_state.pop(pin, None)
-    ui.forget(user.id, draft_key(doc))
+    ui.forget(user.id, draft_key(doc.id))
     ui.forget(user.id, pin)
     st.session_state["annotate_flash"] = "Skipped: that document comes back at the end of your queue."
 
 
-pinned = st.session_state.get(pin, ui.kept(user.id, pin))
 with session.store() as s:
-    view = A.annotate_view(s, user, project, pinned)
+    view = A.annotate_view(s, user, project, st.session_state.get(pin, ui.kept(user.id, pin)))
 doc = view.doc
-# The document on screen changed without a Save or Skip here: it was saved in another tab or
-# window. Say so (the next click would otherwise land on a document nobody looked at), and drop
-# the draft of the old one, which can no longer be saved.
-moved_on = pinned is not None and (doc is None or doc.id != pinned)
-if moved_on:
-    st.session_state.pop(f"draft:{user.id}:{pinned}", None)
-    ui.forget(user.id, f"draft:{user.id}:{pinned}")
+if view.replaced is not None:  # saved in another tab or window: its draft can no longer be saved
+    st.session_state.pop(draft_key(view.replaced), None)
+    ui.forget(user.id, draft_key(view.replaced))
 st.session_state[pin] = None if doc is None else doc.id
 ui.keep(user.id, pin, st.session_state[pin])
 
@@ -115,7 +110,7 @@ flash = st.session_state.pop("annotate_flash", None)
 if flash:  # a toast: the candidates stay where they were on the screen
     st.toast(flash, icon=":material/check_circle:", duration="long")
 error = st.session_state.pop("annotate_error", None)
-if moved_on:
+if view.replaced is not None:  # said, so the next click does not land on a document nobody looked at
     st.info("The document you had open is no longer in your queue (you saved it in another tab or window)"
             + (": here is the next one." if doc is not None else "."), icon=":material/sync:")
 
@@ -129,9 +124,9 @@ doc_col, rank_col = st.columns([0.85, 1.15], gap="medium")
 with doc_col:
     show_guidelines(view)
     widgets.document_panel(doc)
-if draft_key(doc) not in st.session_state:  # the clock starts when the document is first shown
-    st.session_state[draft_key(doc)] = ui.kept(user.id, draft_key(doc)) or A.Draft.new(doc)
-draft: A.Draft = st.session_state[draft_key(doc)]
+if draft_key(doc.id) not in st.session_state:  # the clock starts when the document is first shown
+    st.session_state[draft_key(doc.id)] = ui.kept(user.id, draft_key(doc.id)) or A.Draft.new(doc)
+draft: A.Draft = st.session_state[draft_key(doc.id)]
 
 rule = "Ties are allowed." if project.allow_ties else "Each rank once."
 order = A.display_order(user.id, doc.id, [c.id for c in doc.candidates])
@@ -148,7 +143,7 @@ with rank_col:
                    + (" The lowest-ranked candidate needs a critique." if project.require_critique_lowest else "")
                    + " " + annotate_screen.HELP)
     names = widgets.draft_editor(project, doc, draft, order, prefix=PREFIX)
-ui.keep(user.id, draft_key(doc), draft)
+ui.keep(user.id, draft_key(doc.id), draft)
 
 # 3. save (one transaction, in the callback) or skip
 found = A.problems(project, doc, draft, names)

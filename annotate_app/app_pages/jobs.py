@@ -19,17 +19,11 @@ import streamlit as st
 
 from annotate_app import training_ui as tui
 from annotate_app import ui
-from annotate_app.widgets import escape_markdown
+from annotate_app.widgets import escape_markdown, when
 from training.errors import TokenwiseError
 from training.jobs.kinds import KINDS, kind_fields, submit_job
 from training.jobs.presets import BACKBONE, describe_preset, preset_values, presets_of
 from training.lm import ALIASES
-
-
-def _when(stamp: str | None) -> str:
-    """A stored UTC timestamp as "2026-11-29 10:26:03" ("" for none)."""
-    return (stamp or "")[:19].replace("T", " ")
-
 
 user = ui.require_admin()
 st.title("Training")
@@ -109,7 +103,7 @@ def live() -> None:
         with st.container(border=True):
             st.markdown(f":material/progress_activity: **{escape_markdown(tui.job_label(job, projects))}**")
             st.progress(tui.fraction(job), text=tui.step_text(job))
-            st.caption(f"worker {job.worker} · started {_when(job.started)} · heartbeat {_when(job.heartbeat)} UTC")
+            st.caption(f"worker {job.worker} · started {when(job.started)} · heartbeat {when(job.heartbeat)} UTC")
             tui.metric_charts(job.metrics, key=f"live-{job.id}")
             tail = "\n".join(job.log.rstrip("\n").splitlines()[-8:])
             if tail:
@@ -143,7 +137,7 @@ def all_jobs() -> None:
         return
     st.dataframe(pd.DataFrame([{
         "id": j.id, "kind": j.kind, "project": projects.get(j.project_id, ""), "status": j.status,
-        "progress": tui.step_text(j), "created": _when(j.created), "finished": _when(j.finished),
+        "progress": tui.step_text(j), "created": when(j.created), "finished": when(j.finished),
         "error": j.error or "",
     } for j in jobs]), hide_index=True, width="stretch")
     by_id = {j.id: j for j in jobs}

@@ -38,7 +38,7 @@ def title(doc) -> str:
 st.caption(f"{len(mine)} ranking{'s' if len(mine) != 1 else ''} saved by you in {widgets.escape_markdown(project.name)}.")
 st.dataframe(
     [{"document": title(docs[r.document_id]), "version": r.version, "critiques": n_crit[r.document_id],
-      "seconds": r.seconds, "saved": r.created[:19].replace("T", " ")} for r in mine],
+      "seconds": r.seconds, "saved": widgets.when(r.created)} for r in mine],
     hide_index=True, width="stretch",
 )
 choices = {r.document_id: f"{title(docs[r.document_id])} (v{r.version})" for r in mine}

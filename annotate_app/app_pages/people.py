@@ -7,7 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from annotate_app import ui
-from annotate_app.widgets import escape_markdown
+from annotate_app.widgets import escape_markdown, when
 from training.errors import TokenwiseError, ValidationError
 from training.store import ROLES
 
@@ -42,7 +42,7 @@ if added:
 def draw_people(people) -> None:
     table_slot.dataframe(
         pd.DataFrame([{"name": a.name, "role": a.role, "active": a.active,
-                       "created": a.created[:16].replace("T", " ")} for a in people]),
+                       "created": when(a.created, seconds=False)} for a in people]),
         hide_index=True, width="stretch",
     )
 

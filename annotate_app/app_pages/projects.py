@@ -77,7 +77,7 @@ with settings_tab:
     project = choose("Project", key="projects_project")
 if project is not None:
     with ui.store() as s:
-        people = sum(1 for a in s.list_annotators() if a.active and not a.is_source)
+        people = s.count_people()
     if project.overlap > people:  # a target nobody can reach: say so where it is set
         settings_tab.warning(f"{project.overlap} annotators per document, but {people} "
                              f"{'person can' if people == 1 else 'people can'} annotate: no document can be "
@@ -197,7 +197,7 @@ with ui.store() as s:
         table.append({
             "project": p.name, "task": p.kind, "K": p.k, "overlap": p.overlap, "documents": pr.documents,
             "complete": pr.complete, "rankings": pr.rankings, "critiques": pr.critiques,
-            "annotators": len(pr.per_annotator), "created": p.created[:16].replace("T", " "),
+            "annotators": len(pr.per_annotator), "created": widgets.when(p.created, seconds=False),
         })
 with table_slot:
     if table:

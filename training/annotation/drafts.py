@@ -111,12 +111,15 @@ class View:
     doc: Document | None
     counts: dict[str, int]  # this annotator's queue: done, assigned, left
     totals: dict[str, int]  # the project's documents, complete, rankings, critiques
+    replaced: int | None = None  # the pinned document, when it left the queue by another way (another tab saved it)
 
 
 def annotate_view(store, annotator: Annotator, project: Project, pinned: int | None) -> View:
-    """Each read of an Annotate page run once: the document on screen, queue counts, totals (O(1))."""
+    """Each read of an Annotate page run once: the document on screen, queue counts, totals (O(1)).
+    A pinned document that is no longer shown (this annotator saved it elsewhere) is `replaced`."""
     doc = current_document(store, annotator, project, pinned)
-    return View(doc, *store.counts(annotator, project))
+    replaced = pinned if pinned is not None and (doc is None or doc.id != int(pinned)) else None
+    return View(doc, *store.counts(annotator, project), replaced=replaced)
 
 
 # -- 2. drafts ------------------------------------------------------------------------

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import functools
 import hashlib
 import json
 import logging
@@ -172,12 +173,12 @@ def _csv_records(path: Path, problems: _Problems | None) -> Iterator[tuple[int, 
             state["line"] = n
             yield text
 
-    reader = csv.reader(text_lines(), strict=True, delimiter="\t" if path.suffix.lower() == ".tsv" else ",")
+    reader = csv.reader(text_lines(), strict=True, delimiter=sources.delimiter(path))
     header = next(reader, None)
     if header is None:
         return
     header = [h.strip() for h in header]
-    cand_cols = [i for i, h in enumerate(header) if h.startswith("candidate_")]
+    cand_cols = _candidate_columns(tuple(header))
     if problems is not None:
         if "text" not in header:
             problems.add(1, "text", "missing column in the CSV header")
@@ -205,31 +206,13 @@ def _csv_records(path: Path, problems: _Problems | None) -> Iterator[tuple[int, 
                 problems.add(line, "row", f"has {len(cells)} cells but the header has {len(header)}")
             yield line, None
             continue
-        # other columns go to the document's meta (an unnamed one, such as pandas' index, is left out)
-        row: dict[str, Any] = {h: c for h, c in zip(header, cells) if h and not h.startswith("candidate_")}
-        row["candidates"] = [cells[i] for i in cand_cols]
-        if "meta" in row:
-            if row["meta"].strip():
-                try:
-                    row["meta"] = json.loads(row["meta"])
-                except (json.JSONDecodeError, RecursionError) as e:
-                    if problems is not None:
-                        problems.add(line, "meta", sources.TOO_DEEP if isinstance(e, RecursionError)
-                                     else f"not valid JSON ({e.msg.removesuffix(' at')})")
-                    yield line, None
-                    continue
-            else:
-                del row["meta"]
-        if "reference" in row and not row["reference"].strip():
-            del row["reference"]
+        row = _csv_shape(dict(zip(header, cells)), line, problems if problems is not None else _Problems(), cand_cols)
         yield line, row
 
 
 def detect_format(path: str | Path, mapping: dict[str, str] | None = None) -> str:
-    """The format of a source from its first row's keys (after the column mapping): a CSV with
-    candidate_N columns holds documents; ValidationError names the line and keys otherwise."""
-    if sources.kind_of(path) == "csv" and not mapping and "candidate_" in sources.first_line(path):
-        return "documents"
+    """The format of a source from its first row's keys (after the column mapping; a CSV's
+    candidate_N columns are documents); ValidationError names the line and keys otherwise."""
     fmt, why = detect_source(path, mapping)
     if fmt is None:
         raise ValidationError(f"import {path}: {why}")
@@ -365,7 +348,7 @@ def _plain_document(obj: dict, k: int) -> ImportRow | None:
     for c in cands:
         if type(c) is not str or not c.strip():
             return None
-    return ImportRow(ext_id, text, cands, title or "", json.dumps(meta, ensure_ascii=False, default=str) if meta else "{}",
+    return ImportRow(ext_id, text, cands, title or "", _meta_json(meta),
                      reference or None)
 
 
@@ -588,8 +571,8 @@ def _stream_items(store: Store, path, fmt: str, p, imp, report: ImportReport, op
         ext_seen[ext_id] = it.line
         entry = [it.line, ext_id, texts, None, [(it, j) for j in it.judgments], {}]
         index[it.key] = entry
-        meta = json.dumps(it.meta, ensure_ascii=False, default=str) if it.meta else "{}"
-        gp = [json.dumps({"meta": m}, ensure_ascii=False, default=str) if m else "{}" for m in it.candidate_meta] \
+        meta = _meta_json(it.meta)
+        gp = [_meta_json({"meta": m} if m else None) for m in it.candidate_meta] \
             if it.candidate_meta else None
         new.append((it, ImportRow(ext_id, it.text, list(it.candidates), it.title or "", meta, it.reference,
                                 it.sources, gp), entry))
@@ -605,24 +588,35 @@ def _stream_items(store: Store, path, fmt: str, p, imp, report: ImportReport, op
     return n
 
 
-def _csv_shape(obj: dict, line: int, problems: _Problems) -> dict:
-    """A row read from a CSV/TSV (a .gz one, or one with a column mapping) in the documents
-    layout: candidate_N columns become the candidates list, a "meta" cell is JSON, an empty
-    reference or unnamed column goes. Rows of other sources pass unchanged."""
-    numbered = sorted((int(m.group(1)), key) for key in obj if (m := CANDIDATE_COLUMN.match(key)))
-    if not numbered and not isinstance(obj.get("meta"), str):
+@functools.lru_cache(maxsize=64)
+def _candidate_columns(keys: tuple[str, ...]) -> tuple[str, ...]:
+    """The candidate_N columns among `keys` (a CSV's header), in the order of N."""
+    numbered = [(int(m.group(1)), k) for k in keys if (m := CANDIDATE_COLUMN.match(k))]
+    return tuple(k for _, k in sorted(numbered))
+
+
+def _csv_shape(obj: dict, line: int, problems: _Problems, cols: tuple[str, ...] | None = None) -> dict | None:
+    """A row in the CSV layout of documents (any CSV/TSV, gzipped or not, mapped or not): the
+    candidate_N columns become the candidates list, a "meta" cell is JSON (empty: none), an unnamed
+    column (pandas' index) goes. Other rows pass unchanged. None, reported, when meta is not JSON.
+    `cols`: the candidate columns when the caller knows them (a CSV's header, read once)."""
+    cols = _candidate_columns(tuple(obj)) if cols is None else cols
+    if not cols and not isinstance(obj.get("meta"), str) and "" not in obj:
         return obj
-    out = {k: v for k, v in obj.items() if k and not CANDIDATE_COLUMN.match(k)}
-    if numbered and "candidates" not in out:
-        out["candidates"] = [obj[key] for _, key in numbered]
-    if isinstance(out.get("meta"), str):
+    out = {k: v for k, v in obj.items() if k and k not in cols}
+    if cols and "candidates" not in out:
+        out["candidates"] = [obj[k] for k in cols]
+    meta = out.get("meta")
+    if isinstance(meta, str):
+        if not meta.strip():
+            del out["meta"]
+            return out
         try:
-            out["meta"] = json.loads(out["meta"]) if out["meta"].strip() else None
-        except (json.JSONDecodeError, RecursionError):
-            problems.add(line, "meta", "not valid JSON (a meta cell holds a JSON object)")
-            out["meta"] = None
-    if isinstance(out.get("reference"), str) and not out["reference"].strip():
-        del out["reference"]
+            out["meta"] = json.loads(meta)
+        except (json.JSONDecodeError, RecursionError) as e:
+            problems.add(line, "meta", sources.TOO_DEEP if isinstance(e, RecursionError)
+                         else f"not valid JSON ({e.msg.removesuffix(' at')})")
+            return None
     return out
 
 
@@ -635,14 +629,20 @@ def _document_items(rows, k: int, problems: _Problems, options: Options):
         if not isinstance(obj, dict):
             problems.add(line, "line", f"must be a JSON object, got {_type_name(obj)}")
             continue
-        r = _parse_documents(_csv_shape(apply_mapping(obj, options.mapping), line, problems), line, problems, k)
+        obj = _csv_shape(apply_mapping(obj, options.mapping), line, problems)
+        r = None if obj is None else _parse_documents(obj, line, problems, k)
         if r is not None:
             d = r.doc
             yield Item(line, d.text, list(d.candidates), title=d.title or "", ext_id=str(d.ext_id),
                        reference=d.reference, meta=d.meta or {})
 
 
+def _meta_json(meta: dict | None) -> str:
+    """A meta object as the store keeps it; values JSON has no type for (a Parquet date) as text."""
+    return json.dumps(meta, ensure_ascii=False, default=str) if meta else "{}"
+
+
 def _import_row(r: _Row) -> ImportRow:  # the NewDocument of a parsed row, as the store writes it
     d = r.doc
-    meta = json.dumps(d.meta, ensure_ascii=False, default=str) if d.meta else "{}"
+    meta = _meta_json(d.meta)
     return ImportRow(str(d.ext_id), d.text, d.candidates, d.title or "", meta, d.reference)

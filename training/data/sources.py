@@ -51,7 +51,7 @@ def kind_of(path: str | Path) -> str:
         if ext in ("jsonl", "ndjson", "txt", ""):
             return "jsonl"
         if ext == "tsv":
-            return "csv"  # with tabs (`_delimiter`)
+            return "csv"  # with tabs (`delimiter`)
         if ext in FILE_KINDS:
             return ext
         raise ValidationError(f"import file {p}: unknown extension {ext!r}; use .jsonl, .json, .csv, .tsv or "
@@ -73,15 +73,6 @@ def _open_binary(path: Path) -> IO[bytes]:
 
 def _open_text(path: Path) -> IO[str]:
     return io.TextIOWrapper(_open_binary(path), encoding="utf-8", errors="strict", newline="")
-
-
-def first_line(path: str | Path) -> str:
-    """A file's first line (a CSV's header), decompressed when it ends in .gz; "" when unreadable."""
-    try:
-        with _open_binary(Path(path)) as f:
-            return f.readline(1 << 20).decode("utf-8", errors="replace")
-    except UNREADABLE:
-        return ""
 
 
 def _jsonl(path: Path, problems) -> Iterator[tuple[int, Any]]:
@@ -194,7 +185,7 @@ def _one_object(start: str) -> bool:
     return False
 
 
-def _delimiter(path: Path) -> str:
+def delimiter(path: Path) -> str:
     """A tab for a .tsv file (also .tsv.gz), else a comma."""
     return "\t" if ".tsv" in [s.lower() for s in path.suffixes[-2:]] else ","
 
@@ -202,7 +193,7 @@ def _delimiter(path: Path) -> str:
 def _csv(path: Path, problems) -> Iterator[tuple[int, Any]]:
     csv.field_size_limit(2**31 - 1)
     with _open_text(path) as f:
-        reader = csv.DictReader(f, delimiter=_delimiter(path))
+        reader = csv.DictReader(f, delimiter=delimiter(path))
         for row in reader:
             if not any((v or "").strip() for v in row.values() if isinstance(v, str)):
                 continue

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from training.access import inside_data_folder
+from training.access import check_path_text, inside_data_folder
 from training.errors import ValidationError
 from training.forms import FieldSpec, build_config, describe, to_dict
 from training.jobs.runners import (
@@ -137,8 +137,7 @@ def submit_job(store: Store, kind: str, values: dict | None = None, project: str
 def check_output_folder(store: Store, field: str, value: str) -> None:
     """A job's output folder must not be the database's folder (or one above it), nor a registered
     model's folder or one inside it: a job writes its files there and would overwrite them."""
-    if any(ord(ch) < 32 for ch in value):
-        raise ValidationError(f"{field}: a path cannot hold control characters (a NUL byte or a line break)")
+    check_path_text(value, field)
     path = Path(value).expanduser().resolve()
     db_folder = Path(store.path).resolve().parent
     if path == db_folder or path in db_folder.parents:

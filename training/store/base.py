@@ -28,6 +28,11 @@ NAME_MAX = 100
 BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")  # reorder shown text
 
 
+def _breaks_a_line(ch: str) -> bool:
+    """A control, line/paragraph separator or bidi character: none belongs in a one-line name."""
+    return unicodedata.category(ch) in ("Cc", "Zl", "Zp") or ch in BIDI_CONTROLS
+
+
 def checked_name(what: str, name: str | None) -> str:
     """A project, annotator or round name, stripped: one line of at most NAME_MAX characters with
     no control characters (names are shown in menus, messages and commands). ValidationError else."""
@@ -36,7 +41,7 @@ def checked_name(what: str, name: str | None) -> str:
         raise ValidationError(f"{what} name: must not be empty")
     if len(name) > NAME_MAX:
         raise ValidationError(f"{what} name: at most {NAME_MAX} characters, got {len(name)}")
-    bad = next((ch for ch in name if unicodedata.category(ch) in ("Cc", "Zl", "Zp") or ch in BIDI_CONTROLS), None)
+    bad = next((ch for ch in name if _breaks_a_line(ch)), None)
     if bad is not None:
         raise ValidationError(f"{what} name: must be one line without control characters, found U+{ord(bad):04X}")
     return name
@@ -45,9 +50,7 @@ def checked_name(what: str, name: str | None) -> str:
 def source_name(name: str | None) -> str:
     """An import source's name (`<source>:<rater>`, the rater from the data) made a name: one line,
     no control or bidi characters, at most NAME_MAX characters (cut with "…")."""
-    clean = "".join(" " if unicodedata.category(ch) in ("Cc", "Zl", "Zp") else ch
-                    for ch in (name or "") if ch not in BIDI_CONTROLS)
-    clean = " ".join(clean.split())
+    clean = " ".join("".join(" " if _breaks_a_line(ch) else ch for ch in (name or "")).split())
     return clean if len(clean) <= NAME_MAX else clean[:NAME_MAX - 1] + "…"
 
 

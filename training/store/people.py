@@ -28,23 +28,29 @@ def _hash(secret: str, salt: bytes) -> str:
     return hashlib.scrypt(secret.encode(), salt=salt, **_SCRYPT).hex()
 
 
+def _new_token() -> tuple[dict, str]:
+    """A fresh access token: the columns that store it (prefix, salted scrypt hash, salt) and the
+    token itself, `tw_<prefix>_<secret>`, which is shown once and never stored."""
+    prefix, secret, salt = secrets.token_hex(6), secrets.token_urlsafe(24), secrets.token_bytes(16)
+    return {"token_prefix": prefix, "token_hash": _hash(secret, salt), "token_salt": salt.hex()}, f"tw_{prefix}_{secret}"
+
+
 class PeopleMixin(StoreBase):
     def add_annotator(self, name: str, role: str = "annotator") -> tuple[Annotator, str]:
         """Create an annotator; return it and its access token (shown once, never stored)."""
         name = checked_name("annotator", name)
         if role not in ROLES:
             raise ValidationError(f"role: {role!r} is not one of {', '.join(ROLES)}")
-        prefix, secret = secrets.token_hex(6), secrets.token_urlsafe(24)
-        salt = secrets.token_bytes(16)
+        cols, token = _new_token()
         with self.tx() as c:
             if c.execute("SELECT 1 FROM annotators WHERE name = ?", (name,)).fetchone():
                 raise ValidationError(f"annotator {name!r} already exists")
             cur = c.execute(
                 "INSERT INTO annotators (name, role, token_prefix, token_hash, token_salt, created)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
-                (name, role, prefix, _hash(secret, salt), salt.hex(), now()),
+                " VALUES (:name, :role, :token_prefix, :token_hash, :token_salt, :created)",
+                {"name": name, "role": role, **cols, "created": now()},
             )
-        return self.get_annotator(cur.lastrowid), f"tw_{prefix}_{secret}"
+        return self.get_annotator(cur.lastrowid), token
 
     def authenticate(self, token: str) -> Annotator:
         """Return the active annotator whose token this is, or raise AuthError."""
@@ -78,6 +84,11 @@ class PeopleMixin(StoreBase):
             raise AuthError(f"annotator {a.name!r} has been revoked")
         return a
 
+    def count_people(self) -> int:
+        """People who can sign in and annotate now (active annotators and admins; no import source)."""
+        return self.scalar(f"SELECT COUNT(*) FROM annotators WHERE active = 1 AND role IN ({','.join('?' * len(ROLES))})",
+                           ROLES)
+
     def list_annotators(self) -> list[Annotator]:
         return [Annotator.from_row(r) for r in self.all("SELECT * FROM annotators ORDER BY id")]
 
@@ -88,12 +99,11 @@ class PeopleMixin(StoreBase):
         a = self.get_annotator(name)
         if a.role not in ROLES:
             raise ValidationError(f"annotator {a.name!r} is an import source, not a person: it has no token")
-        prefix, secret = secrets.token_hex(6), secrets.token_urlsafe(24)
-        salt = secrets.token_bytes(16)
+        cols, token = _new_token()
         with self.tx() as c:
-            c.execute("UPDATE annotators SET token_prefix = ?, token_hash = ?, token_salt = ?, active = 1,"
-                      " revoked = NULL WHERE id = ?", (prefix, _hash(secret, salt), salt.hex(), a.id))
-        return self.get_annotator(a.id), f"tw_{prefix}_{secret}"
+            c.execute("UPDATE annotators SET token_prefix = :token_prefix, token_hash = :token_hash,"
+                      " token_salt = :token_salt, active = 1, revoked = NULL WHERE id = :id", {**cols, "id": a.id})
+        return self.get_annotator(a.id), token
 
     def revoke_annotator(self, name: str) -> Annotator:
         a = self.get_annotator(name)
@@ -116,10 +126,10 @@ class PeopleMixin(StoreBase):
                     f"source annotator: {name!r} is a person ({row['role']}); an import's rankings and critiques "
                     "are credited to a source of their own: choose another --source-annotator name")
             return Annotator.from_row(row), False
-        prefix, salt = secrets.token_hex(6), secrets.token_bytes(16)
+        cols, _ = _new_token()  # a hash of a secret nobody is shown: no token opens it
         cur = c.execute(
             "INSERT INTO annotators (name, role, token_prefix, token_hash, token_salt, created)"
-            " VALUES (?, ?, ?, ?, ?, ?)",  # a hash of a secret nobody is shown: no token opens it
-            (name, SOURCE, prefix, _hash(secrets.token_urlsafe(24), salt), salt.hex(), now()),
+            " VALUES (:name, :role, :token_prefix, :token_hash, :token_salt, :created)",
+            {"name": name, "role": SOURCE, **cols, "created": now()},
         )
         return Annotator.from_row(c.execute("SELECT * FROM annotators WHERE id = ?", (cur.lastrowid,)).fetchone()), True
