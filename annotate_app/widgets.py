@@ -129,7 +129,11 @@ def draft_editor(project: Project, doc: Document, draft: A.Draft, order: list[in
                 index=None if current is None else int(current) - 1,
                 format_func=lambda r: rank_label(r, k), key=f"{prefix}:rank:{doc.id}:{cid}",
             )
-            has = bool((draft.critiques.get(cid) or "").strip() or draft.quotes.get(cid))
+            # what the boxes hold in this run (the session has it before they are drawn), so the icon
+            # turns into a check on the rerun that sends the text, not one click later
+            typed = st.session_state.get(f"{prefix}:crit:{doc.id}:{cid}", draft.critiques.get(cid))
+            quoted = st.session_state.get(f"{prefix}:quote:{doc.id}:{cid}", draft.quotes.get(cid))
+            has = bool((typed or "").strip() or quoted)
             with crit_col.popover("Critique", icon=":material/check:" if has else ":material/edit:",
                                   width="stretch", help=f"Critique of candidate {name}"
                                   + (" (written)" if has else "")):

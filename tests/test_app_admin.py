@@ -70,7 +70,7 @@ def fill_create_form(at: AppTest, name: str, k: int, overlap: int = 2):
     at.number_input[1].set_value(overlap)
     at.text_area[0].set_value("Rank by faithfulness.")
     at.checkbox[0].check()  # allow ties
-    return at.button(key="FormSubmitter:create_project-Create project").click().run()
+    return next(b for b in at.button if b.label == "Create project").click().run()
 
 
 def test_create_project_through_the_form(admin_db):
@@ -85,6 +85,9 @@ def test_create_project_through_the_form(admin_db):
     assert (p.kind, p.k, p.overlap, p.instructions, p.allow_ties) == ("summarize", 3, 2, "Rank by faithfulness.", True)
     assert p.require_critique_lowest is False
     assert "news" in at.dataframe[0].value["project"].tolist()
+    # the form starts again from the defaults, not from the project just made
+    assert (at.text_input[0].value, at.number_input[0].value, at.text_area[0].value, at.checkbox[0].value) == (
+        "", 4, "", False)
     # a second one: the picker moves to it
     at = fill_create_form(at, "blogs", k=2)
     assert at.selectbox(key="projects_project").value == "blogs"
@@ -95,6 +98,7 @@ def test_create_project_with_invalid_k_shows_the_error(admin_db):
     at = fill_create_form(page("projects", root.id), "bad", k=1)
     assert not at.exception
     assert any("at least 2 candidates" in e for e in texts(at, "error"))
+    assert (at.text_input[0].value, at.number_input[0].value) == ("bad", 1)  # kept, to be corrected
     with Store(db_path) as s:
         assert s.list_projects() == []
 

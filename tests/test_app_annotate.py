@@ -357,3 +357,20 @@ def test_a_document_saved_in_another_tab_is_replaced_with_a_word(app_db, app_tes
     assert _radio(tab2, "A").value is None  # the click did not carry over to the new document
     tab2.run()
     assert not any("no longer in your queue" in i.value for i in tab2.info)  # said once
+
+
+def test_the_critique_button_shows_a_check_as_soon_as_the_text_arrives(app_db, app_test):
+    """The popover's icon and help say "written" on the rerun that sends the critique, not one later."""
+    at = app_test("annotate.py", app_db.ann.id).run()
+    doc, order = _shown(app_db, app_db.ann)
+
+    def icons():
+        return [(p.proto.popover.help, p.proto.popover.icon) for p in at.get("popover")]
+
+    assert {icon for _, icon in icons()} == {":material/edit:"}
+    at.text_area(key=f"annotate:crit:{doc.id}:{order[1]}").input("Say which river.").run()
+    assert icons() == [("Critique of candidate A", ":material/edit:"),
+                       ("Critique of candidate B (written)", ":material/check:"),
+                       ("Critique of candidate C", ":material/edit:")]
+    at.text_area(key=f"annotate:crit:{doc.id}:{order[1]}").input("  ").run()  # blanked again
+    assert icons()[1] == ("Critique of candidate B", ":material/edit:")

@@ -199,3 +199,14 @@ def test_db_before_or_after_the_command_and_sft_registers_nowhere_without_one():
     assert db("train", "sft", "--file", "f.jsonl", "--out", "o") is None  # no database touched
     assert db("--db", "a.db", "train", "sft", "--file", "f.jsonl", "--out", "o") == "a.db"
 
+
+
+def test_only_init_creates_a_database(db, capsys, tmp_path):
+    typo = tmp_path / "typo.db"
+    for argv in (["project", "list"], ["annotator", "add", "x"], ["jobs", "list"], ["serve", "--no-worker"]):
+        code, _, err = run(capsys, *argv, "--db", str(typo))
+        assert code == 2 and f"no database at {typo}" in one_error_line(err) and "tokenwise init" in err
+        assert not typo.exists()  # nothing created under the mistyped name
+    assert run(capsys, "--db", str(typo), "project", "list")[0] == 2 and not typo.exists()
+    assert run(capsys, "import", "--formats", "--db", str(typo))[0] == 0  # lists formats, opens nothing
+    assert run(capsys, "project", "list", "--db", db)[0] == 0  # an existing one is opened as before

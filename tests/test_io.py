@@ -131,6 +131,18 @@ def test_a_mapping_builds_the_candidates_list_and_documents_need_no_id(store, tm
         import_file(store, path, "qa", options=Options(mapping=mapping))
     assert [(ln, f) for ln, f, _ in e.value.problems] == [(1, "id"), (2, "id"), (3, "id")]
     assert table_counts(store) == before
+    # a column the mapping names that no row has (a typo, one of a+b+c) is named, with the columns there
+    for spec, named in (("text=question,candidates=prediction 1+prediction 4", "no column 'prediction 4'"),
+                        ("text=questoin,candidates=prediction 1+prediction 2", "text='questoin': no column")):
+        with pytest.raises(ValidationError, match=named) as e:
+            import_file(store, path, "qa", options=Options(mapping=parse_mapping(spec)))
+        assert "the file's columns: question, prediction 1" in str(e.value)
+    assert table_counts(store) == before
+    # an optional column (only in some rows) is fine
+    sparse = write_jsonl(tmp_path / "sparse.jsonl", [{"q": "Q?", "a": "x", "b": "y", "c": "z"},
+                                                     {"q": "R?", "a": "z", "b": "w", "c": "v", "gold": "g"}])
+    spec = "text=q,candidates=a+b+c,reference=gold"
+    assert import_file(store, sparse, "qa", options=Options(mapping=parse_mapping(spec))).documents == 2
 
 
 def test_csv_documents_without_id_through_a_mapping_gzipped_or_from_parquet(store, tmp_path):

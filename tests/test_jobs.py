@@ -136,6 +136,7 @@ def test_submit_job_validates_before_queueing(store, project):
 def test_cli_submit_list_show_cancel(db_path, capsys, tmp_path):
     cfg = tmp_path / "c.json"
     cfg.write_text(json.dumps({"steps": 2, "seconds_per_step": 0.5}))
+    assert main(["init", "--db", db_path]) == 0 and capsys.readouterr()
     assert main(["jobs", "submit", "selftest", "--db", db_path, "--config", str(cfg), "--set", "steps=3"]) == 0
     job_id = int(capsys.readouterr().out.strip())
     assert main(["jobs", "show", str(job_id), "--db", db_path, "--json"]) == 0

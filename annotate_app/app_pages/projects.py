@@ -45,7 +45,8 @@ create_tab, settings_tab, import_tab, export_tab = st.tabs(
     ["New project", "Settings", "Import", "Export"], key="projects_tab", on_change="rerun")
 
 # 2. create a project (the store checks every value and says what is wrong)
-with create_tab, st.form("create_project"):
+# (a new form after each project made, so the next one starts from the defaults, not the last values)
+with create_tab, st.form(f"create_project_{st.session_state.get('create_project_n', 0)}"):
     name = st.text_input("Name", help="Unique; used on the command line too (tokenwise ... --project NAME).")
     kind = st.selectbox("Task", ["summarize", "prompt"],
                         help="summarize: rank summaries of a document; prompt: rank prompts for a task.")
@@ -70,6 +71,7 @@ with create_tab, st.form("create_project"):
             st.session_state["projects_flash"] = f"Project {created.name!r} created."
             st.session_state["current_project"] = created.name
             st.session_state.pop("projects_project", None)  # so the picker moves to the new project
+            st.session_state["create_project_n"] = st.session_state.get("create_project_n", 0) + 1
             st.rerun()
 
 # 3. settings of the chosen project (name, task and K stay: the data depends on them)

@@ -8,8 +8,9 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from pathlib import Path
 
-from training.errors import TokenwiseError
+from training.errors import NotFound, TokenwiseError
 
 from . import core, doctor_cmds, ilf_cmds, io_cmds, jobs_cmds, round_cmds, train_cmds
 from .common import DEFAULT_DB
@@ -39,6 +40,19 @@ def resolve_db(args: argparse.Namespace) -> argparse.Namespace:
     return args
 
 
+def check_db_exists(args: argparse.Namespace) -> None:
+    """Only `init` creates a database: any other command given a path with no file there (a typo,
+    the wrong folder) would otherwise create an empty one and answer as if it were the real one."""
+    db = getattr(args, "db", None)
+    if args.command == "init" or not db or db == ":memory:" or not getattr(args, "db_used", True):
+        return
+    if getattr(args, "formats", False):  # `import --formats` only lists the formats
+        return
+    if not Path(db).exists():
+        raise NotFound(f"no database at {db}: create one with `tokenwise init --db {db}` "
+                       "(add --demo for the demo projects), or pass the path of an existing one")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = resolve_db(parser.parse_args(argv))
@@ -47,6 +61,7 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     try:
+        check_db_exists(args)
         return int(args.func(args) or 0)
     except TokenwiseError as e:
         print(f"tokenwise: error: {e}", file=sys.stderr)

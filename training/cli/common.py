@@ -23,7 +23,7 @@ DEFAULT_DB = "tokenwise.db"
 def add_db(p: argparse.ArgumentParser, used: bool = True) -> None:
     """--db PATH on every command (README: every command takes it); `used=False` for the few that
     open no database, so a script can pass --db to any command."""
-    p.set_defaults(db_default=DEFAULT_DB)  # what a missing --db means here (training/cli/__init__.py main)
+    p.set_defaults(db_default=DEFAULT_DB, db_used=used)  # what a missing --db means here (training/cli/__init__.py main)
     p.add_argument("--db", default=None, metavar="PATH",  # None: the one before the command, else DEFAULT_DB
                    help=f"SQLite database (default ./{DEFAULT_DB})" if used
                    else "accepted by every command; this one does not open a database")

@@ -497,6 +497,30 @@ def apply_mapping(obj: dict, mapping: dict[str, str]) -> dict:
     return out
 
 
+def check_mapping(source, mapping: dict[str, str] | None, *, split: str | None = None, rows: int = 200) -> None:
+    """ValidationError when none of the first `rows` rows of `source` has a column the mapping names
+    (each part of "a+b+c" too), naming the columns they have: a typo in --map otherwise shows up as
+    a missing field on every row. (A column that only some rows have, an optional one, is fine.)"""
+    if not mapping:
+        return
+    from itertools import islice
+
+    from training.data.sources import records
+    from training.errors import ValidationError
+
+    seen: dict[str, None] = {}
+    for _, obj in islice(records(source, FirstProblem(), split=split), rows):
+        if isinstance(obj, dict):
+            seen.update(dict.fromkeys(map(str, obj)))
+    if not seen:
+        return  # unreadable or no rows: the reader says why
+    missing = [f"{target}={src!r}: no column {col!r}" for target, src in mapping.items()
+               for col in _columns(src, seen) if col not in seen]
+    if missing:
+        raise ValidationError(f"import {source}: column mapping: {'; '.join(missing)} "
+                              f"(the file's columns: {', '.join(seen)})")
+
+
 def parse_mapping(spec: str) -> dict[str, str]:
     """"prompt=question,chosen=good" -> {"prompt": "question", "chosen": "good"} (ValueError names the bad part);
     "candidates=a+b" keeps "a+b" (apply_mapping makes the list)."""
@@ -607,6 +631,7 @@ def read_items(source, fmt: str = "auto", opts: Options | None = None, *, split:
     from training.errors import ValidationError
 
     opts = opts or Options()
+    check_mapping(source, opts.mapping, split=split)
     if fmt == "auto":
         fmt, why = detect_source(source, opts.mapping, split=split)
         if fmt is None:

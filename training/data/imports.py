@@ -55,6 +55,7 @@ from training.data.formats import (
     Item,
     Options,
     apply_mapping,
+    check_mapping,
     detect_source,
     read_items,
 )
@@ -409,6 +410,7 @@ def _open(store: Store, path: str | Path, project: str | int, fmt: str, options:
     path = Path(path)
     if fmt not in IMPORT_FORMATS:
         raise ValidationError(f"format: {fmt!r} is not one of {', '.join(IMPORT_FORMATS)}")
+    check_mapping(path, options.mapping)
     if fmt == "auto":
         fmt = detect_format(path, options.mapping)
     return path, p, fmt, options
