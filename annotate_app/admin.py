@@ -123,4 +123,5 @@ def import_summary(report: imports.ImportReport) -> str:
     """What an import added, in one line for the page."""
     by = f" by {report.source_annotator}" if report.source_annotator and (report.rankings or report.critiques) else ""
     return (f"imported {report.documents} documents, {report.candidates} candidates, "
-            f"{report.rankings} rankings, {report.critiques} critiques{by} ({report.format}).")
+            f"{report.rankings} rankings, {report.critiques} critiques{by} ({report.format})."
+            + (f" Note: {report.fields_note()}." if report.unshown_fields else ""))

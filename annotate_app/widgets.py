@@ -14,6 +14,7 @@ import re
 import streamlit as st
 
 from training.annotation import drafts as A
+from training.annotation.context import context_of
 from training.store import Document, Project
 
 LONG_DOCUMENT = 1200  # characters; longer documents go in an expander
@@ -47,25 +48,30 @@ def escape_markdown(text: str) -> str:
     return _MARKDOWN.sub(r"\\\1", one_line)
 
 
-def show_document(doc: Document, *, expanded: bool = True) -> None:
+def show_document(doc: Document, fields: list[str] = (), *, expanded: bool = True) -> None:
+    """The document with the project's context `fields`; a long one in an expander."""
     if doc.title:
         st.subheader(escape_markdown(doc.title), anchor=False)
-    if len(doc.text) > LONG_DOCUMENT:
-        with st.expander(f"Document ({len(doc.text):,} characters)", expanded=expanded):
-            plain(doc.text)
-    else:
-        with st.container(border=True):
-            plain(doc.text)
+    extra = context_of(doc.meta, fields)
+    size = len(doc.text) + sum(len(t) for _, t in extra)
+    with (st.expander(f"Document ({size:,} characters)", expanded=expanded) if size > LONG_DOCUMENT
+          else st.container(border=True)):
+        plain(doc.text)
+        show_context(extra)
 
 
-def document_panel(doc: Document, *, height: int = DOCUMENT_PANEL_PX) -> None:
-    """The document in a panel of fixed height that scrolls by itself (the Annotate page puts it
-    beside the candidates, so they stay on screen however long the document is)."""
+def document_panel(doc: Document, fields: list[str] = (), *, height: int = DOCUMENT_PANEL_PX) -> None:
+    """The document, then the project's context `fields` (passages, a source), in a panel of fixed
+    height that scrolls by itself (the Annotate page puts it beside the candidates, so they stay
+    on screen however long the document is)."""
     if doc.title:
         st.subheader(escape_markdown(doc.title), anchor=False)
     turns = conversation(doc)
-    st.caption(f"{len(turns)} turns" if turns else f"{len(doc.text.split()):,} words")
-    with st.container(height=height if len(doc.text) > SHORT_DOCUMENT else "content", border=True):
+    extra = context_of(doc.meta, fields)
+    st.caption((f"{len(turns)} turns" if turns else f"{len(doc.text.split()):,} words")
+               + "".join(f" · {escape_markdown(name)}" for name, _ in extra))
+    size = len(doc.text) + sum(len(t) for _, t in extra)
+    with st.container(height=height if size > SHORT_DOCUMENT else "content", border=True):
         if turns:
             for t in turns:  # a conversation as turns, not as one blob (imported chat prompts)
                 with st.chat_message("user" if t["role"] in ("user", "human") else "assistant"):
@@ -73,6 +79,15 @@ def document_panel(doc: Document, *, height: int = DOCUMENT_PANEL_PX) -> None:
                     plain(t["content"])
         else:
             plain(doc.text)
+        show_context(extra)
+
+
+def show_context(extra: list[tuple[str, str]]) -> None:
+    """Each context field under a divider, its name as a small heading, its text as written."""
+    for name, text in extra:
+        st.divider()
+        st.caption(f"**{escape_markdown(name)}**")
+        plain(text)
 
 
 def conversation(doc: Document) -> list[dict]:

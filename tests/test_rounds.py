@@ -36,7 +36,10 @@ def setup(store, tiny_causal, tmp_path):
     other = make_tiny_model("causal", tmp_path / "tiny-b", seed=1)
     store.create_project("news", kind="summarize", k=2)
     store.add_documents("news", [NewDocument(f"n{i}", f"River {i} rose after rain in town {i}.",
-                                             [f"River {i} rose.", f"Town {i}."], title=f"T{i}") for i in range(6)])
+                                             [f"River {i} rose.", f"Town {i}."], title=f"T{i}",
+                                             meta={"passage": f"Gauge {i} read high.", "label": "policy-a"})
+                                 for i in range(6)])
+    store.update_project("news", context_fields=["passage"])  # annotators read the passage too
     docs = store.documents("news")
     trained_on = [docs[0].id, docs[1].id]
     a = store.add_model("policy", str(tiny_causal), name="policy-a", project="news",
@@ -63,8 +66,10 @@ def test_round_from_creation_to_the_cards(store, db_path, setup):
     assert rnd.status == "open" and rnd.job_id == job.id and rnd.model_a_id == setup["a"].id
     assert set(rnd.documents).isdisjoint(setup["trained_on"]) and len(rnd.documents) == 4  # 6 - 2 trained on
     blind = store.get_project(rnd.project_id)
-    assert (blind.name, blind.k, blind.overlap) == ("eval-r1", 2, 2)
+    assert (blind.name, blind.k, blind.overlap, blind.context_fields) == ("eval-r1", 2, 2, ["passage"])
     docs = store.documents(blind.id)
+    # the fields people see come along (nothing else of the source's meta: it may name a model)
+    assert all(set(d.meta) == {"passage"} and d.meta["passage"].startswith("Gauge ") for d in docs)
     sides = [[c.source.split(":")[0] for c in d.candidates] for d in docs]
     assert all(sorted(s) == ["A", "B"] for s in sides)
     assert len({tuple(s) for s in sides}) == 2  # the A/B order is shuffled across documents

@@ -123,7 +123,7 @@ if doc is None:
 doc_col, rank_col = st.columns([0.85, 1.15], gap="medium")
 with doc_col:
     show_guidelines(view)
-    widgets.document_panel(doc)
+    widgets.document_panel(doc, project.context_fields)
 if draft_key(doc.id) not in st.session_state:  # the clock starts when the document is first shown
     st.session_state[draft_key(doc.id)] = ui.kept(user.id, draft_key(doc.id)) or A.Draft.new(doc)
 draft: A.Draft = st.session_state[draft_key(doc.id)]

@@ -54,7 +54,7 @@ with session.store() as s:
     crit_history = {c.id: s.critique_history(user, c.id) for c in doc.candidates}
 
 # 2. revise: the same order as when it was annotated; a draft that survives reruns
-widgets.show_document(doc, expanded=False)
+widgets.show_document(doc, project.context_fields, expanded=False)
 order = A.display_order(user.id, doc.id, [c.id for c in doc.candidates])
 key = f"revise:{user.id}:{doc.id}:{ranking.version}"
 if key not in st.session_state:

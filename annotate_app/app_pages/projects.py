@@ -80,6 +80,7 @@ with settings_tab:
 if project is not None:
     with ui.store() as s:
         people = s.count_people()
+        fields = s.meta_fields(project.id)
     if project.overlap > people:  # a target nobody can reach: say so where it is set
         settings_tab.warning(f"{project.overlap} annotators per document, but {people} "
                              f"{'person can' if people == 1 else 'people can'} annotate: no document can be "
@@ -92,12 +93,18 @@ if project is not None:
         new_require = st.checkbox("Require a critique of the lowest-ranked candidate",
                                   value=project.require_critique_lowest)
         new_show = st.checkbox("Show per-token rewards to annotators", value=project.show_rewards)
+        new_fields = st.multiselect(
+            "Fields shown under each document", list(dict.fromkeys([*project.context_fields, *fields])),
+            default=project.context_fields, placeholder="none" if fields else "the documents have no other fields",
+            help="Other fields of the imported documents (columns the import kept beside text and candidates), "
+                 "e.g. the passages an answer should come from. Annotators see them under the document's text, "
+                 "in this order. Leave out fields that give the answer away (ratings, preferences, model names).")
         if st.form_submit_button("Save settings"):
             try:
                 with ui.store() as s:
                     s.update_project(project.id, instructions=new_instructions, overlap=int(new_overlap),
                                      allow_ties=new_ties, require_critique_lowest=new_require,
-                                     show_rewards=new_show)
+                                     show_rewards=new_show, context_fields=new_fields)
             except ValidationError as e:
                 ui.show_error(e)
             else:

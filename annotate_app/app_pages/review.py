@@ -9,7 +9,8 @@ widgets.plain (st.text: no Markdown, no HTML), or escaped inside a label.
 import streamlit as st
 
 from annotate_app import ui
-from annotate_app.widgets import escape_markdown, plain
+from annotate_app.widgets import escape_markdown, plain, show_context
+from training.annotation.context import context_of
 from training.errors import TokenwiseError
 from training.ilf.config import SELECTOR_NOTES
 from training.ilf.dataset import refinement_rows, review_queue
@@ -42,6 +43,7 @@ item = next(it for it in items if it.critique.id == cid)
 
 with st.expander(f"Document: {escape_markdown(item.document.title or item.document.ext_id)}", expanded=False):
     plain(item.document.text)
+    show_context(context_of(item.document.meta, project.context_fields))
 st.markdown("**Original output**")
 with st.container(border=True):
     plain(item.candidate.text)

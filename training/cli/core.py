@@ -9,6 +9,7 @@ applies from any working directory) and a worker that it restarts, with a back-o
 
 from __future__ import annotations
 
+import argparse
 import json
 import logging
 import os
@@ -20,12 +21,17 @@ import tomllib
 from pathlib import Path
 
 from training.cli.common import add_db
+from training.errors import ValidationError
 from training.store import ROLES, Store
 
 ROOT = Path(__file__).resolve().parents[2]
 APP = ROOT / "annotate_app" / "app.py"
 STREAMLIT_CONFIG = ROOT / ".streamlit" / "config.toml"
 log = logging.getLogger(__name__)
+
+
+SHOW_FIELDS_HELP = ("document fields (columns an import kept beside text and candidates, e.g. passages) that "
+                    "annotators see under each document's text, comma-separated")
 
 
 def register(sub) -> None:
@@ -50,10 +56,22 @@ def register(sub) -> None:
     c.add_argument("--allow-ties", action="store_true", help="let annotators give two candidates one rank")
     c.add_argument("--require-critique-lowest", action="store_true",
                    help="require a critique of the lowest-ranked candidate")
+    c.add_argument("--show-fields", default="", metavar="A,B",
+                   help=SHOW_FIELDS_HELP)
     c.set_defaults(func=cmd_project_create)
     ls = psub.add_parser("list", help="list projects with their counts")
     add_db(ls)
     ls.set_defaults(func=cmd_project_list)
+    st = psub.add_parser("set", help="change a project's settings (not its name, kind or K)")
+    add_db(st)
+    st.add_argument("name")
+    st.add_argument("--overlap", type=int, help="annotators per document")
+    st.add_argument("--instructions", help="shown to annotators above each document")
+    st.add_argument("--allow-ties", action=argparse.BooleanOptionalAction, help="let annotators give two candidates one rank")
+    st.add_argument("--require-critique-lowest", action=argparse.BooleanOptionalAction,
+                    help="require a critique of the lowest-ranked candidate")
+    st.add_argument("--show-fields", metavar="A,B", help=SHOW_FIELDS_HELP + "; '' shows none")
+    st.set_defaults(func=cmd_project_set)
 
     p = sub.add_parser("annotator", help="add, list or revoke annotators, or give one a new token")
     asub = p.add_subparsers(dest="action", required=True, metavar="ACTION")
@@ -139,8 +157,30 @@ def cmd_project_create(args) -> int:
         p = s.create_project(
             args.name, kind=args.kind, k=args.k, overlap=args.overlap, instructions=args.instructions,
             allow_ties=args.allow_ties, require_critique_lowest=args.require_critique_lowest,
+            context_fields=args.show_fields,
         )
     print(f"project {p.name!r} created (kind {p.kind}, K={p.k}, overlap {p.overlap})")
+    return 0
+
+
+def cmd_project_set(args) -> int:
+    changes = {name: value for name, value in (
+        ("overlap", args.overlap), ("instructions", args.instructions), ("allow_ties", args.allow_ties),
+        ("require_critique_lowest", args.require_critique_lowest), ("context_fields", args.show_fields),
+    ) if value is not None}
+    if not changes:
+        raise ValidationError("project set: name a setting to change (--overlap, --instructions, --allow-ties, "
+                              "--require-critique-lowest, --show-fields)")
+    with Store(args.db) as s:
+        p = s.update_project(args.name, **changes)
+        fields = s.meta_fields(p.id)
+    unknown = [f for f in p.context_fields if f not in fields]
+    print(f"project {p.name!r}: overlap {p.overlap}, ties {'allowed' if p.allow_ties else 'not allowed'}, "
+          f"critique of the lowest {'required' if p.require_critique_lowest else 'optional'}, fields shown: "
+          f"{', '.join(p.context_fields) or 'none'}")
+    if unknown:
+        print(f"note: no document of {p.name!r} has {', '.join(unknown)} yet"
+              + (f" (their fields: {', '.join(fields)})" if fields else ""))
     return 0
 
 

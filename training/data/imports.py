@@ -40,6 +40,7 @@ import functools
 import hashlib
 import json
 import logging
+import shlex
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -81,12 +82,19 @@ class ImportReport:
     critiques: int = 0
     source_annotator: str | None = None
     seconds: float = 0.0
+    unshown_fields: list[str] = field(default_factory=list)  # the documents' other fields, none shown yet
 
     def __str__(self) -> str:
         by = f" by {self.source_annotator!r}" if self.source_annotator and (self.rankings or self.critiques) else ""
         return (f"imported {self.path} ({self.format}) into project {self.project!r}: "
                 f"{self.documents} documents, {self.candidates} candidates, "
-                f"{self.rankings} rankings, {self.critiques} critiques{by} in {self.seconds:.1f}s")
+                f"{self.rankings} rankings, {self.critiques} critiques{by} in {self.seconds:.1f}s"
+                + (f"\n{self.fields_note()}" if self.unshown_fields else ""))
+
+    def fields_note(self) -> str:
+        """Points to the setting that shows the documents' other fields (passages, ...) to annotators."""
+        return (f"the documents also have {', '.join(self.unshown_fields)}, which annotators do not see: show the "
+                f"ones they need (tokenwise project set {shlex.quote(self.project)} --show-fields A,B, or Projects > Settings)")
 
 
 @dataclass
@@ -390,6 +398,8 @@ def import_file(store: Store, path: str | Path, project: str | int, fmt: str = "
         store.abort_import(imp)  # the staged rows go (finish_import has already done it if it failed)
         raise
     report.seconds = time.perf_counter() - t0
+    if report.documents and not store.get_project(p.name).context_fields:
+        report.unshown_fields = [f for f in store.meta_fields(p.name) if f != "turns"]  # turns: drawn as a chat
     log.info("%s", report)
     return report
 

@@ -171,10 +171,11 @@ def run_round(store: Store, project: str | int, cfg: RoundConfig, progress: Prog
         for d, a, b in zip(docs, *answers):
             pair = [("A", a), ("B", b)]
             rng.shuffle(pair)
-            new_docs.append(NewDocument(str(d.id), d.text, [t for _, t in pair], title=d.title,
+            shown = {f: (d.meta or {})[f] for f in p.context_fields if f in (d.meta or {})}  # only what
+            new_docs.append(NewDocument(str(d.id), d.text, [t for _, t in pair], title=d.title, meta=shown,  # people saw
                                         sources=[f"{side}:{models[SIDES.index(side)][1]}" for side, _ in pair]))
         rnd = store.open_round(rnd.id, blind_project_name(cfg.name), p.kind, INSTRUCTIONS, new_docs, judge,
-                               overlap=cfg.overlap)
+                               overlap=cfg.overlap, context_fields=p.context_fields)
     except BaseException:
         store.update_round(rnd.id, status="failed")
         raise

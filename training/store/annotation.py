@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from ..errors import Forbidden, NotFound, ValidationError
-from .base import checked_name, now
+from .base import checked_fields, checked_name, now
 from .counters import CountersMixin, write_counts
 from .records import Annotator, Candidate, Critique, Document, Project, Ranking
 
@@ -60,8 +60,10 @@ class AnnotationMixin(CountersMixin):
         allow_ties: bool = False,
         require_critique_lowest: bool = False,
         show_rewards: bool = False,
+        context_fields: Iterable[str] | str = (),
     ) -> Project:
         name = checked_name("project", name)
+        fields = checked_fields(context_fields)
         if kind not in KINDS:
             raise ValidationError(f"kind: {kind!r} is not one of {', '.join(KINDS)}")
         if int(k) < 2:
@@ -73,9 +75,9 @@ class AnnotationMixin(CountersMixin):
                 raise ValidationError(f"project {name!r} already exists")
             cur = c.execute(
                 "INSERT INTO projects (name, kind, instructions, k, overlap, allow_ties,"
-                " require_critique_lowest, show_rewards, created) VALUES (?,?,?,?,?,?,?,?,?)",
+                " require_critique_lowest, show_rewards, context_fields, created) VALUES (?,?,?,?,?,?,?,?,?,?)",
                 (name, kind, instructions, int(k), int(overlap), int(allow_ties),
-                 int(require_critique_lowest), int(show_rewards), now()),
+                 int(require_critique_lowest), int(show_rewards), json.dumps(fields), now()),
             )
             c.execute("INSERT INTO project_counts (project_id) VALUES (?)", (cur.lastrowid,))
         return self.get_project(cur.lastrowid)
@@ -100,7 +102,7 @@ class AnnotationMixin(CountersMixin):
 
     _PROJECT_SETTINGS: ClassVar[frozenset[str]] = frozenset({
         "instructions", "overlap", "allow_ties", "require_critique_lowest", "show_rewards",
-        "active_reward_model", "active_policy_model", "templates",
+        "active_reward_model", "active_policy_model", "templates", "context_fields",
     })
 
     def update_project(self, project: str | int, **changes) -> Project:
@@ -111,8 +113,10 @@ class AnnotationMixin(CountersMixin):
             raise ValidationError(f"project setting(s) {', '.join(sorted(bad))} cannot be changed")
         if "overlap" in changes and int(changes["overlap"]) < 1:
             raise ValidationError("overlap: must be at least 1")
+        if "context_fields" in changes:
+            changes["context_fields"] = checked_fields(changes["context_fields"])
         values = {
-            k: json.dumps(v) if k == "templates" and v is not None
+            k: json.dumps(v) if k in ("templates", "context_fields") and v is not None
             else int(v) if isinstance(v, bool) else v
             for k, v in changes.items()
         }
@@ -215,6 +219,16 @@ class AnnotationMixin(CountersMixin):
         if row is None:
             raise NotFound(f"candidate {candidate_id} does not exist")
         return Candidate.from_row(row)
+
+    def meta_fields(self, project: str | int, sample: int = 2000) -> list[str]:
+        """The fields (meta keys) the project's documents have, from the first `sample` documents
+        with any: what the project's settings offer to show annotators under the text."""
+        p = self.get_project(project)
+        rows = self.all(
+            "SELECT DISTINCT j.key FROM (SELECT meta FROM documents WHERE project_id = ? AND meta != '{}'"
+            " AND json_valid(meta) AND json_type(meta) = 'object' ORDER BY id LIMIT ?) d, json_each(d.meta) j"
+            " ORDER BY j.key", (p.id, int(sample)))
+        return [r[0] for r in rows]
 
     def documents(self, project: str | int, *, with_candidates: bool = True,
                   limit: int | None = None, offset: int = 0) -> list[Document]:

@@ -47,6 +47,26 @@ def checked_name(what: str, name: str | None) -> str:
     return name
 
 
+CONTEXT_FIELDS_MAX = 20
+
+
+def checked_fields(fields) -> list[str]:
+    """A project's context fields: distinct document field names (each like a name), at most
+    CONTEXT_FIELDS_MAX. A string is read as comma-separated names."""
+    if isinstance(fields, str):
+        fields = [f for f in fields.split(",") if f.strip()]
+    out: list[str] = []
+    for f in fields or ():
+        if not isinstance(f, str):
+            raise ValidationError(f"context fields: {f!r} is not a field name")
+        name = checked_name("context field", f)
+        if name not in out:
+            out.append(name)
+    if len(out) > CONTEXT_FIELDS_MAX:
+        raise ValidationError(f"context fields: at most {CONTEXT_FIELDS_MAX}, got {len(out)}")
+    return out
+
+
 def source_name(name: str | None) -> str:
     """An import source's name (`<source>:<rater>`, the rater from the data) made a name: one line,
     no control or bidi characters, at most NAME_MAX characters (cut with "…")."""

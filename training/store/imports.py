@@ -249,7 +249,8 @@ class ImportsMixin(CountersMixin):
             raise
 
     _PROJECT_COLUMNS = ("name", "kind", "instructions", "k", "overlap", "allow_ties", "require_critique_lowest",
-                        "show_rewards", "created", "active_reward_model", "active_policy_model", "templates")
+                        "show_rewards", "created", "active_reward_model", "active_policy_model", "templates",
+                        "context_fields")
 
     def _take_over(self, c, imp: StagedImport, target: int) -> None:
         """The staging project (holding every document now) becomes the project: its name, settings,

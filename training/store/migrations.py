@@ -303,4 +303,11 @@ def m007_project_moves(db: Database) -> None:
     db.execute("CREATE TABLE project_moves (old_id INTEGER PRIMARY KEY, new_id INTEGER NOT NULL)")
 
 
+@migrations()
+def m008_context_fields(db: Database) -> None:
+    """The document fields (keys of its meta) annotators see under its text: passages, a source
+    article, the conversation before a reply (a JSON list of names; [] = none)."""
+    db["projects"].add_column("context_fields", str, not_null_default="[]")
+
+
 SCHEMA_VERSION = len(migrations._migrations)

@@ -58,8 +58,9 @@ class Project(_Row):
     active_policy_model: int | None = None
     templates: dict | None = None
     created: str = ""
+    context_fields: list = field(default_factory=list)  # meta keys shown under the document's text
     bool_fields: ClassVar = ("allow_ties", "require_critique_lowest", "show_rewards")
-    json_fields: ClassVar = {"templates": None}
+    json_fields: ClassVar = {"templates": None, "context_fields": []}
 
 
 @dataclass(frozen=True)

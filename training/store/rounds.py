@@ -76,11 +76,13 @@ class RoundsMixin(StoreBase):
         return self.get_round(int(round_id))
 
     def open_round(self, round_id: int, project_name: str, kind: str, instructions: str,
-                   docs: Sequence[NewDocument], judge: dict, overlap: int = 1) -> EvalRound:
-        """Make the blind K=2 project with its documents, and mark the round open: all or nothing."""
+                   docs: Sequence[NewDocument], judge: dict, overlap: int = 1,
+                   context_fields: Sequence[str] = ()) -> EvalRound:
+        """Make the blind K=2 project with its documents (and the source project's context fields),
+        and mark the round open: all or nothing."""
         with self.tx() as c:
             p = self.create_project(project_name, kind=kind, k=2, overlap=overlap,  # type: ignore[attr-defined]
-                                    instructions=instructions, allow_ties=True)
+                                    instructions=instructions, allow_ties=True, context_fields=context_fields)
             self.add_documents(p.id, docs)  # type: ignore[attr-defined]
             c.execute("UPDATE eval_rounds SET project_id = ?, status = 'open', judge = ? WHERE id = ?",
                       (p.id, json.dumps(judge), int(round_id)))
