@@ -20,7 +20,8 @@ def data(store):
                     title="Flood"),
         NewDocument("cafe", "A café opened near the station; its crêpes sell out by noon.", ["café", "crêpes", "x"],
                     title="Food"),
-        NewDocument("vote", "The council voted to keep the bridge toll.", ["toll kept", "vote", "y"], title="Toll"),
+        NewDocument("vote", "The council voted to keep the bridge toll.", ["toll kept", "vote", "y"], title="Toll",
+                    meta={"source": "Town paper", "label": 2}),
     ])
     ann, _ = store.add_annotator("ann")
     bob, _ = store.add_annotator("bob")
@@ -101,6 +102,9 @@ def test_document_view_has_everything_and_annotators_see_only_their_own(store, d
     view = document_view(store, docs["vote"].id, admin)
     assert view.title == "Toll" and [c.ranks for c in view.candidates] == [{"bob": 1}, {"bob": 2}, {"bob": 3}]
     assert view.candidates[1].critiques == [("bob", "Says nothing about the toll.")]
+    assert view.context == []  # no field shown until the project names one
+    store.update_project("news", context_fields=["source"])
+    assert document_view(store, docs["vote"].id, admin).context == [("source", "Town paper")]
     flood = document_view(store, docs["flood"].id, ann)
     assert [c.ranks for c in flood.candidates] == [{"ann": 1}, {"ann": 2}, {"ann": 3}]  # not bob's
     assert all(c.source == "" for c in flood.candidates) and math.isnan(flood.disagreement)

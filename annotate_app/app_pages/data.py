@@ -15,7 +15,7 @@ import pandas as pd
 import streamlit as st
 
 from annotate_app import ui
-from annotate_app.widgets import escape_markdown, plain
+from annotate_app.widgets import escape_markdown, plain, show_context
 from training.annotation.browse import STATUSES, BrowseFilter, browse, document_view
 from training.errors import TokenwiseError
 
@@ -85,6 +85,7 @@ st.divider()
 st.subheader(escape_markdown(view.title or view.ext_id), anchor=False)
 with st.container(height=260, border=True):
     plain(view.text)
+    show_context(view.context)
 if view.reference:
     st.markdown("**Reference**")
     plain(view.reference)

@@ -20,6 +20,7 @@ import math
 from dataclasses import dataclass, field
 
 from training.annotation.agreement import kendall_tau
+from training.annotation.context import context_of
 from training.errors import NotFound, ValidationError
 from training.store import Annotator, Project, Store
 
@@ -147,6 +148,7 @@ class DocumentView:
     candidates: list[CandidateView]
     disagreement: float
     model_tau: float
+    context: list[tuple[str, str]] = field(default_factory=list)  # the project's shown fields (context_of)
 
 
 def document_view(store: Store, document_id: int, viewer: Annotator) -> DocumentView:
@@ -177,4 +179,5 @@ def document_view(store: Store, document_id: int, viewer: Annotator) -> Document
         cv.refinements += [{"text": x.text, "selected": x.selected, "accepted": x.accepted,
                             "score": x.ensemble_score} for x in it.refinements]
     return DocumentView(doc.id, doc.ext_id, doc.title, doc.text, doc.reference, list(cands.values()),
-                        disagreement(rankings) if viewer.is_admin else math.nan, model_tau(rankings, scores))
+                        disagreement(rankings) if viewer.is_admin else math.nan, model_tau(rankings, scores),
+                        context_of(doc.meta, project.context_fields))
