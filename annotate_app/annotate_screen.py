@@ -10,7 +10,9 @@ is Tab, then K digits. Ctrl+Enter (Cmd+Enter on a Mac) saves from anywhere on th
 first takes the focus off a text box (Streamlit sends a text box's value when it loses focus),
 waits until the app is idle and Save is enabled (for at most a few seconds), then presses Save.
 Escape in a critique box takes the focus off it too before its popover closes, so what was
-typed is kept (without it the popover goes first and the text with it).
+typed is kept (without it the popover goes first and the text with it). Opening a critique puts
+the cursor in its box; after a save (click or Ctrl+Enter) the next document's first rank row
+has the focus, so the next document is ranked from the keyboard too.
 Streamlit's own button shortcut is not used: it ignores keys pressed while a radio has focus.
 
 The script is a constant (no user text goes into it) and runs in an st.iframe 1 px high
@@ -27,13 +29,41 @@ import streamlit as st
 SCRIPT = """<script>
 (() => {
   const P = window.parent, D = P.document;
-  const SAVE = '.st-key-__SAVE_KEY__ button';
+  const SAVE = '.st-key-__SAVE_KEY__ button', SAVE_BOX = '.st-key-__SAVE_KEY__';
   const GROUP = '[data-testid="stRadioGroup"][aria-label^="Rank of candidate"]';
   const busy = () => !!D.querySelector('[data-testid="stStatusWidget"]');
   const focusGroup = (g) => {
     const i = g.querySelector('input[type="radio"]:checked') || g.querySelector('input[type="radio"]');
     if (i) i.focus();
   };
+  // After Save: once the app is idle, a next document with nothing ranked yet gets the focus on
+  // its first rank row (a refused save keeps its ranks, and the focus stays where it was).
+  const afterSave = (t0) => {
+    if (Date.now() - t0 > 8000) return;
+    if (busy() || Date.now() - t0 < 300) { setTimeout(() => afterSave(t0), 100); return; }
+    const g = D.querySelector(GROUP);
+    const a = D.activeElement;
+    if (g && !D.querySelector(GROUP + ' input:checked') && (!a || a === D.body || a.closest(SAVE_BOX)))
+      focusGroup(g);
+  };
+  // Opening a critique puts the cursor in its text box (as soon as the popover has drawn it),
+  // unless the person has clicked somewhere else meanwhile.
+  const focusCritique = (t0) => {
+    const box = D.querySelector('[data-testid="stPopoverBody"] textarea');
+    const a = D.activeElement;
+    if (box) {
+      if (a !== box && (!a || a === D.body || a.closest('[data-testid="stPopoverButton"]'))) box.focus();
+      return;
+    }
+    if (Date.now() - t0 < 2000) setTimeout(() => focusCritique(t0), 50);
+  };
+  function onClick(e) {
+    const t = e.target;
+    if (t && t.closest) {
+      if (t.closest(SAVE)) afterSave(Date.now());
+      if (t.closest('[data-testid="stPopoverButton"]')) focusCritique(Date.now());
+    }
+  }
   function onKey(e) {
     if (!D.querySelector(SAVE)) return;
     if (e.key === 'Escape') {  // closes a critique's popover: send the box's text first (on blur)
@@ -82,11 +112,16 @@ SCRIPT = """<script>
     if (Date.now() - t0 < 4000 && (busy() || Date.now() - t0 < 600)) setTimeout(() => moveTo(label, from, t0), 50);
   }
   if (P.__tokenwiseKeys) D.removeEventListener('keydown', P.__tokenwiseKeys, true);
+  if (P.__tokenwiseClicks) D.removeEventListener('click', P.__tokenwiseClicks, true);
   P.__tokenwiseKeys = onKey;
+  P.__tokenwiseClicks = onClick;
   D.addEventListener('keydown', onKey, true);
+  D.addEventListener('click', onClick, true);
   window.addEventListener('pagehide', () => {
     D.removeEventListener('keydown', onKey, true);
+    D.removeEventListener('click', onClick, true);
     if (P.__tokenwiseKeys === onKey) P.__tokenwiseKeys = null;
+    if (P.__tokenwiseClicks === onClick) P.__tokenwiseClicks = null;
   });
 })();
 </script>"""

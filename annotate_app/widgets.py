@@ -115,6 +115,9 @@ def draft_editor(project: Project, doc: Document, draft: A.Draft, order: list[in
     by_id = {c.id: c for c in doc.candidates}
     k = len(order)
 
+    def rank_key(cid: int) -> str:
+        return f"{prefix}:rank:{doc.id}:{cid}"
+
     def critique_fields(cid: int, name: str) -> None:
         draft.critiques[cid] = st.text_area(
             f"Critique of candidate {name}", value=draft.critiques.get(cid, ""),
@@ -142,16 +145,19 @@ def draft_editor(project: Project, doc: Document, draft: A.Draft, order: list[in
             draft.ranks[cid] = rank_col.radio(
                 f"Rank of candidate {name}", list(range(1, k + 1)), horizontal=True, label_visibility="collapsed",
                 index=None if current is None else int(current) - 1,
-                format_func=lambda r: rank_label(r, k), key=f"{prefix}:rank:{doc.id}:{cid}",
+                format_func=lambda r: rank_label(r, k), key=rank_key(cid),
+                on_change=None if project.allow_ties else swap_ranks, args=(draft, cid, order, rank_key),
             )
             # what the boxes hold in this run (the session has it before they are drawn), so the icon
             # turns into a check on the rerun that sends the text, not one click later
             typed = st.session_state.get(f"{prefix}:crit:{doc.id}:{cid}", draft.critiques.get(cid))
             quoted = st.session_state.get(f"{prefix}:quote:{doc.id}:{cid}", draft.quotes.get(cid))
             has = bool((typed or "").strip() or quoted)
+            # keyed by the document: the next document's popovers start closed (an unkeyed one in the
+            # same place stays open across the Save that replaces the document)
             with crit_col.popover("Critique", icon=":material/check:" if has else ":material/edit:",
                                   width="stretch", help=f"Critique of candidate {name}"
-                                  + (" (written)" if has else "")):
+                                  + (" (written)" if has else ""), key=f"{prefix}:pop:{doc.id}:{cid}"):
                 critique_fields(cid, name)
             if len(c.text) > LONG_CANDIDATE:
                 with st.container(height=CANDIDATE_PANEL_PX, border=False):
@@ -159,6 +165,14 @@ def draft_editor(project: Project, doc: Document, draft: A.Draft, order: list[in
             else:
                 plain(c.text)
     return names
+
+
+def swap_ranks(draft: A.Draft, cid: int, order: list[int], rank_key) -> None:
+    """A rank given to `cid` that another candidate holds moves that one to `cid`'s old rank (each
+    rank once: changing one rank is one click, not two). The rank radios' on_change, before the rerun."""
+    moved = A.swap_rank(draft.ranks, cid, st.session_state.get(rank_key(cid)))
+    for other, rank in moved.items():
+        st.session_state[rank_key(other)] = rank
 
 
 def show_problems(found: list[str]) -> None:

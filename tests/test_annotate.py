@@ -252,3 +252,12 @@ def test_short_title_cuts_at_a_word_boundary():
     assert A.short_title("a, b, c, dddddddddd", limit=10) == "a, b, c…"  # no dangling comma
     assert A.short_title("x" * 50, limit=10) == "x" * 9 + "…"  # one long word: cut inside it
     assert A.short_title(title, limit=86) == title
+
+
+def test_swap_rank_by_hand():
+    ranks = {10: 1, 11: 2, 12: 3}
+    assert A.swap_rank(ranks, 12, 1) == {10: 3}  # C to 1: A, who had 1, takes C's 3
+    assert A.swap_rank(ranks, 11, 2) == {}  # unchanged
+    assert A.swap_rank(ranks, 11, None) == {}
+    assert A.swap_rank({10: 1, 11: None, 12: None}, 11, 1) == {}  # B had no rank: the clash is shown, not moved
+    assert A.swap_rank({10: 2, 11: 2, 12: 1}, 12, 2) == {10: 1, 11: 1}  # a clash already there: both move

@@ -374,3 +374,19 @@ def test_the_critique_button_shows_a_check_as_soon_as_the_text_arrives(app_db, a
                        ("Critique of candidate C", ":material/edit:")]
     at.text_area(key=f"annotate:crit:{doc.id}:{order[1]}").input("  ").run()  # blanked again
     assert icons()[1] == ("Critique of candidate B", ":material/edit:")
+
+
+def test_a_rank_taken_from_another_candidate_swaps_with_it(app_db, app_test):
+    """Without ties, giving C the rank A holds moves A to C's old rank: one click, no clash to fix."""
+    at = app_test("annotate.py", app_db.ann.id).run()
+    _, order = _shown(app_db, app_db.ann)
+    _rank_in_order(at)
+    at.run()
+    _radio(at, "C").set_value(1).run()
+    assert [_radio(at, x).value for x in "ABC"] == [3, 2, 1]
+    assert not at.button(key="annotate_save").disabled
+    at.button(key="annotate_save").click().run()
+    assert not at.exception
+    with Store(app_db.path) as s:
+        [mine] = s.my_rankings(app_db.ann, "p")
+    assert mine.order == [[order[2]], [order[1]], [order[0]]]  # C, B, A

@@ -79,15 +79,24 @@ def test_ctrl_enter_from_a_critique_box_saves_the_critique_too(live_server, brow
             e2e.wait_idle(page)
         page.get_by_role("button", name="Critique").nth(k - 1).click()
         box = page.get_by_label(f"Critique of candidate {chr(ord('A') + k - 1)}", exact=True)
-        box.click()
-        page.keyboard.type("Too vague: name the vote count.")
+        box.wait_for()
+        page.wait_for_function("() => document.activeElement && document.activeElement.tagName === 'TEXTAREA'")
+        page.keyboard.type("Too vague: name the vote count.")  # no click: opening the box put the cursor there
         page.keyboard.press("Control+Enter")  # the focus is in the text box, its value not sent yet
         e2e.wait_text(page, "Saved your ranking")
+        e2e.wait_idle(page)
+        # the next document starts clean: no critique box left open over it, the focus on A's rank row
+        page.wait_for_function("() => !document.querySelector('[data-testid=\"stPopoverBody\"]')")
+        page.wait_for_function(f"() => ({FOCUSED_GROUP})() === 'Rank of candidate A'")
+        page.keyboard.press("1")  # and ranking goes on from the keyboard
+        page.wait_for_function("() => document.querySelector('[aria-label=\"Rank of candidate A\"] "
+                               "input[type=\"radio\"]:checked') !== null")
         e2e.wait_idle(page)
         with Store(srv.db_path) as s:
             carol = s.authenticate(srv.tokens["annotator"])
             [mine] = s.my_rankings(carol, "demo")
             crits = s.my_critiques(carol, mine.document_id)
+            assert len(s.my_rankings(carol, "demo")) == 1  # the next one only has a draft
         assert [c.text for c in crits.values()] == ["Too vague: name the vote count."]
         assert list(crits) == [mine.order[-1][0]]  # on the candidate ranked last
     finally:

@@ -166,6 +166,16 @@ def is_changed(draft: Draft, saved: Draft) -> bool:
 
 
 # -- 3. what stops a save ---------------------------------------------------------------
+def swap_rank(ranks: dict[int, int | None], cid: int, new: int | None) -> dict[int, int | None]:
+    """The other candidates' changed ranks when `cid` goes from ranks[cid] to `new` (no ties): the
+    one holding `new` takes `cid`'s old rank. Nothing moves when `cid` had no rank yet (the clash
+    is then a problem to fix) or `new` is None."""
+    old = ranks.get(cid)
+    if new is None or old is None or new == old:
+        return {}
+    return {other: old for other, rank in ranks.items() if other != cid and rank == new}
+
+
 def ranking_problems(ranks: dict[int, int | None], names: dict[int, str], *, allow_ties: bool) -> list[str]:
     """Why this ranking is not complete and valid yet ([] when it is). `names`: id -> label."""
     k = len(names)
