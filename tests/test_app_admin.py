@@ -254,6 +254,25 @@ def test_import_mapping_preview_and_options_reach_the_importer(admin_db, monkeyp
         assert seen == {"fmt": "auto", "source_annotator": "import"}  # no options: the keyword is left out
 
 
+def test_import_waits_for_a_format_when_the_preview_cannot_read_the_file(admin_db):
+    db_path, root, _ = admin_db
+    with Store(db_path) as s:
+        s.create_project("qa", k=2)
+    rows = b'{"question": "Q1?", "a1": "yes", "a2": "no", "passages": ["P."]}\n'
+    at = page("projects", root.id)
+    at.file_uploader[0].set_value(("qa.jsonl", rows, "application/jsonl"))
+    at = at.selectbox(key="import_project").set_value("qa").run()
+    assert at.button(key="import_go").disabled  # unknown shape: nothing to press yet
+    assert "Format or a Column mapping" in at.button(key="import_go").help
+    at = at.text_input(key="import_mapping").set_value("text=question,candidates=a1+a2").run()
+    assert not at.button(key="import_go").disabled
+    at = at.button(key="import_go").click().run()
+    [done] = texts(at, "success")
+    assert "imported 1 documents" in done and "also have passages" in done  # and how to show them
+    with Store(db_path) as s:
+        assert s.documents("qa")[0].meta == {"passages": ["P."]}
+
+
 # -- People -----------------------------------------------------------------------------
 def test_add_annotator_shows_token_once(admin_db):
     db_path, root, _ = admin_db

@@ -127,6 +127,30 @@ def test_unknown_shape_names_line_keys_and_nearest_format():
     assert "'sff'" in why and "--map" in why
 
 
+def test_a_row_of_unknown_shape_gets_a_mapping_to_try():
+    qa = {"question": "When?", "passages": [["T", "S"]], "gold": "2018", "prediction 1": "a", "prediction 2": "b",
+          "prediction 10": "c", "preference": [0, 1]}
+    assert F.suggest_mapping(qa) == ("documents with candidates",
+                                     "text=question,candidates=prediction 1+prediction 2+prediction 10")
+    assert F.suggest_mapping({"id": "1", "body": "T", "sum_a": "x", "sum_b": "y"}) is None  # nothing numbered
+    assert F.suggest_mapping({"article": "A", "output_1": "x", "output_2": "y"})[1] == \
+        "text=article,candidates=output_1+output_2"
+    shepherd = {"id": 0, "dataset": "GSM8K", "question": "Q?", "answer": "A.", "feedback": "Wrong sum."}
+    assert F.suggest_mapping(shepherd) == ("outputs with critiques (slf5k)",
+                                           "post=question,generated_summary_for_feedback=answer")
+    assert F.suggest_mapping({"prompt": "P", "response": "R", "critique": "C"})[1] == \
+        "post=prompt,generated_summary_for_feedback=response,feedback=critique"
+    fmt, why = F.detect([(1, qa)])
+    assert fmt is None and '--map "text=question,candidates=prediction 1+prediction 2+prediction 10"' in why
+    m = F.parse_mapping(F.suggest_mapping(qa)[1])
+    assert F.detect([(1, qa)], m) == ("documents", "")  # the suggestion works as given
+    m = F.parse_mapping(F.suggest_mapping(shepherd)[1])
+    assert F.detect([(1, shepherd)], m) == ("slf5k", "")
+    item, _ = parse("slf5k", shepherd, mapping=m)  # no ideal summary: it is optional
+    assert (item.text, item.candidates, item.reference) == ("Q?", ["A."], None)
+    assert item.judgments[0].critiques == {0: "Wrong sum."} and item.meta == {"dataset": "GSM8K"}
+
+
 def test_ranks_from_scores():
     assert F.ranks_from_scores([3, 1, 3]) == [1, 3, 1]
     assert F.ranks_from_scores([0.5]) == [1]

@@ -197,7 +197,8 @@ def test_a_mapping_onto_candidate_columns_and_bad_rows_past_the_problem_cap(stor
     with pytest.raises(ImportFileError) as e:  # every row lacks a candidate column
         import_file(store, tmp_path / "bad.csv", "news", fmt="documents",
                     options=Options(mapping=parse_mapping("id=key,text=body")))
-    assert len(e.value.problems) == MAX_PROBLEMS + 1 and table_counts(store) == before
+    assert len(e.value.problems) == MAX_PROBLEMS and e.value.stopped_at == MAX_PROBLEMS + 2  # (CSV: header first)
+    assert table_counts(store) == before
     csv_layout = b"id,text,candidate_1,candidate_2\nz,T,a,b\n"
     assert admin.preview_upload("d.csv", csv_layout).detected == "documents"
 
@@ -408,8 +409,9 @@ def test_refused_file_lists_every_problem_up_to_the_cap(store, project, tmp_path
     many = [{**GOOD, "id": f"x{i}", "candidates": ["a"]} for i in range(200)]
     with pytest.raises(ImportFileError) as e:
         import_file(store, write_jsonl(tmp_path / "g.jsonl", many), "p")
-    assert len(e.value.problems) == MAX_PROBLEMS + 1
-    assert e.value.problems[-1][1] == "file" and "stopped" in e.value.problems[-1][2]
+    assert len(e.value.problems) == MAX_PROBLEMS  # real problems only; where checking stopped is said apart
+    assert {f for _, f, _ in e.value.problems} == {"candidates"} and e.value.stopped_at == MAX_PROBLEMS + 1
+    assert e.value.count() == f"{MAX_PROBLEMS} problems or more" and "checking stopped at line 51" in str(e.value)
 
 
 def test_import_into_missing_project_says_how_to_create_it(store, tmp_path):
@@ -799,6 +801,9 @@ def test_import_into_an_empty_project_takes_its_place(store, tmp_path, monkeypat
     last = store.get_project("fresh")
     assert last.id not in (first_id, p.id) and last.show_rewards
     assert store.get_project(first_id) == store.get_project(p.id) == last
+    store.create_project("later", k=2)
+    import_file(store, write_jsonl(tmp_path / "d.jsonl", [{**r, "id": "d" + r["id"]} for r in big_docs(40)]), "fresh")
+    assert [q.name for q in store.list_projects()] == ["fresh", "later"]  # its new id does not move it last
 
 
 def test_a_save_racing_an_imports_take_over_counts_in_the_new_project(store, project, tmp_path, monkeypatch):
@@ -823,3 +828,32 @@ def test_a_save_racing_an_imports_take_over_counts_in_the_new_project(store, pro
     assert store.get_project("p").id != project.id
     assert store.totals("p") == {"documents": 13, "complete": 0, "rankings": 1, "critiques": 1}
     assert store.check_counters() == []
+
+
+def test_candidates_with_the_same_text_are_refused_by_every_road(store, tmp_path):
+    """JSONL and CSV (the fast path), a mapped JSON array and Parquet all name the row and the two
+    candidates; nothing is imported."""
+    import pandas as pd
+
+    from training.data.formats import Options, parse_mapping
+
+    store.create_project("news", k=3)
+    rows = [{"id": "a", "text": "T.", "candidates": ["x", "y", "z"]},
+            {"id": "b", "text": "U.", "candidates": ["one", "two", " one "]}]
+    flat = [{"key": r["id"], "body": r["text"], **{f"s{i}": c for i, c in enumerate(r["candidates"])}} for r in rows]
+    jsonl = write_jsonl(tmp_path / "d.jsonl", rows)
+    csv = tmp_path / "d.csv"
+    pd.DataFrame([{"id": r["id"], "text": r["text"], **{f"candidate_{i + 1}": c for i, c in enumerate(r["candidates"])}}
+                  for r in rows]).to_csv(csv, index=False)
+    arr = tmp_path / "d.json"
+    arr.write_text(json.dumps(flat))
+    parquet = tmp_path / "d.parquet"
+    pd.DataFrame(rows).to_parquet(parquet)
+    before = table_counts(store)
+    for path, line, options in ((jsonl, 2, None), (csv, 3, None), (parquet, 2, None),  # a CSV's line 1: its header
+                                (arr, 2, Options(mapping=parse_mapping("id=key,text=body,candidates=s0+s1+s2")))):
+        with pytest.raises(ImportFileError) as e:
+            import_file(store, path, "news", options=options)
+        same = "candidates 1 and 3 have the same text, which no one can rank apart; fix or drop the row"
+        assert e.value.problems == [(line, "candidates", same)], path
+    assert table_counts(store) == before

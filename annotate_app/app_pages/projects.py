@@ -137,24 +137,29 @@ with import_tab:
     except ValueError as e:
         ui.show_error(e)
         mapping = None
+    unreadable = False  # what the preview cannot read, the import cannot either: Import waits for a fix
     if upload is not None and mapping is not None:
         try:
             pv = admin.preview_upload(upload.name, upload.getvalue(), options.mapping if options else None)
         except TokenwiseError as e:
-            st.warning(f"Cannot preview {escape_markdown(upload.name)}: {escape_markdown(str(e))}")
+            unreadable = True
+            st.warning(f"Cannot read {escape_markdown(upload.name)}: {escape_markdown(str(e))}")
         else:
+            unreadable = pv.detected is None and fmt == "auto"
             st.caption(f"First {len(pv.rows)} rows as they will be read"
                        + (f"; detected format: **{pv.detected}**" if pv.detected
                           else f"; {escape_markdown(pv.note)}") + ".")
             st.dataframe(pd.DataFrame(pv.rows), hide_index=True, width="stretch")
-    ready = upload is not None and target is not None and mapping is not None
-    if st.button("Import", type="primary", disabled=not ready, key="import_go"):
+    ready = upload is not None and target is not None and mapping is not None and not unreadable
+    if st.button("Import", type="primary", disabled=not ready, key="import_go",
+                 help="The preview cannot read this file as it is: choose its Format or a Column mapping"
+                 if unreadable else None):
         try:
             with ui.store() as s:
                 result = admin.import_upload(s, target, upload.name, upload.getvalue(), fmt=fmt,
                                              source_annotator=source, options=options)
         except ImportFileError as e:
-            st.session_state["import_result"] = ("refused", upload.name, target, e.problems)
+            st.session_state["import_result"] = ("refused", upload.name, target, e)
         except TokenwiseError as e:
             st.session_state["import_result"] = ("error", upload.name, target, str(e))
         else:
@@ -164,15 +169,17 @@ with import_tab:
         if outcome == "done":
             st.success(f"{escape_markdown(name)} → {escape_markdown(into)}: {escape_markdown(detail)}")
         elif outcome == "error":
-            st.error(f"{escape_markdown(name)}: nothing was imported. {escape_markdown(detail)}")
+            st.error(f"{escape_markdown(name)}: nothing was imported. "
+                     f"{escape_markdown(detail.removeprefix(f'import {name}: '))}")
         else:
-            groups = group_problems(detail)
+            groups = group_problems(detail.problems)
             st.error(f"{escape_markdown(name)} was refused: nothing was imported into {escape_markdown(into)}. "
-                     f"{len(detail)} problem(s) of {len(groups)} kind(s); fix them and upload again.")
+                     f"{detail.count()} of {len(groups)} kind(s){escape_markdown(detail.stopped())}; "
+                     "fix them and upload again.")
             for g in groups:
                 widgets.plain(g.summary())
             with st.expander("Every problem, line by line"):
-                st.dataframe(pd.DataFrame(detail, columns=["line", "field", "message"]),
+                st.dataframe(pd.DataFrame(detail.problems, columns=["line", "field", "message"]),
                              hide_index=True, width="stretch")
 
 # 5. export: every kind in every format (hf: the `datasets` folder, zipped); the file is built when

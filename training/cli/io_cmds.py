@@ -18,10 +18,11 @@ pass: every row is checked and written in short batches that stay invisible unti
 row is wrong, every problem is printed as `line N: field: message` and nothing is left written
 (exit status 2); otherwise everything appears in the project at once.
 
-Sources: .jsonl, .json (an array), .csv, .parquet, each also .gz; a folder written by
+Sources: .jsonl, .json (an array), .csv, .tsv, .parquet, each also .gz; a folder written by
 datasets.save_to_disk; a Hugging Face dataset name with --split (from the local cache offline).
 --format auto tells the format from the first row (after --map); `tokenwise import --formats`
-lists them with an example row each. Rows with the same prompt and candidates become one document
+lists them with an example row each. Columns Tokenwise does not read are kept in each document's
+meta; `tokenwise project set NAME --show-fields A,B` shows some to annotators. Rows with the same prompt and candidates become one document
 with one ranking per row; the rater comes from a worker/annotator/rater column (or --rater-field),
 credited as the source annotator `<source>:<rater>`; rows without one are judgments of
 --source-annotator. JSON Schemas are in data/schemas/. At most {MAX_PROBLEMS} problems are listed.
@@ -51,7 +52,7 @@ def register(sub) -> None:
     )
     add_db(p)
     p.add_argument("file", metavar="SOURCE", nargs="?",
-                   help="a file (.jsonl .json .csv .parquet, optionally .gz), a datasets folder, or a hub name")
+                   help="a file (.jsonl .json .csv .tsv .parquet, optionally .gz), a datasets folder, or a hub name")
     p.add_argument("--formats", action="store_true", help="list the formats with an example row each, and stop")
     p.add_argument("--project", metavar="NAME",
                    help="project to import into (create it first: tokenwise project create NAME --k 4)")
@@ -110,9 +111,12 @@ def cmd_import(args) -> int:
             report = import_file(s, args.file, args.project, fmt=args.format,
                                  source_annotator=args.source_annotator, options=options, split=args.split)
         except ImportFileError as e:
-            print(f"tokenwise: error: {e.path}: nothing imported, {len(e.problems)} problem(s):", file=sys.stderr)
+            print(f"tokenwise: error: {e.path}: nothing imported, {e.count()}:", file=sys.stderr)
             for line, field, msg in e.problems:
                 print(f"line {line}: {field}: {msg}", file=sys.stderr)
+            if e.stopped_at is not None:
+                print(f"checking stopped at line {e.stopped_at}; fix these and import again to see the rest",
+                      file=sys.stderr)
             return 2
     print(report)
     return 0

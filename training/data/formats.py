@@ -82,6 +82,18 @@ def _norm(s: str) -> str:
     return " ".join(s.split())
 
 
+def same_texts(candidates: list[str]) -> str | None:
+    """Why a document's candidates cannot be ranked as they are: two with the same text (whitespace
+    folded), named by position; None when they all differ."""
+    first: dict[str, int] = {}
+    for i, c in enumerate(candidates):
+        j = first.setdefault(_norm(c), i)
+        if j != i:
+            return (f"candidates {j + 1} and {i + 1} have the same text, which no one can rank apart; "
+                    "fix or drop the row")
+    return None
+
+
 # -- small field readers ---------------------------------------------------------------------
 def _type_name(v: Any) -> str:
     return {dict: "an object", list: "a list", str: "a string", bool: "true/false", type(None): "null"}.get(
@@ -418,7 +430,8 @@ def _parse_slf5k(obj: dict, line: int, problems: Problems, opts: Options) -> Ite
     post = _text(obj, "post", line, problems)
     summary = _text(obj, "generated_summary_for_feedback", line, problems)
     feedback = _text(obj, "feedback", line, problems)
-    ideal = _text(obj, "ideal_human_summary", line, problems, allow_empty=True)
+    ideal = _text(obj, "ideal_human_summary", line, problems, allow_empty=True) \
+        if "ideal_human_summary" in obj else ""  # optional: critique data often has no corrected output
     if None in (title, post, summary, feedback, ideal):
         return None
     meta = {k: v for k, v in obj.items() if k not in (*SLF5K_FIELDS, "id")}
@@ -554,6 +567,43 @@ def detect_one(obj: dict) -> str | None:
     return None
 
 
+_NUMBERED = re.compile(r"^(.*?)[ _-]?(\d+)$")
+_TEXT_NAMES = ("text", "question", "prompt", "instruction", "query", "input", "document", "article", "post",
+               "source", "src", "context", "history")
+
+
+_OUTPUT_NAMES = ("answer", "response", "output", "summary", "completion", "prediction", "generation")
+_CRITIQUE_NAMES = ("feedback", "critique", "critic", "comment", "comments")
+
+
+def suggest_mapping(obj: dict) -> tuple[str, str] | None:
+    """(what, mapping): a --map that reads a row of unknown shape, or None.
+    Numbered text columns (answer_1, answer_2, ... or "prediction 1", ...) are candidates of a
+    document: ("documents with candidates", "text=question,candidates=answer_1+answer_2"); an
+    output and a critique of it are an slf5k row: ("outputs with critiques (slf5k)",
+    "post=question,generated_summary_for_feedback=answer,feedback=critique")."""
+    texts = [k for k, v in obj.items() if isinstance(v, str) and v.strip()]
+
+    def named(names, among) -> str | None:
+        return next((k for name in names for k in among if str(k).lower() == name), None)
+
+    groups: dict[str, list[tuple[int, str]]] = {}
+    for key in texts:
+        if m := _NUMBERED.match(str(key)):
+            groups.setdefault(m.group(1).lower(), []).append((int(m.group(2)), str(key)))
+    best = max(groups.values(), key=len, default=[])
+    rest = [k for k in texts if k not in {k for _, k in best}]
+    text = named(_TEXT_NAMES, rest) or (rest[0] if rest else None)
+    if len(best) >= 2 and text is not None:
+        return "documents with candidates", f"text={text},candidates={'+'.join(k for _, k in sorted(best))}"
+    output, critique = named(_OUTPUT_NAMES, texts), named(_CRITIQUE_NAMES, texts)
+    text = named(_TEXT_NAMES, [k for k in texts if k not in (output, critique)])
+    if output and critique and text:
+        return "outputs with critiques (slf5k)", (f"post={text},generated_summary_for_feedback={output}"
+                                                  + ("" if critique == "feedback" else f",feedback={critique}"))
+    return None
+
+
 def nearest(keys: Iterable[str]) -> str:
     """The known format whose identifying keys overlap most with `keys` (for error messages)."""
     keys = set(keys)
@@ -586,6 +636,11 @@ def detect(rows: Iterable[tuple[int, Any]], mapping: dict[str, str] | None = Non
         if fmt is not None:
             return fmt, ""
         keys = ", ".join(sorted(obj)) or "none"
+        if not mapping and (guess := suggest_mapping(obj)):
+            what, spec = guess
+            return None, (f"line {line}: unknown shape (keys: {keys}). To read it as {what}, name the "
+                          f"columns: --map \"{spec}\" (or the import form's Column mapping); or choose a "
+                          "format (--format NAME)")
         return None, (f"line {line}: unknown shape (keys: {keys}); the nearest known format is "
                       f"{nearest(obj)!r}. Choose the format (--format NAME, or the import form's Format), "
                       "or name the columns (--map, or its Column mapping: e.g. "

@@ -59,6 +59,7 @@ from training.data.formats import (
     check_mapping,
     detect_source,
     read_items,
+    same_texts,
 )
 from training.errors import ImportFileError, ValidationError
 from training.store import ImportRow, ItemJudgment, NewDocument, Store
@@ -85,7 +86,9 @@ class ImportReport:
     unshown_fields: list[str] = field(default_factory=list)  # the documents' other fields, none shown yet
 
     def __str__(self) -> str:
-        by = f" by {self.source_annotator!r}" if self.source_annotator and (self.rankings or self.critiques) else ""
+        who = self.source_annotator or ""
+        by = (f" by {who if who.endswith(' sources') else repr(who)}" if who and (self.rankings or self.critiques)
+              else "")
         return (f"imported {self.path} ({self.format}) into project {self.project!r}: "
                 f"{self.documents} documents, {self.candidates} candidates, "
                 f"{self.rankings} rankings, {self.critiques} critiques{by} in {self.seconds:.1f}s"
@@ -109,6 +112,7 @@ class _Row:
 class _Problems:
     items: list[tuple[int, str, str]] = field(default_factory=list)
     full: bool = False
+    stopped_at: int | None = None  # the line of the first problem past the cap: checking stops there
     seen: int = 0  # every problem reported, also past the cap (a row checks it to know it is bad)
 
     def add(self, line: int, fld: str, msg: str) -> None:
@@ -117,7 +121,10 @@ class _Problems:
             self.items.append((line, fld, msg))
         elif not self.full:
             self.full = True
-            self.items.append((line, "file", f"more than {MAX_PROBLEMS} problems; stopped checking here"))
+            self.stopped_at = line
+
+    def error(self, path) -> ImportFileError:
+        return ImportFileError(str(path), self.items, self.stopped_at)
 
 
 # -- reading --------------------------------------------------------------------------------
@@ -301,6 +308,8 @@ def _parse_documents(obj: dict, line: int, problems: _Problems, k: int) -> _Row 
             problems.add(line, "candidates", f"needs at least 2 candidates, got {len(cands)}")
         elif len(cands) != k:
             problems.add(line, "candidates", f"has {len(cands)} candidates but the project has K={k}")
+        elif problems.seen == before and (why := same_texts(cands)):
+            problems.add(line, "candidates", why)
     if problems.seen > before:
         return None
     if ext_id is None:  # the same document imported twice gets the same id, and is refused as a duplicate
@@ -357,6 +366,9 @@ def _plain_document(obj: dict, k: int) -> ImportRow | None:
     for c in cands:
         if type(c) is not str or not c.strip():
             return None
+    if len({c.strip() for c in cands}) != k:  # the same text twice: the full check says which two
+        return None  # (and folds inner whitespace too, which would be too slow here for every row)
+        return None
     return ImportRow(ext_id, text, cands, title or "", _meta_json(meta),
                      reference or None)
 
@@ -470,7 +482,7 @@ def _stream(store: Store, path: Path, fmt: str, p, imp, report: ImportReport, op
     if n == 0 and not problems.items:
         problems.add(0, "file", "is empty: no rows found")
     if problems.items:
-        raise ImportFileError(str(path), problems.items)
+        raise problems.error(path)
     return n
 
 
@@ -562,10 +574,10 @@ def _stream_items(store: Store, path, fmt: str, p, imp, report: ImportReport, op
                          f"K={p.k}" + ("; import pairs into a project made with --k 2" if p.k != 2 and
                                         len(it.candidates) == 2 else ""))
             continue
-        texts = [hash(_norm(c)) for c in it.candidates]
-        if len(set(texts)) != len(texts):
-            problems.add(it.line, "candidates", "two candidates have the same text")
+        if why := same_texts(it.candidates):
+            problems.add(it.line, "candidates", why)
             continue
+        texts = [hash(_norm(c)) for c in it.candidates]
         entry = index.get(it.key)
         if entry is not None:  # more judgments of an item seen before
             for j in it.judgments:
@@ -595,7 +607,7 @@ def _stream_items(store: Store, path, fmt: str, p, imp, report: ImportReport, op
     if n == 0 and not problems.items:
         problems.add(0, "file", "is empty: no rows found")
     if problems.items:
-        raise ImportFileError(str(path), problems.items)
+        raise problems.error(path)
     report.source_annotator = (next(iter(names)) if len(names) == 1 else f"{len(names)} sources") if names else None
     return n
 

@@ -97,8 +97,10 @@ class AnnotationMixin(CountersMixin):
         return Project.from_row(row)
 
     def list_projects(self) -> list[Project]:
-        """Every project, except the hidden staging projects of imports still being written."""
-        return [Project.from_row(r) for r in self.all("SELECT * FROM projects WHERE staging_for IS NULL ORDER BY id")]
+        """Every project, except the hidden staging projects of imports still being written, oldest
+        first (by creation: an import that gives a project a new id does not move it to the end)."""
+        return [Project.from_row(r) for r in self.all(
+            "SELECT * FROM projects WHERE staging_for IS NULL ORDER BY created, id")]
 
     _PROJECT_SETTINGS: ClassVar[frozenset[str]] = frozenset({
         "instructions", "overlap", "allow_ties", "require_critique_lowest", "show_rewards",
