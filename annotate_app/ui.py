@@ -255,8 +255,12 @@ def pick_project(label: str = "Project", key: str = "project", kind: str | None 
                 "(or: tokenwise project create NAME).")
         return None
     names = [p.name for p in projects]
-    current = st.session_state.get("current_project")
+    who = st.session_state.get(SESSION_KEY)
+    # this session's choice, else the one this person made last (a reload or a new sign-in starts a new session)
+    current = st.session_state.get("current_project") or (kept(who, "current_project") if who else None)
     index = names.index(current) if current in names else 0
     name = st.selectbox(label, names, index=index, key=key)
     st.session_state["current_project"] = name
+    if who and name != current:
+        keep(who, "current_project", name)
     return projects[names.index(name)]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from training.annotation import drafts as A
-from training.store import Store
+from training.store import NewDocument, Store
 
 
 def _texts(at) -> list[str]:
@@ -48,7 +48,7 @@ def test_annotate_shows_document_progress_and_instructions(app_db, app_test):
     by_id = {c.id: c.text for c in doc.candidates}
     shown = [t for t in texts if t in by_id.values()]
     assert shown == [by_id[cid] for cid in order]  # the stable shuffled order
-    assert at.progress[0].proto.text == "You: 0 of 3 documents done"
+    assert at.progress[0].proto.text == "You: 0 done, 3 left in your queue"
     with Store(app_db.path) as s:
         need = 3 * s.get_project("p").overlap
     assert any(c.value.startswith(f"Project p: 0 of {need} rankings done (3 documents × ") for c in at.caption)
@@ -88,7 +88,7 @@ def test_incomplete_ranking_disables_save_complete_saves(app_db, app_test):
         assert (crit.span_start, crit.span_end) == (0, 5)
         assert s.get_document(doc.id).n_rankings == 1
     # the next document is shown, and progress moved
-    assert at.progress[0].proto.text == "You: 1 of 3 documents done"
+    assert at.progress[0].proto.text == "You: 1 done, 2 left in your queue"
     assert doc.text not in _texts(at)
 
 
@@ -161,7 +161,7 @@ def test_skip_then_all_done(app_db, app_test):
     at.run()
     assert any("All done — thank you" in s.value for s in at.success)
     assert not at.radio
-    assert at.progress[0].proto.text == "You: 3 of 3 documents done"
+    assert at.progress[0].proto.text == "You: 3 done, 0 left in your queue"
 
 
 def test_my_entries_revision_creates_version_2_and_keeps_1(app_db, app_test):
@@ -288,7 +288,7 @@ def test_save_meeting_a_locked_database_keeps_the_draft(app_db, app_test, monkey
                for e in at.error)  # (the message is Markdown-escaped)
     assert [_radio(at, label).value for label in "ABC"] == [1, 2, 3]
     assert at.text_area(key=f"annotate:crit:{doc.id}:{order[0]}").value == "Say how far it rose."
-    assert at.progress[0].proto.text == "You: 0 of 3 documents done"
+    assert at.progress[0].proto.text == "You: 0 done, 3 left in your queue"
     with Store(app_db.path) as s:
         assert s.scalar("SELECT COUNT(*) FROM rankings") == 0
     next(b for b in at.button if b.label == "Save").click().run()
@@ -309,7 +309,7 @@ def test_critique_typed_just_before_save_is_saved(app_db, app_test):
     assert any("with 1 critique" in s.value for s in at.toast)
     with Store(app_db.path) as s:
         assert s.my_critiques(app_db.ann, doc.id)[order[2]].text == "Not about the river."
-    assert at.progress[0].proto.text == "You: 1 of 3 documents done"
+    assert at.progress[0].proto.text == "You: 1 done, 2 left in your queue"
 
 
 def test_a_one_output_document_asks_for_a_critique_not_a_rank(db_path, monkeypatch, app_test):
@@ -390,3 +390,18 @@ def test_a_rank_taken_from_another_candidate_swaps_with_it(app_db, app_test):
     with Store(app_db.path) as s:
         [mine] = s.my_rankings(app_db.ann, "p")
     assert mine.order == [[order[2]], [order[1]], [order[0]]]  # C, B, A
+
+
+def test_a_new_session_opens_the_project_chosen_last(app_db, app_test):
+    """Signing in again (or a reload) comes back to the project this person worked in last."""
+    with Store(app_db.path) as s:
+        s.create_project("second", k=2)
+        s.add_documents("second", [NewDocument("s1", "Second text.", ["one", "two"])])
+    at = app_test("annotate.py", app_db.ann.id).run()
+    assert at.selectbox(key="project").value == "p"
+    at.selectbox(key="project").set_value("second").run()
+    assert not at.exception
+    again = app_test("annotate.py", app_db.ann.id).run()  # a new session
+    assert again.selectbox(key="project").value == "second"
+    other = app_test("annotate.py", app_db.other.id).run()  # somebody else's choice is their own
+    assert other.selectbox(key="project").value == "p"

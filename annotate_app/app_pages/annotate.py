@@ -85,7 +85,8 @@ ui.keep(user.id, pin, st.session_state[pin])
 
 def show_progress(view: A.View) -> None:
     done, assigned, totals = view.counts["done"], view.counts["assigned"], view.totals
-    st.progress(done / assigned if assigned else 1.0, text=f"You: {done} of {assigned} documents done")
+    # "left", not "of N": the queue shrinks when other people complete documents first
+    st.progress(done / assigned if assigned else 1.0, text=f"You: {done} done, {assigned - done} left in your queue")
     needed = totals["documents"] * project.overlap  # each document is ranked by `overlap` people
     st.caption(f"Project {widgets.escape_markdown(project.name)}: {totals['rankings']} of {needed} rankings done "
                f"({totals['documents']} documents × {project.overlap} annotator{'s' if project.overlap > 1 else ''}); "
@@ -107,8 +108,8 @@ with progress_col:
     show_progress(view)
 
 flash = st.session_state.pop("annotate_flash", None)
-if flash:  # a toast: the candidates stay where they were on the screen
-    st.toast(flash, icon=":material/check_circle:", duration="long")
+if flash:  # a toast: the candidates stay where they were on the screen (short: it covers Skip meanwhile)
+    st.toast(flash, icon=":material/check_circle:", duration="short")
 error = st.session_state.pop("annotate_error", None)
 if view.replaced is not None:  # said, so the next click does not land on a document nobody looked at
     st.info("The document you had open is no longer in your queue (you saved it in another tab or window)"
