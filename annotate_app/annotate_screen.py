@@ -36,15 +36,18 @@ SCRIPT = """<script>
     const i = g.querySelector('input[type="radio"]:checked') || g.querySelector('input[type="radio"]');
     if (i) i.focus();
   };
-  // After Save: once the app is idle, a next document with nothing ranked yet gets the focus on
-  // its first rank row (a refused save keeps its ranks, and the focus stays where it was).
+  // After Save: once the app is idle and shows a document with nothing ranked yet (the next one),
+  // its first rank row gets the focus. Until then keep looking (a loaded server answers late),
+  // unless the person has put the focus somewhere themselves; a refused save keeps its ranks.
   const afterSave = (t0) => {
-    if (Date.now() - t0 > 8000) return;
-    if (busy() || Date.now() - t0 < 300) { setTimeout(() => afterSave(t0), 100); return; }
-    const g = D.querySelector(GROUP);
     const a = D.activeElement;
-    if (g && !D.querySelector(GROUP + ' input:checked') && (!a || a === D.body || a.closest(SAVE_BOX)))
+    if (Date.now() - t0 > 20000 || (a && a !== D.body && !a.closest(SAVE_BOX))) return;
+    const g = D.querySelector(GROUP);
+    if (!busy() && Date.now() - t0 > 300 && g && !D.querySelector(GROUP + ' input:checked')) {
       focusGroup(g);
+      return;
+    }
+    setTimeout(() => afterSave(t0), 100);
   };
   // Opening a critique puts the cursor in its text box (as soon as the popover has drawn it),
   // unless the person has clicked somewhere else meanwhile.
