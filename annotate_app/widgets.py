@@ -118,6 +118,8 @@ def draft_editor(project: Project, doc: Document, draft: A.Draft, order: list[in
     def rank_key(cid: int) -> str:
         return f"{prefix}:rank:{doc.id}:{cid}"
 
+    from annotate_app import ui  # (ui imports this module)
+
     def critique_fields(cid: int, name: str) -> None:
         draft.critiques[cid] = st.text_area(
             f"Critique of candidate {name}", value=draft.critiques.get(cid, ""),
@@ -146,7 +148,8 @@ def draft_editor(project: Project, doc: Document, draft: A.Draft, order: list[in
                 f"Rank of candidate {name}", list(range(1, k + 1)), horizontal=True, label_visibility="collapsed",
                 index=None if current is None else int(current) - 1,
                 format_func=lambda r: rank_label(r, k), key=rank_key(cid),
-                on_change=None if project.allow_ties else swap_ranks, args=(draft, cid, order, rank_key),
+                # (a callback re-checks who is signed in: ui.guarded)
+                on_change=ui.guarded(swap_ranks, "annotator", callback=True), args=(project, draft, cid, rank_key),
             )
             # what the boxes hold in this run (the session has it before they are drawn), so the icon
             # turns into a check on the rerun that sends the text, not one click later
@@ -167,9 +170,11 @@ def draft_editor(project: Project, doc: Document, draft: A.Draft, order: list[in
     return names
 
 
-def swap_ranks(draft: A.Draft, cid: int, order: list[int], rank_key) -> None:
-    """A rank given to `cid` that another candidate holds moves that one to `cid`'s old rank (each
-    rank once: changing one rank is one click, not two). The rank radios' on_change, before the rerun."""
+def swap_ranks(project: Project, draft: A.Draft, cid: int, rank_key) -> None:
+    """Without ties, a rank given to `cid` that another candidate holds moves that one to `cid`'s
+    old rank (changing one rank is one click, not two). The rank radios' on_change, before the rerun."""
+    if project.allow_ties:
+        return
     moved = A.swap_rank(draft.ranks, cid, st.session_state.get(rank_key(cid)))
     for other, rank in moved.items():
         st.session_state[rank_key(other)] = rank
