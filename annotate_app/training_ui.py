@@ -98,3 +98,16 @@ def job_label(job, projects: dict[int, str], status: bool = True) -> str:
     option's first label, so a status in it would go stale while the job runs."""
     where = f" · {projects.get(job.project_id, job.project_id)}" if job.project_id else ""
     return f"#{job.id} {job.kind}{where}" + (f" ({job.status})" if status else "")
+
+
+WORKER_LATE_S = 15.0  # a queued job older than this, with none running: ask whether a worker runs
+
+
+def waited_s(jobs, now: float | None = None) -> float:
+    """How long the oldest of these jobs has been waiting, in seconds (0 for none)."""
+    import time
+    from datetime import datetime
+
+    now = time.time() if now is None else now
+    ages = [now - datetime.fromisoformat(j.created).timestamp() for j in jobs if j.created]
+    return max(ages, default=0.0)

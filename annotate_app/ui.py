@@ -246,10 +246,13 @@ def forget(annotator_id: int, name: str) -> None:
         _KEPT.pop((db_path(), annotator_id, name), None)
 
 
-def pick_project(label: str = "Project", key: str = "project", kind: str | None = None) -> Project | None:
-    """A project selector shared by pages; remembers the choice in the session. None when there is none."""
+def pick_project(label: str = "Project", key: str = "project", kind: str | None = None, *,
+                 to_annotate: bool = False) -> Project | None:
+    """A project selector shared by pages; remembers the choice in the session. None when there is
+    none. `to_annotate`: leave out closed evaluation rounds (they take no more rankings)."""
     with store() as s:
-        projects = [p for p in s.list_projects() if kind is None or p.kind == kind]
+        closed = s.closed_round_projects() if to_annotate else set()
+        projects = [p for p in s.list_projects() if (kind is None or p.kind == kind) and p.id not in closed]
     if not projects:
         st.info("There is no project yet. An admin creates one on the Projects page "
                 "(or: tokenwise project create NAME).")

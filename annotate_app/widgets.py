@@ -146,7 +146,8 @@ def draft_editor(project: Project, doc: Document, draft: A.Draft, order: list[in
             current = draft.ranks.get(cid)
             draft.ranks[cid] = rank_col.radio(
                 f"Rank of candidate {name}", list(range(1, k + 1)), horizontal=True, label_visibility="collapsed",
-                index=None if current is None else int(current) - 1,
+                # (a value the session holds wins; giving it as the default too makes Streamlit warn)
+                index=None if current is None or rank_key(cid) in st.session_state else int(current) - 1,
                 format_func=lambda r: rank_label(r, k), key=rank_key(cid),
                 # (a callback re-checks who is signed in: ui.guarded)
                 on_change=ui.guarded(swap_ranks, "annotator", callback=True), args=(project, draft, cid, rank_key),

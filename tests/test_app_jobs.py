@@ -80,7 +80,11 @@ def test_training_page_refuses_a_bad_value_then_queues_and_shows_the_job(jobs_db
     with Store(db_path) as s:
         (job,) = s.list_jobs()
         assert (job.kind, job.config["steps"], job.created_by) == ("selftest", 3, root.id)
-    assert any("is a worker running" in i for i in texts(at, "info"))  # queued, no worker yet
+    assert not any("is a worker running" in i for i in texts(at, "info"))  # just queued: a worker takes a second
+    with Store(db_path) as s:  # nobody took it for a while: ask whether a worker runs
+        s.conn.execute("UPDATE jobs SET created = '2020-01-01T00:00:00.000+00:00' WHERE id = ?", (job.id,))
+    at = page("jobs", root.id)
+    assert any("is a worker running" in i for i in texts(at, "info"))
     assert run_worker(db_path, once=True) == 1
     at = page("jobs", root.id)
     assert not at.exception
@@ -205,7 +209,14 @@ def test_training_page_reward_form_from_the_config_dataclass(jobs_db):
     at = at.button(key="job_start").click().run()
     assert any(e.startswith("base_model: from the dashboard, paths must be inside the data folder")
                for e in texts(at, "error"))
+    at.text_input(key="job_backbone_other.reward").set_value("distilroberta-base")  # a hub id, not downloaded
+    at = at.button(key="job_start").click().run()
+    assert any("'distilroberta-base' is not a folder in the data folder" in e and "Hugging Face cache" in e
+               for e in texts(at, "error"))  # said at Start, not by a failing job
     at.text_input(key="job_backbone_other.reward").set_value("models/tiny")  # taken inside the data folder
+    at = at.button(key="job_start").click().run()
+    assert any("'models/tiny' is not a folder in the data folder" in e for e in texts(at, "error"))
+    (Path(db_path).resolve().parent / "models" / "tiny").mkdir(parents=True)
     at.selectbox(key="job.reward.standard.aggregation").set_value("max")
     at = at.button(key="job_start").click().run()
     assert not at.exception

@@ -210,3 +210,10 @@ def test_only_init_creates_a_database(db, capsys, tmp_path):
     assert run(capsys, "--db", str(typo), "project", "list")[0] == 2 and not typo.exists()
     assert run(capsys, "import", "--formats", "--db", str(typo))[0] == 0  # lists formats, opens nothing
     assert run(capsys, "project", "list", "--db", db)[0] == 0  # an existing one is opened as before
+
+
+def test_a_reader_that_stops_early_is_no_error(tmp_path):
+    """`tokenwise ... | head -1`: no BrokenPipe traceback when the reader goes away."""
+    proc = subprocess.run(f"{sys.executable} -m training.cli import --formats | head -1", shell=True, check=False,
+                          capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert proc.stdout.count("\n") == 1 and "Traceback" not in proc.stderr and "BrokenPipe" not in proc.stderr

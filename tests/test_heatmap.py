@@ -87,3 +87,14 @@ def test_heatmap_figure_shape_scale_and_escaped_hover():
     assert (hm.zmin, hm.zmax) == pytest.approx((0.2, 0.8))
     assert hm.text[0][1] == "\u2423&lt;b&gt;"  # a visible space, the tag escaped
     assert "reward %{z:.4f}" in hm.hovertemplate
+
+
+def test_unscored_chars_says_how_much_of_a_long_candidate_has_no_token():
+    from training.rewards.heatmap import unscored_chars
+
+    text = "The council approved the bridge on Monday after a long debate."
+    assert unscored_chars(text, ["The", " council", " approved", " the", " bridge", " on", " Monday", " after",
+                                 " a", " long", " debate", "."]) == 0
+    assert unscored_chars(text, ["the", " council", " approved"]) == len("thebridgeonMondayafteralongdebate.")
+    assert unscored_chars(text, ["The", " council", " approved", " the", " bridge", " on", " Monday", " after",
+                                 " a", " long", " debate"]) == 0  # a dropped "." is within the slack

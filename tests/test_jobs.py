@@ -281,3 +281,30 @@ def test_a_reward_job_survives_an_import_that_renumbers_its_project(db_path, mon
         assert p.id != old_id and s.get_project(old_id) == p and j.project_id == p.id
         assert p.active_reward_model == j.result["model_id"] and s.get_model(p.active_reward_model).project_id == p.id
         assert s.count_documents("mini") == 36
+
+
+def test_a_hub_model_from_the_dashboard_must_be_in_this_servers_cache(tmp_path, monkeypatch):
+    """A Hugging Face id given on the dashboard is taken from the local cache when it is there, and
+    refused at Start (naming the cache) when it is not; a folder must exist in the data folder."""
+    import huggingface_hub.constants
+
+    from training.jobs.kinds import confine_paths, get_kind
+
+    cache = tmp_path / "hub"
+    snap = cache / "models--acme--tiny-rm" / "snapshots" / "abc123"
+    snap.mkdir(parents=True)
+    (snap / "config.json").write_text("{}")
+    (cache / "models--acme--tiny-rm" / "refs").mkdir()
+    (cache / "models--acme--tiny-rm" / "refs" / "main").write_text("abc123")
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(cache))
+    data, models = tmp_path / "data", tmp_path / "models"
+    data.mkdir()
+    kind = get_kind("reward")
+    assert confine_paths(kind, {"base_model": "acme/tiny-rm"}, data, models)["base_model"] == "acme/tiny-rm"
+    assert confine_paths(kind, {"base_model": "minilm"}, data, models)["base_model"] == "minilm"  # an alias
+    with pytest.raises(ValidationError, match="nor a model in this server's Hugging Face cache"):
+        confine_paths(kind, {"base_model": "acme/other"}, data, models)
+    with pytest.raises(ValidationError, match="'rm/here' is not a folder in the data folder"):
+        confine_paths(kind, {"base_model": "rm/here"}, data, models)
+    (data / "rm" / "here").mkdir(parents=True)  # a folder of that name wins over the hub id
+    assert confine_paths(kind, {"base_model": "rm/here"}, data, models)["base_model"] == str((data / "rm/here").resolve())

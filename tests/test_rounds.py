@@ -150,13 +150,34 @@ def test_rounds_page_shows_the_live_result_and_closes_the_round(app_db, tiny_cau
     shown = " ".join(m.value for m in at.metric)
     assert "100%" in shown and "3" in shown  # A won all 3 judgments
     assert any("pol\\-1 \\<b\\>x\\</b\\>" in m.value for m in at.markdown)  # a label is text, not markup
+    assert "no judge model" in " ".join(c.value for c in at.caption)
+    assert "model card of A (pol-1 <b>x</b>)" in at.button(key="round_close").help  # B is not registered
     at.button(key="round_close").click().run()
     assert not at.exception
+    assert any("written to the model card of A" in m.value for m in at.success)
     with Store(app_db.path) as s:
         assert s.get_round("r").status == "closed"
         assert s.get_model(m.id).metrics["eval_rounds"][0]["preferred_on"] == 3
+        # a closed round takes no more rankings, and annotators no longer find it to annotate
+        ann = s.get_annotator(app_db.ann.id)
+        d = s.documents("eval-r")[0]
+        with pytest.raises(ValidationError, match="'r' is closed"):
+            s.save_ranking(ann, d.id, {d.candidates[0].id: 2, d.candidates[1].id: 1})
     at = open_page("rounds", app_db.ann.id)
     assert not at.metric and any("admins only" in e.value for e in at.error)
+    at = open_page("annotate", app_db.ann.id)
+    assert "eval-r" not in at.selectbox(key="project").options and "news" in at.selectbox(key="project").options
+
+
+def test_a_failed_rounds_name_can_be_used_again(store, setup):
+    job = start_round(store, "news", {"name": "again", "model_a": str(setup["a"].id), "model_b": setup["b_path"]})
+    rnd = store.create_round("again", source_project="news", model_a="x", model_b="y", documents=[1])
+    store.update_round(rnd.id, status="failed", job_id=job.id)
+    start_round(store, "news", {"name": "again", "model_a": str(setup["a"].id), "model_b": setup["b_path"]})
+    again = store.create_round("again", source_project="news", model_a="x", model_b="y", documents=[1])
+    assert again.status == "generating" and [r.name for r in store.list_rounds()] == ["again"]
+    with pytest.raises(ValidationError, match="exists already"):  # an open or running one keeps its name
+        start_round(store, "news", {"name": "again", "model_a": str(setup["a"].id), "model_b": setup["b_path"]})
 
 
 def test_round_cli_start_show_close(db_path, store, setup, capsys):
@@ -173,8 +194,33 @@ def test_round_cli_start_show_close(db_path, store, setup, capsys):
     side = {c.source[0]: c.id for c in d.candidates}
     store.save_ranking(ann, d.id, {side["B"]: 1, side["A"]: 2})
     assert main(["round", "show", "--db", db_path, "c1"]) == 0
-    shown = json.loads(capsys.readouterr().out)
+    out = capsys.readouterr().out
+    shown = json.loads(out, parse_constant=lambda c: pytest.fail(f"{c} is not JSON"))  # strict: no NaN
     assert shown["wins"] == {"A": 0, "B": 1, "tie": 0} and shown["status"] == "open"
+    assert shown["agreement"] is None  # one judgment: no pair to agree (NaN inside, null in JSON)
     assert main(["round", "close", "--db", db_path, "c1"]) == 0
     assert "preferred to" in capsys.readouterr().out
     assert main(["round", "close", "--db", db_path, "c1"]) == 2  # closed already: one clear line
+
+
+def test_documents_longer_than_a_small_model_reads_are_cut_to_fit(store, db_path, setup):
+    """The tiny models hold 512 positions: a long document's prompt is cut so that prompt and
+    answer fit (it failed with an IndexError deep in generate())."""
+    from transformers import AutoTokenizer
+
+    from training.ilf.generate import build_prompt
+
+    long = " ".join(f"The council met on day {i} and approved a new bridge over the river." for i in range(120))
+    store.create_project("long", k=2)
+    store.add_documents("long", [NewDocument(f"l{i}", long, [f"a{i}", f"b{i}"], title="A long title " * 5)
+                                 for i in range(2)])
+    job = start_round(store, "long", {"name": "big", "model_a": str(setup["a"].path), "model_b": setup["b_path"],
+                                      "documents": 2, "max_new_tokens": 64}, created_by=setup["admin"].id)
+    assert run_worker(db_path, once=True) == 1
+    assert store.get_job(job.id).status == "done", store.get_job(job.id).error
+    tok = AutoTokenizer.from_pretrained(setup["b_path"])
+    doc, p = store.documents("long")[0], store.get_project("long")
+    prompt = build_prompt(tok, False, "Summarize: {title}\n{text}\nTL;DR:", p, doc, 384, max_prompt_tokens=448)
+    assert len(tok(prompt)["input_ids"]) <= 448 and prompt.endswith("TL;DR:")  # the text is cut, not the ending
+    with pytest.raises(ValidationError, match="does not fit"):
+        build_prompt(tok, False, "{title} " * 200 + "{text}", p, doc, 384, max_prompt_tokens=20)

@@ -119,15 +119,31 @@ def _convert_gguf(folder: Path, gguf_file: str, out: Path) -> None:
 
 
 # -- loading ------------------------------------------------------------------------------
+def hub_name(s: str) -> bool:
+    """Whether `s` reads as a Hugging Face hub id ("name" or "org/name"), not a path."""
+    return bool(s) and not s.startswith((".", "/", "~")) and s.count("/") <= 1 and "\\" not in s
+
+
+def in_hub_cache(name: str) -> bool:
+    """Whether the local Hugging Face cache holds the hub model `name` (its config.json)."""
+    try:
+        from huggingface_hub import try_to_load_from_cache
+    except ImportError:
+        return False
+    try:
+        found = try_to_load_from_cache(name, "config.json")
+    except ValueError:  # a name the hub library refuses (HFValidationError: bad characters): not cached
+        return False
+    return isinstance(found, str)
+
+
 def resolve(name_or_path: str | os.PathLike) -> str:
     """An alias ("smollm2", "minilm") -> its folder; a path that does not exist -> NotFound."""
     s = str(name_or_path)
     if s in ALIASES:
         return str(offline_model(s))
-    # A hub name is "name" or "org/name"; anything else that is not on disk is a missing path.
-    looks_like_path = s.startswith((".", "/", "~")) or s.count("/") > 1 or "\\" in s
     p = Path(s).expanduser()
-    if looks_like_path and not p.exists():
+    if not hub_name(s) and not p.exists():
         raise NotFound(f"model path {s!r} does not exist; pass a folder written by save_pretrained "
                        f"(e.g. tokenwise make-tiny-model --out DIR) or 'smollm2' for the offline model")
     return str(p) if p.exists() else s

@@ -22,7 +22,7 @@ user = ui.require_user()
 annotate_screen.compact()
 pick_col, progress_col = st.columns([1, 2], vertical_alignment="bottom")
 with pick_col:
-    project = ui.pick_project()
+    project = ui.pick_project(to_annotate=True)
 if project is None:
     st.stop()
 

@@ -96,7 +96,7 @@ def live() -> None:
         st.rerun()  # a job started or ended: redraw the page (its table, its detail); none left: stop refreshing
     if not running:
         st.caption("No job is running." + (f" {len(queued)} queued." if queued else ""))
-        if queued:
+        if queued and tui.waited_s(queued) > tui.WORKER_LATE_S:  # a worker polls every second or so
             st.info("Jobs are waiting: is a worker running? Start one with "
                     f"`tokenwise worker --db {ui.db_path()}` (tokenwise serve starts one).")
     for job in running:

@@ -174,7 +174,8 @@ with import_tab:
         else:
             groups = group_problems(detail.problems)
             st.error(f"{escape_markdown(name)} was refused: nothing was imported into {escape_markdown(into)}. "
-                     f"{detail.count()} of {len(groups)} kind(s){escape_markdown(detail.stopped())}; "
+                     f"{detail.count()} of {len(groups)} kind(s)"
+                     + (f" {escape_markdown(detail.stopped())}" if detail.stopped_at is not None else "") + "; "
                      "fix them and upload again.")
             for g in groups:
                 widgets.plain(g.summary())

@@ -15,6 +15,7 @@ from training.rewards.heatmap import (
     heatmap_figure,
     legend_html,
     token_spans_html,
+    unscored_chars,
     win_probabilities,
 )
 from training.rewards.report import is_small_data, small_data_warning
@@ -109,6 +110,9 @@ for i, c in enumerate(scored, 1):
     st.markdown(f"**Candidate {names[c.id]}** · model rank {i}{chance}"
                 + (f" · human rank {human}" if human else ""))
     st.html(token_spans_html(tr.tokens, tr.rewards, scale))
+    if cut := unscored_chars(c.text, tr.tokens):  # the model's candidate length: say where it stopped reading
+        st.caption(f"… and about {cut:,} more characters that the reward model does not read (it reads "
+                   f"the first {len(tr.tokens)} tokens of a candidate; see max_candidate_length).")
 
 st.plotly_chart(heatmap_figure([cached[c.id].tokens for c in scored], [cached[c.id].rewards for c in scored],
                                labels=[f"candidate {names[c.id]}" for c in scored], scale=scale),

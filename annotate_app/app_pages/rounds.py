@@ -16,7 +16,7 @@ import streamlit as st
 from annotate_app import ui
 from annotate_app.widgets import escape_markdown
 from training.errors import TokenwiseError
-from training.evaluation.rounds import close_round, round_results, start_round
+from training.evaluation.rounds import card_note, close_round, round_results, start_round
 
 user = ui.require_admin()
 st.title("Evaluation rounds")
@@ -111,22 +111,23 @@ def show_round() -> None:
     c[2].caption(f"{res.agreement_pairs} pairs of judgments")
     c[3].metric("Judge agrees with people", pct(res.judge_agrees),
                 help="the judge reward model's verdict against the people's majority, where they had one")
-    c[3].caption(f"judge: A {res.judge['A']} · B {res.judge['B']}" if sum(res.judge.values()) else "no judge model")
+    c[3].caption(f"judge: A {res.judge['A']} · B {res.judge['B']}" if sum(res.judge.values())
+                 else "the judge waits for the people's judgments" if rnd.judge else "no judge model")
     st.markdown(f"Documents won (majority): **A {res.preferred_docs['A']}**, **B {res.preferred_docs['B']}**, "
                 f"tied {res.preferred_docs['tie']}.")
     if res.disagreements:
         st.markdown("**Where the judge and the people disagree**")
         st.dataframe(pd.DataFrame(res.disagreements), hide_index=True, width="stretch")
     if rnd.status == "closed":
-        st.success("Closed: " + escape_markdown(rnd.result.get("summary", "")) + ". Written to the models' cards.")
+        st.success("Closed: " + escape_markdown(rnd.result.get("summary", "")) + f"; {escape_markdown(card_note(rnd))}.")
 
 
 show_round()
 
 with ui.store() as s:
     rnd = s.get_round(chosen)
-if rnd.status == "open" and st.button("Close the round and write the result to both models' cards",
-                                      key="round_close", icon=":material/verified:"):
+if rnd.status == "open" and st.button("Close the round", key="round_close", icon=":material/verified:",
+                                      help=f"Annotators stop ranking its pairs; the result is {card_note(rnd)}."):
     try:
         ui.check("admin")
         with ui.store() as s:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
 import sys
 from pathlib import Path
 from typing import Any
@@ -47,8 +48,19 @@ def out_format(out: str | None, fmt: str | None) -> str:
     return OUT_SUFFIXES.get(suffix, "jsonl")
 
 
+def finite(obj: Any) -> Any:
+    """`obj` with NaN and infinities as None (null): JSON has no NaN, and strict parsers refuse it."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: finite(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [finite(v) for v in obj]
+    return obj
+
+
 def print_json(obj: Any) -> None:
-    json.dump(obj, sys.stdout, ensure_ascii=False, default=str)
+    json.dump(finite(obj), sys.stdout, ensure_ascii=False, default=str, allow_nan=False)
     sys.stdout.write("\n")
 
 

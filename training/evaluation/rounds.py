@@ -106,8 +106,8 @@ def check_name_free(store: Store, name: str) -> None:
     if len(blind_project_name(name)) > NAME_MAX:  # the blind project is made at the end of the job
         raise ValidationError(f"name: at most {NAME_MAX - len(blind_project_name(''))} characters (annotators "
                               f"see the round as the project {blind_project_name('<name>')!r})")
-    if any(r.name == name for r in store.list_rounds()):
-        raise ValidationError(f"name: a round called {name!r} exists already")
+    if any(r.name == name and not (r.status == "failed" and r.project_id is None) for r in store.list_rounds()):
+        raise ValidationError(f"name: a round called {name!r} exists already")  # (a failed one's name is free)
     if any(x.name == blind_project_name(name) for x in store.list_projects()):
         raise ValidationError(f"name: the project {blind_project_name(name)!r} exists already; choose another name")
 
@@ -278,6 +278,17 @@ def round_results(store: Store, rnd: EvalRound) -> RoundResult:
 
 
 # -- 4. closing: the verdict goes on both models' cards ---------------------------------------
+def card_note(rnd: EvalRound) -> str:
+    """Where closing a round writes its result: the registered models' cards (a folder or name that
+    is not in the registry has no card)."""
+    labels = rnd.config.get("labels") or [rnd.model_a, rnd.model_b]
+    carded = [f"{side} ({label})" for side, label, mid in zip("AB", labels, (rnd.model_a_id, rnd.model_b_id))
+              if mid is not None]
+    if not carded:
+        return "neither model is in the registry, so no model card gets it: the result stays with the round"
+    return f"written to the model card of {' and '.join(carded)}"
+
+
 def close_round(store: Store, round_id: int) -> EvalRound:
     rnd = store.get_round(round_id)
     if rnd.status != "open":

@@ -79,16 +79,40 @@ def _truncate(tok, text: str, max_tokens: int) -> str:
     return text if len(ids) <= max_tokens else tok.decode(ids[:max_tokens], skip_special_tokens=True)
 
 
-def build_prompt(tokenizer, seq2seq: bool, template: str, project, doc, max_input_tokens: int) -> str:
+def build_prompt(tokenizer, seq2seq: bool, template: str, project, doc, max_input_tokens: int,
+                 max_prompt_tokens: int | None = None) -> str:
     """The prompt a model answers for a document (generation, evaluation rounds, policy training):
-    the template filled with the (cut) document; a chat model gets it as its user turn."""
-    text = _truncate(tokenizer, doc.text, max_input_tokens)
+    the template filled with the (cut) document; a chat model gets it as its user turn. With
+    `max_prompt_tokens` (what the model can read, less what it will write) the document is cut
+    further until the whole prompt fits."""
     instructions = (project.instructions.strip() + "\n") if project.instructions else ""
-    body = template.format(title=doc.title or "", text=text, instructions=instructions)
-    if not seq2seq and getattr(tokenizer, "chat_template", None):
-        return tokenizer.apply_chat_template(
-            [{"role": "user", "content": body}], tokenize=False, add_generation_prompt=True)
-    return body
+    budget = max_input_tokens
+    for _ in range(4):  # token counts of a text and of the prompt around it add up only nearly
+        text = _truncate(tokenizer, doc.text, budget)
+        prompt = template.format(title=doc.title or "", text=text, instructions=instructions)
+        if not seq2seq and getattr(tokenizer, "chat_template", None):
+            prompt = tokenizer.apply_chat_template(
+                [{"role": "user", "content": prompt}], tokenize=False, add_generation_prompt=True)
+        if max_prompt_tokens is None:
+            return prompt
+        excess = len(tokenizer(prompt, add_special_tokens=seq2seq)["input_ids"]) - max_prompt_tokens
+        if excess <= 0:
+            return prompt
+        budget = min(budget, len(tokenizer(text, add_special_tokens=False)["input_ids"])) - excess
+        if budget < 1:
+            break
+    raise ValidationError(f"the prompt for document {doc.id} does not fit in the {max_prompt_tokens} tokens the "
+                          "model can read before it writes (lower max_new_tokens, or shorten the prompt template)")
+
+
+def prompt_room(lm, max_new_tokens: int) -> int | None:
+    """How many prompt tokens the model can read when it writes `max_new_tokens` more (its position
+    table: a causal model holds both in it); None when it has no fixed limit (relative positions)."""
+    cfg = lm.model.config
+    limit = getattr(cfg, "n_positions", None) or getattr(cfg, "max_position_embeddings", None)
+    if not isinstance(limit, int):
+        return None
+    return limit if lm.seq2seq else limit - max_new_tokens
 
 
 def generate_outputs(lm, project, docs, config: GenerateConfig, on_batch=None) -> list[list[str]]:
@@ -106,11 +130,15 @@ def generate_outputs(lm, project, docs, config: GenerateConfig, on_batch=None) -
                   "num_return_sequences": config.num_candidates, "pad_token_id": lm.tokenizer.pad_token_id}
     if config.do_sample:
         gen_kwargs.update(temperature=config.temperature, top_p=config.top_p)
+    room = prompt_room(lm, config.max_new_tokens)  # a small model's position table holds prompt and answer
+    if room is not None and room < 1:
+        raise ValidationError(f"max_new_tokens: {config.max_new_tokens} leaves no room for the prompt in the "
+                              f"{room + config.max_new_tokens} positions the model has")
     outputs: list[list[str]] = []
     total = (len(docs) + config.batch_size - 1) // config.batch_size
     for b in range(total):
         batch = docs[b * config.batch_size:(b + 1) * config.batch_size]
-        prompts = [build_prompt(lm.tokenizer, lm.seq2seq, template, project, d, config.max_input_tokens)
+        prompts = [build_prompt(lm.tokenizer, lm.seq2seq, template, project, d, config.max_input_tokens, room)
                    for d in batch]
         enc = lm.tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=lm.seq2seq)
         enc = {k: v.to(device) for k, v in enc.items()}

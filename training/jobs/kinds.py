@@ -36,7 +36,7 @@ from training.jobs.runners import (
     run_selftest,
     run_sft,
 )
-from training.lm import ALIASES
+from training.lm import ALIASES, hub_name, in_hub_cache
 from training.store import Job, Store
 
 
@@ -158,7 +158,17 @@ def confine_paths(kind: JobKind, values: dict, data_root: Path, models: Path) ->
         value = str(out.get(name) or "").strip()
         if not value or (use == "model" and (value in ALIASES or value.isdigit())):  # an alias or a registry id
             continue
-        out[name] = inside_data_folder(value, data_root, field=name, also=(models,) if use == "model" else ())
+        path = inside_data_folder(value, data_root, field=name, also=(models,) if use == "model" else ())
+        if use == "model" and not Path(path).exists():  # said now, not when the worker fails on it
+            if hub_name(value) and in_hub_cache(value):
+                path = value  # a Hugging Face model this server has downloaded already
+            else:
+                raise ValidationError(
+                    f"{name}: {value!r} is not a folder in the data folder {Path(data_root).resolve()}"
+                    + (" nor a model in this server's Hugging Face cache (download it there first, or save it "
+                       "into the data folder)" if hub_name(value) else "")
+                    + "; or choose a registered model or an alias (" + ", ".join(sorted(ALIASES)) + ")")
+        out[name] = path
     return out
 
 

@@ -112,6 +112,15 @@ def token_spans_html(tokens: list[str], rewards: list[float], scale: Scale = Sca
             'ui-monospace,SFMono-Regular,Menlo,monospace;font-size:0.95em">' + "".join(parts) + "</div>")
 
 
+def unscored_chars(text: str, tokens: list[str], slack: int = 5) -> int:
+    """About how many characters at the end of `text` have no token (the reward model reads a
+    candidate up to its max_candidate_length): 0 when the tokens cover it. Whitespace is not
+    counted and `slack` characters are allowed, since tokenizers drop or fold a few characters."""
+    have = sum(len("".join(t.split())) for t in tokens)
+    want = len("".join(text.split()))
+    return want - have if want - have > slack else 0
+
+
 def legend_html(scale: Scale = Scale()) -> str:
     """A colour bar labelled with real reward values: low end, the centre (the mean), high end."""
     stops = [scale.low + scale.spread * k / 4 for k in range(9)]

@@ -96,6 +96,11 @@ class AnnotationMixin(CountersMixin):
             )
         return Project.from_row(row)
 
+    def closed_round_projects(self) -> set[int]:
+        """The blind projects of closed evaluation rounds (annotators have nothing left to do there)."""
+        return {r[0] for r in self.all("SELECT project_id FROM eval_rounds WHERE status = 'closed'"
+                                       " AND project_id IS NOT NULL")}
+
     def list_projects(self) -> list[Project]:
         """Every project, except the hidden staging projects of imports still being written, oldest
         first (by creation: an import that gives a project a new id does not move it to the end)."""
@@ -467,13 +472,19 @@ class AnnotationMixin(CountersMixin):
                                        _current(c, "rankings", "document_id", document_id, annotator.id))
 
     def _doc_head(self, document_id: int) -> tuple[sqlite3.Row, dict[int, str]]:
-        """(document id, project_id, overlap, allow_ties) and candidate id -> text: what a save checks."""
-        rows = self.all("SELECT d.id, d.project_id, p.overlap, p.allow_ties, c.id AS c_id, c.text AS c_text"
+        """(document id, project_id, overlap, allow_ties) and candidate id -> text: what a save checks.
+        A document of a closed evaluation round takes no more saves (its result is on the cards)."""
+        rows = self.all("SELECT d.id, d.project_id, p.overlap, p.allow_ties, c.id AS c_id, c.text AS c_text,"
+                        " (SELECT r.name FROM eval_rounds r WHERE r.project_id = d.project_id"
+                        "  AND r.status = 'closed') AS closed_round"
                         " FROM documents d JOIN projects p ON p.id = d.project_id"
                         " LEFT JOIN candidates c ON c.document_id = d.id WHERE d.id = ? ORDER BY c.position, c.id",
                         (document_id,))
         if not rows:
             raise NotFound(f"document {document_id} does not exist")
+        if rows[0]["closed_round"] is not None:
+            raise ValidationError(f"the evaluation round {rows[0]['closed_round']!r} is closed: it takes no more "
+                                  "rankings or critiques")
         return rows[0], {r["c_id"]: r["c_text"] for r in rows if r["c_id"] is not None}
 
     def _write_ranking(self, c: sqlite3.Connection, annotator: Annotator, head: sqlite3.Row,

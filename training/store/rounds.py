@@ -28,6 +28,8 @@ class RoundsMixin(StoreBase):
             raise ValidationError("documents: a round needs at least one document")
         src = self.get_project(source_project)  # type: ignore[attr-defined]
         with self.tx() as c:
+            # a round that failed made nothing (no blind project, no card entry): its name is free again
+            c.execute("DELETE FROM eval_rounds WHERE name = ? AND status = 'failed' AND project_id IS NULL", (name,))
             if c.execute("SELECT 1 FROM eval_rounds WHERE name = ?", (name,)).fetchone():
                 raise ValidationError(f"round {name!r} already exists; choose another name")
             cur = c.execute(
