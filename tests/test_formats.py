@@ -133,6 +133,8 @@ def test_a_row_of_unknown_shape_gets_a_mapping_to_try():
     assert F.suggest_mapping(qa) == ("documents with candidates",
                                      "text=question,candidates=prediction 1+prediction 2+prediction 10")
     assert F.suggest_mapping({"id": "1", "body": "T", "sum_a": "x", "sum_b": "y"}) is None  # nothing numbered
+    sumcot = {"id": 0, "src": "Article.", "original_summary": "a", "element-aware_summary": "b", "gpt3_summary": "c"}
+    assert F.suggest_mapping(sumcot)[1] == "text=src,candidates=original_summary+element-aware_summary+gpt3_summary"
     assert F.suggest_mapping({"article": "A", "output_1": "x", "output_2": "y"})[1] == \
         "text=article,candidates=output_1+output_2"
     shepherd = {"id": 0, "dataset": "GSM8K", "question": "Q?", "answer": "A.", "feedback": "Wrong sum."}

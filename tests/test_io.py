@@ -370,7 +370,8 @@ def _damaged_files() -> list[tuple[str, bytes, str]]:
          "line 1: encoding: not UTF-8"),
         ("cut.json", b'[{"id": "a"', "line 1: json: item 1 of the array is not valid JSON"),
         ("numbers.json", b"[1, 2, 3]", "must be a JSON object, got a number"),
-        ("one-object.json", b'{"cnndm": [\n  {"prompt": "p", "chosen": "a", "rejected": "b"}\n]}\n',
+        ("two-lists.json", (b'{"train": [\n  {"prompt": "p", "chosen": "a", "rejected": "b"}],\n'
+                            b' "test": [{"prompt": "q", "chosen": "a", "rejected": "b"}]}\n'),
          "the file is one JSON object spread over several lines, not a list of rows"),
         ("control.jsonl", b'{"prompt": "a\tb\x01", "chosen": "a", "rejected": "b"}\n',
          "not valid JSON (Invalid control character at column"),
@@ -857,3 +858,13 @@ def test_candidates_with_the_same_text_are_refused_by_every_road(store, tmp_path
         same = "candidates 1 and 3 have the same text, which no one can rank apart; fix or drop the row"
         assert e.value.problems == [(line, "candidates", same)], path
     assert table_counts(store) == before
+
+
+def test_rows_under_one_key_of_a_json_object_are_read_as_they_are(store, tmp_path):
+    """{"cnndm": [rows]} (SumCoT's shape): the rows under the object's one list of objects."""
+    store.create_project("prefs", k=2)
+    path = tmp_path / "one-object.json"
+    path.write_text(json.dumps({"name": "set", "cnndm": [{"prompt": f"p{i}", "chosen": "a", "rejected": "b"}
+                                                          for i in range(3)]}, indent=2))
+    report = import_file(store, path, "prefs")
+    assert (report.format, report.documents, report.rankings) == ("pairs", 3, 3)

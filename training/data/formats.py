@@ -568,6 +568,8 @@ def detect_one(obj: dict) -> str | None:
 
 
 _NUMBERED = re.compile(r"^(.*?)[ _-]?(\d+)$")
+_SUFFIXED = re.compile(r"^.+[ _-](summary|answer|response|output|completion|prediction|generation)$",
+                       re.IGNORECASE)
 _TEXT_NAMES = ("text", "question", "prompt", "instruction", "query", "input", "document", "article", "post",
                "source", "src", "context", "history")
 
@@ -578,7 +580,8 @@ _CRITIQUE_NAMES = ("feedback", "critique", "critic", "comment", "comments")
 
 def suggest_mapping(obj: dict) -> tuple[str, str] | None:
     """(what, mapping): a --map that reads a row of unknown shape, or None.
-    Numbered text columns (answer_1, answer_2, ... or "prediction 1", ...) are candidates of a
+    Numbered text columns (answer_1, answer_2, ... or "prediction 1", ...), or outputs named by
+    their source (gpt3_summary, expert_summary, ...), are candidates of a
     document: ("documents with candidates", "text=question,candidates=answer_1+answer_2"); an
     output and a critique of it are an slf5k row: ("outputs with critiques (slf5k)",
     "post=question,generated_summary_for_feedback=answer,feedback=critique")."""
@@ -588,9 +591,11 @@ def suggest_mapping(obj: dict) -> tuple[str, str] | None:
         return next((k for name in names for k in among if str(k).lower() == name), None)
 
     groups: dict[str, list[tuple[int, str]]] = {}
-    for key in texts:
+    for i, key in enumerate(texts):
         if m := _NUMBERED.match(str(key)):
             groups.setdefault(m.group(1).lower(), []).append((int(m.group(2)), str(key)))
+        elif m := _SUFFIXED.match(str(key)):  # gpt3_summary, expert_summary, ...: one kind, several sources
+            groups.setdefault("*" + m.group(1).lower(), []).append((i, str(key)))
     best = max(groups.values(), key=len, default=[])
     rest = [k for k in texts if k not in {k for _, k in best}]
     text = named(_TEXT_NAMES, rest) or (rest[0] if rest else None)

@@ -22,6 +22,7 @@ import csv
 import gzip
 import io
 import json
+import logging
 import os
 import zlib
 from collections.abc import Iterator
@@ -29,6 +30,8 @@ from pathlib import Path
 from typing import IO, Any
 
 from training.errors import ValidationError
+
+log = logging.getLogger(__name__)
 
 CHUNK = 1 << 16
 FILE_KINDS = ("jsonl", "json", "csv", "parquet")
@@ -110,10 +113,8 @@ def _json_array(path: Path, problems) -> Iterator[tuple[int, Any]]:
         buf = f.read(CHUNK).lstrip("\ufeff")
         if not buf.lstrip().startswith("["):
             f.close()
-            if _one_object(buf):
-                if problems is not None:
-                    problems.add(1, "json", ONE_OBJECT)
-                yield 1, None
+            if _one_object(buf):  # {"data": [rows]}: the rows under its one list of objects
+                yield from _rows_under_a_key(path, problems)
                 return
             yield from _jsonl(path, problems)
             return
@@ -165,8 +166,38 @@ def _json_array(path: Path, problems) -> Iterator[tuple[int, Any]]:
 
 
 ONE_OBJECT = ("the file is one JSON object spread over several lines, not a list of rows: a .json file "
-              "holds an array of rows ([{...}, {...}]) or one row per line; if the rows are a list under one "
-              "key, save that list on its own (e.g. jq '.KEY' file.json)")
+              "holds an array of rows ([{...}, {...}]), one row per line, or one object with one list of rows "
+              "under a key ({\"data\": [{...}, ...]})")
+
+
+def _rows_under_a_key(path: Path, problems) -> Iterator[tuple[int, Any]]:
+    """The rows of a .json file that is one object holding one list of objects (a common export:
+    {"cnndm": [...]}, {"data": [...]}), numbered from 1. Read whole (such files are not streamed)."""
+    try:
+        with _open_text(path) as f:
+            obj = json.load(f)
+    except json.JSONDecodeError as e:
+        if problems is not None:
+            problems.add(1, "json", json_problem(e))
+        yield 1, None
+        return
+    except RecursionError:
+        if problems is not None:
+            problems.add(1, "json", TOO_DEEP)
+        yield 1, None
+        return
+    lists = [k for k, v in obj.items() if isinstance(v, list) and v and all(isinstance(x, dict) for x in v)] \
+        if isinstance(obj, dict) else []
+    if len(lists) != 1:
+        if problems is not None:
+            keys = ", ".join(map(str, obj)) if isinstance(obj, dict) else ""
+            problems.add(1, "json", ONE_OBJECT + (f"; its keys: {keys}" if keys else "")
+                         + ("; several of them hold lists of rows: save the one to import on its own "
+                            "(e.g. jq '.KEY' file.json)" if len(lists) > 1 else ""))
+        yield 1, None
+        return
+    log.info("%s: reading the %d rows under %r", path, len(obj[lists[0]]), lists[0])
+    yield from enumerate(obj[lists[0]], start=1)
 
 
 def _one_object(start: str) -> bool:
