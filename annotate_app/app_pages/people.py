@@ -13,8 +13,6 @@ from training.store import ROLES
 
 user = ui.require_admin()
 st.title("People")
-if msg := st.session_state.pop("people_flash", None):
-    st.success(escape_markdown(msg))
 
 # 1. everyone, revoked ones included (drawn here, filled after the add form so a new one shows)
 table_slot = st.empty()
@@ -53,6 +51,8 @@ draw_people(people)
 
 # 3. revoke one (not yourself: that would lock you out mid-session)
 st.subheader("Revoke access")
+if msg := st.session_state.pop("people_revoked", None):  # said where the click was, not at the top
+    st.success(escape_markdown(msg))
 revocable = [a.name for a in people if a.active and a.id != user.id and not a.is_source]  # sources cannot sign in
 if not revocable:
     st.caption("Nobody else to revoke.")
@@ -68,7 +68,7 @@ else:
         except TokenwiseError as e:
             ui.show_error(e)
         else:
-            st.session_state["people_flash"] = f"{who} has been revoked."
+            st.session_state["people_revoked"] = f"{who} has been revoked."
             st.rerun()
 
 # 4. a new token: the old one stops working (and its sessions end); a revoked person is let in again
