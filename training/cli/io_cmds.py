@@ -18,12 +18,12 @@ pass: every row is checked and written in short batches that stay invisible unti
 row is wrong, every problem is printed as `line N: field: message` and nothing is left written
 (exit status 2); otherwise everything appears in the project at once.
 
-Sources: .jsonl, .json (an array, or one object holding a list of rows), .csv, .tsv, .parquet, each also .gz; a folder written by
-datasets.save_to_disk; a Hugging Face dataset name with --split (from the local cache offline).
---format auto tells the format from the first row (after --map); `tokenwise import --formats`
-lists them with an example row each. Columns Tokenwise does not read are kept in each document's
-meta; `tokenwise project set NAME --show-fields A,B` shows some to annotators. Rows with the same prompt and candidates become one document
-with one ranking per row; the rater comes from a worker/annotator/rater column (or --rater-field),
+Sources: .jsonl, .json (an array, or one object holding a list of rows), .csv, .tsv, .parquet,
+each also .gz; a folder written by datasets.save_to_disk; a Hugging Face dataset name with --split
+(from the local cache offline). --format auto tells the format from the first row (after --map);
+`tokenwise import --formats` lists them with an example row each. Columns Tokenwise does not read
+are kept in each document's meta; `tokenwise project set NAME --show-fields A,B` shows some to
+annotators. Rows with the same prompt and candidates become one document with one ranking per row; the rater comes from a worker/annotator/rater column (or --rater-field),
 credited as the source annotator `<source>:<rater>`; rows without one are judgments of
 --source-annotator. JSON Schemas are in data/schemas/. At most {MAX_PROBLEMS} problems are listed.
 """

@@ -368,7 +368,6 @@ def _plain_document(obj: dict, k: int) -> ImportRow | None:
             return None
     if len({c.strip() for c in cands}) != k:  # the same text twice: the full check says which two
         return None  # (and folds inner whitespace too, which would be too slow here for every row)
-        return None
     return ImportRow(ext_id, text, cands, title or "", _meta_json(meta),
                      reference or None)
 
