@@ -149,3 +149,4 @@ def test_data_page_searches_filters_and_opens_a_document(app_db):
     at = open_page("data", app_db.ann.id)
     assert list(at.dataframe[0].value["id"]) == ["d0"]
     assert "annotator agreement (tau)" not in at.dataframe[0].value.columns
+    assert "model vs people (tau)" not in at.dataframe[0].value.columns  # no reward model yet: no empty column

@@ -67,6 +67,8 @@ table = pd.DataFrame([{"id": r.ext_id, "title": r.title, "start of the text": r.
                       for r in rows])
 if not user.is_admin:
     table = table.drop(columns=["annotator agreement (tau)"])
+if table["model vs people (tau)"].isna().all():  # no active reward model has scored these: no empty column
+    table = table.drop(columns=["model vs people (tau)"])
 st.caption(f"{len(rows)} document(s). Select a row to open it. Tau runs from -1 (opposite orders) to 1 (same order).")
 picked = st.dataframe(table, hide_index=True, width="stretch", on_select="rerun", selection_mode="single-row",
                       key="data_table")
