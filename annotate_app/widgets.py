@@ -140,7 +140,9 @@ def draft_editor(project: Project, doc: Document, draft: A.Draft, order: list[in
                 plain(c.text)
                 critique_fields(cid, name)
                 continue
-            head, rank_col, crit_col = st.columns([0.55, 2.5, 1.25], vertical_alignment="center", gap="small")
+            # more room for the rank row as K grows (5 options fit one line at 1440 px), less for the button
+            widths = [0.55, 2.5, 1.25] if k <= 4 else [0.45, 2.5 + 0.45 * (k - 4), 1.05]
+            head, rank_col, crit_col = st.columns(widths, vertical_alignment="center", gap="small")
             head.markdown(f"**{name}**", help=f"Candidate {name}: 1 is the best."
                           + (" Two candidates may share a rank." if project.allow_ties else " Use each rank once."))
             current = draft.ranks.get(cid)
