@@ -299,6 +299,13 @@ def test_add_annotator_duplicate_name_is_refused(admin_db):
     at = at.button(key="FormSubmitter:add_annotator-Add").click().run()
     assert any("already exists" in e for e in texts(at, "error"))
     assert len(at.code) == 0
+    # a double click on Add: the second submit says the token was shown, not a puzzling "already exists"
+    at.text_input[0].set_value("dana")
+    at = at.button(key="FormSubmitter:add_annotator-Add").click().run()
+    assert len(at.code) == 1
+    at.text_input[0].set_value("dana")
+    at = at.button(key="FormSubmitter:add_annotator-Add").click().run()
+    assert not texts(at, "error") and any("added a moment ago" in i for i in texts(at, "info"))
 
 
 def test_revoke_needs_confirmation_and_works(admin_db):

@@ -29,8 +29,13 @@ if added:
         with ui.store() as s:
             new, token = s.add_annotator(name, role)
     except ValidationError as e:
-        ui.show_error(e)
+        if name.strip() and name.strip() == st.session_state.get("people_last_added"):  # a double click on Add
+            st.info(f"{escape_markdown(name.strip())} was added a moment ago and their token was shown then. "
+                    "If it was not copied, make them a new one under New token.")
+        else:
+            ui.show_error(e)
     else:
+        st.session_state["people_last_added"] = new.name
         st.success(f"Added {escape_markdown(new.name)} ({new.role}). Their access token:")
         st.code(token, language=None)
         st.warning("Copy this token now and give it to them: it will not be shown again "
