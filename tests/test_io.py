@@ -130,6 +130,7 @@ def test_a_mapping_builds_the_candidates_list_and_documents_need_no_id(store, tm
     with pytest.raises(ImportFileError) as e:
         import_file(store, path, "qa", options=Options(mapping=mapping))
     assert [(ln, f) for ln, f, _ in e.value.problems] == [(1, "id"), (2, "id"), (3, "id")]
+    assert "the same text and candidates are already in project 'qa'" in e.value.problems[0][2]  # no made-up id
     assert table_counts(store) == before
     # a column the mapping names that no row has (a typo, one of a+b+c) is named, with the columns there
     for spec, named in (("text=question,candidates=prediction 1+prediction 4", "no column 'prediction 4'"),
@@ -229,6 +230,7 @@ def test_pairs_round_trip(store, tmp_path):
     with pytest.raises(ImportFileError) as e:
         import_file(store, path, "prefs", source_annotator="trl-labels")
     assert [(ln, f) for ln, f, _ in e.value.problems] == [(1, "id"), (2, "id"), (3, "id")]
+    assert "the same prompt and candidates are already in project 'prefs'" in e.value.problems[0][2]
     assert table_counts(store) == before
 
 

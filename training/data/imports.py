@@ -278,6 +278,15 @@ def _content_id(*parts: str) -> str:
     return h[:16]
 
 
+def _taken(row: ImportRow, project: str) -> str:
+    """Why a row's id is refused: in the project already. A row without an id has one made from its
+    content, which its author never saw: say it is the same document, not the same id."""
+    if row.ext_id == _content_id(row.text, *row.candidates):
+        return (f"the same text and candidates are already in project {project!r} (the row has no id; "
+                "was the file imported before?)")
+    return f"{row.ext_id!r} is already in project {project!r}"
+
+
 DOCUMENT_FIELDS = frozenset({"id", "title", "text", "candidates", "reference", "meta"})  # others go to meta
 
 
@@ -454,7 +463,7 @@ def _stream(store: Store, path: Path, fmt: str, p, imp, report: ImportReport, op
         taken = set() if empty else store.existing_ext_ids(p.id, [r.ext_id for r in batch])
         for r, line in zip(batch, lines):
             if r.ext_id in taken:
-                problems.add(line, "id", f"{r.ext_id!r} is already in project {p.name!r}")
+                problems.add(line, "id", _taken(r, p.name))
         if imp is not None and not problems.items:
             store.write_import_batch(imp, batch)
             report.documents += len(batch)
@@ -546,7 +555,9 @@ def _stream_items(store: Store, path, fmt: str, p, imp, report: ImportReport, op
         taken = set() if empty else store.existing_ext_ids(p.id, [row.ext_id for _, row, _ in new])
         for it, row, _ in new:
             if row.ext_id in taken:
-                problems.add(it.line, "id", f"{row.ext_id!r} is already in project {p.name!r}")
+                problems.add(it.line, "id", _taken(row, p.name) if it.ext_id is not None else
+                             f"the same prompt and candidates are already in project {p.name!r} (the row has "
+                             "no id; was the file imported before?)")
         if imp is not None and not problems.items:
             rows = [dataclasses.replace(row, judgments=[to_judgment(entry, jit, j) for jit, j in entry[4]])
                     for _, row, entry in new]
