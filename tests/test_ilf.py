@@ -582,7 +582,7 @@ def test_datasets_follow_review_and_match_schemas(store, crit):
 
 
 # -- models, seq2seq, CLI and export ---------------------------------------------------------------
-def test_lm_loading(tiny_seq2seq, tmp_path):
+def test_lm_loading(tiny_seq2seq, tmp_path, monkeypatch):
     from training.lm import minilm_path, resolve
 
     assert load_lm(tiny_seq2seq).seq2seq is True
@@ -590,6 +590,12 @@ def test_lm_loading(tiny_seq2seq, tmp_path):
     with pytest.raises(NotFound, match="model path .* does not exist"):
         resolve(str(tmp_path / "missing"))
     assert resolve("org/name") == "org/name"  # a hub name is passed on, not checked on disk
+    (tmp_path / "models").mkdir()
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(NotFound, match="'models/nope' does not exist"):  # a local "models" folder: a path,
+        resolve("models/nope")  # never a hub request
+    with pytest.raises(TokenwiseError, match="the folder models holds no model"):  # not "no hub offline"
+        load_lm("models")
 
 
 def test_the_kv_cache_goes_by_the_name_the_installed_transformers_takes():

@@ -139,6 +139,7 @@ def test_a_library_error_is_recorded_as_its_message(store, project):
     j = store.get_job(job.id)
     assert j.status == "failed"
     assert j.error == "model_id: project p has no active reward model; pass model_id or mark one active on the Models page"
+    assert "Traceback" not in j.log and j.error in j.log  # a message for people: no Python traceback shown
 
 
 def test_job_progress_thins_long_metric_series_and_keeps_eval_rows(store):

@@ -143,7 +143,9 @@ def resolve(name_or_path: str | os.PathLike) -> str:
     if s in ALIASES:
         return str(offline_model(s))
     p = Path(s).expanduser()
-    if not hub_name(s) and not p.exists():
+    # "models/nope" reads as a hub id, but a local folder "models" says it is a path (that is missing)
+    local = "/" in s and p.parent.is_dir()
+    if (local or not hub_name(s)) and not p.exists():
         raise NotFound(f"model path {s!r} does not exist; pass a folder written by save_pretrained "
                        f"(e.g. tokenwise make-tiny-model --out DIR) or 'smollm2' for the offline model")
     return str(p) if p.exists() else s
@@ -171,9 +173,10 @@ def load_lm(name_or_path: str | os.PathLike, *, device=None, kind: str = "auto",
     try:
         config = AutoConfig.from_pretrained(src)
     except (OSError, ValueError) as e:
-        raise TokenwiseError(
-            f"model {str(name_or_path)!r}: could not load it ({e}); no model hub is reachable offline: "
-            "pass a local folder") from None
+        where = (f"the folder {src} holds no model (no config.json): pass a folder written by save_pretrained"
+                 if Path(src).is_dir() else
+                 "not a local folder, and no model hub is reachable offline: pass a local folder")
+        raise TokenwiseError(f"model {str(name_or_path)!r}: could not load it; {where} ({type(e).__name__})") from None
     if kind == "auto":
         kind = "seq2seq" if getattr(config, "is_encoder_decoder", False) else "causal"
     if kind not in ("causal", "seq2seq"):

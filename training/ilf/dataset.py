@@ -50,7 +50,9 @@ def build_dataset(store, project, variant: str = "sft", include: str = "accepted
     if not rows:
         what = "accepted" if include == "accepted" else "accepted or selected"
         raise ValidationError(f"project {p.name!r} has no {what} refinements yet; refine and select, then "
-                              "review them on the Review page (or build with include='selected')")
+                              "review them on the Review page"
+                              + (" (or take the selected ones unreviewed: tokenwise ilf build --include selected, "
+                                 "or the ILF build job's include setting)" if include == "accepted" else ""))
     return rows
 
 

@@ -149,7 +149,8 @@ def refine(store, project, cfg: RefineConfig | None = None, *, critique_ids: Seq
     counts = {"critiques": len(items), "refinements": 0, "samples": 0, "preambles_stripped": 0,
               "dropped": dict.fromkeys(DROP_REASONS, 0)}
     if not items:
-        progress.log("every critique already has refinements (use skip_done=False to add more)")
+        progress.log("every critique already has refinements (to add more: --no-skip-done, or turn off "
+                     "the job's skip_done setting)")
         return counts
     progress.step(0, len(items))
     lm = lm or load_lm(cfg.model, device=pick_device(cfg.device))

@@ -112,9 +112,9 @@ def run_one(store: Store, job: Job, *, stop: threading.Event | None = None,
         step, total = progress.last_step
         status, error = "cancelled", None
         progress.log(f"cancelled at step {step}/{total}")
-    except TokenwiseError as e:  # a message written for people: keep it as it is
+    except TokenwiseError as e:  # a message written for people: it is the whole story (no traceback in the log)
         status, error = "failed", str(e)
-        progress.log(traceback.format_exc())
+        log.debug("job %s failed", job.id, exc_info=True)
     except Exception as e:  # noqa: BLE001 - any error of the job is the job's, not the worker's
         status, error = "failed", f"{type(e).__name__}: {e}"
         progress.log(traceback.format_exc())
