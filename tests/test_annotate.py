@@ -261,3 +261,11 @@ def test_swap_rank_by_hand():
     assert A.swap_rank(ranks, 11, None) == {}
     assert A.swap_rank({10: 1, 11: None, 12: None}, 11, 1) == {}  # B had no rank: the clash is shown, not moved
     assert A.swap_rank({10: 2, 11: 2, 12: 1}, 12, 2) == {10: 1, 11: 1}  # a clash already there: both move
+
+
+def test_rewritten_critiques_by_hand():
+    saved = A.Draft(7, ranks={1: 1, 2: 2}, critiques={1: "Vague.", 2: ""}, quotes={1: "", 2: ""})
+    same = A.Draft(7, ranks={1: 2, 2: 1}, critiques={1: " Vague. ", 2: "New one."}, quotes={1: None, 2: ""})
+    assert A.rewritten_critiques(same, saved) == []  # a new rank or a first critique rewrites nothing
+    assert A.rewritten_critiques(A.Draft(7, critiques={1: "Too vague."}), saved) == [1]
+    assert A.rewritten_critiques(A.Draft(7, critiques={1: "Vague."}, quotes={1: "x"}), saved) == [1]

@@ -179,10 +179,17 @@ def test_my_entries_revision_creates_version_2_and_keeps_1(app_db, app_test):
     assert at.text_area(key=f"revise1.0:crit:{doc.id}:{c}").value == "Off topic."
     assert next(b_ for b_ in at.button if b_.label == "Save revision").disabled  # nothing changed yet
 
+    with Store(app_db.path) as s:  # the critique has refinements: changing it is said to leave them behind
+        crit = s.my_critiques(app_db.ann, doc.id)[c]
+        s.add_refinements(crit.id, ["It is about a cat."], generator="tiny")
     _radio(at, names[a]).set_value(2)
     _radio(at, names[b]).set_value(1)
+    at.run()
+    assert not at.warning  # a new ranking keeps the critique and its refinements
     at.text_area(key=f"revise1.0:crit:{doc.id}:{c}").input("Off topic: a cat, not the river.")
     at.run()
+    assert any(f"changes the critique of {names[c]}" in w.value and "1 refinement of the old one" in w.value
+               for w in at.warning)
     next(b_ for b_ in at.button if b_.label == "Save revision").click().run()
     assert not at.exception
     assert any("ranking version 2" in s_.value for s_ in at.success)

@@ -165,6 +165,16 @@ def is_changed(draft: Draft, saved: Draft) -> bool:
             or norm(draft.quotes) != norm(saved.quotes))
 
 
+def rewritten_critiques(draft: Draft, saved: Draft) -> list[int]:
+    """Candidates whose saved critique the draft changes (text or quote): saving makes a new
+    version of it, which starts without the old one's refinements."""
+    def norm(v) -> str:
+        return (v or "").strip()
+    return [cid for cid in saved.critiques if norm(saved.critiques.get(cid))
+            and (norm(draft.critiques.get(cid)) != norm(saved.critiques.get(cid))
+                 or norm(draft.quotes.get(cid)) != norm(saved.quotes.get(cid)))]
+
+
 # -- 3. what stops a save ---------------------------------------------------------------
 def swap_rank(ranks: dict[int, int | None], cid: int, new: int | None) -> dict[int, int | None]:
     """The other candidates' changed ranks when `cid` goes from ranks[cid] to `new` (no ties): the
