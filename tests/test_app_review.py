@@ -83,3 +83,19 @@ def test_other_annotators_see_only_their_own_admins_may_see_all(review_db, app_t
 def test_page_needs_a_signed_in_user(review_db, app_test):
     at = run(app_test("review.py"))
     assert "sign in" in at.warning[0].value.lower()
+
+
+def test_a_reselection_after_review_keeps_the_reviewers_choice_preselected(review_db, app_test):
+    """The selector runs again (--reselect-reviewed) and marks another refinement: the page still
+    opens on the one the annotator accepted, and says which is which."""
+    (k1, rs1), _ = review_db.refs.items()
+    with Store(review_db.path) as s:
+        s.accept_refinement(review_db.ann, rs1[0].id)
+        s.mark_selected(k1, rs1[2].id)  # a later selection picks #3
+    at = app_test("review.py", review_db.ann.id)
+    at.session_state["review_unreviewed"] = False
+    at = run(at)
+    at.selectbox(key="review_pick").set_value(k1)
+    run(at)
+    assert at.radio[0].value == rs1[0].id  # the accepted one, not the newly selected one
+    assert at.radio[0].options[:1] == ["#1 (accepted)"] and "selected" in at.radio[0].options[2]

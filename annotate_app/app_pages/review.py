@@ -59,14 +59,22 @@ if selector in SELECTOR_NOTES:
 rows = refinement_rows(item)
 st.dataframe(rows, hide_index=True, width="stretch")
 ids = [r.id for r in item.refinements]
+
+
+def marks(r) -> str:
+    """' (accepted)', ' (selected)', both or '': what a reviewer and the selector chose."""
+    return (" (accepted)" if r.accepted else "") + (" (selected)" if r.selected else "")
+
+
 for n, r in enumerate(item.refinements, 1):
     with st.container(border=True):
-        st.caption(f"Refinement #{n}" + (" (selected)" if r.selected else ""))
+        st.caption(f"Refinement #{n}{marks(r)}")
         plain(r.text)
-default = next((i for i, r in enumerate(item.refinements) if r.selected), 0)
+# the reviewer's own choice first (a later reselection must not pass for it), else the selector's
+default = next((i for i, r in enumerate(item.refinements) if r.accepted),
+               next((i for i, r in enumerate(item.refinements) if r.selected), 0))
 chosen = st.radio("Choose the best refinement", ids, index=default, key=f"review_choice:{cid}", horizontal=True,
-                  format_func=lambda rid: f"#{ids.index(rid) + 1}"
-                  + (" (selected)" if item.refinements[ids.index(rid)].selected else ""))
+                  format_func=lambda rid: f"#{ids.index(rid) + 1}{marks(item.refinements[ids.index(rid)])}")
 
 if st.button("Accept this refinement", type="primary", key="review_accept"):
     try:
