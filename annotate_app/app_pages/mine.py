@@ -75,16 +75,14 @@ with col2:
         st.session_state[f"revise_nonce:{doc.id}"] = nonce + 1
         st.rerun()
 widgets.show_problems(found)
-rewritten = A.rewritten_critiques(draft, saved)
-if rewritten:  # a changed critique is a new version: its refinements stay with the old one
+if changed:  # a changed critique is a new version: its refinements stay with the old one
     with session.store() as s:
-        lost = {cid: s.refinements(critiques[cid].id) for cid in rewritten if cid in critiques}
+        lost = A.refinements_left_behind(s, draft, saved, critiques)
     for cid, refs in lost.items():
-        if refs:
-            reviewed = " (one of them accepted on Review)" if any(r.accepted for r in refs) else ""
-            st.warning(f"Saving changes the critique of {names[cid]}: the new version starts without the "
-                       f"{len(refs)} refinement{'s' if len(refs) != 1 else ''} of the old one{reviewed}, which "
-                       "leave the ILF data. Discard changes to keep them.", icon=":material/warning:")
+        reviewed = " (one of them accepted on Review)" if any(r.accepted for r in refs) else ""
+        st.warning(f"Saving changes the critique of {names[cid]}: the new version starts without the "
+                   f"{len(refs)} refinement{'s' if len(refs) != 1 else ''} of the old one{reviewed}, which "
+                   "leave the ILF data. Discard changes to keep them.", icon=":material/warning:")
 annotate_screen.install_keys(save_key="mine_save")  # number keys, Ctrl+Enter, Escape keeps a critique
 if save:
     try:

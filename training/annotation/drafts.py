@@ -175,6 +175,17 @@ def rewritten_critiques(draft: Draft, saved: Draft) -> list[int]:
                  or norm(draft.quotes.get(cid)) != norm(saved.quotes.get(cid)))]
 
 
+def refinements_left_behind(store, draft: Draft, saved: Draft, critiques: dict) -> dict[int, list]:
+    """Candidate id -> the refinements of its saved critique, for each critique the draft rewrites
+    (`critiques`: candidate id -> the saved Critique): saving leaves them with the old version."""
+    out = {}
+    for cid in rewritten_critiques(draft, saved):
+        refs = store.refinements(critiques[cid].id) if cid in critiques else []
+        if refs:
+            out[cid] = refs
+    return out
+
+
 # -- 3. what stops a save ---------------------------------------------------------------
 def swap_rank(ranks: dict[int, int | None], cid: int, new: int | None) -> dict[int, int | None]:
     """The other candidates' changed ranks when `cid` goes from ranks[cid] to `new` (no ties): the

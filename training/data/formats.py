@@ -74,11 +74,12 @@ class Item:
     @property
     def key(self) -> str:
         """Same prompt and same candidate texts (in any order, whitespace normalised) -> same key."""
-        parts = [_norm(self.title), _norm(self.text), *sorted(_norm(c) for c in self.candidates)]
+        parts = [fold_spaces(self.title), fold_spaces(self.text), *sorted(fold_spaces(c) for c in self.candidates)]
         return hashlib.sha1("\x1f".join(parts).encode("utf-8")).hexdigest()[:16]
 
 
-def _norm(s: str) -> str:
+def fold_spaces(s: str) -> str:
+    """The text with every run of whitespace one space, and none at the ends (how texts are compared)."""
     return " ".join(s.split())
 
 
@@ -87,7 +88,7 @@ def same_texts(candidates: list[str]) -> str | None:
     folded), named by position; None when they all differ."""
     first: dict[str, int] = {}
     for i, c in enumerate(candidates):
-        j = first.setdefault(_norm(c), i)
+        j = first.setdefault(fold_spaces(c), i)
         if j != i:
             return (f"candidates {j + 1} and {i + 1} have the same text, which no one can rank apart; "
                     "fix or drop the row")
@@ -671,8 +672,8 @@ def parse(fmt: str, obj: dict, line: int, problems: Problems, opts: Options) -> 
 
 def merge(into: Item, other: Item) -> None:
     """Add `other`'s judgments to `into` (same key): ranks follow `into`'s candidate order."""
-    where = {_norm(c): i for i, c in enumerate(into.candidates)}
-    order = [where[_norm(c)] for c in other.candidates]
+    where = {fold_spaces(c): i for i, c in enumerate(into.candidates)}
+    order = [where[fold_spaces(c)] for c in other.candidates]
     for j in other.judgments:
         ranks = [0] * len(into.candidates)
         for k, r in zip(order, j.ranks):
@@ -690,8 +691,7 @@ def read_items(source, fmt: str = "auto", opts: Options | None = None, *, split:
     from training.data.sources import records
     from training.errors import ValidationError
 
-    opts = opts or Options()
-    check_mapping(source, opts.mapping, split=split)
+    opts = opts or Options()  # (import_file has checked the mapping against the file: check_mapping)
     if fmt == "auto":
         fmt, why = detect_source(source, opts.mapping, split=split)
         if fmt is None:

@@ -58,6 +58,7 @@ from training.data.formats import (
     apply_mapping,
     check_mapping,
     detect_source,
+    fold_spaces,
     read_items,
     same_texts,
 )
@@ -494,10 +495,6 @@ def _stream(store: Store, path: Path, fmt: str, p, imp, report: ImportReport, op
     return n
 
 
-def _norm(text: str) -> str:
-    return " ".join(text.split())
-
-
 def _order(ranks: list[int]) -> list[list[int]]:
     """Candidate positions grouped by rank, best first: [2, 1, 2] -> [[1], [0, 2]]."""
     return [[i for i, r in enumerate(ranks) if r == level] for level in sorted(set(ranks))]
@@ -544,7 +541,7 @@ def _stream_items(store: Store, path, fmt: str, p, imp, report: ImportReport, op
         if name not in names:
             names[name] = store.import_source(imp, name).id
         where = {t: i for i, t in enumerate(entry[2])}
-        pos = [where[hash(_norm(c))] for c in it.candidates]
+        pos = [where[hash(fold_spaces(c))] for c in it.candidates]
         ranks = [0] * len(entry[2])
         for i, r in zip(pos, j.ranks):
             ranks[i] = r
@@ -587,7 +584,7 @@ def _stream_items(store: Store, path, fmt: str, p, imp, report: ImportReport, op
         if why := same_texts(it.candidates):
             problems.add(it.line, "candidates", why)
             continue
-        texts = [hash(_norm(c)) for c in it.candidates]
+        texts = [hash(fold_spaces(c)) for c in it.candidates]
         entry = index.get(it.key)
         if entry is not None:  # more judgments of an item seen before
             for j in it.judgments:
