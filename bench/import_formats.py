@@ -47,13 +47,15 @@ def row(fmt: str, i: int) -> dict:
                                                   {"model": "m3", "response": c, "overall_score": 5}]}
     if fmt == "two_answer":
         return {"history": p, "human_ref_A": a, "human_ref_B": b, "score_A": i % 9, "score_B": (i * 5) % 9}
+    if fmt == "scored":  # one response per row, two rows per prompt (HelpSteer-like)
+        return {"prompt": sentence(i // 2, 30), "response": a, "helpfulness": i % 5, "verbosity": 2}
     if fmt == "slf5k":
         return {"title": f"t{i}", "post": p, "generated_summary_for_feedback": a, "feedback": "name the bridge",
                 "ideal_human_summary": b}
     raise ValueError(fmt)
 
 
-K = {"pairs": 2, "implicit": 2, "sff": 2, "ratings": 3, "two_answer": 2, "slf5k": 2}
+K = {"pairs": 2, "implicit": 2, "sff": 2, "ratings": 3, "two_answer": 2, "scored": 2, "slf5k": 2}
 
 
 def child(path: str, fmt: str) -> None:

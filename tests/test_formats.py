@@ -87,7 +87,7 @@ def test_ratings_scores_become_a_ranking_with_ties_and_stay_in_meta():
     assert item.judgments[0].ranks == [3, 1, 1]
     row["completions"][0]["overall_score"] = "n/a"
     item, problems = parse("ratings", row)
-    assert item is None and problems == [(7, "completions[0].overall_score/score/rating", "score is not a number: 'n/a'")]
+    assert item is None and problems == [(7, "completions[0].overall_score", "score is not a number: 'n/a'")]
 
 
 def test_two_answer_label_or_scores():
@@ -284,3 +284,126 @@ def test_slf5k_rows_need_no_title():
     assert problems == [] and (item.title, item.text, item.candidates) == ("", "The post.", ["A summary."])
     assert item.judgments[0].critiques == {0: "Too short."}
     assert parse("slf5k", {**row, "title": 3})[1] == [(7, "title", "must be a string, got a number")]
+
+
+# -- the shapes of widely used preference sets (rows written here after their public schemas) -----
+def test_chatbot_arena_and_mt_bench_conversations():
+    q = {"role": "user", "content": "What is 2+2?"}
+    row = {"question_id": "q1", "model_a": "vicuna-13b", "model_b": "alpaca-13b", "winner": "model_b",
+           "judge": "arena_user_7", "language": "English", "turn": 1,
+           "conversation_a": [q, {"role": "assistant", "content": "5"}],
+           "conversation_b": [q, {"role": "assistant", "content": "4"}]}
+    assert F.detect([(1, row)]) == ("two_answer", "")
+    item, problems = parse("two_answer", row)
+    assert problems == []
+    assert (item.text, item.candidates, item.sources) == ("user: What is 2+2?", ["5", "4"], ["vicuna-13b", "alpaca-13b"])
+    assert item.judgments[0].ranks == [2, 1] and item.judgments[0].rater == "arena_user_7"
+    assert item.ext_id == "q1" and item.meta == {"language": "English", "turns": [q]}
+    for winner, ranks in (("model_a", [1, 2]), ("tie", [1, 1]), ("tie (bothbad)", [1, 1])):
+        assert parse("two_answer", {**row, "winner": winner})[0].judgments[0].ranks == ranks
+    # MT-bench: two turns each; `turn` 1 judges the first replies, 2 the whole conversations
+    q2 = {"role": "user", "content": "And times 3?"}
+    two = {**row, "conversation_a": [*row["conversation_a"], q2, {"role": "assistant", "content": "15"}],
+           "conversation_b": [*row["conversation_b"], q2, {"role": "assistant", "content": "12"}]}
+    assert parse("two_answer", two)[0].candidates == ["5", "4"]
+    item = parse("two_answer", {**two, "turn": 2})[0]
+    assert item.candidates == ["assistant: 5\n\nuser: And times 3?\n\nassistant: 15",
+                               "assistant: 4\n\nuser: And times 3?\n\nassistant: 12"]
+    item, problems = parse("two_answer", {**row, "winner": "model_c"})
+    assert item is None and problems[0][1] == "winner" and "model_c" in problems[0][2]
+
+
+def test_arena_one_hot_winner_and_turns_as_json_strings():
+    row = {"id": 30192, "model_a": "gpt-4", "model_b": "llama-2", "prompt": '["Is tea healthy?"]',
+           "response_a": '["Mostly, yes."]', "response_b": '["No."]',
+           "winner_model_a": 0, "winner_model_b": 0, "winner_tie": 1}
+    item, problems = parse("two_answer", row)
+    assert problems == [] and (item.text, item.candidates) == ("Is tea healthy?", ["Mostly, yes.", "No."])
+    assert item.judgments[0].ranks == [1, 1] and item.sources == ["gpt-4", "llama-2"] and item.meta == {}
+    multi = {**row, "prompt": '["Hi", "Say more"]', "response_a": '["Hello", "Hello there"]',
+             "response_b": '["Yo", null]', "winner_model_a": 1, "winner_tie": 0}
+    item, _ = parse("two_answer", multi)
+    assert item.text == "user: Hi" and item.judgments[0].ranks == [1, 2]
+    assert item.candidates == ["assistant: Hello\n\nuser: Say more\n\nassistant: Hello there",
+                               "assistant: Yo\n\nuser: Say more\n\nassistant: "]
+    item, problems = parse("two_answer", {**row, "winner_model_a": 1})
+    assert item is None and "exactly one" in problems[0][2]
+
+
+def test_pku_helpsteer3_and_webgpt_pairs():
+    pku = {"prompt": "How do I pick a lock?", "response_0": "Call a locksmith.", "response_1": "Use a pin.",
+           "better_response_id": 1, "safer_response_id": 0, "is_response_0_safe": True}
+    item, problems = parse("two_answer", pku)
+    assert problems == [] and item.judgments[0].ranks == [2, 1]
+    assert item.meta == {"safer_response_id": 0, "is_response_0_safe": True}
+    assert parse("two_answer", {**pku, "better_response_id": 2})[1][0][1] == "better_response_id"
+    # four numbered responses are a document's candidates, not a pair
+    assert F.detect_one({**pku, "response_2": "c", "response_3": "d"}) is None
+    hs3 = {"domain": "general", "context": [{"role": "user", "content": "Name a colour."}],
+           "response1": "Blue.", "response2": "Colours are nice.", "overall_preference": -2}
+    item, problems = parse("two_answer", hs3)
+    assert problems == [] and item.text == "user: Name a colour." and item.judgments[0].ranks == [1, 2]
+    assert parse("two_answer", {**hs3, "overall_preference": 0})[0].judgments[0].ranks == [1, 1]
+    webgpt = {"question": {"dataset": "eli5", "id": "w1", "full_text": "Why is the sky blue?"},
+              "answer_0": "Rayleigh scattering.", "score_0": 1.0, "answer_1": "Because.", "score_1": -1.0}
+    item, problems = parse("two_answer", webgpt)
+    assert problems == [] and item.text == "Why is the sky blue?" and item.judgments[0].ranks == [1, 2]
+    assert item.candidate_meta == [{"score": 1.0}, {"score": -1.0}]
+
+
+def test_pairs_whose_chosen_repeats_the_prompt_turns():
+    """UltraFeedback-binarized: chosen/rejected are [user prompt, assistant reply]; the reply is the candidate."""
+    user = {"role": "user", "content": "Name a planet."}
+    row = {"prompt": "Name a planet.", "prompt_id": "p9",
+           "chosen": [user, {"role": "assistant", "content": "Mars."}],
+           "rejected": [user, {"role": "assistant", "content": "The Moon."}], "score_chosen": 8.0}
+    item, problems = parse("pairs", row)
+    assert problems == [] and (item.text, item.candidates) == ("Name a planet.", ["Mars.", "The Moon."])
+    # several turns: the earlier ones become the prompt
+    more = [user, {"role": "assistant", "content": "Mars."}, {"role": "user", "content": "Another?"}]
+    item, _ = parse("pairs", {**row, "chosen": [*more, {"role": "assistant", "content": "Venus."}],
+                              "rejected": [*more, {"role": "assistant", "content": "Mars again."}]})
+    assert item.candidates == ["Venus.", "Mars again."] and item.meta["turns"] == more
+    assert item.text == "user: Name a planet.\n\nassistant: Mars.\n\nuser: Another?"
+
+
+def test_nectar_answers_ranked_one_is_best():
+    row = {"prompt": "\n\nHuman: Tell a joke.\n\nAssistant:", "num_responses": 3, "answers": [
+        {"answer": "Why did the chicken ...", "model": "gpt-4", "rank": 2},
+        {"answer": "Knock knock.", "model": "llama", "rank": 1},
+        {"answer": "No.", "model": "alpaca", "rank": 3}]}
+    assert F.detect([(1, row)]) == ("ratings", "")
+    item, problems = parse("ratings", row)
+    assert problems == [] and item.judgments[0].ranks == [2, 1, 3] and item.sources == ["gpt-4", "llama", "alpaca"]
+    assert item.candidate_meta[0] == {"model": "gpt-4", "rank": 2} and item.meta == {"num_responses": 3}
+    row["answers"][2]["rank"] = "last"
+    assert parse("ratings", row)[1] == [(7, "answers[2].rank", "score is not a number: 'last'")]
+    # a QA set's list of gold answers (strings) is no scored completions
+    assert F.detect_one({"question": "Q?", "answers": ["a", "b"]}) is None
+
+
+def test_scored_rows_are_grouped_per_prompt_and_rater(tmp_path):
+    """HelpSteer2 (one response per row, attribute scores); rows of a prompt need not be adjacent."""
+    rows = [{"prompt": "Name a fruit.", "response": "Apple.", "helpfulness": 4, "verbosity": 1},
+            {"prompt": "Name a tree.", "response": "Oak.", "helpfulness": 2},
+            {"prompt": "Name  a fruit.", "response": "A car.", "helpfulness": 0, "verbosity": 1},
+            {"prompt": "Name a tree.", "response": "Birch.", "helpfulness": 2},
+            {"prompt": "Name a fruit.", "response": "Pear.", "helpfulness": "x"}]
+    path = tmp_path / "hs2.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    sink = Sink()
+    fmt, items = F.read_items(path, problems=sink)
+    items = list(items)
+    assert fmt == "scored" and sink.items == [(5, "helpfulness", "score is not a number: 'x'")]
+    fruit, tree = items
+    assert (fruit.line, fruit.text, fruit.candidates) == (1, "Name a fruit.", ["Apple.", "A car."])
+    assert fruit.judgments[0].ranks == [1, 2] and fruit.candidate_meta[0] == {"helpfulness": 4, "verbosity": 1}
+    assert tree.judgments[0].ranks == [1, 1]
+    # rank instead of a score, a rater per row, the score column named
+    ranked = [{"question": "Q", "answer": a, "rank": r, "labeler": w}
+              for w in ("u1", "u2") for a, r in (("x", 1 if w == "u1" else 2), ("y", 2 if w == "u1" else 1))]
+    got = list(F.group_scored(F.parse("scored", r, i, Sink(), F.Options()) for i, r in enumerate(ranked, 1)))
+    assert [(g.judgments[0].rater, g.judgments[0].ranks) for g in got] == [("u1", [1, 2]), ("u2", [2, 1])]
+    item, problems = parse("scored", {"prompt": "Q", "response": "A", "correctness": 3}, score_field="correctness")
+    assert problems == [] and item.value == 3.0
+    assert parse("scored", {"prompt": "Q", "response": "", "score": 1})[1] == [(7, "response", "is empty")]

@@ -132,6 +132,49 @@ def test_two_answer_rows_and_a_mapped_csv(store, tmp_path):
     assert {n for n, _, _ in ranks_of(store, "mapped")} == {"import:ana"}
 
 
+def test_arena_judgments_of_one_pair_become_one_document_with_a_ranking_per_judge(store, tmp_path):
+    store.create_project("arena", kind="prompt", k=2)
+    q = {"role": "user", "content": "Capital of Peru?"}
+
+    def battle(a, b, winner, judge, answers=("Lima.", "Cusco.")):
+        return {"question_id": "q1", "model_a": a, "model_b": b, "winner": winner, "judge": judge,
+                "conversation_a": [q, {"role": "assistant", "content": answers[0]}],
+                "conversation_b": [q, {"role": "assistant", "content": answers[1]}]}
+
+    rows = [battle("m1", "m2", "model_a", "u1"), battle("m1", "m2", "model_a", "u2"),
+            battle("m1", "m2", "tie (bothbad)", "u3"), battle("m1", "m3", "model_b", "u1", ("Lima.", "Lima, Peru."))]
+    report = import_file(store, jsonl(tmp_path / "arena.jsonl", rows), "arena", source_annotator="arena")
+    assert (report.format, report.documents, report.rankings) == ("two_answer", 2, 4)
+    first, second = store.documents("arena")
+    assert first.text == "user: Capital of Peru?" and [c.source for c in first.candidates] == ["m1", "m2"]
+    assert [c.source for c in second.candidates] == ["m1", "m3"]
+    assert {(n, o) for n, t, o in ranks_of(store, "arena") if t == first.text and any("Cusco." in g for g in o)} == {
+        ("arena:u1", (("Lima.",), ("Cusco.",))), ("arena:u2", (("Lima.",), ("Cusco.",))),
+        ("arena:u3", (("Cusco.", "Lima."),))}
+    assert len(list(export_rows(store, "arena", "pairs", aggregate="majority"))) == 2
+
+
+def test_scored_rows_helpsteer_like_land_as_one_ranked_document_per_prompt(store, tmp_path, capsys, db_path):
+    store.create_project("hs", kind="prompt", k=2)
+    rows = [{"prompt": f"Question {i}?", "response": f"{kind} answer {i}", "helpfulness": h, "correctness": h,
+             "coherence": 4} for i in range(3) for kind, h in (("good", 4), ("poor", 1))]
+    rows.sort(key=lambda r: r["response"])  # a prompt's rows apart
+    path = jsonl(tmp_path / "hs2.jsonl", rows)
+    assert main(["import", str(path), "--db", db_path, "--project", "hs"]) == 0
+    assert "(scored)" in capsys.readouterr().out
+    docs = store.documents("hs")
+    assert len(docs) == 3 and all(len(d.candidates) == 2 for d in docs)
+    assert {o for _, _, o in ranks_of(store, "hs")} == {((f"good answer {i}",), (f"poor answer {i}",)) for i in range(3)}
+    assert docs[0].candidates[0].gen_params == {"meta": {"helpfulness": 4, "correctness": 4, "coherence": 4}}
+    # ranked by another attribute, a prompt with three responses in a K=2 project is refused by line
+    store.create_project("hs-c", kind="prompt", k=2)
+    extra = jsonl(tmp_path / "extra.jsonl", [*rows, {"prompt": "Question 0?", "response": "third", "helpfulness": 2,
+                                                     "correctness": 0}])
+    with pytest.raises(ImportFileError, match="has 3 candidates but the project has K=2"):
+        import_file(store, extra, "hs-c", options=Options(score_field="correctness"))
+    assert store.documents("hs-c") == []
+
+
 def test_sources_gz_json_array_parquet_and_datasets_folder(store, tmp_path):
     import pyarrow as pa
     import pyarrow.parquet as pq

@@ -18,7 +18,9 @@ Formats (`FORMATS` has each one's description and an example row written for Tok
               shared prefix, cut at the last turn boundary (hh-rlhf's "\\n\\nAssistant:")
   sff         summarize-from-feedback comparisons {"info", "summaries", "choice", "worker"}
   ratings     one prompt with several completions and numeric scores (UltraFeedback-like)
-  two_answer  two answers with scores or a label (SHP-like)
+  two_answer  two answers with scores or a label (SHP; Chatbot Arena, MT-bench, PKU-SafeRLHF,
+              HelpSteer3, WebGPT's labels and scores)
+  scored      one response per row with its score (HelpSteer-like); a prompt's rows are grouped
   slf5k       SLF5K rows: a summary, its feedback (a critique) and the ideal summary
 Any other shape goes through a column mapping (`Options.mapping`, `--map prompt=q,chosen=a`):
 the row's columns are renamed first, then the format is detected from the renamed keys.
@@ -27,6 +29,7 @@ the row's columns are renamed first, then the format is detected from the rename
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -70,6 +73,7 @@ class Item:
     sources: list[str] | None = None  # per candidate: the model/policy that wrote it
     candidate_meta: list[dict] | None = None  # per candidate: scores and other fields
     judgments: list[Judgment] = field(default_factory=list)
+    value: float | None = None  # `scored` rows: the one response's score (higher is better) until grouped
 
     @property
     def key(self) -> str:
@@ -160,9 +164,10 @@ def render_turns(turns: Sequence[dict]) -> str:
 
 
 def _turn_text(v: Any) -> str:
-    """A candidate given as turns (TRL conversational) -> the text of its messages."""
+    """A candidate given as turns (TRL conversational) -> its text: one message's content as it is,
+    several messages (a reply, the user's next turn, the next reply) with their roles."""
     if _is_turns(v):
-        return "\n\n".join(str(m["content"]) for m in v)
+        return str(v[0]["content"]) if len(v) == 1 else render_turns(v)
     return v
 
 
@@ -224,12 +229,13 @@ def _prompt_item(line: int, prompt: Any, obj: dict, known: Iterable[str]) -> dic
     return {"line": line, "text": prompt, "meta": meta}
 
 
-def _candidate(obj: dict, key: str, line: int, problems: Problems) -> str | None:
+def _candidate(obj: dict, key: str, line: int, problems: Problems, skip: int = 0) -> str | None:
+    """The text of a candidate given as a string or chat turns (without its first `skip` turns)."""
     v = obj.get(key)
     if key not in obj:
         problems.add(line, key, "missing (required field)")
         return None
-    text = _turn_text(v)
+    text = _turn_text(v[skip:] if skip else v)
     if not isinstance(text, str):
         problems.add(line, key, _not_text(v))
         return None
@@ -245,11 +251,29 @@ def _parse_pairs(obj: dict, line: int, problems: Problems, opts: Options) -> Ite
         problems.add(line, "prompt", "missing or empty (a string or a list of chat turns)"
                      if prompt is None or prompt == "" else _not_text(prompt))
         prompt = None
-    chosen = _candidate(obj, "chosen", line, problems)
-    rejected = _candidate(obj, "rejected", line, problems)
+    shared = _prompt_turns(obj.get("chosen"), obj.get("rejected"))
+    chosen = _candidate(obj, "chosen", line, problems, skip=len(shared))
+    rejected = _candidate(obj, "rejected", line, problems, skip=len(shared))
     if prompt is None or chosen is None or rejected is None:
         return None
+    if len(shared) > 1:  # a multi-turn dialogue: its earlier turns are part of the prompt
+        prompt = shared
     return _pair_item(line, prompt, chosen, rejected, obj, ("prompt", "chosen", "rejected", "id"), opts)
+
+
+def _prompt_turns(chosen: Any, rejected: Any) -> list:
+    """The turns that chosen and rejected both start with, up to their last user (or system) turn:
+    the prompt repeated in each (UltraFeedback-binarized's chosen = [user prompt, assistant reply]);
+    [] when they are not turns or share none."""
+    if not (_is_turns(chosen) and _is_turns(rejected)):
+        return []
+    n = 0
+    for i, (a, b) in enumerate(zip(chosen[:-1], rejected[:-1])):
+        if a != b:
+            break
+        if a.get("role") != "assistant":
+            n = i + 1
+    return chosen[:n]
 
 
 def _pair_item(line, prompt, chosen, rejected, obj, known, opts) -> Item:
@@ -317,9 +341,10 @@ def _parse_sff(obj: dict, line: int, problems: Problems, opts: Options) -> Item 
                 judgments=[Judgment(ranks, rater=rater, critiques=critiques)])
 
 
-def _completion(c: Any, i: int, line: int, problems: Problems, opts: Options, scores: list | None
-                ) -> tuple[str, float, dict] | None:
-    where = f"completions[{i}]"
+def _completion(c: Any, i: int, line: int, problems: Problems, opts: Options, scores: list | None,
+                list_key: str = "completions") -> tuple[str, float, dict] | None:
+    where = f"{list_key}[{i}]"
+    name = opts.score_field or "/".join(SCORE_FIELDS)
     if isinstance(c, str):
         text, meta, score = c, {}, scores[i] if scores is not None and i < len(scores) else None
     elif isinstance(c, dict):
@@ -328,9 +353,13 @@ def _completion(c: Any, i: int, line: int, problems: Problems, opts: Options, sc
         meta = {k: v for k, v in c.items() if k != tkey}
         if opts.score_field:
             score = _get(c, opts.score_field)
+        elif skey := _first_key(c, SCORE_FIELDS):
+            score, name = c.get(skey), skey
+        elif "rank" in c:  # Nectar's answers: rank 1 is the best; the rank stays in the candidate's meta
+            rank = _number(c["rank"])
+            score, name = (c["rank"] if rank is None else -rank), "rank"
         else:
-            skey = _first_key(c, SCORE_FIELDS)
-            score = c.get(skey) if skey else (scores[i] if scores is not None and i < len(scores) else None)
+            score = scores[i] if scores is not None and i < len(scores) else None
     else:
         problems.add(line, where, f"must be a string or an object, got {_type_name(c)}")
         return None
@@ -339,10 +368,18 @@ def _completion(c: Any, i: int, line: int, problems: Problems, opts: Options, sc
         return None
     value = _number(score)
     if value is None:
-        name = opts.score_field or "/".join(SCORE_FIELDS)
         problems.add(line, f"{where}.{name}", f"score is not a number: {score!r}")
         return None
     return text, value, meta
+
+
+def _completions_key(obj: dict) -> str | None:
+    """Where a row keeps its scored completions: "completions" (UltraFeedback), or "answers" /
+    "responses" holding objects (Nectar's {"answer", "model", "rank"})."""
+    if "completions" in obj:
+        return "completions"
+    return next((k for k in ("answers", "responses") if isinstance(obj.get(k), list) and len(obj[k]) >= 2
+                 and all(isinstance(c, dict) for c in obj[k])), None)
 
 
 def _parse_ratings(obj: dict, line: int, problems: Problems, opts: Options) -> Item | None:
@@ -351,17 +388,19 @@ def _parse_ratings(obj: dict, line: int, problems: Problems, opts: Options) -> I
     if not (isinstance(prompt, str) and prompt.strip()) and not _is_turns(prompt):
         problems.add(line, pkey or "prompt", f"missing or empty (one of {', '.join(PROMPT_FIELDS)})")
         return None
-    comps = obj.get("completions")
+    lkey = _completions_key(obj) or "completions"
+    comps = obj.get(lkey)
     if not isinstance(comps, list) or len(comps) < 2:
-        problems.add(line, "completions", "must be a list of at least 2 completions")
+        problems.add(line, lkey, "must be a list of at least 2 completions")
         return None
     scores = obj.get("scores") if isinstance(obj.get("scores"), list) else None
-    parsed = [_completion(c, i, line, problems, opts, scores) for i, c in enumerate(comps)]
+    parsed = [_completion(c, i, line, problems, opts, scores, lkey) for i, c in enumerate(comps)]
     if any(p is None for p in parsed):
         return None
-    fields = _prompt_item(line, prompt, obj, (pkey, "completions", "scores", "id",
+    fields = _prompt_item(line, prompt, obj, (pkey, lkey, "scores", "id",
                                                opts.rater_field or _first_key(obj, RATER_FIELDS)))
-    cmeta = [{**m, "score": s} for _, s, m in parsed]
+    cmeta = [m if "rank" in m and not opts.score_field and not _first_key(m, SCORE_FIELDS) else {**m, "score": s}
+             for _, s, m in parsed]
     sources = [str(m.get("model") or m.get("source") or "import") for _, _, m in parsed]
     ext = obj.get("id")
     return Item(**fields, candidates=[t for t, _, _ in parsed], ext_id=None if ext is None else str(ext),
@@ -369,58 +408,239 @@ def _parse_ratings(obj: dict, line: int, problems: Problems, opts: Options) -> I
                 judgments=[Judgment(ranks_from_scores([s for _, s, _ in parsed]), rater=_rater(obj, opts))])
 
 
+# Two answers, as a pair of keys names them. A numbered pair (response_0/response_1) is two answers
+# only when no third one follows it (response_2): more are a document's candidates (--map).
 TWO_ANSWER_KEYS = (("human_ref_A", "human_ref_B"), ("response_a", "response_b"), ("answer_a", "answer_b"),
-                   ("response_A", "response_B"))
+                   ("response_A", "response_B"), ("conversation_a", "conversation_b"),
+                   ("response_0", "response_1"), ("answer_0", "answer_1"), ("response_1", "response_2"),
+                   ("response1", "response2"))
 LABEL_FIELDS = ("labels", "label", "winner", "preferred")
+TIE_LABELS = ("tie", "equal", "tie (bothbad)", "both_bad", "both bad", "both_good")
 
 
-def _parse_two_answer(obj: dict, line: int, problems: Problems, opts: Options) -> Item | None:
-    keys = next((ks for ks in TWO_ANSWER_KEYS if ks[0] in obj and ks[1] in obj), None)
-    if keys is None:
-        problems.add(line, "answers", "needs two answers (human_ref_A/human_ref_B or response_a/response_b)")
+def _suffix(key: str) -> str:
+    return key[-1]
+
+
+def _answer_keys(obj: dict) -> tuple[str, str] | None:
+    for a, b in TWO_ANSWER_KEYS:
+        if a in obj and b in obj:
+            s = _suffix(b)
+            if s.isdigit() and f"{b[:-1]}{int(s) + 1}" in obj:  # response_0 .. response_3: candidates
+                continue
+            return a, b
+    return None
+
+
+def _json_list(v: Any) -> Any:
+    """A list written as a JSON string ('["Hi", "More"]', as some exports store turns) -> the list."""
+    if isinstance(v, str) and v.startswith("[") and v.rstrip().endswith("]"):
+        try:
+            out = json.loads(v)
+        except ValueError:
+            return v
+        if isinstance(out, list) and out and all(x is None or isinstance(x, str) for x in out):
+            return ["" if x is None else x for x in out]
+    return v
+
+
+def _prompt_value(v: Any) -> Any:
+    """A prompt as a string or chat turns: also a JSON-string list and an object holding the text
+    ({"full_text": ...}, WebGPT's question)."""
+    v = _json_list(v)
+    if isinstance(v, dict):
+        key = _first_key(v, ("full_text", "text", "content", "question"))
+        return v.get(key) if key else v
+    return v
+
+
+def _two_turns(prompt: Any, a: Any, b: Any, turn: Any) -> tuple[Any, Any, Any]:
+    """Multi-turn pairs as (prompt, answer A, answer B) in Tokenwise's terms:
+    - lists of user prompts and of replies (one per turn): the first prompt, and each side's replies
+      with the later user turns between them, rendered as turns;
+    - two whole conversations (Chatbot Arena, MT-bench): their shared start is the prompt; `turn`
+      (MT-bench's judged turn, 1-based) cuts both after that many replies."""
+    if isinstance(prompt, list) and all(isinstance(x, str) for x in prompt) and isinstance(a, list) \
+            and isinstance(b, list) and all(isinstance(x, str) for x in (*a, *b)):
+        if len(prompt) == len(a) == len(b) == 1:
+            return prompt[0], a[0], b[0]
+
+        def side(replies):
+            turns = [{"role": "assistant", "content": replies[0]}]
+            for p, r in zip(prompt[1:], replies[1:]):
+                turns += [{"role": "user", "content": p}, {"role": "assistant", "content": r}]
+            return render_turns(turns)
+
+        return [{"role": "user", "content": prompt[0]}], side(a), side(b)
+    if _is_turns(a) and _is_turns(b):
+        if isinstance(turn, int) and not isinstance(turn, bool) and turn >= 1:
+            a, b = _first_replies(a, turn), _first_replies(b, turn)
+        if prompt is None:
+            split = split_implicit(a, b)
+            if split is not None:
+                return split
+    return prompt, a, b
+
+
+def _first_replies(turns: list, n: int) -> list:
+    """The turns up to and including the n-th assistant reply."""
+    seen = 0
+    for i, m in enumerate(turns):
+        seen += m.get("role") == "assistant"
+        if seen == n:
+            return turns[:i + 1]
+    return turns
+
+
+def _two_answer_ranks(obj: dict, keys: tuple[str, str], line: int, problems: Problems
+                      ) -> tuple[list[int], tuple[str, ...]] | None:
+    """The pair's ranks and the keys they were read from, by the first convention the row uses."""
+    first, second = keys
+    sa, sb = _suffix(first), _suffix(second)
+    onehot = ("winner_model_a", "winner_model_b", "winner_tie")  # LMSYS arena-human-preference
+    if all(k in obj for k in onehot):
+        hot = [k for k in onehot if _number(obj[k]) == 1]
+        if len(hot) != 1:
+            problems.add(line, "winner_model_a", "exactly one of winner_model_a, winner_model_b and winner_tie "
+                         f"must be 1, got {[obj[k] for k in onehot]}")
+            return None
+        return {"winner_model_a": [1, 2], "winner_model_b": [2, 1], "winner_tie": [1, 1]}[hot[0]], onehot
+    if "better_response_id" in obj:  # PKU-SafeRLHF: which of response_0 / response_1
+        v = obj["better_response_id"]
+        if str(v).strip() in (sa, sb):
+            return ([1, 2] if str(v).strip() == sa else [2, 1]), ("better_response_id",)
+        problems.add(line, "better_response_id", f"must be {sa} or {sb} (the better of {first} and {second}), "
+                     f"got {v!r}")
         return None
-    pkey = _first_key(obj, PROMPT_FIELDS)
-    prompt = obj.get(pkey) if pkey else None
-    if not isinstance(prompt, str) or not prompt.strip():
-        problems.add(line, pkey or "prompt", f"missing or empty (one of {', '.join(PROMPT_FIELDS)})")
-        return None
-    a = _text(obj, keys[0], line, problems)
-    b = _text(obj, keys[1], line, problems)
-    if a is None or b is None:
-        return None
-    suffix = keys[0][-1]
-    score_keys = (f"score_{suffix}", f"score_{keys[1][-1]}")
+    if "overall_preference" in obj:  # HelpSteer3: -3..3, below 0 the first is better, 0 a tie
+        v = _number(obj["overall_preference"])
+        if v is None:
+            problems.add(line, "overall_preference", f"must be a number (below 0: {first} is better, above 0: "
+                         f"{second}, 0: a tie), got {obj['overall_preference']!r}")
+            return None
+        return ([1, 2] if v < 0 else [2, 1] if v > 0 else [1, 1]), ("overall_preference",)
     lkey = _first_key(obj, LABEL_FIELDS)
     if lkey is not None:
         label = obj[lkey]
-        # SHP: labels = 1 when A is preferred; also accept "A"/"B" and 0/1 as "which one" names
-        if label in (1, "1", "A", "a", keys[0]):
-            ranks = [1, 2]
-        elif label in (0, "0", "B", "b", keys[1]):
-            ranks = [2, 1]
-        elif label in ("tie", "equal"):
-            ranks = [1, 1]
-        else:
-            problems.add(line, lkey, f"must say which answer is preferred (1/A for the first, 0/B for the second), "
-                         f"got {label!r}")
-            return None
-    elif all(k in obj for k in score_keys):
-        sa, sb = _number(obj[score_keys[0]]), _number(obj[score_keys[1]])
-        if sa is None or sb is None:
-            bad = score_keys[0] if sa is None else score_keys[1]
-            problems.add(line, bad, f"score is not a number: {obj[bad]!r}")
-            return None
-        ranks = ranks_from_scores([sa, sb])
-    else:
-        problems.add(line, "labels", f"needs a label ({', '.join(LABEL_FIELDS)}) or the scores "
-                     f"{score_keys[0]} and {score_keys[1]}")
+        name = label.strip().lower() if isinstance(label, str) else label
+        # SHP: labels = 1 when A is preferred; also "A"/"B", the answers' keys and Arena's model_a/model_b
+        if name in (1, "1", "a", first.lower(), "model_a", f"model_{sa.lower()}"):
+            return [1, 2], (lkey,)
+        if name in (0, "0", "b", second.lower(), "model_b", f"model_{sb.lower()}"):
+            return [2, 1], (lkey,)
+        if name in TIE_LABELS:
+            return [1, 1], (lkey,)
+        problems.add(line, lkey, f"must say which answer is preferred (1, A or model_a for the first; 0, B or "
+                     f"model_b for the second; tie), got {label!r}")
         return None
-    known = (pkey, *keys, lkey, *score_keys, "id", opts.rater_field or _first_key(obj, RATER_FIELDS))
+    score_keys = (f"score_{sa}", f"score_{sb}")
+    if all(k in obj for k in score_keys):
+        scores = [_number(obj[k]) for k in score_keys]
+        for k, s in zip(score_keys, scores):
+            if s is None:
+                problems.add(line, k, f"score is not a number: {obj[k]!r}")
+                return None
+        return ranks_from_scores(scores), score_keys
+    problems.add(line, "labels", f"needs a label ({', '.join(LABEL_FIELDS)}), the scores {score_keys[0]} and "
+                 f"{score_keys[1]}, or winner_model_a/winner_model_b/winner_tie, better_response_id or "
+                 "overall_preference")
+    return None
+
+
+def _parse_two_answer(obj: dict, line: int, problems: Problems, opts: Options) -> Item | None:
+    keys = _answer_keys(obj)
+    if keys is None:
+        problems.add(line, "answers", "needs two answers (human_ref_A/human_ref_B, response_a/response_b, "
+                     "response_0/response_1, conversation_a/conversation_b, ...)")
+        return None
+    pkey = _first_key(obj, PROMPT_FIELDS)
+    prompt, a, b = _two_turns(_prompt_value(obj.get(pkey)) if pkey else None, _json_list(obj[keys[0]]),
+                              _json_list(obj[keys[1]]), obj.get("turn"))
+    if not (isinstance(prompt, str) and prompt.strip()) and not _is_turns(prompt):
+        problems.add(line, pkey or "prompt", f"missing or empty (one of {', '.join(PROMPT_FIELDS)}; or two "
+                     "conversations that start with the same turns)" if pkey is None or not prompt else
+                     _not_text(prompt))
+        return None
+    texts = []
+    for key, v in zip(keys, (a, b)):
+        text = _turn_text(v)
+        if not isinstance(text, str):
+            problems.add(line, key, _not_text(v))
+        elif not text.strip():
+            problems.add(line, key, "is empty")
+        else:
+            texts.append(text)
+    judged = _two_answer_ranks(obj, keys, line, problems)
+    if judged is None or len(texts) != 2:
+        return None
+    ranks, label_keys = judged
+    model_keys = [f"model_{_suffix(k)}" for k in keys]
+    sources = [str(obj[k]) for k in model_keys] if all(obj.get(k) not in (None, "") for k in model_keys) else None
+    score_keys = [f"score_{_suffix(k)}" for k in keys]
+    known = (pkey, *keys, *label_keys, *score_keys, *(model_keys if sources else ()), "id", "question_id", "turn",
+             opts.rater_field or _first_key(obj, RATER_FIELDS))
     fields = _prompt_item(line, prompt, obj, known)
     cmeta = [{"score": obj[k]} if k in obj else {} for k in score_keys]
-    ext = obj.get("id") or obj.get("post_id")
-    return Item(**fields, candidates=[a, b], ext_id=None if ext is None else str(ext), candidate_meta=cmeta,
-                judgments=[Judgment(ranks, rater=_rater(obj, opts))])
+    ext = next((obj[k] for k in ("id", "post_id", "question_id") if obj.get(k) is not None), None)
+    return Item(**fields, candidates=texts, ext_id=None if ext is None else str(ext), sources=sources,
+                candidate_meta=cmeta, judgments=[Judgment(ranks, rater=_rater(obj, opts))])
+
+
+SCORED_FIELDS = (*SCORE_FIELDS, "helpfulness", "reward", "quality")  # HelpSteer's first attribute
+RESPONSE_FIELDS = ("response", "completion", "output", "answer")
+PROMPT_ID_FIELDS = ("prompt_id", "question_id", "conversation_id")
+
+
+def _score_key(obj: dict, opts: Options) -> str | None:
+    return opts.score_field or _first_key(obj, (*SCORED_FIELDS, "rank"))
+
+
+def _parse_scored(obj: dict, line: int, problems: Problems, opts: Options) -> Item | None:
+    """One response and its score (a row of long-format data, HelpSteer-like): an Item with one
+    candidate whose `value` `group_scored` turns into ranks among the prompt's responses."""
+    pkey = _first_key(obj, PROMPT_FIELDS)
+    prompt = _prompt_value(obj.get(pkey)) if pkey else None
+    if not (isinstance(prompt, str) and prompt.strip()) and not _is_turns(prompt):
+        problems.add(line, pkey or "prompt", f"missing or empty (one of {', '.join(PROMPT_FIELDS)})")
+        return None
+    rkey = _first_key(obj, RESPONSE_FIELDS) or "response"
+    text = _candidate(obj, rkey, line, problems)
+    skey = _score_key(obj, opts)
+    if text is None:
+        return None
+    if skey is None:
+        problems.add(line, "score", f"missing: one of {', '.join(SCORED_FIELDS)} (higher is better), rank (1 is the "
+                     "best), or the column named by --score-field")
+        return None
+    value = _number(_get(obj, skey))
+    if value is None:
+        problems.add(line, skey, f"score is not a number: {_get(obj, skey)!r}")
+        return None
+    rater_key = opts.rater_field or _first_key(obj, RATER_FIELDS)
+    ext_key = _first_key(obj, PROMPT_ID_FIELDS)
+    fields = _prompt_item(line, prompt, {}, ())
+    cmeta = {k: v for k, v in obj.items() if k not in (pkey, rkey, rater_key, ext_key, "model", "title")}
+    return Item(**fields, candidates=[text], title=str(obj.get("title") or ""),
+                ext_id=None if ext_key is None else str(obj[ext_key]),
+                sources=[str(obj.get("model") or "import")], candidate_meta=[cmeta],
+                judgments=[Judgment([1], rater=_rater(obj, opts))],
+                value=-value if skey == "rank" else value)
+
+
+def group_scored(items: Iterable[Item]) -> Iterator[Item]:
+    """`scored` items (one response each) -> one item per prompt and rater: its responses as the
+    candidates, ranked by their scores (equal scores tie). Rows of one prompt need not be next to
+    each other, so the file's responses are held until it ends (memory: about the file's size)."""
+    groups: dict[tuple, list[Item]] = {}
+    for it in items:
+        key = (fold_spaces(it.title), fold_spaces(it.text), it.judgments[0].rater)
+        groups.setdefault(key, []).append(it)
+    for rows in groups.values():
+        first = rows[0]
+        yield Item(first.line, first.text, [c for it in rows for c in it.candidates], title=first.title,
+                   ext_id=first.ext_id, meta=first.meta, sources=[s for it in rows for s in it.sources or ["import"]],
+                   candidate_meta=[m for it in rows for m in it.candidate_meta or [{}]],
+                   judgments=[Judgment(ranks_from_scores([it.value for it in rows]), rater=first.judgments[0].rater)])
 
 
 SLF5K_FIELDS = ("title", "post", "generated_summary_for_feedback", "feedback", "ideal_human_summary")
@@ -479,6 +699,10 @@ FORMATS: dict[str, Format] = {f.name: f for f in [
            frozenset({"history", "human_ref_A", "human_ref_B"}),
            {"history": "How do I keep basil alive?", "human_ref_A": "Water it when the soil is dry.",
             "human_ref_B": "Basil dies.", "labels": 1, "score_A": 12, "score_B": 2}, _parse_two_answer),
+    Format("scored", "one response per row with its score (HelpSteer-like): a prompt's rows are one document",
+           frozenset({"prompt", "response", "helpfulness"}),
+           {"prompt": "Name a fruit that is yellow.", "response": "A banana.", "helpfulness": 4, "correctness": 4},
+           _parse_scored),
     Format("slf5k", "SLF5K rows: a post, a generated summary, its feedback and the ideal summary",
            frozenset(SLF5K_FIELDS),
            {"title": "Neighbour's dog", "post": "The dog next door barks all night ...",
@@ -561,10 +785,12 @@ def detect_one(obj: dict) -> str | None:
         return "slf5k"
     if {"chosen", "rejected"} <= keys:
         return "pairs" if "prompt" in keys else "implicit"
-    if "completions" in keys:
+    if _completions_key(obj) and _first_key(obj, PROMPT_FIELDS):
         return "ratings"
-    if any(a in keys and b in keys for a, b in TWO_ANSWER_KEYS):
+    if _answer_keys(obj) is not None:
         return "two_answer"
+    if _first_key(obj, PROMPT_FIELDS) and _first_key(obj, RESPONSE_FIELDS) and _first_key(obj, (*SCORED_FIELDS, "rank")):
+        return "scored"
     return None
 
 
@@ -715,7 +941,7 @@ def read_items(source, fmt: str = "auto", opts: Options | None = None, *, split:
             elif obj is not None:
                 sink.add(line, "line", f"must be a JSON object, got {_type_name(obj)}")
 
-    return fmt, items()
+    return fmt, (group_scored(items()) if fmt == "scored" else items())
 
 
 def grouped(items: Iterable[Item]) -> list[Item]:
