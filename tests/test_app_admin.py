@@ -121,6 +121,35 @@ def test_edit_project_settings(admin_db):
     assert any("but 2 people can annotate" in w for w in texts(at, "warning"))
 
 
+def task_boxes(at: AppTest) -> list:
+    """The "Task" selects: the New project form's, then the Settings tab's (when there is a project)."""
+    return [b for b in at.selectbox if b.label == "Task"]
+
+
+def test_create_a_qa_project_and_change_the_task_in_settings(admin_db):
+    db_path, root, _ = admin_db
+    at = page("projects", root.id)
+    [new] = task_boxes(at)
+    assert new.options == ["summarize", "prompt", "qa"] and new.value == "summarize"
+    assert "**qa**: answers to the question that is the document's text" in new.help
+    new.set_value("qa")
+    at = fill_create_form(at, "asqa", k=2)
+    assert not at.exception
+    with Store(db_path) as s:
+        p = s.get_project("asqa")
+    assert (p.kind, p.k, p.overlap, p.allow_ties) == ("qa", 2, 2, True)
+    new, settings = task_boxes(at)
+    assert new.value == "summarize" and settings.value == "qa"  # the form starts again from the defaults
+    assert "changes only the prompts models get" in settings.help
+    settings.set_value("prompt")
+    at = at.button(key=f"FormSubmitter:settings_{p.id}-Save settings").click().run()
+    assert not at.exception and any("saved" in m for m in texts(at, "success"))
+    with Store(db_path) as s:
+        p = s.get_project("asqa")
+    assert (p.kind, p.k, p.overlap, p.allow_ties, p.instructions) == ("prompt", 2, 2, True, "Rank by faithfulness.")
+    assert task_boxes(at)[1].value == "prompt"
+
+
 def test_import_valid_file_through_the_uploader(admin_db):
     db_path, root, _ = admin_db
     with Store(db_path) as s:

@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from training.cli import build_parser, main
-from training.errors import AuthError
+from training.errors import AuthError, ValidationError
 from training.store import SCHEMA_VERSION, Store
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -86,6 +86,27 @@ def test_errors_exit_2_with_one_line(db, capsys, argv, needle):
     code, out, err = run(capsys, *argv, "--db", db)
     assert code == 2 and out == ""
     assert needle in one_error_line(err)
+
+
+def test_project_kind_qa_on_create_and_set(db, capsys):
+    code, out, _ = run(capsys, "project", "create", "asqa", "--kind", "qa", "--k", "2", "--db", db)
+    assert code == 0 and "created (kind qa, K=2, overlap 1)" in out
+    assert run(capsys, "project", "list", "--db", db)[1].split("\t")[:2] == ["asqa", "qa"]
+    code, out, _ = run(capsys, "project", "set", "asqa", "--kind", "summarize", "--db", db)
+    assert code == 0 and out.startswith("project 'asqa': kind summarize, overlap 1,")
+    assert run(capsys, "project", "set", "asqa", "--kind", "qa", "--overlap", "2", "--db", db)[0] == 0
+    with Store(db) as s:
+        p = s.get_project("asqa")
+        assert (p.kind, p.k, p.overlap) == ("qa", 2, 2)
+        with pytest.raises(ValidationError, match="kind: 'chat' is not one of summarize, prompt, qa"):
+            s.update_project("asqa", kind="chat")
+        with pytest.raises(ValidationError, match="kind: 'chat' is not one of summarize, prompt, qa"):
+            s.create_project("other", kind="chat")
+        assert s.get_project("asqa").kind == "qa"
+    with pytest.raises(SystemExit) as stop:
+        main(["project", "set", "asqa", "--kind", "chat", "--db", db])
+    assert stop.value.code == 2 and "invalid choice: 'chat'" in capsys.readouterr().err
+    assert "--kind" in run(capsys, "project", "set", "asqa", "--db", db)[2]  # nothing to change names it
 
 
 def test_import_into_missing_project(db, capsys, tmp_path):

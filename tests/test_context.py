@@ -1,5 +1,6 @@
 """Context fields: the document fields a project shows annotators under the text (passages, ...),
-from the store and the command line to the Annotate page."""
+from the store and the command line to the Annotate page, and to what models read (exports, reward
+lists, generation prompts, ILF); the qa project kind."""
 
 from __future__ import annotations
 
@@ -130,3 +131,135 @@ def test_settings_offer_the_documents_fields(db_path, monkeypatch):
     assert not at.exception
     with Store(db_path) as s:
         assert s.get_project("qa").context_fields == ["passages"]
+
+
+# -- models read what annotators read (training/data/context.py) -----------------------------------
+PASSAGES_TEXT = "Bloom (album)\nBloom is an album.\nIt came out in 2018.\n\nTroye Sivan\nA singer."
+QA_CONTEXT = "Who sang Bloom?\n\npassages:\n" + PASSAGES_TEXT
+
+
+def test_document_context_by_hand():
+    from training.data.context import document_context
+
+    assert document_context("summarize", "Title", "Body") == "Title\n\nBody"
+    assert document_context("summarize", "", "Body") == "Body"
+    assert document_context("prompt", "ignored", "Body") == "Body"
+    assert document_context("qa", "Bloom", "Who sang Bloom?") == "Who sang Bloom?"  # the question; no title
+    fields = [("passages", "P1\nP2"), ("source", "BBC")]
+    assert document_context("summarize", "Title", "Body", fields) == "Title\n\nBody\n\npassages:\nP1\nP2\n\nsource:\nBBC"
+    assert document_context("prompt", "ignored", "Body", fields) == "Body\n\npassages:\nP1\nP2\n\nsource:\nBBC"
+    assert document_context("qa", "Bloom", "Who sang Bloom?", [("passages", PASSAGES_TEXT)]) == QA_CONTEXT
+
+
+def qa_project(store, shown=("passages",)):
+    """A qa project showing `shown`, one ranked document whose meta also holds a field nobody sees."""
+    store.create_project("qa", kind="qa", k=2, context_fields=list(shown))
+    store.add_documents("qa", [NewDocument("q1", "Who sang Bloom?", ["Troye Sivan.", "Nobody."], title="Bloom",
+                                           meta={"passages": PASSAGES, "label": "SECRET-preferred-1"})])
+    ann, _ = store.add_annotator("ann")
+    doc = store.documents("qa")[0]
+    store.save_ranking(ann, doc.id, {doc.candidates[0].id: 1, doc.candidates[1].id: 2})
+    return store.get_project("qa"), doc, ann
+
+
+def test_project_context_follows_the_fields_the_project_shows(store):
+    from training.data.context import project_context
+
+    p, doc, _ = qa_project(store)
+    assert project_context(p, doc) == QA_CONTEXT
+    p = store.update_project("qa", context_fields=["label", "passages"])  # the project's order
+    assert project_context(p, doc) == "Who sang Bloom?\n\nlabel:\nSECRET-preferred-1\n\npassages:\n" + PASSAGES_TEXT
+    assert project_context(store.update_project("qa", context_fields=[]), doc) == "Who sang Bloom?"
+    p = store.update_project("qa", kind="summarize", context_fields=["passages", "absent"])
+    assert project_context(p, doc) == "Bloom\n\n" + QA_CONTEXT  # a field the document lacks: nothing
+
+
+def test_exported_pairs_and_reward_lists_read_the_shown_fields(store):
+    from training.data.exports import export_rows
+    from training.rewards.trainer import lists_from_store
+
+    qa_project(store)
+    [pair] = list(export_rows(store, "qa", "pairs"))
+    assert (pair["prompt"], pair["chosen"], pair["rejected"]) == (QA_CONTEXT, "Troye Sivan.", "Nobody.")
+    [majority] = list(export_rows(store, "qa", "pairs", aggregate="majority"))
+    assert majority["prompt"] == QA_CONTEXT
+    [ranked] = lists_from_store(store, "qa")
+    assert (ranked.document, ranked.candidates) == (QA_CONTEXT, ("Troye Sivan.", "Nobody."))
+    store.update_project("qa", context_fields=[])
+    assert lists_from_store(store, "qa")[0].document == "Who sang Bloom?"
+
+
+def test_generation_prompt_holds_the_shown_fields_cut_with_the_text_to_fit(store, tiny_causal):
+    from transformers import AutoTokenizer
+
+    from training.ilf.generate import DEFAULT_PROMPTS, build_prompt
+
+    tok = AutoTokenizer.from_pretrained(tiny_causal)
+    p, doc, _ = qa_project(store)
+    assert build_prompt(tok, False, DEFAULT_PROMPTS["qa"], p, doc, 384) == (
+        "Answer the question below. If information follows it (such as passages), base the answer on that "
+        "information.\n\nQuestion: " + QA_CONTEXT + "\n\nAnswer:")
+    long = [["Bloom (album)", *[f"Sentence {i} of a long passage about the album and the river." for i in range(400)]]]
+    store.add_documents("qa", [NewDocument("q2", "Who sang Bloom?", ["a", "b"], meta={"passages": long})])
+    doc = store.documents("qa")[1]
+    prompt = build_prompt(tok, False, DEFAULT_PROMPTS["qa"], p, doc, 384, max_prompt_tokens=120)
+    assert len(tok(prompt, add_special_tokens=False)["input_ids"]) <= 120
+    assert "Question: Who sang Bloom?\n\npassages:\nBloom (album)\nSentence 0 of" in prompt
+    assert prompt.endswith("\n\nAnswer:") and "Sentence 399" not in prompt  # the field is cut, not the ending
+    slot = build_prompt(tok, False, DEFAULT_PROMPTS["qa"], p, doc, 64).split("Question: ")[1].removesuffix(
+        "\n\nAnswer:")
+    assert slot.startswith("Who sang Bloom?\n\npassages:\n")  # max_input_tokens holds text and fields together
+    assert len(tok(slot, add_special_tokens=False)["input_ids"]) == 64
+    p = store.update_project("qa", context_fields=[])
+    assert build_prompt(tok, False, DEFAULT_PROMPTS["qa"], p, doc, 384).endswith(
+        "\n\nQuestion: Who sang Bloom?\n\nAnswer:")
+
+
+def test_every_project_kind_has_its_prompts():
+    from training.ilf.generate import DEFAULT_PROMPTS
+    from training.ilf.templates import load_templates
+    from training.store import PROJECT_KINDS
+
+    t = load_templates()
+    assert list(PROJECT_KINDS) == ["summarize", "prompt", "qa"]
+    for kind in PROJECT_KINDS:
+        assert kind in DEFAULT_PROMPTS and kind in t["instructions"] and kind in t["baseline_instructions"]
+
+
+QA_REFINEMENT = (
+    "Write an excellent answer to the question that incorporates the feedback on the given answer and is better "
+    "than the given answer.\n\nTitle: Bloom\n\nText: " + QA_CONTEXT + "\n\nOutput: Nobody.\n\n"
+    "Feedback on the output: Name the singer.\n\nImproved output:")
+
+
+def test_ilf_on_a_qa_project_asks_for_an_answer_and_reads_the_fields(store, tiny_causal, monkeypatch):
+    import training.ilf.refine as refine_mod
+    import training.ilf.select as select_mod
+    from training.ilf.config import RefineConfig, SelectConfig
+    from training.ilf.dataset import build_dataset
+    from training.ilf.templates import item_fields, load_templates
+    from training.lm import load_lm
+
+    p, doc, ann = qa_project(store)
+    k = store.save_critique(ann, doc.candidates[1].id, "Name the singer.")
+    lm = load_lm(tiny_causal)
+    prompts = []
+    monkeypatch.setattr(refine_mod, "generate", lambda lm, ps, n, cfg, budgets=None: prompts.extend(ps) or
+                        [["Troye Sivan sang Bloom."] * n for _ in ps])
+    refine_mod.refine(store, "qa", RefineConfig(n=1, baseline_n=0), lm=lm)
+    assert prompts == [QA_REFINEMENT]
+    prefixes = []
+    monkeypatch.setattr(select_mod, "continuation_logprobs",
+                        lambda lm, prefix, texts, bs: prefixes.append(prefix) or [0.0] * len(texts))
+    select_mod.score_items(store, "qa", store.critique_items("qa"), SelectConfig(selector="pmi"), lm=lm)
+    assert prefixes[0] == QA_REFINEMENT
+    assert prefixes[1] == QA_REFINEMENT.replace(
+        "that incorporates the feedback on the given answer and ", "that ").replace(
+        "Feedback on the output: Name the singer.\n\n", "")
+    [r] = store.refinements(k.id)
+    store.mark_selected(k.id, r.id)
+    [row] = build_dataset(store, "qa", "sft", include="selected")
+    assert row["prompt"] == "Title: Bloom\n\nText: " + QA_CONTEXT + "\n\nOutput:"
+    item = store.critique_items("qa")[0]
+    cut = item_fields(item, load_templates(p), "qa", 37, context_fields=p.context_fields)["text"]
+    assert cut == "Who sang Bloom?\n\npassages:\nBloom ..."  # max_text_chars cuts text and fields together

@@ -213,7 +213,7 @@ def test_refine_drops_and_counts_what_is_not_a_rewrite(store, crit, tiny_lm, mon
     k = crit["k"][0]
     out = refine(store, "p", RefineConfig(n=4, baseline_n=0, length_ratio=2.0, max_new_tokens=100), lm=tiny_lm,
                  critique_ids=[k.id])
-    assert out == {"critiques": 1, "refinements": 1, "samples": 4, "preambles_stripped": 1,
+    assert out == {"critiques": 1, "critiques_left": 0, "refinements": 1, "samples": 4, "preambles_stripped": 1,
                    "dropped": {"empty": 1, "copy": 1, "meta": 1, "echo": 0}}
     assert [r.text for r in store.refinements(k.id)] == ["The river rose 2 metres."]
     n_tokens = len(tiny_lm.tokenizer.encode("The river rose.", add_special_tokens=False))
@@ -517,6 +517,24 @@ def test_refine_with_tiny_model_stores_samples_and_baseline(store, crit, tiny_lm
     assert all(r.generator == tiny_lm.name and r.text and r.variant in ("feedback", "no_feedback") for r in stored)
     # a second run skips critiques that already have refinements
     assert refine(store, "p", RefineConfig(n=2), lm=tiny_lm)["refinements"] == 0
+
+
+def test_refine_limit_takes_the_oldest_critiques_and_the_next_run_the_rest(store, crit, tiny_lm, monkeypatch):
+    import training.ilf.refine as refine_mod
+
+    monkeypatch.setattr(refine_mod, "generate", lambda lm, prompts, n, cfg, budgets=None:
+                        [["The river rose 2 metres and the bridge closed."] * n for _ in prompts])
+    progress = Recorder()
+    out = refine(store, "p", RefineConfig(n=1, baseline_n=0, max_new_tokens=8, limit=1), lm=tiny_lm,
+                 progress=progress)
+    assert (out["critiques"], out["critiques_left"]) == (1, 1)
+    assert "the first 1 of 2 critiques to do (limit 1); 1 are left" in progress.lines[0]
+    first, second = crit["k"]
+    assert len(store.refinements(first.id)) == 1 and store.refinements(second.id) == []
+    out = refine(store, "p", RefineConfig(n=1, baseline_n=0, max_new_tokens=8, limit=1), lm=tiny_lm)
+    assert (out["critiques"], out["critiques_left"]) == (1, 0) and len(store.refinements(second.id)) == 1
+    with pytest.raises(ValidationError, match="limit: must be at least 0"):
+        RefineConfig(limit=-1)
 
 
 def test_bad_input_errors(store, crit, tmp_path):

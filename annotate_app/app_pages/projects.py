@@ -16,6 +16,9 @@ from annotate_app import admin, ui, widgets
 from annotate_app.widgets import escape_markdown
 from training.data.problem_groups import group_problems
 from training.errors import ImportFileError, TokenwiseError, ValidationError
+from training.store import PROJECT_KINDS
+
+KIND_HELP = "What the candidates are.\n\n" + "\n\n".join(f"**{k}**: {v}" for k, v in PROJECT_KINDS.items())
 
 user = ui.require_admin()
 st.title("Projects")
@@ -48,8 +51,7 @@ create_tab, settings_tab, import_tab, export_tab = st.tabs(
 # (a new form after each project made, so the next one starts from the defaults, not the last values)
 with create_tab, st.form(f"create_project_{st.session_state.get('create_project_n', 0)}"):
     name = st.text_input("Name", help="Unique; used on the command line too (tokenwise ... --project NAME).")
-    kind = st.selectbox("Task", ["summarize", "prompt"],
-                        help="summarize: rank summaries of a document; prompt: rank prompts for a task.")
+    kind = st.selectbox("Task", list(PROJECT_KINDS), help=KIND_HELP)
     c1, c2 = st.columns(2)
     k = c1.number_input("Candidates per document (K)", value=4, step=1,
                         help="How many outputs an annotator ranks at once (at least 2).")
@@ -74,7 +76,8 @@ with create_tab, st.form(f"create_project_{st.session_state.get('create_project_
             st.session_state["create_project_n"] = st.session_state.get("create_project_n", 0) + 1
             st.rerun()
 
-# 3. settings of the chosen project (name, task and K stay: the data depends on them)
+# 3. settings of the chosen project (name and K stay: the data depends on them; the task only
+#    changes the prompts models get)
 with settings_tab:
     project = choose("Project", key="projects_project")
 if project is not None:
@@ -86,7 +89,11 @@ if project is not None:
                              f"{'person can' if people == 1 else 'people can'} annotate: no document can be "
                              "fully ranked until more are added (People page) or the overlap is lowered.")
     with settings_tab, st.form(f"settings_{project.id}"):
-        st.caption(f"{escape_markdown(project.name)}: task {project.kind}, K = {project.k} (fixed once created)")
+        st.caption(f"{escape_markdown(project.name)}: K = {project.k} (fixed once created)")
+        new_kind = st.selectbox(
+            "Task", list(PROJECT_KINDS), index=list(PROJECT_KINDS).index(project.kind),
+            help=KIND_HELP + "\n\nChanging it changes only the prompts models get (generation, policy training, "
+                 "ILF) and whether they read the title; the documents, rankings and critiques stay as they are.")
         new_instructions = st.text_area("Instructions for annotators", value=project.instructions)
         new_overlap = st.number_input("Annotators per document (overlap)", value=project.overlap, step=1)
         new_ties = st.checkbox("Allow ties", value=project.allow_ties)
@@ -102,8 +109,8 @@ if project is not None:
         if st.form_submit_button("Save settings"):
             try:
                 with ui.store() as s:
-                    s.update_project(project.id, instructions=new_instructions, overlap=int(new_overlap),
-                                     allow_ties=new_ties, require_critique_lowest=new_require,
+                    s.update_project(project.id, kind=new_kind, instructions=new_instructions,
+                                     overlap=int(new_overlap), allow_ties=new_ties, require_critique_lowest=new_require,
                                      show_rewards=new_show, context_fields=new_fields)
             except ValidationError as e:
                 ui.show_error(e)
@@ -127,7 +134,8 @@ with import_tab:
     rater = rater_col.text_input("Rater column (optional)", key="import_rater",
                                  help="the column naming who judged a row (default: worker, annotator, rater, ...)")
     score = score_col.text_input("Score column (optional)", key="import_score",
-                                 help="ratings: a completion's score, a dotted path (default: overall_score, score, rating)")
+                                 help="ratings and scored: a response's score, a dotted path (default: overall_score, "
+                                      "score, rating; scored rows also helpfulness, reward, rank)")
     source = source_col.text_input("Annotator of imported judgments", value="import", key="import_source",
                                    help="rankings and critiques without a rater are saved as this annotator's "
                                         "(created, without a usable token, if missing).")

@@ -31,8 +31,11 @@ flash = st.session_state.pop("review_flash", None)
 if flash:
     st.success(flash)
 if not items:
-    st.info("Nothing to review here. Refinements appear after an admin runs "
-            "`tokenwise ilf refine` and `tokenwise ilf select` on critiques you wrote.")
+    st.info("Nothing to review here. " + (
+        "Refinements appear when the \"ILF: refine\" and then \"ILF: select\" jobs (Jobs page, or "
+        "`tokenwise ilf refine` / `ilf select`) have run on this project's critiques."
+        if user.is_admin else
+        "Rewrites of your critiqued outputs appear here once an admin has run the refinement jobs."))
     st.stop()
 
 labels = {it.critique.id: f"#{it.critique.id} · {it.document.title or it.document.ext_id} · "
@@ -53,7 +56,7 @@ with st.container(border=True):
 
 selector = next((r.selector for r in item.refinements if r.selector), None)
 st.markdown("**Refinements**" + (f" (picked by the {selector} selector)" if selector
-                                 else " (not scored yet: an admin runs `tokenwise ilf select`)"))
+                                 else " (not scored yet: the \"ILF: select\" job picks the best)"))
 if selector in SELECTOR_NOTES:
     st.caption(SELECTOR_NOTES[selector])
 rows = refinement_rows(item)

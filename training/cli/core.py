@@ -22,7 +22,7 @@ from pathlib import Path
 
 from training.cli.common import add_db
 from training.errors import ValidationError
-from training.store import ROLES, Store
+from training.store import PROJECT_KINDS, ROLES, Store
 
 ROOT = Path(__file__).resolve().parents[2]
 APP = ROOT / "annotate_app" / "app.py"
@@ -31,7 +31,8 @@ log = logging.getLogger(__name__)
 
 
 SHOW_FIELDS_HELP = ("document fields (columns an import kept beside text and candidates, e.g. passages) that "
-                    "annotators see under each document's text, comma-separated")
+                    "annotators see under each document's text and models read after it, comma-separated")
+KIND_HELP = "what candidates are: " + "; ".join(f"{k} = {v}" for k, v in PROJECT_KINDS.items())
 
 
 def register(sub) -> None:
@@ -49,7 +50,7 @@ def register(sub) -> None:
     c = psub.add_parser("create", help="create an empty project")
     add_db(c)
     c.add_argument("name")
-    c.add_argument("--kind", choices=["summarize", "prompt"], default="summarize", help="what candidates are")
+    c.add_argument("--kind", choices=list(PROJECT_KINDS), default="summarize", help=KIND_HELP)
     c.add_argument("--k", type=int, default=4, help="candidates per document (at least 2)")
     c.add_argument("--overlap", type=int, default=1, help="annotators per document")
     c.add_argument("--instructions", default="", help="shown to annotators above each document")
@@ -62,9 +63,12 @@ def register(sub) -> None:
     ls = psub.add_parser("list", help="list projects with their counts")
     add_db(ls)
     ls.set_defaults(func=cmd_project_list)
-    st = psub.add_parser("set", help="change a project's settings (not its name, kind or K)")
+    st = psub.add_parser("set", help="change a project's settings (not its name or K)")
     add_db(st)
     st.add_argument("name")
+    st.add_argument("--kind", choices=list(PROJECT_KINDS),
+                    help=KIND_HELP + ". A new kind changes only the prompts models get (generation, policy "
+                         "training, ILF) and whether they read the title; documents, rankings and critiques stay")
     st.add_argument("--overlap", type=int, help="annotators per document")
     st.add_argument("--instructions", help="shown to annotators above each document")
     st.add_argument("--allow-ties", action=argparse.BooleanOptionalAction, help="let annotators give two candidates one rank")
@@ -165,17 +169,19 @@ def cmd_project_create(args) -> int:
 
 def cmd_project_set(args) -> int:
     changes = {name: value for name, value in (
-        ("overlap", args.overlap), ("instructions", args.instructions), ("allow_ties", args.allow_ties),
+        ("kind", args.kind), ("overlap", args.overlap), ("instructions", args.instructions),
+        ("allow_ties", args.allow_ties),
         ("require_critique_lowest", args.require_critique_lowest), ("context_fields", args.show_fields),
     ) if value is not None}
     if not changes:
-        raise ValidationError("project set: name a setting to change (--overlap, --instructions, --allow-ties, "
-                              "--require-critique-lowest, --show-fields)")
+        raise ValidationError("project set: name a setting to change (--kind, --overlap, --instructions, "
+                              "--allow-ties, --require-critique-lowest, --show-fields)")
     with Store(args.db) as s:
         p = s.update_project(args.name, **changes)
         fields = s.meta_fields(p.id)
     unknown = [f for f in p.context_fields if f not in fields]
-    print(f"project {p.name!r}: overlap {p.overlap}, ties {'allowed' if p.allow_ties else 'not allowed'}, "
+    print(f"project {p.name!r}: kind {p.kind}, overlap {p.overlap}, "
+          f"ties {'allowed' if p.allow_ties else 'not allowed'}, "
           f"critique of the lowest {'required' if p.require_critique_lowest else 'optional'}, fields shown: "
           f"{', '.join(p.context_fields) or 'none'}")
     if unknown:

@@ -63,7 +63,8 @@ def register(sub) -> None:
     p.add_argument("--rater-field", default=None, metavar="COLUMN",
                    help="column naming who judged (default: worker, annotator, rater, labeler or judge)")
     p.add_argument("--score-field", default=None, metavar="PATH",
-                   help="ratings: a completion's score (dotted path, e.g. annotations.helpfulness.Rating)")
+                   help="ratings and scored: a response's score (dotted path, e.g. annotations.helpfulness.Rating; "
+                        "default: overall_score, score, rating; scored rows also helpfulness, reward, rank)")
     p.add_argument("--split", default=None, help="hub dataset split (default: train)")
     p.add_argument("--source-annotator", default="import", metavar="NAME",
                    help="source credited with the rankings (pairs) and critiques (slf5k) in the file: an"

@@ -26,7 +26,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
-from training.data.context import document_context
+from training.data.context import project_context
 from training.errors import ValidationError
 from training.store import Store
 from training.store.records import Document, Project
@@ -183,7 +183,7 @@ def ranking_pairs(order: list[list[int]]) -> Iterator[tuple[int, int]]:
 def _export_pairs(store: Store, p: Project) -> Iterator[dict]:
     names = _names(store)
     for doc, texts, rankings in _ranked_documents(store, p):
-        prompt = document_context(p.kind, doc.title, doc.text)
+        prompt = project_context(p, doc)
         for r in rankings:
             for a, b in ranking_pairs(r.order):
                 yield {"prompt": prompt, "chosen": texts[a], "rejected": texts[b],
@@ -197,7 +197,7 @@ def _export_majority_pairs(store: Store, p: Project) -> Iterator[dict]:
         for r in rankings:
             for a, b in ranking_pairs(r.order):
                 votes[(a, b)] = votes.get((a, b), 0) + 1
-        prompt = document_context(p.kind, doc.title, doc.text)
+        prompt = project_context(p, doc)
         for (a, b), n in sorted(votes.items()):
             against = votes.get((b, a), 0)
             if n > against:

@@ -189,14 +189,14 @@ def _judge(store: Store, judge_id: int | None, project, docs, answers, device) -
     """{source document id: {"A": score, "B": score}} from the judge reward model ({} without one)."""
     if judge_id is None:
         return {}
-    from training.data.context import document_context
+    from training.data.context import project_context
     from training.rewards.model import TokenRewardModel
     from training.rewards.scoring import score_texts
 
     rm = TokenRewardModel.load(store.get_model(judge_id).path, device=device)
     out = {}
     for d, a, b in zip(docs, *answers):
-        (_, _, sa), (_, _, sb) = score_texts(rm, document_context(project.kind, d.title, d.text), [a, b])
+        (_, _, sa), (_, _, sb) = score_texts(rm, project_context(project, d), [a, b])
         out[str(d.id)] = {"A": sa, "B": sb}
     return out
 

@@ -65,6 +65,9 @@ class RefineConfig:
         "help": "characters of the document kept in a prompt (its start; longer texts are cut)"})
     skip_done: bool = field(default=True, metadata={
         "help": "skip critiques that already have model refinements (rerun with --no-skip-done to add more)"})
+    limit: int = field(default=0, metadata={"min": 0, "help":
+        "refine at most this many critiques in this run, oldest first (0 = all); with skip_done, the next run "
+        "takes the next ones: a way to try the templates on a few before the whole project"})
     seed: int = field(default=0, metadata={"help": "random seed for sampling"})
     device: str = field(default="auto", metadata={"help": "auto (cuda when there), cpu or cuda"})
 

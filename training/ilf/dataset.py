@@ -41,7 +41,8 @@ def build_dataset(store, project, variant: str = "sft", include: str = "accepted
         r = chosen_refinement(it, include)
         if r is None:
             continue
-        f = {**item_fields(it, t, p.kind, max_text_chars=10**9), "refinement": r.text}
+        f = {**item_fields(it, t, p.kind, max_text_chars=10**9, context_fields=p.context_fields),
+             "refinement": r.text}
         rows.append({
             "prompt": fill(ds[f"{variant}_prompt"], f, f"dataset.{variant}_prompt"),
             "completion": fill(ds[f"{variant}_completion"], f, f"dataset.{variant}_completion"),

@@ -15,6 +15,7 @@ import logging
 import time
 from dataclasses import asdict, dataclass, field
 
+from training.data.context import shown_fields, with_fields
 from training.errors import ValidationError
 from training.forms import check_prompt_template, check_values
 from training.progress import ensure
@@ -22,11 +23,14 @@ from training.progress import ensure
 log = logging.getLogger(__name__)
 
 # The project's instructions are written for annotators, so the defaults leave them out
-# (a custom template may use {instructions}).
+# (a custom template may use {instructions}). {text} is the document's text followed by the fields
+# the project shows annotators (passages, ...), as "<field>:" blocks.
 DEFAULT_PROMPTS = {
     "summarize": "Summarize the following text in one or two sentences.\n\nTitle: {title}\n\n{text}\n\nTL;DR:",
     "prompt": "Write an instruction (a prompt) that makes a language model solve this task.\n\n"
               "Task: {title}\n\n{text}\n\nPrompt:",
+    "qa": "Answer the question below. If information follows it (such as passages), base the answer on that "
+          "information.\n\nQuestion: {text}\n\nAnswer:",
 }
 
 
@@ -82,13 +86,15 @@ def _truncate(tok, text: str, max_tokens: int) -> str:
 def build_prompt(tokenizer, seq2seq: bool, template: str, project, doc, max_input_tokens: int,
                  max_prompt_tokens: int | None = None) -> str:
     """The prompt a model answers for a document (generation, evaluation rounds, policy training):
-    the template filled with the (cut) document; a chat model gets it as its user turn. With
-    `max_prompt_tokens` (what the model can read, less what it will write) the document is cut
-    further until the whole prompt fits."""
+    the template filled with the (cut) document; a chat model gets it as its user turn. {text} is
+    the document's text with the fields the project shows annotators after it, cut together to
+    `max_input_tokens`. With `max_prompt_tokens` (what the model can read, less what it will write)
+    they are cut further until the whole prompt fits."""
     instructions = (project.instructions.strip() + "\n") if project.instructions else ""
+    full = with_fields(doc.text, shown_fields(project, doc))
     budget = max_input_tokens
     for _ in range(4):  # token counts of a text and of the prompt around it add up only nearly
-        text = _truncate(tokenizer, doc.text, budget)
+        text = _truncate(tokenizer, full, budget)
         prompt = template.format(title=doc.title or "", text=text, instructions=instructions)
         if not seq2seq and getattr(tokenizer, "chat_template", None):
             prompt = tokenizer.apply_chat_template(

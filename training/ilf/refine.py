@@ -146,8 +146,13 @@ def refine(store, project, cfg: RefineConfig | None = None, *, critique_ids: Seq
     if cfg.skip_done:
         items = [it for it in items if not any(r.variant in MODEL_VARIANTS for r in it.refinements)]
     progress = ensure(progress)
-    counts = {"critiques": len(items), "refinements": 0, "samples": 0, "preambles_stripped": 0,
-              "dropped": dict.fromkeys(DROP_REASONS, 0)}
+    left = max(0, len(items) - cfg.limit) if cfg.limit else 0
+    if left:
+        items = items[:cfg.limit]
+        progress.log(f"refine: the first {len(items)} of {len(items) + left} critiques to do (limit {cfg.limit}); "
+                     f"{left} are left for a later run")
+    counts = {"critiques": len(items), "critiques_left": left, "refinements": 0, "samples": 0,
+              "preambles_stripped": 0, "dropped": dict.fromkeys(DROP_REASONS, 0)}
     if not items:
         progress.log("every critique already has refinements (to add more: --no-skip-done, or turn off "
                      "the job's skip_done setting)")
@@ -161,7 +166,8 @@ def refine(store, project, cfg: RefineConfig | None = None, *, critique_ids: Seq
         budgets = [token_budget(lm, it.candidate.text, cfg) for it in chunk]
         for variant, n in jobs:
             prompts = [refinement_prompt(lm, templates, item_fields(
-                it, templates, p.kind, cfg.max_text_chars, baseline=variant != "feedback"), variant) for it in chunk]
+                it, templates, p.kind, cfg.max_text_chars, baseline=variant != "feedback",
+                context_fields=p.context_fields), variant) for it in chunk]
             for it, samples in zip(chunk, generate(lm, prompts, n, cfg, budgets)):
                 kept = []
                 for raw in samples:

@@ -258,7 +258,7 @@ def continuation_logprobs(lm, prefix: str, texts: Sequence[str], batch_size: int
 
 
 def pmi_scores(lm, items, templates: dict, kind: str, cfg: SelectConfig,
-               progress: Progress | None = None) -> dict[int, dict]:
+               progress: Progress | None = None, context_fields: Sequence[str] = ()) -> dict[int, dict]:
     """refinement id -> {"scores": {"pmi", "logp_feedback", "logp_no_feedback"}}.
 
     pmi = log p(r | refinement prompt with the feedback) - log p(r | the same prompt without it),
@@ -272,9 +272,10 @@ def pmi_scores(lm, items, templates: dict, kind: str, cfg: SelectConfig,
     t0, n = time.perf_counter(), 0
     for i, it in enumerate(items):
         texts = [r.text for r in it.refinements]
-        with_fb = refinement_prompt(lm, templates, item_fields(it, templates, kind, cfg.max_text_chars), "feedback")
-        without = refinement_prompt(lm, templates, item_fields(it, templates, kind, cfg.max_text_chars, baseline=True),
-                                    "no_feedback")
+        with_fb = refinement_prompt(lm, templates, item_fields(it, templates, kind, cfg.max_text_chars,
+                                                               context_fields=context_fields), "feedback")
+        without = refinement_prompt(lm, templates, item_fields(it, templates, kind, cfg.max_text_chars, baseline=True,
+                                                               context_fields=context_fields), "no_feedback")
         a = continuation_logprobs(lm, as_chat(lm, [with_fb])[0], texts, cfg.batch_size)
         b = continuation_logprobs(lm, as_chat(lm, [without])[0], texts, cfg.batch_size)
         for r, x, y in zip(it.refinements, a, b):
@@ -304,7 +305,7 @@ def calibrate(log_odds, reference):
 
 
 def instructrm_scores(lm, items, templates: dict, kind: str, cfg: SelectConfig,
-                      progress: Progress | None = None) -> dict[int, dict]:
+                      progress: Progress | None = None, context_fields: Sequence[str] = ()) -> dict[int, dict]:
     """refinement id -> {"scores": {template: p, "instructrm_raw": mean raw p}, "ensemble_score": s,
     "log_odds": mean calibrated log-odds} for the items' refinements.
 
@@ -327,7 +328,7 @@ def instructrm_scores(lm, items, templates: dict, kind: str, cfg: SelectConfig,
     out: dict[int, dict] = {}
     t0, c0, pairs = time.perf_counter(), time.process_time(), 0
     for i, it in enumerate(items):
-        fields = item_fields(it, templates, kind, cfg.max_text_chars)
+        fields = item_fields(it, templates, kind, cfg.max_text_chars, context_fields=context_fields)
         texts = [r.text for r in it.refinements]
         ref = {"original": [it.candidate.text], "content-free": [CONTENT_FREE], "none": []}[cfg.calibration]
         unique = list(dict.fromkeys(texts + ref))  # a refinement equal to the reference is scored once
@@ -448,12 +449,12 @@ def reward_scores(store, project, items, cfg: SelectConfig, rm=None) -> dict[int
         from training.rewards.model import TokenRewardModel
 
         rm = TokenRewardModel.load(path, device=pick_device(cfg.device))
-    from training.data.context import document_context
+    from training.data.context import project_context
     from training.rewards.scoring import score_texts
 
     out: dict[int, dict] = {}
     for it in items:
-        doc = document_context(p.kind, it.document.title, it.document.text)
+        doc = project_context(p, it.document)
         for r, (_, _, score) in zip(it.refinements, score_texts(rm, doc, [r.text for r in it.refinements])):
             out[r.id] = {"rm_score": float(score)}
     return out
@@ -479,11 +480,11 @@ def score_items(store, project, items, cfg: SelectConfig, *, lm=None, encoder=No
     p = store.get_project(project)
     if cfg.selector == "pmi":
         lm = lm or load_lm(cfg.model or "smollm2", device=pick_device(cfg.device))
-        return pmi_scores(lm, items, load_templates(p), p.kind, cfg, progress)
+        return pmi_scores(lm, items, load_templates(p), p.kind, cfg, progress, p.context_fields)
     if cfg.selector in ("instructrm", "ensemble"):
         rewards = reward_scores(store, p.id, items, cfg, rm) if cfg.selector == "ensemble" else None
         lm = lm or load_lm(cfg.model or "smollm2", device=pick_device(cfg.device))
-        irm = instructrm_scores(lm, items, load_templates(p), p.kind, cfg, progress)
+        irm = instructrm_scores(lm, items, load_templates(p), p.kind, cfg, progress, p.context_fields)
         return irm if rewards is None else ensemble_scores(irm, rewards, items)
     if cfg.selector == "embedding":
         return embedding_scores(items, cfg, encoder)

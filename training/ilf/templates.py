@@ -6,7 +6,8 @@ instruction, title, text, output, feedback, refinement; each slot has fields it 
 use (`_RULES`), checked when the templates are loaded so a typo is refused before a model loads.
 
     load_templates(project) -> dict        the file's templates, the project's sections on top
-    item_fields(item, templates, kind)     a critique item's field values (not `refinement`)
+    item_fields(item, templates, kind, context_fields=p.context_fields)
+                                           a critique item's field values (not `refinement`)
     fill(template, values)                 the filled text; a missing value is named
     postprocess(sample, stop)              a generated sample without its preamble ("Here is ...:"),
                                            cut at a stop string or blank line and its last finished sentence
@@ -23,8 +24,11 @@ import copy
 import json
 import re
 import string
+from collections.abc import Sequence
 from pathlib import Path
 
+from training.annotation.context import context_of
+from training.data.context import with_fields
 from training.errors import ValidationError
 
 TEMPLATES_FILE = Path(__file__).resolve().parents[2] / "data" / "ilf_templates.json"
@@ -110,11 +114,14 @@ def fill(template: str, values: dict, where: str = "template") -> str:
         raise ValidationError(f"{where}: no value for the field {{{e.args[0]}}}") from None
 
 
-def item_fields(item, templates: dict, kind: str, max_text_chars: int = 3000, *, baseline: bool = False) -> dict:
-    """The values of a critique item's template fields (not `refinement`)."""
-    text = item.document.text
+def item_fields(item, templates: dict, kind: str, max_text_chars: int = 3000, *, baseline: bool = False,
+                context_fields: Sequence[str] = ()) -> dict:
+    """The values of a critique item's template fields (not `refinement`): `instruction` is the
+    project kind's; `text` is the document's text with the `context_fields` its project shows
+    annotators after it (training/data/context.py), cut at `max_text_chars`."""
+    text = with_fields(item.document.text, context_of(item.document.meta, context_fields))
     if len(text) > max_text_chars:
-        text = text[:max_text_chars].rsplit(" ", 1)[0] + " ..."
+        text = re.sub(r"\s+\S*$", "", text[:max_text_chars]) + " ..."  # at a space or a field's line break
     feedback = item.critique.text
     k = item.critique
     if k.span_start is not None and k.span_end is not None:

@@ -72,7 +72,8 @@ KINDS: dict[str, JobKind] = {k.name: k for k in [
             "Sample refinements of each critiqued output from a refinement LM given the critique.",
             "training.ilf.config:RefineConfig", run_ilf_refine, paths=(("model", "model"),)),
     JobKind("ilf_select", "ILF: select",
-            "Score the refinements (InstructRM, reward model, embeddings or random) and select the best per critique.",
+            ("Score the refinements (PMI by default; InstructRM, reward model, ensemble, embeddings or random) and "
+             "select the best per critique."),
             "training.ilf.config:SelectConfig", run_ilf_select,
             paths=(("model", "model"), ("reward_model", "model"))),
     JobKind("ilf_build", "ILF: build dataset",

@@ -384,7 +384,7 @@ def train_policy(store: Store, project: str | int, config: PolicyConfig, out_dir
 
 def load(store: Store, project: str | int, config: PolicyConfig) -> _Setup:
     """The project's documents (and the method they allow), the reward model and the policy."""
-    from training.data.context import document_context
+    from training.data.context import project_context
     from training.ilf.generate import DEFAULT_PROMPTS, build_prompt
     from training.rewards.model import TokenRewardModel
     from training.rewards.trainer import lists_from_store
@@ -419,7 +419,7 @@ def load(store: Store, project: str | int, config: PolicyConfig) -> _Setup:
     template = config.prompt or DEFAULT_PROMPTS.get(p.kind, DEFAULT_PROMPTS["summarize"])
     prompts = {d.id: build_prompt(pol.tok, pol.seq2seq, template, p, d, config.max_prompt_length) for d in docs}
     return _Setup(project=p, method=method, data=with_ref if method == "rwmle" else docs,
-                  contexts={d.id: document_context(p.kind, d.title, d.text) for d in docs}, prompts=prompts,
+                  contexts={d.id: project_context(p, d) for d in docs}, prompts=prompts,
                   human_lists=lists_from_store(store, p.id), rm=rm, rm_path=rm_path, pol=pol,
                   opt=torch.optim.AdamW(pol.model.parameters(), lr=config.lr), device=device, ref=ref,
                   kl_coef=config.kl_coef)

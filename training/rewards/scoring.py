@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import torch
 
-from training.data.context import document_context
+from training.data.context import project_context
 from training.device import autocast, pick_device
 from training.errors import ValidationError
 from training.progress import Progress, ensure
@@ -68,7 +68,7 @@ def score_project(store: Store, model_id: int, project: str | int, batch_size: i
         progress.step(done, total)
 
     for d in docs:
-        context = document_context(p.kind, d.title, d.text)
+        context = project_context(p, d)
         es = [(c.id, rm.encode(context, c.text)) for c in d.candidates]
         lbar = sum(len(e.positions) for _, e in es) / max(len(es), 1)
         pending += [(cid, lbar, e) for cid, e in es]

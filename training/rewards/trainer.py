@@ -34,7 +34,7 @@ from pathlib import Path
 
 import torch
 
-from training.data.context import document_context
+from training.data.context import project_context
 from training.device import autocast, pick_device, set_threads
 from training.errors import NotFound, ValidationError
 from training.lm import disable_dropout, set_checkpointing
@@ -74,7 +74,7 @@ def lists_from_store(store: Store, project: str | int) -> list[RankedList]:
         ranks = r.ranks
         if len({ranks[c] for c in ids}) < 2:
             continue
-        out.append(RankedList(document_context(p.kind, doc.title, doc.text), tuple(texts[c] for c in ids),
+        out.append(RankedList(project_context(p, doc), tuple(texts[c] for c in ids),
                               tuple(ranks[c] for c in ids), group=str(doc.id), ranking_id=r.id,
                               annotator_id=r.annotator_id, candidate_ids=tuple(ids)))
     return out

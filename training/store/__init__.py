@@ -8,6 +8,7 @@ One mixin per concept (annotation, people, jobs, registry, refinements, evaluati
 search); `Store` joins them.
 """
 
+from .annotation import KINDS as PROJECT_KINDS
 from .annotation import AnnotationMixin, NewDocument, QueueProgress, ranking_groups
 from .base import StoreBase, now
 from .imports import ImportRow, ImportsMixin, ItemJudgment, StagedImport
@@ -46,6 +47,7 @@ class Store(AnnotationMixin, ImportsMixin, PeopleMixin, JobsMixin, RegistryMixin
 
 
 __all__ = [
+    "PROJECT_KINDS",
     "ROLES",
     "SCHEMA_VERSION",
     "SOURCE",

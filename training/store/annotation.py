@@ -20,7 +20,20 @@ from .base import checked_fields, checked_name, now
 from .counters import CountersMixin, write_counts
 from .records import Annotator, Candidate, Critique, Document, Project, Ranking
 
-KINDS = ("summarize", "prompt")
+# A project's kind: what its candidates are. It decides only the prompts models get (generation,
+# policy training, ILF refinement) and whether they read the title, so it may be changed later.
+KINDS = {
+    "summarize": "summaries of a document (models read its title, then its text)",
+    "prompt": "prompts that make a language model do the document's task",
+    "qa": "answers to the question that is the document's text",
+}
+
+
+def checked_kind(kind: str) -> str:
+    """`kind` when it is a project kind; a ValidationError naming the kinds otherwise."""
+    if kind not in KINDS:
+        raise ValidationError(f"kind: {kind!r} is not one of {', '.join(KINDS)}")
+    return kind
 
 
 @dataclass(frozen=True)
@@ -64,8 +77,7 @@ class AnnotationMixin(CountersMixin):
     ) -> Project:
         name = checked_name("project", name)
         fields = checked_fields(context_fields)
-        if kind not in KINDS:
-            raise ValidationError(f"kind: {kind!r} is not one of {', '.join(KINDS)}")
+        checked_kind(kind)
         if int(k) < 2:
             raise ValidationError(f"k: a project needs at least 2 candidates per document, got {k}")
         if int(overlap) < 1:
@@ -109,11 +121,12 @@ class AnnotationMixin(CountersMixin):
 
     _PROJECT_SETTINGS: ClassVar[frozenset[str]] = frozenset({
         "instructions", "overlap", "allow_ties", "require_critique_lowest", "show_rewards",
-        "active_reward_model", "active_policy_model", "templates", "context_fields",
+        "active_reward_model", "active_policy_model", "templates", "context_fields", "kind",
     })
 
     def update_project(self, project: str | int, **changes) -> Project:
-        """Change settings of a project (not its name, kind or K, which the data depends on)."""
+        """Change settings of a project (not its name or K, which the data depends on). A new kind
+        changes only the prompts models get; the documents and what annotators entered stay."""
         p = self.get_project(project)
         bad = set(changes) - self._PROJECT_SETTINGS
         if bad:
@@ -122,6 +135,8 @@ class AnnotationMixin(CountersMixin):
             raise ValidationError("overlap: must be at least 1")
         if "context_fields" in changes:
             changes["context_fields"] = checked_fields(changes["context_fields"])
+        if "kind" in changes:
+            checked_kind(changes["kind"])
         values = {
             k: json.dumps(v) if k in ("templates", "context_fields") and v is not None
             else int(v) if isinstance(v, bool) else v

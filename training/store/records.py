@@ -47,7 +47,7 @@ class _Row:
 class Project(_Row):
     id: int
     name: str
-    kind: str  # summarize | prompt
+    kind: str  # summarize | prompt | qa (store/annotation.py: KINDS)
     k: int
     overlap: int
     instructions: str = ""
