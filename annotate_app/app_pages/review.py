@@ -32,7 +32,7 @@ if flash:
     st.success(flash)
 if not items:
     st.info("Nothing to review here. " + (
-        "Refinements appear when the \"ILF: refine\" and then \"ILF: select\" jobs (Jobs page, or "
+        "Refinements appear when the \"ILF: refine\" and then \"ILF: select\" jobs (Training page, or "
         "`tokenwise ilf refine` / `ilf select`) have run on this project's critiques."
         if user.is_admin else
         "Rewrites of your critiqued outputs appear here once an admin has run the refinement jobs."))
