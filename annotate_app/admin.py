@@ -92,16 +92,18 @@ def export_kinds() -> tuple[str, ...]:
 
 
 def import_upload(store: Store, project: str | int, filename: str, data: bytes, *, fmt: str = "auto",
-                  source_annotator: str = "import", options: formats.Options | None = None) -> imports.ImportReport:
+                  source_annotator: str = "import", options: formats.Options | None = None,
+                  skip_bad: bool = False) -> imports.ImportReport:
     """Import uploaded bytes into `project`; returns imports.import_file's ImportReport.
 
     Raises ImportFileError (with `.problems`, a list of (line, field, message)) when the file is
     refused; nothing is written then. `options` (a column mapping, the rater and score columns)
-    is passed on only when given.
+    is passed on only when given; `skip_bad` leaves out the bad rows and imports the rest.
     """
     extra = {"options": options} if options is not None else {}
     with _as_file(filename, data) as path:
-        return imports.import_file(store, str(path), project, fmt=fmt, source_annotator=source_annotator, **extra)
+        return imports.import_file(store, str(path), project, fmt=fmt, source_annotator=source_annotator,
+                                   skip_bad=skip_bad, **extra)
 
 
 def export_bytes(db_path: str, project: str | int, what: str, fmt: str) -> bytes:
@@ -124,4 +126,7 @@ def import_summary(report: imports.ImportReport) -> str:
     by = f" by {report.source_annotator}" if report.source_annotator and (report.rankings or report.critiques) else ""
     return (f"imported {report.documents} documents, {report.candidates} candidates, "
             f"{report.rankings} rankings, {report.critiques} critiques{by} ({report.format})."
+            + (f" S{report.skipped_note()[1:]}." if report.skipped else "")
+            + (f" {report.queue_note()[0].upper()}{report.queue_note()[1:]}." if report.rankings and report.complete
+               else "")
             + (f" Note: {report.fields_note()}." if report.unshown_fields else ""))

@@ -49,7 +49,7 @@ def test_implicit_prompt_split_at_the_last_turn_boundary():
         "chosen": "\n\nHuman: Tea or coffee?\n\nAssistant: Tea, it has less caffeine.",
         "rejected": "\n\nHuman: Tea or coffee?\n\nAssistant: Tequila."})
     assert problems == []
-    assert item.text == "\n\nHuman: Tea or coffee?\n\nAssistant:"
+    assert item.text == "user: Tea or coffee?" and item.meta["turns"] == [{"role": "user", "content": "Tea or coffee?"}]
     assert item.candidates == ["Tea, it has less caffeine.", "Tequila."]
     # the shared prefix "...Assistant: Te" must not cut inside a word
     assert F.split_implicit("\n\nHuman: x\n\nAssistant: Tea", "\n\nHuman: x\n\nAssistant: Tequila")[1] == "Tea"
@@ -375,7 +375,8 @@ def test_nectar_answers_ranked_one_is_best():
     assert F.detect([(1, row)]) == ("ratings", "")
     item, problems = parse("ratings", row)
     assert problems == [] and item.judgments[0].ranks == [2, 1, 3] and item.sources == ["gpt-4", "llama", "alpaca"]
-    assert item.candidate_meta[0] == {"model": "gpt-4", "rank": 2} and item.meta == {"num_responses": 3}
+    assert item.candidate_meta[0] == {"model": "gpt-4", "rank": 2}
+    assert item.meta == {"num_responses": 3, "turns": [{"role": "user", "content": "Tell a joke."}]}
     row["answers"][2]["rank"] = "last"
     assert parse("ratings", row)[1] == [(7, "answers[2].rank", "score is not a number: 'last'")]
     # a QA set's list of gold answers (strings) is no scored completions
@@ -407,3 +408,30 @@ def test_scored_rows_are_grouped_per_prompt_and_rater(tmp_path):
     item, problems = parse("scored", {"prompt": "Q", "response": "A", "correctness": 3}, score_field="correctness")
     assert problems == [] and item.value == 3.0
     assert parse("scored", {"prompt": "Q", "response": "", "score": 1})[1] == [(7, "response", "is empty")]
+
+
+def test_dialogues_written_as_one_string_become_turns():
+    assert F.marked_turns("\n\nHuman: Hi\n\nAssistant: Hello!\n\nHuman: A joke?\n\nAssistant:") == [
+        {"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello!"},
+        {"role": "user", "content": "A joke?"}]
+    # HelpSteer2: the first user turn has no marker
+    assert F.marked_turns("Write a poem\n<extra_id_1>Assistant\nRoses are red\n<extra_id_1>User\nAnother") == [
+        {"role": "user", "content": "Write a poem"}, {"role": "assistant", "content": "Roses are red"},
+        {"role": "user", "content": "Another"}]
+    assert F.marked_turns("Dear Human: the text only mentions a marker") is None
+    assert F.marked_turns("Human: x\n\nAssistant: \n\nHuman: ") is None  # an empty turn: left as written
+    item, _ = parse("scored", {"prompt": "Hi\n<extra_id_1>Assistant\nHello\n<extra_id_1>User\nMore", "response": "OK.",
+                               "helpfulness": 3})
+    assert item.text == "user: Hi\n\nassistant: Hello\n\nuser: More" and len(item.meta["turns"]) == 3
+
+
+def test_ranks_from_pairwise_votes_hand_computed():
+    # QA-Feedback's first question: 1v2 none, 1v3 -> 1, 1v4 -> 4, 2v3 -> 2, 2v4 none, 3v4 -> 4
+    # wins: 1: 0.5 + 1 = 1.5; 2: 0.5 + 1 + 0.5 = 2; 3: 0; 4: 1 + 0.5 + 1 = 2.5
+    assert F.ranks_from_pairwise([0, 1, 2, 1, 0, 2], 4) == [3, 2, 4, 1]
+    assert F.ranks_from_pairwise([2], 2) == [2, 1] and F.ranks_from_pairwise(["1", 1, 2], 3) == [1, 3, 2]
+    assert F.ranks_from_pairwise([0, 0, 0], 3) is None  # no preference at all: no ranking
+    with pytest.raises(ValueError, match="list of 6 votes"):
+        F.ranks_from_pairwise([1, 2], 4)
+    with pytest.raises(ValueError, match="vote 3 for candidates 1 and 3"):
+        F.ranks_from_pairwise([1, 3, 0], 3)

@@ -78,8 +78,8 @@ def test_implicit_conversational_and_explicit_pairs(store, tmp_path):
     store.create_project("chat", kind="prompt", k=2)
     import_file(store, jsonl(tmp_path / "chat.jsonl", rows[1:]), "chat")
     [d] = store.documents("hh")
-    assert d.text == "\n\nHuman: Hi\n\nAssistant:" and [c.text for c in d.candidates] == [
-        "Hello! How can I help?", "Go away."]
+    assert d.text == "user: Hi" and [c.text for c in d.candidates] == ["Hello! How can I help?", "Go away."]
+    assert d.meta["turns"] == [{"role": "user", "content": "Hi"}]  # drawn as a chat, like chat-turn prompts
     [d] = store.documents("chat")
     assert d.meta["turns"] == rows[1]["prompt"] and [c.text for c in d.candidates] == ["4", "5"]
 
@@ -278,3 +278,79 @@ def test_a_conversation_is_shown_as_turns_on_the_annotate_page(app_db, tmp_path)
     assert len(at.chat_message) == 3
     texts = [t.value for t in at.text]
     assert "Plan a **trip**" in texts and "Lisbon <b>in May</b>" in texts
+
+
+def test_skip_bad_rows_imports_the_good_ones_and_names_the_rest(store, tmp_path, db_path, capsys):
+    """LMSYS arena-55k has rows whose answer is [null]: by default the file is refused whole; with
+    skip_bad the other rows land, and the left-out ones are named."""
+    store.create_project("arena", kind="prompt", k=2)
+    header = "id,model_a,model_b,prompt,response_a,response_b,winner_model_a,winner_model_b,winner_tie\n"
+    rows = ['1,m1,m2,"[""Hi?""]","[""Hello.""]","[""Hey.""]",1,0,0',
+            '2,m1,m2,"[""Tea?""]","[""Yes.""]",[null],0,0,1',
+            '3,m2,m3,"[""Sky?""]","[""Blue.""]","[""Green.""]",0,1,0']
+    path = tmp_path / "train.csv"
+    path.write_text(header + "\n".join(rows) + "\n")
+    with pytest.raises(ImportFileError) as e:
+        import_file(store, path, "arena")
+    assert e.value.problems == [(3, "response_b", "is empty")] and store.documents("arena") == []
+    report = import_file(store, path, "arena", skip_bad=True)
+    assert (report.documents, report.rankings, report.skipped) == (2, 2, 1)
+    # with overlap 1 the imported rankings complete both documents: the report says so, and how to change it
+    assert report.complete == 2 and "in no annotator's queue" in str(report) and "--overlap 2" in str(report)
+    assert report.problems == [(3, "response_b", "is empty")] and "skipped 1 row(s)" in str(report)
+    assert [d.ext_id for d in store.documents("arena")] == ["1", "3"]
+    # again: the two already there are skipped too, and with nothing new the file is refused
+    with pytest.raises(ImportFileError, match="already in project"):
+        import_file(store, path, "arena", skip_bad=True)
+    assert len(store.documents("arena")) == 2 and store.check_counters() == []
+    # the CLI: a refusal points at the flag; the flag prints every row it left out
+    store.create_project("arena2", kind="prompt", k=2)
+    assert main(["import", str(path), "--db", db_path, "--project", "arena2"]) == 2
+    assert "--skip-bad-rows" in capsys.readouterr().err
+    assert main(["import", str(path), "--db", db_path, "--project", "arena2", "--skip-bad-rows"]) == 0
+    out = capsys.readouterr()
+    assert "2 documents" in out.out and "skipped line 3: response_b: is empty" in out.err
+
+
+def test_skip_bad_rows_on_the_documents_fast_path(store, tmp_path):
+    store.create_project("docs", k=2)
+    good = {"id": "a", "text": "T", "candidates": ["x", "y"]}
+    path = jsonl(tmp_path / "d.jsonl", [good, {"id": "b", "text": "T2", "candidates": ["x"]}, {**good, "id": "c"},
+                                        {**good, "id": "a"}])
+    report = import_file(store, path, "docs", skip_bad=True)
+    assert (report.documents, report.skipped) == (2, 2)
+    assert [ln for ln, _, _ in report.problems] == [2, 4]
+    assert sorted(d.ext_id for d in store.documents("docs")) == ["a", "c"] and store.check_counters() == []
+
+
+def test_documents_with_a_vote_per_pair_get_one_ranking(store, tmp_path):
+    """QA-Feedback as it is: four answers and six pairwise preferences per question."""
+    store.create_project("qa", kind="qa", k=4)
+    rows = [{"question": f"Q{i}?", "prediction 1": "a", "prediction 2": "b", "prediction 3": "c", "prediction 4": "d",
+             "passages": [["T", "s1"]], "preference": prefs}
+            for i, prefs in enumerate([[0, 1, 2, 1, 0, 2], [0, 0, 0, 0, 0, 0], [1, 1, 1, 1, 1, 1]])]
+    path = tmp_path / "dev_feedback.json"
+    path.write_text(json.dumps(rows))
+    mapping = {"text": "question", "candidates": "prediction 1+prediction 2+prediction 3+prediction 4",
+               "pairwise": "preference"}
+    report = import_file(store, path, "qa", options=Options(mapping=mapping))
+    assert (report.documents, report.rankings) == (3, 2)  # the question without a preference has no ranking
+    orders = {t: o for _, t, o in ranks_of(store, "qa")}
+    assert orders == {"Q0?": (("d",), ("b",), ("a",), ("c",)), "Q2?": (("a",), ("b",), ("c",), ("d",))}
+    assert all("preference" not in d.meta and "pairwise" not in d.meta for d in store.documents("qa"))
+    store.create_project("qa2", kind="qa", k=4)
+    rows[1]["preference"] = [1, 2]
+    path.write_text(json.dumps(rows))
+    with pytest.raises(ImportFileError) as e:
+        import_file(store, path, "qa2", options=Options(mapping=mapping))
+    why = "must be a list of 6 votes, one per pair of the 4 candidates (1v2, 1v3, ...), got 2 votes"
+    assert e.value.problems == [(2, "preference", why)]
+
+
+def test_the_fields_note_warns_of_fields_that_give_the_judgment_away(store, tmp_path):
+    store.create_project("pku", kind="prompt", k=2)
+    row = {"prompt": "P", "response_0": "a", "response_1": "b", "better_response_id": 0, "safer_response_id": 1,
+           "is_response_0_safe": True, "prompt_source": "Alpaca", "category": "privacy"}
+    report = import_file(store, jsonl(tmp_path / "pku.jsonl", [row]), "pku")
+    note = report.fields_note()
+    assert "category" in note and "is_response_0_safe, prompt_source, safer_response_id may give the judgment away" in note

@@ -65,6 +65,9 @@ def register(sub) -> None:
     p.add_argument("--score-field", default=None, metavar="PATH",
                    help="ratings and scored: a response's score (dotted path, e.g. annotations.helpfulness.Rating; "
                         "default: overall_score, score, rating; scored rows also helpfulness, reward, rank)")
+    p.add_argument("--skip-bad-rows", action="store_true",
+                   help="leave out the rows with problems (each is named) and import the rest; by default one bad "
+                        "row refuses the whole file")
     p.add_argument("--split", default=None, help="hub dataset split (default: train)")
     p.add_argument("--source-annotator", default="import", metavar="NAME",
                    help="source credited with the rankings (pairs) and critiques (slf5k) in the file: an"
@@ -110,7 +113,8 @@ def cmd_import(args) -> int:
     with Store(args.db) as s:
         try:
             report = import_file(s, args.file, args.project, fmt=args.format,
-                                 source_annotator=args.source_annotator, options=options, split=args.split)
+                                 source_annotator=args.source_annotator, options=options, split=args.split,
+                                 skip_bad=args.skip_bad_rows)
         except ImportFileError as e:
             print(f"tokenwise: error: {e.path}: nothing imported, {e.count()}:", file=sys.stderr)
             for line, field, msg in e.problems:
@@ -118,8 +122,12 @@ def cmd_import(args) -> int:
             if e.stopped_at is not None:
                 print(f"checking stopped at line {e.stopped_at}; fix these and import again to see the rest",
                       file=sys.stderr)
+            if not args.skip_bad_rows and not (e.problems and e.problems[0][0] == 0):
+                print("to import the other rows and leave these out: --skip-bad-rows", file=sys.stderr)
             return 2
     print(report)
+    for line, field, msg in report.problems:  # --skip-bad-rows: every row left out, named
+        print(f"skipped line {line}: {field}: {msg}", file=sys.stderr)
     return 0
 
 

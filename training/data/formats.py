@@ -143,6 +143,32 @@ def ranks_from_scores(scores: Sequence[float]) -> list[int]:
     return [1 + sum(1 for t in scores if t > s) for s in scores]
 
 
+def ranks_from_pairwise(votes: Any, k: int) -> list[int] | None:
+    """One ranking of k candidates from a vote per pair, the pairs in the order (1,2), (1,3), ...,
+    (1,k), (2,3), ..., (k-1,k) (QA-Feedback's `preference`): 1 = the first of the pair is better,
+    2 = the second, 0 = neither. Candidates are ranked by their wins, a 0 counting half a win to
+    each (Copeland), equal counts tie. None when every vote is 0. ValueError says what is wrong."""
+    n = k * (k - 1) // 2
+    if not isinstance(votes, list) or len(votes) != n:
+        raise ValueError(f"must be a list of {n} votes, one per pair of the {k} candidates (1v2, 1v3, ...), "
+                         f"got {_type_name(votes) if not isinstance(votes, list) else f'{len(votes)} votes'}")
+    wins = [0.0] * k
+    pairs = [(i, j) for i in range(k) for j in range(i + 1, k)]
+    for (i, j), v in zip(pairs, votes):
+        if _number(v) not in (0.0, 1.0, 2.0):
+            raise ValueError(f"vote {v!r} for candidates {i + 1} and {j + 1} must be 1 (the first is better), "
+                             "2 (the second) or 0 (neither)")
+        win = int(_number(v))
+        if win == 0:
+            wins[i] += 0.5
+            wins[j] += 0.5
+        else:
+            wins[i if win == 1 else j] += 1
+    if all(_number(v) == 0 for v in votes):
+        return None
+    return ranks_from_scores(wins)
+
+
 # -- chat turns ------------------------------------------------------------------------------
 def _is_turns(v: Any) -> bool:
     return isinstance(v, list) and bool(v) and all(isinstance(m, dict) and "content" in m for m in v)
@@ -220,9 +246,35 @@ def _text(obj: dict, key: str, line: int, problems: Problems, *, allow_empty: bo
     return None
 
 
+_HH_MARK = re.compile(r"(?:^|\n\n)(Human|Assistant):[ \t]?")  # Anthropic hh-rlhf, Nectar
+_NEMO_MARK = re.compile(r"\n?<extra_id_1>(User|Assistant)\n")  # HelpSteer2's multi-turn prompts
+_MARK_ROLES = {"Human": "user", "User": "user", "Assistant": "assistant"}
+
+
+def marked_turns(text: str) -> list[dict] | None:
+    """A dialogue written as one string with turn markers -> its chat turns, or None when `text` is
+    not one. Markers: "\n\nHuman: ... \n\nAssistant: ..." (hh-rlhf, Nectar; it must start with
+    a Human turn) and "<extra_id_1>User" / "<extra_id_1>Assistant" lines (HelpSteer2, whose first
+    user turn has no marker). A last, empty assistant turn (the cue to answer) is dropped."""
+    if text.lstrip().startswith("Human:"):
+        parts = _HH_MARK.split(text.lstrip())
+    elif "<extra_id_1>" in text and _NEMO_MARK.search(text):
+        parts = _NEMO_MARK.split(text)
+        parts = ["", "User", *parts] if parts[0].strip() else parts
+    else:
+        return None
+    turns = [{"role": _MARK_ROLES[role], "content": body.strip()} for role, body in zip(parts[1::2], parts[2::2])]
+    if turns and turns[-1]["role"] == "assistant" and not turns[-1]["content"]:
+        turns.pop()
+    return turns if turns and all(t["content"] for t in turns) else None
+
+
 def _prompt_item(line: int, prompt: Any, obj: dict, known: Iterable[str]) -> dict:
-    """Item fields for a prompt that is a string or a list of chat turns."""
+    """Item fields for a prompt that is a string or a list of chat turns (a string with turn
+    markers, as hh-rlhf writes dialogues, is read as its turns)."""
     meta = {k: v for k, v in obj.items() if k not in set(known)}
+    if isinstance(prompt, str) and (turns := marked_turns(prompt)):
+        prompt = turns
     if _is_turns(prompt):
         meta["turns"] = list(prompt)
         return {"line": line, "text": render_turns(prompt), "meta": meta}

@@ -40,6 +40,7 @@ import functools
 import hashlib
 import json
 import logging
+import re
 import shlex
 import time
 from collections.abc import Iterator
@@ -54,11 +55,13 @@ from training.data.formats import (
     CANDIDATE_COLUMN,
     FORMATS,
     Item,
+    Judgment,
     Options,
     apply_mapping,
     check_mapping,
     detect_source,
     fold_spaces,
+    ranks_from_pairwise,
     read_items,
     same_texts,
 )
@@ -71,6 +74,7 @@ ITEM_FORMATS = tuple(name for name, f in FORMATS.items() if f.parse is not None)
 IMPORT_FORMATS = ("auto", "documents", *ITEM_FORMATS)
 MAX_PROBLEMS = 50
 BATCH = 500
+PAIRWISE = "pairwise"  # a documents mapping's target: a vote per pair of candidates (formats.ranks_from_pairwise)
 
 
 @dataclass
@@ -85,6 +89,10 @@ class ImportReport:
     source_annotator: str | None = None
     seconds: float = 0.0
     unshown_fields: list[str] = field(default_factory=list)  # the documents' other fields, none shown yet
+    skipped: int = 0  # skip_bad: rows left out for their problems
+    complete: int = 0  # the project's documents whose rankings (imported ones too) reach its overlap
+    overlap: int = 0
+    problems: list[tuple[int, str, str]] = field(default_factory=list)  # skip_bad: the first MAX_PROBLEMS of them
 
     def __str__(self) -> str:
         who = self.source_annotator or ""
@@ -93,12 +101,36 @@ class ImportReport:
         return (f"imported {self.path} ({self.format}) into project {self.project!r}: "
                 f"{self.documents} documents, {self.candidates} candidates, "
                 f"{self.rankings} rankings, {self.critiques} critiques{by} in {self.seconds:.1f}s"
+                + (f"\n{self.skipped_note()}" if self.skipped else "")
+                + (f"\n{self.queue_note()}" if self.rankings and self.complete else "")
                 + (f"\n{self.fields_note()}" if self.unshown_fields else ""))
 
+    def queue_note(self) -> str:
+        """Imported rankings count towards the overlap: documents they complete are in no one's queue."""
+        more = self.overlap + 1
+        return (f"{self.complete} of the project's documents have {self.overlap} ranking(s) or more with the imported "
+                f"ones, the project's overlap, so they are in no annotator's queue; to have people rank them too, "
+                f"raise the overlap (tokenwise project set {shlex.quote(self.project)} --overlap {more}, or "
+                "Projects > Settings)")
+
+    def skipped_note(self) -> str:
+        """How many rows were left out and why (the first few problems)."""
+        shown = "; ".join(f"line {ln}: {fld}: {msg}" for ln, fld, msg in self.problems[:3])
+        return f"skipped {self.skipped} row(s) with problems, such as {shown}"
+
     def fields_note(self) -> str:
-        """Points to the setting that shows the documents' other fields (passages, ...) to annotators."""
+        """Points to the setting that shows the documents' other fields (passages, ...) to annotators,
+        warning of those whose names say they hold a judgment (scores, labels, model names)."""
+        telling = [f for f in self.unshown_fields if _TELLING.search(f)]
         return (f"the documents also have {', '.join(self.unshown_fields)}, which annotators do not see: show the "
-                f"ones they need (tokenwise project set {shlex.quote(self.project)} --show-fields A,B, or Projects > Settings)")
+                f"ones they need (tokenwise project set {shlex.quote(self.project)} --show-fields A,B, or Projects > Settings)"
+                + (f"; {', '.join(telling)} may give the judgment away (a score, label, correction or model name)"
+                   if telling else ""))
+
+
+# Field names that suggest a judgment or who wrote a candidate: shown to annotators, they would bias them.
+_TELLING = re.compile(r"score|rating|rank|prefer|label|chosen|rejected|winner|better|safe|model|policy|judge|"
+                      r"annotat|worker|vote|feedback|correct|critique|harm|severity|source", re.IGNORECASE)
 
 
 @dataclass
@@ -115,14 +147,31 @@ class _Problems:
     full: bool = False
     stopped_at: int | None = None  # the line of the first problem past the cap: checking stops there
     seen: int = 0  # every problem reported, also past the cap (a row checks it to know it is bad)
+    skip: bool = False  # skip_bad: bad rows are left out and the rest written; checking never stops
+    bad_lines: set[int] = field(default_factory=set)  # skip_bad: the lines left out
 
     def add(self, line: int, fld: str, msg: str) -> None:
         self.seen += 1
+        if self.skip:
+            self.bad_lines.add(line)
         if len(self.items) < MAX_PROBLEMS:
             self.items.append((line, fld, msg))
-        elif not self.full:
+        elif not self.full and not self.skip:
             self.full = True
             self.stopped_at = line
+
+    def writing(self) -> bool:
+        """Whether rows are still written: while the file is clean, or always when skipping bad rows."""
+        return self.skip or not self.items
+
+    def finish(self, path, n: int, report: ImportReport) -> None:
+        """At the end of a source: refuse it (ImportFileError) when a row was bad, or, skipping bad
+        rows, when none was good; else record what was skipped in the report."""
+        if n == 0 and not self.items:
+            self.add(0, "file", "is empty: no rows found")
+        if self.items and not (self.skip and report.documents):
+            raise self.error(path)
+        report.skipped, report.problems = len(self.bad_lines), list(self.items)
 
     def error(self, path) -> ImportFileError:
         return ImportFileError(str(path), self.items, self.stopped_at)
@@ -391,34 +440,41 @@ def validate_file(store: Store, path: str | Path, project: str | int, fmt: str =
     path, p, fmt, options = _open(store, path, project, fmt, options)
     report = ImportReport(str(path), p.name, fmt)
     if fmt in ITEM_FORMATS or not _fast(path, options):
-        return fmt, _stream_items(store, path, fmt, p, None, report, options, "import", split)
-    return fmt, _stream(store, path, fmt, p, None, report, options)
+        return fmt, _stream_items(store, path, fmt, p, None, report, options, "import", split, _Problems())
+    return fmt, _stream(store, path, fmt, p, None, report, options, _Problems())
 
 
 def import_file(store: Store, path: str | Path, project: str | int, fmt: str = "auto",
                 source_annotator: str = "import", options: Options | None = None, *,
-                split: str | None = None) -> ImportReport:
+                split: str | None = None, skip_bad: bool = False) -> ImportReport:
     """Check and write a source in one streaming pass; all of it lands at once, or none. See the
     module docstring. Rankings and critiques of preference rows are credited to source annotators:
     `source_annotator` for rows that name no rater, `<source_annotator>:<rater>` for each rater a
-    row names (annotators of role `source`, made for it if new; a person's name is refused)."""
+    row names (annotators of role `source`, made for it if new; a person's name is refused).
+
+    `skip_bad`: the rows with problems are left out (counted in `report.skipped`, the first
+    MAX_PROBLEMS named in `report.problems`) and the good ones land, at once as ever; a source
+    with no good row is still refused."""
     t0 = time.perf_counter()
     path, p, fmt, options = _open(store, path, project, fmt, options)
     report = ImportReport(str(path), p.name, fmt)
     items = fmt in ITEM_FORMATS or not _fast(path, options)
     imp = store.begin_import(p, str(path))  # item imports make their sources as they meet them
     try:
+        problems = _Problems(skip=skip_bad)
         if items:
-            n = _stream_items(store, path, fmt, p, imp, report, options, source_annotator, split)
+            n = _stream_items(store, path, fmt, p, imp, report, options, source_annotator, split, problems)
             store.recount_import(imp)
         else:
-            n = _stream(store, path, fmt, p, imp, report, options)
+            n = _stream(store, path, fmt, p, imp, report, options, problems)
         log.info("importing %d %s rows from %s into %s: flip", n, fmt, path, p.name)
         store.finish_import(imp)
     except BaseException:
         store.abort_import(imp)  # the staged rows go (finish_import has already done it if it failed)
         raise
     report.seconds = time.perf_counter() - t0
+    if report.rankings:
+        report.complete, report.overlap = store.totals(p.name)["complete"], p.overlap
     if report.documents and not store.get_project(p.name).context_fields:
         report.unshown_fields = [f for f in store.meta_fields(p.name) if f != "turns"]  # turns: drawn as a chat
     log.info("%s", report)
@@ -430,6 +486,8 @@ def _fast(path: Path, options: Options | None = None) -> bool:
     a column mapping goes row by row (`_stream_items`), the mapping applied to each row's columns."""
     suffix = path.suffix.lower()
     if suffix in (".csv", ".tsv") and options is not None and options.mapping:
+        return False
+    if options is not None and PAIRWISE in options.mapping:  # votes become rankings: read as items
         return False
     return suffix in (".jsonl", ".csv", ".tsv", ".ndjson", ".txt", "") and path.is_file()
 
@@ -447,11 +505,10 @@ def _open(store: Store, path: str | Path, project: str | int, fmt: str, options:
     return path, p, fmt, options
 
 
-def _stream(store: Store, path: Path, fmt: str, p, imp, report: ImportReport, options: Options) -> int:
-    """Read, check and (with `imp`, while the file is clean) write every row; return the row count.
-
-    Raises ImportFileError at the end when any row was wrong."""
-    problems = _Problems()
+def _stream(store: Store, path: Path, fmt: str, p, imp, report: ImportReport, options: Options,
+            problems: _Problems) -> int:
+    """Read, check and (with `imp`, while the file is clean or bad rows are skipped) write every
+    row; return the row count. Raises ImportFileError at the end when a row was wrong (`finish`)."""
     seen: dict[str, int] = {}  # id -> first line (ids only: a few MB for 100k rows)
     batch: list[ImportRow] = []
     lines: list[int] = []
@@ -465,10 +522,11 @@ def _stream(store: Store, path: Path, fmt: str, p, imp, report: ImportReport, op
         for r, line in zip(batch, lines):
             if r.ext_id in taken:
                 problems.add(line, "id", _taken(r, p.name))
-        if imp is not None and not problems.items:
-            store.write_import_batch(imp, batch)
-            report.documents += len(batch)
-            report.candidates += sum(len(r.candidates) for r in batch)
+        if imp is not None and problems.writing():
+            rows = [r for r in batch if r.ext_id not in taken]
+            store.write_import_batch(imp, rows)
+            report.documents += len(rows)
+            report.candidates += sum(len(r.candidates) for r in rows)
         batch.clear()
         lines.clear()
 
@@ -488,10 +546,7 @@ def _stream(store: Store, path: Path, fmt: str, p, imp, report: ImportReport, op
             flush()
     if batch and not problems.full:
         flush()
-    if n == 0 and not problems.items:
-        problems.add(0, "file", "is empty: no rows found")
-    if problems.items:
-        raise problems.error(path)
+    problems.finish(path, n, report)
     return n
 
 
@@ -501,14 +556,13 @@ def _order(ranks: list[int]) -> list[list[int]]:
 
 
 def _stream_items(store: Store, path, fmt: str, p, imp, report: ImportReport, options: Options,
-                  source: str, split: str | None) -> int:
+                  source: str, split: str | None, problems: _Problems) -> int:
     """The preference formats (training/data/formats.py), and documents from any other source.
 
     Rows with the same prompt and candidate texts (`Item.key`) become ONE document with one ranking
     per row: by the row's rater (`<source>:<rater>`), or by the source; a second judgment of the same
     item by the same rater is credited to `<name>#2`, and so on, since one annotator holds one
     current ranking of a document. Written in batches under the staging project (as `_stream`)."""
-    problems = _Problems()
     if fmt == "documents":
         rows = ((line, obj) for line, obj in sources.records(path, problems, split=split))
         items = _document_items(rows, p.k, problems, options)
@@ -550,18 +604,20 @@ def _stream_items(store: Store, path, fmt: str, p, imp, report: ImportReport, op
 
     def flush() -> None:
         taken = set() if empty else store.existing_ext_ids(p.id, [row.ext_id for _, row, _ in new])
-        for it, row, _ in new:
+        for it, row, entry in new:
             if row.ext_id in taken:
                 problems.add(it.line, "id", _taken(row, p.name) if it.ext_id is not None else
                              f"the same prompt and candidates are already in project {p.name!r} (the row has "
                              "no id; was the file imported before?)")
-        if imp is not None and not problems.items:
+                entry[3] = False  # skipped: later judgments of the item are left out too
+        if imp is not None and problems.writing():
+            kept = [(row, entry) for _, row, entry in new if row.ext_id not in taken]
             rows = [dataclasses.replace(row, judgments=[to_judgment(entry, jit, j) for jit, j in entry[4]])
-                    for _, row, entry in new]
+                    for row, entry in kept]
             for entry, it, j in pending_more:
                 more.append((entry[3][0], entry[3][1], to_judgment(entry, it, j)))
             written = store.write_item_batch(imp, rows, more)
-            for (_, _, entry), ids in zip(new, written):
+            for (_, entry), ids in zip(kept, written):
                 entry[3], entry[4] = ids, []
             report.documents += len(rows)
             report.candidates += sum(len(r.candidates) for r in rows)
@@ -586,6 +642,9 @@ def _stream_items(store: Store, path, fmt: str, p, imp, report: ImportReport, op
             continue
         texts = [hash(fold_spaces(c)) for c in it.candidates]
         entry = index.get(it.key)
+        if entry is not None and entry[3] is False:
+            problems.add(it.line, "id", f"another judgment of the item on line {entry[0]}, which was left out")
+            continue
         if entry is not None:  # more judgments of an item seen before
             for j in it.judgments:
                 if entry[3] is None:
@@ -611,10 +670,7 @@ def _stream_items(store: Store, path, fmt: str, p, imp, report: ImportReport, op
             flush()
     if (new or pending_more) and not problems.full:
         flush()
-    if n == 0 and not problems.items:
-        problems.add(0, "file", "is empty: no rows found")
-    if problems.items:
-        raise problems.error(path)
+    problems.finish(path, n, report)
     report.source_annotator = (next(iter(names)) if len(names) == 1 else f"{len(names)} sources") if names else None
     return n
 
@@ -661,11 +717,20 @@ def _document_items(rows, k: int, problems: _Problems, options: Options):
             problems.add(line, "line", f"must be a JSON object, got {_type_name(obj)}")
             continue
         obj = _csv_shape(apply_mapping(obj, options.mapping), line, problems)
+        votes = obj.pop(PAIRWISE, None) if obj is not None and PAIRWISE in options.mapping else None
         r = None if obj is None else _parse_documents(obj, line, problems, k)
         if r is not None:
             d = r.doc
+            judgments = []
+            if votes is not None:
+                try:
+                    ranks = ranks_from_pairwise(votes, len(d.candidates))
+                except ValueError as e:
+                    problems.add(line, options.mapping[PAIRWISE], str(e))
+                    continue
+                judgments = [Judgment(ranks)] if ranks else []
             yield Item(line, d.text, list(d.candidates), title=d.title or "", ext_id=str(d.ext_id),
-                       reference=d.reference, meta=d.meta or {})
+                       reference=d.reference, meta=d.meta or {}, judgments=judgments)
 
 
 def _meta_json(meta: dict | None) -> str:
