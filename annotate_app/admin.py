@@ -15,7 +15,7 @@ import json
 import shutil
 import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from training.data import exports, formats, imports, sources
@@ -56,6 +56,7 @@ class Preview:
     rows: list[dict]  # the first rows after the column mapping, long values cut for the screen
     detected: str | None  # the format the first row shows (None: unknown, see `note`)
     note: str
+    read: list[dict] = field(default_factory=list)  # the same rows as Tokenwise reads them (preference formats)
 
 
 def _cell(v) -> str:
@@ -73,8 +74,44 @@ def preview_upload(filename: str, data: bytes, mapping: dict[str, str] | None = 
         first = list(itertools.islice(sources.records(path, seen), n))
     mapped = [(line, formats.apply_mapping(obj, mapping or {})) for line, obj in first if isinstance(obj, dict)]
     detected, note = formats.detect(first, mapping, seen)
+    read = as_read(detected, first, formats.Options(mapping=mapping or {})) if detected else []
     return Preview([{"line": line, **{k: _cell(v) for k, v in obj.items()}} for line, obj in mapped],
-                   detected, note)
+                   detected, note, read)
+
+
+class _RowProblems:
+    def __init__(self) -> None:
+        self.found: list[str] = []
+
+    def add(self, line: int, fld: str, msg: str) -> None:
+        self.found.append(f"{fld}: {msg}")
+
+
+def as_read(fmt: str, rows: list[tuple[int, object]], options: formats.Options) -> list[dict]:
+    """Rows of a preference format as Tokenwise reads them, one line each: the prompt, the
+    candidates numbered, the ranking by those numbers ("2 > 1", ties "1 = 2"), the rater, and
+    what is wrong with a row that cannot be read. [] for documents (their columns say it all)."""
+    if formats.FORMATS[fmt].parse is None:
+        return []
+    out = []
+    for line, obj in rows:
+        if not isinstance(obj, dict):
+            continue
+        problems = _RowProblems()
+        item = formats.parse(fmt, obj, line, problems, options)
+        if item is None:
+            out.append({"line": line, "prompt": "", "candidates": "", "ranking": "", "rater": "",
+                        "problem": "; ".join(problems.found)})
+            continue
+        j = item.judgments[0] if item.judgments else None
+        order = sorted(range(len(item.candidates)), key=lambda i: j.ranks[i]) if j else []
+        ranking = "".join((" = " if n and j.ranks[i] == j.ranks[order[n - 1]] else " > " if n else "") + str(i + 1)
+                          for n, i in enumerate(order))
+        out.append({"line": line, "prompt": _cell(item.text),
+                    "candidates": _cell(" | ".join(f"{i + 1}. {c}" for i, c in enumerate(item.candidates))),
+                    "ranking": ranking if len(item.candidates) > 1 else "",
+                    "rater": (j.rater or "") if j else "", "problem": ""})
+    return out
 
 
 def import_options(mapping: str = "", rater_field: str = "", score_field: str = "") -> formats.Options | None:

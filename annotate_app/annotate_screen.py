@@ -1,5 +1,6 @@
 """The Annotate page's screen: keyboard ranking (a small same-origin script that loads nothing)
-and a tighter top margin, so the candidates fit on a 1440x900 screen.
+and a tighter top margin (and, for many candidates, Critique buttons as icons), so the candidates
+fit on a 1440x900 screen.
 
     annotate_screen.compact()                           # once, anywhere on the page
     annotate_screen.install_keys(save_key="annotate_save")
@@ -139,12 +140,17 @@ def script(save_key: str) -> str:
     return SCRIPT.replace("__SAVE_KEY__", save_key)
 
 
-COMPACT_CSS = "<style>[data-testid='stMainBlockContainer'] { padding-top: 2.5rem; }</style>"
+# less space above the page; the label of an icon-only Critique button (K >= widgets.ICON_ONLY_K, in a
+# container keyed "critique-icon-...") out of sight, still its accessible name
+COMPACT_CSS = ("<style>[data-testid='stMainBlockContainer'] { padding-top: 2.5rem; }\n"
+               "[class*='st-key-critique-icon-'] [data-testid='stPopoverButton'] [data-testid='stMarkdownContainer'] "
+               "{ position: absolute; width: 1px; height: 1px; overflow: hidden; clip-path: inset(50%); "
+               "white-space: nowrap; }</style>")
 
 
 def compact() -> None:
-    """Less empty space above the page (a constant style: st.html puts a style-only body in the
-    page's event container, where it takes no room)."""
+    """Less empty space above the page, and many candidates' Critique buttons as icons (a constant
+    style: st.html puts a style-only body in the page's event container, where it takes no room)."""
     st.html(COMPACT_CSS)
 
 

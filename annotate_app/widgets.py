@@ -15,7 +15,7 @@ import streamlit as st
 
 from training.annotation import drafts as A
 from training.annotation.context import context_of
-from training.store import Document, Project
+from training.store import Candidate, Document, Project
 
 LONG_DOCUMENT = 1200  # characters; longer documents go in an expander
 SHORT_DOCUMENT = 600  # characters; shorter ones need no scrolling panel
@@ -68,7 +68,7 @@ def document_panel(doc: Document, fields: list[str] = (), *, height: int = DOCUM
         st.subheader(escape_markdown(doc.title), anchor=False)
     turns = conversation(doc)
     extra = context_of(doc.meta, fields)
-    st.caption((f"{len(turns)} turns" if turns else f"{len(doc.text.split()):,} words")
+    st.caption((f"{len(turns)} turn{'s' * (len(turns) != 1)}" if turns else f"{len(doc.text.split()):,} words")
                + "".join(f" · {escape_markdown(name)}" for name, _ in extra))
     size = len(doc.text) + sum(len(t) for _, t in extra)
     with st.container(height=height if size > SHORT_DOCUMENT else "content", border=True):
@@ -93,19 +93,48 @@ def show_context(extra: list[tuple[str, str]]) -> None:
 def conversation(doc: Document) -> list[dict]:
     """The document's chat turns [{"role", "content"}] when it holds a conversation: imported chat
     prompts keep them in meta["turns"]; else []."""
-    turns = (doc.meta or {}).get("turns")
+    return as_turns((doc.meta or {}).get("turns"))
+
+
+def as_turns(turns) -> list[dict]:
+    """[{"role", "content"}] from a stored list of chat turns; [] for anything else."""
     if isinstance(turns, list) and turns and all(isinstance(t, dict) and "content" in t for t in turns):
         return [{"role": str(t.get("role") or "user"), "content": str(t["content"])} for t in turns]
     return []
 
 
+# A candidate card's first line at 1440x900 (measured in Chromium with Streamlit's own font): 516 px, each
+# of its three columns 11 px less than its share (the gaps); a rank option takes 33 px with a one-digit label,
+# 61 as "1 best", 69 as "K worst", options 16 px apart; the letter with its help icon 40 px; the Critique
+# button 110, or 55 with its icon only.
+NUMBERS_ONLY_K = 6  # from this K on the rank options are plain numbers (the letter's help says which is best)
+# from this K on the Critique button shows its icon only: it sits in a container keyed "critique-icon-...",
+# whose button label the Annotate page's style (annotate_screen.COMPACT_CSS) hides from sight but not
+# from screen readers, so its name stays "Critique"; its tooltip names the candidate
+ICON_ONLY_K = 7
+
+
 def rank_label(r: int, k: int) -> str:
+    if k >= NUMBERS_ONLY_K:
+        return str(r)
     return f"{r} best" if r == 1 else f"{r} worst" if r == k else str(r)
+
+
+def card_columns(k: int) -> list[float]:
+    """Widths of a candidate card's first line (letter, rank row, Critique button), so that the
+    K rank options and a readable button share one line at 1440 px, for K up to 8."""
+    if k <= 4:
+        return [0.55, 2.5, 1.25]
+    if k < NUMBERS_ONLY_K:
+        return [0.45, 2.5 + 0.45 * (k - 4), 1.05]
+    need = [40, 33 * k + 16 * (k - 1), 55 if k >= ICON_ONLY_K else 110]  # px; what is left is shared out
+    return [w + 11 for w in need]
 
 
 def draft_editor(project: Project, doc: Document, draft: A.Draft, order: list[int], prefix: str) -> dict[int, str]:
     """Draw one compact card per candidate (in `order`): its letter, the rank row and a Critique
-    popover on one line, the text below; update `draft`.
+    popover on one line, the text below; update `draft`. With many candidates the rank options are
+    plain numbers and the button its icon (card_columns).
 
     Widget keys carry `prefix` and the ids, so a rerun keeps what was typed; the draft itself
     lives in the session too, so leaving the page and coming back keeps it as well.
@@ -114,6 +143,7 @@ def draft_editor(project: Project, doc: Document, draft: A.Draft, order: list[in
     names = A.labels(order)
     by_id = {c.id: c for c in doc.candidates}
     k = len(order)
+    icon_only = k >= ICON_ONLY_K
 
     def rank_key(cid: int) -> str:
         return f"{prefix}:rank:{doc.id}:{cid}"
@@ -140,10 +170,8 @@ def draft_editor(project: Project, doc: Document, draft: A.Draft, order: list[in
                 plain(c.text)
                 critique_fields(cid, name)
                 continue
-            # more room for the rank row as K grows (5 options fit one line at 1440 px), less for the button
-            widths = [0.55, 2.5, 1.25] if k <= 4 else [0.45, 2.5 + 0.45 * (k - 4), 1.05]
-            head, rank_col, crit_col = st.columns(widths, vertical_alignment="center", gap="small")
-            head.markdown(f"**{name}**", help=f"Candidate {name}: 1 is the best."
+            head, rank_col, crit_col = st.columns(card_columns(k), vertical_alignment="center", gap="small")
+            head.markdown(f"**{name}**", help=f"Candidate {name}: 1 is the best, {k} the worst."
                           + (" Two candidates may share a rank." if project.allow_ties else " Use each rank once."))
             current = draft.ranks.get(cid)
             draft.ranks[cid] = rank_col.radio(
@@ -161,16 +189,29 @@ def draft_editor(project: Project, doc: Document, draft: A.Draft, order: list[in
             has = bool((typed or "").strip() or quoted)
             # keyed by the document: the next document's popovers start closed (an unkeyed one in the
             # same place stays open across the Save that replaces the document)
-            with crit_col.popover("Critique", icon=":material/check:" if has else ":material/edit:",
-                                  width="stretch", help=f"Critique of candidate {name}"
-                                  + (" (written)" if has else ""), key=f"{prefix}:pop:{doc.id}:{cid}"):
+            button_col = crit_col.container(key=f"critique-icon-{prefix}-{doc.id}-{cid}") if icon_only else crit_col
+            with button_col.popover("Critique", icon=":material/check:" if has else ":material/edit:",
+                                    width="stretch", help=f"Critique of candidate {name}"
+                                    + (" (written)" if has else ""), key=f"{prefix}:pop:{doc.id}:{cid}"):
                 critique_fields(cid, name)
             if len(c.text) > LONG_CANDIDATE:
                 with st.container(height=CANDIDATE_PANEL_PX, border=False):
-                    plain(c.text)
+                    show_candidate(c)
             else:
-                plain(c.text)
+                show_candidate(c)
     return names
+
+
+def show_candidate(c: Candidate) -> None:
+    """A candidate's text; one that goes on for several turns (a reply, the user's next message, the
+    next reply: imported multi-turn pairs keep them in its meta) as its turns, each under its role."""
+    turns = as_turns(((c.gen_params or {}).get("meta") or {}).get("turns"))
+    if not turns:
+        plain(c.text)
+        return
+    for t in turns:
+        st.caption(escape_markdown(t["role"]))
+        plain(t["content"])
 
 
 def swap_ranks(project: Project, draft: A.Draft, cid: int, rank_key) -> None:

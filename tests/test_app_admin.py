@@ -194,6 +194,33 @@ def test_import_refused_file_shows_errors_line_by_line_and_changes_nothing(admin
         assert s.count_documents("news") == 0
 
 
+def test_an_import_outcome_shows_only_for_its_file_and_project(admin_db):
+    """A refusal stays while its file and project are chosen; another project or another file
+    (even one with the same name) clears it, so it never passes for the new one's outcome."""
+    db_path, root, _ = admin_db
+    with Store(db_path) as s:
+        s.create_project("news", k=2)
+        s.create_project("wide", k=3)
+    at = page("projects", root.id)
+    at.file_uploader[0].set_value(("k3.jsonl", docs_jsonl(2, k=3), "application/jsonl"))
+    at = at.selectbox(key="import_project").set_value("news").run()
+    at = at.button(key="import_go").click().run()
+    assert any("was refused: nothing was imported into news" in e for e in texts(at, "error"))
+    at = at.run()
+    assert any("was refused: nothing was imported into news" in e for e in texts(at, "error"))  # kept across reruns
+    at = at.selectbox(key="import_project").set_value("wide").run()  # another project: not refused there
+    assert not at.error and not at.success and not any(t.startswith("2 × ") for t in texts(at, "text"))
+    at = at.selectbox(key="import_project").set_value("news").run()
+    assert not at.error  # cleared, not hidden
+    at = at.button(key="import_go").click().run()
+    assert any("was refused: nothing was imported into news" in e for e in texts(at, "error"))
+    at.file_uploader[0].set_value(("k3.jsonl", docs_jsonl(2, k=2), "application/jsonl"))  # fixed, same name
+    at = at.run()
+    assert not at.error and not at.button(key="import_go").disabled
+    at = at.button(key="import_go").click().run()
+    assert [e for e in texts(at, "success") if "imported 2 documents" in e] and not at.error
+
+
 def test_import_handler_directly(admin_db, tmp_path):
     """The function the page calls with the uploaded bytes: a good file lands, a bad one names its lines."""
     db_path, _, _ = admin_db
@@ -260,12 +287,50 @@ def test_import_errors_grouped_by_kind_with_counts_and_first_lines(admin_db):
         assert s.count_documents("news") == 0
 
 
+def test_skip_rows_with_problems_imports_the_rest_from_the_page(admin_db):
+    db_path, root, _ = admin_db
+    with Store(db_path) as s:
+        s.create_project("news", k=2)
+    bad = docs_jsonl(2, k=2) + b'{"id": "x", "text": "T", "candidates": ["only one"]}\n'
+    at = page("projects", root.id)
+    at.file_uploader[0].set_value(("mixed.jsonl", bad, "application/jsonl"))
+    at = at.selectbox(key="import_project").set_value("news").run()
+    at = at.button(key="import_go").click().run()
+    assert any("Skip rows with problems" in e for e in texts(at, "error"))  # the refusal points at the option
+    at = at.checkbox(key="import_skip_bad").check().run()
+    at = at.button(key="import_go").click().run()
+    [done] = [m for m in texts(at, "success") if "imported 2 documents" in m]
+    assert r"Skipped 1 row\(s\) with problems, such as line 3\: candidates" in done  # (markdown-escaped)
+    with Store(db_path) as s:
+        assert s.count_documents("news") == 2
+
+
+def test_the_preview_reads_rows_as_the_import_will_and_names_a_bad_one():
+    rows = (b'{"question_id": "q", "model_a": "m1", "model_b": "m2", "winner": "model_b", "judge": "u7", '
+            b'"conversation_a": [{"role": "user", "content": "Q?"}, {"role": "assistant", "content": "A"}], '
+            b'"conversation_b": [{"role": "user", "content": "Q?"}, {"role": "assistant", "content": "B"}]}\n'
+            b'{"question_id": "r", "winner": "tie", "conversation_a": [{"role": "user", "content": "R?"}, '
+            b'{"role": "assistant", "content": "C"}], "conversation_b": [{"role": "user", "content": "R?"}, '
+            b'{"role": "assistant", "content": "D"}]}\n'
+            b'{"question_id": "s", "winner": "model_c", "conversation_a": [{"role": "user", "content": "S?"}, '
+            b'{"role": "assistant", "content": "E"}], "conversation_b": [{"role": "user", "content": "S?"}, '
+            b'{"role": "assistant", "content": "F"}]}\n')
+    pv = admin.preview_upload("arena.jsonl", rows)
+    assert pv.detected == "two_answer"
+    assert [(r["prompt"], r["candidates"], r["ranking"], r["rater"]) for r in pv.read[:2]] == [
+        ("user: Q?", "1. A | 2. B", "2 > 1", "u7"), ("user: R?", "1. C | 2. D", "1 = 2", "")]
+    assert pv.read[2]["problem"].startswith("winner: must say which answer is preferred")
+    assert admin.preview_upload("d.jsonl", b'{"text": "T", "candidates": ["a", "b"]}\n').read == []
+
+
 def test_import_mapping_preview_and_options_reach_the_importer(admin_db, monkeypatch):
     rows = b'{"question": "Q1?", "good": "yes", "bad": "no"}\n{"question": "Q2?", "good": "a", "bad": "b"}\n'
     pv = admin.preview_upload("prefs.jsonl", rows, formats_map := {"prompt": "question", "chosen": "good",
                                                                    "rejected": "bad"})
     assert pv.detected == "pairs" and [r["prompt"] for r in pv.rows] == ["Q1?", "Q2?"]
     assert "question" not in pv.rows[0] and pv.rows[0]["line"] == 1
+    assert pv.read[0] == {"line": 1, "prompt": "Q1?", "candidates": "1. yes | 2. no", "ranking": "1 > 2", "rater": "",
+                          "problem": ""}  # as Tokenwise reads it
     assert admin.preview_upload("prefs.jsonl", rows).detected is None  # unmapped: unknown shape
     assert admin.import_options() is None
     opts = admin.import_options("prompt=question, chosen=good,rejected=bad", rater_field="who")
@@ -277,10 +342,10 @@ def test_import_mapping_preview_and_options_reach_the_importer(admin_db, monkeyp
     db_path, _, _ = admin_db
     with Store(db_path) as s:
         assert admin.import_upload(s, "p", "prefs.jsonl", rows, fmt="pairs", options=opts) == "report"
-        assert seen == {"fmt": "pairs", "source_annotator": "import", "options": opts}
+        assert seen == {"fmt": "pairs", "source_annotator": "import", "options": opts, "skip_bad": False}
         seen.clear()
-        admin.import_upload(s, "p", "prefs.jsonl", rows)
-        assert seen == {"fmt": "auto", "source_annotator": "import"}  # no options: the keyword is left out
+        admin.import_upload(s, "p", "prefs.jsonl", rows, skip_bad=True)
+        assert seen == {"fmt": "auto", "source_annotator": "import", "skip_bad": True}  # no options: left out
 
 
 def test_import_waits_for_a_format_when_the_preview_cannot_read_the_file(admin_db):

@@ -412,3 +412,40 @@ def test_a_new_session_opens_the_project_chosen_last(app_db, app_test):
     assert again.selectbox(key="project").value == "second"
     other = app_test("annotate.py", app_db.other.id).run()  # somebody else's choice is their own
     assert other.selectbox(key="project").value == "p"
+
+
+def test_a_card_line_holds_up_to_8_rank_options_and_a_readable_critique_button_at_1440():
+    """The widths of a card's first line against what Chromium measured at 1440x900 (widgets.py):
+    a 516 px line, each column 11 px short of its share; options 33 px with a digit, 61 "1 best",
+    69 "K worst", 16 px apart; the letter and its help 40 px; the button 110 px, 55 as an icon."""
+    from annotate_app import widgets
+
+    def option_px(label: str) -> int:
+        return {"best": 61, "worst": 69}.get(label.split()[-1], 33)
+
+    for k in range(2, 9):
+        widths = widgets.card_columns(k)
+        head, rank, button = (w / sum(widths) * 516 - 11 for w in widths)
+        labels = [widgets.rank_label(r, k) for r in range(1, k + 1)]
+        assert rank >= sum(option_px(x) for x in labels) + 16 * (k - 1), k
+        assert head >= 40 and button >= (55 if k >= widgets.ICON_ONLY_K else 110), k
+    assert [widgets.rank_label(r, 5) for r in range(1, 6)] == ["1 best", "2", "3", "4", "5 worst"]
+    assert [widgets.rank_label(r, 7) for r in range(1, 8)] == ["1", "2", "3", "4", "5", "6", "7"]
+
+
+def test_seven_candidates_rank_by_numbers_and_keep_the_critique_buttons_name(db_path, monkeypatch, app_test):
+    """K=7: plain numbers (the caption says 1 is the best, 7 the worst); the Critique buttons show
+    their icon only but keep their label (the accessible name) and tooltip."""
+    monkeypatch.setenv("TOKENWISE_DB", db_path)
+    with Store(db_path) as s:
+        s.create_project("seven", k=7, overlap=1)
+        s.add_documents("seven", [NewDocument("d0", "The river rose.", [f"Answer {j}." for j in range(7)])])
+        ann, _ = s.add_annotator("ann")
+    at = app_test("annotate.py", ann.id).run()
+    assert not at.exception
+    assert len(at.radio) == 7 and all(r.options == [str(i) for i in range(1, 8)] for r in at.radio)
+    assert any("**1 is the best**, 7 the worst" in c.value and "(the :material/edit: button)" in c.value
+               for c in at.caption)
+    pops = [p.proto.popover for p in at.get("popover")]
+    assert [(p.label, p.help) for p in pops] == [("Critique", f"Critique of candidate {x}") for x in "ABCDEFG"]
+    assert any("st-key-critique-icon-" in h.proto.body for h in at.get("html"))  # annotate_screen's style

@@ -70,14 +70,82 @@ def test_edit_is_stored_as_an_accepted_human_refinement(review_db, app_test):
         assert item.accepted.variant == "edit" and item.accepted.generator == "human:ann"
 
 
-def test_other_annotators_see_only_their_own_admins_may_see_all(review_db, app_test):
+def test_other_annotators_see_only_their_own_admins_see_all(review_db, app_test):
     at = run(app_test("review.py", review_db.other.id))
     assert not at.dataframe and "Nothing to review" in at.info[0].value
+    assert [t.key for t in at.toggle] == ["review_unreviewed"]  # annotators have no "every annotator" toggle
+    # an admin who ran the jobs sees every annotator's critiques at once
     at = run(app_test("review.py", review_db.boss.id))
-    assert not at.dataframe
-    at.toggle(key="review_everyone").set_value(True)
-    run(at)
+    assert at.toggle(key="review_everyone").value is True
     assert len(at.dataframe) == 1 and any("by ann" in m.value for m in at.markdown)
+    # turned off: their own (none), and the message says what the toggle hides, not that no job ran
+    at.toggle(key="review_everyone").set_value(False)
+    run(at)
+    assert not at.dataframe
+    [info] = [i.value for i in at.info]
+    assert info == ("Nothing to review here. 2 critiques are hidden while \"Every annotator's critiques\" is off: "
+                    "other annotators wrote them.")
+
+
+def test_an_empty_queue_names_the_toggle_that_hides_reviewed_critiques(review_db, app_test):
+    rs1, rs2 = review_db.refs.values()
+    with Store(review_db.path) as s:
+        s.accept_refinement(review_db.ann, rs1[1].id)
+        s.accept_refinement(review_db.ann, rs2[0].id)
+    at = run(app_test("review.py", review_db.ann.id))
+    assert not at.dataframe
+    assert at.info[0].value == ("Nothing to review here. 2 critiques are hidden by \"Only unreviewed\": "
+                                "they were reviewed already.")
+    at.toggle(key="review_unreviewed").set_value(False)
+    run(at)
+    assert len(at.dataframe) == 1 and "(2 to show)" in at.selectbox(key="review_pick").label
+    # an admin with both toggles against them: both are named
+    at = run(app_test("review.py", review_db.boss.id))
+    at.toggle(key="review_everyone").set_value(False)
+    run(at)
+    assert at.info[0].value == ("Nothing to review here. 2 critiques are hidden: other annotators wrote them and they "
+                                "were reviewed already (turn \"Every annotator's critiques\" on and "
+                                "\"Only unreviewed\" off).")
+
+
+def test_no_refinement_yet_points_to_the_jobs(app_db, app_test):
+    with Store(app_db.path) as s:
+        s.save_critique(app_db.ann, s.documents("p")[0].candidates[0].id, "Too short.")
+    at = run(app_test("review.py", app_db.boss.id))
+    assert "Refinements appear when the \"ILF: refine\" and then \"ILF: select\" jobs" in at.info[0].value
+
+
+def test_baselines_made_without_the_critique_are_shown_but_not_offered(review_db, app_test):
+    """The no_feedback refinements (the PMI/InstructRM selectors' baseline) are in the table, marked,
+    but are not choices; even one the selector marked is not preselected."""
+    (k1, rs1), _ = review_db.refs.items()
+    with Store(review_db.path) as s:
+        [base] = s.add_refinements(k1, ["The river rose."], generator="test", variant="no_feedback")
+        s.mark_selected(k1, base.id)
+    at = run(app_test("review.py", review_db.ann.id))
+    table = at.dataframe[0].value
+    assert table["variant"].tolist() == ["feedback"] * 3 + ["no_feedback (baseline: without the critique)"]
+    assert any(c.value == "Refinement #4 (selected) · baseline, made without the critique: not a choice"
+               for c in at.caption)
+    radio = at.radio(key=f"review_choice:{k1}")
+    assert radio.options == ["#1", "#2", "#3"] and radio.value == rs1[0].id
+    at.button(key="review_accept").click()
+    run(at)
+    with Store(review_db.path) as s:
+        assert s.get_refinement(rs1[0].id).accepted and not s.get_refinement(base.id).accepted
+
+
+def test_a_critique_with_baselines_only_offers_no_choice_but_an_edit(review_db, app_test):
+    with Store(review_db.path) as s:
+        doc = s.documents("p")[2]
+        k = s.save_critique(review_db.ann, doc.candidates[0].id, "Name the river.")
+        s.add_refinements(k.id, ["A river rose."], generator="test", variant="no_feedback")
+    at = app_test("review.py", review_db.ann.id)
+    at.session_state["review_pick"] = k.id
+    run(at)
+    assert not at.radio and not any(b.key == "review_accept" for b in at.button)
+    assert any("Every refinement here is a baseline made without the critique" in i.value for i in at.info)
+    assert at.text_area[0].value == doc.candidates[0].text  # the edit starts from the original output
 
 
 def test_page_needs_a_signed_in_user(review_db, app_test):

@@ -298,7 +298,7 @@ def test_chatbot_arena_and_mt_bench_conversations():
     assert problems == []
     assert (item.text, item.candidates, item.sources) == ("user: What is 2+2?", ["5", "4"], ["vicuna-13b", "alpaca-13b"])
     assert item.judgments[0].ranks == [2, 1] and item.judgments[0].rater == "arena_user_7"
-    assert item.ext_id == "q1" and item.meta == {"language": "English", "turns": [q]}
+    assert item.ext_id == "q1" and item.meta == {"language": "English", "turn": 1, "turns": [q]}
     for winner, ranks in (("model_a", [1, 2]), ("tie", [1, 1]), ("tie (bothbad)", [1, 1])):
         assert parse("two_answer", {**row, "winner": winner})[0].judgments[0].ranks == ranks
     # MT-bench: two turns each; `turn` 1 judges the first replies, 2 the whole conversations
@@ -309,6 +309,7 @@ def test_chatbot_arena_and_mt_bench_conversations():
     item = parse("two_answer", {**two, "turn": 2})[0]
     assert item.candidates == ["assistant: 5\n\nuser: And times 3?\n\nassistant: 15",
                                "assistant: 4\n\nuser: And times 3?\n\nassistant: 12"]
+    assert [t["content"] for t in item.candidate_meta[0]["turns"]] == ["5", "And times 3?", "15"]  # drawn as turns
     item, problems = parse("two_answer", {**row, "winner": "model_c"})
     assert item is None and problems[0][1] == "winner" and "model_c" in problems[0][2]
 

@@ -474,6 +474,21 @@ def test_random_selector_is_seeded_and_scores_merge(store, crit):
     assert set(store.get_refinement(r.id).scores) == {"random", "embedding"}  # merged, not replaced
 
 
+def test_a_baseline_refinement_is_never_picked_accepted_or_built(store, crit):
+    """Samples drawn without the critique (variant no_feedback) are what PMI/InstructRM compare with."""
+    k1, k2 = crit["k"]
+    [mine] = store.add_refinements(k1.id, ["The river rose 2 metres."], generator="test")
+    [base1] = store.add_refinements(k1.id, ["The river rose a lot."], generator="test", variant="no_feedback")
+    [base2] = store.add_refinements(k2.id, ["Rain fell."], generator="test", variant="no_feedback")
+    out = select(store, "p", SelectConfig(selector="random", seed=0))
+    assert out["selected"] == {k1.id: mine.id} and out["baseline_only"] == 1
+    with pytest.raises(ValidationError, match="sampled without the critique"):
+        store.accept_refinement(crit["ann"], base2.id)
+    rows = build_dataset(store, "p", include="selected")
+    assert [r["refinement_id"] for r in rows] == [mine.id]
+    assert base1.id not in {r["refinement_id"] for r in rows}
+
+
 def test_embedding_selector_prefers_the_refinement_that_matches_the_feedback(store, crit):
     store.add_refinements(crit["k"][0].id, ["A cat sat on a mat in the sun.",
                                            "The river rose 2 metres and the town closed the bridge."], "test")

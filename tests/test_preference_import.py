@@ -280,6 +280,28 @@ def test_a_conversation_is_shown_as_turns_on_the_annotate_page(app_db, tmp_path)
     assert "Plan a **trip**" in texts and "Lisbon <b>in May</b>" in texts
 
 
+def test_candidates_that_go_on_for_several_turns_are_drawn_turn_by_turn(app_db, tmp_path):
+    """MT-bench judges the second turn: each candidate is a reply, the user's next message, a reply."""
+    from apptest import open_page
+
+    from training.store import Store
+
+    q1, q2 = {"role": "user", "content": "Is 97 prime?"}, {"role": "user", "content": "And one above 100?"}
+    row = {"question_id": 81, "model_a": "m1", "model_b": "m2", "winner": "model_a", "judge": "expert_1", "turn": 2,
+           "conversation_a": [q1, {"role": "assistant", "content": "Yes."}, q2, {"role": "assistant", "content": "101."}],
+           "conversation_b": [q1, {"role": "assistant", "content": "No."}, q2, {"role": "assistant", "content": "100."}]}
+    with Store(app_db.path) as s:
+        s.create_project("mt", kind="prompt", k=2, overlap=2)
+        import_file(s, jsonl(tmp_path / "mt.jsonl", [row]), "mt")
+    at = open_page("annotate", app_db.ann.id)
+    at.selectbox(key="project").select("mt").run()
+    assert not at.exception
+    texts = [t.value for t in at.text]
+    assert {"Yes.", "And one above 100?", "101.", "No.", "100."} <= set(texts)
+    assert not any(t.startswith("assistant: ") for t in texts)  # the roles are captions, not part of the text
+    assert sum(c.value == "user" for c in at.caption) >= 2
+
+
 def test_skip_bad_rows_imports_the_good_ones_and_names_the_rest(store, tmp_path, db_path, capsys):
     """LMSYS arena-55k has rows whose answer is [null]: by default the file is refused whole; with
     skip_bad the other rows land, and the left-out ones are named."""

@@ -139,8 +139,10 @@ with rank_col:
         st.caption("One output: say what is wrong with it and how to fix it (there is nothing to rank). "
                    "**Ctrl+Enter** saves.")
     else:
-        st.caption(f"Rank the {len(doc.candidates)} candidates, **1 is the best**. {rule} "
-                   "*Critique*: what is wrong, how to fix it."
+        k = len(doc.candidates)
+        st.caption(f"Rank the {k} candidates, **1 is the best**, {k} the worst. {rule} *Critique*"
+                   + (" (the :material/edit: button)" if k >= widgets.ICON_ONLY_K else "")
+                   + ": what is wrong, how to fix it."
                    + (" The lowest-ranked candidate needs a critique." if project.require_critique_lowest else "")
                    + " " + annotate_screen.HELP)
     names = widgets.draft_editor(project, doc, draft, order, prefix=PREFIX)

@@ -1,8 +1,9 @@
 """Projects (admin): the list with counts; create one; change its settings; import; export.
 
 Each tab chooses its own project (the import's target is chosen inside the import form, with no
-default). The chosen tab stays across reruns, and an import's outcome stays on screen until the
-next one: what was added, or the problems grouped by kind with counts and their first lines.
+default). The chosen tab stays across reruns, and an import's outcome stays on screen while its
+file and project stay chosen: what was added, or the problems grouped by kind with counts and
+their first lines; another file or project clears it.
 """
 
 from __future__ import annotations
@@ -139,6 +140,9 @@ with import_tab:
     source = source_col.text_input("Annotator of imported judgments", value="import", key="import_source",
                                    help="rankings and critiques without a rater are saved as this annotator's "
                                         "(created, without a usable token, if missing).")
+    skip_bad = st.checkbox("Skip rows with problems", key="import_skip_bad",
+                           help="Leave out the rows that cannot be read (each is named) and import the rest. "
+                                "Off: one bad row refuses the whole file, and nothing is imported.")
     options = None
     try:
         options = admin.import_options(mapping, rater, score)
@@ -158,22 +162,32 @@ with import_tab:
                        + (f"; detected format: **{pv.detected}**" if pv.detected
                           else f"; {escape_markdown(pv.note)}") + ".")
             st.dataframe(pd.DataFrame(pv.rows), hide_index=True, width="stretch")
+            if pv.read:
+                st.caption("The same rows as Tokenwise reads them: the prompt, the candidates numbered, the ranking "
+                           "by those numbers (= a tie), the rater, and what is wrong with a row it cannot read.")
+                st.dataframe(pd.DataFrame(pv.read), hide_index=True, width="stretch", key="import_read")
     ready = upload is not None and target is not None and mapping is not None and not unreadable
+    # an outcome belongs to one upload (a file chosen again is a new one) into one project
+    this_import = (upload.file_id, target) if upload is not None else None
+    last = st.session_state.get("import_result")
+    if last is not None and last[0] != this_import:  # another file or project: that outcome is not about it
+        del st.session_state["import_result"]
     if st.button("Import", type="primary", disabled=not ready, key="import_go",
                  help="The preview cannot read this file as it is: choose its Format or a Column mapping"
                  if unreadable else None):
         try:
             with ui.store() as s:
                 result = admin.import_upload(s, target, upload.name, upload.getvalue(), fmt=fmt,
-                                             source_annotator=source, options=options)
+                                             source_annotator=source, options=options, skip_bad=skip_bad)
         except ImportFileError as e:
-            st.session_state["import_result"] = ("refused", upload.name, target, e)
+            st.session_state["import_result"] = (this_import, "refused", upload.name, target, e)
         except TokenwiseError as e:
-            st.session_state["import_result"] = ("error", upload.name, target, str(e))
+            st.session_state["import_result"] = (this_import, "error", upload.name, target, str(e))
         else:
-            st.session_state["import_result"] = ("done", upload.name, target, admin.import_summary(result))
-    if last := st.session_state.get("import_result"):  # kept on screen until the next import
-        outcome, name, into, detail = last
+            st.session_state["import_result"] = (this_import, "done", upload.name, target,
+                                                 admin.import_summary(result))
+    if last := st.session_state.get("import_result"):  # kept on screen while its file and project are chosen
+        _, outcome, name, into, detail = last
         if outcome == "done":
             st.success(f"{escape_markdown(name)} → {escape_markdown(into)}: {escape_markdown(detail)}")
         elif outcome == "error":
@@ -184,7 +198,8 @@ with import_tab:
             st.error(f"{escape_markdown(name)} was refused: nothing was imported into {escape_markdown(into)}. "
                      f"{detail.count()} of {len(groups)} kind(s)"
                      + (f" {escape_markdown(detail.stopped())}" if detail.stopped_at is not None else "") + "; "
-                     "fix them and upload again.")
+                     "fix them and upload again" + ("." if skip_bad else ", or tick \"Skip rows with problems\" to "
+                                                    "import the other rows."))
             for g in groups:
                 widgets.plain(g.summary())
             with st.expander("Every problem, line by line"):

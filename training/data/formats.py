@@ -521,7 +521,7 @@ def _two_turns(prompt: Any, a: Any, b: Any, turn: Any) -> tuple[Any, Any, Any]:
             turns = [{"role": "assistant", "content": replies[0]}]
             for p, r in zip(prompt[1:], replies[1:]):
                 turns += [{"role": "user", "content": p}, {"role": "assistant", "content": r}]
-            return render_turns(turns)
+            return turns
 
         return [{"role": "user", "content": prompt[0]}], side(a), side(b)
     if _is_turns(a) and _is_turns(b):
@@ -629,10 +629,13 @@ def _parse_two_answer(obj: dict, line: int, problems: Problems, opts: Options) -
     model_keys = [f"model_{_suffix(k)}" for k in keys]
     sources = [str(obj[k]) for k in model_keys] if all(obj.get(k) not in (None, "") for k in model_keys) else None
     score_keys = [f"score_{_suffix(k)}" for k in keys]
-    known = (pkey, *keys, *label_keys, *score_keys, *(model_keys if sources else ()), "id", "question_id", "turn",
+    known = (pkey, *keys, *label_keys, *score_keys, *(model_keys if sources else ()), "id", "question_id",
              opts.rater_field or _first_key(obj, RATER_FIELDS))
     fields = _prompt_item(line, prompt, obj, known)
     cmeta = [{"score": obj[k]} if k in obj else {} for k in score_keys]
+    for m, v in zip(cmeta, (a, b)):
+        if _is_turns(v) and len(v) > 1:  # a reply, the user's next turn, the next reply: drawn as turns
+            m["turns"] = list(v)
     ext = next((obj[k] for k in ("id", "post_id", "question_id") if obj.get(k) is not None), None)
     return Item(**fields, candidates=texts, ext_id=None if ext is None else str(ext), sources=sources,
                 candidate_meta=cmeta, judgments=[Judgment(ranks, rater=_rater(obj, opts))])

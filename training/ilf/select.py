@@ -514,8 +514,13 @@ def select(store, project, cfg: SelectConfig | None = None, *, critique_ids: Seq
     store.save_refinement_scores(scores, selector=cfg.selector)
     selected = {}
     for it in items:
-        pool = [r for r in it.refinements if r.variant == "feedback"] or list(it.refinements)
-        best = max(pool, key=lambda r: (score_of(scores[r.id], cfg.selector), -r.id))
-        store.mark_selected(it.critique.id, best.id)
-        selected[it.critique.id] = best.id
-    return {"critiques": len(items), "scored": len(scores), "selected": selected}
+        pool = [r for r in it.refinements if r.variant == "feedback"]  # the baselines are never the pick
+        if pool:
+            best = max(pool, key=lambda r: (score_of(scores[r.id], cfg.selector), -r.id))
+            store.mark_selected(it.critique.id, best.id)
+            selected[it.critique.id] = best.id
+    left = len(items) - len(selected)
+    if left:
+        log.info("select: %d critique(s) have only baseline refinements (sampled without the critique): none picked",
+                 left)
+    return {"critiques": len(items), "scored": len(scores), "selected": selected, "baseline_only": left}

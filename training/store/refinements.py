@@ -119,6 +119,10 @@ class RefinementsMixin(StoreBase):
         """
         r = self.get_refinement(refinement_id)
         self._check_reviewer(annotator, r.critique_id)
+        if r.variant == "no_feedback":
+            raise ValidationError(f"refinement {refinement_id} was sampled without the critique (a baseline for the "
+                                  "selectors), so it is no refinement of it: accept one made with the critique, "
+                                  "or write your own")
         ts = now()
         with self.tx() as c:
             c.execute(
