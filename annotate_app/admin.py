@@ -100,18 +100,17 @@ def as_read(fmt: str, rows: list[tuple[int, object]], options: formats.Options) 
         problems = _RowProblems()
         item = formats.parse(fmt, obj, line, problems, options)
         if item is None:
-            out.append({"line": line, "prompt": "", "candidates": "", "ranking": "", "rater": "",
-                        "problem": "; ".join(problems.found)})
+            out.append({"line": line, "prompt": "", "ranking": "", "rater": "", "problem": "; ".join(problems.found),
+                        "candidates": ""})
             continue
         j = item.judgments[0] if item.judgments else None
         order = sorted(range(len(item.candidates)), key=lambda i: j.ranks[i]) if j else []
         ranking = "".join((" = " if n and j.ranks[i] == j.ranks[order[n - 1]] else " > " if n else "") + str(i + 1)
                           for n, i in enumerate(order))
-        out.append({"line": line, "prompt": _cell(item.text),
-                    "candidates": _cell(" | ".join(f"{i + 1}. {c}" for i, c in enumerate(item.candidates))),
-                    "ranking": ranking if len(item.candidates) > 1 else "",
-                    "rater": (j.rater or "") if j else "", "problem": ""})
-    return out
+        out.append({"line": line, "prompt": _cell(item.text), "ranking": ranking if len(item.candidates) > 1 else "",
+                    "rater": (j.rater or "") if j else "", "problem": "",
+                    "candidates": _cell(" | ".join(f"{i + 1}. {c}" for i, c in enumerate(item.candidates)))})
+    return out  # (the long candidates last, so the ranking and a row's problem show without scrolling)
 
 
 def import_options(mapping: str = "", rater_field: str = "", score_field: str = "") -> formats.Options | None:
