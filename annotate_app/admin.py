@@ -66,15 +66,19 @@ def _cell(v) -> str:
 
 
 def preview_upload(filename: str, data: bytes, mapping: dict[str, str] | None = None,
-                   n: int = PREVIEW_ROWS) -> Preview:
+                   n: int = PREVIEW_ROWS, *, options: formats.Options | None = None, fmt: str = "auto") -> Preview:
     """The first `n` rows of an upload as they will be read (columns renamed by `mapping`), and
-    the format detected from them. Reads only those rows."""
+    the format detected from them; `read`: those rows as the import reads them, in the format
+    chosen (`fmt`, or the detected one) with the form's `options` (rater and score columns).
+    Reads only those rows."""
     seen = formats.FirstProblem()
     with _as_file(filename, data) as path:
         first = list(itertools.islice(sources.records(path, seen), n))
     mapped = [(line, formats.apply_mapping(obj, mapping or {})) for line, obj in first if isinstance(obj, dict)]
     detected, note = formats.detect(first, mapping, seen)
-    read = as_read(detected, first, formats.Options(mapping=mapping or {})) if detected else []
+    use = detected if fmt == "auto" else fmt
+    opts = options or formats.Options(mapping=mapping or {})
+    read = as_read(use, first, opts) if use in formats.FORMATS else []
     return Preview([{"line": line, **{k: _cell(v) for k, v in obj.items()}} for line, obj in mapped],
                    detected, note, read)
 
@@ -98,7 +102,11 @@ def as_read(fmt: str, rows: list[tuple[int, object]], options: formats.Options) 
         if not isinstance(obj, dict):
             continue
         problems = _RowProblems()
-        item = formats.parse(fmt, obj, line, problems, options)
+        try:
+            item = formats.parse(fmt, obj, line, problems, options)
+        except (ValueError, TypeError, KeyError, IndexError, AttributeError) as e:  # shown, not a crash
+            problems.add(line, "row", f"cannot be read: {type(e).__name__}: {e}")
+            item = None
         if item is None:
             out.append({"line": line, "prompt": "", "ranking": "", "rater": "", "problem": "; ".join(problems.found),
                         "candidates": ""})
@@ -107,7 +115,8 @@ def as_read(fmt: str, rows: list[tuple[int, object]], options: formats.Options) 
         order = sorted(range(len(item.candidates)), key=lambda i: j.ranks[i]) if j else []
         ranking = "".join((" = " if n and j.ranks[i] == j.ranks[order[n - 1]] else " > " if n else "") + str(i + 1)
                           for n, i in enumerate(order))
-        out.append({"line": line, "prompt": _cell(item.text), "ranking": ranking if len(item.candidates) > 1 else "",
+        out.append({"line": line, "prompt": _cell(item.text), "ranking": ranking if len(item.candidates) > 1
+                    else "(grouped per prompt)" if fmt == "scored" else "",
                     "rater": (j.rater or "") if j else "", "problem": "",
                     "candidates": _cell(" | ".join(f"{i + 1}. {c}" for i, c in enumerate(item.candidates)))})
     return out  # (the long candidates last, so the ranking and a row's problem show without scrolling)

@@ -321,6 +321,11 @@ def test_the_preview_reads_rows_as_the_import_will_and_names_a_bad_one():
         ("user: Q?", "1. A | 2. B", "2 > 1", "u7"), ("user: R?", "1. C | 2. D", "1 = 2", "")]
     assert pv.read[2]["problem"].startswith("winner: must say which answer is preferred")
     assert admin.preview_upload("d.jsonl", b'{"text": "T", "candidates": ["a", "b"]}\n').read == []
+    # the form's options and chosen format: a score column named in the form is used
+    scored = b'{"instruction": "Q", "completions": [{"response": "a", "stars": 2}, {"response": "b", "stars": 5}]}\n'
+    assert admin.preview_upload("r.jsonl", scored).read[0]["problem"].startswith("completions[0]")
+    pv = admin.preview_upload("r.jsonl", scored, options=admin.import_options(score_field="stars"), fmt="ratings")
+    assert pv.read[0]["ranking"] == "2 > 1" and pv.read[0]["problem"] == ""
 
 
 def test_import_mapping_preview_and_options_reach_the_importer(admin_db, monkeypatch):

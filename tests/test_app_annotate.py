@@ -444,7 +444,7 @@ def test_seven_candidates_rank_by_numbers_and_keep_the_critique_buttons_name(db_
     at = app_test("annotate.py", ann.id).run()
     assert not at.exception
     assert len(at.radio) == 7 and all(r.options == [str(i) for i in range(1, 8)] for r in at.radio)
-    assert any("**1 is the best**, 7 the worst" in c.value and "(the :material/edit: button)" in c.value
+    assert any("**1 is the best**, 7 the worst" in c.value and "(the button at the right of each card)" in c.value
                for c in at.caption)
     pops = [p.proto.popover for p in at.get("popover")]
     assert [(p.label, p.help) for p in pops] == [("Critique", f"Critique of candidate {x}") for x in "ABCDEFG"]

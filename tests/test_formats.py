@@ -323,10 +323,20 @@ def test_arena_one_hot_winner_and_turns_as_json_strings():
     assert item.judgments[0].ranks == [1, 1] and item.sources == ["gpt-4", "llama-2"] and item.meta == {}
     multi = {**row, "prompt": '["Hi", "Say more"]', "response_a": '["Hello", "Hello there"]',
              "response_b": '["Yo", null]', "winner_model_a": 1, "winner_tie": 0}
-    item, _ = parse("two_answer", multi)
+    item, problems = parse("two_answer", multi)  # a null reply is a missing one: the row is refused
+    assert item is None and problems == [(7, "response_b", "turn 3 of 3 is empty (null): a reply is missing")]
+    item, _ = parse("two_answer", {**multi, "response_b": '["Yo", "Sure."]'})
     assert item.text == "user: Hi" and item.judgments[0].ranks == [1, 2]
     assert item.candidates == ["assistant: Hello\n\nuser: Say more\n\nassistant: Hello there",
-                               "assistant: Yo\n\nuser: Say more\n\nassistant: "]
+                               "assistant: Yo\n\nuser: Say more\n\nassistant: Sure."]
+    # empty lists, real or as JSON strings, are problems, not crashes
+    for empty in ([], "[]"):
+        assert parse("two_answer", {**row, "response_a": empty})[0] is None
+        assert parse("two_answer", {**row, "prompt": empty})[0] is None
+    # an answer that is a text looking like a JSON list stays a text when the others are not lists
+    item, _ = parse("two_answer", {"prompt": "List two fruits.", "response_a": '["apple", "banana"]',
+                                   "response_b": "Apples.", "winner": "model_a"})
+    assert item.candidates == ['["apple", "banana"]', "Apples."]
     item, problems = parse("two_answer", {**row, "winner_model_a": 1})
     assert item is None and "exactly one" in problems[0][2]
 
@@ -338,8 +348,15 @@ def test_pku_helpsteer3_and_webgpt_pairs():
     assert problems == [] and item.judgments[0].ranks == [2, 1]
     assert item.meta == {"safer_response_id": 0, "is_response_0_safe": True}
     assert parse("two_answer", {**pku, "better_response_id": 2})[1][0][1] == "better_response_id"
-    # four numbered responses are a document's candidates, not a pair
+    assert parse("two_answer", {**pku, "better_response_id": 1.0})[0].judgments[0].ranks == [2, 1]  # (pandas)
+    # three or four numbered responses are a document's candidates, not a pair
     assert F.detect_one({**pku, "response_2": "c", "response_3": "d"}) is None
+    assert F.detect_one({**pku, "response_2": "c"}) is None
+    # a label on numbered answers names one by its number (0 is response_0), never SHP's "1 = the first"
+    labelled = {k: v for k, v in pku.items() if k != "better_response_id"}
+    assert parse("two_answer", {**labelled, "label": 1})[0].judgments[0].ranks == [2, 1]
+    assert parse("two_answer", {**labelled, "label": "0"})[0].judgments[0].ranks == [1, 2]
+    assert "0 or response_0 for the first" in parse("two_answer", {**labelled, "label": 2})[1][0][2]
     hs3 = {"domain": "general", "context": [{"role": "user", "content": "Name a colour."}],
            "response1": "Blue.", "response2": "Colours are nice.", "overall_preference": -2}
     item, problems = parse("two_answer", hs3)

@@ -487,6 +487,10 @@ def test_a_baseline_refinement_is_never_picked_accepted_or_built(store, crit):
     rows = build_dataset(store, "p", include="selected")
     assert [r["refinement_id"] for r in rows] == [mine.id]
     assert base1.id not in {r["refinement_id"] for r in rows}
+    # one accepted before baselines were refused (written straight to the table) is not built either
+    with store.tx() as c:
+        c.execute("UPDATE refinements SET accepted = 1, reviewed_by = ? WHERE id = ?", (crit["ann"].id, base2.id))
+    assert [r["refinement_id"] for r in build_dataset(store, "p", include="selected")] == [mine.id]
 
 
 def test_embedding_selector_prefers_the_refinement_that_matches_the_feedback(store, crit):
@@ -543,7 +547,7 @@ def test_refine_limit_takes_the_oldest_critiques_and_the_next_run_the_rest(store
     out = refine(store, "p", RefineConfig(n=1, baseline_n=0, max_new_tokens=8, limit=1), lm=tiny_lm,
                  progress=progress)
     assert (out["critiques"], out["critiques_left"]) == (1, 1)
-    assert "the first 1 of 2 critiques to do (limit 1); 1 are left" in progress.lines[0]
+    assert "the first 1 of 2 critiques to do (limit 1); 1 is left" in progress.lines[0]
     first, second = crit["k"]
     assert len(store.refinements(first.id)) == 1 and store.refinements(second.id) == []
     out = refine(store, "p", RefineConfig(n=1, baseline_n=0, max_new_tokens=8, limit=1), lm=tiny_lm)

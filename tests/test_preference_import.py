@@ -376,3 +376,30 @@ def test_the_fields_note_warns_of_fields_that_give_the_judgment_away(store, tmp_
     report = import_file(store, jsonl(tmp_path / "pku.jsonl", [row]), "pku")
     note = report.fields_note()
     assert "category" in note and "is_response_0_safe, prompt_source, safer_response_id may give the judgment away" in note
+
+
+def test_skip_bad_rows_never_writes_a_bad_line_and_accounts_for_every_judgment(store, tmp_path):
+    store.create_project("docs", k=2)
+    path = tmp_path / "d.jsonl"
+    path.write_bytes(b'{"id": "a", "text": "T", "candidates": ["x", "y"]}\n'
+                     b'{"id": "b", "text": "caf\xe9", "candidates": ["x", "y"]}\n')  # not UTF-8
+    report = import_file(store, path, "docs", skip_bad=True)
+    assert (report.documents, report.skipped) == (1, 1) and [d.ext_id for d in store.documents("docs")] == ["a"]
+    # a pair already in the project and a second judgment of it in the same file: both named, the new row lands
+    store.create_project("pairs", k=2)
+    row = {"prompt": "P1", "chosen": "a", "rejected": "b", "worker": "u1"}
+    import_file(store, jsonl(tmp_path / "p1.jsonl", [row]), "pairs")
+    again = jsonl(tmp_path / "p2.jsonl", [row, {**row, "worker": "u2"}, {**row, "prompt": "P2"}])
+    report = import_file(store, again, "pairs", skip_bad=True)
+    assert (report.documents, report.rankings, report.skipped) == (1, 1, 2)
+    assert [ln for ln, _, _ in report.problems] == [1, 2] and "already in project" in report.problems[1][2]
+
+
+def test_the_queue_note_counts_what_the_import_completed_and_suggests_enough_overlap(store, tmp_path):
+    store.create_project("arena", kind="prompt", k=2, overlap=2)
+    rows = [{"prompt": "Q", "chosen": "a", "rejected": "b", "judge": j} for j in ("u1", "u2", "u3")]
+    report = import_file(store, jsonl(tmp_path / "a.jsonl", rows), "arena")
+    assert (report.complete, report.most_rankings) == (1, 3)
+    assert "1 document(s) reached the project's overlap (2)" in str(report) and "--overlap 4" in str(report)
+    more = import_file(store, jsonl(tmp_path / "b.jsonl", [{"prompt": "R", "chosen": "a", "rejected": "b"}]), "arena")
+    assert more.complete == 0 and "no annotator's queue" not in str(more)  # one ranking of two: still open

@@ -141,7 +141,7 @@ with rank_col:
     else:
         k = len(doc.candidates)
         st.caption(f"Rank the {k} candidates, **1 is the best**, {k} the worst. {rule} *Critique*"
-                   + (" (the :material/edit: button)" if k >= widgets.ICON_ONLY_K else "")
+                   + (" (the button at the right of each card)" if k >= widgets.ICON_ONLY_K else "")
                    + ": what is wrong, how to fix it."
                    + (" The lowest-ranked candidate needs a critique." if project.require_critique_lowest else "")
                    + " " + annotate_screen.HELP)

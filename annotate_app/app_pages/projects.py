@@ -141,7 +141,7 @@ with import_tab:
                                    help="rankings and critiques without a rater are saved as this annotator's "
                                         "(created, without a usable token, if missing).")
     skip_bad = st.checkbox("Skip rows with problems", key="import_skip_bad",
-                           help="Leave out the rows that cannot be read (each is named) and import the rest. "
+                           help="Leave out the rows that cannot be read (the first ones are named) and import the rest. "
                                 "Off: one bad row refuses the whole file, and nothing is imported.")
     options = None
     try:
@@ -152,7 +152,8 @@ with import_tab:
     unreadable = False  # what the preview cannot read, the import cannot either: Import waits for a fix
     if upload is not None and mapping is not None:
         try:
-            pv = admin.preview_upload(upload.name, upload.getvalue(), options.mapping if options else None)
+            pv = admin.preview_upload(upload.name, upload.getvalue(), options.mapping if options else None,
+                                      options=options, fmt=fmt)
         except TokenwiseError as e:
             unreadable = True
             st.warning(f"Cannot read {escape_markdown(upload.name)}: {escape_markdown(str(e))}")

@@ -66,8 +66,8 @@ def register(sub) -> None:
                    help="ratings and scored: a response's score (dotted path, e.g. annotations.helpfulness.Rating; "
                         "default: overall_score, score, rating; scored rows also helpfulness, reward, rank)")
     p.add_argument("--skip-bad-rows", action="store_true",
-                   help="leave out the rows with problems (each is named) and import the rest; by default one bad "
-                        "row refuses the whole file")
+                   help="leave out the rows with problems (the first 50 are named) and import the rest; by default "
+                        "one bad row refuses the whole file")
     p.add_argument("--split", default=None, help="hub dataset split (default: train)")
     p.add_argument("--source-annotator", default="import", metavar="NAME",
                    help="source credited with the rankings (pairs) and critiques (slf5k) in the file: an"
@@ -126,7 +126,7 @@ def cmd_import(args) -> int:
                 print("to import the other rows and leave these out: --skip-bad-rows", file=sys.stderr)
             return 2
     print(report)
-    for line, field, msg in report.problems:  # --skip-bad-rows: every row left out, named
+    for line, field, msg in report.problems:  # --skip-bad-rows: the rows left out (the first 50), named
         print(f"skipped line {line}: {field}: {msg}", file=sys.stderr)
     return 0
 

@@ -477,9 +477,9 @@ def _suffix(key: str) -> str:
 def _answer_keys(obj: dict) -> tuple[str, str] | None:
     for a, b in TWO_ANSWER_KEYS:
         if a in obj and b in obj:
-            s = _suffix(b)
-            if s.isdigit() and f"{b[:-1]}{int(s) + 1}" in obj:  # response_0 .. response_3: candidates
-                continue
+            if _suffix(b).isdigit() and (f"{b[:-1]}{int(_suffix(b)) + 1}" in obj
+                                         or f"{a[:-1]}{int(_suffix(a)) - 1}" in obj):
+                continue  # response_0 .. response_2: more than two answers, a document's candidates
             return a, b
     return None
 
@@ -491,15 +491,14 @@ def _json_list(v: Any) -> Any:
             out = json.loads(v)
         except ValueError:
             return v
-        if isinstance(out, list) and out and all(x is None or isinstance(x, str) for x in out):
-            return ["" if x is None else x for x in out]
+        if isinstance(out, list) and all(x is None or isinstance(x, str) for x in out):
+            return ["" if x is None else x for x in out]  # (a null reply: an empty one, refused as such)
     return v
 
 
 def _prompt_value(v: Any) -> Any:
-    """A prompt as a string or chat turns: also a JSON-string list and an object holding the text
-    ({"full_text": ...}, WebGPT's question)."""
-    v = _json_list(v)
+    """A prompt as a string or chat turns, or an object holding the text ({"full_text": ...},
+    WebGPT's question)."""
     if isinstance(v, dict):
         key = _first_key(v, ("full_text", "text", "content", "question"))
         return v.get(key) if key else v
@@ -512,8 +511,8 @@ def _two_turns(prompt: Any, a: Any, b: Any, turn: Any) -> tuple[Any, Any, Any]:
       with the later user turns between them, rendered as turns;
     - two whole conversations (Chatbot Arena, MT-bench): their shared start is the prompt; `turn`
       (MT-bench's judged turn, 1-based) cuts both after that many replies."""
-    if isinstance(prompt, list) and all(isinstance(x, str) for x in prompt) and isinstance(a, list) \
-            and isinstance(b, list) and all(isinstance(x, str) for x in (*a, *b)):
+    if isinstance(prompt, list) and isinstance(a, list) and isinstance(b, list) and prompt and a and b \
+            and all(isinstance(x, str) for x in (*prompt, *a, *b)):
         if len(prompt) == len(a) == len(b) == 1:
             return prompt[0], a[0], b[0]
 
@@ -558,9 +557,9 @@ def _two_answer_ranks(obj: dict, keys: tuple[str, str], line: int, problems: Pro
             return None
         return {"winner_model_a": [1, 2], "winner_model_b": [2, 1], "winner_tie": [1, 1]}[hot[0]], onehot
     if "better_response_id" in obj:  # PKU-SafeRLHF: which of response_0 / response_1
-        v = obj["better_response_id"]
-        if str(v).strip() in (sa, sb):
-            return ([1, 2] if str(v).strip() == sa else [2, 1]), ("better_response_id",)
+        v = _number(obj["better_response_id"])
+        if sa.isdigit() and v in (int(sa), int(sb)):
+            return ([1, 2] if v == int(sa) else [2, 1]), ("better_response_id",)
         problems.add(line, "better_response_id", f"must be {sa} or {sb} (the better of {first} and {second}), "
                      f"got {v!r}")
         return None
@@ -575,15 +574,19 @@ def _two_answer_ranks(obj: dict, keys: tuple[str, str], line: int, problems: Pro
     if lkey is not None:
         label = obj[lkey]
         name = label.strip().lower() if isinstance(label, str) else label
-        # SHP: labels = 1 when A is preferred; also "A"/"B", the answers' keys and Arena's model_a/model_b
-        if name in (1, "1", "a", first.lower(), "model_a", f"model_{sa.lower()}"):
+        if sa.isdigit():  # numbered answers: a number names one of them (response_0/1: 0 is the first)
+            number, firsts, seconds = _number(label), (int(sa),), (int(sb),)
+            usage = f"{sa} or {first} for the first, {sb} or {second} for the second, or tie"
+        else:  # SHP: labels = 1 when A is preferred, 0 when B is
+            number, firsts, seconds = _number(label), (1,), (0,)
+            usage = "1, A or model_a for the first; 0, B or model_b for the second; tie"
+        if number in firsts or name in ("a", first.lower(), "model_a", f"model_{sa.lower()}"):
             return [1, 2], (lkey,)
-        if name in (0, "0", "b", second.lower(), "model_b", f"model_{sb.lower()}"):
+        if number in seconds or name in ("b", second.lower(), "model_b", f"model_{sb.lower()}"):
             return [2, 1], (lkey,)
         if name in TIE_LABELS:
             return [1, 1], (lkey,)
-        problems.add(line, lkey, f"must say which answer is preferred (1, A or model_a for the first; 0, B or "
-                     f"model_b for the second; tie), got {label!r}")
+        problems.add(line, lkey, f"must say which answer is preferred ({usage}), got {label!r}")
         return None
     score_keys = (f"score_{sa}", f"score_{sb}")
     if all(k in obj for k in score_keys):
@@ -606,8 +609,11 @@ def _parse_two_answer(obj: dict, line: int, problems: Problems, opts: Options) -
                      "response_0/response_1, conversation_a/conversation_b, ...)")
         return None
     pkey = _first_key(obj, PROMPT_FIELDS)
-    prompt, a, b = _two_turns(_prompt_value(obj.get(pkey)) if pkey else None, _json_list(obj[keys[0]]),
-                              _json_list(obj[keys[1]]), obj.get("turn"))
+    raw = (obj.get(pkey) if pkey else None, obj[keys[0]], obj[keys[1]])
+    decoded = [_json_list(v) for v in raw]
+    if not all(isinstance(v, list) for v in decoded):  # JSON-string lists only as a set (LMSYS arena's
+        decoded = list(raw)                            # layout): an answer may be a text like '["a", "b"]'
+    prompt, a, b = _two_turns(_prompt_value(decoded[0]), decoded[1], decoded[2], obj.get("turn"))
     if not (isinstance(prompt, str) and prompt.strip()) and not _is_turns(prompt):
         problems.add(line, pkey or "prompt", f"missing or empty (one of {', '.join(PROMPT_FIELDS)}; or two "
                      "conversations that start with the same turns)" if pkey is None or not prompt else
@@ -620,6 +626,9 @@ def _parse_two_answer(obj: dict, line: int, problems: Problems, opts: Options) -
             problems.add(line, key, _not_text(v))
         elif not text.strip():
             problems.add(line, key, "is empty")
+        elif _is_turns(v) and (gap := next((i for i, m in enumerate(v) if not str(m.get("content") or "").strip()),
+                                           None)) is not None:
+            problems.add(line, key, f"turn {gap + 1} of {len(v)} is empty (null): a reply is missing")
         else:
             texts.append(text)
     judged = _two_answer_ranks(obj, keys, line, problems)
@@ -676,7 +685,7 @@ def _parse_scored(obj: dict, line: int, problems: Problems, opts: Options) -> It
     fields = _prompt_item(line, prompt, {}, ())
     cmeta = {k: v for k, v in obj.items() if k not in (pkey, rkey, rater_key, ext_key, "model", "title")}
     return Item(**fields, candidates=[text], title=str(obj.get("title") or ""),
-                ext_id=None if ext_key is None else str(obj[ext_key]),
+                ext_id=None if ext_key is None or obj[ext_key] is None else str(obj[ext_key]),
                 sources=[str(obj.get("model") or "import")], candidate_meta=[cmeta],
                 judgments=[Judgment([1], rater=_rater(obj, opts))],
                 value=-value if skey == "rank" else value)
@@ -750,7 +759,8 @@ FORMATS: dict[str, Format] = {f.name: f for f in [
            {"instruction": "Explain what a leap year is.",
             "completions": [{"model": "m1", "response": "A year with 366 days.", "overall_score": 8},
                             {"model": "m2", "response": "A year.", "overall_score": 3}]}, _parse_ratings),
-    Format("two_answer", "two answers with scores or a label (SHP-like)",
+    Format("two_answer", "two answers with a label or scores (SHP, Chatbot Arena, MT-bench, PKU-SafeRLHF, "
+                         "HelpSteer3, WebGPT)",
            frozenset({"history", "human_ref_A", "human_ref_B"}),
            {"history": "How do I keep basil alive?", "human_ref_A": "Water it when the soil is dry.",
             "human_ref_B": "Basil dies.", "labels": 1, "score_A": 12, "score_B": 2}, _parse_two_answer),

@@ -10,7 +10,7 @@ Formats (JSON Schemas in data/schemas/; `formats.FORMATS` lists them with an exa
              (`title`, `reference`, `meta` optional; `meta` is a JSON object in its cell; K = the
              number of candidate_N columns, and every cell of them must be filled). Plain JSONL
              and CSV take the fast path below (`_stream`); other sources go through `_stream_items`.
-  pairs, implicit, sff, ratings, two_answer, slf5k
+  pairs, implicit, sff, ratings, two_answer, scored, slf5k
              the preference formats of training/data/formats.py, read into Items from any source
              of training/data/sources.py (`_stream_items`): rows with the same prompt and
              candidates become one document with one ranking per judgment, credited to source
@@ -29,6 +29,9 @@ How an import runs (one streaming pass; memory stays flat):
      annotators' saves land between batches and none of these rows is visible yet.
   3. the end: any problem -> the staged rows are deleted and ImportFileError lists every problem
      (first MAX_PROBLEMS); otherwise one flip makes all the rows the project's at once.
+     With `skip_bad` the bad rows are left out instead (never written), the good ones written as
+     they come, and the report names the first MAX_PROBLEMS problems; a source with no good row
+     is still refused.
 A process killed mid-way leaves only staged rows, which the next Store open deletes.
 """
 
@@ -90,8 +93,9 @@ class ImportReport:
     seconds: float = 0.0
     unshown_fields: list[str] = field(default_factory=list)  # the documents' other fields, none shown yet
     skipped: int = 0  # skip_bad: rows left out for their problems
-    complete: int = 0  # the project's documents whose rankings (imported ones too) reach its overlap
+    complete: int = 0  # documents the imported rankings brought to the project's overlap
     overlap: int = 0
+    most_rankings: int = 0  # the most rankings the file gave one document
     problems: list[tuple[int, str, str]] = field(default_factory=list)  # skip_bad: the first MAX_PROBLEMS of them
 
     def __str__(self) -> str:
@@ -107,11 +111,11 @@ class ImportReport:
 
     def queue_note(self) -> str:
         """Imported rankings count towards the overlap: documents they complete are in no one's queue."""
-        more = self.overlap + 1
-        return (f"{self.complete} of the project's documents have {self.overlap} ranking(s) or more with the imported "
-                f"ones, the project's overlap, so they are in no annotator's queue; to have people rank them too, "
-                f"raise the overlap (tokenwise project set {shlex.quote(self.project)} --overlap {more}, or "
-                "Projects > Settings)")
+        more = max(self.overlap, self.most_rankings) + 1
+        return (f"{self.complete} document(s) reached the project's overlap ({self.overlap}) with the imported "
+                f"rankings, so they are in no annotator's queue; to have people rank them too, raise the overlap "
+                f"above the rankings they have (tokenwise project set {shlex.quote(self.project)} --overlap {more}, "
+                "or Projects > Settings)")
 
     def skipped_note(self) -> str:
         """How many rows were left out and why (the first few problems)."""
@@ -458,6 +462,7 @@ def import_file(store: Store, path: str | Path, project: str | int, fmt: str = "
     t0 = time.perf_counter()
     path, p, fmt, options = _open(store, path, project, fmt, options)
     report = ImportReport(str(path), p.name, fmt)
+    complete_before = store.totals(p)["complete"]
     items = fmt in ITEM_FORMATS or not _fast(path, options)
     imp = store.begin_import(p, str(path))  # item imports make their sources as they meet them
     try:
@@ -474,7 +479,7 @@ def import_file(store: Store, path: str | Path, project: str | int, fmt: str = "
         raise
     report.seconds = time.perf_counter() - t0
     if report.rankings:
-        report.complete, report.overlap = store.totals(p.name)["complete"], p.overlap
+        report.complete, report.overlap = store.totals(p.name)["complete"] - complete_before, p.overlap
     if report.documents and not store.get_project(p.name).context_fields:
         report.unshown_fields = [f for f in store.meta_fields(p.name) if f != "turns"]  # turns: drawn as a chat
     log.info("%s", report)
@@ -534,7 +539,7 @@ def _stream(store: Store, path: Path, fmt: str, p, imp, report: ImportReport, op
         n += 1
         if problems.full:
             break
-        if row is None:
+        if row is None or (problems.skip and line in problems.bad_lines):  # (a line not UTF-8: read to go on)
             continue
         if row.ext_id in seen:
             problems.add(line, "id", f"{row.ext_id!r} duplicates line {seen[row.ext_id]}")
@@ -609,6 +614,9 @@ def _stream_items(store: Store, path, fmt: str, p, imp, report: ImportReport, op
                 problems.add(it.line, "id", _taken(row, p.name) if it.ext_id is not None else
                              f"the same prompt and candidates are already in project {p.name!r} (the row has "
                              "no id; was the file imported before?)")
+                for line in sorted({jit.line for jit, _ in entry[4]} - {it.line}):  # its later judgments go too
+                    problems.add(line, "id", f"another judgment of the item on line {it.line}, which is already "
+                                 f"in project {p.name!r}")
                 entry[3] = False  # skipped: later judgments of the item are left out too
         if imp is not None and problems.writing():
             kept = [(row, entry) for _, row, entry in new if row.ext_id not in taken]
@@ -632,6 +640,8 @@ def _stream_items(store: Store, path, fmt: str, p, imp, report: ImportReport, op
         n += 1
         if problems.full:
             break
+        if problems.skip and it.line in problems.bad_lines:  # (a line not UTF-8: read to go on)
+            continue
         if not min_k <= len(it.candidates) <= p.k or (fmt != "slf5k" and len(it.candidates) != p.k):
             problems.add(it.line, "candidates", f"has {len(it.candidates)} candidates but the project has "
                          f"K={p.k}" + ("; import pairs into a project made with --k 2" if p.k != 2 and
@@ -643,7 +653,8 @@ def _stream_items(store: Store, path, fmt: str, p, imp, report: ImportReport, op
         texts = [hash(fold_spaces(c)) for c in it.candidates]
         entry = index.get(it.key)
         if entry is not None and entry[3] is False:
-            problems.add(it.line, "id", f"another judgment of the item on line {entry[0]}, which was left out")
+            problems.add(it.line, "id", f"another judgment of the item on line {entry[0]}, which is already in "
+                         f"project {p.name!r}")
             continue
         if entry is not None:  # more judgments of an item seen before
             for j in it.judgments:
@@ -671,6 +682,7 @@ def _stream_items(store: Store, path, fmt: str, p, imp, report: ImportReport, op
     if (new or pending_more) and not problems.full:
         flush()
     problems.finish(path, n, report)
+    report.most_rankings = max((sum(e[5].values()) for e in index.values()), default=0)
     report.source_annotator = (next(iter(names)) if len(names) == 1 else f"{len(names)} sources") if names else None
     return n
 

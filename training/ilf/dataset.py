@@ -21,7 +21,7 @@ def chosen_refinement(item, include: str = "accepted"):
     """The refinement a dataset uses for a critique: the accepted one; with include='selected'
     the selected one of a critique nobody has reviewed yet. None when there is none."""
     acc = item.accepted
-    if acc is not None:
+    if acc is not None and acc.variant != BASELINE_VARIANT:  # (one accepted before baselines were refused)
         return acc
     sel = item.selected
     if include == "selected" and not item.reviewed and sel is not None and sel.variant != BASELINE_VARIANT:

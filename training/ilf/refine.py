@@ -150,7 +150,7 @@ def refine(store, project, cfg: RefineConfig | None = None, *, critique_ids: Seq
     if left:
         items = items[:cfg.limit]
         progress.log(f"refine: the first {len(items)} of {len(items) + left} critiques to do (limit {cfg.limit}); "
-                     f"{left} are left for a later run")
+                     f"{left} {'is' if left == 1 else 'are'} left for a later run")
     counts = {"critiques": len(items), "critiques_left": left, "refinements": 0, "samples": 0,
               "preambles_stripped": 0, "dropped": dict.fromkeys(DROP_REASONS, 0)}
     if not items:
