@@ -93,6 +93,7 @@ def test_ratings_scores_become_a_ranking_with_ties_and_stay_in_meta():
 def test_two_answer_label_or_scores():
     row = {"history": "Q", "human_ref_A": "a", "human_ref_B": "b", "labels": 0, "score_A": 1, "score_B": 5}
     assert parse("two_answer", row)[0].judgments[0].ranks == [2, 1]
+    assert parse("two_answer", {**row, "labels": True})[0].judgments[0].ranks == [1, 2]
     del row["labels"]
     assert parse("two_answer", row)[0].judgments[0].ranks == [2, 1]
     row["score_A"] = 5

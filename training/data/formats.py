@@ -577,8 +577,8 @@ def _two_answer_ranks(obj: dict, keys: tuple[str, str], line: int, problems: Pro
         if sa.isdigit():  # numbered answers: a number names one of them (response_0/1: 0 is the first)
             number, firsts, seconds = _number(label), (int(sa),), (int(sb),)
             usage = f"{sa} or {first} for the first, {sb} or {second} for the second, or tie"
-        else:  # SHP: labels = 1 when A is preferred, 0 when B is
-            number, firsts, seconds = _number(label), (1,), (0,)
+        else:  # SHP: labels = 1 (or true) when A is preferred, 0 when B is
+            number, firsts, seconds = float(label) if isinstance(label, bool) else _number(label), (1,), (0,)
             usage = "1, A or model_a for the first; 0, B or model_b for the second; tie"
         if number in firsts or name in ("a", first.lower(), "model_a", f"model_{sa.lower()}"):
             return [1, 2], (lkey,)
