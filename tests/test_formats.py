@@ -57,6 +57,10 @@ def test_implicit_prompt_split_at_the_last_turn_boundary():
     rejected = [{"role": "user", "content": "2+2?"}, {"role": "assistant", "content": "5"}]
     item, _ = parse("implicit", {"chosen": chosen, "rejected": rejected})
     assert item.meta["turns"] == chosen[:1] and item.candidates == ["4", "5"]
+    # the prompt ends at the last shared user turn (the rule pairs use too), even when a reply is shared
+    same = {"role": "assistant", "content": "Let me think."}
+    prompt, a, b = F.split_implicit([*chosen[:1], same, chosen[1]], [*rejected[:1], same, rejected[1]])
+    assert prompt == chosen[:1] and a == [same, chosen[1]] and b == [same, rejected[1]]
 
 
 def test_implicit_without_a_shared_turn_names_the_line():

@@ -200,19 +200,30 @@ def _turn_text(v: Any) -> str:
 _TURN_MARK = re.compile(r"\n\n?[A-Z][A-Za-z]{1,20}:")
 
 
+def _prompt_turns(chosen: Any, rejected: Any) -> list:
+    """The turns that chosen and rejected both start with, up to their last user (or system) turn:
+    the prompt repeated in each (UltraFeedback-binarized's chosen = [user prompt, assistant reply]);
+    [] when they are not turns or share none."""
+    if not (_is_turns(chosen) and _is_turns(rejected)):
+        return []
+    n = 0
+    for i, (a, b) in enumerate(zip(chosen[:-1], rejected[:-1])):
+        if a != b:
+            break
+        if a.get("role") != "assistant":
+            n = i + 1
+    return chosen[:n]
+
+
 def split_implicit(chosen: Any, rejected: Any) -> tuple[Any, Any, Any] | None:
     """(prompt, chosen reply, rejected reply) from two whole dialogues, or None without a shared turn.
 
-    Turn lists: the prompt is the longest shared run of messages that leaves each side at least
-    one message. Strings: the shared prefix is cut after its last turn marker ("\\n\\nAssistant:").
+    Turn lists: the prompt is their shared start up to its last user turn (`_prompt_turns`).
+    Strings: the shared prefix is cut after its last turn marker ("\\n\\nAssistant:").
     """
     if _is_turns(chosen) and _is_turns(rejected):
-        n = 0
-        while n < min(len(chosen), len(rejected)) - 1 and chosen[n] == rejected[n]:
-            n += 1
-        if n == 0:
-            return None
-        return chosen[:n], chosen[n:], rejected[n:]
+        shared = _prompt_turns(chosen, rejected)
+        return (shared, chosen[len(shared):], rejected[len(shared):]) if shared else None
     if isinstance(chosen, str) and isinstance(rejected, str):
         n = 0
         for a, b in zip(chosen, rejected):
@@ -313,21 +324,6 @@ def _parse_pairs(obj: dict, line: int, problems: Problems, opts: Options) -> Ite
     return _pair_item(line, prompt, chosen, rejected, obj, ("prompt", "chosen", "rejected", "id"), opts)
 
 
-def _prompt_turns(chosen: Any, rejected: Any) -> list:
-    """The turns that chosen and rejected both start with, up to their last user (or system) turn:
-    the prompt repeated in each (UltraFeedback-binarized's chosen = [user prompt, assistant reply]);
-    [] when they are not turns or share none."""
-    if not (_is_turns(chosen) and _is_turns(rejected)):
-        return []
-    n = 0
-    for i, (a, b) in enumerate(zip(chosen[:-1], rejected[:-1])):
-        if a != b:
-            break
-        if a.get("role") != "assistant":
-            n = i + 1
-    return chosen[:n]
-
-
 def _pair_item(line, prompt, chosen, rejected, obj, known, opts) -> Item:
     rater_key = opts.rater_field or _first_key(obj, RATER_FIELDS)
     fields = _prompt_item(line, prompt, obj, (*known, rater_key))
@@ -422,7 +418,7 @@ def _completion(c: Any, i: int, line: int, problems: Problems, opts: Options, sc
     if value is None:
         problems.add(line, f"{where}.{name}", f"score is not a number: {score!r}")
         return None
-    return text, value, meta
+    return text, value, meta if name == "rank" else {**meta, "score": value}  # (a rank stays as it is)
 
 
 def _completions_key(obj: dict) -> str | None:
@@ -451,8 +447,7 @@ def _parse_ratings(obj: dict, line: int, problems: Problems, opts: Options) -> I
         return None
     fields = _prompt_item(line, prompt, obj, (pkey, lkey, "scores", "id",
                                                opts.rater_field or _first_key(obj, RATER_FIELDS)))
-    cmeta = [m if "rank" in m and not opts.score_field and not _first_key(m, SCORE_FIELDS) else {**m, "score": s}
-             for _, s, m in parsed]
+    cmeta = [m for _, _, m in parsed]
     sources = [str(m.get("model") or m.get("source") or "import") for _, _, m in parsed]
     ext = obj.get("id")
     return Item(**fields, candidates=[t for t, _, _ in parsed], ext_id=None if ext is None else str(ext),
@@ -650,13 +645,10 @@ def _parse_two_answer(obj: dict, line: int, problems: Problems, opts: Options) -
                 candidate_meta=cmeta, judgments=[Judgment(ranks, rater=_rater(obj, opts))])
 
 
-SCORED_FIELDS = (*SCORE_FIELDS, "helpfulness", "reward", "quality")  # HelpSteer's first attribute
+# where a scored row's score is: helpfulness is HelpSteer's first attribute; a rank's 1 is the best
+SCORED_FIELDS = (*SCORE_FIELDS, "helpfulness", "reward", "quality", "rank")
 RESPONSE_FIELDS = ("response", "completion", "output", "answer")
 PROMPT_ID_FIELDS = ("prompt_id", "question_id", "conversation_id")
-
-
-def _score_key(obj: dict, opts: Options) -> str | None:
-    return opts.score_field or _first_key(obj, (*SCORED_FIELDS, "rank"))
 
 
 def _parse_scored(obj: dict, line: int, problems: Problems, opts: Options) -> Item | None:
@@ -669,12 +661,12 @@ def _parse_scored(obj: dict, line: int, problems: Problems, opts: Options) -> It
         return None
     rkey = _first_key(obj, RESPONSE_FIELDS) or "response"
     text = _candidate(obj, rkey, line, problems)
-    skey = _score_key(obj, opts)
     if text is None:
         return None
+    skey = opts.score_field or _first_key(obj, SCORED_FIELDS)
     if skey is None:
-        problems.add(line, "score", f"missing: one of {', '.join(SCORED_FIELDS)} (higher is better), rank (1 is the "
-                     "best), or the column named by --score-field")
+        problems.add(line, "score", f"missing: one of {', '.join(SCORED_FIELDS[:-1])} (higher is better), rank (1 is "
+                     "the best), or the column named by --score-field")
         return None
     value = _number(_get(obj, skey))
     if value is None:
@@ -854,7 +846,7 @@ def detect_one(obj: dict) -> str | None:
         return "ratings"
     if _answer_keys(obj) is not None:
         return "two_answer"
-    if _first_key(obj, PROMPT_FIELDS) and _first_key(obj, RESPONSE_FIELDS) and _first_key(obj, (*SCORED_FIELDS, "rank")):
+    if _first_key(obj, PROMPT_FIELDS) and _first_key(obj, RESPONSE_FIELDS) and _first_key(obj, SCORED_FIELDS):
         return "scored"
     return None
 

@@ -332,11 +332,12 @@ def _content_id(*parts: str) -> str:
     return h[:16]
 
 
-def _taken(row: ImportRow, project: str) -> str:
-    """Why a row's id is refused: in the project already. A row without an id has one made from its
-    content, which its author never saw: say it is the same document, not the same id."""
-    if row.ext_id == _content_id(row.text, *row.candidates):
-        return (f"the same text and candidates are already in project {project!r} (the row has no id; "
+def _taken(row: ImportRow, project: str, made: bool | None = None, what: str = "text") -> str:
+    """Why a row's id is refused: in the project already. A row without an id (`made`; by default:
+    its id is the hash of its content) has one its author never saw: say it is the same `what`
+    (text, or a preference row's prompt) and candidates."""
+    if made if made is not None else row.ext_id == _content_id(row.text, *row.candidates):
+        return (f"the same {what} and candidates are already in project {project!r} (the row has no id; "
                 "was the file imported before?)")
     return f"{row.ext_id!r} is already in project {project!r}"
 
@@ -611,9 +612,7 @@ def _stream_items(store: Store, path, fmt: str, p, imp, report: ImportReport, op
         taken = set() if empty else store.existing_ext_ids(p.id, [row.ext_id for _, row, _ in new])
         for it, row, entry in new:
             if row.ext_id in taken:
-                problems.add(it.line, "id", _taken(row, p.name) if it.ext_id is not None else
-                             f"the same prompt and candidates are already in project {p.name!r} (the row has "
-                             "no id; was the file imported before?)")
+                problems.add(it.line, "id", _taken(row, p.name, made=it.ext_id is None, what="prompt"))
                 for line in sorted({jit.line for jit, _ in entry[4]} - {it.line}):  # its later judgments go too
                     problems.add(line, "id", f"another judgment of the item on line {it.line}, which is already "
                                  f"in project {p.name!r}")
