@@ -117,7 +117,8 @@ def as_read(fmt: str, rows: list[tuple[int, object]], options: formats.Options) 
                           for n, i in enumerate(order))
         out.append({"line": line, "prompt": _cell(item.text), "ranking": ranking if len(item.candidates) > 1
                     else "(grouped per prompt)" if fmt == "scored" else "",
-                    "rater": (j.rater or "") if j else "", "problem": "",
+                    "rater": ((j.rater or "") + (f" (+{len(item.judgments) - 1} more)" if len(item.judgments) > 1
+                                                  else "")) if j else "", "problem": "",
                     "candidates": _cell(" | ".join(f"{i + 1}. {c}" for i, c in enumerate(item.candidates)))})
     return out  # (the long candidates last, so the ranking and a row's problem show without scrolling)
 

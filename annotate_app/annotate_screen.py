@@ -7,7 +7,8 @@ fit on a 1440x900 screen.
 
 The scheme, stated on the page: Tab to a candidate's rank row and press a number (1 = best);
 the rank is set and the focus moves to the next candidate's rank row, so ranking K candidates
-is Tab, then K digits. Ctrl+Enter (Cmd+Enter on a Mac) saves from anywhere on the page: it
+is Tab, then K digits. From K = 10 a rank may take two digits: a digit that can start one (1 of
+12) waits 0.7 s for the second, and stands alone after that pause. Ctrl+Enter (Cmd+Enter on a Mac) saves from anywhere on the page: it
 first takes the focus off a text box (Streamlit sends a text box's value when it loses focus),
 waits until the app is idle and Save is enabled (for at most a few seconds), then presses Save.
 Escape in a critique box takes the focus off it too before its popover closes, so what was
@@ -88,15 +89,25 @@ SCRIPT = """<script>
       setTimeout(press, 150);
       return;
     }
-    if (e.ctrlKey || e.metaKey || e.altKey || !/^[1-9]$/.test(e.key)) return;
+    if (e.ctrlKey || e.metaKey || e.altKey || !/^[0-9]$/.test(e.key)) return;
     const a = D.activeElement;
     const g = a && a.closest ? a.closest(GROUP) : null;
     if (!g) return;
-    const options = g.querySelectorAll('[data-testid="stRadioOption"]');
-    const n = Number(e.key);
-    if (n > options.length) return;
+    const k = g.querySelectorAll('[data-testid="stRadioOption"]').length;
+    const typed = (pending && pending.g === g ? pending.text : '') + e.key;
+    if (pending) { clearTimeout(pending.timer); pending = null; }
+    const n = Number(typed);
+    if (n < 1 || n > k) return;
     e.preventDefault(); e.stopImmediatePropagation();
-    options[n - 1].click();
+    if (typed.length === 1 && n * 10 <= k) {  // 1 of 12: maybe the start of 10, 11 or 12; a pause means 1
+      pending = {g, text: typed, timer: setTimeout(() => { pending = null; choose(g, n); }, 700)};
+      return;
+    }
+    choose(g, n);
+  }
+  let pending = null;  // the first digit of a two-digit rank (K >= 10), and its row
+  function choose(g, n) {
+    g.querySelectorAll('[data-testid="stRadioOption"]')[n - 1].click();
     const all = [...D.querySelectorAll(GROUP)];
     const label = (all[all.indexOf(g) + 1] || g).getAttribute('aria-label');
     moveTo(label, g.getAttribute('aria-label'), Date.now());
@@ -132,6 +143,12 @@ SCRIPT = """<script>
 
 HELP = ("**Keys:** Tab to a rank row, press a number (1 = best; the focus moves to the next candidate); "
         "**Ctrl+Enter** saves from anywhere.")
+HELP_TWO_DIGITS = "From 10 on, type both digits (1 then 2 for 12)."
+
+
+def keys_help(k: int) -> str:
+    """The keyboard scheme in words, for K candidates (two digits for the ranks from 10 on)."""
+    return HELP if k < 10 else HELP + " " + HELP_TWO_DIGITS
 
 
 def script(save_key: str) -> str:

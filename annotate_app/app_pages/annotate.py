@@ -144,7 +144,7 @@ with rank_col:
                    + (" (the button at the right of each card)" if k >= widgets.ICON_ONLY_K else "")
                    + ": what is wrong, how to fix it."
                    + (" The lowest-ranked candidate needs a critique." if project.require_critique_lowest else "")
-                   + " " + annotate_screen.HELP)
+                   + " " + annotate_screen.keys_help(k))
     names = widgets.draft_editor(project, doc, draft, order, prefix=PREFIX)
 ui.keep(user.id, draft_key(doc.id), draft)
 

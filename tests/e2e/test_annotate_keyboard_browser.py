@@ -132,3 +132,56 @@ def test_escape_closes_a_critique_box_and_keeps_what_was_typed(live_server, brow
             assert [c.text for c in s.my_critiques(carol, mine.document_id).values()] == ["Misses the date of the vote."]
     finally:
         context.close()
+
+
+def test_twelve_outputs_of_an_imported_llm_ranker_task_are_ranked_from_the_keyboard(live_server, browser, e2e,
+                                                                                     tmp_path):
+    """K = 12 (Label Studio's LLM Ranker template ranks 12 answers): ranks 10 to 12 take two digits,
+    a lone 1 stands after a pause, and the ranking saved is the one typed."""
+    import json
+
+    from training.data.imports import import_file
+
+    srv = live_server()
+    items = [{"id": f"m{i}", "title": f"Model{i}", "body": f"Answer {i}: about {i * 7}% of jobs change."}
+             for i in range(12)]
+    path = tmp_path / "llm-ranker.json"
+    path.write_text(json.dumps([{"id": 1, "data": {"prompt": "AI and jobs?", "items": items}, "annotations": []}]))
+    with Store(srv.db_path) as s:
+        s.create_project("ranker", kind="qa", k=12)
+        import_file(s, path, "ranker", source_annotator="label-studio")
+    context = browser.new_context(viewport={"width": 1440, "height": 900})
+    context.set_default_timeout(e2e.timeout_ms)
+    page = context.new_page()
+    try:
+        e2e.sign_in(page, srv.url, srv.tokens["annotator"])
+        page.locator(GROUP).first.wait_for()
+        page.get_by_label("Project", exact=True).click()
+        page.get_by_role("option", name="ranker").click()
+        e2e.wait_text(page, "From 10 on, type both digits")
+        page.wait_for_function(f"() => document.querySelectorAll('{GROUP}').length === 12", timeout=e2e.timeout_ms)
+        e2e.wait_idle(page)
+        for _ in range(120):
+            if page.evaluate(FOCUSED_GROUP) == "Rank of candidate A":
+                break
+            page.keyboard.press("Tab")
+        ranks = [12, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]  # A is the worst; B (a lone 1, after the pause) the best
+        for i, r in enumerate(ranks):
+            name = chr(ord("A") + i)
+            assert page.evaluate(FOCUSED_GROUP) == f"Rank of candidate {name}"
+            page.keyboard.type(str(r), delay=80)
+            page.wait_for_function(
+                f"() => {{ const c = document.querySelector('[aria-label=\"Rank of candidate {name}\"] "
+                f"input[type=\"radio\"]:checked'); return c !== null && c.closest('label').innerText.trim() "
+                f"=== '{r}'; }}", timeout=e2e.timeout_ms)
+            e2e.wait_idle(page)
+        page.keyboard.press("Control+Enter")
+        e2e.wait_text(page, "Saved your ranking")
+        with Store(srv.db_path) as s:
+            carol = s.authenticate(srv.tokens["annotator"])
+            [mine] = s.my_rankings(carol, "ranker")
+            doc = s.get_document(mine.document_id)
+            shown = display_order(carol.id, doc.id, [c.id for c in doc.candidates])
+            assert [g[0] for g in mine.order] == [shown[ranks.index(r)] for r in range(1, 13)]
+    finally:
+        context.close()

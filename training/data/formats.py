@@ -22,6 +22,8 @@ Formats (`FORMATS` has each one's description and an example row written for Tok
               HelpSteer3, WebGPT's labels and scores)
   scored      one response per row with its score (HelpSteer-like); a prompt's rows are grouped
   slf5k       SLF5K rows: a summary, its feedback (a critique) and the ideal summary
+  label_studio, argilla
+              the exports of those annotation tools (training/data/tool_exports.py)
 Any other shape goes through a column mapping (`Options.mapping`, `--map prompt=q,chosen=a`):
 the row's columns are renamed first, then the format is detected from the renamed keys.
 """
@@ -718,6 +720,16 @@ def _parse_slf5k(obj: dict, line: int, problems: Problems, opts: Options) -> Ite
                 judgments=[Judgment([1], rater=_rater(obj, opts), critiques={0: feedback})])
 
 
+def _tool_parser(name: str) -> Parser:
+    """A parser of training/data/tool_exports.py (which builds on this module), looked up when used."""
+    def parse(obj: dict, line: int, problems: Problems, opts: Options) -> Item | None:
+        from training.data import tool_exports
+
+        return getattr(tool_exports, name)(obj, line, problems, opts)
+
+    return parse
+
+
 @dataclass(frozen=True)
 class Format:
     name: str
@@ -765,6 +777,17 @@ FORMATS: dict[str, Format] = {f.name: f for f in [
            {"title": "Neighbour's dog", "post": "The dog next door barks all night ...",
             "generated_summary_for_feedback": "A dog barks.", "feedback": "Say it is every night.",
             "ideal_human_summary": "The neighbour's dog barks every night."}, _parse_slf5k),
+    Format("label_studio", "Label Studio's JSON or JSON-MIN export: pairwise, ranker, choices, ratings per output, "
+                           "critiques in text areas", frozenset({"id", "data", "annotations"}),
+           {"id": 12, "data": {"prompt": "Name a prime number.", "answer1": "7", "answer2": "8"},
+            "annotations": [{"id": 3, "completed_by": 1, "was_cancelled": False, "result": [
+                {"from_name": "comparison", "to_name": "comparison", "type": "pairwise",
+                 "value": {"selected": "left"}}]}]}, _tool_parser("parse_label_studio")),
+    Format("argilla", "Argilla records (to_json, to_datasets, Hub): a ranking, label or per-output rating question; "
+                      "text questions per output as critiques", frozenset({"id", "fields", "responses"}),
+           {"id": "r1", "fields": {"prompt": "Name a prime number.", "response1": "7", "response2": "8"},
+            "metadata": {}, "responses": {"ranking": [{"value": ["response1", "response2"], "user_id": "u1"}]}},
+           _tool_parser("parse_argilla")),
 ]}
 
 
@@ -833,6 +856,12 @@ CANDIDATE_COLUMN = re.compile(r"candidate_(\d+)$")  # the documents layout of a 
 
 def detect_one(obj: dict) -> str | None:
     """The format a row's keys identify, or None."""
+    from training.data import tool_exports
+
+    if tool_exports.is_label_studio(obj):
+        return "label_studio"
+    if tool_exports.is_argilla(obj):
+        return "argilla"
     keys = set(obj)
     if "text" in keys and ("candidates" in keys or sum(bool(CANDIDATE_COLUMN.match(k)) for k in keys) >= 2):
         return "documents"  # (a CSV's candidate_1 .. candidate_K columns)

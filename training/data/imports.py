@@ -10,8 +10,8 @@ Formats (JSON Schemas in data/schemas/; `formats.FORMATS` lists them with an exa
              (`title`, `reference`, `meta` optional; `meta` is a JSON object in its cell; K = the
              number of candidate_N columns, and every cell of them must be filled). Plain JSONL
              and CSV take the fast path below (`_stream`); other sources go through `_stream_items`.
-  pairs, implicit, sff, ratings, two_answer, scored, slf5k
-             the preference formats of training/data/formats.py, read into Items from any source
+  pairs, implicit, sff, ratings, two_answer, scored, slf5k, label_studio, argilla
+             the preference formats of training/data/formats.py (and tool_exports.py), read into Items from any source
              of training/data/sources.py (`_stream_items`): rows with the same prompt and
              candidates become one document with one ranking per judgment, credited to source
              annotators (`<source>` or `<source>:<rater>`), never to a person.

@@ -1,0 +1,258 @@
+"""training.data.tool_exports: Label Studio's and Argilla's exports imported as they are.
+
+The rows are written here after the tools' published shapes: Label Studio's task format and its
+LLM templates (Pairwise in "Human preference collection for RLHF", Ranker over a List in "LLM
+Ranker"), its JSON-MIN converter; Argilla 2's Record.to_dict / to_list(flatten=True) and Argilla
+1's FeedbackDataset on the Hub."""
+
+import json
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from training.cli import main
+from training.data import formats as F
+from training.data import tool_exports as T
+from training.data.imports import import_file
+from training.errors import ImportFileError
+
+
+class Sink:
+    def __init__(self):
+        self.items = []
+
+    def add(self, line, fld, msg):
+        self.items.append((line, fld, msg))
+
+
+def parse(fmt, obj):
+    sink = Sink()
+    item = F.parse(fmt, obj, 3, sink, F.Options())
+    return item, sink.items
+
+
+def pairwise(selected, user=1, **extra):
+    return {"id": 40 + user, "completed_by": user, "was_cancelled": False, "lead_time": 4.2, **extra,
+            "result": [{"id": "x1", "from_name": "comparison", "to_name": "comparison", "type": "pairwise",
+                        "origin": "manual", "value": {"selected": selected}}]}
+
+
+def task(i, annotations, **data):
+    return {"id": i, "data": {"prompt": f"Question {i}?", "answer1": f"First answer {i}.",
+                              "answer2": f"Second answer {i}.", **data},
+            "annotations": annotations, "predictions": [], "project": 3, "inner_id": i}
+
+
+# -- Label Studio ------------------------------------------------------------------------------------
+def test_label_studio_pairwise_export_lands_with_a_ranking_per_annotator_and_tasks_still_to_rank(store, tmp_path):
+    critique = {"from_name": "why", "to_name": "answer2", "type": "textarea", "value": {"text": ["Too vague."]}}
+    tasks = [task(1, [pairwise("left", 1), pairwise("right", 2), pairwise("left", 3, was_cancelled=True)]),
+             task(2, []),
+             task(3, [{**pairwise("left", 1), "result": [*pairwise("left", 1)["result"], critique]}], source="web")]
+    path = tmp_path / "project-3-at-2026.json"
+    path.write_text(json.dumps(tasks, indent=1))  # the export: one JSON array
+    store.create_project("ls", kind="qa", k=2)
+    report = import_file(store, path, "ls", source_annotator="label-studio")
+    assert (report.format, report.documents, report.rankings, report.critiques) == ("label_studio", 3, 3, 1)
+    names = {a.id: a.name for a in store.list_annotators()}
+    docs = {d.text: d for d in store.documents("ls")}
+    assert set(docs) == {"Question 1?", "Question 2?", "Question 3?"}
+    assert docs["Question 3?"].meta == {"source": "web"}
+    got = {}
+    for d in docs.values():
+        texts = {c.id: c.text for c in d.candidates}
+        for r in store.rankings_of([d.id]).get(d.id, []):
+            got[(d.text, names[r.annotator_id])] = [texts[g[0]] for g in r.order]
+    assert got == {("Question 1?", "label-studio:1"): ["First answer 1.", "Second answer 1."],
+                   ("Question 1?", "label-studio:2"): ["Second answer 1.", "First answer 1."],
+                   ("Question 3?", "label-studio:1"): ["First answer 3.", "Second answer 3."]}
+    assert store.scalar("SELECT COUNT(*) FROM critiques") == 1 and store.check_counters() == []
+
+
+def test_label_studio_llm_ranker_list_ranks_items_and_refuses_buckets_and_gaps():
+    items = [{"id": "llama", "title": "LlamaModel", "body": "Jobs will change."},
+             {"id": "cobra", "title": "CobraAI", "body": "All jobs vanish."},
+             {"id": "puma", "title": "PumaIntelligence", "body": "More jobs appear."}]
+
+    def row(value):
+        return {"id": 9, "data": {"task": "Rank the answers.", "prompt": "AI and jobs?", "items": items},
+                "annotations": [{"completed_by": {"id": 4, "email": "ann@example.org"},
+                                 "result": [{"from_name": "rank", "to_name": "answers", "type": "ranker",
+                                             "value": value}]}]}
+
+    item, problems = parse("label_studio", row({"ranker": ["puma", "llama", "cobra"]}))
+    assert problems == [] and item.text == "AI and jobs?" and item.ext_id == "9"
+    assert item.candidates == ["Jobs will change.", "All jobs vanish.", "More jobs appear."]
+    assert item.sources == ["LlamaModel", "CobraAI", "PumaIntelligence"]
+    assert item.meta == {"task": "Rank the answers."}
+    assert item.judgments[0].ranks == [2, 3, 1] and item.judgments[0].rater == "ann@example.org"
+    # the older layout: the list's name -> ids; one bucket holding them all is the same ranking
+    assert parse("label_studio", row({"ranker": {"answers": ["puma", "llama", "cobra"]}}))[0].judgments[0].ranks \
+        == [2, 3, 1]
+    assert parse("label_studio", row({"ranker": {"best": ["puma"], "biased": ["cobra"]}})) == (None, [
+        (3, "annotations[0].ranker", ("holds buckets (best, biased), which group the items without ranking them; "
+                                     "rank them in one list"))])
+    assert parse("label_studio", row({"ranker": ["puma", "llama"]}))[1] == [
+        (3, "annotations[0].ranker", "misses cobra: a ranking places every output")]
+    assert "names no output: 'wolf'" in parse("label_studio", row({"ranker": ["puma", "llama", "cobra", "wolf"]}))[1][0][2]
+    todo, problems = parse("label_studio", {**row([]), "annotations": []})  # a task nobody ranked yet
+    assert problems == [] and todo.candidates == item.candidates and todo.judgments == []
+
+
+def test_label_studio_choices_ratings_and_a_result_that_ranks_nothing():
+    def row(*results, **data):
+        return {"id": 5, "data": {"question": "Best pet?", "response_a": "A cat.", "response_b": "A rock.",
+                                  "response_c": "A dog.", **data},
+                "annotations": [{"completed_by": 2, "result": list(results)}]}
+
+    def rating(to, n):
+        return {"from_name": f"r_{to}", "to_name": to, "type": "rating", "value": {"rating": n}}
+
+    item, problems = parse("label_studio", row(rating("response_a", 4), rating("response_b", 1),
+                                               rating("response_c", 4)))
+    assert problems == [] and item.candidates == ["A cat.", "A rock.", "A dog."]
+    assert item.judgments[0].ranks == [1, 3, 1]  # equal ratings tie
+    two = {"id": 6, "data": {"prompt": "Best pet?", "answer1": "A cat.", "answer2": "A rock."}, "annotations": []}
+    for choice, ranks in (("Answer 2", [2, 1]), ("answer1", [1, 2]), ("Right", [2, 1]), ("Tie", [1, 1]), ("B", [2, 1])):
+        got, problems = parse("label_studio", {**two, "annotations": [{"completed_by": 1, "result": [
+            {"from_name": "pref", "to_name": "prompt", "type": "choices", "value": {"choices": [choice]}}]}]})
+        assert problems == [] and got.judgments[0].ranks == ranks, choice
+    harmful = {"from_name": "safety", "to_name": "prompt", "type": "choices", "value": {"choices": ["Harmful"]}}
+    assert parse("label_studio", {**two, "annotations": [{"completed_by": 1, "result": [harmful]}]}) == (None, [
+        (3, "annotations[0]", ("gives no ranking of the outputs (answer1, answer2): its results are choices; "
+                              "Tokenwise reads pairwise, ranker, a choice naming an output, or a rating of each"))])
+    odd = {"id": 7, "data": {"prompt": "Q", "left": "x", "right": "y"}, "annotations": []}
+    assert "cannot tell which fields are the outputs" in parse("label_studio", odd)[1][0][2]
+
+
+def test_label_studio_json_min_rows_of_one_task_become_one_item_with_both_annotators(tmp_path):
+    base = {"id": 11, "prompt": "Capital of Peru?", "answer1": "Lima.", "answer2": "Cusco.",
+            "created_at": "2026-11-02T10:00:00Z", "updated_at": "2026-11-02T10:00:00Z", "lead_time": 3.1}
+    rows = [{**base, "comparison": [{"selected": "left"}], "annotator": "ann@example.org", "annotation_id": 1},
+            {**base, "comparison": [{"selected": "right"}], "annotator": "bob@example.org", "annotation_id": 2},
+            {**base, "id": 12, "prompt": "Capital of Chile?", "annotator": None, "annotation_id": None}]
+    path = tmp_path / "min.json"
+    path.write_text(json.dumps(rows))
+    fmt, items = F.read_items(path)
+    docs = F.grouped(items)
+    assert fmt == "label_studio" and len(docs) == 2
+    assert [(j.rater, j.ranks) for j in docs[0].judgments] == [("ann@example.org", [1, 2]), ("bob@example.org", [2, 1])]
+    assert docs[1].judgments == [] and docs[1].candidates == ["Lima.", "Cusco."]
+    # JSON-MIN writes a single choice and a text area as bare strings, and a rating without the output
+    # it rates: a choice naming an output is the ranking, ratings go by their control's name (r1, r2)
+    cr = {"prompt": "Best fruit?", "answer1": "Apple.", "answer2": "Rock.", "id": 7}
+    tail = {"annotator": 1, "annotation_id": 7, "created_at": None, "updated_at": None, "lead_time": None}
+    chose, problems = parse("label_studio", {**cr, "better": "Answer 2", "notes": "Hard one.", **tail})
+    assert problems == [] and chose.judgments[0].ranks == [2, 1] and chose.meta == {"notes": "Hard one."}
+    rated, problems = parse("label_studio", {**cr, "r1": [{"rating": 4}], "r2": [{"rating": 2}], **tail})
+    assert problems == [] and rated.judgments[0].ranks == [1, 2]
+    critique, _ = parse("label_studio", {**cr, "comparison": [{"selected": "left"}], "critique_answer2": "Not food.",
+                                         **tail})
+    assert critique.judgments[0].critiques == {1: "Not food."} and critique.meta == {}
+
+
+# -- Argilla -----------------------------------------------------------------------------------------
+def test_argilla_records_to_json_ranking_label_and_critiques():
+    rec = {"id": "rec-1", "_server_id": "5d1c", "vectors": {},
+           "fields": {"prompt": "Summarise: the bridge closes on Monday.", "response1": "Bridge shut Monday.",
+                      "response2": "A bridge exists."},
+           "metadata": {"source": "news"}, "suggestions": {"ranking": {"value": ["response2", "response1"],
+                                                                       "score": None, "agent": "gpt"}},
+           "responses": {"ranking": [{"value": ["response1", "response2"], "user_id": "u-ann"},
+                                     {"value": ["response2", "response1"], "user_id": "u-bob"}],
+                         "critique_response2": [{"value": "Says nothing about Monday.", "user_id": "u-ann"}]}}
+    item, problems = parse("argilla", rec)
+    assert problems == [] and item.ext_id == "rec-1" and item.meta == {"source": "news"}
+    assert item.text == "Summarise: the bridge closes on Monday."
+    assert item.candidates == ["Bridge shut Monday.", "A bridge exists."]
+    assert [(j.rater, j.ranks, j.critiques) for j in item.judgments] == [
+        ("u-ann", [1, 2], {1: "Says nothing about Monday."}), ("u-bob", [2, 1], {})]
+    label = {**rec, "responses": {"better": [{"value": "response2", "user_id": "u1"}],
+                                  "topic": [{"value": "news", "user_id": "u1"}]}}
+    assert parse("argilla", label)[0].judgments[0].ranks == [2, 1]
+    gap = {**rec, "responses": {"ranking": [*rec["responses"]["ranking"], {"value": ["response2"], "user_id": "u-cy"}]}}
+    assert parse("argilla", gap) == (None, [(3, "ranking.responses", ("user u-cy: the ranking misses response1: "
+                                                                     "a ranking places every output"))])
+    extra = {**rec, "fields": {**rec["fields"], "response3": "Monday."}}  # a field the ranking does not name
+    assert parse("argilla", extra)[0].meta == {"response3": "Monday.", "source": "news"}
+
+
+def test_argilla_flattened_datasets_on_parquet_keep_submitted_responses_only(tmp_path, store):
+    rows = [{"id": f"r{i}", "status": "completed", "_server_id": f"s{i}", "inserted_at": "2026-11-01",
+             "question": f"Why is the sky blue, part {i}?", "answer_1": f"Scattering {i}.", "answer_2": f"Paint {i}.",
+             "rating_answer_1.responses": [5, 4], "rating_answer_1.responses.users": ["u1", "u2"],
+             "rating_answer_1.responses.status": ["submitted", "draft"],
+             "rating_answer_2.responses": [2, 4], "rating_answer_2.responses.users": ["u1", "u2"],
+             "rating_answer_2.responses.status": ["submitted", "draft"],
+             "rating_answer_1.suggestion": 3, "rating_answer_1.suggestion.agent": "judge-model"} for i in range(3)]
+    path = tmp_path / "train-00000.parquet"
+    pq.write_table(pa.Table.from_pylist(rows), path)
+    assert F.detect_source(path) == ("argilla", "")
+    store.create_project("ar", kind="qa", k=2)
+    report = import_file(store, path, "ar", source_annotator="argilla")
+    assert (report.documents, report.rankings) == (3, 3)
+    assert {a.name for a in store.list_annotators() if a.role == "source"} == {"argilla:u1"}
+    doc = store.documents("ar")[0]
+    assert [c.text for c in doc.candidates] == ["Scattering 0.", "Paint 0."] and doc.meta == {}
+
+
+def test_argilla_1_feedback_dataset_rows_with_ranks_and_ties():
+    row = {"prompt": "Pick a colour.", "response-1": "Blue.", "response-2": "Blue!", "external_id": "e7",
+           "metadata": '{"batch": 2}',
+           "ranking": [{"user_id": "a1", "value": [{"value": "reply-1", "rank": 1}, {"value": "reply-2", "rank": 1}],
+                        "status": "submitted"},
+                       {"user_id": "a2", "value": {"value": ["reply-2", "reply-1"], "rank": [1, 2]},
+                        "status": "submitted"},
+                       {"user_id": "a3", "value": [{"value": "reply-1", "rank": 1}, {"value": "reply-2", "rank": 2}],
+                        "status": "discarded"}],
+           "ranking-suggestion": None, "ranking-suggestion-metadata": {"type": None, "score": None, "agent": None}}
+    assert F.detect([(1, row)]) == ("argilla", "")
+    item, problems = parse("argilla", row)
+    assert problems == [] and item.ext_id == "e7" and item.meta == {"batch": 2}  # (the Hub's metadata: a JSON string)
+    assert [(j.rater, j.ranks) for j in item.judgments] == [("a1", [1, 1]), ("a2", [2, 1])]
+    # the same records as the SDK holds them (FeedbackRecord.dict(), the server payload)
+    record = {"fields": {k: row[k] for k in ("prompt", "response-1", "response-2")}, "metadata": {"batch": 2},
+              "external_id": "e7", "responses": [
+                  {"user_id": "a2", "status": "submitted", "values": {"ranking": {"value": [
+                      {"value": "reply-2", "rank": 1}, {"value": "reply-1", "rank": 2}]}, "critique": {"value": "ok"}}},
+                  {"user_id": "a3", "status": "discarded", "values": {}}]}
+    assert F.detect([(1, record)]) == ("argilla", "")
+    item, problems = parse("argilla", record)
+    assert problems == [] and [(j.rater, j.ranks) for j in item.judgments] == [("a2", [2, 1])]
+    odd = {"prompt": "Q", "x": "a", "y": "b", "ranking": [{"user_id": "a1", "value": ["x", "y"], "status": None}]}
+    assert parse("argilla", odd)[0].candidates == ["a", "b"]  # options that name fields say which they are
+    none = {"prompt": "Q", "x": "a", "y": "b", "topic": [{"user_id": "a1", "value": "news", "status": None}]}
+    assert "cannot tell which fields are the outputs to rank" in parse("argilla", none)[1][0][2]
+
+
+def test_named_reads_the_ways_an_output_is_named():
+    two = ["answer1", "answer2"]
+    assert [T.named(x, two) for x in ("Answer 2", "answer_1", "2", 1, "left", "B", "second", "Both", "maybe")] == \
+        [1, 0, 1, 0, 0, 1, 1, "tie", None]
+    assert T.named("1", ["response_0", "response_1"]) == 1  # a number names the output with that number
+    assert T.named("reply-2", ["response-1", "response-2", "response-3"]) == 1
+    assert T.numbered({"q": "x", "answer_b": "b", "answer_a": "a", "meta_1": "m"}) == ["answer_a", "answer_b"]
+    assert T.about("rating_response_10", ["response_1", "response_10"]) == 1
+
+
+def test_the_cli_imports_a_label_studio_export_and_refuses_a_broken_task_by_line(store, tmp_path, db_path, capsys):
+    store.create_project("cli", kind="qa", k=2)
+    path = tmp_path / "export.json"
+    path.write_text(json.dumps([task(1, [pairwise("left")]), task(2, [pairwise("up")])]))
+    with pytest.raises(ImportFileError, match="line 2: annotations\\[0\\].pairwise: selected must be left or right"):
+        import_file(store, path, "cli")
+    assert store.documents("cli") == []
+    assert main(["import", str(path), "--db", db_path, "--project", "cli", "--skip-bad-rows"]) == 0
+    out = capsys.readouterr()
+    assert "(label_studio)" in out.out and len(store.documents("cli")) == 1
+
+
+def test_the_import_preview_reads_a_label_studio_export_with_all_its_annotators():
+    from annotate_app import admin
+
+    tasks = [task(1, [pairwise("right", 1), pairwise("left", 2)]), task(2, [])]
+    pv = admin.preview_upload("project-3.json", json.dumps(tasks).encode())
+    assert pv.detected == "label_studio"
+    assert [(r["prompt"], r["ranking"], r["rater"], r["problem"]) for r in pv.read] == [
+        ("Question 1?", "2 > 1", "1 (+1 more)", ""), ("Question 2?", "", "", "")]
