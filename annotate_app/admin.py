@@ -137,19 +137,30 @@ def export_kinds() -> tuple[str, ...]:
     return tuple(exports.EXPORT_KINDS)
 
 
+NEW_PROJECT = "A new project, made for this file"  # the import form's last choice of project
+
+
 def import_upload(store: Store, project: str | int, filename: str, data: bytes, *, fmt: str = "auto",
                   source_annotator: str = "import", options: formats.Options | None = None,
-                  skip_bad: bool = False) -> imports.ImportReport:
+                  skip_bad: bool = False, create: bool = False) -> imports.ImportReport:
     """Import uploaded bytes into `project`; returns imports.import_file's ImportReport.
 
     Raises ImportFileError (with `.problems`, a list of (line, field, message)) when the file is
     refused; nothing is written then. `options` (a column mapping, the rater and score columns)
-    is passed on only when given; `skip_bad` leaves out the bad rows and imports the rest.
+    is passed on only when given; `skip_bad` leaves out the bad rows and imports the rest;
+    `create` makes the project for the file when it does not exist (and not if the file is refused).
     """
     extra = {"options": options} if options is not None else {}
     with _as_file(filename, data) as path:
         return imports.import_file(store, str(path), project, fmt=fmt, source_annotator=source_annotator,
-                                   skip_bad=skip_bad, **extra)
+                                   skip_bad=skip_bad, create=create, **extra)
+
+
+def upload_shape(filename: str, data: bytes, *, fmt: str = "auto", options: formats.Options | None = None
+                 ) -> tuple[str, int, str]:
+    """(format, K, kind) of a new project for the uploaded file (imports.new_project_shape)."""
+    with _as_file(filename, data) as path:
+        return imports.new_project_shape(str(path), fmt, options)
 
 
 def export_bytes(db_path: str, project: str | int, what: str, fmt: str) -> bytes:

@@ -347,10 +347,12 @@ def test_import_mapping_preview_and_options_reach_the_importer(admin_db, monkeyp
     db_path, _, _ = admin_db
     with Store(db_path) as s:
         assert admin.import_upload(s, "p", "prefs.jsonl", rows, fmt="pairs", options=opts) == "report"
-        assert seen == {"fmt": "pairs", "source_annotator": "import", "options": opts, "skip_bad": False}
+        assert seen == {"fmt": "pairs", "source_annotator": "import", "options": opts, "skip_bad": False,
+                        "create": False}
         seen.clear()
         admin.import_upload(s, "p", "prefs.jsonl", rows, skip_bad=True)
-        assert seen == {"fmt": "auto", "source_annotator": "import", "skip_bad": True}  # no options: left out
+        assert seen == {"fmt": "auto", "source_annotator": "import", "skip_bad": True,
+                        "create": False}  # no options: left out
 
 
 def test_import_waits_for_a_format_when_the_preview_cannot_read_the_file(admin_db):

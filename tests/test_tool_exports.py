@@ -256,3 +256,55 @@ def test_the_import_preview_reads_a_label_studio_export_with_all_its_annotators(
     assert pv.detected == "label_studio"
     assert [(r["prompt"], r["ranking"], r["rater"], r["problem"]) for r in pv.read] == [
         ("Question 1?", "2 > 1", "1 (+1 more)", ""), ("Question 2?", "", "", "")]
+
+
+# -- a new project made for the file -----------------------------------------------------------------
+def test_an_import_can_make_its_project_from_the_file_and_leaves_none_when_refused(store, tmp_path):
+    from training.data.imports import new_project_shape
+    from training.errors import NotFound
+
+    path = tmp_path / "ranker.json"
+    items = [{"id": f"m{i}", "title": f"M{i}", "body": f"Body {i}."} for i in range(3)]
+    path.write_text(json.dumps([{"id": 1, "data": {"prompt": "Q?", "items": items}, "annotations": []}]))
+    assert new_project_shape(path) == ("label_studio", 3, "qa")
+    with pytest.raises(NotFound, match="the file's rows have 3 outputs: create it with `tokenwise project create "
+                                       "fresh --kind qa --k 3`, or import with --create"):
+        import_file(store, path, "fresh")
+    assert not store.has_project("fresh")
+    report = import_file(store, path, "fresh", create=True)
+    p = store.get_project("fresh")
+    assert (report.documents, p.k, p.kind) == (1, 3, "qa")
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps([task(1, [pairwise("left")]), task(2, [pairwise("up")])]))
+    with pytest.raises(ImportFileError, match="line 2"):
+        import_file(store, bad, "never", create=True)
+    assert not store.has_project("never") and [q.name for q in store.list_projects()] == ["fresh"]
+    summaries = tmp_path / "sff.jsonl"
+    summaries.write_text(json.dumps(F.FORMATS["sff"].example) + "\n")
+    assert new_project_shape(summaries) == ("sff", 2, "summarize")
+    csv = tmp_path / "docs.csv"
+    csv.write_text("id,text,candidate_1,candidate_2,candidate_3,candidate_4\nd1,T,a,b,c,d\n")
+    assert new_project_shape(csv) == ("documents", 4, "summarize")
+
+
+def test_the_import_form_makes_a_new_project_for_the_file(db_path, monkeypatch):
+    from apptest import open_page
+
+    from training.store import Store
+
+    monkeypatch.setenv("TOKENWISE_DB", db_path)
+    with Store(db_path) as s:
+        root, _ = s.add_annotator("root", role="admin")
+    data = json.dumps([task(1, [pairwise("left")]), task(2, [])]).encode()
+    at = open_page("projects", root.id)
+    at.file_uploader[0].set_value(("project-3.json", data, "application/json"))
+    at = at.selectbox(key="import_project").set_value("A new project, made for this file").run()
+    at = at.text_input(key="import_new_name").input("from-label-studio").run()
+    assert any("K = 2" in c.value and "qa" in c.value for c in at.caption)
+    at = at.button(key="import_go").click().run()
+    assert not at.exception
+    assert any("imported 2 documents" in s.value for s in at.success)
+    assert at.selectbox(key="import_project").value == "from-label-studio"
+    with Store(db_path) as s:
+        p = s.get_project("from-label-studio")
+        assert (p.k, s.count_documents(p.name)) == (2, 2)

@@ -121,8 +121,19 @@ if project is not None:
 
 # 4. import: the target project is chosen here; a file lands whole or not at all; the result stays
 with import_tab:
-    target = st.selectbox("Import into project", list(by_name), index=None, key="import_project",
-                          placeholder="Choose the project to import into")
+    if (made := st.session_state.pop("import_made", None)) in by_name:  # a project made by the last import:
+        st.session_state["import_project"] = made                       # chosen now, as any other
+    choice = st.selectbox("Import into project", [*by_name, admin.NEW_PROJECT], index=None, key="import_project",
+                          placeholder="Choose the project to import into, or a new one")
+    target, new_name = choice, None
+    if choice == admin.NEW_PROJECT:
+        new_name = st.text_input("New project's name", key="import_new_name", placeholder="e.g. arena-preferences",
+                                 help="Made when the file is imported, with K (the number of outputs per document) "
+                                      "from the file's first row; nothing is made if the file is refused.").strip()
+        target = new_name or None
+        if new_name in by_name:
+            ui.show_error(f"A project named {new_name!r} already exists: choose it above to import into it.")
+            target = None
     upload = st.file_uploader("File", type=["jsonl", "json", "csv", "tsv", "parquet", "gz"], key="import_upload")
     fmt_col, map_col = st.columns([1, 2])
     fmt = fmt_col.selectbox("Format", admin.IMPORT_FORMATS, format_func=lambda f: admin.FORMAT_HELP[f],
@@ -163,6 +174,23 @@ with import_tab:
                        + (f"; detected format: **{pv.detected}**" if pv.detected
                           else f"; {escape_markdown(pv.note)}") + ".")
             st.dataframe(pd.DataFrame(pv.rows), hide_index=True, width="stretch")
+            if (pv.detected is not None or fmt != "auto") and (choice == admin.NEW_PROJECT or target in by_name):
+                shape_key = (upload.file_id, fmt, repr(options))  # (read once per file and reading of it)
+                if st.session_state.get("import_shape", (None,))[0] != shape_key:
+                    try:
+                        shape = admin.upload_shape(upload.name, upload.getvalue(), fmt=fmt, options=options)[1:]
+                    except TokenwiseError as e:
+                        shape = (None, str(e))
+                    st.session_state["import_shape"] = (shape_key, shape)
+                new_k, new_kind = st.session_state["import_shape"][1]
+                if new_k is None and choice == admin.NEW_PROJECT:
+                    st.warning(f"Cannot tell how many outputs a document has: {escape_markdown(new_kind)}")
+                if choice == admin.NEW_PROJECT and new_k is not None:
+                    st.caption(f"The new project will have **K = {new_k}** outputs per document (as the first row) "
+                               f"and the task **{new_kind}** (Settings changes the task; K stays).")
+                elif new_k is not None and target in by_name and by_name[target].k != new_k:
+                    st.warning(f"{escape_markdown(target)} has K = {by_name[target].k}, but the file's first row "
+                               f"has {new_k} outputs: its rows will be refused. Import into a new project instead.")
             if pv.read:
                 st.caption("The same rows as Tokenwise reads them: the prompt, the candidates numbered, the ranking "
                            "by those numbers (= a tie), the rater, and what is wrong with a row it cannot read.")
@@ -179,7 +207,8 @@ with import_tab:
         try:
             with ui.store() as s:
                 result = admin.import_upload(s, target, upload.name, upload.getvalue(), fmt=fmt,
-                                             source_annotator=source, options=options, skip_bad=skip_bad)
+                                             source_annotator=source, options=options, skip_bad=skip_bad,
+                                             create=choice == admin.NEW_PROJECT)
         except ImportFileError as e:
             st.session_state["import_result"] = (this_import, "refused", upload.name, target, e)
         except TokenwiseError as e:
@@ -187,6 +216,9 @@ with import_tab:
         else:
             st.session_state["import_result"] = (this_import, "done", upload.name, target,
                                                  admin.import_summary(result))
+            if choice == admin.NEW_PROJECT:
+                st.session_state["import_made"] = target
+                st.rerun()
     if last := st.session_state.get("import_result"):  # kept on screen while its file and project are chosen
         _, outcome, name, into, detail = last
         if outcome == "done":

@@ -55,7 +55,11 @@ def register(sub) -> None:
                    help="a file (.jsonl .json .csv .tsv .parquet, optionally .gz), a datasets folder, or a hub name")
     p.add_argument("--formats", action="store_true", help="list the formats with an example row each, and stop")
     p.add_argument("--project", metavar="NAME",
-                   help="project to import into (create it first: tokenwise project create NAME --k 4)")
+                   help="project to import into (create it first: tokenwise project create NAME --k 4, or --create)")
+    p.add_argument("--create", action="store_true",
+                   help="make the project when it does not exist: K from the file's first row (its number of "
+                        "outputs), task summarize for documents and summaries, qa for prompts and responses; a "
+                        "refused file leaves no project behind")
     p.add_argument("--format", default="auto", choices=IMPORT_FORMATS, help="file format (default: auto)")
     p.add_argument("--map", default="", metavar="NAME=COLUMN,...",
                    help="rename the file's columns first, e.g. prompt=question,chosen=good,rejected=bad; "
@@ -114,7 +118,7 @@ def cmd_import(args) -> int:
         try:
             report = import_file(s, args.file, args.project, fmt=args.format,
                                  source_annotator=args.source_annotator, options=options, split=args.split,
-                                 skip_bad=args.skip_bad_rows)
+                                 skip_bad=args.skip_bad_rows, create=args.create)
         except ImportFileError as e:
             print(f"tokenwise: error: {e.path}: nothing imported, {e.count()}:", file=sys.stderr)
             for line, field, msg in e.problems:

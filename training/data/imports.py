@@ -57,6 +57,7 @@ from training.data import sources
 from training.data.formats import (
     CANDIDATE_COLUMN,
     FORMATS,
+    FirstProblem,
     Item,
     Judgment,
     Options,
@@ -68,7 +69,7 @@ from training.data.formats import (
     read_items,
     same_texts,
 )
-from training.errors import ImportFileError, ValidationError
+from training.errors import ImportFileError, NotFound, ValidationError
 from training.store import ImportRow, ItemJudgment, NewDocument, Store
 
 log = logging.getLogger(__name__)
@@ -449,9 +450,33 @@ def validate_file(store: Store, path: str | Path, project: str | int, fmt: str =
     return fmt, _stream(store, path, fmt, p, None, report, options, _Problems())
 
 
+def new_project_shape(path: str | Path, fmt: str = "auto", options: Options | None = None, *,
+                      split: str | None = None) -> tuple[str, int, str]:
+    """(format, K, kind) of a new project that takes this source: K the number of outputs of its
+    first row that can be read (2 at least: one output and its critique fit in K = 2), kind
+    `summarize` for documents, sff and slf5k rows (a text and its summaries), else `qa` (a prompt
+    and its responses). ValidationError when no row can be read."""
+    options = options or Options()
+    sources.kind_of(path)
+    if fmt == "auto":
+        fmt = detect_format(path, options.mapping)
+    kind = "summarize" if fmt in ("documents", "sff", "slf5k") else "qa"
+    seen = FirstProblem()
+    if fmt == "documents":
+        for line, obj in sources.records(path, seen, split=split):
+            obj = _csv_shape(apply_mapping(obj, options.mapping), line, seen) if isinstance(obj, dict) else None
+            if obj is not None and isinstance(obj.get("candidates"), list):
+                return fmt, max(2, len(obj["candidates"])), kind
+    else:
+        for it in read_items(path, fmt, options, split=split, problems=seen)[1]:
+            return fmt, max(2, len(it.candidates)), kind
+    raise ValidationError(f"import {path}: no row can be read to tell how many outputs a document has"
+                          + (f" ({seen.first})" if seen.first else ""))
+
+
 def import_file(store: Store, path: str | Path, project: str | int, fmt: str = "auto",
                 source_annotator: str = "import", options: Options | None = None, *,
-                split: str | None = None, skip_bad: bool = False) -> ImportReport:
+                split: str | None = None, skip_bad: bool = False, create: bool = False) -> ImportReport:
     """Check and write a source in one streaming pass; all of it lands at once, or none. See the
     module docstring. Rankings and critiques of preference rows are credited to source annotators:
     `source_annotator` for rows that name no rater, `<source_annotator>:<rater>` for each rater a
@@ -459,7 +484,28 @@ def import_file(store: Store, path: str | Path, project: str | int, fmt: str = "
 
     `skip_bad`: the rows with problems are left out (counted in `report.skipped`, the first
     MAX_PROBLEMS named in `report.problems`) and the good ones land, at once as ever; a source
-    with no good row is still refused."""
+    with no good row is still refused.
+    `create`: a project that does not exist is made for the source (`new_project_shape`), and
+    deleted again when the source is refused. Without it, its absence is refused with the
+    command that makes it."""
+    made = None
+    if isinstance(project, str) and not store.has_project(project):
+        _, k, kind = new_project_shape(path, fmt, options, split=split)
+        if not create:
+            raise NotFound(f"project {project!r} does not exist; the file's rows have {k} outputs: create it with "
+                           f"`tokenwise project create {shlex.quote(project)} --kind {kind} --k {k}`, or import "
+                           "with --create to make it so")
+        made = store.create_project(project, kind=kind, k=k)
+    try:
+        return _import(store, path, project, fmt, source_annotator, options, split, skip_bad)
+    except BaseException:
+        if made is not None:
+            store.drop_empty_project(made.id)
+        raise
+
+
+def _import(store: Store, path: str | Path, project: str | int, fmt: str, source_annotator: str,
+            options: Options | None, split: str | None, skip_bad: bool) -> ImportReport:
     t0 = time.perf_counter()
     path, p, fmt, options = _open(store, path, project, fmt, options)
     report = ImportReport(str(path), p.name, fmt)

@@ -94,6 +94,20 @@ class AnnotationMixin(CountersMixin):
             c.execute("INSERT INTO project_counts (project_id) VALUES (?)", (cur.lastrowid,))
         return self.get_project(cur.lastrowid)
 
+    def has_project(self, name: str) -> bool:
+        return self.one("SELECT 1 FROM projects WHERE name = ?", (name,)) is not None
+
+    def drop_empty_project(self, project_id: int) -> bool:
+        """Delete a project that has no document (one made for an import that was then refused);
+        False, and nothing deleted, when it has documents."""
+        with self.tx() as c:
+            if c.execute("SELECT 1 FROM documents WHERE project_id = ? LIMIT 1", (project_id,)).fetchone():
+                return False
+            for table in ("annotator_counts", "project_counts"):
+                c.execute(f"DELETE FROM {table} WHERE project_id = ?", (project_id,))
+            c.execute("DELETE FROM projects WHERE id = ?", (project_id,))
+        return True
+
     def get_project(self, name_or_id: str | int) -> Project:
         """A project by name, or by id (also an id it had before an import renumbered it)."""
         col = "id" if isinstance(name_or_id, int) else "name"
