@@ -308,3 +308,57 @@ def test_the_import_form_makes_a_new_project_for_the_file(db_path, monkeypatch):
     with Store(db_path) as s:
         p = s.get_project("from-label-studio")
         assert (p.k, s.count_documents(p.name)) == (2, 2)
+
+
+def test_no_damaged_export_row_makes_a_reader_raise():
+    """Seeded mutations of every shape above (values swapped for junk, keys and items dropped): a
+    reader returns an Item or names a problem; it never raises."""
+    import copy
+    import random
+
+    rank = {"from_name": "rank", "to_name": "answers", "type": "ranker", "value": {"ranker": ["b", "a"]}}
+    rows = [("label_studio", task(1, [pairwise("left"), {"completed_by": {"email": "e"}, "result": [
+                {"to_name": "answer2", "type": "textarea", "value": {"text": ["t"]}},
+                {"to_name": "answer1", "type": "rating", "value": {"rating": 3}},
+                {"to_name": "prompt", "type": "choices", "value": {"choices": ["Answer 1"]}}]}])),
+            ("label_studio", {"id": 2, "data": {"prompt": "p", "items": [{"id": "a", "body": "x"}, {"id": "b", "title": "y"}]},
+                              "annotations": [{"completed_by": 1, "result": [rank]}]}),
+            ("label_studio", {"prompt": "p", "answer1": "a", "answer2": "b", "id": 3, "c": [{"selected": "right"}],
+                              "r1": [{"rating": 2}], "better": "Tie", "annotator": 1, "annotation_id": 9}),
+            ("argilla", {"id": "r", "fields": {"prompt": "p", "response1": "a", "response2": "b"}, "metadata": {},
+                         "responses": {"ranking": [{"value": ["response2", "response1"], "user_id": "u"}],
+                                       "critique_response1": [{"value": "c", "user_id": "u"}]}}),
+            ("argilla", {"prompt": "p", "answer_1": "a", "answer_2": "b", "q.responses": [["answer_1", "answer_2"]],
+                         "q.responses.users": ["u"], "q.responses.status": ["submitted"]}),
+            ("argilla", {"prompt": "p", "response-1": "a", "response-2": "b", "metadata": "{}", "ranking-suggestion": None,
+                         "ranking": [{"user_id": "u", "value": {"rank": [1, 2], "value": ["reply-1", "reply-2"]},
+                                      "status": "submitted"}]}),
+            ("argilla", {"fields": {"prompt": "p", "x1": "a", "x2": "b"}, "external_id": "e", "responses": [
+                {"user_id": "u", "status": "submitted", "values": {"pick": {"value": "x2"}}}]})]
+    junk = [None, 0, 1.5, True, "", "x", "left", [], {}, [None], [{}], {"a": 1}, ["a"], [[1]], {"value": None}, "2"]
+    rng = random.Random(7)
+
+    def mutate(o):
+        if isinstance(o, (dict, list)) and o:
+            k = rng.choice(list(o)) if isinstance(o, dict) else rng.randrange(len(o))
+            r = rng.random()
+            if r < 0.3:
+                o[k] = copy.deepcopy(rng.choice(junk))
+            elif r < 0.4:
+                del o[k]
+            else:
+                o[k] = mutate(o[k])
+            return o
+        return copy.deepcopy(rng.choice(junk)) if rng.random() < 0.5 else o
+
+    for fmt, row in rows:
+        assert parse(fmt, row)[1] == [], fmt  # (each shape reads as it is)
+    for _ in range(3000):
+        fmt, row = rng.choice(rows)
+        obj = copy.deepcopy(row)
+        for _ in range(rng.randint(1, 3)):
+            obj = mutate(obj)
+        if isinstance(obj, dict):
+            F.detect_one(obj)
+            item, problems = parse(fmt, obj)
+            assert item is not None or problems, obj

@@ -242,10 +242,20 @@ def _ls_list(data: dict, ranker: dict) -> str | None:
     def items(v: Any) -> bool:
         return isinstance(v, list) and bool(v) and all(isinstance(x, dict) and "id" in x for x in v)
 
-    if items(data.get(ranker.get("to_name"))):
+    if isinstance(ranker.get("to_name"), str) and items(data.get(ranker["to_name"])):
         return ranker["to_name"]
     lists = [k for k, v in data.items() if items(v)]
     return lists[0] if len(lists) == 1 else None
+
+
+def _listed(v: Any) -> list:
+    """A value that should be a list, as one: a lone string is a list of one, anything else none."""
+    return v if isinstance(v, list) else [v] if isinstance(v, str) else []
+
+
+def _results(annotation: dict) -> list[dict]:
+    found = annotation.get("result")
+    return [r for r in found if isinstance(r, dict)] if isinstance(found, list) else []
 
 
 def _as_index(which: int | str | None) -> int | None:
@@ -257,7 +267,7 @@ def _ls_judgment(a: dict, n: int, outputs: list[str], line: int, problems: Probl
     """One annotation's judgment; None when it has no results; False (a problem added) when its
     results give no ranking of the outputs. JSON-MIN strings read as a choice or a critique are
     added to `used` (they leave the document's meta)."""
-    results = [r for r in a.get("result") or [] if isinstance(r, dict)]
+    results = _results(a)
     if not results:
         return None
     where = f"annotations[{n}]"
@@ -295,13 +305,13 @@ def _ls_judgment(a: dict, n: int, outputs: list[str], line: int, problems: Probl
                 return False
             ranks = [1, 2] if side == "left" else [2, 1]
         elif kind == "choices" and ranks is None:
-            picks = [w for c in value.get("choices") or [] if (w := named(c, outputs)) is not None]
+            picks = [w for c in _listed(value.get("choices")) if (w := named(c, outputs)) is not None]
             if len(picks) == 1:
                 ranks = _choice_ranks(picks[0], len(outputs))
         elif kind in ("rating", "number") and target is not None and _number(value.get(kind)) is not None:
             scores[target] = _number(value.get(kind))
         elif kind == "textarea" and target is not None:
-            text = "\n".join(t for t in value.get("text") or [] if isinstance(t, str)).strip()
+            text = "\n".join(t for t in _listed(value.get("text")) if isinstance(t, str)).strip()
             if text:
                 critiques[target] = text
         elif kind == "text":  # JSON-MIN's bare string: a choice naming an output, or a text area on one
@@ -336,7 +346,7 @@ def parse_label_studio(obj: dict, line: int, problems: Problems, opts: Options) 
         problems.add(line, "annotations", f"must be a list, got {_type_name(annotations)}")
         return None
     kept = [a for a in annotations if isinstance(a, dict) and not a.get("was_cancelled") and not a.get("skipped")]
-    results = [r for a in kept for r in a.get("result") or [] if isinstance(r, dict)]
+    results = [r for a in kept for r in _results(a)]
     ranker = next((r for r in results if r.get("type") == "ranker"), None)
     key = _ls_list(data, ranker or {})
     sources = cmeta = None
@@ -357,8 +367,9 @@ def parse_label_studio(obj: dict, line: int, problems: Problems, opts: Options) 
                    for x, t in zip(items, texts)]
         cmeta = [{"id": x["id"], **({"title": x["title"]} if "title" in x else {})} for x in items]
     else:
-        outputs = numbered(data) or [k for k in dict.fromkeys(r.get("to_name") for r in results)
-                                     if k in data and _is_text(data[k])]
+        aimed = (r.get("to_name") for r in results)
+        outputs = numbered(data) or [k for k in dict.fromkeys(k for k in aimed if isinstance(k, str))
+                                     if _is_text(data.get(k))]
         if len(outputs) < 2:
             problems.add(line, "data", "cannot tell which fields are the outputs to rank: name them alike but for "
                          "a number (answer1, answer2, ...) or rate each one (a rating whose toName is its field); "
@@ -422,8 +433,8 @@ def _argilla_parts(obj: dict) -> tuple[dict, dict[str, list[tuple[Any, Any, Any]
     for key, v in obj.items():
         key = str(key)
         if key.endswith(".responses"):  # flattened: values, users and statuses side by side
-            users, status = obj.get(f"{key}.users") or [], obj.get(f"{key}.status") or []
-            values = v if isinstance(v, list) else []
+            users, status, values = (x if isinstance(x, list) else [] for x in
+                                     (obj.get(f"{key}.users"), obj.get(f"{key}.status"), v))
             answers[key.removesuffix(".responses")] = [
                 (users[i] if i < len(users) else None, x, status[i] if i < len(status) else None)
                 for i, x in enumerate(values)]
