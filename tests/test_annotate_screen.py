@@ -12,7 +12,8 @@ def test_keyboard_script_loads_nothing_and_targets_the_save_button():
     assert ".st-key-annotate_save button" in js and "__SAVE_KEY__" not in js
     for outside in ("http", "src=", "import(", "fetch(", "XMLHttpRequest", "WebSocket", "eval("):
         assert outside not in js, outside
-    assert "'Enter'" in js and "/^[1-9]$/" in js  # Ctrl+Enter saves, number keys rank
+    assert "'Enter'" in js and "/^[0-9]$/" in js  # Ctrl+Enter saves, number keys rank (two digits from K = 10)
+    assert "From 10 on" not in annotate_screen.keys_help(9) and "1 then 2 for 12" in annotate_screen.keys_help(12)
 
 
 @pytest.mark.parametrize("bad", ["", "a b", "x']", "save\"</script>"])
