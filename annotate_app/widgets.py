@@ -216,11 +216,14 @@ def show_candidate(c: Candidate) -> None:
 
 def swap_ranks(project: Project, draft: A.Draft, cid: int, rank_key) -> None:
     """Without ties, a rank given to `cid` that another candidate holds moves that one to `cid`'s
-    old rank (changing one rank is one click, not two). The rank radios' on_change, before the rerun."""
+    old rank (changing one rank is one click, not two), and the last candidate left without a rank
+    takes the one left free (K-1 clicks rank K candidates). The rank radios' on_change, before the rerun."""
     if project.allow_ties:
         return
-    moved = A.swap_rank(draft.ranks, cid, st.session_state.get(rank_key(cid)))
-    for other, rank in moved.items():
+    new = st.session_state.get(rank_key(cid))
+    moved = A.swap_rank(draft.ranks, cid, new)
+    filled = A.last_rank({**draft.ranks, **moved, cid: new})
+    for other, rank in {**moved, **filled}.items():
         st.session_state[rank_key(other)] = rank
 
 

@@ -263,6 +263,16 @@ def test_swap_rank_by_hand():
     assert A.swap_rank({10: 2, 11: 2, 12: 1}, 12, 2) == {10: 1, 11: 1}  # a clash already there: both move
 
 
+def test_last_rank_fills_the_one_rank_left_by_hand():
+    assert A.last_rank({10: 1, 11: None}) == {11: 2}  # a pair: A is the best, so B is the worst
+    assert A.last_rank({10: None, 11: 1}) == {10: 2}
+    assert A.last_rank({10: 3, 11: None, 12: 1, 13: 4}) == {11: 2}
+    assert A.last_rank({10: 1, 11: None, 12: None}) == {}  # two left: nothing to infer
+    assert A.last_rank({10: 1, 11: 1, 12: None}) == {}  # a clash: the free rank is not clear
+    assert A.last_rank({10: 1, 11: 5, 12: None}) == {}  # a rank out of 1..K
+    assert A.last_rank({10: 1, 11: 2}) == {}  # all ranked
+
+
 def test_rewritten_critiques_by_hand():
     saved = A.Draft(7, ranks={1: 1, 2: 2}, critiques={1: "Vague.", 2: ""}, quotes={1: "", 2: ""})
     same = A.Draft(7, ranks={1: 2, 2: 1}, critiques={1: " Vague. ", 2: "New one."}, quotes={1: None, 2: ""})

@@ -399,6 +399,20 @@ def test_a_rank_taken_from_another_candidate_swaps_with_it(app_db, app_test):
     assert mine.order == [[order[2]], [order[1]], [order[0]]]  # C, B, A
 
 
+def test_the_last_candidate_takes_the_rank_left_so_k_minus_1_clicks_rank_k(app_db, app_test):
+    at = app_test("annotate.py", app_db.ann.id).run()
+    _, order = _shown(app_db, app_db.ann)
+    _radio(at, "B").set_value(1).run()
+    assert _radio(at, "C").value is None  # two left: nothing filled yet
+    _radio(at, "C").set_value(3).run()
+    assert [_radio(at, x).value for x in "ABC"] == [2, 1, 3]
+    assert not at.button(key="annotate_save").disabled
+    at.button(key="annotate_save").click().run()
+    with Store(app_db.path) as s:
+        [mine] = s.my_rankings(app_db.ann, "p")
+    assert mine.order == [[order[1]], [order[0]], [order[2]]]  # B, A, C
+
+
 def test_a_new_session_opens_the_project_chosen_last(app_db, app_test):
     """Signing in again (or a reload) comes back to the project this person worked in last."""
     with Store(app_db.path) as s:

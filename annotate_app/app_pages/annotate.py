@@ -129,7 +129,7 @@ if draft_key(doc.id) not in st.session_state:  # the clock starts when the docum
     st.session_state[draft_key(doc.id)] = ui.kept(user.id, draft_key(doc.id)) or A.Draft.new(doc)
 draft: A.Draft = st.session_state[draft_key(doc.id)]
 
-rule = "Ties are allowed." if project.allow_ties else "Each rank once."
+rule = "Ties are allowed." if project.allow_ties else "Each rank once; the last candidate takes the rank left."
 order = A.display_order(user.id, doc.id, [c.id for c in doc.candidates])
 with rank_col:
     actions = st.container()  # Save and Skip, above the candidates: drawn once the draft is known

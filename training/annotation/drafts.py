@@ -197,6 +197,18 @@ def swap_rank(ranks: dict[int, int | None], cid: int, new: int | None) -> dict[i
     return {other: old for other, rank in ranks.items() if other != cid and rank == new}
 
 
+def last_rank(ranks: dict[int, int | None]) -> dict[int, int]:
+    """{candidate: rank} for the one candidate still without a rank when the others hold K-1
+    different ranks of 1..K (no ties): the rank they leave, the only one it can take. {} otherwise.
+    A pair is then one click: A is 1, so B is 2."""
+    k = len(ranks)
+    missing = [c for c, r in ranks.items() if r is None]
+    given = {int(r) for r in ranks.values() if r is not None}
+    if len(missing) != 1 or len(given) != k - 1 or not given <= set(range(1, k + 1)):
+        return {}
+    return {missing[0]: (set(range(1, k + 1)) - given).pop()}
+
+
 def ranking_problems(ranks: dict[int, int | None], names: dict[int, str], *, allow_ties: bool) -> list[str]:
     """Why this ranking is not complete and valid yet ([] when it is). `names`: id -> label."""
     k = len(names)
