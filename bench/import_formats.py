@@ -52,10 +52,28 @@ def row(fmt: str, i: int) -> dict:
     if fmt == "slf5k":
         return {"title": f"t{i}", "post": p, "generated_summary_for_feedback": a, "feedback": "name the bridge",
                 "ideal_human_summary": b}
+    if fmt == "label_studio":  # a task of the pairwise template, two annotators, a critique from one
+        def ann(user: int, side: str, critique: bool = False) -> dict:
+            result = [{"from_name": "comparison", "to_name": "comparison", "type": "pairwise",
+                       "value": {"selected": side}}]
+            if critique:
+                result.append({"from_name": "why", "to_name": "answer2", "type": "textarea",
+                               "value": {"text": ["misses the date"]}})
+            return {"id": 2 * i + user, "completed_by": user, "result": result, "was_cancelled": False}
+        return {"id": i, "data": {"prompt": p, "answer1": a, "answer2": b}, "predictions": [],
+                "annotations": [ann(1, "left", i % 3 == 0), ann(2, "left" if i % 4 else "right")]}
+    if fmt == "argilla":  # Argilla 2 records.to_json: a ranking question and a critique per output
+        return {"id": f"r{i}", "fields": {"prompt": p, "response1": a, "response2": b}, "metadata": {"batch": i % 4},
+                "responses": {"ranking": [{"value": ["response1", "response2"], "user_id": "u1"},
+                                          {"value": ["response2", "response1"][:: 1 if i % 5 else -1],
+                                           "user_id": "u2"}],
+                              "critique_response2": [{"value": "too vague", "user_id": "u1"}]}}
     raise ValueError(fmt)
 
 
-K = {"pairs": 2, "implicit": 2, "sff": 2, "ratings": 3, "two_answer": 2, "scored": 2, "slf5k": 2}
+K = {"pairs": 2, "implicit": 2, "sff": 2, "ratings": 3, "two_answer": 2, "scored": 2, "slf5k": 2, "label_studio": 2,
+     "argilla": 2}
+JSON_ARRAY = ("label_studio", "argilla")  # the tools write one JSON array
 
 
 def child(path: str, fmt: str) -> None:
@@ -85,11 +103,14 @@ def main() -> None:
     results = []
     print(f"{args.rows} rows per format; each import in its own process")
     for fmt in K:
-        path = work / f"{fmt}.jsonl.gz" if fmt == "pairs" else work / f"{fmt}.jsonl"
+        path = work / (f"{fmt}.jsonl.gz" if fmt == "pairs" else f"{fmt}.json" if fmt in JSON_ARRAY else f"{fmt}.jsonl")
         opener = gzip.open if path.suffix == ".gz" else open
         with opener(path, "wt", encoding="utf-8") as f:
-            for i in range(args.rows):
-                f.write(json.dumps(row(fmt, i)) + "\n")
+            if fmt in JSON_ARRAY:
+                f.write("[\n" + ",\n".join(json.dumps(row(fmt, i)) for i in range(args.rows)) + "\n]\n")
+            else:
+                for i in range(args.rows):
+                    f.write(json.dumps(row(fmt, i)) + "\n")
         out = subprocess.run([sys.executable, __file__, "--child", str(path), fmt], capture_output=True, text=True,
                              check=False)
         if out.returncode:

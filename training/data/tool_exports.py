@@ -38,6 +38,7 @@ one text field left; the other fields go to the document's meta.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Callable, Sequence
@@ -64,9 +65,15 @@ _SUFFIX = re.compile(r"^(.*?)(?:[ _-]?(\d+)|[ _-]([A-Za-z]))$")
 
 def _norm(s: Any) -> str:
     """Lower case, letters and digits only: "Answer 1" and "answer_1" read alike."""
-    return re.sub(r"[^0-9a-z]", "", str(s).lower())
+    return _norm_text(s if isinstance(s, str) else str(s))
 
 
+@functools.lru_cache(maxsize=4096)  # (the same few field, option and question names on every row)
+def _norm_text(s: str) -> str:
+    return re.sub(r"[^0-9a-z]", "", s.lower())
+
+
+@functools.lru_cache(maxsize=4096)
 def _suffix(key: str) -> tuple[str, str] | None:
     """("answer", "1") for answer1 / answer_1, ("response", "a") for response_a; None otherwise."""
     m = _SUFFIX.match(key.strip())
