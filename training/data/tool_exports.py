@@ -58,7 +58,7 @@ from training.data.formats import (
     ranks_from_scores,
 )
 
-PROMPT_KEYS = (*PROMPT_FIELDS, "text", "query", "document", "article", "source")
+PROMPT_KEYS = (*PROMPT_FIELDS, "text", "query", "document", "article")
 TIE_WORDS = frozenset({"tie", "both", "neither", "same", "equal", "none", "bothbad", "bothgood", "draw"})
 _SUFFIX = re.compile(r"^(.*?)(?:[ _-]?(\d+)|[ _-]([A-Za-z]))$")
 
