@@ -181,8 +181,7 @@ def export_bytes(db_path: str, project: str | int, what: str, fmt: str) -> bytes
 def import_summary(report: imports.ImportReport) -> str:
     """What an import added, in one line for the page."""
     by = f" by {report.source_annotator}" if report.source_annotator and (report.rankings or report.critiques) else ""
-    return (f"imported {report.documents} documents, {report.candidates} candidates, "
-            f"{report.rankings} rankings, {report.critiques} critiques{by} ({report.format})."
+    return (f"imported {report.counts()}{by} ({report.format})."
             + (f" S{report.skipped_note()[1:]}." if report.skipped else "")
             + (f" {report.queue_note()[0].upper()}{report.queue_note()[1:]}." if report.rankings and report.complete
                else "")

@@ -246,6 +246,19 @@ def test_the_cli_imports_a_label_studio_export_and_refuses_a_broken_task_by_line
     assert main(["import", str(path), "--db", db_path, "--project", "cli", "--skip-bad-rows"]) == 0
     out = capsys.readouterr()
     assert "(label_studio)" in out.out and len(store.documents("cli")) == 1
+    # raters are named after the tool unless the import names a source; the overlap advice counts
+    # every ranking a document has, from this import and earlier ones
+    assert [a.name for a in store.list_annotators() if a.role == "source"] == ["label-studio:1"]
+    more = tmp_path / "more.json"
+    more.write_text(json.dumps([task(1, [pairwise("left", 2), pairwise("right", 3)]), task(5, [pairwise("left", 4)])]))
+    with pytest.raises(ImportFileError, match="already in project"):
+        import_file(store, more, "cli")  # task 1 is there: a task is imported once
+    more.write_text(json.dumps([task(6, [pairwise("left", 2), pairwise("right", 3)])]))
+    import_file(store, more, "cli")
+    more.write_text(json.dumps([task(5, [pairwise("left", 4)])]))
+    report = import_file(store, more, "cli")
+    assert report.most_rankings == 2 and "--overlap 3" in report.queue_note()  # (task 6 has two)
+    assert "1 document, 2 candidates, 1 ranking, 0 critiques" in str(report)
 
 
 def test_the_import_preview_reads_a_label_studio_export_with_all_its_annotators():

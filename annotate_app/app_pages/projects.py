@@ -150,7 +150,9 @@ with import_tab:
                                       "score, rating; scored rows also helpfulness, reward, rank)")
     source = source_col.text_input("Annotator of imported judgments", value="import", key="import_source",
                                    help="rankings and critiques without a rater are saved as this annotator's "
-                                        "(created, without a usable token, if missing).")
+                                        "(created, without a usable token, if missing); a row's rater as "
+                                        "NAME:rater. Label Studio and Argilla exports: label-studio and argilla "
+                                        "unless changed here.")
     skip_bad = st.checkbox("Skip rows with problems", key="import_skip_bad",
                            help="Leave out the rows that cannot be read (the first ones are named) and import the rest. "
                                 "Off: one bad row refuses the whole file, and nothing is imported.")

@@ -76,7 +76,8 @@ def register(sub) -> None:
     p.add_argument("--source-annotator", default="import", metavar="NAME",
                    help="source credited with the rankings (pairs) and critiques (slf5k) in the file: an"
                         " annotator of role source, created when missing, that cannot sign in; a person's"
-                        " name is refused (default: import)")
+                        " name is refused; a row's rater is credited as NAME:rater (default: import; label-studio"
+                        " and argilla for those tools' exports)")
     p.set_defaults(func=cmd_import)
 
     p = sub.add_parser(

@@ -96,19 +96,23 @@ class ImportReport:
     skipped: int = 0  # skip_bad: rows left out for their problems
     complete: int = 0  # documents the imported rankings brought to the project's overlap
     overlap: int = 0
-    most_rankings: int = 0  # the most rankings the file gave one document
+    most_rankings: int = 0  # the most rankings one document of the project has now (imported ones included)
     problems: list[tuple[int, str, str]] = field(default_factory=list)  # skip_bad: the first MAX_PROBLEMS of them
 
     def __str__(self) -> str:
         who = self.source_annotator or ""
         by = (f" by {who if who.endswith(' sources') else repr(who)}" if who and (self.rankings or self.critiques)
               else "")
-        return (f"imported {self.path} ({self.format}) into project {self.project!r}: "
-                f"{self.documents} documents, {self.candidates} candidates, "
-                f"{self.rankings} rankings, {self.critiques} critiques{by} in {self.seconds:.1f}s"
+        return (f"imported {self.path} ({self.format}) into project {self.project!r}: {self.counts()}{by} "
+                f"in {self.seconds:.1f}s"
                 + (f"\n{self.skipped_note()}" if self.skipped else "")
                 + (f"\n{self.queue_note()}" if self.rankings and self.complete else "")
                 + (f"\n{self.fields_note()}" if self.unshown_fields else ""))
+
+    def counts(self) -> str:
+        """ "3 documents, 6 candidates, 3 rankings, 1 critique" """
+        return ", ".join(_n(n, w) for n, w in ((self.documents, "document"), (self.candidates, "candidate"),
+                                                (self.rankings, "ranking"), (self.critiques, "critique")))
 
     def queue_note(self) -> str:
         """Imported rankings count towards the overlap: documents they complete are in no one's queue."""
@@ -127,10 +131,20 @@ class ImportReport:
         """Points to the setting that shows the documents' other fields (passages, ...) to annotators,
         warning of those whose names say they hold a judgment (scores, labels, model names)."""
         telling = [f for f in self.unshown_fields if _TELLING.search(f)]
+        plain = ",".join(f for f in self.unshown_fields if f not in telling) or "FIELD,..."
         return (f"the documents also have {', '.join(self.unshown_fields)}, which annotators do not see: show the "
-                f"ones they need (tokenwise project set {shlex.quote(self.project)} --show-fields A,B, or Projects > Settings)"
+                f"ones they need (tokenwise project set {shlex.quote(self.project)} --show-fields "
+                f"{shlex.quote(plain) if plain != 'FIELD,...' else plain}, or Projects > Settings)"
                 + (f"; {', '.join(telling)} may give the judgment away (a score, label, correction or model name)"
                    if telling else ""))
+
+
+DEFAULT_SOURCE = "import"  # who imported judgments are credited to, unless the import names one
+TOOL_SOURCES = {"label_studio": "label-studio", "argilla": "argilla"}  # the default for those tools' exports
+
+
+def _n(count: int, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"
 
 
 # Field names that suggest a judgment or who wrote a candidate: shown to annotators, they would bias them.
@@ -508,6 +522,8 @@ def _import(store: Store, path: str | Path, project: str | int, fmt: str, source
             options: Options | None, split: str | None, skip_bad: bool) -> ImportReport:
     t0 = time.perf_counter()
     path, p, fmt, options = _open(store, path, project, fmt, options)
+    if source_annotator == DEFAULT_SOURCE:  # another tool's raters are named after it: label-studio:3
+        source_annotator = TOOL_SOURCES.get(fmt, source_annotator)
     report = ImportReport(str(path), p.name, fmt)
     complete_before = store.totals(p)["complete"]
     items = fmt in ITEM_FORMATS or not _fast(path, options)
@@ -527,6 +543,7 @@ def _import(store: Store, path: str | Path, project: str | int, fmt: str, source
     report.seconds = time.perf_counter() - t0
     if report.rankings:
         report.complete, report.overlap = store.totals(p.name)["complete"] - complete_before, p.overlap
+        report.most_rankings = store.most_rankings(p.name)  # (this import's and earlier ones')
     if report.documents and not store.get_project(p.name).context_fields:
         report.unshown_fields = [f for f in store.meta_fields(p.name) if f != "turns"]  # turns: drawn as a chat
     log.info("%s", report)
@@ -727,7 +744,6 @@ def _stream_items(store: Store, path, fmt: str, p, imp, report: ImportReport, op
     if (new or pending_more) and not problems.full:
         flush()
     problems.finish(path, n, report)
-    report.most_rankings = max((sum(e[5].values()) for e in index.values()), default=0)
     report.source_annotator = (next(iter(names)) if len(names) == 1 else f"{len(names)} sources") if names else None
     return n
 

@@ -94,6 +94,11 @@ class AnnotationMixin(CountersMixin):
             c.execute("INSERT INTO project_counts (project_id) VALUES (?)", (cur.lastrowid,))
         return self.get_project(cur.lastrowid)
 
+    def most_rankings(self, project: str | int) -> int:
+        """The most rankings one document of the project has (imported ones count, as for the overlap)."""
+        p = self.get_project(project)
+        return self.scalar("SELECT COALESCE(MAX(n_rankings), 0) FROM documents WHERE project_id = ?", (p.id,))
+
     def has_project(self, name: str) -> bool:
         return self.one("SELECT 1 FROM projects WHERE name = ?", (name,)) is not None
 
