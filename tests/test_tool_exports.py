@@ -170,7 +170,9 @@ def test_argilla_records_to_json_ranking_label_and_critiques():
         ("u-ann", [1, 2], {1: "Says nothing about Monday."}), ("u-bob", [2, 1], {})]
     label = {**rec, "responses": {"better": [{"value": "response2", "user_id": "u1"}],
                                   "topic": [{"value": "news", "user_id": "u1"}]}}
-    assert parse("argilla", label)[0].judgments[0].ranks == [2, 1]
+    item = parse("argilla", label)[0]
+    assert item.judgments[0].ranks == [2, 1]
+    assert item.meta == {"source": "news", "topic": ["news"]}  # an answer about no one output: kept, by question
     gap = {**rec, "responses": {"ranking": [*rec["responses"]["ranking"], {"value": ["response2"], "user_id": "u-cy"}]}}
     assert parse("argilla", gap) == (None, [(3, "ranking.responses", ("user u-cy: the ranking misses response1: "
                                                                      "a ranking places every output"))])

@@ -27,7 +27,9 @@ or Argilla 1's records ({"fields", "responses": [{"user_id", "values": {question
 A user's responses are one judgment: a ranking question (its option values name the outputs'
 fields, best first; Argilla 1: [{"value", "rank"}], ties allowed), a label question naming an
 output or a tie, or a rating question per output (its name holds the output's field: "rating_response1").
-A text question per output ("critique_response1") is a critique of it. Responses whose status is
+A text question per output ("critique_response1") is a critique of it; the answers to other
+questions (a note on the whole pair, a topic) are kept in the document's meta, one per user, by
+question. Responses whose status is
 given and not "submitted" (drafts, discarded) are left out; `to_json` writes no status, so there
 every response counts.
 
@@ -504,30 +506,35 @@ def parse_argilla(obj: dict, line: int, problems: Problems, opts: Options) -> It
         for user, value, status in rs:
             if status in (None, "submitted") and value is not None:
                 by_user.setdefault(str(user), {})[q] = value
-    judgments = []
+    judgments, other = [], {}  # other: answers that are about no one output (a note on the pair, a topic)
     for user, given in by_user.items():
         ranks, scores, critiques = None, {}, {}
         for q, value in given.items():
             target = about(q, outputs)  # a question about one output: its rating or its critique
             labels = _ranking_labels(value)
-            if target is not None:
-                if isinstance(value, str) and value.strip():
-                    critiques[target] = value.strip()
-                elif _number(value) is not None:
-                    scores[target] = _number(value)
-            elif labels is not None and ranks is None:
+            used = True
+            if target is not None and isinstance(value, str) and value.strip():
+                critiques[target] = value.strip()
+            elif target is not None and _number(value) is not None:
+                scores[target] = _number(value)
+            elif target is None and labels is not None:
                 got = ranks_from_order(labels[0], outputs, named, labels[1])
-                if isinstance(got, list):
-                    ranks = got
-                elif any(isinstance(named(x, outputs), int) for x in labels[0]):  # (else: a multi-label answer)
+                if isinstance(got, str) and any(isinstance(named(x, outputs), int) for x in labels[0]):
                     problems.add(line, f"{q}.responses", f"user {user}: the ranking {got}")
                     return None
-            elif isinstance(value, str) and (which := named(value, outputs)) is not None and ranks is None:
+                used = isinstance(got, list) and ranks is None  # (else a multi-label answer, or a second ranking)
+                ranks = got if used else ranks
+            elif target is None and isinstance(value, str) and (which := named(value, outputs)) is not None \
+                    and ranks is None:
                 ranks = _choice_ranks(which, len(outputs))
+            else:
+                used = False
+            if not used and value not in ("", [], {}):
+                other.setdefault(q, []).append(value)
         if ranks is None and len(scores) == len(outputs):
             ranks = ranks_from_scores([scores[i] for i in range(len(outputs))])
         if ranks is not None:
             judgments.append(Judgment(ranks, rater=user if user != "None" else None, critiques=critiques))
     ext = next((obj[k] for k in ("id", "external_id") if obj.get(k) not in (None, "")), None)
     rest = {k: v for k, v in fields.items() if k not in outputs}
-    return _item(line, rest, texts, "fields", problems, ext, judgments, meta=meta)
+    return _item(line, rest, texts, "fields", problems, ext, judgments, meta={**meta, **other})
