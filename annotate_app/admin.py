@@ -91,10 +91,21 @@ class _RowProblems:
         self.found.append(f"{fld}: {msg}")
 
 
+SHOWN_JUDGMENTS = 3  # a row's judgments the preview spells out (each rater's ranking, in turn)
+
+
+def _ranking(ranks: list[int]) -> str:
+    """[2, 1, 2] -> "2 > 1 = 3": the candidates' numbers best first, ties joined by "="."""
+    order = sorted(range(len(ranks)), key=lambda i: ranks[i])
+    return "".join((" = " if n and ranks[i] == ranks[order[n - 1]] else " > " if n else "") + str(i + 1)
+                   for n, i in enumerate(order))
+
+
 def as_read(fmt: str, rows: list[tuple[int, object]], options: formats.Options) -> list[dict]:
     """Rows of a preference format as Tokenwise reads them, one line each: the prompt, the
-    candidates numbered, the ranking by those numbers ("2 > 1", ties "1 = 2"), the rater, and
-    what is wrong with a row that cannot be read. [] for documents (their columns say it all)."""
+    candidates numbered, the ranking by those numbers ("2 > 1", ties "1 = 2"; several raters' in
+    turn, "1 > 2 · 2 > 1"), the raters, and what is wrong with a row that cannot be read. [] for
+    documents (their columns say it all)."""
     if formats.FORMATS[fmt].parse is None:
         return []
     out = []
@@ -111,14 +122,12 @@ def as_read(fmt: str, rows: list[tuple[int, object]], options: formats.Options) 
             out.append({"line": line, "prompt": "", "ranking": "", "rater": "", "problem": "; ".join(problems.found),
                         "candidates": ""})
             continue
-        j = item.judgments[0] if item.judgments else None
-        order = sorted(range(len(item.candidates)), key=lambda i: j.ranks[i]) if j else []
-        ranking = "".join((" = " if n and j.ranks[i] == j.ranks[order[n - 1]] else " > " if n else "") + str(i + 1)
-                          for n, i in enumerate(order))
-        out.append({"line": line, "prompt": _cell(item.text), "ranking": ranking if len(item.candidates) > 1
+        shown, more = item.judgments[:SHOWN_JUDGMENTS], len(item.judgments) - SHOWN_JUDGMENTS
+        rankings = " · ".join(_ranking(j.ranks) for j in shown) + (f" · +{more} more" if more > 0 else "")
+        out.append({"line": line, "prompt": _cell(item.text), "ranking": rankings if len(item.candidates) > 1
                     else "(grouped per prompt)" if fmt == "scored" else "",
-                    "rater": ((j.rater or "") + (f" (+{len(item.judgments) - 1} more)" if len(item.judgments) > 1
-                                                  else "")) if j else "", "problem": "",
+                    "rater": " · ".join(j.rater or "(source)" for j in shown) if any(j.rater for j in shown) else "",
+                    "problem": "",
                     "candidates": _cell(" | ".join(f"{i + 1}. {c}" for i, c in enumerate(item.candidates)))})
     return out  # (the long candidates last, so the ranking and a row's problem show without scrolling)
 

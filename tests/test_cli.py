@@ -157,7 +157,7 @@ def test_refused_import_prints_every_problem(db, capsys, tmp_path):
     assert "nothing imported, 4 problem(s)" in lines[0]
     assert [x.split(":")[:2] for x in lines[1:-1]] == [
         ["line 2", " id"], ["line 3", " text"], ["line 3", " candidates"], ["line 4", " json"]]
-    assert lines[-1] == "to import the other rows and leave these out: --skip-bad-rows"
+    assert lines[-1] == "to import the rows without problems, if any, and leave these out: --skip-bad-rows"
     with Store(db) as s:
         assert s.count_documents("news") == 0
 

@@ -270,7 +270,7 @@ def test_the_import_preview_reads_a_label_studio_export_with_all_its_annotators(
     pv = admin.preview_upload("project-3.json", json.dumps(tasks).encode())
     assert pv.detected == "label_studio"
     assert [(r["prompt"], r["ranking"], r["rater"], r["problem"]) for r in pv.read] == [
-        ("Question 1?", "2 > 1", "1 (+1 more)", ""), ("Question 2?", "", "", "")]
+        ("Question 1?", "2 > 1 · 1 > 2", "1 · 2", ""), ("Question 2?", "", "", "")]
 
 
 # -- a new project made for the file -----------------------------------------------------------------

@@ -234,7 +234,7 @@ with import_tab:
                      f"{detail.count()} of {len(groups)} kind(s)"
                      + (f" {escape_markdown(detail.stopped())}" if detail.stopped_at is not None else "") + "; "
                      "fix them and upload again" + ("." if skip_bad else ", or tick \"Skip rows with problems\" to "
-                                                    "import the other rows."))
+                                                    "import the rows that have none, if any."))
             for g in groups:
                 widgets.plain(g.summary())
             with st.expander("Every problem, line by line"):

@@ -128,7 +128,7 @@ def cmd_import(args) -> int:
                 print(f"checking stopped at line {e.stopped_at}; fix these and import again to see the rest",
                       file=sys.stderr)
             if not args.skip_bad_rows and not (e.problems and e.problems[0][0] == 0):
-                print("to import the other rows and leave these out: --skip-bad-rows", file=sys.stderr)
+                print("to import the rows without problems, if any, and leave these out: --skip-bad-rows", file=sys.stderr)
             return 2
     print(report)
     for line, field, msg in report.problems:  # --skip-bad-rows: the rows left out (the first 50), named
