@@ -377,3 +377,18 @@ def test_no_damaged_export_row_makes_a_reader_raise():
             F.detect_one(obj)
             item, problems = parse(fmt, obj)
             assert item is not None or problems, obj
+
+
+def test_the_rankings_export_says_which_model_won_and_of_what(store, tmp_path):
+    """LLM Ranker items carry their model as the title: the rankings export gives the groups as
+    sources too (which model won), with the document's text; a blind round's export does not."""
+    from training.data.exports import export_rows
+
+    items = [{"id": "m1", "title": "ModelOne", "body": "One."}, {"id": "m2", "title": "ModelTwo", "body": "Two."}]
+    path = tmp_path / "ranker.json"
+    path.write_text(json.dumps([{"id": 4, "data": {"prompt": "Q?", "items": items}, "annotations": [
+        {"completed_by": 1, "result": [{"type": "ranker", "to_name": "answers", "value": {"ranker": ["m2", "m1"]}}]}]}]))
+    import_file(store, path, "ranked", create=True)
+    [row] = export_rows(store, "ranked", "rankings")
+    assert (row["text"], row["annotator"], row["ranking_texts"], row["ranking_sources"]) == (
+        "Q?", "label-studio:1", [["Two."], ["One."]], [["ModelTwo"], ["ModelOne"]])

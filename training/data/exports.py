@@ -161,12 +161,18 @@ def _ranked_documents(store: Store, p: Project) -> Iterator[tuple[Document, dict
 
 
 def _export_rankings(store: Store, p: Project) -> Iterator[dict]:
+    """Each current ranking with its document's title and text, and the candidates' sources (the
+    model or policy that wrote each; none for a blind evaluation round's project)."""
     names = _names(store)
+    blind = store.round_of_project(p.id) is not None
     for doc, texts, rankings in _ranked_documents(store, p):
+        sources = {c.id: c.source for c in doc.candidates}
         for r in rankings:
             yield {
-                "document_id": doc.id, "document_ext_id": doc.ext_id, "annotator": names[r.annotator_id],
+                "document_id": doc.id, "document_ext_id": doc.ext_id, "title": doc.title, "text": doc.text,
+                "annotator": names[r.annotator_id],
                 "ranking_ids": r.order, "ranking_texts": [[texts[c] for c in g] for g in r.order],
+                "ranking_sources": None if blind else [[sources[c] for c in g] for g in r.order],
                 "seconds": r.seconds, "version": r.version, "created": r.created,
             }
 
@@ -232,8 +238,10 @@ def _parquet_schemas():
                                 ("candidates", pa.list_(pa.string())), ("reference", pa.string()),
                                 ("meta", pa.string())]),
         "rankings": pa.schema([("document_id", pa.int64()), ("document_ext_id", pa.string()),
+                               ("title", pa.string()), ("text", pa.string()),
                                ("annotator", pa.string()), ("ranking_ids", ids),
                                ("ranking_texts", pa.list_(pa.list_(pa.string()))),
+                               ("ranking_sources", pa.list_(pa.list_(pa.string()))),
                                ("seconds", pa.float64()), ("version", pa.int64()), ("created", pa.string())]),
         "pairs": pa.schema([("prompt", pa.string()), ("chosen", pa.string()), ("rejected", pa.string()),
                             ("annotator", pa.string()), ("document_id", pa.int64()),
