@@ -14,7 +14,8 @@ waits until the app is idle and Save is enabled (for at most a few seconds), the
 Escape in a critique box takes the focus off it too before its popover closes, so what was
 typed is kept (without it the popover goes first and the text with it). Opening a critique puts
 the cursor in its box; after a save (click or Ctrl+Enter) the next document's first rank row
-has the focus, so the next document is ranked from the keyboard too.
+has the focus, so the next document is ranked from the keyboard too; so has it when the page
+opens with the focus nowhere in particular.
 Streamlit's own button shortcut is not used: it ignores keys pressed while a radio has focus.
 
 The script is a constant (no user text goes into it) and runs in an st.iframe 1 px high
@@ -132,6 +133,7 @@ SCRIPT = """<script>
   P.__tokenwiseClicks = onClick;
   D.addEventListener('keydown', onKey, true);
   D.addEventListener('click', onClick, true);
+  afterSave(Date.now());  // a page just opened: A's rank row gets the focus too (unless it is elsewhere)
   window.addEventListener('pagehide', () => {
     D.removeEventListener('keydown', onKey, true);
     D.removeEventListener('click', onClick, true);
