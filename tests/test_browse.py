@@ -150,3 +150,21 @@ def test_data_page_searches_filters_and_opens_a_document(app_db):
     assert list(at.dataframe[0].value["id"]) == ["d0"]
     assert "annotator agreement (tau)" not in at.dataframe[0].value.columns
     assert "model vs people (tau)" not in at.dataframe[0].value.columns  # no reward model yet: no empty column
+
+
+def test_an_annotator_reads_candidates_by_the_letters_of_their_annotate_page(app_db):
+    from training.annotation.browse import document_view, labelled_candidates
+    from training.annotation.drafts import display_order, labels
+    from training.store import Store
+
+    with Store(app_db.path) as s:
+        d = s.documents("p")[0]
+        s.save_ranking(app_db.ann, d.id, {c.id: i + 1 for i, c in enumerate(d.candidates)})  # (one of theirs)
+        view = document_view(s, d.id, app_db.ann)
+        admin_view = document_view(s, d.id, app_db.boss)
+    ids = [c.id for c in d.candidates]
+    names = labels(display_order(app_db.ann.id, d.id, ids))  # what the Annotate page calls them
+    assert [(label, c.id) for label, c in labelled_candidates(view, app_db.ann)] == \
+        sorted(((f"Candidate {names[c]}", c) for c in ids), key=lambda t: t[0])
+    assert [(label, c.id) for label, c in labelled_candidates(admin_view, app_db.boss)] == \
+        [(f"Candidate {i + 1}", c) for i, c in enumerate(ids)]

@@ -16,7 +16,7 @@ import streamlit as st
 
 from annotate_app import ui
 from annotate_app.widgets import escape_markdown, plain, show_context
-from training.annotation.browse import STATUSES, BrowseFilter, browse, document_view
+from training.annotation.browse import STATUSES, BrowseFilter, browse, document_view, labelled_candidates
 from training.errors import TokenwiseError
 
 user = ui.require_user()
@@ -94,11 +94,11 @@ if view.reference:
 m1, m2 = st.columns(2)
 if user.is_admin:
     m1.metric("Annotator agreement (tau)", "–" if math.isnan(view.disagreement) else f"{view.disagreement:.2f}")
-m2.metric("Reward model vs people (tau)", "–" if math.isnan(view.model_tau) else f"{view.model_tau:.2f}",
-          help="the active reward model's order of the candidates against the people's mean ranks")
-for i, c in enumerate(view.candidates):
+if not math.isnan(view.model_tau):  # (no active reward model has scored this document: nothing to say)
+    m2.metric("Reward model vs people (tau)", f"{view.model_tau:.2f}",
+              help="the active reward model's order of the candidates against the people's mean ranks")
+for head, c in labelled_candidates(view, user):
     with st.container(border=True):
-        head = f"Candidate {i + 1}"
         if c.ranks:
             head += " · ranks: " + ", ".join(f"{escape_markdown(n)} {r}" for n, r in sorted(c.ranks.items()))
         if c.model_score is not None:

@@ -189,7 +189,7 @@ def test_twelve_outputs_of_an_imported_llm_ranker_task_are_ranked_from_the_keybo
 
 def test_a_page_just_opened_has_the_focus_on_candidate_a(live_server, browser, e2e):
     """No Tab needed for the first document either: after signing in, a number key ranks A."""
-    srv, context, page, groups = annotator_screen(live_server, browser, e2e)
+    _, context, page, _ = annotator_screen(live_server, browser, e2e)
     try:
         page.wait_for_function(f"() => ({FOCUSED_GROUP})() === 'Rank of candidate A'", timeout=e2e.timeout_ms)
         page.keyboard.press("1")

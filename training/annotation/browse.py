@@ -151,6 +151,18 @@ class DocumentView:
     context: list[tuple[str, str]] = field(default_factory=list)  # the project's shown fields (context_of)
 
 
+def labelled_candidates(view: DocumentView, viewer: Annotator) -> list[tuple[str, CandidateView]]:
+    """(label, candidate) in the order to show them: for an admin the stored order, numbered
+    ("Candidate 1", as exports count them); for an annotator their own letters in the order their
+    Annotate page showed them ("Candidate A"), so a rank they gave reads the same on both pages."""
+    if viewer.is_admin:
+        return [(f"Candidate {i + 1}", c) for i, c in enumerate(view.candidates)]
+    from training.annotation.drafts import display_order, letter
+
+    by_id = {c.id: c for c in view.candidates}
+    return [(f"Candidate {letter(i)}", by_id[cid]) for i, cid in enumerate(display_order(viewer.id, view.id, list(by_id)))]
+
+
 def document_view(store: Store, document_id: int, viewer: Annotator) -> DocumentView:
     """One document with its candidates, every ranking and critique the viewer may see, the
     refinements of those critiques, and the active reward model's scores."""
