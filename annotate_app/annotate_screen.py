@@ -159,9 +159,12 @@ def script(save_key: str) -> str:
     return SCRIPT.replace("__SAVE_KEY__", save_key)
 
 
-# less space above the page; the label of an icon-only Critique button (K >= widgets.ICON_ONLY_K, in a
+# less space above the page; no "Press Ctrl+Enter to apply" in critique boxes (Ctrl+Enter saves);
+# the label of an icon-only Critique button (K >= widgets.ICON_ONLY_K, in a
 # container keyed "critique-icon-...") out of sight, still its accessible name
 COMPACT_CSS = ("<style>[data-testid='stMainBlockContainer'] { padding-top: 2.5rem; }\n"
+               # a critique box's "Press Ctrl+Enter to apply": here Ctrl+Enter saves the document (it applies too)
+               "[data-testid='stPopoverBody'] [data-testid='InputInstructions'] { display: none; }\n"
                "[class*='st-key-critique-icon-'] [data-testid='stPopoverButton'] [data-testid='stMarkdownContainer'] "
                "{ position: absolute; width: 1px; height: 1px; overflow: hidden; clip-path: inset(50%); "
                "white-space: nowrap; }</style>")

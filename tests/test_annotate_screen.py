@@ -20,3 +20,11 @@ def test_keyboard_script_loads_nothing_and_targets_the_save_button():
 def test_keyboard_script_refuses_a_key_that_is_not_a_plain_name(bad):
     with pytest.raises(ValueError, match="save_key"):
         annotate_screen.script(bad)
+
+
+def test_critique_boxes_do_not_promise_that_ctrl_enter_only_applies():
+    """Streamlit's "Press Ctrl+Enter to apply" under a critique box would contradict the page (Ctrl+Enter
+    saves the document, the critique with it): the compact style hides it there, and only there."""
+    css = annotate_screen.COMPACT_CSS
+    assert "[data-testid='stPopoverBody'] [data-testid='InputInstructions'] { display: none; }" in css
+    assert "http" not in css and "url(" not in css and "@import" not in css  # loads nothing
