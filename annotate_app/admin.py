@@ -150,7 +150,7 @@ NEW_PROJECT = "A new project, made for this file"  # the import form's last choi
 
 
 def import_upload(store: Store, project: str | int, filename: str, data: bytes, *, fmt: str = "auto",
-                  source_annotator: str = "import", options: formats.Options | None = None,
+                  source_annotator: str = imports.DEFAULT_SOURCE, options: formats.Options | None = None,
                   skip_bad: bool = False, create: bool = False) -> imports.ImportReport:
     """Import uploaded bytes into `project`; returns imports.import_file's ImportReport.
 

@@ -195,7 +195,7 @@ with import_tab:
                                f"has {new_k} outputs: its rows will be refused. Import into a new project instead.")
             if pv.read:
                 st.caption("The same rows as Tokenwise reads them: the prompt, the candidates numbered, the ranking "
-                           "by those numbers (= a tie), the rater, and what is wrong with a row it cannot read.")
+                           "by those numbers (= a tie; one per rater), the raters, and what is wrong with a row it cannot read.")
                 st.dataframe(pd.DataFrame(pv.read), hide_index=True, width="stretch", key="import_read")
     ready = upload is not None and target is not None and mapping is not None and not unreadable
     # an outcome belongs to one upload (a file chosen again is a new one) into one project

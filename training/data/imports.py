@@ -11,10 +11,10 @@ Formats (JSON Schemas in data/schemas/; `formats.FORMATS` lists them with an exa
              number of candidate_N columns, and every cell of them must be filled). Plain JSONL
              and CSV take the fast path below (`_stream`); other sources go through `_stream_items`.
   pairs, implicit, sff, ratings, two_answer, scored, slf5k, label_studio, argilla
-             the preference formats of training/data/formats.py (and tool_exports.py), read into Items from any source
-             of training/data/sources.py (`_stream_items`): rows with the same prompt and
-             candidates become one document with one ranking per judgment, credited to source
-             annotators (`<source>` or `<source>:<rater>`), never to a person.
+             the preference formats of training/data/formats.py (and tool_exports.py), read into
+             Items from any source of training/data/sources.py (`_stream_items`): rows with the
+             same prompt and candidates become one document with one ranking per judgment,
+             credited to source annotators (`<source>` or `<source>:<rater>`), never to a person.
 Extra keys of preference rows are kept in the document's `meta`; documents rows refuse unknown
 keys (put extra data under "meta"). Without an "id", a preference row's id is a hash of its prompt
 and candidates, so importing the same file twice is refused as already in the project.
@@ -131,10 +131,10 @@ class ImportReport:
         """Points to the setting that shows the documents' other fields (passages, ...) to annotators,
         warning of those whose names say they hold a judgment (scores, labels, model names)."""
         telling = [f for f in self.unshown_fields if _TELLING.search(f)]
-        plain = ",".join(f for f in self.unshown_fields if f not in telling) or "FIELD,..."
+        plain = ",".join(f for f in self.unshown_fields if f not in telling)
         return (f"the documents also have {', '.join(self.unshown_fields)}, which annotators do not see: show the "
                 f"ones they need (tokenwise project set {shlex.quote(self.project)} --show-fields "
-                f"{shlex.quote(plain) if plain != 'FIELD,...' else plain}, or Projects > Settings)"
+                f"{shlex.quote(plain) if plain else 'FIELD,...'}, or Projects > Settings)"
                 + (f"; {', '.join(telling)} may give the judgment away (a score, label, correction or model name)"
                    if telling else ""))
 
@@ -489,7 +489,7 @@ def new_project_shape(path: str | Path, fmt: str = "auto", options: Options | No
 
 
 def import_file(store: Store, path: str | Path, project: str | int, fmt: str = "auto",
-                source_annotator: str = "import", options: Options | None = None, *,
+                source_annotator: str = DEFAULT_SOURCE, options: Options | None = None, *,
                 split: str | None = None, skip_bad: bool = False, create: bool = False) -> ImportReport:
     """Check and write a source in one streaming pass; all of it lands at once, or none. See the
     module docstring. Rankings and critiques of preference rows are credited to source annotators:
