@@ -392,3 +392,17 @@ def test_the_rankings_export_says_which_model_won_and_of_what(store, tmp_path):
     [row] = export_rows(store, "ranked", "rankings")
     assert (row["text"], row["annotator"], row["ranking_texts"], row["ranking_sources"]) == (
         "Q?", "label-studio:1", [["Two."], ["One."]], [["ModelTwo"], ["ModelOne"]])
+
+
+def test_a_missing_project_is_named_before_an_unreadable_or_remote_source(store, tmp_path, monkeypatch):
+    from training.errors import NotFound
+
+    broken = tmp_path / "broken.json"
+    broken.write_text("[{]")
+    with pytest.raises(NotFound, match="project 'gone' does not exist; create it with `tokenwise project create gone "
+                                       "--k K`"):
+        import_file(store, broken, "gone")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(NotFound, match="or import with --create"):  # a hub name is not loaded to say so
+        import_file(store, "someone/some-preferences", "gone")
+    assert not store.has_project("gone")

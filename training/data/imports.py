@@ -504,11 +504,9 @@ def import_file(store: Store, path: str | Path, project: str | int, fmt: str = "
     command that makes it."""
     made = None
     if isinstance(project, str) and not store.has_project(project):
-        _, k, kind = new_project_shape(path, fmt, options, split=split)
         if not create:
-            raise NotFound(f"project {project!r} does not exist; the file's rows have {k} outputs: create it with "
-                           f"`tokenwise project create {shlex.quote(project)} --kind {kind} --k {k}`, or import "
-                           "with --create to make it so")
+            raise NotFound(_no_project(project, path, fmt, options, split))
+        _, k, kind = new_project_shape(path, fmt, options, split=split)
         made = store.create_project(project, kind=kind, k=k)
     try:
         return _import(store, path, project, fmt, source_annotator, options, split, skip_bad)
@@ -516,6 +514,21 @@ def import_file(store: Store, path: str | Path, project: str | int, fmt: str = "
         if made is not None:
             store.drop_empty_project(made.id)
         raise
+
+
+def _no_project(project: str, path, fmt: str, options: Options | None, split: str | None) -> str:
+    """Why an import into a missing project is refused, with the command that makes it: K and the
+    task read from a local file's first row (a hub dataset is not loaded just to say so)."""
+    name = shlex.quote(project)
+    try:
+        if sources.kind_of(path) != "hub":
+            _, k, kind = new_project_shape(path, fmt, options, split=split)
+            return (f"project {project!r} does not exist; the file's rows have {k} outputs: create it with "
+                    f"`tokenwise project create {name} --kind {kind} --k {k}`, or import with --create to make it so")
+    except ValidationError:
+        pass  # (the file's own problem is reported when it is imported)
+    return (f"project {project!r} does not exist; create it with `tokenwise project create {name} --k K` (K: "
+            "the outputs per document), or import with --create to make it from the file")
 
 
 def _import(store: Store, path: str | Path, project: str | int, fmt: str, source_annotator: str,
