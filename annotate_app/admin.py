@@ -96,9 +96,7 @@ SHOWN_JUDGMENTS = 3  # a row's judgments the preview spells out (each rater's ra
 
 def _ranking(ranks: list[int]) -> str:
     """[2, 1, 2] -> "2 > 1 = 3": the candidates' numbers best first, ties joined by "="."""
-    order = sorted(range(len(ranks)), key=lambda i: ranks[i])
-    return "".join((" = " if n and ranks[i] == ranks[order[n - 1]] else " > " if n else "") + str(i + 1)
-                   for n, i in enumerate(order))
+    return " > ".join(" = ".join(str(i + 1) for i in group) for group in formats.rank_groups(ranks))
 
 
 def as_read(fmt: str, rows: list[tuple[int, object]], options: formats.Options) -> list[dict]:
@@ -163,6 +161,23 @@ def import_upload(store: Store, project: str | int, filename: str, data: bytes, 
     with _as_file(filename, data) as path:
         return imports.import_file(store, str(path), project, fmt=fmt, source_annotator=source_annotator,
                                    skip_bad=skip_bad, create=create, **extra)
+
+
+def target_note(shape: tuple[int | None, str], existing: tuple[str, int] | None) -> tuple[str, str] | None:
+    """What the import form says under the preview about the project the file goes to, as (kind,
+    plain text), kind "caption" or "warning"; None when there is nothing to say. `shape`: the file's
+    (K, task) from upload_shape, or (None, why it cannot be told); `existing`: the chosen project's
+    (name, K), None for a new one made for the file."""
+    k, kind_or_why = shape
+    if existing is None:
+        return (("warning", f"Cannot tell how many outputs a document has: {kind_or_why}") if k is None else
+                ("caption", (f"The new project will have K = {k} outputs per document (as the file's first row) "
+                            f"and the task {kind_or_why} (Settings changes the task; K stays).")))
+    name, project_k = existing
+    if k is not None and k != project_k:
+        return ("warning", (f"{name} has K = {project_k}, but the file's first row has {k} outputs: its rows "
+                           "will be refused. Import into a new project instead."))
+    return None
 
 
 def upload_shape(filename: str, data: bytes, *, fmt: str = "auto", options: formats.Options | None = None

@@ -302,6 +302,17 @@ def test_an_import_can_make_its_project_from_the_file_and_leaves_none_when_refus
     assert new_project_shape(csv) == ("documents", 4, "summarize")
 
 
+def test_the_import_form_says_what_project_the_file_needs():
+    from annotate_app.admin import target_note
+
+    assert target_note((3, "qa"), None) == ("caption", ("The new project will have K = 3 outputs per document (as "
+                                            "the file's first row) and the task qa (Settings changes the task; K stays)."))
+    assert target_note((None, "no row can be read"), None)[0] == "warning"
+    assert target_note((3, "qa"), ("pairs", 2)) == ("warning", ("pairs has K = 2, but the file's first row has 3 "
+                                                    "outputs: its rows will be refused. Import into a new project instead."))
+    assert target_note((2, "qa"), ("pairs", 2)) is None and target_note((None, "why"), ("pairs", 2)) is None
+
+
 def test_the_import_form_makes_a_new_project_for_the_file(db_path, monkeypatch):
     from apptest import open_page
 

@@ -184,15 +184,10 @@ with import_tab:
                     except TokenwiseError as e:
                         shape = (None, str(e))
                     st.session_state["import_shape"] = (shape_key, shape)
-                new_k, new_kind = st.session_state["import_shape"][1]
-                if new_k is None and choice == admin.NEW_PROJECT:
-                    st.warning(f"Cannot tell how many outputs a document has: {escape_markdown(new_kind)}")
-                if choice == admin.NEW_PROJECT and new_k is not None:
-                    st.caption(f"The new project will have **K = {new_k}** outputs per document (as the first row) "
-                               f"and the task **{new_kind}** (Settings changes the task; K stays).")
-                elif new_k is not None and target in by_name and by_name[target].k != new_k:
-                    st.warning(f"{escape_markdown(target)} has K = {by_name[target].k}, but the file's first row "
-                               f"has {new_k} outputs: its rows will be refused. Import into a new project instead.")
+                note = admin.target_note(st.session_state["import_shape"][1], None if choice == admin.NEW_PROJECT
+                                         else (target, by_name[target].k))
+                if note is not None:
+                    (st.caption if note[0] == "caption" else st.warning)(escape_markdown(note[1]))
             if pv.read:
                 st.caption("The same rows as Tokenwise reads them: the prompt, the candidates numbered, the ranking "
                            "by those numbers (= a tie; one per rater), the raters, and what is wrong with a row it cannot read.")

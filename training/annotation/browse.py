@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 
 from training.annotation.agreement import kendall_tau
 from training.annotation.context import context_of
+from training.annotation.drafts import display_order, letter
 from training.errors import NotFound, ValidationError
 from training.store import Annotator, Project, Store
 
@@ -157,8 +158,6 @@ def labelled_candidates(view: DocumentView, viewer: Annotator) -> list[tuple[str
     Annotate page showed them ("Candidate A"), so a rank they gave reads the same on both pages."""
     if viewer.is_admin:
         return [(f"Candidate {i + 1}", c) for i, c in enumerate(view.candidates)]
-    from training.annotation.drafts import display_order, letter
-
     by_id = {c.id: c for c in view.candidates}
     return [(f"Candidate {letter(i)}", by_id[cid]) for i, cid in enumerate(display_order(viewer.id, view.id, list(by_id)))]
 

@@ -145,6 +145,11 @@ def ranks_from_scores(scores: Sequence[float]) -> list[int]:
     return [1 + sum(1 for t in scores if t > s) for s in scores]
 
 
+def rank_groups(ranks: Sequence[int]) -> list[list[int]]:
+    """Candidate positions grouped by rank, best first (a group of several is a tie): [2, 1, 2] -> [[1], [0, 2]]."""
+    return [[i for i, r in enumerate(ranks) if r == level] for level in sorted(set(ranks))]
+
+
 def ranks_from_pairwise(votes: Any, k: int) -> list[int] | None:
     """One ranking of k candidates from a vote per pair, the pairs in the order (1,2), (1,3), ...,
     (1,k), (2,3), ..., (k-1,k) (QA-Feedback's `preference`): 1 = the first of the pair is better,

@@ -65,6 +65,7 @@ from training.data.formats import (
     check_mapping,
     detect_source,
     fold_spaces,
+    rank_groups,
     ranks_from_pairwise,
     read_items,
     same_texts,
@@ -632,11 +633,6 @@ def _stream(store: Store, path: Path, fmt: str, p, imp, report: ImportReport, op
     return n
 
 
-def _order(ranks: list[int]) -> list[list[int]]:
-    """Candidate positions grouped by rank, best first: [2, 1, 2] -> [[1], [0, 2]]."""
-    return [[i for i, r in enumerate(ranks) if r == level] for level in sorted(set(ranks))]
-
-
 def _stream_items(store: Store, path, fmt: str, p, imp, report: ImportReport, options: Options,
                   source: str, split: str | None, problems: _Problems) -> int:
     """The preference formats (training/data/formats.py), and documents from any other source.
@@ -681,7 +677,7 @@ def _stream_items(store: Store, path, fmt: str, p, imp, report: ImportReport, op
         ranks = [0] * len(entry[2])
         for i, r in zip(pos, j.ranks):
             ranks[i] = r
-        return ItemJudgment(names[name], _order(ranks) if len(ranks) > 1 else [], [(pos[i], t.strip()) for i, t in j.critiques.items()
+        return ItemJudgment(names[name], rank_groups(ranks) if len(ranks) > 1 else [], [(pos[i], t.strip()) for i, t in j.critiques.items()
                                                          if t.strip()])
 
     def flush() -> None:

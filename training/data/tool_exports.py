@@ -194,7 +194,14 @@ def _item(line: int, fields: dict, texts: list[str], where: str, problems: Probl
                 candidate_meta=candidate_meta, judgments=judgments)
 
 
-def _output_texts(fields: dict, outputs: list[str], where: str, line: int, problems: Problems) -> list[str] | None:
+def _output_texts(fields: dict, outputs: list[str], where: str, line: int, problems: Problems,
+                  how: str) -> list[str] | None:
+    """The outputs' texts; None, with a problem added, when there are not two outputs (`how`: what
+    would make them known, for the message) or one of them has no text."""
+    if len(outputs) < 2:
+        problems.add(line, where, f"cannot tell which fields are the outputs to rank: {how}; fields: "
+                     f"{', '.join(map(str, fields)) or 'none'}")
+        return None
     bad = [k for k in outputs if not _is_text(fields.get(k))]
     for k in bad:
         problems.add(line, f"{where}.{k}", "is empty" if isinstance(fields.get(k), str) else
@@ -379,12 +386,8 @@ def parse_label_studio(obj: dict, line: int, problems: Problems, opts: Options) 
         aimed = (r.get("to_name") for r in results)
         outputs = numbered(data) or [k for k in dict.fromkeys(k for k in aimed if isinstance(k, str))
                                      if _is_text(data.get(k))]
-        if len(outputs) < 2:
-            problems.add(line, "data", "cannot tell which fields are the outputs to rank: name them alike but for "
-                         "a number (answer1, answer2, ...) or rate each one (a rating whose toName is its field); "
-                         f"fields: {', '.join(map(str, data)) or 'none'}")
-            return None
-        texts = _output_texts(data, outputs, "data", line, problems)
+        texts = _output_texts(data, outputs, "data", line, problems, "name them alike but for a number (answer1, "
+                              "answer2, ...) or rate each one (a rating whose toName is its field)")
         if texts is None:
             return None
     judgments, used = [], set()
@@ -493,12 +496,9 @@ def parse_argilla(obj: dict, line: int, problems: Problems, opts: Options) -> It
         problems.add(line, "fields", f"must be an object, got {_type_name(fields)}")
         return None
     outputs = _argilla_outputs(fields, answers)
-    if len(outputs) < 2:
-        problems.add(line, "fields", "cannot tell which fields are the outputs to rank: a ranking question whose "
-                     "options are their names, fields named alike but for a number (response1, response2), or a "
-                     f"rating question per output (rating_response1, ...); fields: {', '.join(map(str, fields))}")
-        return None
-    texts = _output_texts(fields, outputs, "fields", line, problems)
+    texts = _output_texts(fields, outputs, "fields", line, problems, "a ranking question whose options are their "
+                          "names, fields named alike but for a number (response1, response2), or a rating question "
+                          "per output (rating_response1, ...)")
     if texts is None:
         return None
     by_user: dict[str, dict[str, Any]] = {}
