@@ -479,7 +479,10 @@ def test_progress_shows_counts_and_agreement(admin_db):
     assert metrics["Krippendorff's alpha (ordinal)"] == f"{expected.alpha:.3f}"
     per = at.dataframe[1].value
     assert per.set_index("annotator")["rankings"].to_dict() == {"ann": 3, "bob": 3}
-    assert per.set_index("annotator")["median seconds per ranking"].to_dict() == {"ann": 11, "bob": 20}
+    assert per.set_index("annotator")["median_seconds"].to_dict() == {"ann": 11, "bob": 20}
+    table = at.dataframe[1].proto
+    assert table.placeholder == "—"  # an imported ranking has no time: a dash, not "None"
+    assert '"label": "median seconds per ranking"' in table.columns
     pairs = at.dataframe[2].value
     assert pairs[["annotator A", "annotator B"]].values.tolist() == [["ann", "bob"]]
     assert pairs["mean Kendall tau"].iloc[0] == pytest.approx((1 / 3 + 1 + 1) / 3, abs=1e-3)

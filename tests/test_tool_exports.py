@@ -152,6 +152,47 @@ def test_label_studio_json_min_rows_of_one_task_become_one_item_with_both_annota
     assert critique.judgments[0].critiques == {1: "Not food."} and critique.meta == {}
 
 
+
+def test_label_studio_csv_and_tsv_exports_read_like_json_min(tmp_path):
+    """The CSV/TSV export is JSON-MIN as a table (as Label Studio's converter writes it): columns
+    sorted by name, a result list as JSON text, a missing value as "", every cell a string; its TSV
+    keeps the name result.csv. A bare text column is a choice only when it names an output exactly."""
+    items = json.dumps([{"id": "m1", "title": "ModelOne", "body": "From one."},
+                        {"id": "m2", "title": "ModelTwo", "body": "From two."}])
+    header = ["annotation_id", "annotator", "answer1", "answer2", "better", "created_at", "critique_answer2",
+              "id", "lead_time", "prompt", "r1", "r2", "updated_at", "year"]
+    rows = [["7", "ann@example.org", "Apple.", "Rock.", "Answer 2", "2026-11-02T10:00:00Z", "Not food.", "4", "",
+             "Best fruit?", "", "", "2026-11-02T10:00:00Z", "2"],
+            ["8", "bob@example.org", "Apple.", "Rock.", "", "2026-11-02T10:00:00Z", "", "4", "",
+             "Best fruit?", '[{"rating":4}]', '[{"rating":2}]', "2026-11-02T10:00:00Z", "2"],
+            ["9", "cy@example.org", "Pear.", "Stone.", "", "2026-11-02T10:00:00Z", "", "5", "",
+             "Sweetest fruit?", "", "", "2026-11-02T10:00:00Z", "1"],  # "1" in a data column is not a choice
+            ["", "", "Plum.", "Brick.", "", "", "", "6", "", "Softest fruit?", "", "", "", "1"]]
+
+    def table(sep):
+        return "\n".join(sep.join(f'"{c}"' if not c.isdigit() else c for c in (x.replace('"', '""') for x in r))
+                         for r in [header, *rows]) + "\n"
+
+    for name, sep in [("result.csv", ","), ("tabs.tsv", "\t"), ("tabs_named.csv", "\t")]:
+        path = tmp_path / name
+        path.write_text(table(sep))
+        fmt, found = F.read_items(path)
+        docs = F.grouped(list(found))
+        assert fmt == "label_studio" and [d.candidates for d in docs] == [["Apple.", "Rock."], ["Pear.", "Stone."],
+                                                                          ["Plum.", "Brick."]], name
+        assert [(j.rater, j.ranks, j.critiques) for j in docs[0].judgments] == [
+            ("ann@example.org", [2, 1], {1: "Not food."}), ("bob@example.org", [1, 2], {})], name
+        assert docs[0].meta == {"year": "2"} and docs[0].ext_id == "4"
+        assert docs[1].judgments == [] and docs[2].judgments == []  # a data column's "1" chose nothing
+    ranker = tmp_path / "ranker.csv"
+    ranker.write_text('"annotation_id","annotator","created_at","id","items","lead_time","prompt","rank"\n'
+                      '5,"1","2026-11-02T10:00:00Z",4,"' + items.replace('"', '""') + '","","Which?",'
+                      '"[{""ranker"":[""m2"",""m1""]}]"\n')
+    (doc,) = F.grouped(list(F.read_items(ranker)[1]))
+    assert doc.candidates == ["From one.", "From two."] and doc.sources == ["ModelOne", "ModelTwo"]
+    assert [(j.rater, j.ranks) for j in doc.judgments] == [("1", [2, 1])]
+
+
 # -- Argilla -----------------------------------------------------------------------------------------
 def test_argilla_records_to_json_ranking_label_and_critiques():
     rec = {"id": "rec-1", "_server_id": "5d1c", "vectors": {},
@@ -351,6 +392,9 @@ def test_no_damaged_export_row_makes_a_reader_raise():
                               "annotations": [{"completed_by": 1, "result": [rank]}]}),
             ("label_studio", {"prompt": "p", "answer1": "a", "answer2": "b", "id": 3, "c": [{"selected": "right"}],
                               "r1": [{"rating": 2}], "better": "Tie", "annotator": 1, "annotation_id": 9}),
+            ("label_studio", {"annotation_id": "9", "annotator": "1", "answer1": "a", "answer2": "b", "better": "",
+                              "c": '[{"selected":"left"}]', "id": "3", "items": '[{"id":"a","body":"x"}]',
+                              "prompt": "p", "r1": '[{"rating":2}]', "r2": "[{"}),  # a CSV row
             ("argilla", {"id": "r", "fields": {"prompt": "p", "response1": "a", "response2": "b"}, "metadata": {},
                          "responses": {"ranking": [{"value": ["response2", "response1"], "user_id": "u"}],
                                        "critique_response1": [{"value": "c", "user_id": "u"}]}}),
@@ -361,7 +405,8 @@ def test_no_damaged_export_row_makes_a_reader_raise():
                                       "status": "submitted"}]}),
             ("argilla", {"fields": {"prompt": "p", "x1": "a", "x2": "b"}, "external_id": "e", "responses": [
                 {"user_id": "u", "status": "submitted", "values": {"pick": {"value": "x2"}}}]})]
-    junk = [None, 0, 1.5, True, "", "x", "left", [], {}, [None], [{}], {"a": 1}, ["a"], [[1]], {"value": None}, "2"]
+    junk = [None, 0, 1.5, True, "", "x", "left", [], {}, [None], [{}], {"a": 1}, ["a"], [[1]], {"value": None}, "2",
+            "[", "{}", "[{}]", '[{"ranker":{}}]', '[{"rating":"x"}]', " Answer 2 "]
     rng = random.Random(7)
 
     def mutate(o):

@@ -49,8 +49,10 @@ if per.empty:
     st.info("Nobody has ranked or critiqued anything in this project yet.")
     st.stop()
 st.subheader("Per annotator")
-st.dataframe(per.rename(columns={"median_seconds": "median seconds per ranking"}),
-             hide_index=True, width="stretch")
+st.dataframe(per, hide_index=True, width="stretch", placeholder="—", column_config={
+    "median_seconds": st.column_config.NumberColumn(
+        "median seconds per ranking", format="%.1f",
+        help="From opening a document to saving its ranking; empty for imported rankings, which have no time.")})
 st.plotly_chart(px.bar(per, x="annotator", y="rankings", title="Rankings per annotator"), width="stretch")
 
 # 3. agreement on the documents that two or more annotators ranked

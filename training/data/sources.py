@@ -217,8 +217,16 @@ def _one_object(start: str) -> bool:
 
 
 def delimiter(path: Path) -> str:
-    """A tab for a .tsv file (also .tsv.gz), else a comma."""
-    return "\t" if ".tsv" in [s.lower() for s in path.suffixes[-2:]] else ","
+    """A tab for a .tsv file (also .tsv.gz), or for a file whose header has tabs and no comma (Label
+    Studio's converter names its TSV "result.csv"); else a comma."""
+    if ".tsv" in [s.lower() for s in path.suffixes[-2:]]:
+        return "\t"
+    try:
+        with _open_text(path) as f:
+            header = f.readline()
+    except UNREADABLE:
+        return ","  # (reading the file says what is wrong with it)
+    return "\t" if "\t" in header and "," not in header else ","
 
 
 def _csv(path: Path, problems) -> Iterator[tuple[int, Any]]:

@@ -15,7 +15,10 @@ task's outputs:
 Cancelled annotations are left out; a task without annotations is a document still to rank.
 JSON-MIN loses a result's to_name and writes a single choice or a text area as a bare string: there
 a rating or text area counts for the output its control is named after (r2, critique_answer2), and
-a text that aims at no output stays in the document's meta. The JSON export says more: prefer it.
+a text that aims at no output stays in the document's meta. The CSV and TSV exports are JSON-MIN
+as a table (columns sorted by name, a result list as JSON text, a missing value ""): there any text
+column may be the task's data, so a bare text is a choice only when it names an output exactly
+("Answer 2") or a tie. The JSON export says more: prefer it.
 
 Argilla (`argilla`): records as Argilla 2 writes them with `records.to_json` / `to_list()`
     {"id", "fields": {...}, "metadata", "responses": {question: [{"value", "user_id"}]}, ...},
@@ -165,6 +168,14 @@ def ranks_from_order(labels: list, names: Sequence[str], resolve: Callable[[Any,
     return ranks_from_scores([-v for v in by_output])
 
 
+def _names_exactly(label: Any, names: Sequence[str], which: int | str | None) -> bool:
+    """Whether `label` (which `named` read as `which`) is a tie word, left/right of two, or an
+    output's own field name ("Answer 2" for answer2), not only its number or letter."""
+    n = _norm(label)
+    return which == "tie" or (isinstance(which, int) and (
+        _norm(names[which]) == n or (len(names) == 2 and n == ("left", "right")[which])))
+
+
 def _choice_ranks(which: int | str, k: int) -> list[int]:
     return [1] * k if which == "tie" else [1 if i == which else 2 for i in range(k)]
 
@@ -236,21 +247,37 @@ def _ls_min(obj: dict) -> dict:
             return next((k for k in ("selected", "ranker", "rating", "number") if k in v[0]), None)
         return "text" if isinstance(v, str) else None
 
-    keys = list(obj)
-    after_id = keys[keys.index("id") + 1:] if "id" in keys else []  # (the converter writes controls after "id")
+    table = all(isinstance(v, str) for v in obj.values())
+    if table:  # a CSV/TSV export: JSON-MIN with lists as JSON text, a missing value as "", columns sorted
+        obj = {k: _json_value(v) for k, v in obj.items() if v.strip()}
+        inputs = {*numbered(obj), *(k for k in obj if k in PROMPT_KEYS)}
+        controls = [k for k in obj if k not in inputs]
+    else:
+        keys = list(obj)
+        controls = keys[keys.index("id") + 1:] if "id" in keys else []  # (the converter writes them after "id")
     results, data = [], {}
     for k, v in obj.items():
         if k in LS_MIN_KEYS:
             continue
-        t = kind(v) if k in after_id else None
+        t = kind(v) if k in controls else None
         if t is None or t == "text":
             data[k] = v
         if t is not None:
             for value in ([{"text": v}] if t == "text" else v):
                 results.append({"from_name": k, "to_name": None, "type": {"selected": "pairwise"}.get(t, t),
-                                "value": value, "min": True})
+                                "value": value, "min": "table" if table else True})
     annotation = {"id": obj.get("annotation_id"), "completed_by": obj.get("annotator"), "result": results}
     return {"id": obj.get("id"), "data": data, "annotations": [annotation] if results else []}
+
+
+def _json_value(v: str) -> Any:
+    """A CSV cell that holds a JSON list or object, decoded; any other cell as it is."""
+    if v[:1] in "[{":
+        try:
+            return json.loads(v)
+        except ValueError:
+            pass
+    return v
 
 
 def _ls_list(data: dict, ranker: dict) -> str | None:
@@ -332,6 +359,8 @@ def _ls_judgment(a: dict, n: int, outputs: list[str], line: int, problems: Probl
                 critiques[target] = text
         elif kind == "text":  # JSON-MIN's bare string: a choice naming an output, or a text area on one
             which = named(value.get("text"), outputs)
+            if r.get("min") == "table" and not _names_exactly(value.get("text"), outputs, which):
+                which = None  # (in a table any text column may be data: only an output's name, or a tie)
             if which is not None and ranks is None:
                 ranks = _choice_ranks(which, len(outputs))
                 used.add(str(r.get("from_name")))
