@@ -8,14 +8,15 @@ fit on a 1440x900 screen.
 The scheme, stated on the page: Tab to a candidate's rank row and press a number (1 = best);
 the rank is set and the focus moves to the next candidate's rank row, so ranking K candidates
 is Tab, then K digits. From K = 10 a rank may take two digits: a digit that can start one (1 of
-12) waits 0.7 s for the second, and stands alone after that pause. Ctrl+Enter (Cmd+Enter on a Mac) saves from anywhere on the page: it
-first takes the focus off a text box (Streamlit sends a text box's value when it loses focus),
+12) waits 0.7 s for the second, and stands alone after that pause. Ctrl+Enter (Cmd+Enter on a
+Mac) saves from anywhere on the page: it ends a pending move to the next row, first takes the focus off a text box (Streamlit sends a text box's value when it loses focus),
 waits until the app is idle and Save is enabled (for at most a few seconds), then presses Save.
 Escape in a critique box takes the focus off it too before its popover closes, so what was
 typed is kept (without it the popover goes first and the text with it). Opening a critique puts
-the cursor in its box; after a save (click or Ctrl+Enter) the next document's first rank row
-has the focus, so the next document is ranked from the keyboard too; so has it when the page
-opens with the focus nowhere in particular.
+the cursor in its box. Each document shown for the first time (after Save, Skip, another
+project, or a page just opened; the Annotate page keys its candidates' container by project and
+document, "twdoc-P-D") starts with the focus on its first unranked row, unless a text box has it,
+so the next document is ranked from the keyboard too.
 Streamlit's own button shortcut is not used: it ignores keys pressed while a radio has focus.
 
 The script is a constant (no user text goes into it) and runs in an st.iframe 1 px high
@@ -39,19 +40,30 @@ SCRIPT = """<script>
     const i = g.querySelector('input[type="radio"]:checked') || g.querySelector('input[type="radio"]');
     if (i) i.focus();
   };
-  // After Save: once the app is idle and shows a document with nothing ranked yet (the next one),
-  // its first rank row gets the focus. Until then keep looking (a loaded server answers late),
-  // unless the person has put the focus somewhere themselves; a refused save keeps its ranks.
-  const afterSave = (t0) => {
-    const a = D.activeElement;
-    if (Date.now() - t0 > 20000 || (a && a !== D.body && !a.closest(SAVE_BOX))) return;
-    const g = D.querySelector(GROUP);
-    if (!busy() && Date.now() - t0 > 300 && g && !D.querySelector(GROUP + ' input:checked')) {
-      focusGroup(g);
-      return;
-    }
-    setTimeout(() => afterSave(t0), 100);
+  // A document shown for the first time (after Save, Skip, another project, or a page just opened:
+  // the container of its candidates is keyed by it) gets the focus on its first unranked row once
+  // the app is idle (a one-output document: on its critique box), unless the person is typing in
+  // a text box. The document last focused is kept on the parent page, so a redrawn frame does
+  // not take the focus again; a refused save shows the same document and leaves the focus alone.
+  const DOC = '[class*="st-key-twdoc-"]';
+  const docId = () => {
+    const m = D.querySelector(DOC);
+    return m ? (m.className.match(/st-key-(twdoc-[A-Za-z0-9_-]+)/) || [])[1] || null : null;
   };
+  const typing = (a) => !!a && a.isConnected && (a.tagName === 'TEXTAREA' ||
+    (a.tagName === 'INPUT' && a.type === 'text' && !!a.closest('[data-testid="stPopoverBody"]')));
+  function watch() {
+    const id = docId();
+    if (!id || id === P.__tokenwiseShown || busy()) return;
+    P.__tokenwiseShown = id;
+    gen++;  // a move to the next row, left from the document before, stops
+    if (typing(D.activeElement)) return;
+    const rows = [...D.querySelectorAll(GROUP)];
+    const g = rows.find((r) => !r.querySelector('input:checked')) || rows[0];
+    if (g) { focusGroup(g); return; }
+    const box = D.querySelector(DOC + ' textarea');
+    if (box) box.focus();
+  }
   // Opening a critique puts the cursor in its text box (as soon as the popover has drawn it),
   // unless the person has clicked somewhere else meanwhile.
   const focusCritique = (t0) => {
@@ -65,10 +77,7 @@ SCRIPT = """<script>
   };
   function onClick(e) {
     const t = e.target;
-    if (t && t.closest) {
-      if (t.closest(SAVE)) afterSave(Date.now());
-      if (t.closest('[data-testid="stPopoverButton"]')) focusCritique(Date.now());
-    }
+    if (t && t.closest && t.closest('[data-testid="stPopoverButton"]')) focusCritique(Date.now());
   }
   function onKey(e) {
     if (!D.querySelector(SAVE)) return;
@@ -79,6 +88,8 @@ SCRIPT = """<script>
     }
     if ((e.ctrlKey || e.metaKey) && e.key === 'Enter') {
       e.preventDefault(); e.stopImmediatePropagation();
+      if (pending) { clearTimeout(pending.timer); const p = pending; pending = null; choose(p.g, Number(p.text)); }
+      gen++;  // no move to the next row any more: the next document takes the focus (watch)
       const a = D.activeElement;
       if (a && a !== D.body && a.blur) a.blur();
       const t0 = Date.now();
@@ -107,15 +118,18 @@ SCRIPT = """<script>
     choose(g, n);
   }
   let pending = null;  // the first digit of a two-digit rank (K >= 10), and its row
+  let gen = 0;  // counts saves and documents shown: a move to the next row stops when it changes
   function choose(g, n) {
     g.querySelectorAll('[data-testid="stRadioOption"]')[n - 1].click();
     const all = [...D.querySelectorAll(GROUP)];
     const label = (all[all.indexOf(g) + 1] || g).getAttribute('aria-label');
-    moveTo(label, g.getAttribute('aria-label'), Date.now());
+    moveTo(label, g.getAttribute('aria-label'), Date.now(), gen);
   }
   // The rank click reruns the app, whose redraw can put the focus back on the row just ranked:
-  // keep moving it to the next row until the app is idle, unless the person has moved on already.
-  function moveTo(label, from, t0) {
+  // keep moving it to the next row until the app is idle, unless the person has moved on already
+  // or saved (Ctrl+Enter a moment after the last number must not pull the focus back to that row).
+  function moveTo(label, from, t0, g0) {
+    if (g0 !== gen) return;
     const a = D.activeElement;
     const at = a && a.closest ? a.closest(GROUP) : null;
     const here = at ? at.getAttribute('aria-label') : null;
@@ -125,7 +139,7 @@ SCRIPT = """<script>
     } else if (here !== label) {
       return;  // the person is somewhere else now (another row, a critique box): leave the focus there
     }
-    if (Date.now() - t0 < 4000 && (busy() || Date.now() - t0 < 600)) setTimeout(() => moveTo(label, from, t0), 50);
+    if (Date.now() - t0 < 4000 && (busy() || Date.now() - t0 < 600)) setTimeout(() => moveTo(label, from, t0, g0), 50);
   }
   if (P.__tokenwiseKeys) D.removeEventListener('keydown', P.__tokenwiseKeys, true);
   if (P.__tokenwiseClicks) D.removeEventListener('click', P.__tokenwiseClicks, true);
@@ -133,8 +147,10 @@ SCRIPT = """<script>
   P.__tokenwiseClicks = onClick;
   D.addEventListener('keydown', onKey, true);
   D.addEventListener('click', onClick, true);
-  afterSave(Date.now());  // a page just opened: A's rank row gets the focus too (unless it is elsewhere)
+  const watcher = setInterval(watch, 100);
   window.addEventListener('pagehide', () => {
+    clearInterval(watcher);
+    if (!docId()) P.__tokenwiseShown = null;  // another page: coming back is a page just opened
     D.removeEventListener('keydown', onKey, true);
     D.removeEventListener('click', onClick, true);
     if (P.__tokenwiseKeys === onKey) P.__tokenwiseKeys = null;

@@ -259,7 +259,7 @@ def test_swap_rank_by_hand():
     assert A.swap_rank(ranks, 12, 1) == {10: 3}  # C to 1: A, who had 1, takes C's 3
     assert A.swap_rank(ranks, 11, 2) == {}  # unchanged
     assert A.swap_rank(ranks, 11, None) == {}
-    assert A.swap_rank({10: 1, 11: None, 12: None}, 11, 1) == {}  # B had no rank: the clash is shown, not moved
+    assert A.swap_rank({10: 1, 11: None, 12: None}, 11, 1) == {10: None}  # B had no rank: A gives 1 up
     assert A.swap_rank({10: 2, 11: 2, 12: 1}, 12, 2) == {10: 1, 11: 1}  # a clash already there: both move
 
 

@@ -399,6 +399,21 @@ def test_a_rank_taken_from_another_candidate_swaps_with_it(app_db, app_test):
     assert mine.order == [[order[2]], [order[1]], [order[0]]]  # C, B, A
 
 
+def test_a_rank_given_to_an_unranked_candidate_moves_there(app_db, app_test):
+    """A is 3, then B (no rank yet) gets 3: the rank moves to B and A waits for one (no clash to
+    untangle before Save); ranking A next fills C, the last one left."""
+    at = app_test("annotate.py", app_db.ann.id).run()
+    _, order = _shown(app_db, app_db.ann)
+    _radio(at, "A").set_value(3).run()
+    _radio(at, "B").set_value(3).run()
+    assert [_radio(at, x).value for x in "ABC"] == [None, 3, None]
+    _radio(at, "A").set_value(1).run()
+    assert [_radio(at, x).value for x in "ABC"] == [1, 3, 2]
+    at.button(key="annotate_save").click().run()
+    with Store(app_db.path) as s:
+        [mine] = s.my_rankings(app_db.ann, "p")
+    assert mine.order == [[order[0]], [order[2]], [order[1]]]  # A, C, B
+
 def test_the_last_candidate_takes_the_rank_left_so_k_minus_1_clicks_rank_k(app_db, app_test):
     at = app_test("annotate.py", app_db.ann.id).run()
     _, order = _shown(app_db, app_db.ann)

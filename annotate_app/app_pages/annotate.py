@@ -145,7 +145,8 @@ with rank_col:
                    + ": what is wrong, how to fix it."
                    + (" The lowest-ranked candidate needs a critique." if project.require_critique_lowest else "")
                    + " " + annotate_screen.keys_help(k))
-    names = widgets.draft_editor(project, doc, draft, order, prefix=PREFIX)
+    with st.container(key=f"twdoc-{project.id}-{doc.id}"):  # (the keys script sees a new document by it)
+        names = widgets.draft_editor(project, doc, draft, order, prefix=PREFIX)
 ui.keep(user.id, draft_key(doc.id), draft)
 
 # 3. save (one transaction, in the callback) or skip

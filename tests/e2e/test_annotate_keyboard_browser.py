@@ -160,11 +160,8 @@ def test_twelve_outputs_of_an_imported_llm_ranker_task_are_ranked_from_the_keybo
         page.get_by_role("option", name="ranker").click()
         e2e.wait_text(page, "From 10 on, type both digits")
         page.wait_for_function(f"() => document.querySelectorAll('{GROUP}').length === 12", timeout=e2e.timeout_ms)
-        e2e.wait_idle(page)
-        for _ in range(120):
-            if page.evaluate(FOCUSED_GROUP) == "Rank of candidate A":
-                break
-            page.keyboard.press("Tab")
+        # another project's first document starts with the focus on A too: no Tab
+        page.wait_for_function(f"() => ({FOCUSED_GROUP})() === 'Rank of candidate A'", timeout=e2e.timeout_ms)
         ranks = [12, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]  # A is the worst; B (a lone 1, after the pause) the best
         for i, r in enumerate(ranks):
             name = chr(ord("A") + i)
@@ -196,5 +193,45 @@ def test_a_page_just_opened_has_the_focus_on_candidate_a(live_server, browser, e
         page.wait_for_function("() => document.querySelector('[aria-label=\"Rank of candidate A\"] "
                                "input[type=\"radio\"]:checked') !== null", timeout=e2e.timeout_ms)
         assert page.evaluate(FOCUSED_GROUP) == "Rank of candidate B"
+    finally:
+        context.close()
+
+
+DOC_MARK = ("() => { const m = document.querySelector('[class*=\"st-key-twdoc-\"]'); "
+            "return m ? m.className.match(/st-key-(twdoc-[A-Za-z0-9_-]+)/)[1] : null; }")
+
+
+def test_ctrl_enter_right_after_the_last_number_and_skip_leave_the_focus_on_the_next_document(
+        live_server, browser, e2e):
+    """A fast annotator: digits 0.1 s apart and Ctrl+Enter at once; the next document starts with
+    the focus on A all the same (a pending move to the next row must not keep it on the old one).
+    Skip does the same, and so does coming back to the page from another one."""
+    srv, context, page, groups = annotator_screen(live_server, browser, e2e)
+    try:
+        page.wait_for_function(f"() => ({FOCUSED_GROUP})() === 'Rank of candidate A'", timeout=e2e.timeout_ms)
+        k = groups.count()
+        first = page.evaluate(DOC_MARK)
+        page.keyboard.type("".join(str(i + 1) for i in range(k)), delay=100)
+        page.keyboard.press("Control+Enter")
+        e2e.wait_text(page, "Saved your ranking")
+        page.wait_for_function(f"() => ({DOC_MARK})() !== '{first}'", timeout=e2e.timeout_ms)
+        page.wait_for_function(f"() => ({FOCUSED_GROUP})() === 'Rank of candidate A'", timeout=e2e.timeout_ms)
+        with Store(srv.db_path) as s:
+            carol = s.authenticate(srv.tokens["annotator"])
+            [mine] = s.my_rankings(carol, "demo")
+            assert len(mine.order) == k  # every digit landed before the save
+
+        second = page.evaluate(DOC_MARK)
+        page.get_by_role("button", name="Skip for now").click()
+        page.wait_for_function(f"() => ({DOC_MARK})() !== '{second}'", timeout=e2e.timeout_ms)
+        page.wait_for_function(f"() => ({FOCUSED_GROUP})() === 'Rank of candidate A'", timeout=e2e.timeout_ms)
+
+        page.get_by_role("link", name="My entries").click()
+        e2e.wait_idle(page)
+        page.get_by_role("link", name="Annotate").click()
+        page.wait_for_function(f"() => ({FOCUSED_GROUP})() === 'Rank of candidate A'", timeout=e2e.timeout_ms)
+        page.keyboard.press("1")
+        page.wait_for_function("() => document.querySelector('[aria-label=\"Rank of candidate A\"] "
+                               "input[type=\"radio\"]:checked') !== null", timeout=e2e.timeout_ms)
     finally:
         context.close()

@@ -189,10 +189,10 @@ def refinements_left_behind(store, draft: Draft, saved: Draft, critiques: dict) 
 # -- 3. what stops a save ---------------------------------------------------------------
 def swap_rank(ranks: dict[int, int | None], cid: int, new: int | None) -> dict[int, int | None]:
     """The other candidates' changed ranks when `cid` goes from ranks[cid] to `new` (no ties): the
-    one holding `new` takes `cid`'s old rank. Nothing moves when `cid` had no rank yet (the clash
-    is then a problem to fix) or `new` is None."""
+    one holding `new` takes `cid`'s old rank, which is no rank when `cid` had none yet (the rank
+    moves, as a dragged item takes its place). Nothing moves when `new` is None."""
     old = ranks.get(cid)
-    if new is None or old is None or new == old:
+    if new is None or new == old:
         return {}
     return {other: old for other, rank in ranks.items() if other != cid and rank == new}
 
