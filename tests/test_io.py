@@ -146,6 +146,34 @@ def test_a_mapping_builds_the_candidates_list_and_documents_need_no_id(store, tm
     assert import_file(store, sparse, "qa", options=Options(mapping=parse_mapping(spec))).documents == 2
 
 
+def test_candidates_named_by_columns_or_given_as_objects_keep_their_sources(store, tmp_path):
+    """candidates=a+b+c: each column's name is its candidate's source (which system wrote it), on
+    every road (JSONL's fast path, a JSON array, CSV); a documents row may give {"text", "source"}
+    objects itself. A wrong object is named by its field."""
+    from training.data.formats import Options, parse_mapping
+
+    store.create_project("sums", k=3)
+    rows = [{"doc": f"Article {i}.", "original": f"o{i}", "gpt3": f"g{i}", "cot": f"c{i}"} for i in range(2)]
+    mapping = Options(mapping=parse_mapping("text=doc,candidates=original+gpt3+cot"))
+    write_jsonl(tmp_path / "s.jsonl", rows)
+    (tmp_path / "s.json").write_text(json.dumps([{**r, "doc": r["doc"] + " (json)"} for r in rows]))
+    (tmp_path / "s.csv").write_text("doc,original,gpt3,cot\nCSV article.,x,y,z\n")
+    for name in ("s.jsonl", "s.json", "s.csv"):
+        import_file(store, tmp_path / name, "sums", options=mapping)
+    objects = write_jsonl(tmp_path / "objects.jsonl", [{"id": "o1", "text": "Objects.", "candidates": [
+        {"text": "p", "source": "pegasus"}, {"text": "q", "model": "bart"}, "r"]}])
+    import_file(store, objects, "sums")
+    got = {d.text: [(c.text, c.source) for c in d.candidates] for d in store.documents("sums")}
+    assert got["Article 0."] == [("o0", "original"), ("g0", "gpt3"), ("c0", "cot")]
+    assert got["Article 1. (json)"] == [("o1", "original"), ("g1", "gpt3"), ("c1", "cot")]
+    assert got["CSV article."] == [("x", "original"), ("y", "gpt3"), ("z", "cot")]
+    assert got["Objects."] == [("p", "pegasus"), ("q", "bart"), ("r", "import")]
+    bad = write_jsonl(tmp_path / "bad.jsonl", [{"id": "b1", "text": "T", "candidates": [{"source": "x"}, "b", "c"]}])
+    with pytest.raises(ImportFileError) as e:
+        import_file(store, bad, "sums")
+    assert [(f, m) for _, f, m in e.value.problems] == [
+        ("candidates[0].text", 'must be a string (or {"text", "source"}), got null')]
+
 def test_csv_documents_without_id_through_a_mapping_gzipped_or_from_parquet(store, tmp_path):
     """The documents layout by every road: a CSV with no id column, a CSV whose columns a --map
     names (candidates=a+b), a .tsv.gz with candidate_N columns and a meta cell, and Parquet

@@ -805,7 +805,8 @@ def _columns(source: str, obj: dict) -> list[str]:
 
 def apply_mapping(obj: dict, mapping: dict[str, str]) -> dict:
     """Rename the file's columns to the names Tokenwise reads (target <- source); other keys stay.
-    A source "a+b+c" makes a list of those columns' values (candidates=answer_1+answer_2)."""
+    A source "a+b+c" makes a list of those columns' values; for candidates each is {"text",
+    "source"}, the column's name its source (candidates=gpt4_answer+llama_answer: which model won)."""
     if not mapping:
         return obj
     used = {col for source in mapping.values() for col in _columns(source, obj)}
@@ -814,7 +815,8 @@ def apply_mapping(obj: dict, mapping: dict[str, str]) -> dict:
         cols = _columns(source, obj)
         if len(cols) > 1:
             if all(c in obj for c in cols):
-                out[target] = [obj[c] for c in cols]
+                out[target] = ([{"text": obj[c], "source": c} for c in cols] if target == "candidates"
+                               else [obj[c] for c in cols])
         elif source in obj:
             out[target] = obj[source]
     return out

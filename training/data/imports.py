@@ -373,17 +373,19 @@ def _parse_documents(obj: dict, line: int, problems: _Problems, k: int) -> _Row 
         problems.add(line, "meta", f"must be an object, got {_type_name(meta)}")
     elif extra:
         meta = {**extra, **meta}  # a key of "meta" itself wins over a column of the same name
-    cands = obj.get("candidates")
+    cands, srcs = obj.get("candidates"), None
     if "candidates" not in obj:
         problems.add(line, "candidates", "missing (required field)")
     elif not isinstance(cands, list):
         problems.add(line, "candidates", f"must be a list of strings, got {_type_name(cands)}")
     else:
+        cands, srcs = _candidate_sources(cands)
         for i, c in enumerate(cands):
+            where = f"candidates[{i}]" + (".text" if isinstance(obj["candidates"][i], dict) else "")
             if not isinstance(c, str):
-                problems.add(line, f"candidates[{i}]", f"must be a string, got {_type_name(c)}")
+                problems.add(line, where, f"must be a string (or {{\"text\", \"source\"}}), got {_type_name(c)}")
             elif not c.strip():
-                problems.add(line, f"candidates[{i}]", "is empty")
+                problems.add(line, where, "is empty")
         if len(cands) < 2:
             problems.add(line, "candidates", f"needs at least 2 candidates, got {len(cands)}")
         elif len(cands) != k:
@@ -395,7 +397,20 @@ def _parse_documents(obj: dict, line: int, problems: _Problems, k: int) -> _Row 
     if ext_id is None:  # the same document imported twice gets the same id, and is refused as a duplicate
         ext_id = _content_id(text, *cands)
     return _Row(line, NewDocument(ext_id, text, list(cands), title=title, meta=meta,
-                                  reference=reference or None))
+                                  reference=reference or None, sources=srcs))
+
+
+def _candidate_sources(cands: list) -> tuple[list, list[str] | None]:
+    """A documents row's candidates as texts, and their sources when some are given as objects
+    {"text", "source" (or "model")} (as `--map candidates=a+b` makes them, the columns' names
+    the sources): (texts, None) when none names one. A candidate without one is from "import"."""
+    if not any(isinstance(c, dict) for c in cands):
+        return cands, None
+    texts = [c.get("text") if isinstance(c, dict) else c for c in cands]
+    named = [c.get("source") or c.get("model") if isinstance(c, dict) else None for c in cands]
+    if not any(isinstance(n, str) and n.strip() for n in named):
+        return texts, None
+    return texts, [n.strip() if isinstance(n, str) and n.strip() else "import" for n in named]
 
 
 PARSERS = {"documents": _parse_documents}
@@ -812,7 +827,7 @@ def _document_items(rows, k: int, problems: _Problems, options: Options):
                     continue
                 judgments = [Judgment(ranks)] if ranks else []
             yield Item(line, d.text, list(d.candidates), title=d.title or "", ext_id=str(d.ext_id),
-                       reference=d.reference, meta=d.meta or {}, judgments=judgments)
+                       reference=d.reference, meta=d.meta or {}, judgments=judgments, sources=d.sources)
 
 
 def _meta_json(meta: dict | None) -> str:
@@ -823,4 +838,4 @@ def _meta_json(meta: dict | None) -> str:
 def _import_row(r: _Row) -> ImportRow:  # the NewDocument of a parsed row, as the store writes it
     d = r.doc
     meta = _meta_json(d.meta)
-    return ImportRow(str(d.ext_id), d.text, d.candidates, d.title or "", meta, d.reference)
+    return ImportRow(str(d.ext_id), d.text, d.candidates, d.title or "", meta, d.reference, d.sources)

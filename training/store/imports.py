@@ -144,11 +144,11 @@ class ImportsMixin(CountersMixin):
                 docs.append((doc_id, imp.staging_id, r.ext_id, r.title, r.text, r.meta, r.reference))
                 for i, text in enumerate(r.candidates):
                     cand_id += 1
-                    cands.append((cand_id, doc_id, i, text))
+                    cands.append((cand_id, doc_id, i, text, r.sources[i] if r.sources else "import"))
             c.executemany("INSERT INTO documents (id, project_id, ext_id, title, text, meta, reference, n_rankings,"
                           f" created) VALUES (?,?,?,?,?,?,?,0,'{ts}')", docs)
             c.executemany("INSERT INTO candidates (id, document_id, position, text, source, gen_params, created)"
-                          f" VALUES (?,?,?,?,'import','{{}}','{ts}')", cands)  # ts: an ISO time, no quotes
+                          f" VALUES (?,?,?,?,?,'{{}}','{ts}')", cands)  # ts: an ISO time, no quotes
             c.execute("UPDATE project_counts SET documents = documents + ?, open = open + ?,"
                       " untouched = untouched + ? WHERE project_id = ?",
                       (len(docs), len(docs), len(docs), imp.staging_id))
