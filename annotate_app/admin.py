@@ -207,6 +207,7 @@ def import_summary(report: imports.ImportReport) -> str:
     by = f" by {report.source_annotator}" if report.source_annotator and (report.rankings or report.critiques) else ""
     return (f"imported {report.counts()}{by} ({report.format})."
             + (f" S{report.skipped_note()[1:]}." if report.skipped else "")
+            + (f" {report.merged_note()}." if report.merged else "")
             + (f" {report.queue_note()[0].upper()}{report.queue_note()[1:]}." if report.rankings and report.complete
                else "")
             + (f" Note: {report.fields_note()}." if report.unshown_fields else ""))

@@ -174,6 +174,24 @@ def test_candidates_named_by_columns_or_given_as_objects_keep_their_sources(stor
     assert [(f, m) for _, f, m in e.value.problems] == [
         ("candidates[0].text", 'must be a string (or {"text", "source"}), got null')]
 
+def test_rows_with_the_same_texts_and_their_own_ids(store, tmp_path):
+    """Documents with ids of their own stay apart whatever their texts, from JSONL and from a JSON
+    array alike (two systems' identical articles are two documents); preference rows with the same
+    prompt and answers are one item rated twice, and the import says which ids joined which."""
+    store.create_project("docs", k=2)
+    rows = [{"id": f"d{i}", "text": "Same article.", "candidates": ["x", "y"]} for i in range(2)]
+    write_jsonl(tmp_path / "d.jsonl", rows)
+    (tmp_path / "d.json").write_text(json.dumps([{**r, "id": r["id"] + "j"} for r in rows]))
+    assert import_file(store, tmp_path / "d.jsonl", "docs").documents == 2
+    assert import_file(store, tmp_path / "d.json", "docs").documents == 2
+    store.create_project("prefs", k=2)
+    pairs = [{"id": f"p{i}", "prompt": "Capital of Peru?", "chosen": "Lima.", "rejected": "Cusco."} for i in range(5)]
+    report = import_file(store, write_jsonl(tmp_path / "p.jsonl", pairs), "prefs")
+    assert (report.documents, report.rankings, report.merged) == (1, 5, 4)
+    assert report.merged_ids == [("p1", "p0"), ("p2", "p0"), ("p3", "p0")]
+    assert ("4 rows had the same text and candidates as an earlier row with another id and joined that row's "
+            "document (ids p1 into p0, p2 into p0, p3 into p0, ...)") in str(report)
+
 def test_csv_documents_without_id_through_a_mapping_gzipped_or_from_parquet(store, tmp_path):
     """The documents layout by every road: a CSV with no id column, a CSV whose columns a --map
     names (candidates=a+b), a .tsv.gz with candidate_N columns and a meta cell, and Parquet

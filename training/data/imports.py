@@ -98,6 +98,8 @@ class ImportReport:
     complete: int = 0  # documents the imported rankings brought to the project's overlap
     overlap: int = 0
     most_rankings: int = 0  # the most rankings one document of the project has now (imported ones included)
+    merged: int = 0  # rows with their own id and the text and candidates of an earlier row: one document
+    merged_ids: list[tuple[str, str]] = field(default_factory=list)  # the first few (row's id, the id it joined)
     problems: list[tuple[int, str, str]] = field(default_factory=list)  # skip_bad: the first MAX_PROBLEMS of them
 
     def __str__(self) -> str:
@@ -107,6 +109,7 @@ class ImportReport:
         return (f"imported {self.path} ({self.format}) into project {self.project!r}: {self.counts()}{by} "
                 f"in {self.seconds:.1f}s"
                 + (f"\n{self.skipped_note()}" if self.skipped else "")
+                + (f"\n{self.merged_note()}" if self.merged else "")
                 + (f"\n{self.queue_note()}" if self.rankings and self.complete else "")
                 + (f"\n{self.fields_note()}" if self.unshown_fields else ""))
 
@@ -122,6 +125,12 @@ class ImportReport:
                 f"rankings, so they are in no annotator's queue; to have people rank them too, raise the overlap "
                 f"above the rankings they have (tokenwise project set {shlex.quote(self.project)} --overlap {more}, "
                 "or Projects > Settings)")
+
+    def merged_note(self) -> str:
+        """Rows whose own id differs from an earlier row's, with the same text and candidates: one document."""
+        shown = ", ".join(f"{a} into {b}" for a, b in self.merged_ids) + (", ..." if self.merged > 3 else "")
+        return (f"{_n(self.merged, 'row')} had the same text and candidates as an earlier row with another id "
+                f"and joined that row's document (ids {shown})")
 
     def skipped_note(self) -> str:
         """How many rows were left out and why (the first few problems)."""
@@ -737,12 +746,21 @@ def _stream_items(store: Store, path, fmt: str, p, imp, report: ImportReport, op
             problems.add(it.line, "candidates", why)
             continue
         texts = [hash(fold_spaces(c)) for c in it.candidates]
-        entry = index.get(it.key)
+        # documents with ids of their own stay apart, whatever their texts (as a JSONL file's do)
+        key = f"id:{it.ext_id}" if fmt == "documents" and it.ext_id is not None else it.key
+        entry = index.get(key)
+        if entry is not None and key != it.key:
+            problems.add(it.line, "id", f"{it.ext_id!r} duplicates line {entry[0]}")
+            continue
         if entry is not None and entry[3] is False:
             problems.add(it.line, "id", f"another judgment of the item on line {entry[0]}, which is already in "
                          f"project {p.name!r}")
             continue
         if entry is not None:  # more judgments of an item seen before
+            if it.ext_id is not None and it.ext_id != entry[1]:
+                report.merged += 1
+                if len(report.merged_ids) < 3:
+                    report.merged_ids.append((it.ext_id, entry[1]))
             for j in it.judgments:
                 if entry[3] is None:
                     entry[4].append((it, j))  # its document is still in this batch
@@ -751,13 +769,10 @@ def _stream_items(store: Store, path, fmt: str, p, imp, report: ImportReport, op
             continue
         ext_id = it.ext_id or it.key
         if ext_id in ext_seen:
-            if it.ext_id is not None and fmt == "documents":
-                problems.add(it.line, "id", f"{ext_id!r} duplicates line {ext_seen[ext_id]}")
-                continue
             ext_id = f"{ext_id}~{it.key[:8]}"
         ext_seen[ext_id] = it.line
         entry = [it.line, ext_id, texts, None, [(it, j) for j in it.judgments], {}]
-        index[it.key] = entry
+        index[key] = entry
         meta = _meta_json(it.meta)
         gp = [_meta_json({"meta": m} if m else None) for m in it.candidate_meta] \
             if it.candidate_meta else None
