@@ -39,6 +39,21 @@ def db(tmp_path, capsys):
     return path
 
 
+def test_a_new_database_says_how_to_get_in_or_makes_its_admin(tmp_path, capsys):
+    """`init` alone: nobody can sign in yet, so it prints the next commands; `init --admin NAME`
+    adds that admin and prints their token (then no next steps are needed)."""
+    path = str(tmp_path / "new.db")
+    code, out, _ = run(capsys, "init", "--db", path)
+    assert code == 0 and "nobody can sign in yet" in out
+    assert f"tokenwise annotator add YOUR_NAME --role admin --db {path}" in out
+    assert f"tokenwise import FILE --project NAME --create --db {path}" in out
+    code, out, _ = run(capsys, "init", "--db", path, "--admin", "erin")
+    token = out.strip().splitlines()[-1].strip()
+    assert code == 0 and "admin 'erin' added" in out and "nobody can sign in" not in out
+    with Store(path) as s:
+        assert s.authenticate(token).is_admin
+    assert "nobody can sign in" not in run(capsys, "init", "--db", path)[1]
+
 def test_init_project_and_annotators(db, capsys):
     code, out, _ = run(capsys, "init", "--db", db)
     assert code == 0 and f"schema version {SCHEMA_VERSION} (existing)" in out

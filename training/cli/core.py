@@ -13,6 +13,7 @@ import argparse
 import json
 import logging
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -43,6 +44,8 @@ def register(sub) -> None:
                    help="with --demo: queue a quick reward-model job on the demo with this backbone (an alias "
                         "such as minilm, or a folder), which `tokenwise serve` runs so the heatmap is there in "
                         "a few minutes; 'none' queues nothing (default: $TOKENWISE_DEMO_MODEL or minilm)")
+    p.add_argument("--admin", metavar="NAME", help="also add an admin named NAME and print their access token "
+                   "(the first person to sign in with; more: `tokenwise annotator add`)")
     p.set_defaults(func=cmd_init)
 
     p = sub.add_parser("project", help="create or list projects")
@@ -148,7 +151,22 @@ def cmd_init(args) -> int:
                 job = queue_demo_reward_job(s, args.demo_model.strip())
                 print(f"queued job #{job.id}: a quick reward model on the demo ({args.demo_model}); "
                       "`tokenwise serve` runs it and the Rewards page shows its heatmap in a few minutes")
+        if args.admin:
+            a, token = s.add_annotator(args.admin, role="admin")
+            print(f"admin {a.name!r} added. Access token (shown once, keep it safe):\n  {token}")
+        if not any(a.is_admin and a.active for a in s.list_annotators()):
+            print(next_steps(args.db))
     return 0
+
+
+def next_steps(db: str) -> str:
+    """What a new database without an admin needs before anyone can sign in, as commands."""
+    at = "" if db == "tokenwise.db" else f" --db {shlex.quote(db)}"
+    steps = [(f"tokenwise annotator add YOUR_NAME --role admin{at}", "prints your access token"),
+             (f"tokenwise import FILE --project NAME --create{at}", "your data (README, Formats)"),
+             (f"tokenwise serve{at}", "then sign in at http://127.0.0.1:8501")]
+    width = max(len(c) for c, _ in steps)
+    return "nobody can sign in yet. Next:\n" + "\n".join(f"  {c.ljust(width)}   # {why}" for c, why in steps)
 
 
 def _print_tokens(tokens: dict[str, str]) -> None:
