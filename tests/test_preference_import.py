@@ -319,7 +319,7 @@ def test_skip_bad_rows_imports_the_good_ones_and_names_the_rest(store, tmp_path,
     assert (report.documents, report.rankings, report.skipped) == (2, 2, 1)
     # with overlap 1 the imported rankings complete both documents: the report says so, and how to change it
     assert report.complete == 2 and "in no annotator's queue" in str(report) and "--overlap 2" in str(report)
-    assert report.problems == [(3, "response_b", "is empty")] and "skipped 1 row(s)" in str(report)
+    assert report.problems == [(3, "response_b", "is empty")] and "skipped 1 row with problems" in str(report)
     assert [d.ext_id for d in store.documents("arena")] == ["1", "3"]
     # again: the two already there are skipped too, and with nothing new the file is refused
     with pytest.raises(ImportFileError, match="already in project"):
@@ -331,7 +331,8 @@ def test_skip_bad_rows_imports_the_good_ones_and_names_the_rest(store, tmp_path,
     assert "--skip-bad-rows" in capsys.readouterr().err
     assert main(["import", str(path), "--db", db_path, "--project", "arena2", "--skip-bad-rows"]) == 0
     out = capsys.readouterr()
-    assert "2 documents" in out.out and "skipped line 3: response_b: is empty" in out.err
+    assert "2 documents" in out.out and "skipped 1 row with problems:\n  line 3: response_b: is empty" in out.out
+    assert out.out.count("response_b: is empty") == 1  # named once
 
 
 def test_skip_bad_rows_on_the_documents_fast_path(store, tmp_path):

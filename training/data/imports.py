@@ -108,7 +108,7 @@ class ImportReport:
               else "")
         return (f"imported {self.path} ({self.format}) into project {self.project!r}: {self.counts()}{by} "
                 f"in {self.seconds:.1f}s"
-                + (f"\n{self.skipped_note()}" if self.skipped else "")
+                + (f"\n{self.skipped_list()}" if self.skipped else "")
                 + (f"\n{self.merged_note()}" if self.merged else "")
                 + (f"\n{self.queue_note()}" if self.rankings and self.complete else "")
                 + (f"\n{self.fields_note()}" if self.unshown_fields else ""))
@@ -131,6 +131,13 @@ class ImportReport:
         shown = ", ".join(f"{a} into {b}" for a, b in self.merged_ids) + (", ..." if self.merged > 3 else "")
         return (f"{_n(self.merged, 'row')} had the same text and candidates as an earlier row with another id "
                 f"and joined that row's document (ids {shown})")
+
+    def skipped_list(self) -> str:
+        """The rows left out, one line each (the first MAX_PROBLEMS problems)."""
+        more = self.skipped - len({ln for ln, _, _ in self.problems})
+        return (f"skipped {_n(self.skipped, 'row')} with problems:\n"
+                + "\n".join(f"  line {ln}: {fld}: {msg}" for ln, fld, msg in self.problems)
+                + (f"\n  ... and {_n(more, 'more row')}" if more > 0 else ""))
 
     def skipped_note(self) -> str:
         """How many rows were left out and why (the first few problems)."""
