@@ -53,7 +53,7 @@ def config_widgets(specs: list[FieldSpec], prefix: str) -> dict:
     return values
 
 
-NOT_METRICS = frozenset({"step", "epoch", "template"})  # counters a runner reports beside its metrics
+NOT_METRICS = frozenset({"step", "epoch", "template", "phase"})  # counters a runner reports beside its metrics
 
 
 def metrics_frame(metrics: list[dict]) -> pd.DataFrame:
@@ -82,11 +82,13 @@ def metric_charts(metrics: list[dict], key: str) -> None:
 
 
 def step_text(job) -> str:
-    """'step 4 of 10'; 'not started' while queued, 'starting' before a running job reports its
-    first step (a job has no total before then: never '0/0' or 'of ?')."""
+    """'step 4 of 10', or the phase the runner names ('scoring candidates: 228 of 784', after a
+    reward model's training); 'not started' while queued, 'starting' before a running job reports
+    its first step (a job has no total before then: never '0/0' or 'of ?')."""
     if not job.total:
         return {"queued": "not started", "running": "starting"}.get(job.status, "-")
-    return f"step {job.step} of {job.total}"
+    phase = job.metrics[-1].get("phase") if job.metrics and isinstance(job.metrics[-1], dict) else None
+    return f"{phase}: {job.step} of {job.total}" if isinstance(phase, str) and phase else f"step {job.step} of {job.total}"
 
 
 def fraction(job) -> float:

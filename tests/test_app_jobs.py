@@ -256,3 +256,20 @@ def test_ilf_select_form_defaults_to_the_best_measured_selector(jobs_db):
     assert not at.exception
     sel = next(w for w in at.selectbox if w.key and w.key.endswith(".selector"))
     assert sel.value == "pmi" and sel.options[0] == "pmi" and "best measured" in sel.help
+
+
+def test_the_progress_text_names_a_phase_after_training():
+    """A reward job trains, then scores every candidate: the job view says which it is doing."""
+    from types import SimpleNamespace
+
+    from annotate_app.training_ui import metrics_frame, step_text
+
+    def job(step, total, metrics, status="running"):
+        return SimpleNamespace(step=step, total=total, metrics=metrics, status=status)
+
+    training = [{"step": 3, "loss": 0.5}]
+    assert step_text(job(3, 4, training)) == "step 3 of 4"
+    scoring = training + [{"step": 228, "phase": "scoring candidates"}]
+    assert step_text(job(228, 784, scoring)) == "scoring candidates: 228 of 784"
+    assert step_text(job(0, 0, [], "queued")) == "not started"
+    assert metrics_frame(scoring)["metric"].tolist() == ["loss"]  # a phase is no chart

@@ -196,6 +196,7 @@ def test_reward_job_trains_registers_and_scores(db_path, tiny_causal, monkeypatc
         j = s.get_job(job.id)
         assert j.status == "done", j.error or j.log
         assert j.step == j.total > 0 and any("loss" in " ".join(m) for m in j.metrics)
+        assert j.metrics[-1].get("phase") == "scoring candidates"  # trained, then scored: the job view says so
         m = s.get_model(j.result["model_id"])
         assert (m.kind, m.job_id, m.project_id) == ("reward", job.id, s.get_project("mini").id)
         assert str(tmp_path / "models" / f"reward-job{job.id}") in m.path

@@ -23,8 +23,9 @@ class Cancelled(Exception):
 
 
 class Progress(Protocol):
-    def step(self, step: int, total: int, **metrics: float) -> None:
-        """Report that `step` of `total` is done, with any metrics; may raise Cancelled."""
+    def step(self, step: int, total: int, **metrics: float | str) -> None:
+        """Report that `step` of `total` is done, with any metrics (phase="scoring candidates":
+        what the steps count, when not training steps); may raise Cancelled."""
 
     def log(self, message: str) -> None:
         """A line for the job's log."""

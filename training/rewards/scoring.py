@@ -65,7 +65,7 @@ def score_project(store: Store, model_id: int, project: str | int, batch_size: i
         store.put_token_rewards(rec.id, [(cid, *o) for (cid, _, _), o in zip(pending, out)])
         done += len(pending)
         pending = []
-        progress.step(done, total)
+        progress.step(done, total, phase="scoring candidates")  # (after training: the job view names it)
 
     for d in docs:
         context = project_context(p, d)
