@@ -210,6 +210,12 @@ def guarded(fn: Callable, role: str, *, callback: bool = False) -> Callable:
     return call
 
 
+def table(data, **kwargs):
+    """st.dataframe as every page shows one: no index, the page's width, a dash for a missing value
+    (not "None"). Returns what st.dataframe returns (a selection, with on_select)."""
+    return st.dataframe(data, **{"hide_index": True, "width": "stretch", "placeholder": "—", **kwargs})
+
+
 def show_error(e: Exception | str) -> None:
     """An error message on the page, its text shown as written: messages quote data (a file's
     keys, an annotator's quote, a model path), and Markdown in them must not render (an image

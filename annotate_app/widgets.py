@@ -29,6 +29,12 @@ def when(stamp: str | None, *, seconds: bool = True) -> str:
     return (stamp or "")[:19 if seconds else 16].replace("T", " ")
 
 
+def doc_name(doc, limit: int = 80) -> str:
+    """A document as lists and menus name it: its title, else its first words (an id says nothing
+    to the person who read it), else its id."""
+    return A.short_title(doc.title or doc.text, limit) or str(doc.ext_id or doc.id)
+
+
 def plain(text: str) -> None:
     """Show user text exactly as written (no Markdown, no HTML)."""
     st.text(text or "", width="stretch")

@@ -70,8 +70,7 @@ if not user.is_admin:
 if table["model vs people (tau)"].isna().all():  # no active reward model has scored these: no empty column
     table = table.drop(columns=["model vs people (tau)"])
 st.caption(f"{len(rows)} document(s). Select a row to open it. Tau runs from -1 (opposite orders) to 1 (same order).")
-picked = st.dataframe(table, hide_index=True, width="stretch", on_select="rerun", selection_mode="single-row",
-                      key="data_table")
+picked = ui.table(table, on_select="rerun", selection_mode="single-row", key="data_table")
 selected = picked.selection.rows if picked is not None and picked.selection else []
 if not selected:
     st.stop()

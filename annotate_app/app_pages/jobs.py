@@ -135,11 +135,11 @@ def all_jobs() -> None:
     if not jobs:
         st.info("No job yet: start one above.")
         return
-    st.dataframe(pd.DataFrame([{
+    ui.table(pd.DataFrame([{
         "id": j.id, "kind": j.kind, "project": projects.get(j.project_id, ""), "status": j.status,
         "progress": tui.step_text(j), "created": when(j.created), "finished": when(j.finished),
         "error": j.error or "",
-    } for j in jobs]), hide_index=True, width="stretch")
+    } for j in jobs]))
     by_id = {j.id: j for j in jobs}
     latest = next((j for j in jobs if j.status == "running"), jobs[0])
     chosen = st.selectbox(

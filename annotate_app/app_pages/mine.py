@@ -23,25 +23,18 @@ with session.store() as s:
     n_crit = {r.document_id: len(s.my_critiques(user, r.document_id)) for r in mine}
 
 flash = st.session_state.pop("mine_flash", None)
-if flash:
-    st.success(flash)
+if flash:  # a toast: seen where the person is, near "Save revision" further down the page
+    st.toast(flash, icon=":material/check_circle:")
 if not mine:
     st.info("You have not saved anything in this project yet. Rank a document on the Annotate page.")
     st.stop()
 
 
-def title(doc) -> str:
-    return " ".join((doc.title or doc.ext_id or f"document {doc.id}").split())
-
-
 # 1. the list (newest first)
 st.caption(f"{len(mine)} ranking{'s' if len(mine) != 1 else ''} saved by you in {widgets.escape_markdown(project.name)}.")
-st.dataframe(
-    [{"document": title(docs[r.document_id]), "version": r.version, "critiques": n_crit[r.document_id],
-      "seconds": r.seconds, "saved": widgets.when(r.created)} for r in mine],
-    hide_index=True, width="stretch",
-)
-choices = {r.document_id: f"{title(docs[r.document_id])} (v{r.version})" for r in mine}
+ui.table([{"document": widgets.doc_name(docs[r.document_id]), "version": r.version, "critiques": n_crit[r.document_id],
+           "seconds": r.seconds, "saved": widgets.when(r.created)} for r in mine])
+choices = {r.document_id: f"{widgets.doc_name(docs[r.document_id])} (v{r.version})" for r in mine}
 doc_id = st.selectbox("Open an entry", list(choices), format_func=lambda d: choices.get(d, "?"), key="mine_open")
 if doc_id not in docs:  # only this annotator's own entries can be opened
     st.stop()

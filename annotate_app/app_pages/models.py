@@ -58,7 +58,7 @@ for m in models:
         row["small data"] = is_small_data(m.metrics)
     row.update({k: m.metrics.get(k) for k in KEY_METRICS if k in m.metrics})
     rows.append(row)
-st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+ui.table(pd.DataFrame(rows))
 
 # 2. one model's card, and making it active ---------------------------------------------------
 by_id = {m.id: m for m in models}
@@ -75,8 +75,7 @@ if m.kind == "reward":  # the test split's figure (n, 95% interval, vs length), 
     (st.warning if is_small_data(m.metrics) else st.info)(headline(m.metrics))
 metrics = scalar_metrics(m)
 if metrics:
-    st.dataframe(pd.DataFrame([{"metric": k, "value": v} for k, v in metrics.items()]),
-                 hide_index=True, width="stretch")
+    ui.table(pd.DataFrame([{"metric": k, "value": v} for k, v in metrics.items()]))
 with st.expander("Card"):
     st.code(json.dumps(m.card, indent=2, default=str), language="json")
 
@@ -110,7 +109,7 @@ a, bm = scalar_metrics(rby[a_id]), scalar_metrics(rby[b_id])
 names = sorted(set(a) | set(bm))
 cmp = pd.DataFrame({"metric": names, f"#{a_id}": [a.get(n) for n in names], f"#{b_id}": [bm.get(n) for n in names]})
 cfg_a, cfg_b = rby[a_id].card.get("config", {}), rby[b_id].card.get("config", {})
-st.dataframe(cmp, hide_index=True, width="stretch")
+ui.table(cmp)
 diff = {k: (cfg_a.get(k), cfg_b.get(k)) for k in sorted(set(cfg_a) | set(cfg_b)) if cfg_a.get(k) != cfg_b.get(k)}
 if diff:
     st.caption("Settings that differ: " + escape_markdown("; ".join(f"{k}: {va!r} vs {vb!r}"

@@ -22,7 +22,7 @@ with ui.store() as s:
         overview.append({"project": p.name, "documents": pr.documents, "complete": pr.complete,
                          "overlap": p.overlap, "rankings": pr.rankings, "critiques": pr.critiques})
 if overview:
-    st.dataframe(pd.DataFrame(overview), hide_index=True, width="stretch")
+    ui.table(pd.DataFrame(overview))
 
 project = ui.pick_project(key="progress_project")
 if project is None:
@@ -49,7 +49,7 @@ if per.empty:
     st.info("Nobody has ranked or critiqued anything in this project yet.")
     st.stop()
 st.subheader("Per annotator")
-st.dataframe(per, hide_index=True, width="stretch", placeholder="—", column_config={
+ui.table(per, column_config={
     "median_seconds": st.column_config.NumberColumn(
         "median seconds per ranking", format="%.1f",
         help="From opening a document to saving its ranking; empty for imported rankings, which have no time.")})
@@ -68,7 +68,7 @@ if not agreement.pairs:
     st.stop()
 pairs = pd.DataFrame(agreement.pairs).round(3).rename(columns={
     "annotator_a": "annotator A", "annotator_b": "annotator B", "mean_tau": "mean Kendall tau", "n_docs": "documents"})
-st.dataframe(pairs, hide_index=True, width="stretch")
+ui.table(pairs)
 names = agreement.annotators
 tau = pd.DataFrame(float("nan"), index=names, columns=names)
 for row in agreement.pairs:

@@ -175,7 +175,7 @@ with import_tab:
             st.caption(f"First {len(pv.rows)} rows as they will be read"
                        + (f"; detected format: **{pv.detected}**" if pv.detected
                           else f"; {escape_markdown(pv.note)}") + ".")
-            st.dataframe(pd.DataFrame(pv.rows), hide_index=True, width="stretch")
+            ui.table(pd.DataFrame(pv.rows))
             if (pv.detected is not None or fmt != "auto") and (choice == admin.NEW_PROJECT or target in by_name):
                 shape_key = (upload.file_id, fmt, repr(options))  # (read once per file and reading of it)
                 if st.session_state.get("import_shape", (None,))[0] != shape_key:
@@ -191,7 +191,7 @@ with import_tab:
             if pv.read:
                 st.caption("The same rows as Tokenwise reads them: the prompt, the candidates numbered, the ranking "
                            "by those numbers (= a tie; one per rater), the raters, and what is wrong with a row it cannot read.")
-                st.dataframe(pd.DataFrame(pv.read), hide_index=True, width="stretch", key="import_read")
+                ui.table(pd.DataFrame(pv.read), key="import_read")
     ready = upload is not None and target is not None and mapping is not None and not unreadable
     # an outcome belongs to one upload (a file chosen again is a new one) into one project
     this_import = (upload.file_id, target) if upload is not None else None
@@ -233,8 +233,7 @@ with import_tab:
             for g in groups:
                 widgets.plain(g.summary())
             with st.expander("Every problem, line by line"):
-                st.dataframe(pd.DataFrame(detail.problems, columns=["line", "field", "message"]),
-                             hide_index=True, width="stretch")
+                ui.table(pd.DataFrame(detail.problems, columns=["line", "field", "message"]))
 
 # 5. export: every kind in every format (hf: the `datasets` folder, zipped); the file is built when
 #    its button is clicked, after the admin is checked again (ui.guarded): a revoked admin's click
@@ -271,6 +270,6 @@ with ui.store() as s:
         })
 with table_slot:
     if table:
-        st.dataframe(pd.DataFrame(table), hide_index=True, width="stretch")
+        ui.table(pd.DataFrame(table))
     else:
         st.info("No project yet: create the first one below.")

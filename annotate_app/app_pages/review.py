@@ -11,7 +11,7 @@ widgets.plain (st.text: no Markdown, no HTML), or escaped inside a label.
 import streamlit as st
 
 from annotate_app import ui
-from annotate_app.widgets import escape_markdown, plain, show_context
+from annotate_app.widgets import doc_name, escape_markdown, plain, show_context
 from training.annotation.context import context_of
 from training.errors import TokenwiseError
 from training.ilf.config import SELECTOR_NOTES
@@ -64,13 +64,13 @@ if not items:
     st.info(" ".join(["Nothing to review here.", *because]))
     st.stop()
 
-labels = {it.critique.id: f"#{it.critique.id} · {it.document.title or it.document.ext_id} · "
+labels = {it.critique.id: f"#{it.critique.id} · {doc_name(it.document, 60)} · "
                           f"{it.critique.text[:50]}" + (" (reviewed)" if it.reviewed else "")
           for it in items}
 cid = st.selectbox(f"Critique ({len(items)} to show)", list(labels), format_func=labels.get, key="review_pick")
 item = next(it for it in items if it.critique.id == cid)
 
-with st.expander(f"Document: {escape_markdown(item.document.title or item.document.ext_id)}", expanded=False):
+with st.expander(f"Document: {escape_markdown(doc_name(item.document))}", expanded=False):
     plain(item.document.text)
     show_context(context_of(item.document.meta, project.context_fields))
 st.markdown("**Original output**")
@@ -86,7 +86,7 @@ st.markdown("**Refinements**" + (f" (picked by the {selector} selector)" if sele
 if selector in SELECTOR_NOTES:
     st.caption(SELECTOR_NOTES[selector])
 rows = refinement_rows(item)
-st.dataframe(rows, hide_index=True, width="stretch")
+ui.table(rows)
 number = {r.id: n for n, r in enumerate(item.refinements, 1)}  # as in the table
 by_id = {r.id: r for r in item.refinements}
 

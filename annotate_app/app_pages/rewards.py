@@ -57,7 +57,7 @@ model_id = st.selectbox(
                                for m in models if m.id == i))
 model = models[ids.index(model_id)]
 doc_ids = [d.id for d in docs]
-titles = {d.id: (d.title or d.ext_id or f"document {d.id}")[:90] for d in docs}
+titles = {d.id: widgets.doc_name(d, 90) for d in docs}
 doc_id = st.selectbox("Document", doc_ids, key="rw_doc", format_func=lambda i: f"{titles[i]}  ·  {i}")
 
 with ui.store() as s:
@@ -96,10 +96,9 @@ for i, c in enumerate(scored, 1):
     rows.append({"candidate": names[c.id], "model rank": i,
                  "P(best) by the model": None if p_best[c.id] is None else round(100 * p_best[c.id], 1),
                  **{f"rank by {k}": v for k, v in ranks.items()}, "score": cached[c.id].score, "text": c.text[:80]})
-st.dataframe(pd.DataFrame(rows), hide_index=True,
-             column_config={"P(best) by the model": st.column_config.NumberColumn(format="%.1f%%", help=(
-                 "the model's probability that this candidate is the best of them (softmax of its scores, "
-                 "as in the ranking loss it learned with)"))})
+ui.table(pd.DataFrame(rows), column_config={"P(best) by the model": st.column_config.NumberColumn(
+    format="%.1f%%", help=("the model's probability that this candidate is the best of them (softmax of its scores, "
+                           "as in the ranking loss it learned with)"))})
 
 st.html(legend_html(scale))
 for i, c in enumerate(scored, 1):

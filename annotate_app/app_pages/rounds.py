@@ -117,7 +117,7 @@ def show_round() -> None:
                 f"tied {res.preferred_docs['tie']}.")
     if res.disagreements:
         st.markdown("**Where the judge and the people disagree**")
-        st.dataframe(pd.DataFrame(res.disagreements), hide_index=True, width="stretch")
+        ui.table(pd.DataFrame(res.disagreements))
     if rnd.status == "closed":
         st.success("Closed: " + escape_markdown(rnd.result.get("summary", "")) + f"; {escape_markdown(card_note(rnd))}.")
 
