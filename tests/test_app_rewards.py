@@ -76,8 +76,8 @@ def test_admin_sees_escaped_heatmaps_scores_and_ranks(rewards_db):
     df = at.dataframe[0].value
     with Store(db_path) as s:
         doc = s.documents("news")[0]
-    names = labels(display_order(admin.id, doc.id, [c.id for c in doc.candidates]))
-    assert list(df["candidate"]) == [names[doc.candidates[1].id], names[doc.candidates[0].id]]
+    names = {c.id: str(i + 1) for i, c in enumerate(doc.candidates)}  # an admin's: as on the Data page
+    assert list(df["candidate"]) == ["2", "1"]
     assert list(df["score"]) == [1.85, 1.5] and list(df["rank by ann"]) == [1, 2]
     assert list(df["model rank"]) == [1, 2]
     assert list(df["P(best) by the model"]) == [round(100 / (1 + math.exp(-0.35)), 1),
@@ -101,6 +101,10 @@ def test_annotators_see_it_only_when_the_project_shows_rewards(rewards_db):
     assert not at.exception
     assert len([b for b in htmls(at) if "tw-heatmap" in b]) == 2
     assert list(at.dataframe[0].value["rank by you"]) == [1, 2]
+    with Store(db_path) as s:
+        doc = s.documents("news")[0]
+    mine = labels(display_order(ann.id, doc.id, [c.id for c in doc.candidates]))  # their Annotate page's letters
+    assert list(at.dataframe[0].value["candidate"]) == [mine[doc.candidates[1].id], mine[doc.candidates[0].id]]
 
 
 def test_the_backbone_caption_is_text_and_annotators_see_no_server_path(rewards_db):

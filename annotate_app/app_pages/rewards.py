@@ -8,7 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from annotate_app import ui, widgets
-from training.annotation.drafts import display_order, labels
+from training.annotation.browse import candidate_names
 from training.rewards.heatmap import (
     Scale,
     backbone_kind,
@@ -75,8 +75,8 @@ if not scored:
             "last scoring run): score the project again.")
     st.stop()
 
-# candidates named as on the Annotate page (the signed-in person's display order)
-names = labels(display_order(user.id, doc.id, [c.id for c in doc.candidates]))
+# candidates named as on the Data page: 1..K for an admin, the annotator's own letters for them
+names = candidate_names(user, doc.id, [c.id for c in doc.candidates])
 scale = Scale.fit([cached[c.id].rewards for c in scored])
 scored.sort(key=lambda c: cached[c.id].score if cached[c.id].score is not None else float("-inf"), reverse=True)
 p_best = dict(zip([c.id for c in scored], win_probabilities([cached[c.id].score for c in scored])))

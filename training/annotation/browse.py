@@ -152,14 +152,20 @@ class DocumentView:
     context: list[tuple[str, str]] = field(default_factory=list)  # the project's shown fields (context_of)
 
 
-def labelled_candidates(view: DocumentView, viewer: Annotator) -> list[tuple[str, CandidateView]]:
-    """(label, candidate) in the order to show them: for an admin the stored order, numbered
-    ("Candidate 1", as exports count them); for an annotator their own letters in the order their
-    Annotate page showed them ("Candidate A"), so a rank they gave reads the same on both pages."""
+def candidate_names(viewer: Annotator, document_id: int, candidate_ids: list[int]) -> dict[int, str]:
+    """{candidate id: name}, in the order to show them: for an admin the stored order, numbered
+    ("1", as exports count them, on every admin page alike); for an annotator their own letters in
+    the order their Annotate page showed them ("A"), so a rank they gave reads the same everywhere."""
     if viewer.is_admin:
-        return [(f"Candidate {i + 1}", c) for i, c in enumerate(view.candidates)]
+        return {cid: str(i + 1) for i, cid in enumerate(candidate_ids)}
+    return {cid: letter(i) for i, cid in enumerate(display_order(viewer.id, document_id, list(candidate_ids)))}
+
+
+def labelled_candidates(view: DocumentView, viewer: Annotator) -> list[tuple[str, CandidateView]]:
+    """(label, candidate) in the order to show them ("Candidate 1" for an admin, "Candidate A" for
+    an annotator: candidate_names)."""
     by_id = {c.id: c for c in view.candidates}
-    return [(f"Candidate {letter(i)}", by_id[cid]) for i, cid in enumerate(display_order(viewer.id, view.id, list(by_id)))]
+    return [(f"Candidate {name}", by_id[cid]) for cid, name in candidate_names(viewer, view.id, list(by_id)).items()]
 
 
 def document_view(store: Store, document_id: int, viewer: Annotator) -> DocumentView:
