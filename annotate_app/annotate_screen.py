@@ -177,13 +177,19 @@ def script(save_key: str) -> str:
 
 # less space above the page; no "Press Ctrl+Enter to apply" in critique boxes (Ctrl+Enter saves);
 # the label of an icon-only Critique button (K >= widgets.ICON_ONLY_K, in a
-# container keyed "critique-icon-...") out of sight, still its accessible name
+# container keyed "critique-icon-...") out of sight, still its accessible name; on a screen
+# narrower than 1400 px (a 1280 or 1366 laptop) less space at the sides and every Critique
+# button as its icon, so a card's rank row stays on one line
+_LABEL_OFF = ("[data-testid='stPopoverButton'] [data-testid='stMarkdownContainer'] { position: absolute; "
+              "width: 1px; height: 1px; overflow: hidden; clip-path: inset(50%); white-space: nowrap; }")
 COMPACT_CSS = ("<style>[data-testid='stMainBlockContainer'] { padding-top: 2.5rem; }\n"
                # a critique box's "Press Ctrl+Enter to apply": here Ctrl+Enter saves the document (it applies too)
                "[data-testid='stPopoverBody'] [data-testid='InputInstructions'] { display: none; }\n"
-               "[class*='st-key-critique-icon-'] [data-testid='stPopoverButton'] [data-testid='stMarkdownContainer'] "
-               "{ position: absolute; width: 1px; height: 1px; overflow: hidden; clip-path: inset(50%); "
-               "white-space: nowrap; }</style>")
+               f"[class*='st-key-critique-icon-'] {_LABEL_OFF}\n"
+               "@media (max-width: 1399px) {\n"
+               "  [data-testid='stMainBlockContainer'] { padding-left: 1.5rem; padding-right: 1.5rem; }\n"
+               f"  [class*='st-key-critique-btn-'] {_LABEL_OFF}\n"
+               "}</style>")
 
 
 def compact() -> None:

@@ -116,7 +116,8 @@ def as_turns(turns) -> list[dict]:
 NUMBERS_ONLY_K = 6  # from this K on the rank options are plain numbers (the letter's help says which is best)
 # from this K on the Critique button shows its icon only: it sits in a container keyed "critique-icon-...",
 # whose button label the Annotate page's style (annotate_screen.COMPACT_CSS) hides from sight but not
-# from screen readers, so its name stays "Critique"; its tooltip names the candidate
+# from screen readers, so its name stays "Critique"; its tooltip names the candidate. Below it the
+# container is keyed "critique-btn-...", and the label goes only on a screen narrower than 1400 px.
 ICON_ONLY_K = 7
 
 
@@ -195,7 +196,8 @@ def draft_editor(project: Project, doc: Document, draft: A.Draft, order: list[in
             has = bool((typed or "").strip() or quoted)
             # keyed by the document: the next document's popovers start closed (an unkeyed one in the
             # same place stays open across the Save that replaces the document)
-            button_col = crit_col.container(key=f"critique-icon-{prefix}-{doc.id}-{cid}") if icon_only else crit_col
+            # (the key's "icon"/"btn" lets the page's style show the icon only: always, or on a narrow screen)
+            button_col = crit_col.container(key=f"critique-{'icon' if icon_only else 'btn'}-{prefix}-{doc.id}-{cid}")
             with button_col.popover("Critique", icon=":material/check:" if has else ":material/edit:",
                                     width="stretch", help=f"Critique of candidate {name}"
                                     + (" (written)" if has else ""), key=f"{prefix}:pop:{doc.id}:{cid}"):

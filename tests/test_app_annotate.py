@@ -478,3 +478,22 @@ def test_seven_candidates_rank_by_numbers_and_keep_the_critique_buttons_name(db_
     pops = [p.proto.popover for p in at.get("popover")]
     assert [(p.label, p.help) for p in pops] == [("Critique", f"Critique of candidate {x}") for x in "ABCDEFG"]
     assert any("st-key-critique-icon-" in h.proto.body for h in at.get("html"))  # annotate_screen's style
+
+
+def test_on_a_narrow_screen_every_critique_button_is_its_icon(app_db, app_test):
+    """K=3: the Critique buttons sit in containers keyed "critique-btn-...", whose label the page's
+    style hides below 1400 px only (a 1280 laptop keeps each rank row on one line)."""
+    from annotate_app import annotate_screen
+
+    at = app_test("annotate.py", app_db.ann.id).run()
+    assert len(at.get("popover")) == 3
+    assert "@media (max-width: 1399px)" in annotate_screen.COMPACT_CSS
+    narrow = annotate_screen.COMPACT_CSS.split("@media (max-width: 1399px)")[1]
+    assert "st-key-critique-btn-" in narrow and "st-key-critique-btn-" not in annotate_screen.COMPACT_CSS.split("@media")[0]
+
+    def block_ids(node):  # the page's containers, by their proto id (which ends with the key)
+        out = [node.proto.id] if type(node).__name__ == "Block" and getattr(node.proto, "id", "") else []
+        return out + [i for ch in getattr(node, "children", {}).values() for i in block_ids(ch)]
+
+    keyed = [i for i in block_ids(at._tree) if "-critique-" in i]
+    assert len(keyed) == 3 and all("-critique-btn-annotate-" in i for i in keyed), keyed
