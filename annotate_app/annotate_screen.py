@@ -15,8 +15,8 @@ Escape in a critique box takes the focus off it too before its popover closes, s
 typed is kept (without it the popover goes first and the text with it). Opening a critique puts
 the cursor in its box. Each document shown for the first time (after Save, Skip, another
 project, or a page just opened; the Annotate page keys its candidates' container by project and
-document, "twdoc-P-D") starts with the focus on its first unranked row, unless a text box has it,
-so the next document is ranked from the keyboard too.
+document, "twdoc-P-D") starts with the focus on its first unranked row, unless a text box or
+an open menu has it, so the next document is ranked from the keyboard too.
 Streamlit's own button shortcut is not used: it ignores keys pressed while a radio has focus.
 
 The script is a constant (no user text goes into it) and runs in an st.iframe 1 px high
@@ -50,8 +50,10 @@ SCRIPT = """<script>
     const m = D.querySelector(DOC);
     return m ? (m.className.match(/st-key-(twdoc-[A-Za-z0-9_-]+)/) || [])[1] || null : null;
   };
-  const typing = (a) => !!a && a.isConnected && (a.tagName === 'TEXTAREA' ||
-    (a.tagName === 'INPUT' && a.type === 'text' && !!a.closest('[data-testid="stPopoverBody"]')));
+  // the person is busy elsewhere: typing in a text box, or choosing from an open menu (a project)
+  const typing = (a) => !!D.querySelector('[role="listbox"]') || (!!a && a.isConnected && (
+    a.tagName === 'TEXTAREA' || a.getAttribute('aria-expanded') === 'true' ||
+    (a.tagName === 'INPUT' && a.type === 'text' && !!a.closest('[data-testid="stPopoverBody"]'))));
   function watch() {
     const id = docId();
     if (!id || id === P.__tokenwiseShown || busy()) return;
