@@ -9,6 +9,7 @@ The logic (order, checks, saving) lives in training/annotate.py; this only draws
 
 from __future__ import annotations
 
+import html
 import re
 
 import streamlit as st
@@ -27,6 +28,12 @@ CANDIDATE_PANEL_PX = 220
 def when(stamp: str | None, *, seconds: bool = True) -> str:
     """A stored UTC timestamp as "2026-11-29 10:26:03" (or to the minute); "" for none."""
     return (stamp or "")[:19 if seconds else 16].replace("T", " ")
+
+
+def chart_text(text) -> str:
+    """User text (a name) as a plotly chart's label: plotly draws a few HTML tags in labels and
+    hover text (a <span style> could fetch an image from another origin), so it is escaped."""
+    return html.escape(str(text))
 
 
 def doc_name(doc, limit: int = 80) -> str:

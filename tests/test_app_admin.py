@@ -489,6 +489,28 @@ def test_progress_shows_counts_and_agreement(admin_db):
     assert len(at.get("plotly_chart")) == 2  # rankings per annotator, tau heatmap
 
 
+def test_progress_charts_draw_a_name_as_text(admin_db):
+    """A rater's name comes from an import file: plotly draws <span style> in labels, and a
+    background-image there would fetch from another origin. The charts get it escaped."""
+    import json as _json
+
+    db_path, root, ann = admin_db
+    evil = '<span style="background-image:url(http://tracker.example/p.png)">eve</span>'
+    with Store(db_path) as s:
+        s.create_project("news", k=2, overlap=2)
+        s.add_documents("news", [NewDocument("d0", "text", ["a", "b"])])
+        eve, _ = s.add_annotator(evil)
+        d = s.documents("news")[0]
+        ids = [c.id for c in d.candidates]
+        s.save_ranking(ann, d.id, {ids[0]: 1, ids[1]: 2}, seconds=3)
+        s.save_ranking(eve, d.id, {ids[0]: 2, ids[1]: 1}, seconds=3)
+    at = page("progress", root.id)
+    assert not at.exception
+    figures = [_json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    drawn = _json.dumps(figures)
+    assert len(figures) == 2 and "<span" not in drawn  # the bar's x and the tau heatmap's axes
+    assert drawn.count("&lt;span style=") >= 3
+
 def test_progress_with_no_rankings(admin_db):
     db_path, root, _ = admin_db
     with Store(db_path) as s:

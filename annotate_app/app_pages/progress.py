@@ -9,6 +9,7 @@ import plotly.express as px
 import streamlit as st
 
 from annotate_app import ui
+from annotate_app.widgets import chart_text
 from training.annotation.agreement import project_agreement
 
 user = ui.require_admin()
@@ -53,7 +54,8 @@ ui.table(per, column_config={
     "median_seconds": st.column_config.NumberColumn(
         "median seconds per ranking", format="%.1f",
         help="From opening a document to saving its ranking; empty for imported rankings, which have no time.")})
-st.plotly_chart(px.bar(per, x="annotator", y="rankings", title="Rankings per annotator"), width="stretch")
+st.plotly_chart(px.bar(per.assign(annotator=per["annotator"].map(chart_text)), x="annotator", y="rankings",
+                       title="Rankings per annotator"), width="stretch")
 
 # 3. agreement on the documents that two or more annotators ranked
 st.subheader("Agreement")
@@ -75,6 +77,7 @@ for row in agreement.pairs:
     tau.loc[row["annotator_a"], row["annotator_b"]] = tau.loc[row["annotator_b"], row["annotator_a"]] = row["mean_tau"]
 for n in names:
     tau.loc[n, n] = 1.0
+tau.index = tau.columns = [chart_text(n) for n in names]  # (names are data: plotly draws some HTML)
 st.plotly_chart(
     px.imshow(tau, zmin=-1, zmax=1, color_continuous_scale="RdBu", text_auto=".2f",
               title="Mean Kendall tau between annotators (shared documents)"),
