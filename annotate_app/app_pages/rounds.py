@@ -127,7 +127,7 @@ show_round()
 with ui.store() as s:
     rnd = s.get_round(chosen)
 if rnd.status == "open" and st.button("Close the round", key="round_close", icon=":material/verified:",
-                                      help=f"Annotators stop ranking its pairs; the result is {card_note(rnd)}."):
+                                      help=f"Annotators stop ranking its pairs; the result is {escape_markdown(card_note(rnd))}."):
     try:
         ui.check("admin")
         with ui.store() as s:
