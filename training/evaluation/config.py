@@ -33,7 +33,9 @@ class RoundConfig:
         "help": "the document is cut to this many tokens", "min": 16, "max": 32768})
     prompt: str = field(default="", metadata={
         "help": "prompt template with {title}, {text}, {instructions}; empty = the default for the project's kind"})
-    seed: int = field(default=0, metadata={"help": "seed of the document sample and the A/B order", "min": 0})
+    seed: int = field(default=0, metadata={"help": "seed of the document sample and of generation (each pair's A/B "
+                                                  "order is drawn from the system's randomness, so nobody can "
+                                                  "work it out)", "min": 0})
     device: str = field(default="auto", metadata={"help": "auto (GPU when there is one), cpu or cuda"})
 
     def __post_init__(self):

@@ -80,6 +80,14 @@ def trained_documents(store: Store, model_id: int | None) -> set[int]:
     return docs
 
 
+def blind_order(n: int) -> list[bool]:
+    """For each of n pairs, whether A's answer is stored (and so numbered) first: from the OS's
+    randomness, never from the seed, since with the seed and the round's name (both visible) an
+    annotator could otherwise work out which answer is which model's."""
+    rng = random.SystemRandom()
+    return [rng.random() < 0.5 for _ in range(n)]
+
+
 def pick_documents(store: Store, project, cfg: RoundConfig, exclude: set[int]) -> list:
     docs = [d for d in store.documents(project.id, with_candidates=False) if d.id not in exclude]
     if not docs:
@@ -166,11 +174,9 @@ def run_round(store: Store, project: str | int, cfg: RoundConfig, progress: Prog
             progress.log(f"{SIDES[k]} ({label}) answered {len(docs)} documents")
         judge = _judge(store, judge_id, p, docs, answers, device)
         progress.step(total - 1, total)
-        rng = random.Random(f"{cfg.seed}:{cfg.name}")
         new_docs = []
-        for d, a, b in zip(docs, *answers):
-            pair = [("A", a), ("B", b)]
-            rng.shuffle(pair)
+        for d, a, b, a_first in zip(docs, *answers, blind_order(len(docs))):
+            pair = [("A", a), ("B", b)] if a_first else [("B", b), ("A", a)]
             shown = {f: (d.meta or {})[f] for f in p.context_fields if f in (d.meta or {})}  # only what
             new_docs.append(NewDocument(str(d.id), d.text, [t for _, t in pair], title=d.title, meta=shown,  # people saw
                                         sources=[f"{side}:{models[SIDES.index(side)][1]}" for side, _ in pair]))
