@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import functools
+import logging
 import math
 import os
 import threading
@@ -37,6 +38,8 @@ from annotate_app.widgets import escape_markdown
 from training.access import SignInThrottle, check_role, data_folder
 from training.errors import AuthError, Forbidden, NotFound
 from training.store import Annotator, Project, Store
+
+log = logging.getLogger(__name__)
 
 SESSION_KEY = "annotator_id"
 SESSION_TOKEN = "token_prefix"  # which token signed this session in: a new token ends the session
@@ -67,7 +70,7 @@ def _session_key() -> str:
 
 def sign_in(token: str) -> Annotator:
     """Check a token; on success remember the annotator in this session. Raises AuthError, also
-    (without looking at the token) while this session or the server is backing off."""
+    (without looking at the token) while this session is backing off after its own failures."""
     key = _session_key()
     wait = THROTTLE.wait_s(key)
     if wait > 0:
@@ -76,7 +79,9 @@ def sign_in(token: str) -> Annotator:
         with store() as s:
             a = s.authenticate(token)
     except AuthError:
-        THROTTLE.failed(key)
+        if n := THROTTLE.failed(key):
+            log.warning("%d failed sign-ins within a minute, across browser sessions: someone may be "
+                        "guessing tokens (each holds 192 random bits)", n)
         raise
     THROTTLE.succeeded(key)
     st.session_state.update(signed_in_state(a))

@@ -463,11 +463,11 @@ def test_dashboard_job_paths_stay_in_the_data_folder(tmp_path, monkeypatch):
         assert fields & pathlike <= declared, (name, fields & pathlike - declared)
 
 
-def test_sign_in_backs_off_per_session_and_globally():
+def test_sign_in_backs_off_per_session_and_a_flood_elsewhere_locks_nobody_out():
     from training.access import SignInThrottle
 
     now = [0.0]
-    t = SignInThrottle(free=5, window=60, base=1, cap=300, global_free=5, global_cap=30, clock=lambda: now[0])
+    t = SignInThrottle(free=5, window=60, base=1, cap=300, alarm=20, clock=lambda: now[0])
     for _ in range(5):
         assert t.wait_s("a") == 0
         t.failed("a")
@@ -476,15 +476,30 @@ def test_sign_in_backs_off_per_session_and_globally():
     assert t.wait_s("a") == 0
     t.failed("a")
     assert t.wait_s("a") == 2.0  # 6 failures: 2 s
-    assert t.wait_s("b") == 2.0  # another session waits too (the global count), capped lower
+    assert t.wait_s("b") == 0  # another session is not held back by a's failures
+    alarms = [t.failed(f"flood-{i}") for i in range(30)]  # one wrong token from each of 30 new sessions
+    assert t.wait_s("b") == 0 and t.wait_s("flood-3") == 0  # ... still lock nobody out
+    assert [n for n in alarms if n] == [20]  # the log is warned once, when 20 failed within the window
     for _ in range(10):
         t.failed("a")
-    assert t.wait_s("a") == 300 * 0 + min(300, 2.0 ** 11) and t.wait_s("b") == 30  # per-session cap 300, global 30
+    assert t.wait_s("a") == min(300, 2.0 ** 11)  # capped at 300 s per session
     now[0] = 1.0 + 61
-    assert t.wait_s("a") == 0 and t.wait_s("b") == 0  # a minute later the window is empty
+    assert t.wait_s("a") == 0  # a minute later the window is empty
+    assert t.failed("z") == 0
     t.failed("c")
     t.succeeded("c")
     assert t.wait_s("c") == 0
+
+
+def test_a_flood_of_wrong_tokens_from_other_sessions_does_not_refuse_a_right_one(app_db, app_test):
+    for _ in range(12):  # twelve browser sessions, one wrong token each
+        at = app_test().run()
+        at.text_input[0].input("tw_nope_nope")
+        next(b for b in at.button if b.label == "Sign in").click().run()
+    at = app_test().run()
+    at.text_input[0].input(app_db.tokens["ann"])
+    next(b for b in at.button if b.label == "Sign in").click().run()
+    assert not at.error and at.session_state["annotator_id"] == app_db.ann.id
 
 
 def test_sign_in_page_refuses_while_backing_off(app_db, app_test):

@@ -7,10 +7,11 @@
     check_role(store.get_annotator(annotator_id), "admin")      # AuthError / Forbidden
     path = inside_data_folder("ilf.jsonl", data_folder(db), field="file")
 
-Sign-in: after `free` failed attempts within `window` seconds, the next attempt waits
-base * 2^(failures - free) seconds after the last failure (capped). It is counted per browser
-session and across all sessions (one attacker can open many sessions); the global cap is short
-so that a flood of wrong tokens slows everyone a little but locks nobody out for long.
+Sign-in: after `free` failed attempts within `window` seconds, the next attempt from that browser
+session waits base * 2^(failures - free) seconds after the last failure (capped). Failures in other
+sessions never hold anyone back: a flood of wrong tokens from many sessions would otherwise lock
+every person out, and a token holds 192 random bits, so guessing one is hopeless at any rate.
+The failures across all sessions are counted only to warn the log (`alarm` within the window).
 
 Dashboard paths: a job submitted from the dashboard reads and writes only inside the data folder
 (TOKENWISE_DATA_DIR, else the database's folder). A path outside is refused with a message that
@@ -61,32 +62,40 @@ class _Failures:
 
 
 class SignInThrottle:
-    """Exponential back-off on failed sign-ins, per session key and across all keys."""
+    """Exponential back-off on failed sign-ins, per session key; a count across all keys for the log."""
 
     def __init__(self, free: int = 5, window: float = 60.0, base: float = 1.0, cap: float = 300.0,
-                 global_free: int = 5, global_cap: float = 30.0, clock: Callable[[], float] = time.monotonic):
+                 alarm: int = 50, clock: Callable[[], float] = time.monotonic):
         self._args = (free, window, base, cap)
         self._sessions: dict[str, _Failures] = {}
-        self._global = _Failures(global_free, window, base, global_cap)
+        self._all = _Failures(alarm, window, base, cap)
+        self._alarmed = float("-inf")  # when the log was last warned
         self._clock = clock
         self._lock = threading.Lock()
 
     def wait_s(self, key: str) -> float:
-        """Seconds before `key` may try again (0 = now)."""
+        """Seconds before `key` may try again (0 = now): its own failures only."""
         now = self._clock()
         with self._lock:
             mine = self._sessions.get(key)
-            return max(self._global.wait_s(now), mine.wait_s(now) if mine else 0.0)
+            return mine.wait_s(now) if mine else 0.0
 
-    def failed(self, key: str) -> None:
+    def failed(self, key: str) -> int:
+        """Count a failure of `key`. Returns the failures across all sessions within the window
+        when they reach `alarm` (once a window, for a warning in the log), else 0."""
         now = self._clock()
         with self._lock:
             self._sessions.setdefault(key, _Failures(*self._args)).times.append(now)
-            self._global.times.append(now)
+            self._all.times.append(now)
+            self._all.trim(now)
             for k, f in list(self._sessions.items()):  # forget sessions with nothing left in the window
                 f.trim(now)
                 if not f.times:
                     del self._sessions[k]
+            if len(self._all.times) >= self._all.free and now - self._alarmed > self._all.window:
+                self._alarmed = now
+                return len(self._all.times)
+            return 0
 
     def succeeded(self, key: str) -> None:
         with self._lock:
