@@ -45,6 +45,7 @@ def test_a_new_database_says_how_to_get_in_or_makes_its_admin(tmp_path, capsys):
     path = str(tmp_path / "new.db")
     code, out, _ = run(capsys, "init", "--db", path)
     assert code == 0 and "nobody can sign in yet" in out
+    assert Path(path).stat().st_mode & 0o777 == 0o600  # private data: only its owner reads the file
     assert f"tokenwise annotator add YOUR_NAME --role admin --db {path}" in out
     assert f"tokenwise import FILE --project NAME --create --db {path}" in out
     code, out, _ = run(capsys, "init", "--db", path, "--admin", "erin")

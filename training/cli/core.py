@@ -135,6 +135,8 @@ def tokens_file(db: str) -> Path:
 def cmd_init(args) -> int:
     existed = Path(args.db).exists()
     with Store(args.db) as s:
+        if not existed and args.db != ":memory:":  # annotation data is often private: only its owner reads it
+            os.chmod(args.db, 0o600)               # (SQLite gives the -wal and -shm files the same mode)
         print(f"database {args.db}: schema version {s.schema_version()}" + (" (existing)" if existed else ""))
         if args.demo:
             from training.data.demo import load_demo
