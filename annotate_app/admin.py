@@ -99,13 +99,19 @@ def _ranking(ranks: list[int]) -> str:
     return " > ".join(" = ".join(str(i + 1) for i in group) for group in formats.rank_groups(ranks))
 
 
-def as_read(fmt: str, rows: list[tuple[int, object]], options: formats.Options) -> list[dict]:
-    """Rows of a preference format as Tokenwise reads them, one line each: the prompt, the
-    candidates numbered, the ranking by those numbers ("2 > 1", ties "1 = 2"; several raters' in
-    turn, "1 > 2 · 2 > 1"), the raters, and what is wrong with a row that cannot be read. [] for
-    documents (their columns say it all)."""
-    if formats.FORMATS[fmt].parse is None:
-        return []
+def _read_rows(fmt: str, rows: list[tuple[int, object]], options: formats.Options):
+    """(line, row, item or None, problems) per row read alone; for OASST, whose replies are other
+    rows, per prompt found among these rows (the import reads the whole file)."""
+    if fmt == "oasst":
+        from training.data import oasst
+
+        problems = _RowProblems()
+        items = list(oasst.read(rows, problems))
+        if not items:
+            problems.add(rows[0][0] if rows else 1, "rows", "no prompt among these first rows has two ranked "
+                         "assistant replies yet (the import reads the whole file)")
+            return [(rows[0][0] if rows else 1, None, None, problems)]
+        return [(it.line, None, it, _RowProblems()) for it in items]
     out = []
     for line, obj in rows:
         if not isinstance(obj, dict):
@@ -116,6 +122,19 @@ def as_read(fmt: str, rows: list[tuple[int, object]], options: formats.Options) 
         except (ValueError, TypeError, KeyError, IndexError, AttributeError) as e:  # shown, not a crash
             problems.add(line, "row", f"cannot be read: {type(e).__name__}: {e}")
             item = None
+        out.append((line, obj, item, problems))
+    return out
+
+
+def as_read(fmt: str, rows: list[tuple[int, object]], options: formats.Options) -> list[dict]:
+    """Rows of a preference format as Tokenwise reads them, one line each: the prompt, the
+    candidates numbered, the ranking by those numbers ("2 > 1", ties "1 = 2"; several raters' in
+    turn, "1 > 2 · 2 > 1"), the raters, and what is wrong with a row that cannot be read. [] for
+    documents (their columns say it all)."""
+    if formats.FORMATS[fmt].parse is None:
+        return []
+    out = []
+    for line, obj, item, problems in _read_rows(fmt, rows, options):
         if item is None:
             out.append({"line": line, "prompt": "", "ranking": "", "rater": "", "problem": "; ".join(problems.found),
                         "candidates": ""})

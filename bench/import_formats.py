@@ -68,11 +68,16 @@ def row(fmt: str, i: int) -> dict:
                                           {"value": ["response2", "response1"][:: 1 if i % 5 else -1],
                                            "user_id": "u2"}],
                               "critique_response2": [{"value": "too vague", "user_id": "u1"}]}}
+    if fmt == "oasst":  # OASST messages: a prompt, then its three ranked replies (4 rows a tree)
+        root, n = f"m{i - i % 4}", i % 4
+        return {"message_id": f"m{i}", "parent_id": None if n == 0 else root, "role": "prompter" if n == 0 else
+                "assistant", "text": p if n == 0 else a, "rank": None if n == 0 else (n + i // 4) % 3, "lang": "en",
+                "deleted": False, "message_tree_id": root}
     raise ValueError(fmt)
 
 
 K = {"pairs": 2, "implicit": 2, "sff": 2, "ratings": 3, "two_answer": 2, "scored": 2, "slf5k": 2, "label_studio": 2,
-     "argilla": 2}
+     "argilla": 2, "oasst": 3}
 JSON_ARRAY = ("label_studio", "argilla")  # the tools write one JSON array
 
 

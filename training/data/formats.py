@@ -24,6 +24,8 @@ Formats (`FORMATS` has each one's description and an example row written for Tok
   slf5k       SLF5K rows: a summary, its feedback (a critique) and the ideal summary
   label_studio, argilla
               the exports of those annotation tools (training/data/tool_exports.py)
+  oasst       OpenAssistant conversations, messages or trees: a prompt's ranked replies, read
+              with the whole file (training/data/oasst.py); its documents have 2..K candidates
 Any other shape goes through a column mapping (`Options.mapping`, `--map prompt=q,chosen=a`):
 the row's columns are renamed first, then the format is detected from the renamed keys.
 """
@@ -725,6 +727,12 @@ def _parse_slf5k(obj: dict, line: int, problems: Problems, opts: Options) -> Ite
                 judgments=[Judgment([1], rater=_rater(obj, opts), critiques={0: feedback})])
 
 
+def _oasst_row(obj: dict, line: int, problems: Problems, opts: Options) -> Item | None:
+    from training.data import oasst
+
+    return oasst.parse_row(obj, line, problems, opts)
+
+
 def _tool_parser(name: str) -> Parser:
     """A parser of training/data/tool_exports.py (which builds on this module), looked up when used."""
     def parse(obj: dict, line: int, problems: Problems, opts: Options) -> Item | None:
@@ -793,7 +801,15 @@ FORMATS: dict[str, Format] = {f.name: f for f in [
            {"id": "r1", "fields": {"prompt": "Name a prime number.", "response1": "7", "response2": "8"},
             "metadata": {}, "responses": {"ranking": [{"value": ["response1", "response2"], "user_id": "u1"}]}},
            _tool_parser("parse_argilla")),
+    Format("oasst", "OpenAssistant conversations (OASST1/2): messages or trees; a prompt's ranked assistant "
+                    "replies are one document", frozenset({"message_id", "parent_id", "role", "text", "rank"}),
+           {"message_tree_id": "m1", "tree_state": "ready_for_export", "prompt": {
+               "message_id": "m1", "role": "prompter", "text": "What is the capital of Peru?", "lang": "en",
+               "replies": [{"message_id": "m2", "role": "assistant", "text": "Lima.", "rank": 0, "replies": []},
+                           {"message_id": "m3", "role": "assistant", "text": "Cusco.", "rank": 1, "replies": []}]}},
+           _oasst_row),
 ]}
+VARIABLE_K = frozenset({"oasst"})  # formats whose documents have 2..K candidates (K: the project's most)
 
 
 def _columns(source: str, obj: dict) -> list[str]:
@@ -869,6 +885,10 @@ def detect_one(obj: dict) -> str | None:
         return "label_studio"
     if tool_exports.is_argilla(obj):
         return "argilla"
+    from training.data import oasst
+
+    if oasst.is_oasst(obj):
+        return "oasst"
     keys = set(obj)
     if "text" in keys and ("candidates" in keys or sum(bool(CANDIDATE_COLUMN.match(k)) for k in keys) >= 2):
         return "documents"  # (a CSV's candidate_1 .. candidate_K columns)
@@ -1034,6 +1054,10 @@ def read_items(source, fmt: str = "auto", opts: Options | None = None, *, split:
             elif obj is not None:
                 sink.add(line, "line", f"must be a JSON object, got {_type_name(obj)}")
 
+    if fmt == "oasst":  # a prompt's replies are other rows: read with the whole file
+        from training.data import oasst
+
+        return fmt, oasst.read(records(source, problems, split=split), sink)
     return fmt, (group_scored(items()) if fmt == "scored" else items())
 
 

@@ -41,6 +41,7 @@ import csv
 import dataclasses
 import functools
 import hashlib
+import itertools
 import json
 import logging
 import re
@@ -57,6 +58,7 @@ from training.data import sources
 from training.data.formats import (
     CANDIDATE_COLUMN,
     FORMATS,
+    VARIABLE_K,
     FirstProblem,
     Item,
     Judgment,
@@ -496,10 +498,14 @@ def validate_file(store: Store, path: str | Path, project: str | int, fmt: str =
     return fmt, _stream(store, path, fmt, p, None, report, options, _Problems())
 
 
+SHAPE_ROWS = 5000  # items a variable-K source is read for, to size a new project's K
+
+
 def new_project_shape(path: str | Path, fmt: str = "auto", options: Options | None = None, *,
                       split: str | None = None) -> tuple[str, int, str]:
     """(format, K, kind) of a new project that takes this source: K the number of outputs of its
-    first row that can be read (2 at least: one output and its critique fit in K = 2), kind
+    first row that can be read (2 at least: one output and its critique fit in K = 2; for a
+    format whose rows differ, VARIABLE_K, the most among its first SHAPE_ROWS items), kind
     `summarize` for documents, sff and slf5k rows (a text and its summaries), else `qa` (a prompt
     and its responses). ValidationError when no row can be read."""
     options = options or Options()
@@ -513,6 +519,11 @@ def new_project_shape(path: str | Path, fmt: str = "auto", options: Options | No
             obj = _csv_shape(apply_mapping(obj, options.mapping), line, seen) if isinstance(obj, dict) else None
             if obj is not None and isinstance(obj.get("candidates"), list):
                 return fmt, max(2, len(obj["candidates"])), kind
+    elif fmt in VARIABLE_K:  # documents of 2..K candidates: K the most in the file's first rows
+        most = max((len(it.candidates) for it in itertools.islice(
+            read_items(path, fmt, options, split=split, problems=seen)[1], SHAPE_ROWS)), default=0)
+        if most:
+            return fmt, max(2, most), kind
     else:
         for it in read_items(path, fmt, options, split=split, problems=seen)[1]:
             return fmt, max(2, len(it.candidates)), kind
@@ -688,7 +699,7 @@ def _stream_items(store: Store, path, fmt: str, p, imp, report: ImportReport, op
     pending_more: list[tuple[list, Item, object]] = []
     n = 0
     empty = store.totals(p)["documents"] == 0
-    min_k = 1 if fmt == "slf5k" else p.k
+    min_k = 1 if fmt == "slf5k" else 2 if fmt in VARIABLE_K else p.k
 
     def annotator(entry: list, rater: str | None) -> str:
         base = source if rater is None else f"{source}:{rater}"
@@ -744,10 +755,11 @@ def _stream_items(store: Store, path, fmt: str, p, imp, report: ImportReport, op
             break
         if problems.skip and it.line in problems.bad_lines:  # (a line not UTF-8: read to go on)
             continue
-        if not min_k <= len(it.candidates) <= p.k or (fmt != "slf5k" and len(it.candidates) != p.k):
+        if not min_k <= len(it.candidates) <= p.k:
             problems.add(it.line, "candidates", f"has {len(it.candidates)} candidates but the project has "
-                         f"K={p.k}" + ("; import pairs into a project made with --k 2" if p.k != 2 and
-                                        len(it.candidates) == 2 else ""))
+                         f"K={p.k}" + (" (at most)" if min_k < p.k else "")
+                         + ("; import pairs into a project made with --k 2" if p.k != 2 and
+                            len(it.candidates) == 2 and min_k == p.k else ""))
             continue
         if why := same_texts(it.candidates):
             problems.add(it.line, "candidates", why)
