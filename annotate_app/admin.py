@@ -182,20 +182,27 @@ def import_upload(store: Store, project: str | int, filename: str, data: bytes, 
                                    skip_bad=skip_bad, create=create, **extra)
 
 
-def target_note(shape: tuple[int | None, str], existing: tuple[str, int] | None) -> tuple[str, str] | None:
+def target_note(shape: tuple, existing: tuple[str, int] | None) -> tuple[str, str] | None:
     """What the import form says under the preview about the project the file goes to, as (kind,
     plain text), kind "caption" or "warning"; None when there is nothing to say. `shape`: the file's
-    (K, task) from upload_shape, or (None, why it cannot be told); `existing`: the chosen project's
-    (name, K), None for a new one made for the file."""
-    k, kind_or_why = shape
+    (K, task[, format]) from upload_shape, or (None, why it cannot be told); `existing`: the chosen
+    project's (name, K), None for a new one made for the file. A format whose documents have 2..K
+    outputs (OASST) fits any project whose K is at least the file's."""
+    k, kind_or_why, *rest = shape
+    variable = bool(rest) and rest[0] in formats.VARIABLE_K
     if existing is None:
-        return (("warning", f"Cannot tell how many outputs a document has: {kind_or_why}") if k is None else
-                ("caption", (f"The new project will have K = {k} outputs per document (as the file's first row) "
-                            f"and the task {kind_or_why} (Settings changes the task; K stays).")))
+        if k is None:
+            return "warning", f"Cannot tell how many outputs a document has: {kind_or_why}"
+        return "caption", ((f"The new project will have K = {k} outputs per document at most (the most a prompt "
+                            "has in the file's first rows; a document may have fewer)" if variable else
+                            f"The new project will have K = {k} outputs per document (as the file's first row)")
+                           + f" and the task {kind_or_why} (Settings changes the task; K stays).")
     name, project_k = existing
-    if k is not None and k != project_k:
+    if k is not None and (k > project_k if variable else k != project_k):
         return ("warning", (f"{name} has K = {project_k}, but the file's first row has {k} outputs: its rows "
-                           "will be refused. Import into a new project instead."))
+                            "will be refused. Import into a new project instead.") if not variable else
+                (f"{name} has K = {project_k}, but some of the file's prompts have {k} outputs: those rows will "
+                 "be refused. Import into a new project instead."))
     return None
 
 

@@ -352,6 +352,12 @@ def test_the_import_form_says_what_project_the_file_needs():
     assert target_note((3, "qa"), ("pairs", 2)) == ("warning", ("pairs has K = 2, but the file's first row has 3 "
                                                     "outputs: its rows will be refused. Import into a new project instead."))
     assert target_note((2, "qa"), ("pairs", 2)) is None and target_note((None, "why"), ("pairs", 2)) is None
+    # OASST: documents of 2..K outputs fit a project of that K or more
+    assert "K = 5 outputs per document at most" in target_note((5, "qa", "oasst"), None)[1]
+    assert target_note((3, "qa", "oasst"), ("chat", 4)) is None
+    assert target_note((5, "qa", "oasst"), ("chat", 4)) == ("warning", (
+        "chat has K = 4, but some of the file's prompts have 5 outputs: those rows will be refused. Import into "
+        "a new project instead."))
 
 
 def test_the_import_form_makes_a_new_project_for_the_file(db_path, monkeypatch):

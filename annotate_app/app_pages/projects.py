@@ -180,7 +180,8 @@ with import_tab:
                 shape_key = (upload.file_id, fmt, repr(options))  # (read once per file and reading of it)
                 if st.session_state.get("import_shape", (None,))[0] != shape_key:
                     try:
-                        shape = admin.upload_shape(upload.name, upload.getvalue(), fmt=fmt, options=options)[1:]
+                        found, k, kind = admin.upload_shape(upload.name, upload.getvalue(), fmt=fmt, options=options)
+                        shape = (k, kind, found)
                     except TokenwiseError as e:
                         shape = (None, str(e))
                     st.session_state["import_shape"] = (shape_key, shape)
