@@ -160,3 +160,24 @@ def test_an_annotator_ranks_a_prompt_with_fewer_replies_than_k(db_path, monkeypa
     at.run()
     at.button(key="annotate_save").click().run()
     assert not at.exception and len(at.radio) == 5 - k  # the other prompt next: 3 replies or 2
+
+
+def test_the_import_form_previews_and_imports_an_oasst_file(db_path, monkeypatch):
+    from apptest import open_page
+
+    from training.store import Store
+
+    monkeypatch.setenv("TOKENWISE_DB", db_path)
+    with Store(db_path) as s:
+        root, _ = s.add_annotator("root", role="admin")
+    data = "\n".join(json.dumps(m) for m in MESSAGES).encode()
+    at = open_page("projects", root.id)
+    at.file_uploader[0].set_value(("2023-04-12_oasst_ready.messages.jsonl", data, "application/json"))
+    at = at.selectbox(key="import_project").set_value("A new project, made for this file").run()
+    at = at.text_input(key="import_new_name").input("oasst").run()
+    assert any("detected format: **oasst**" in c.value for c in at.caption)
+    assert any("K = 3 outputs per document at most" in c.value for c in at.caption)
+    read = at.dataframe[-1].value  # the preview's rows as read: one per prompt found in them
+    assert list(read["ranking"])[:1] == ["1 > 3 > 2"]
+    at = at.button(key="import_go").click().run()
+    assert not at.exception and any("imported 2 documents" in s.value for s in at.success)
