@@ -10,7 +10,8 @@ the rank is set and the focus moves to the next candidate's rank row, so ranking
 is Tab, then K digits. From K = 10 a rank may take two digits: a digit that can start one (1 of
 12) waits 0.7 s for the second, and stands alone after that pause. Ctrl+Enter (Cmd+Enter on a
 Mac) saves from anywhere on the page: it ends a pending move to the next row, first takes the focus off a text box (Streamlit sends a text box's value when it loses focus),
-waits until the app is idle and Save is enabled (for at most a few seconds), then presses Save.
+waits until the app is idle and Save is enabled (for at most a few seconds), then presses Save;
+when Save stays disabled it scrolls the reason ("Save is disabled until: ...") into view.
 Escape in a critique box takes the focus off it too before its popover closes, so what was
 typed is kept (without it the popover goes first and the text with it). Opening a critique puts
 the cursor in its box. Each document shown for the first time (after Save, Skip, another
@@ -33,7 +34,7 @@ import streamlit as st
 SCRIPT = """<script>
 (() => {
   const P = window.parent, D = P.document;
-  const SAVE = '.st-key-__SAVE_KEY__ button', SAVE_BOX = '.st-key-__SAVE_KEY__';
+  const SAVE = '.st-key-__SAVE_KEY__ button', WHY = '.st-key-save-problems';
   const GROUP = '[data-testid="stRadioGroup"][aria-label^="Rank of candidate"]';
   const busy = () => !!D.querySelector('[data-testid="stStatusWidget"]');
   const focusGroup = (g) => {
@@ -43,8 +44,9 @@ SCRIPT = """<script>
   // A document shown for the first time (after Save, Skip, another project, or a page just opened:
   // the container of its candidates is keyed by it) gets the focus on its first unranked row once
   // the app is idle (a one-output document: on its critique box), unless the person is typing in
-  // a text box. The document last focused is kept on the parent page, so a redrawn frame does
-  // not take the focus again; a refused save shows the same document and leaves the focus alone.
+  // a text box. For 2 s after, a redraw that drops the focus to the page gets it given back. The
+  // document last focused is kept on the parent page, so a redrawn frame does not take the focus
+  // again; a refused save shows the same document and leaves the focus alone.
   const DOC = '[class*="st-key-twdoc-"]';
   const docId = () => {
     const m = D.querySelector(DOC);
@@ -54,12 +56,19 @@ SCRIPT = """<script>
   const typing = (a) => !!D.querySelector('[role="listbox"]') || (!!a && a.isConnected && (
     a.tagName === 'TEXTAREA' || a.getAttribute('aria-expanded') === 'true' ||
     (a.tagName === 'INPUT' && a.type === 'text' && !!a.closest('[data-testid="stPopoverBody"]'))));
+  let guard = 0;  // until when a focus given to a new document is given again if a redraw drops it
   function watch() {
     const id = docId();
-    if (!id || id === P.__tokenwiseShown || busy()) return;
-    P.__tokenwiseShown = id;
-    gen++;  // a move to the next row, left from the document before, stops
-    if (typing(D.activeElement)) return;
+    if (!id || busy()) return;
+    const a = D.activeElement;
+    if (id !== P.__tokenwiseShown) {
+      P.__tokenwiseShown = id;
+      gen++;  // a move to the next row, left from the document before, stops
+      guard = typing(a) ? 0 : Date.now() + 2000;
+      if (!guard) return;
+    } else if (!(Date.now() < guard && (!a || a === D.body || !a.isConnected))) {
+      return;
+    }
     const rows = [...D.querySelectorAll(GROUP)];
     const g = rows.find((r) => !r.querySelector('input:checked')) || rows[0];
     if (g) { focusGroup(g); return; }
@@ -95,9 +104,16 @@ SCRIPT = """<script>
       const a = D.activeElement;
       if (a && a !== D.body && a.blur) a.blur();
       const t0 = Date.now();
+      let idle = 0;  // since when the app has been idle with Save disabled
       const press = () => {
         const b = D.querySelector(SAVE);
         if (b && !b.disabled && !busy()) { b.click(); return; }
+        idle = busy() || !b ? 0 : idle || Date.now();
+        if (idle && Date.now() - idle > 1000) {  // it stays disabled: show why ("Save is disabled until")
+          const why = D.querySelector(WHY);
+          if (why && why.scrollIntoView) why.scrollIntoView({block: 'nearest', behavior: 'smooth'});
+          return;
+        }
         if (Date.now() - t0 < 6000) setTimeout(press, 100);
       };
       setTimeout(press, 150);

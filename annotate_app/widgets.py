@@ -240,11 +240,16 @@ def swap_ranks(project: Project, draft: A.Draft, cid: int, rank_key) -> None:
     filled = A.last_rank({**draft.ranks, **moved, cid: new})
     for other, rank in {**moved, **filled}.items():
         st.session_state[rank_key(other)] = rank
+    # a fast typist's clicks can reach one rerun together, each with its own callback (in the rows'
+    # order, the order they are typed in) and no redraw in between: the next one must see this one
+    draft.ranks.update({**moved, **filled, cid: new})
 
 
 def show_problems(found: list[str]) -> None:
-    """Say why Save is disabled (below the button)."""
+    """Say why Save is disabled (in a container keyed "save-problems": Ctrl+Enter with Save
+    disabled scrolls it into view, annotate_screen)."""
     if found:
-        st.caption("Save is disabled until:")
-        for msg in found:
-            st.text(f"• {msg}", width="stretch")
+        with st.container(key="save-problems"):
+            st.caption("Save is disabled until:")
+            for msg in found:
+                st.text(f"• {msg}", width="stretch")

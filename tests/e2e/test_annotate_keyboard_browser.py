@@ -235,3 +235,36 @@ def test_ctrl_enter_right_after_the_last_number_and_skip_leave_the_focus_on_the_
                                "input[type=\"radio\"]:checked') !== null", timeout=e2e.timeout_ms)
     finally:
         context.close()
+
+
+def test_a_fast_typist_saves_every_document_and_ctrl_enter_too_early_shows_why(live_server, browser, e2e):
+    """Digits 80 ms apart and Ctrl+Enter at once, three documents in a row: each is saved whole
+    (on a loaded server such clicks reach one rerun together: test_app_annotate reproduces that
+    case exactly). Ctrl+Enter before the ranking is complete brings the reason Save is disabled
+    into view."""
+    srv, context, page, groups = annotator_screen(live_server, browser, e2e)
+    try:
+        with Store(srv.db_path) as s:
+            carol = s.authenticate(srv.tokens["annotator"])
+        page.keyboard.press("Control+Enter")  # nothing ranked yet
+        page.wait_for_function("() => { const w = document.querySelector('.st-key-save-problems'); if (!w) return false;"
+                               " const r = w.getBoundingClientRect(); return r.top >= 0 && r.bottom <= innerHeight; }",
+                               timeout=e2e.timeout_ms)
+        for n in range(1, 4):
+            page.wait_for_function(f"() => ({FOCUSED_GROUP})() === 'Rank of candidate A'", timeout=e2e.timeout_ms)
+            k = groups.count()
+            page.keyboard.type("".join(str(k - i) for i in range(k - 1)), delay=80)  # K-1 digits: the last is filled
+            page.keyboard.press("Control+Enter")
+            deadline = page.evaluate("() => Date.now()") + e2e.timeout_ms
+            while True:
+                with Store(srv.db_path) as s:
+                    done = len(s.my_rankings(carol, "demo"))
+                if done == n or page.evaluate("() => Date.now()") > deadline:
+                    break
+                page.wait_for_timeout(200)
+            assert done == n, f"document {n} was not saved"
+            e2e.wait_idle(page)
+        with Store(srv.db_path) as s:
+            assert all(len(r.order) == k for r in s.my_rankings(carol, "demo"))  # whole rankings, no tie
+    finally:
+        context.close()
