@@ -193,7 +193,7 @@ def test_my_entries_revision_creates_version_2_and_keeps_1(app_db, app_test):
                for w in at.warning)
     next(b_ for b_ in at.button if b_.label == "Save revision").click().run()
     assert not at.exception
-    assert any("ranking version 2" in t.value for t in at.toast)
+    assert any("ranking version 2" in m.value for m in at.success)
     with Store(app_db.path) as s:
         hist = s.ranking_history(app_db.ann, doc.id)
         assert [(h.version, h.current) for h in hist] == [(1, False), (2, True)]

@@ -23,8 +23,6 @@ with session.store() as s:
     n_crit = {r.document_id: len(s.my_critiques(user, r.document_id)) for r in mine}
 
 flash = st.session_state.pop("mine_flash", None)
-if flash:  # a toast: seen where the person is, near "Save revision" further down the page
-    st.toast(flash, icon=":material/check_circle:")
 if not mine:
     st.info("You have not saved anything in this project yet. Rank a document on the Annotate page.")
     st.stop()
@@ -67,6 +65,8 @@ with col2:
         del st.session_state[key]
         st.session_state[f"revise_nonce:{doc.id}"] = nonce + 1
         st.rerun()
+if flash:  # under the button just pressed, where the person is (a toast sits at the page's top)
+    st.success(flash, icon=":material/check_circle:")
 widgets.show_problems(found)
 if changed:  # a changed critique is a new version: its refinements stay with the old one
     with session.store() as s:
