@@ -177,8 +177,8 @@ SCRIPT = """<script>
 })();
 </script>"""
 
-HELP = ("**Keys:** Tab to a rank row, press a number (1 = best; the focus moves to the next candidate); "
-        "**Ctrl+Enter** saves from anywhere.")
+HELP = ("**Keys:** press a number to rank the highlighted candidate (1 = best; the focus then moves to the "
+        "next one, Tab moves it too); **Ctrl+Enter** saves from anywhere.")
 HELP_TWO_DIGITS = "From 10 on, type both digits (1 then 2 for 12)."
 
 
