@@ -423,6 +423,8 @@ def _damaged_files() -> list[tuple[str, bytes, str]]:
          "the file is one JSON object spread over several lines, not a list of rows"),
         ("control.jsonl", b'{"prompt": "a\tb\x01", "chosen": "a", "rejected": "b"}\n',
          "not valid JSON (Invalid control character at column"),
+        ("brace.jsonl", b'{"prompt": "p", "chosen": "a", "rejected": "b"\n',  # a closing brace missing
+         'not valid JSON (it ends at column 46 before the row is complete: a closing }, ] or " missing?)'),
     ]
 
 

@@ -65,7 +65,10 @@ def kind_of(path: str | Path) -> str:
 
 
 def json_problem(e: json.JSONDecodeError) -> str:
-    """A JSON parse error in words: "not valid JSON (Expecting ',' delimiter at column 12)"."""
+    """A JSON parse error in words: "not valid JSON (Expecting ',' delimiter at column 12)", or,
+    when the text stops first, that it ends too soon (a closing brace missing, say)."""
+    if e.pos >= len(e.doc.rstrip()):
+        return f"not valid JSON (it ends at column {len(e.doc.rstrip())} before the row is complete: a closing }}, ] or \" missing?)"
     return f"not valid JSON ({e.msg.removesuffix(' at')} at column {e.colno})"
 
 
