@@ -76,7 +76,9 @@ def test_supervisor_restarts_a_dead_worker_with_a_back_off(db_path):
     """Without Streamlit: a 'worker' that dies at once is restarted, the delay doubling."""
     Store(db_path).close()
     app = [sys.executable, "-c", "import time; time.sleep(60)"]
-    dying = [sys.executable, "-c", "import sys; sys.exit(3)"]
+    # the worker runs without terminal progress bars (its jobs report on the Training page): it exits 3 only so
+    dying = [sys.executable, "-c", ("import os, sys; sys.exit(3 if os.environ.get('TQDM_DISABLE') == '1' and "
+                                    "os.environ.get('HF_HUB_DISABLE_PROGRESS_BARS') == '1' else 9)")]
     sup = Supervisor(db_path, app, dying, dict(os.environ), backoff=0.1, max_backoff=0.4, healthy_s=60)
     delays = []
     real_died = sup._worker_died
@@ -89,6 +91,7 @@ def test_supervisor_restarts_a_dead_worker_with_a_back_off(db_path):
 
     sup._worker_died = recording_died
     assert sup.run(poll=0.02) == 0
+    assert sup.worker.returncode == 3  # (the progress bars were off)
     assert delays == [0.1, 0.2, 0.4, 0.4] and sup.restarts == 4  # doubling, capped at max_backoff
     assert sup.app.poll() is not None  # stopped with the supervisor
 

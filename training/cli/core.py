@@ -308,7 +308,10 @@ class Supervisor:
         self._worker_started = 0.0
 
     def _start_worker(self) -> None:
-        self.worker = subprocess.Popen(self.worker_cmd, env=self.env)
+        # jobs report their progress on the Training page: no terminal progress bars (model loading,
+        # shard writing) filling the server's log
+        quiet = {"TQDM_DISABLE": "1", "HF_HUB_DISABLE_PROGRESS_BARS": "1"}
+        self.worker = subprocess.Popen(self.worker_cmd, env={**self.env, **quiet})
         self._worker_started = time.monotonic()
 
     def _worker_died(self, code: int) -> float:
