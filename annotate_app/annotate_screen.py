@@ -11,7 +11,9 @@ is Tab, then K digits. From K = 10 a rank may take two digits: a digit that can 
 12) waits 0.7 s for the second, and stands alone after that pause. Ctrl+Enter (Cmd+Enter on a
 Mac) saves from anywhere on the page: it ends a pending move to the next row, first takes the focus off a text box (Streamlit sends a text box's value when it loses focus),
 waits until the app is idle and Save is enabled (for at most a few seconds), then presses Save;
-when Save stays disabled it scrolls the reason ("Save is disabled until: ...") into view.
+when Save stays disabled it scrolls the reason ("Save is disabled until: ...") into view and
+puts the focus back on the first unranked row. A click or Ctrl+Enter ends the 2 s in which a
+new document's focus is given back after a redraw drops it.
 Escape in a critique box takes the focus off it too before its popover closes, so what was
 typed is kept (without it the popover goes first and the text with it). Opening a critique puts
 the cursor in its box. Each document shown for the first time (after Save, Skip, another
@@ -37,9 +39,13 @@ SCRIPT = """<script>
   const SAVE = '.st-key-__SAVE_KEY__ button', WHY = '.st-key-save-problems';
   const GROUP = '[data-testid="stRadioGroup"][aria-label^="Rank of candidate"]';
   const busy = () => !!D.querySelector('[data-testid="stStatusWidget"]');
-  const focusGroup = (g) => {
+  const focusGroup = (g, options) => {
     const i = g.querySelector('input[type="radio"]:checked') || g.querySelector('input[type="radio"]');
-    if (i) i.focus();
+    if (i) i.focus(options);
+  };
+  const firstUnranked = () => {
+    const rows = [...D.querySelectorAll(GROUP)];
+    return rows.find((r) => !r.querySelector('input:checked')) || rows[0];
   };
   // A document shown for the first time (after Save, Skip, another project, or a page just opened:
   // the container of its candidates is keyed by it) gets the focus on its first unranked row once
@@ -69,8 +75,7 @@ SCRIPT = """<script>
     } else if (!(Date.now() < guard && (!a || a === D.body || !a.isConnected))) {
       return;
     }
-    const rows = [...D.querySelectorAll(GROUP)];
-    const g = rows.find((r) => !r.querySelector('input:checked')) || rows[0];
+    const g = firstUnranked();
     if (g) { focusGroup(g); return; }
     const box = D.querySelector(DOC + ' textarea');
     if (box) box.focus();
@@ -87,6 +92,7 @@ SCRIPT = """<script>
     if (Date.now() - t0 < 2000) setTimeout(() => focusCritique(t0), 50);
   };
   function onClick(e) {
+    guard = 0;  // the person put the focus where they clicked
     const t = e.target;
     if (t && t.closest && t.closest('[data-testid="stPopoverButton"]')) focusCritique(Date.now());
   }
@@ -101,6 +107,7 @@ SCRIPT = """<script>
       e.preventDefault(); e.stopImmediatePropagation();
       if (pending) { clearTimeout(pending.timer); const p = pending; pending = null; choose(p.g, Number(p.text)); }
       gen++;  // no move to the next row any more: the next document takes the focus (watch)
+      guard = 0;  // (the blur below is ours: the focus is not to be given back to this document)
       const a = D.activeElement;
       if (a && a !== D.body && a.blur) a.blur();
       const t0 = Date.now();
@@ -109,12 +116,14 @@ SCRIPT = """<script>
         const b = D.querySelector(SAVE);
         if (b && !b.disabled && !busy()) { b.click(); return; }
         idle = busy() || !b ? 0 : idle || Date.now();
-        if (idle && Date.now() - idle > 1000) {  // it stays disabled: show why ("Save is disabled until")
-          const why = D.querySelector(WHY);
+        if ((idle && Date.now() - idle > 1000) || Date.now() - t0 >= 6000) {  // it stays disabled: show
+          const why = D.querySelector(WHY);  // why, and go on ranking from the first unranked row
           if (why && why.scrollIntoView) why.scrollIntoView({block: 'nearest', behavior: 'smooth'});
+          const g = firstUnranked();
+          if (g && (!D.activeElement || D.activeElement === D.body)) focusGroup(g, {preventScroll: true});
           return;
         }
-        if (Date.now() - t0 < 6000) setTimeout(press, 100);
+        setTimeout(press, 100);
       };
       setTimeout(press, 150);
       return;

@@ -246,9 +246,10 @@ def test_a_fast_typist_saves_every_document_and_ctrl_enter_too_early_shows_why(l
     try:
         with Store(srv.db_path) as s:
             carol = s.authenticate(srv.tokens["annotator"])
-        page.keyboard.press("Control+Enter")  # nothing ranked yet
+        page.wait_for_function(f"() => ({FOCUSED_GROUP})() === 'Rank of candidate A'", timeout=e2e.timeout_ms)
+        page.keyboard.press("Control+Enter")  # nothing ranked yet (the keys script is running: A has the focus)
         page.wait_for_function("() => { const w = document.querySelector('.st-key-save-problems'); if (!w) return false;"
-                               " const r = w.getBoundingClientRect(); return r.top >= 0 && r.bottom <= innerHeight; }",
+                               " const r = w.getBoundingClientRect(); return r.top >= 0 && r.bottom <= innerHeight + 2; }",
                                timeout=e2e.timeout_ms)
         for n in range(1, 4):
             page.wait_for_function(f"() => ({FOCUSED_GROUP})() === 'Rank of candidate A'", timeout=e2e.timeout_ms)
