@@ -5,21 +5,22 @@ fit on a 1440x900 screen.
     annotate_screen.compact()                           # once, anywhere on the page
     annotate_screen.install_keys(save_key="annotate_save")
 
-The scheme, stated on the page: Tab to a candidate's rank row and press a number (1 = best);
-the rank is set and the focus moves to the next candidate's rank row, so ranking K candidates
-is Tab, then K digits. From K = 10 a rank may take two digits: a digit that can start one (1 of
-12) waits 0.7 s for the second, and stands alone after that pause. Ctrl+Enter (Cmd+Enter on a
-Mac) saves from anywhere on the page: it ends a pending move to the next row, first takes the focus off a text box (Streamlit sends a text box's value when it loses focus),
-waits until the app is idle and Save is enabled (for at most a few seconds), then presses Save;
-when Save stays disabled it scrolls the reason ("Save is disabled until: ...") into view and
-puts the focus back on the first unranked row. A click or Ctrl+Enter ends the 2 s in which a
-new document's focus is given back after a redraw drops it.
+The scheme, stated on the page: each document shown for the first time (after Save, Skip,
+another project, or a page just opened; the Annotate page keys its candidates' container by
+project and document, "twdoc-P-D") starts with the focus on its first unranked row, unless a text
+box or an open menu has it; a number ranks the focused row (1 = best) and the focus moves to the
+next row, so K candidates are K-1 digits (the last takes the rank left). For 2 s after a
+document is shown, a redraw that drops the focus to the page gets it given back (a click or
+Ctrl+Enter ends that). From K = 10 a rank may take two digits: a digit that can start one (1 of
+12) waits 0.7 s for the second, and stands alone after that pause.
+Ctrl+Enter (Cmd+Enter on a Mac) saves from anywhere on the page: it ends a pending move to the
+next row, takes the focus off a text box (Streamlit sends a text box's value when it loses
+focus), waits until the app is idle and Save is enabled (for at most a few seconds), then
+presses Save; when Save stays disabled it scrolls the reason ("Save is disabled until: ...")
+into view and puts the focus back on the first unranked row.
 Escape in a critique box takes the focus off it too before its popover closes, so what was
 typed is kept (without it the popover goes first and the text with it). Opening a critique puts
-the cursor in its box. Each document shown for the first time (after Save, Skip, another
-project, or a page just opened; the Annotate page keys its candidates' container by project and
-document, "twdoc-P-D") starts with the focus on its first unranked row, unless a text box or
-an open menu has it, so the next document is ranked from the keyboard too.
+the cursor in its box.
 Streamlit's own button shortcut is not used: it ignores keys pressed while a radio has focus.
 
 The script is a constant (no user text goes into it) and runs in an st.iframe 1 px high

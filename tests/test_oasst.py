@@ -181,3 +181,11 @@ def test_the_import_form_previews_and_imports_an_oasst_file(db_path, monkeypatch
     assert list(read["ranking"])[:1] == ["1 > 3 > 2"]
     at = at.button(key="import_go").click().run()
     assert not at.exception and any("imported 2 documents" in s.value for s in at.success)
+
+
+def test_an_empty_prompt_with_ranked_replies_is_named():
+    rows = [(1, msg("p1", None, "prompter", "  ")), (2, msg("a1", "p1", "assistant", "A.", rank=0)),
+            (3, msg("a2", "p1", "assistant", "B.", rank=1))]
+    sink = Sink()
+    assert list(oasst.read(rows, sink)) == []
+    assert sink.items == [(1, "text", "message 'p1' is empty: its 2 ranked replies answer nothing")]

@@ -125,6 +125,9 @@ def read(rows: Iterable[tuple[int, Any]], problems: Problems) -> Iterator[Item]:
         ranked = [r for r in replies.get(m.id, ()) if r.role == "assistant" and r.rank is not None and r.text.strip()]
         if m.role != "prompter" or len(ranked) < 2:
             continue
+        if not m.text.strip():
+            problems.add(m.line, "text", f"message {m.id!r} is empty: its {len(ranked)} ranked replies answer nothing")
+            continue
         turns, at, seen = [], m, set()
         while True:  # the conversation up to this prompt, back to the tree's first message
             seen.add(at.id)
@@ -148,6 +151,6 @@ def read(rows: Iterable[tuple[int, Any]], problems: Problems) -> Iterator[Item]:
 
 
 def parse_row(obj: dict, line: int, problems: Problems, opts) -> Item | None:
-    """A tree row on its own (the import preview): its first ranked prompt, or None. A message row
-    is read with its file (`read`): alone it is None."""
+    """A tree row on its own (`formats.parse`): its first ranked prompt, or None. A message row is
+    read with its file (`read`; the import preview reads its first rows so): alone it is None."""
     return next(iter(read([(line, obj)], problems)), None) if "prompt" in obj else None
