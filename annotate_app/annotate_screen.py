@@ -117,7 +117,7 @@ SCRIPT = """<script>
         const b = D.querySelector(SAVE);
         if (b && !b.disabled && !busy()) { b.click(); return; }
         idle = busy() || !b ? 0 : idle || Date.now();
-        if ((idle && Date.now() - idle > 1000) || Date.now() - t0 >= 6000) {  // it stays disabled: show
+        if ((idle && Date.now() - idle > 2500) || Date.now() - t0 >= 6000) {  // it stays disabled: show
           const why = D.querySelector(WHY);  // why, and go on ranking from the first unranked row
           if (why && why.scrollIntoView) why.scrollIntoView({block: 'nearest', behavior: 'smooth'});
           const g = firstUnranked();

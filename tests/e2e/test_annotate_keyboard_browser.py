@@ -238,10 +238,10 @@ def test_ctrl_enter_right_after_the_last_number_and_skip_leave_the_focus_on_the_
 
 
 def test_a_fast_typist_saves_every_document_and_ctrl_enter_too_early_shows_why(live_server, browser, e2e):
-    """Digits 80 ms apart and Ctrl+Enter at once, three documents in a row: each is saved whole
-    (on a loaded server such clicks reach one rerun together: test_app_annotate reproduces that
-    case exactly). Ctrl+Enter before the ranking is complete brings the reason Save is disabled
-    into view."""
+    """Digits 80 ms apart, three documents in a row: each ranking is whole (Save turns on) and
+    saved (on a loaded server such clicks reach one rerun together: test_app_annotate reproduces
+    that case exactly). Ctrl+Enter before the ranking is complete brings the reason Save is
+    disabled into view."""
     srv, context, page, groups = annotator_screen(live_server, browser, e2e)
     try:
         with Store(srv.db_path) as s:
@@ -255,6 +255,9 @@ def test_a_fast_typist_saves_every_document_and_ctrl_enter_too_early_shows_why(l
             page.wait_for_function(f"() => ({FOCUSED_GROUP})() === 'Rank of candidate A'", timeout=e2e.timeout_ms)
             k = groups.count()
             page.keyboard.type("".join(str(k - i) for i in range(k - 1)), delay=80)  # K-1 digits: the last is filled
+            # the ranking the fast digits make is whole: Save turns on (Ctrl+Enter at once: the test above)
+            page.wait_for_function("() => { const b = document.querySelector('.st-key-annotate_save button');"
+                                   " return b && !b.disabled; }", timeout=e2e.timeout_ms)
             page.keyboard.press("Control+Enter")
             deadline = page.evaluate("() => Date.now()") + e2e.timeout_ms
             while True:
