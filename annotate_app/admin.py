@@ -100,18 +100,17 @@ def _ranking(ranks: list[int]) -> str:
 
 
 def _read_rows(fmt: str, rows: list[tuple[int, object]], options: formats.Options):
-    """(line, row, item or None, problems) per row read alone; for OASST, whose replies are other
-    rows, per prompt found among these rows (the import reads the whole file)."""
-    if fmt == "oasst":
-        from training.data import oasst
-
+    """(line, item or None, problems) per row read alone; for a format whose document gathers
+    several rows (formats.WHOLE_FILE), per document found among these rows (the import reads the
+    whole file)."""
+    if fmt in formats.WHOLE_FILE:
         problems = _RowProblems()
-        items = list(oasst.read(rows, problems))
+        items = list(formats.read_rows(fmt, rows, problems, options))
         if not items:
-            problems.add(rows[0][0] if rows else 1, "rows", "no prompt among these first rows has two ranked "
-                         "assistant replies yet (the import reads the whole file)")
-            return [(rows[0][0] if rows else 1, None, None, problems)]
-        return [(it.line, None, it, _RowProblems()) for it in items]
+            problems.add(rows[0][0] if rows else 1, "rows", "no document is complete among these first rows "
+                         "(the import reads the whole file)")
+            return [(rows[0][0] if rows else 1, None, problems)]
+        return [(it.line, it, _RowProblems()) for it in items]
     out = []
     for line, obj in rows:
         if not isinstance(obj, dict):
@@ -122,7 +121,7 @@ def _read_rows(fmt: str, rows: list[tuple[int, object]], options: formats.Option
         except (ValueError, TypeError, KeyError, IndexError, AttributeError) as e:  # shown, not a crash
             problems.add(line, "row", f"cannot be read: {type(e).__name__}: {e}")
             item = None
-        out.append((line, obj, item, problems))
+        out.append((line, item, problems))
     return out
 
 
@@ -134,15 +133,14 @@ def as_read(fmt: str, rows: list[tuple[int, object]], options: formats.Options) 
     if formats.FORMATS[fmt].parse is None:
         return []
     out = []
-    for line, obj, item, problems in _read_rows(fmt, rows, options):
+    for line, item, problems in _read_rows(fmt, rows, options):
         if item is None:
             out.append({"line": line, "prompt": "", "ranking": "", "rater": "", "problem": "; ".join(problems.found),
                         "candidates": ""})
             continue
         shown, more = item.judgments[:SHOWN_JUDGMENTS], len(item.judgments) - SHOWN_JUDGMENTS
         rankings = " · ".join(_ranking(j.ranks) for j in shown) + (f" · +{more} more" if more > 0 else "")
-        out.append({"line": line, "prompt": _cell(item.text), "ranking": rankings if len(item.candidates) > 1
-                    else "(grouped per prompt)" if fmt == "scored" else "",
+        out.append({"line": line, "prompt": _cell(item.text), "ranking": rankings if len(item.candidates) > 1 else "",
                     "rater": " · ".join(j.rater or "(source)" for j in shown) if any(j.rater for j in shown) else "",
                     "problem": "",
                     "candidates": _cell(" | ".join(f"{i + 1}. {c}" for i, c in enumerate(item.candidates)))})
@@ -182,14 +180,15 @@ def import_upload(store: Store, project: str | int, filename: str, data: bytes, 
                                    skip_bad=skip_bad, create=create, **extra)
 
 
-def target_note(shape: tuple, existing: tuple[str, int] | None) -> tuple[str, str] | None:
+def target_note(shape: tuple[str | None, int | None, str], existing: tuple[str, int] | None
+                ) -> tuple[str, str] | None:
     """What the import form says under the preview about the project the file goes to, as (kind,
     plain text), kind "caption" or "warning"; None when there is nothing to say. `shape`: the file's
-    (K, task[, format]) from upload_shape, or (None, why it cannot be told); `existing`: the chosen
-    project's (name, K), None for a new one made for the file. A format whose documents have 2..K
-    outputs (OASST) fits any project whose K is at least the file's."""
-    k, kind_or_why, *rest = shape
-    variable = bool(rest) and rest[0] in formats.VARIABLE_K
+    (format, K, task) from upload_shape, or (None, None, why it cannot be told); `existing`: the
+    chosen project's (name, K), None for a new one made for the file. A format whose documents
+    have 2..K outputs (OASST) fits any project whose K is at least the file's."""
+    fmt, k, kind_or_why = shape
+    variable = fmt in formats.VARIABLE_K
     if existing is None:
         if k is None:
             return "warning", f"Cannot tell how many outputs a document has: {kind_or_why}"

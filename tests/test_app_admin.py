@@ -326,6 +326,13 @@ def test_the_preview_reads_rows_as_the_import_will_and_names_a_bad_one():
     assert admin.preview_upload("r.jsonl", scored).read[0]["problem"].startswith("completions[0]")
     pv = admin.preview_upload("r.jsonl", scored, options=admin.import_options(score_field="stars"), fmt="ratings")
     assert pv.read[0]["ranking"] == "2 > 1" and pv.read[0]["problem"] == ""
+    # one response per row (HelpSteer): the preview shows each prompt's rows gathered, as imported
+    long = (b'{"prompt": "Q", "response": "a", "helpfulness": 1}\n{"prompt": "R", "response": "c", "helpfulness": 3}\n'
+            b'{"prompt": "Q", "response": "b", "helpfulness": 4}\n')
+    pv = admin.preview_upload("helpsteer.jsonl", long)
+    assert pv.detected == "scored"
+    assert [(r["line"], r["prompt"], r["candidates"], r["ranking"]) for r in pv.read] == [
+        (1, "Q", "1. a | 2. b", "2 > 1"), (2, "R", "1. c", "")]
 
 
 def test_import_mapping_preview_and_options_reach_the_importer(admin_db, monkeypatch):

@@ -346,16 +346,16 @@ def test_an_import_can_make_its_project_from_the_file_and_leaves_none_when_refus
 def test_the_import_form_says_what_project_the_file_needs():
     from annotate_app.admin import target_note
 
-    assert target_note((3, "qa"), None) == ("caption", ("The new project will have K = 3 outputs per document (as "
+    assert target_note(("pairs", 3, "qa"), None) == ("caption", ("The new project will have K = 3 outputs per document (as "
                                             "the file's first row) and the task qa (Settings changes the task; K stays)."))
-    assert target_note((None, "no row can be read"), None)[0] == "warning"
-    assert target_note((3, "qa"), ("pairs", 2)) == ("warning", ("pairs has K = 2, but the file's first row has 3 "
+    assert target_note((None, None, "no row can be read"), None)[0] == "warning"
+    assert target_note(("ratings", 3, "qa"), ("pairs", 2)) == ("warning", ("pairs has K = 2, but the file's first row has 3 "
                                                     "outputs: its rows will be refused. Import into a new project instead."))
-    assert target_note((2, "qa"), ("pairs", 2)) is None and target_note((None, "why"), ("pairs", 2)) is None
+    assert target_note(("pairs", 2, "qa"), ("pairs", 2)) is None and target_note((None, None, "why"), ("pairs", 2)) is None
     # OASST: documents of 2..K outputs fit a project of that K or more
-    assert "K = 5 outputs per document at most" in target_note((5, "qa", "oasst"), None)[1]
-    assert target_note((3, "qa", "oasst"), ("chat", 4)) is None
-    assert target_note((5, "qa", "oasst"), ("chat", 4)) == ("warning", (
+    assert "K = 5 outputs per document at most" in target_note(("oasst", 5, "qa"), None)[1]
+    assert target_note(("oasst", 3, "qa"), ("chat", 4)) is None
+    assert target_note(("oasst", 5, "qa"), ("chat", 4)) == ("warning", (
         "chat has K = 4, but some of the file's prompts have 5 outputs: those rows will be refused. Import into "
         "a new project instead."))
 

@@ -180,10 +180,9 @@ with import_tab:
                 shape_key = (upload.file_id, fmt, repr(options))  # (read once per file and reading of it)
                 if st.session_state.get("import_shape", (None,))[0] != shape_key:
                     try:
-                        found, k, kind = admin.upload_shape(upload.name, upload.getvalue(), fmt=fmt, options=options)
-                        shape = (k, kind, found)
+                        shape = admin.upload_shape(upload.name, upload.getvalue(), fmt=fmt, options=options)
                     except TokenwiseError as e:
-                        shape = (None, str(e))
+                        shape = (None, None, str(e))
                     st.session_state["import_shape"] = (shape_key, shape)
                 note = admin.target_note(st.session_state["import_shape"][1], None if choice == admin.NEW_PROJECT
                                          else (target, by_name[target].k))

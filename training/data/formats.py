@@ -33,6 +33,7 @@ the row's columns are renamed first, then the format is detected from the rename
 from __future__ import annotations
 
 import hashlib
+import importlib
 import json
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -727,18 +728,10 @@ def _parse_slf5k(obj: dict, line: int, problems: Problems, opts: Options) -> Ite
                 judgments=[Judgment([1], rater=_rater(obj, opts), critiques={0: feedback})])
 
 
-def _oasst_row(obj: dict, line: int, problems: Problems, opts: Options) -> Item | None:
-    from training.data import oasst
-
-    return oasst.parse_row(obj, line, problems, opts)
-
-
-def _tool_parser(name: str) -> Parser:
-    """A parser of training/data/tool_exports.py (which builds on this module), looked up when used."""
+def _lazy_parser(module: str, name: str) -> Parser:
+    """A parser of training/data/<module>.py (which builds on this module), looked up when used."""
     def parse(obj: dict, line: int, problems: Problems, opts: Options) -> Item | None:
-        from training.data import tool_exports
-
-        return getattr(tool_exports, name)(obj, line, problems, opts)
+        return getattr(importlib.import_module(f"training.data.{module}"), name)(obj, line, problems, opts)
 
     return parse
 
@@ -795,21 +788,22 @@ FORMATS: dict[str, Format] = {f.name: f for f in [
            {"id": 12, "data": {"prompt": "Name a prime number.", "answer1": "7", "answer2": "8"},
             "annotations": [{"id": 3, "completed_by": 1, "was_cancelled": False, "result": [
                 {"from_name": "comparison", "to_name": "comparison", "type": "pairwise",
-                 "value": {"selected": "left"}}]}]}, _tool_parser("parse_label_studio")),
+                 "value": {"selected": "left"}}]}]}, _lazy_parser("tool_exports", "parse_label_studio")),
     Format("argilla", "Argilla records (to_json, to_datasets, Hub): a ranking, label or per-output rating question; "
                       "text questions per output as critiques", frozenset({"id", "fields", "responses"}),
            {"id": "r1", "fields": {"prompt": "Name a prime number.", "response1": "7", "response2": "8"},
             "metadata": {}, "responses": {"ranking": [{"value": ["response1", "response2"], "user_id": "u1"}]}},
-           _tool_parser("parse_argilla")),
+           _lazy_parser("tool_exports", "parse_argilla")),
     Format("oasst", "OpenAssistant conversations (OASST1/2): messages or trees; a prompt's ranked assistant "
                     "replies are one document", frozenset({"message_id", "parent_id", "role", "text", "rank"}),
            {"message_tree_id": "m1", "tree_state": "ready_for_export", "prompt": {
                "message_id": "m1", "role": "prompter", "text": "What is the capital of Peru?", "lang": "en",
                "replies": [{"message_id": "m2", "role": "assistant", "text": "Lima.", "rank": 0, "replies": []},
                            {"message_id": "m3", "role": "assistant", "text": "Cusco.", "rank": 1, "replies": []}]}},
-           _oasst_row),
+           _lazy_parser("oasst", "parse_row")),
 ]}
 VARIABLE_K = frozenset({"oasst"})  # formats whose documents have 2..K candidates (K: the project's most)
+WHOLE_FILE = frozenset({"scored", "oasst"})  # formats whose document gathers several rows (read_rows)
 
 
 def _columns(source: str, obj: dict) -> list[str]:
@@ -1043,22 +1037,29 @@ def read_items(source, fmt: str = "auto", opts: Options | None = None, *, split:
         def add(self, line: int, fld: str, msg: str) -> None:
             pass
 
-    sink = problems if problems is not None else _Quiet()
+    return fmt, read_rows(fmt, records(source, problems, split=split), problems if problems is not None
+                          else _Quiet(), opts)
+
+
+def read_rows(fmt: str, rows: Iterable[tuple[int, Any]], problems: Problems, opts: Options) -> Iterator[Item]:
+    """The items of (line, row) pairs in a preference format: one per row, or, for WHOLE_FILE
+    formats, one per group of rows (a prompt's scored responses; an OASST prompt and its ranked
+    replies), once the rows are all read. Bad rows are reported to `problems` and skipped."""
+    if fmt == "oasst":
+        from training.data import oasst
+
+        return oasst.read(rows, problems)
 
     def items() -> Iterator[Item]:
-        for line, obj in records(source, problems, split=split):
+        for line, obj in rows:
             if isinstance(obj, dict):
-                item = parse(fmt, obj, line, sink, opts)
+                item = parse(fmt, obj, line, problems, opts)
                 if item is not None:
                     yield item
             elif obj is not None:
-                sink.add(line, "line", f"must be a JSON object, got {_type_name(obj)}")
+                problems.add(line, "line", f"must be a JSON object, got {_type_name(obj)}")
 
-    if fmt == "oasst":  # a prompt's replies are other rows: read with the whole file
-        from training.data import oasst
-
-        return fmt, oasst.read(records(source, problems, split=split), sink)
-    return fmt, (group_scored(items()) if fmt == "scored" else items())
+    return group_scored(items()) if fmt == "scored" else items()
 
 
 def grouped(items: Iterable[Item]) -> list[Item]:
